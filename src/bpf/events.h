@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one definition of what crosses the kernel/user boundary.
+ *
+ * The BPF programs in sensor.bpf.c fill these; the Rust side reads the generated
+ * `types::ag_hdr` and the enums below from the skeleton (src/sensor/decode.rs), so the
+ * two sides cannot drift. Nothing else in user space knows this layout.
+ */
+#ifndef AGENTGUARD_EVENTS_H
+#define AGENTGUARD_EVENTS_H
+
+/* Highest pid the kernel can hand out on 64-bit (PID_MAX_LIMIT). */
+#define AG_PID_LIMIT (4 * 1024 * 1024)
+
+/* Each string of a record is at most this long (a resolved path, argv, cwd). */
+#define AG_STR_MAX 4096
+/* Strings are appended at offsets masked with this, so the verifier can bound them. */
+#define AG_OFF_MASK (16384 - 1)
+/* Size of the variable part of a record: the masked offset plus one string. */
+#define AG_DATA_MAX (AG_OFF_MASK + 1 + AG_STR_MAX)
+/* A directory tree deeper than this is reported with AG_F_PATH_TRUNC. */
+#define AG_PATH_DEPTH 64
+/* Bytes of a DNS query datagram that are captured. */
+#define AG_DNS_MAX 512
+/* Strings per record. */
+#define AG_NSTR 4
+
+/* Every record starts with the kind, then its total size. */
+enum ag_kind {
+	AG_FORK = 1,
+	AG_EXEC = 2,
+	AG_EXIT = 3,
+	AG_FILE = 4,
+	AG_NET = 5,
+	AG_DNS = 6,
+	AG_FLAG = 7,
+};
+
+/* AG_FILE operations. */
+enum ag_file_op {
+	AG_FILE_OPEN = 1,
+	AG_FILE_UNLINK = 2,
+	AG_FILE_RMDIR = 3,
+	AG_FILE_RENAME = 4,
+	AG_FILE_CHMOD = 5,
+	AG_FILE_MKDIR = 6,
+	AG_FILE_LINK = 7,
+	AG_FILE_SYMLINK = 8,
+	/* an execve/execveat that failed (a successful one is an AG_EXEC) */
+	AG_FILE_EXEC = 9,
+};
+
+/* AG_NET operations. */
+enum ag_net_op {
+	AG_NET_CONNECT = 1,
+	AG_NET_BIND = 2,
+	AG_NET_LISTEN = 3,
+	AG_NET_SENDTO = 4,
+	AG_NET_SENDMSG = 5,
+};
+
+/* AG_FLAG: behaviour worth a reviewer's eye whatever its arguments. */
+enum ag_flag_op {
+	AG_FLAG_IO_URING = 1,
+	AG_FLAG_PTRACE = 2,
+	AG_FLAG_SETUID = 3,
+	AG_FLAG_SETGID = 4,
+	AG_FLAG_CAPSET = 5,
+	AG_FLAG_MEMFD = 6,
+	AG_FLAG_MODULE = 7,
+	AG_FLAG_BPF = 8,
+	AG_FLAG_COMPAT_SYSCALL = 9,
+	AG_FLAG_OPEN_BY_HANDLE = 10,
+};
+
+/* ag_hdr.flags bits. */
+enum ag_flags {
+	/* str[0] is a kernel-resolved path, stored as NUL-terminated components leaf first. */
+	AG_F_RESOLVED = 1 << 0,
+	/* The resolved path was deeper than AG_PATH_DEPTH or longer than AG_STR_MAX. */
+	AG_F_PATH_TRUNC = 1 << 1,
+	/* argv was longer than AG_STR_MAX. */
+	AG_F_ARGV_TRUNC = 1 << 2,
+	/* exec: the executed file had no name left (memfd, deleted file). */
+	AG_F_EXEC_UNLINKED = 1 << 3,
+	/* exec: through execveat(fd, "", AT_EMPTY_PATH) or an fd path. */
+	AG_F_EXEC_FD = 1 << 4,
+	/* open: the file was created by this open (FMODE_CREATED). */
+	AG_F_CREATED = 1 << 5,
+	/* open: the opened object is a directory. */
+	AG_F_DIR = 1 << 6,
+	/* str[0] / str[2]: a base directory (resolved, leaf first) to join str[1] / str[3] to. */
+	AG_F_BASE1 = 1 << 7,
+	AG_F_BASE2 = 1 << 8,
+	/* net: the address is the socket's own local one (listen). */
+	AG_F_LOCAL = 1 << 9,
+};
+
+/* Counters kept per CPU in the `stats` map, indexed by these. */
+enum ag_stat {
+	AG_STAT_LOST = 0,	/* ring buffer full: record dropped */
+	AG_STAT_PROCS_FULL = 1,	/* procs map full: a child could not be put in scope */
+	AG_STAT_MAX = 2,
+};
+
+/*
+ * The fixed part of every record. `size` counts the header and the strings that follow.
+ * Strings follow back to back in index order, `len[i]` bytes each (0 = absent).
+ */
+struct ag_hdr {
+	__u16 kind;
+	__u16 op;
+	__u32 size;
+	__u64 ts;		/* CLOCK_MONOTONIC, ns */
+	__u32 tgid;
+	__u32 tid;
+	__u32 ppid;		/* tgid of the real parent at the time of the event */
+	__s32 ret;		/* syscall result; < 0 is -errno */
+	__u32 flags;		/* enum ag_flags */
+	__u32 sotype;		/* net: SOCK_STREAM, SOCK_DGRAM, ... */
+	__u64 arg[4];		/* per kind, see decode.rs */
+	__u16 family;		/* net: AF_INET, AF_INET6, AF_UNIX */
+	__u16 port;		/* net: host byte order */
+	__u8 addr[16];		/* net: IPv4 in the first 4 bytes, or IPv6 */
+	__u16 len[AG_NSTR];
+};
+
+/* ag_proc.flags bits. */
+enum ag_proc_flags {
+	AG_PROC_COMPAT_SEEN = 1 << 0,	/* a 32-bit syscall was reported once */
+};
+
+/*
+ * A tracked process, keyed by tgid in the `procs` map. User space inserts the processes it
+ * starts or finds in /proc with start_ns = 0 and their /proc starttime in start_ticks;
+ * the kernel side fills start_ns on their first event (see scope()).
+ */
+struct ag_proc {
+	__u64 start_ns;		/* group leader's start_boottime */
+	__u64 start_ticks;
+	__u32 flags;
+	__u32 pad;
+};
+
+struct ag_event {
+	struct ag_hdr h;
+	char data[AG_DATA_MAX];
+};
+
+#endif

@@ -1,0 +1,804 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * agentguard's sensor: follows one process tree and reports what it does.
+ *
+ * Built on tracepoints only (tp_btf), so it runs where kprobes, fentry and BPF LSM are
+ * not available. Four programs:
+ *   sched_process_fork  puts children in scope before they run
+ *   sched_process_exec  reports the executed file, argv and cwd
+ *   sched_process_exit  reports the exit and takes the process out of scope
+ *   sys_exit            everything else, decoded from the syscall's saved registers
+ *
+ * Every program asks "is this process in scope?" first, from a bitmap in .bss, so the
+ * cost for the rest of the host is one memory load.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+#include "syscalls.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AT_FDCWD -100
+#define AT_EMPTY_PATH 0x1000
+#define AT_REMOVEDIR 0x200
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_DGRAM 2
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFDIR 0040000
+#define FMODE_CREATED 0x100000
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define TS_COMPAT 0x0002
+#define DNS_PORT 53
+
+/* Set by user space before load. */
+const volatile __u64 tick_ns = 10000000;	/* ns per /proc starttime tick (NSEC_PER_SEC / USER_HZ) */
+const volatile __u64 wakeup_bytes = 256 * 1024; /* wake the reader once this much is queued */
+
+/* Scope, first check: one bit per tgid. A set bit is a hint; `procs` is the truth. */
+__u64 scope_bits[AG_PID_LIMIT / 64];
+
+/* Put the boundary types into BTF so the skeleton generates them for user space. */
+struct ag_hdr _hdr = {};
+struct ag_proc _proc = {};
+enum ag_kind _kind = 0;
+enum ag_file_op _file_op = 0;
+enum ag_net_op _net_op = 0;
+enum ag_flag_op _flag_op = 0;
+enum ag_flags _flags = 0;
+enum ag_stat _stat = 0;
+enum ag_proc_flags _proc_flags = 0;
+
+/* The tracked processes: tgid -> identity. Sized by user space (--max-procs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct ag_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 32 * 1024 * 1024);
+} events SEC(".maps");
+
+/* A record is assembled here, then copied out at its real size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ag_event);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, AG_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &which);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/*
+ * The index of tgid's word, masked so the verifier can see it is inside the array; the
+ * barrier stops the compiler from dropping the mask as redundant with the caller's check.
+ */
+static __always_inline __u32 bit_word(__u32 tgid)
+{
+	__u32 w = tgid >> 6;
+
+	barrier_var(w);
+	return w & (AG_PID_LIMIT / 64 - 1);
+}
+
+static __always_inline bool bit_test(__u32 tgid)
+{
+	if (tgid >= AG_PID_LIMIT)
+		return false;
+	return scope_bits[bit_word(tgid)] & (1ULL << (tgid & 63));
+}
+
+static __always_inline void bit_set(__u32 tgid)
+{
+	if (tgid < AG_PID_LIMIT)
+		__sync_fetch_and_or(&scope_bits[bit_word(tgid)], 1ULL << (tgid & 63));
+}
+
+static __always_inline void bit_clear(__u32 tgid)
+{
+	if (tgid < AG_PID_LIMIT)
+		__sync_fetch_and_and(&scope_bits[bit_word(tgid)], ~(1ULL << (tgid & 63)));
+}
+
+/*
+ * In scope means: tgid tracked AND the same process that was tracked, compared by the
+ * group leader's start time, so a recycled pid is never in scope. Entries that user space
+ * found in /proc carry only a start time in clock ticks: the first event adopts the exact
+ * start time when the ticks agree.
+ */
+static __always_inline struct ag_proc *scope(struct task_struct *task, __u32 tgid)
+{
+	struct ag_proc *p;
+	__u64 start;
+
+	if (!bit_test(tgid))
+		return NULL;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return NULL;
+	start = BPF_CORE_READ(task, group_leader, start_boottime);
+	if (p->start_ns == start)
+		return p;
+	if (p->start_ns == 0 && tick_ns && p->start_ticks == start / tick_ns) {
+		p->start_ns = start;
+		return p;
+	}
+	return NULL;
+}
+
+static __always_inline struct ag_event *ev_init(__u16 kind, __u16 op, struct task_struct *task)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 zero = 0;
+	struct ag_event *e = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!e)
+		return NULL;
+	__builtin_memset(&e->h, 0, sizeof(e->h));
+	e->h.kind = kind;
+	e->h.op = op;
+	e->h.ts = bpf_ktime_get_ns();
+	e->h.tgid = pid_tgid >> 32;
+	e->h.tid = (__u32)pid_tgid;
+	e->h.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	return e;
+}
+
+/*
+ * Copy the record out at its real size. File and network records do not wake the reader
+ * (it polls) until a backlog builds up: a wake-up per event would cost more than the event.
+ */
+static __always_inline void ev_submit(struct ag_event *e, __u32 off, bool urgent)
+{
+	__u64 size = sizeof(e->h) + off;
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	e->h.size = size;
+	if (urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes)
+		flags = 0;
+	if (bpf_ringbuf_output(&events, e, size, flags))
+		stat_inc(AG_STAT_LOST);
+}
+
+/*
+ * Append a path as the kernel resolved it: NUL-terminated components, leaf first (user
+ * space reverses them). Walks dentries up to the mount root and crosses into the parent
+ * mount, the way d_path does, since bpf_d_path is not allowed in tracepoints.
+ *
+ * A global function, so the verifier checks its loop once rather than at every caller.
+ * `where` is a kernel address (struct path *), read with probe_read.
+ */
+__noinline __u32 put_path_at(struct ag_event *e, __u32 off, __u32 slot, __u64 where)
+{
+	struct path pth;
+	struct dentry *dentry, *parent, *root;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt, *mnt_parent;
+	const unsigned char *name;
+	__u32 start = off;
+	long n;
+	int i;
+
+	if (!e || bpf_probe_read_kernel(&pth, sizeof(pth), (const void *)where))
+		return off;
+	dentry = pth.dentry;
+	vfsmnt = pth.mnt;
+	mnt = container_of(vfsmnt, struct mount, mnt);
+	for (i = 0; i < AG_PATH_DEPTH; i++) {
+		parent = BPF_CORE_READ(dentry, d_parent);
+		root = BPF_CORE_READ(vfsmnt, mnt_root);
+		if (dentry == root || dentry == parent) {
+			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (mnt_parent == mnt || !mnt_parent)
+				goto done;
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mnt_parent;
+			vfsmnt = &mnt->mnt;
+			continue;
+		}
+		if (off - start > AG_STR_MAX - 256)
+			break;
+		name = BPF_CORE_READ(dentry, d_name.name);
+		n = bpf_probe_read_kernel_str(&e->data[off & AG_OFF_MASK], 256, name);
+		if (n <= 0)
+			break;
+		off += n;
+		dentry = parent;
+	}
+	e->h.flags |= AG_F_PATH_TRUNC;
+done:
+	e->h.len[slot & (AG_NSTR - 1)] = off - start;
+	return off;
+}
+
+#define put_path(e, off, slot, p) put_path_at(e, off, slot, (__u64)(p))
+
+/* The task's cwd as a plain address (put_path_at takes no verifier-typed pointer). */
+static __always_inline struct path *cwd_of(struct task_struct *task)
+{
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+
+	return &fs->pwd;
+}
+
+static __always_inline __u32 put_user_str(struct ag_event *e, __u32 off, __u32 slot,
+					  const char *ustr)
+{
+	long n = bpf_probe_read_user_str(&e->data[off & AG_OFF_MASK], AG_STR_MAX, ustr);
+
+	if (n < 0)
+		n = 0;
+	e->h.len[slot & (AG_NSTR - 1)] = n;
+	return off + n;
+}
+
+static __always_inline struct file *fd_file(struct task_struct *task, int fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fda;
+	struct file *f = NULL;
+
+	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fda = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fda[fd]);
+	return f;
+}
+
+static __always_inline struct socket *fd_socket(struct task_struct *task, int fd)
+{
+	struct file *f = fd_file(task, fd);
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	return BPF_CORE_READ(f, private_data);
+}
+
+/*
+ * A path argument as the program passed it, plus the directory it is relative to as the
+ * kernel resolved it (dirfd or cwd), so user space can join them. slot is 0 or 2.
+ */
+static __noinline __u32 put_arg_path(struct ag_event *e, __u32 off, __u32 slot, int dirfd,
+				     const char *upath)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *f;
+	char c = '/';
+
+	bpf_probe_read_user(&c, 1, upath);
+	if (c != '/' && dirfd != -1) {
+		if (dirfd == AT_FDCWD) {
+			off = put_path(e, off, slot, cwd_of(task));
+		} else {
+			f = fd_file(task, dirfd);
+			if (f)
+				off = put_path(e, off, slot, &f->f_path);
+		}
+		e->h.flags |= slot ? AG_F_BASE2 : AG_F_BASE1;
+	}
+	return put_user_str(e, off, slot + 1, upath);
+}
+
+struct file_args {
+	long ret;
+	__u64 flags;
+	__u64 mode;
+	const char *p1;
+	const char *p2;
+	int dfd1;
+	int dfd2;		/* -1: p2 is literal (a symlink's target) */
+	__u16 op;
+};
+
+static __noinline int emit_file(struct file_args *a)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ag_event *e = ev_init(AG_FILE, a->op, task);
+	struct file *f;
+	__u32 off = 0;
+
+	if (!e)
+		return 0;
+	e->h.ret = a->ret;
+	e->h.arg[0] = a->flags;
+	e->h.arg[1] = a->mode;
+	if (a->op == AG_FILE_OPEN && a->ret >= 0 && (f = fd_file(task, a->ret))) {
+		/* Opened: report the file the kernel resolved, not the string it was given. */
+		off = put_path(e, off, 0, &f->f_path);
+		e->h.flags |= AG_F_RESOLVED;
+		if (BPF_CORE_READ(f, f_mode) & FMODE_CREATED)
+			e->h.flags |= AG_F_CREATED;
+		if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) == S_IFDIR)
+			e->h.flags |= AG_F_DIR;
+	} else if (a->p1) {
+		off = put_arg_path(e, off, 0, a->dfd1, a->p1);
+	}
+	if (a->p2)
+		off = put_arg_path(e, off, 2, a->dfd2, a->p2);
+	ev_submit(e, off, false);
+	return 0;
+}
+
+/* Read a user sockaddr into the record; returns its family. */
+static __always_inline __u16 read_sockaddr(struct ag_event *e, __u32 *off, const void *uaddr,
+					   __u32 alen)
+{
+	__u16 family = 0;
+	__u16 port;
+	__u32 n;
+
+	if (!uaddr || alen < 2 || bpf_probe_read_user(&family, 2, uaddr))
+		return 0;
+	e->h.family = family;
+	if (family == AF_INET || family == AF_INET6) {
+		bpf_probe_read_user(&port, 2, uaddr + 2);
+		e->h.port = bpf_ntohs(port);
+		if (family == AF_INET)
+			bpf_probe_read_user(e->h.addr, 4, uaddr + 4);
+		else
+			bpf_probe_read_user(e->h.addr, 16, uaddr + 8);
+	} else if (family == AF_UNIX) {
+		/* sun_path as given: abstract names start with NUL, so copy by length. */
+		n = alen - 2;
+		if (n > 108)
+			n = 108;
+		barrier_var(n);
+		n &= 127;
+		bpf_probe_read_user(&e->data[0], n, uaddr + 2);
+		e->h.len[0] = n;
+		*off = n;
+	}
+	return family;
+}
+
+/* The socket's peer (or, with local set, its own address). */
+static __always_inline void read_sock_addr(struct ag_event *e, struct socket *sock, bool local)
+{
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	e->h.family = family;
+	if (local) {
+		e->h.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		if (family == AF_INET)
+			bpf_core_read(e->h.addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		else if (family == AF_INET6)
+			bpf_core_read(e->h.addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+	} else {
+		e->h.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (family == AF_INET)
+			bpf_core_read(e->h.addr, 4, &sk->__sk_common.skc_daddr);
+		else if (family == AF_INET6)
+			bpf_core_read(e->h.addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+struct net_args {
+	long ret;
+	const void *uaddr;
+	const void *buf;
+	__u64 blen;
+	__u32 alen;
+	int fd;
+	__u16 op;
+};
+
+/*
+ * connect, bind, listen, and the sends. A send is reported when it names a destination
+ * (UDP without connect) and, whatever the socket, when it is a datagram to port 53: then
+ * its payload goes to user space as a DNS query.
+ */
+static __noinline int emit_net(struct net_args *a)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct socket *sock = fd_socket(task, a->fd);
+	struct ag_event *e = ev_init(AG_NET, a->op, task);
+	bool is_send = a->op == AG_NET_SENDTO || a->op == AG_NET_SENDMSG;
+	__u32 off = 0;
+	__u64 n;
+
+	if (!e)
+		return 0;
+	e->h.ret = a->ret;
+	e->h.arg[0] = a->fd;
+	if (sock)
+		e->h.sotype = BPF_CORE_READ(sock, type);
+	if (a->uaddr)
+		read_sockaddr(e, &off, a->uaddr, a->alen);
+	else if (sock && a->op == AG_NET_LISTEN) {
+		read_sock_addr(e, sock, true);
+		e->h.flags |= AG_F_LOCAL;
+	} else if (sock && is_send)
+		read_sock_addr(e, sock, false);
+	if (is_send) {
+		if (e->h.sotype == SOCK_DGRAM && e->h.port == DNS_PORT &&
+		    (e->h.family == AF_INET || e->h.family == AF_INET6) && a->buf) {
+			e->h.kind = AG_DNS;
+			n = a->blen;
+			if (n > AG_DNS_MAX)
+				n = AG_DNS_MAX;
+			barrier_var(n);
+			n &= AG_DNS_MAX * 2 - 1;
+			bpf_probe_read_user(&e->data[0], n, a->buf);
+			e->h.len[0] = n;
+			off = n;
+		} else if (!a->uaddr) {
+			return 0;	/* a send on a connected socket: connect said it all */
+		}
+	}
+	ev_submit(e, off, false);
+	return 0;
+}
+
+/* sendmsg / sendmmsg: the destination and first buffer from a user_msghdr. */
+static __always_inline int emit_msghdr(long ret, int fd, const struct user_msghdr *um, __u16 op)
+{
+	struct net_args a = { .ret = ret, .fd = fd, .op = op };
+	struct user_msghdr m;
+	struct iovec iov;
+
+	if (bpf_probe_read_user(&m, sizeof(m), um))
+		return 0;
+	a.uaddr = m.msg_name;
+	a.alen = m.msg_namelen;
+	if (m.msg_iovlen && !bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov)) {
+		a.buf = iov.iov_base;
+		a.blen = iov.iov_len;
+	}
+	return emit_net(&a);
+}
+
+static __noinline int emit_flag(__u16 op, long ret, __u64 a0, __u64 a1, __u64 a2)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ag_event *e = ev_init(AG_FLAG, op, task);
+
+	if (!e)
+		return 0;
+	e->h.ret = ret;
+	e->h.arg[0] = a0;
+	e->h.arg[1] = a1;
+	e->h.arg[2] = a2;
+	ev_submit(e, 0, false);
+	return 0;
+}
+
+/* Flags that carry a string: memfd_create's name, finit_module's file. */
+static __noinline int emit_flag_str(__u16 op, long ret, __u64 a0, const char *ustr, int fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ag_event *e = ev_init(AG_FLAG, op, task);
+	struct file *f;
+	__u32 off = 0;
+
+	if (!e)
+		return 0;
+	e->h.ret = ret;
+	e->h.arg[0] = a0;
+	if (ustr) {
+		off = put_user_str(e, off, 1, ustr);
+	} else if ((f = fd_file(task, fd))) {
+		off = put_path(e, off, 0, &f->f_path);
+		e->h.flags |= AG_F_RESOLVED;
+	}
+	ev_submit(e, off, false);
+	return 0;
+}
+
+static __always_inline int on_file(__u16 op, long ret, int dfd, const char *p, __u64 flags,
+				   __u64 mode)
+{
+	struct file_args a = { .ret = ret, .op = op, .dfd1 = dfd, .p1 = p, .flags = flags,
+			       .mode = mode };
+	return emit_file(&a);
+}
+
+static __always_inline int on_file2(__u16 op, long ret, int dfd1, const char *p1, int dfd2,
+				    const char *p2, __u64 flags)
+{
+	struct file_args a = { .ret = ret, .op = op, .dfd1 = dfd1, .p1 = p1, .dfd2 = dfd2,
+			       .p2 = p2, .flags = flags };
+	return emit_file(&a);
+}
+
+static __always_inline int on_sock(__u16 op, long ret, int fd, const void *uaddr, __u32 alen,
+				   const void *buf, __u64 blen)
+{
+	struct net_args a = { .ret = ret, .op = op, .fd = fd, .uaddr = uaddr, .alen = alen,
+			      .buf = buf, .blen = blen };
+	return emit_net(&a);
+}
+
+static __always_inline int on_open_how(long ret, int dfd, const char *p, const struct open_how *uhow)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), uhow);
+	return on_file(AG_FILE_OPEN, ret, dfd, p, how.flags, how.mode);
+}
+
+static __always_inline int on_sendmmsg(long ret, int fd, const struct mmsghdr *vec, __u64 vlen)
+{
+	/* glibc's resolver sends its A and AAAA queries as one sendmmsg of two. */
+	emit_msghdr(ret, fd, &vec[0].msg_hdr, AG_NET_SENDMSG);
+	if (vlen > 1)
+		emit_msghdr(ret, fd, &vec[1].msg_hdr, AG_NET_SENDMSG);
+	return 0;
+}
+
+static __always_inline int on_capset(long ret, const void *hdrp, const void *datap)
+{
+	__u32 hdr[2] = {};
+	__u32 data[6] = {};	/* two __user_cap_data_struct: effective, permitted, inheritable */
+
+	bpf_probe_read_user(hdr, sizeof(hdr), hdrp);
+	bpf_probe_read_user(data, sizeof(data), datap);
+	return emit_flag(AG_FLAG_CAPSET, ret, hdr[1], data[0] | ((__u64)data[3] << 32),
+			 data[1] | ((__u64)data[4] << 32));
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
+{
+	struct task_struct *task;
+	struct ag_proc *p;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	long nr;
+
+	if (!bit_test(tgid))
+		return 0;
+	task = bpf_get_current_task_btf();
+	p = scope(task, tgid);
+	if (!p)
+		return 0;
+	/* 32-bit syscalls use other numbers: say so once rather than misread them. */
+	if (bpf_core_field_exists(task->thread_info.status) &&
+	    (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT)) {
+		if (!(p->flags & AG_PROC_COMPAT_SEEN)) {
+			p->flags |= AG_PROC_COMPAT_SEEN;
+			emit_flag(AG_FLAG_COMPAT_SYSCALL, ret, SC_NR(regs), 0, 0);
+		}
+		return 0;
+	}
+	nr = SC_NR(regs);
+	switch (nr) {
+	case NR_open:
+		return on_file(AG_FILE_OPEN, ret, AT_FDCWD, (const char *)SC_ARG0(regs),
+			       SC_ARG1(regs), SC_ARG2(regs));
+	case NR_creat:
+		return on_file(AG_FILE_OPEN, ret, AT_FDCWD, (const char *)SC_ARG0(regs),
+			       O_CREAT | O_WRONLY | O_TRUNC, SC_ARG1(regs));
+	case NR_openat:
+		return on_file(AG_FILE_OPEN, ret, SC_ARG0(regs), (const char *)SC_ARG1(regs),
+			       SC_ARG2(regs), SC_ARG3(regs));
+	case NR_openat2:
+		return on_open_how(ret, SC_ARG0(regs), (const char *)SC_ARG1(regs),
+				   (const struct open_how *)SC_ARG2(regs));
+	case NR_open_by_handle_at:
+		emit_flag(AG_FLAG_OPEN_BY_HANDLE, ret, SC_ARG0(regs), SC_ARG2(regs), 0);
+		return on_file(AG_FILE_OPEN, ret, AT_FDCWD, NULL, SC_ARG2(regs), 0);
+	case NR_execve:
+		if (ret < 0)
+			return on_file(AG_FILE_EXEC, ret, AT_FDCWD, (const char *)SC_ARG0(regs), 0, 0);
+		return 0;
+	case NR_execveat:
+		if (ret < 0)
+			return on_file(AG_FILE_EXEC, ret, SC_ARG0(regs), (const char *)SC_ARG1(regs),
+				       SC_ARG4(regs), 0);
+		return 0;
+	case NR_unlink:
+		return on_file(AG_FILE_UNLINK, ret, AT_FDCWD, (const char *)SC_ARG0(regs), 0, 0);
+	case NR_unlinkat:
+		return on_file((SC_ARG2(regs) & AT_REMOVEDIR) ? AG_FILE_RMDIR : AG_FILE_UNLINK,
+			       ret, SC_ARG0(regs), (const char *)SC_ARG1(regs), SC_ARG2(regs), 0);
+	case NR_rmdir:
+		return on_file(AG_FILE_RMDIR, ret, AT_FDCWD, (const char *)SC_ARG0(regs), 0, 0);
+	case NR_mkdir:
+		return on_file(AG_FILE_MKDIR, ret, AT_FDCWD, (const char *)SC_ARG0(regs), 0,
+			       SC_ARG1(regs));
+	case NR_mkdirat:
+		return on_file(AG_FILE_MKDIR, ret, SC_ARG0(regs), (const char *)SC_ARG1(regs), 0,
+			       SC_ARG2(regs));
+	case NR_chmod:
+		return on_file(AG_FILE_CHMOD, ret, AT_FDCWD, (const char *)SC_ARG0(regs), 0,
+			       SC_ARG1(regs));
+	case NR_fchmodat:
+	case NR_fchmodat2:
+		return on_file(AG_FILE_CHMOD, ret, SC_ARG0(regs), (const char *)SC_ARG1(regs), 0,
+			       SC_ARG2(regs));
+	case NR_rename:
+		return on_file2(AG_FILE_RENAME, ret, AT_FDCWD, (const char *)SC_ARG0(regs),
+				AT_FDCWD, (const char *)SC_ARG1(regs), 0);
+	case NR_renameat:
+	case NR_renameat2:
+		return on_file2(AG_FILE_RENAME, ret, SC_ARG0(regs), (const char *)SC_ARG1(regs),
+				SC_ARG2(regs), (const char *)SC_ARG3(regs),
+				nr == NR_renameat2 ? SC_ARG4(regs) : 0);
+	case NR_link:
+		return on_file2(AG_FILE_LINK, ret, AT_FDCWD, (const char *)SC_ARG0(regs),
+				AT_FDCWD, (const char *)SC_ARG1(regs), 0);
+	case NR_linkat:
+		return on_file2(AG_FILE_LINK, ret, SC_ARG0(regs), (const char *)SC_ARG1(regs),
+				SC_ARG2(regs), (const char *)SC_ARG3(regs), SC_ARG4(regs));
+	case NR_symlink:
+		/* The new link is the path that matters; the target is literal text. */
+		return on_file2(AG_FILE_SYMLINK, ret, AT_FDCWD, (const char *)SC_ARG1(regs), -1,
+				(const char *)SC_ARG0(regs), 0);
+	case NR_symlinkat:
+		return on_file2(AG_FILE_SYMLINK, ret, SC_ARG1(regs), (const char *)SC_ARG2(regs),
+				-1, (const char *)SC_ARG0(regs), 0);
+	case NR_connect:
+		return on_sock(AG_NET_CONNECT, ret, SC_ARG0(regs), (const void *)SC_ARG1(regs),
+			       SC_ARG2(regs), NULL, 0);
+	case NR_bind:
+		return on_sock(AG_NET_BIND, ret, SC_ARG0(regs), (const void *)SC_ARG1(regs),
+			       SC_ARG2(regs), NULL, 0);
+	case NR_listen:
+		return on_sock(AG_NET_LISTEN, ret, SC_ARG0(regs), NULL, 0, NULL, 0);
+	case NR_sendto:
+		return on_sock(AG_NET_SENDTO, ret, SC_ARG0(regs), (const void *)SC_ARG4(regs),
+			       SC_ARG5(regs), (const void *)SC_ARG1(regs), SC_ARG2(regs));
+	case NR_sendmsg:
+		return emit_msghdr(ret, SC_ARG0(regs), (const struct user_msghdr *)SC_ARG1(regs),
+				   AG_NET_SENDMSG);
+	case NR_sendmmsg:
+		return on_sendmmsg(ret, SC_ARG0(regs), (const struct mmsghdr *)SC_ARG1(regs),
+				   SC_ARG2(regs));
+	case NR_io_uring_setup:
+		return emit_flag(AG_FLAG_IO_URING, ret, SC_ARG0(regs), 0, 0);
+	case NR_ptrace:
+		return emit_flag(AG_FLAG_PTRACE, ret, SC_ARG0(regs), SC_ARG1(regs), 0);
+	case NR_setuid:
+	case NR_setreuid:
+	case NR_setresuid:
+	case NR_setfsuid:
+		return emit_flag(AG_FLAG_SETUID, ret, nr, SC_ARG0(regs),
+				 nr == NR_setuid || nr == NR_setfsuid ? SC_ARG0(regs) : SC_ARG1(regs));
+	case NR_setgid:
+	case NR_setregid:
+	case NR_setresgid:
+	case NR_setfsgid:
+		return emit_flag(AG_FLAG_SETGID, ret, nr, SC_ARG0(regs),
+				 nr == NR_setgid || nr == NR_setfsgid ? SC_ARG0(regs) : SC_ARG1(regs));
+	case NR_capset:
+		return on_capset(ret, (const void *)SC_ARG0(regs), (const void *)SC_ARG1(regs));
+	case NR_memfd_create:
+		return emit_flag_str(AG_FLAG_MEMFD, ret, SC_ARG1(regs), (const char *)SC_ARG0(regs), -1);
+	case NR_init_module:
+		return emit_flag_str(AG_FLAG_MODULE, ret, nr, NULL, -1);
+	case NR_finit_module:
+		return emit_flag_str(AG_FLAG_MODULE, ret, nr, NULL, SC_ARG0(regs));
+	case NR_bpf:
+		return emit_flag(AG_FLAG_BPF, ret, SC_ARG0(regs), 0, 0);
+	}
+	return 0;
+}
+
+/* Children enter scope here, before wake_up_new_task lets them run their first instruction. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct ag_proc np = {};
+	struct ag_event *e;
+	__u32 ptgid = parent->tgid;
+	__u32 ctgid = child->tgid;
+
+	if (!bit_test(ptgid) || !scope(parent, ptgid))
+		return 0;
+	if (child->pid != ctgid)
+		return 0;	/* a thread: in scope through its tgid already */
+	np.start_ns = child->start_boottime;
+	if (bpf_map_update_elem(&procs, &ctgid, &np, BPF_ANY)) {
+		stat_inc(AG_STAT_PROCS_FULL);
+		return 0;
+	}
+	bit_set(ctgid);
+	e = ev_init(AG_FORK, 0, parent);
+	if (!e)
+		return 0;
+	e->h.arg[0] = ctgid;
+	e->h.arg[1] = np.start_ns;
+	ev_submit(e, 0, true);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct ag_event *e;
+	struct file *file;
+	unsigned long as, ae;
+	const char *filename;
+	__u64 n;
+	__u32 off = 0;
+	__u32 tgid = p->tgid;
+	char head[8] = {};
+
+	if (!bit_test(tgid) || !scope(p, tgid))
+		return 0;
+	e = ev_init(AG_EXEC, 0, p);
+	if (!e)
+		return 0;
+	file = BPF_CORE_READ(bprm, file);
+	off = put_path(e, off, 0, &file->f_path);
+	e->h.flags |= AG_F_RESOLVED;
+	if (BPF_CORE_READ(file, f_inode, __i_nlink) == 0)
+		e->h.flags |= AG_F_EXEC_UNLINKED;
+	e->h.arg[0] = BPF_CORE_READ(bprm, argc);
+
+	as = BPF_CORE_READ(p, mm, arg_start);
+	ae = BPF_CORE_READ(p, mm, arg_end);
+	n = ae > as ? ae - as : 0;
+	if (n > AG_STR_MAX) {
+		n = AG_STR_MAX;
+		e->h.flags |= AG_F_ARGV_TRUNC;
+	}
+	barrier_var(n);
+	n &= AG_STR_MAX * 2 - 1;
+	if (bpf_probe_read_user(&e->data[off & AG_OFF_MASK], n, (void *)as))
+		n = 0;
+	e->h.len[1] = n;
+	off += n;
+
+	off = put_path(e, off, 2, cwd_of(p));
+
+	filename = BPF_CORE_READ(bprm, filename);
+	bpf_probe_read_kernel_str(head, sizeof(head), filename);
+	if (head[0] == '/' && head[1] == 'd' && head[2] == 'e' && head[3] == 'v' &&
+	    head[4] == '/' && head[5] == 'f' && head[6] == 'd' && head[7] == '/')
+		e->h.flags |= AG_F_EXEC_FD;
+	n = bpf_probe_read_kernel_str(&e->data[off & AG_OFF_MASK], AG_STR_MAX, filename);
+	if ((long)n < 0)
+		n = 0;
+	e->h.len[3] = n;
+	off += n;
+	ev_submit(e, off, true);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *task)
+{
+	struct ag_event *e;
+	__u32 tgid = task->tgid;
+
+	if (!bit_test(tgid) || !scope(task, tgid))
+		return 0;
+	/* Threads leave one by one; the process leaves with its last one. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	e = ev_init(AG_EXIT, 0, task);
+	if (e) {
+		e->h.ret = BPF_CORE_READ(task, exit_code);
+		ev_submit(e, 0, true);
+	}
+	bpf_map_delete_elem(&procs, &tgid);
+	bit_clear(tgid);
+	return 0;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Syscall numbers and argument registers the sensor dispatches on. vmlinux.h carries no
+ * __NR_* constants, so they live here, per architecture.
+ */
+#ifndef AGENTGUARD_SYSCALLS_H
+#define AGENTGUARD_SYSCALLS_H
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_open 2
+#define NR_sendto 44
+#define NR_sendmsg 46
+#define NR_connect 42
+#define NR_bind 49
+#define NR_listen 50
+#define NR_execve 59
+#define NR_rename 82
+#define NR_mkdir 83
+#define NR_rmdir 84
+#define NR_creat 85
+#define NR_link 86
+#define NR_unlink 87
+#define NR_symlink 88
+#define NR_chmod 90
+#define NR_ptrace 101
+#define NR_setuid 105
+#define NR_setgid 106
+#define NR_setreuid 113
+#define NR_setregid 114
+#define NR_setresuid 117
+#define NR_setresgid 119
+#define NR_setfsuid 122
+#define NR_setfsgid 123
+#define NR_capset 126
+#define NR_init_module 175
+#define NR_openat 257
+#define NR_mkdirat 258
+#define NR_unlinkat 263
+#define NR_renameat 264
+#define NR_linkat 265
+#define NR_symlinkat 266
+#define NR_fchmodat 268
+#define NR_open_by_handle_at 304
+#define NR_sendmmsg 307
+#define NR_finit_module 313
+#define NR_renameat2 316
+#define NR_memfd_create 319
+#define NR_bpf 321
+#define NR_execveat 322
+#define NR_io_uring_setup 425
+#define NR_openat2 437
+#define NR_fchmodat2 452
+
+/* The saved user registers hold the syscall's arguments until it returns. */
+#define SC_ARG0(r) ((r)->di)
+#define SC_ARG1(r) ((r)->si)
+#define SC_ARG2(r) ((r)->dx)
+#define SC_ARG3(r) ((r)->r10)
+#define SC_ARG4(r) ((r)->r8)
+#define SC_ARG5(r) ((r)->r9)
+#define SC_NR(r) ((r)->orig_ax)
+#else
+#error "agentguard's sensor supports x86_64 only for now (syscalls.h)"
+#endif
+
+#endif

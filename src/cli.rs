@@ -1,0 +1,119 @@
+//! The command line: clap definitions, from which the man pages are generated too.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agentguard",
+    version,
+    about = "Learn, review, diff and enforce what an AI agent's process tree does, with eBPF",
+    long_about = "agentguard watches one agent's process tree with eBPF: every exec, file, \
+connection, DNS name and risky kernel operation of the tree, from its first instruction to its \
+last process. It records what the tree did as a TOML profile and a JSONL event stream.\n\n\
+Loading the sensor needs root (CAP_BPF and CAP_PERFMON) and a kernel with BTF."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record what a command (or a running process) and all its descendants do
+    #[command(
+        long_about = "Starts COMMAND, or attaches to --pid and its existing descendants, and follows every \
+process of that tree until the tree ends (or Ctrl-C with --pid). Writes the run as a profile (-o, or \
+standard output) and, with --events, every event as JSON lines. A summary goes to standard error.\n\n\
+Exit status: the command's own (128+N if it was killed by signal N); 127 if it could not be started; \
+130 when a --pid recording is interrupted; 2 when agentguard itself fails.",
+        after_help = "Examples:\n  sudo agentguard record -o run.toml -- python3 agent.py --task \"...\"\n  \
+sudo agentguard record -o run.toml --events run.jsonl --pid 4242"
+    )]
+    Record(RecordArgs),
+    /// Measure the sensor's overhead: syscall storms bare, in the tree and beside it
+    #[command(
+        long_about = "Runs the same syscall storms bare, inside a recorded tree and outside it while a \
+recording is active, and prints the time of each storm's loop and the ratios. Also measures the start-up \
+until the recorded command's first instruction and the events lost during the open storm. Needs root."
+    )]
+    Bench(BenchArgs),
+    /// Run one syscall storm and print its loop time in nanoseconds (used by bench)
+    #[command(hide = true, name = "__storm")]
+    Storm(StormArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Write the run's profile here (TOML); without it the profile goes to standard output
+    #[arg(short = 'o', long, value_name = "FILE.toml")]
+    pub output: Option<PathBuf>,
+    /// Write every event here, one JSON object per line
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub events: Option<PathBuf>,
+    /// Attach to this running process and its existing descendants instead of starting COMMAND
+    #[arg(long, value_name = "PID", conflicts_with = "command")]
+    pub pid: Option<u32>,
+    /// Size of the kernel-to-user ring buffer in MiB (a power of two)
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub ring_buffer_mb: u32,
+    /// How many live processes the tree may have at once
+    #[arg(long, value_name = "N", default_value_t = 65536)]
+    pub max_procs: u32,
+    /// Print no summary
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The command to run and record, after `--`
+    #[arg(last = true, value_name = "COMMAND", required_unless_present = "pid")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Scale every storm's iteration count by this factor (1.0 = the documented sizes)
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub scale: f64,
+    /// Repeat each measurement this many times and keep the median
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub repeat: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Storm {
+    /// open and close one file
+    Open,
+    /// fork and exec /bin/true
+    Exec,
+    /// connect to and accept from a loopback listener
+    Connect,
+}
+
+#[derive(Debug, Args)]
+pub struct StormArgs {
+    #[arg(value_enum)]
+    pub storm: Storm,
+    pub iterations: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn record_needs_a_command_or_a_pid_not_both() {
+        assert!(Cli::try_parse_from(["agentguard", "record"]).is_err());
+        assert!(Cli::try_parse_from(["agentguard", "record", "--pid", "1", "--", "ls"]).is_err());
+        let c = Cli::try_parse_from(["agentguard", "record", "-o", "x.toml", "--", "ls", "-l"])
+            .unwrap();
+        let Command::Record(r) = c.command else {
+            panic!()
+        };
+        assert_eq!(r.command, vec!["ls", "-l"]);
+    }
+}

@@ -1,0 +1,366 @@
+//! The one vocabulary: every consumer (profile builder, diff, TUI, tests) reads this typed
+//! stream, live from the sensor or replayed from a JSONL file.
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// One thing a process of the tree did, or something the sensor has to say about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Wall-clock time, RFC 3339 with nanoseconds.
+    pub ts: String,
+    /// Process (thread group) id.
+    pub pid: u32,
+    /// Thread id; equal to `pid` for the main thread.
+    pub tid: u32,
+    /// Parent's pid when the event happened (orphans show their new parent).
+    pub ppid: u32,
+    /// The process's executable as last seen (exec, /proc, or its parent's at fork).
+    pub exe: String,
+    #[serde(flatten)]
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Kind {
+    /// A new process (not a thread) entered the tree.
+    Fork {
+        child: u32,
+    },
+    /// An exec, successful or not.
+    Exec(Exec),
+    /// The process (its last thread) exited.
+    Exit {
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        code: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        signal: Option<i32>,
+    },
+    File(File),
+    Net(Net),
+    Dns(Dns),
+    /// Behaviour a reviewer should see whatever its arguments (io_uring, ptrace, ...).
+    Flag(Flag),
+    /// The sensor could not deliver everything: `lost` records since the start.
+    Lost {
+        lost: u64,
+        procs_untracked: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exec {
+    /// The executed file as the kernel resolved it (for a script, its interpreter). For a
+    /// failed exec: the path as given, made absolute against cwd or the dirfd.
+    pub path: String,
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub argv_truncated: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cwd: String,
+    /// The name exec was called with, when it differs from `path`: a script (`path` is
+    /// then its interpreter) or a symlink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoked_as: Option<String>,
+    /// Executed through an fd (execveat AT_EMPTY_PATH, /dev/fd/N).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub via_fd: bool,
+    /// The executed file had no name left (memfd, deleted).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unlinked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileOp {
+    Open,
+    Unlink,
+    Rmdir,
+    Rename,
+    Chmod,
+    Mkdir,
+    Link,
+    Symlink,
+}
+
+/// What an operation did to a path: the words a profile uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Read,
+    Write,
+    Append,
+    Create,
+    Truncate,
+    /// Opened as a directory (listing it).
+    List,
+    /// O_PATH: a handle, no data access.
+    Path,
+    Delete,
+    Rename,
+    Chmod,
+    Mkdir,
+    Link,
+    Symlink,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct File {
+    pub op: FileOp,
+    /// Absolute path. Kernel-resolved when `resolved` (a successful open); otherwise the
+    /// string the program gave, joined to the directory the kernel resolved for it.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub resolved: bool,
+    /// rename and link: the new name; symlink: the link's target text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub access: Vec<Access>,
+    /// open: O_* flags; renameat2/linkat: their flags.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub flags: u64,
+    /// open with O_CREAT, chmod, mkdir: the mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetOp {
+    Connect,
+    Bind,
+    Listen,
+    Sendto,
+    Sendmsg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proto {
+    Tcp,
+    Udp,
+    /// unix stream
+    Stream,
+    /// unix datagram
+    Dgram,
+    Raw,
+    Seqpacket,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Net {
+    pub op: NetOp,
+    /// inet, inet6 or unix (anything else: its AF_ number).
+    pub family: String,
+    pub proto: Proto,
+    /// IP address (an IPv4-mapped IPv6 address is shown as IPv4 with `mapped`), or the
+    /// unix socket's path (abstract names start with '@').
+    pub addr: String,
+    #[serde(default, skip_serializing_if = "is_zero_u16")]
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mapped: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dns {
+    /// Query names, lower case, without the trailing dot.
+    pub names: Vec<String>,
+    /// Query types (A, AAAA, ...).
+    pub qtypes: Vec<String>,
+    /// The resolver the query went to, as addr:port.
+    pub server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagKind {
+    IoUring,
+    Ptrace,
+    Setuid,
+    Setgid,
+    Capset,
+    MemfdCreate,
+    ExecFd,
+    ModuleLoad,
+    Bpf,
+    CompatSyscall,
+    OpenByHandle,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    pub flag: FlagKind,
+    /// A short description of the arguments (request and target, ids, name).
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+fn is_zero_u16(v: &u16) -> bool {
+    *v == 0
+}
+
+impl Event {
+    /// Whether the operation this event reports failed.
+    pub fn failed(&self) -> bool {
+        match &self.kind {
+            Kind::Exec(x) => x.error.is_some(),
+            Kind::File(x) => x.error.is_some(),
+            Kind::Net(x) => x.error.is_some(),
+            Kind::Dns(x) => x.error.is_some(),
+            Kind::Flag(x) => x.error.is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// Writes events as JSON lines.
+pub struct JsonlWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    pub fn new(out: W) -> Self {
+        Self { out }
+    }
+    pub fn write(&mut self, ev: &Event) -> Result<()> {
+        serde_json::to_writer(&mut self.out, ev)?;
+        self.out.write_all(b"\n")?;
+        Ok(())
+    }
+    pub fn finish(mut self) -> Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Reads a JSONL event stream; a bad line is an error naming the file and line.
+pub fn read_jsonl(path: &Path) -> Result<Vec<Event>> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ev = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not an agentguard event", path.display(), i + 1))?;
+        out.push(ev);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: Kind) -> Event {
+        Event {
+            ts: "2026-11-26T12:00:00.000000001Z".into(),
+            pid: 10,
+            tid: 11,
+            ppid: 1,
+            exe: "/bin/sh".into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn json_lines_round_trip_every_kind() {
+        let events = vec![
+            ev(Kind::Fork { child: 12 }),
+            ev(Kind::Exec(Exec {
+                path: "/usr/bin/cat".into(),
+                argv: vec!["cat".into(), "a b".into()],
+                argv_truncated: true,
+                cwd: "/tmp".into(),
+                invoked_as: None,
+                via_fd: false,
+                unlinked: false,
+                error: None,
+            })),
+            ev(Kind::Exit {
+                code: Some(3),
+                signal: None,
+            }),
+            ev(Kind::File(File {
+                op: FileOp::Rename,
+                path: "/tmp/a".into(),
+                resolved: false,
+                target: Some("/tmp/b".into()),
+                access: vec![Access::Rename],
+                flags: 0,
+                mode: None,
+                truncated: false,
+                error: Some("ENOENT".into()),
+            })),
+            ev(Kind::Net(Net {
+                op: NetOp::Connect,
+                family: "inet6".into(),
+                proto: Proto::Tcp,
+                addr: "127.0.0.1".into(),
+                port: 80,
+                mapped: true,
+                error: None,
+            })),
+            ev(Kind::Dns(Dns {
+                names: vec!["example.com".into()],
+                qtypes: vec!["A".into()],
+                server: "127.0.0.53:53".into(),
+                error: None,
+            })),
+            ev(Kind::Flag(Flag {
+                flag: FlagKind::Ptrace,
+                detail: "PTRACE_ATTACH pid 1".into(),
+                error: None,
+            })),
+            ev(Kind::Lost {
+                lost: 5,
+                procs_untracked: 0,
+            }),
+        ];
+        let mut w = JsonlWriter::new(Vec::new());
+        for e in &events {
+            w.write(e).unwrap();
+        }
+        let text = String::from_utf8(w.finish().unwrap()).unwrap();
+        let back: Vec<Event> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(back, events);
+        assert!(text.lines().nth(1).unwrap().contains(r#""kind":"exec""#));
+    }
+
+    #[test]
+    fn a_bad_line_names_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("ag-jsonl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bad.jsonl");
+        let good = serde_json::to_string(&ev(Kind::Fork { child: 1 })).unwrap();
+        std::fs::write(&p, format!("{good}\n{{\"kind\":\"nope\"}}\n")).unwrap();
+        let err = format!("{:#}", read_jsonl(&p).unwrap_err());
+        assert!(err.contains("bad.jsonl:2"), "{err}");
+    }
+}

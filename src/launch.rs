@@ -1,0 +1,88 @@
+//! Starting the command so that it is in scope before its first instruction: the child is
+//! forked, waits on a pipe while the parent puts it in scope, and only then execs.
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::unistd::{execvp, fork, pipe2, read, write, ForkResult, Pid};
+
+pub struct GatedChild {
+    pub pid: Pid,
+    go: OwnedFd,
+    exec_err: OwnedFd,
+    name: String,
+}
+
+/// Forks `argv` but holds it before exec until `release`.
+pub fn spawn_gated(argv: &[String]) -> Result<GatedChild> {
+    let Some(name) = argv.first() else {
+        bail!("no command to run")
+    };
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| {
+            CString::new(a.as_bytes())
+                .with_context(|| format!("argument {a:?} contains a NUL byte"))
+        })
+        .collect::<Result<_>>()?;
+    let (go_r, go_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+    let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+    // SAFETY: agentguard is single-threaded here (libbpf starts no threads), and the child
+    // only calls async-signal-safe functions before exec.
+    match unsafe { fork() }.context("fork")? {
+        ForkResult::Child => {
+            drop(go_w);
+            drop(err_r);
+            // Undo what agentguard set for itself: its blocked signals and Rust's SIGPIPE.
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+            // SAFETY: restoring the default disposition is always sound.
+            let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+            let mut b = [0u8; 1];
+            if !matches!(read(&go_r, &mut b), Ok(1)) {
+                // The parent gave up (or died) before putting us in scope: never run unseen.
+                unsafe { libc::_exit(127) };
+            }
+            let e = execvp(&cargs[0], &cargs).unwrap_err();
+            let _ = write(&err_w, &(e as i32).to_ne_bytes());
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => Ok(GatedChild {
+            pid: child,
+            go: go_w,
+            exec_err: err_r,
+            name: name.clone(),
+        }),
+    }
+}
+
+impl GatedChild {
+    /// Lets the child exec; returns once it has (or reports why it could not).
+    pub fn release(self) -> Result<()> {
+        write(&self.go, &[1]).context("starting the command")?;
+        drop(self.go);
+        let mut buf = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match read(&self.exec_err, &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e).context("waiting for the command to start"),
+            }
+        }
+        if got == 4 {
+            let errno = nix::errno::Errno::from_raw(i32::from_ne_bytes(buf));
+            bail!("cannot run `{}`: {}", self.name, errno.desc());
+        }
+        Ok(())
+    }
+}
+
+/// Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
+pub fn start_ticks(pid: u32) -> Result<u64> {
+    let stat = procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.stat())
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    Ok(stat.starttime)
+}

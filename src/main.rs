@@ -1,0 +1,37 @@
+//! agentguard: learn, review, diff and enforce what an AI agent's process tree does.
+mod attach;
+mod bench;
+mod cli;
+mod event;
+mod launch;
+#[cfg(test)]
+mod man;
+mod paths;
+mod profile;
+mod record;
+mod sensor;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Record(args) => record::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Storm(args) => bench::storm(args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("agentguard: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! `agentguard record`: follow a process tree until it ends and write what it did.
+use std::cell::RefCell;
+use std::io::{BufWriter, Write};
+use std::mem::MaybeUninit;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::attach;
+use crate::cli::RecordArgs;
+use crate::event::{Event, FlagKind, JsonlWriter, Kind};
+use crate::launch;
+use crate::profile::{Builder, RunInfo};
+use crate::sensor::{self, decode::Decoder, Sensor, Stats};
+
+/// Everything the ring-buffer callback updates.
+struct State {
+    decoder: Decoder,
+    builder: Builder,
+    jsonl: Option<JsonlWriter<BufWriter<std::fs::File>>>,
+    events: u64,
+    write_error: Option<anyhow::Error>,
+    decode_errors: u64,
+    /// Exit status of an attached root, from its exit record.
+    root_exit: Option<i32>,
+    root: u32,
+    warnings: Vec<String>,
+}
+
+impl State {
+    fn handle(&mut self, ev: Event) {
+        self.events += 1;
+        if let Kind::Flag(f) = &ev.kind {
+            let warn = match f.flag {
+                FlagKind::IoUring => Some(format!("pid {} ({}) set up io_uring: its io_uring operations are not visible to the sensor", ev.pid, ev.exe)),
+                FlagKind::CompatSyscall => Some(format!("pid {} ({}) made 32-bit syscalls, which the sensor does not decode", ev.pid, ev.exe)),
+                _ => None,
+            };
+            if let Some(w) = warn.filter(|w| !self.warnings.contains(w)) {
+                self.warnings.push(w);
+            }
+        }
+        if ev.pid == self.root {
+            if let Kind::Exit { code, signal } = ev.kind {
+                self.root_exit = code.or(signal.map(|s| 128 + s));
+            }
+        }
+        self.builder.add(&ev);
+        if let (Some(w), None) = (&mut self.jsonl, &self.write_error) {
+            if let Err(e) = w.write(&ev) {
+                self.write_error = Some(e);
+            }
+        }
+    }
+}
+
+enum Target {
+    Command(Vec<String>),
+    Pid(u32),
+}
+
+pub fn run(args: RecordArgs) -> Result<i32> {
+    let target = match args.pid {
+        Some(pid) => Target::Pid(pid),
+        None => Target::Command(args.command.clone()),
+    };
+    // Signals arrive through a descriptor, read in the loop: no handler races the state.
+    let mut mask = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        mask.add(s);
+    }
+    mask.thread_block().context("blocking signals")?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .context("signalfd")?;
+
+    let started_wall = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let started = Instant::now();
+    let mut obj = MaybeUninit::uninit();
+    let mut sensor = Sensor::load(
+        &mut obj,
+        sensor::Config {
+            ring_buffer_mb: args.ring_buffer_mb,
+            max_procs: args.max_procs,
+        },
+    )?;
+
+    let jsonl = match &args.events {
+        Some(p) => Some(JsonlWriter::new(BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        ))),
+        None => None,
+    };
+    let mut state = State {
+        decoder: Decoder::new(sensor::mono_to_wall_ns()),
+        builder: Builder::default(),
+        jsonl,
+        events: 0,
+        write_error: None,
+        decode_errors: 0,
+        root_exit: None,
+        root: 0,
+        warnings: Vec::new(),
+    };
+
+    // Put the tree in scope before it can do anything.
+    let mut child = None;
+    let mut pending: Vec<(u32, u64)> = Vec::new();
+    let command_text = match &target {
+        Target::Command(argv) => {
+            let c = launch::spawn_gated(argv)?;
+            let pid = c.pid.as_raw() as u32;
+            let ticks = launch::start_ticks(pid)?;
+            sensor.track(pid, ticks)?;
+            state.builder.add_root(pid);
+            state.decoder.seed(
+                pid,
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            );
+            state.root = pid;
+            if let Err(e) = c.release() {
+                let _ = waitpid(Pid::from_raw(pid as i32), None);
+                eprintln!("agentguard: {e:#}");
+                return Ok(127);
+            }
+            child = Some(Pid::from_raw(pid as i32));
+            shell_words(argv)
+        }
+        Target::Pid(root) => {
+            let tree = attach::tree_of(*root)?;
+            for p in &tree {
+                sensor.track(p.pid, p.start_ticks)?;
+                state.builder.add_root(p.pid);
+                state.decoder.seed(p.pid, p.exe.clone());
+                pending.push((p.pid, p.start_ticks));
+            }
+            state.root = *root;
+            if !args.quiet {
+                eprintln!(
+                    "agentguard: recording pid {root} and {} descendants; Ctrl-C to stop",
+                    tree.len() - 1
+                );
+            }
+            format!("--pid {root} ({})", tree[0].exe)
+        }
+    };
+
+    let state = Rc::new(RefCell::new(state));
+    let cb_state = Rc::clone(&state);
+    let ring = sensor.ring(move |raw: &[u8]| {
+        let mut st = cb_state.borrow_mut();
+        match st.decoder.decode(raw) {
+            Ok(ev) => st.handle(ev),
+            Err(_) => st.decode_errors += 1,
+        }
+        0
+    })?;
+
+    let mut root_status: Option<i32> = None;
+    let mut interrupted = false;
+    let mut last_stats = Stats::default();
+    let mut last_check = Instant::now();
+    let mut interrupts = 0;
+    loop {
+        // The kernel side wakes us only when a backlog builds: poll, then take the rest.
+        ring.poll(Duration::from_millis(20))
+            .context("reading events")?;
+        ring.consume().context("reading events")?;
+
+        while let Ok(Some(si)) = signals.read_signal() {
+            let sig = Signal::try_from(si.ssi_signo as i32).unwrap_or(Signal::SIGTERM);
+            interrupts += 1;
+            match (child, root_status) {
+                (Some(pid), None) if interrupts < 3 => {
+                    // A terminal's Ctrl-C already reached the command (same process group);
+                    // a signal sent to agentguard alone is passed on.
+                    if si.ssi_code != libc::SI_KERNEL {
+                        let _ = kill(pid, sig);
+                    }
+                }
+                _ => interrupted = true,
+            }
+        }
+        if let (Some(pid), None) = (child, root_status) {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => root_status = Some(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => root_status = Some(128 + sig as i32),
+                _ => {}
+            }
+        }
+        if last_check.elapsed() >= Duration::from_millis(200) {
+            last_check = Instant::now();
+            report_losses(&sensor, &state, &mut last_stats)?;
+            // Processes found in /proc that died before their first event never had an
+            // exit record to take them out of scope.
+            pending.retain(|(pid, ticks)| {
+                let gone = !attach::alive(*pid, Some(*ticks));
+                if gone && sensor.tracked().contains(pid) {
+                    sensor.untrack(*pid);
+                }
+                !gone
+            });
+        }
+        let root_done = child.is_none() || root_status.is_some();
+        if interrupted || (root_done && sensor.tree_empty()) {
+            break;
+        }
+    }
+    ring.consume().context("reading events")?;
+    report_losses(&sensor, &state, &mut last_stats)?;
+    let leftover = if sensor.tree_empty() {
+        0
+    } else {
+        sensor.tracked().len()
+    };
+    drop(ring);
+
+    let mut st = Rc::try_unwrap(state)
+        .ok()
+        .context("the ring buffer still holds the state")?
+        .into_inner();
+    let seconds = started.elapsed().as_secs_f64();
+    let exit = match (&target, root_status) {
+        (Target::Command(_), Some(s)) => s,
+        (Target::Command(_), None) => st.root_exit.unwrap_or(0),
+        (Target::Pid(_), _) if interrupted => 130,
+        (Target::Pid(_), _) => st.root_exit.unwrap_or(0),
+    };
+    let run = RunInfo {
+        command: command_text.clone(),
+        started: started_wall,
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        exit: Some(exit),
+        lost_events: last_stats.lost,
+    };
+    let profile = st.builder.finish(run);
+    let mut outputs = Vec::new();
+    match &args.output {
+        Some(p) => {
+            profile.save(p)?;
+            outputs.push(p.display().to_string());
+        }
+        None => {
+            let text = profile.to_toml()?;
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e).context("writing the profile to standard output");
+                }
+            }
+        }
+    }
+    if let Some(w) = st.jsonl.take() {
+        if let Some(e) = st.write_error.take() {
+            return Err(e).context("writing the event log");
+        }
+        w.finish().context("writing the event log")?;
+        outputs.push(format!(
+            "{} ({} events)",
+            args.events
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            st.events
+        ));
+    }
+    if !args.quiet {
+        print_summary(
+            &command_text,
+            exit,
+            seconds,
+            &st,
+            last_stats,
+            leftover,
+            &outputs,
+            interrupted,
+        );
+    }
+    Ok(exit)
+}
+
+/// Losses are events too: they go into the stream, so a replay knows it is incomplete.
+fn report_losses(sensor: &Sensor, state: &Rc<RefCell<State>>, last: &mut Stats) -> Result<()> {
+    let now = sensor.stats()?;
+    if now != *last {
+        *last = now;
+        let mut st = state.borrow_mut();
+        let ts = st.decoder.wall_time(
+            nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+                .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+                .unwrap_or(0),
+        );
+        let ev = Event {
+            ts,
+            pid: 0,
+            tid: 0,
+            ppid: 0,
+            exe: String::new(),
+            kind: Kind::Lost {
+                lost: now.lost,
+                procs_untracked: now.procs_untracked,
+            },
+        };
+        st.handle(ev);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_summary(
+    command: &str,
+    exit: i32,
+    seconds: f64,
+    st: &State,
+    stats: Stats,
+    leftover: usize,
+    outputs: &[String],
+    interrupted: bool,
+) {
+    let b = &st.builder;
+    let mut s = String::new();
+    let how = if interrupted {
+        "interrupted".to_string()
+    } else {
+        format!("exit {exit}")
+    };
+    s.push_str(&format!(
+        "agentguard: recorded {command} ({how}, {seconds:.2} s)\n"
+    ));
+    for (what, n) in [
+        ("processes", b.processes),
+        ("execs", b.execs()),
+        ("files", b.files() as u64),
+        ("connections", b.connections() as u64),
+        ("DNS names", b.dns_names() as u64),
+        ("flagged", b.flags() as u64),
+        ("failed calls", b.failures),
+        ("lost events", stats.lost),
+    ] {
+        s.push_str(&format!("  {what:<13}{n:>8}\n"));
+    }
+    if stats.procs_untracked > 0 {
+        s.push_str(&format!(
+            "  warning: {} processes could not be tracked (process map full: raise --max-procs)\n",
+            stats.procs_untracked
+        ));
+    }
+    if stats.lost > 0 {
+        s.push_str("  warning: events were lost (ring buffer full: raise --ring-buffer-mb); the profile is incomplete\n");
+    }
+    if st.decode_errors > 0 {
+        s.push_str(&format!(
+            "  warning: {} records could not be decoded\n",
+            st.decode_errors
+        ));
+    }
+    if leftover > 0 {
+        s.push_str(&format!("  note: {leftover} processes of the tree are still running and are no longer recorded\n"));
+    }
+    for w in &st.warnings {
+        s.push_str(&format!("  warning: {w}\n"));
+    }
+    for o in outputs {
+        s.push_str(&format!("  wrote {o}\n"));
+    }
+    eprint!("{s}");
+}
+
+/// The command line as a person would type it.
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shell_words_quotes_what_needs_it() {
+        assert_eq!(
+            super::shell_words(&["python3".into(), "a b".into(), "it's".into(), "x=1".into()]),
+            r"python3 'a b' 'it'\''s' x=1"
+        );
+    }
+}

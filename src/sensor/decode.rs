@@ -1,0 +1,691 @@
+//! The kernel/user boundary: raw ring-buffer records (`ag_hdr` + strings, defined once in
+//! src/bpf/events.h) become owned `Event`s here, and nowhere else.
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use anyhow::{bail, Result};
+
+use super::skel::types::{ag_file_op, ag_flag_op, ag_flags, ag_hdr, ag_kind, ag_net_op};
+use crate::event::{self, Access, Event, FileOp, FlagKind, Kind, NetOp, Proto};
+use crate::paths;
+
+const HDR: usize = std::mem::size_of::<ag_hdr>();
+
+/// Turns records into events, keeping what it needs to annotate them: each live process's
+/// executable, and the offset from the kernel's monotonic clock to wall-clock time.
+pub struct Decoder {
+    exes: HashMap<u32, String>,
+    mono_to_wall_ns: i128,
+}
+
+impl Decoder {
+    pub fn new(mono_to_wall_ns: i128) -> Self {
+        Self {
+            exes: HashMap::new(),
+            mono_to_wall_ns,
+        }
+    }
+
+    /// A process that was already running when tracking began.
+    pub fn seed(&mut self, pid: u32, exe: String) {
+        self.exes.insert(pid, exe);
+    }
+
+    pub fn wall_time(&self, mono_ns: u64) -> String {
+        let ns = (mono_ns as i128 + self.mono_to_wall_ns).max(0) as u128;
+        let t = std::time::UNIX_EPOCH
+            + std::time::Duration::new((ns / 1_000_000_000) as u64, (ns % 1_000_000_000) as u32);
+        humantime::format_rfc3339_nanos(t).to_string()
+    }
+
+    pub fn exe_of(&self, pid: u32) -> String {
+        self.exes.get(&pid).cloned().unwrap_or_default()
+    }
+
+    pub fn decode(&mut self, raw: &[u8]) -> Result<Event> {
+        if raw.len() < HDR {
+            bail!("short record: {} bytes", raw.len());
+        }
+        // SAFETY: ag_hdr is plain old data and the length was checked; the ring buffer
+        // gives no alignment guarantee beyond 8, so read unaligned anyway.
+        let h: ag_hdr = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast()) };
+        let size = (h.size as usize).min(raw.len());
+        let mut strs: [&[u8]; 4] = [&[]; 4];
+        let mut off = HDR;
+        for (i, len) in h.len.iter().enumerate() {
+            let end = off + *len as usize;
+            if end > size {
+                bail!(
+                    "record kind {} truncated: string {i} ends at {end} of {size}",
+                    h.kind
+                );
+            }
+            strs[i] = &raw[off..end];
+            off = end;
+        }
+        let kind = match ag_kind(h.kind as u32) {
+            ag_kind::AG_FORK => {
+                let child = h.arg[0] as u32;
+                let exe = self.exe_of(h.tgid);
+                self.exes.insert(child, exe);
+                Kind::Fork { child }
+            }
+            ag_kind::AG_EXEC => {
+                let x = exec(&h, strs);
+                self.exes.insert(h.tgid, x.path.clone());
+                Kind::Exec(x)
+            }
+            ag_kind::AG_EXIT => {
+                let status = h.ret;
+                if status & 0x7f == 0 {
+                    Kind::Exit {
+                        code: Some((status >> 8) & 0xff),
+                        signal: None,
+                    }
+                } else {
+                    Kind::Exit {
+                        code: None,
+                        signal: Some(status & 0x7f),
+                    }
+                }
+            }
+            ag_kind::AG_FILE if h.op as u32 == ag_file_op::AG_FILE_EXEC.0 => {
+                Kind::Exec(event::Exec {
+                    path: arg_path(&h, strs[0], strs[1], ag_flags::AG_F_BASE1.0),
+                    argv: Vec::new(),
+                    argv_truncated: false,
+                    cwd: String::new(),
+                    invoked_as: None,
+                    via_fd: false,
+                    unlinked: false,
+                    error: errno(h.ret),
+                })
+            }
+            ag_kind::AG_FILE => Kind::File(file(&h, strs)?),
+            ag_kind::AG_NET => Kind::Net(net(&h, strs[0])?),
+            ag_kind::AG_DNS => Kind::Dns(dns(&h, strs[0])),
+            ag_kind::AG_FLAG => Kind::Flag(flag(&h, strs)?),
+            other => bail!("unknown record kind {}", other.0),
+        };
+        let ev = Event {
+            ts: self.wall_time(h.ts),
+            pid: h.tgid,
+            tid: h.tid,
+            ppid: h.ppid,
+            exe: self.exe_of(h.tgid),
+            kind,
+        };
+        if matches!(ev.kind, Kind::Exit { .. }) {
+            self.exes.remove(&h.tgid);
+        }
+        Ok(ev)
+    }
+}
+
+fn has(h: &ag_hdr, f: ag_flags) -> bool {
+    h.flags & f.0 != 0
+}
+
+/// "-2" -> "ENOENT"; None for success.
+pub fn errno(ret: i32) -> Option<String> {
+    (ret < 0).then(|| format!("{:?}", nix::errno::Errno::from_raw(-ret)))
+}
+
+/// A path the kernel resolved: components, leaf first, each NUL-terminated.
+fn components_path(b: &[u8]) -> String {
+    let mut parts: Vec<&[u8]> = b
+        .split(|c| *c == 0)
+        .filter(|p| !p.is_empty() && *p != b"/")
+        .collect();
+    parts.reverse();
+    let mut s = String::with_capacity(b.len() + 1);
+    for p in parts {
+        s.push('/');
+        s.push_str(&paths::display_bytes(p));
+    }
+    if s.is_empty() {
+        s.push('/');
+    }
+    s
+}
+
+fn cstr(b: &[u8]) -> &[u8] {
+    b.split(|c| *c == 0).next().unwrap_or(b)
+}
+
+/// A path argument: the string as given, joined to the base directory the kernel resolved.
+fn arg_path(h: &ag_hdr, base: &[u8], raw: &[u8], base_flag: u32) -> String {
+    let raw = paths::display_bytes(cstr(raw));
+    if h.flags & base_flag != 0 {
+        paths::join(&components_path(base), &raw)
+    } else {
+        paths::normalize(&raw)
+    }
+}
+
+fn exec(h: &ag_hdr, s: [&[u8]; 4]) -> event::Exec {
+    let path = components_path(s[0]);
+    let mut argv: Vec<String> = s[1].split(|c| *c == 0).map(paths::display_bytes).collect();
+    if argv.last().is_some_and(|a| a.is_empty()) {
+        argv.pop();
+    }
+    let cwd = components_path(s[2]);
+    let name = paths::display_bytes(cstr(s[3]));
+    let invoked_as = (!name.is_empty() && paths::join(&cwd, &name) != path).then_some(name);
+    event::Exec {
+        path,
+        argv,
+        argv_truncated: has(h, ag_flags::AG_F_ARGV_TRUNC),
+        cwd,
+        invoked_as,
+        via_fd: has(h, ag_flags::AG_F_EXEC_FD),
+        unlinked: has(h, ag_flags::AG_F_EXEC_UNLINKED),
+        error: None,
+    }
+}
+
+const O_ACCMODE: u64 = 0o3;
+const O_CREAT: u64 = 0o100;
+const O_TRUNC: u64 = 0o1000;
+const O_APPEND: u64 = 0o2000;
+const O_DIRECTORY: u64 = 0o200000;
+const O_PATH: u64 = 0o10000000;
+
+/// The access an open asked for (and, when it succeeded, what the kernel says it did).
+pub fn open_access(flags: u64, created: bool, dir: bool, succeeded: bool) -> Vec<Access> {
+    let mut a = Vec::new();
+    if flags & O_PATH != 0 {
+        a.push(Access::Path);
+        return a;
+    }
+    if dir || flags & O_DIRECTORY != 0 {
+        a.push(Access::List);
+    } else {
+        match flags & O_ACCMODE {
+            0 => a.push(Access::Read),
+            1 => a.push(Access::Write),
+            _ => a.extend([Access::Read, Access::Write]),
+        }
+    }
+    if flags & O_APPEND != 0 && flags & O_ACCMODE != 0 {
+        a.push(Access::Append);
+    }
+    // O_CREAT on an existing file creates nothing: trust the kernel's word when it has one.
+    if (succeeded && created) || (!succeeded && flags & O_CREAT != 0) {
+        a.push(Access::Create);
+    }
+    if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 {
+        a.push(Access::Truncate);
+    }
+    a
+}
+
+fn file(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::File> {
+    let op = match ag_file_op(h.op as u32) {
+        ag_file_op::AG_FILE_OPEN => FileOp::Open,
+        ag_file_op::AG_FILE_UNLINK => FileOp::Unlink,
+        ag_file_op::AG_FILE_RMDIR => FileOp::Rmdir,
+        ag_file_op::AG_FILE_RENAME => FileOp::Rename,
+        ag_file_op::AG_FILE_CHMOD => FileOp::Chmod,
+        ag_file_op::AG_FILE_MKDIR => FileOp::Mkdir,
+        ag_file_op::AG_FILE_LINK => FileOp::Link,
+        ag_file_op::AG_FILE_SYMLINK => FileOp::Symlink,
+        other => bail!("unknown file operation {}", other.0),
+    };
+    let resolved = has(h, ag_flags::AG_F_RESOLVED);
+    let path = if resolved {
+        components_path(s[0])
+    } else {
+        arg_path(h, s[0], s[1], ag_flags::AG_F_BASE1.0)
+    };
+    let target = match op {
+        FileOp::Symlink => Some(paths::display_bytes(cstr(s[3]))),
+        FileOp::Rename | FileOp::Link => Some(arg_path(h, s[2], s[3], ag_flags::AG_F_BASE2.0)),
+        _ => None,
+    };
+    let flags = h.arg[0];
+    let access = match op {
+        FileOp::Open => open_access(
+            flags,
+            has(h, ag_flags::AG_F_CREATED),
+            has(h, ag_flags::AG_F_DIR),
+            h.ret >= 0,
+        ),
+        FileOp::Unlink | FileOp::Rmdir => vec![Access::Delete],
+        FileOp::Rename => vec![Access::Rename],
+        FileOp::Chmod => vec![Access::Chmod],
+        FileOp::Mkdir => vec![Access::Mkdir],
+        FileOp::Link => vec![Access::Link],
+        FileOp::Symlink => vec![Access::Symlink],
+    };
+    let mode = match op {
+        FileOp::Open if flags & O_CREAT != 0 => Some(h.arg[1] as u32 & 0o7777),
+        FileOp::Chmod | FileOp::Mkdir => Some(h.arg[1] as u32 & 0o7777),
+        _ => None,
+    };
+    Ok(event::File {
+        op,
+        path,
+        resolved,
+        target,
+        access,
+        flags,
+        mode,
+        truncated: has(h, ag_flags::AG_F_PATH_TRUNC),
+        error: errno(h.ret),
+    })
+}
+
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+fn proto(family: u16, sotype: u32) -> Proto {
+    let inet = family == AF_INET || family == AF_INET6;
+    match sotype & 0xf {
+        1 if inet => Proto::Tcp,
+        2 if inet => Proto::Udp,
+        1 => Proto::Stream,
+        2 => Proto::Dgram,
+        3 => Proto::Raw,
+        5 => Proto::Seqpacket,
+        _ => Proto::Other,
+    }
+}
+
+/// (family name, address text, v4-mapped)
+fn address(h: &ag_hdr, unix: &[u8]) -> (String, String, bool) {
+    match h.family {
+        AF_INET => {
+            let a = Ipv4Addr::new(h.addr[0], h.addr[1], h.addr[2], h.addr[3]);
+            ("inet".into(), a.to_string(), false)
+        }
+        AF_INET6 => {
+            let a = Ipv6Addr::from(h.addr);
+            match a.to_ipv4_mapped() {
+                Some(v4) => ("inet6".into(), v4.to_string(), true),
+                None => ("inet6".into(), a.to_string(), false),
+            }
+        }
+        AF_UNIX => {
+            let text = match unix.first() {
+                // Abstract: a leading NUL, then a name of exactly the remaining length.
+                Some(0) => format!("@{}", paths::display_bytes(&unix[1..])),
+                Some(_) => paths::display_bytes(cstr(unix)),
+                None => String::new(), // unnamed (autobind or socketpair)
+            };
+            ("unix".into(), text, false)
+        }
+        0 => ("unspec".into(), String::new(), false),
+        f => (f.to_string(), String::new(), false),
+    }
+}
+
+fn net(h: &ag_hdr, unix: &[u8]) -> Result<event::Net> {
+    let op = match ag_net_op(h.op as u32) {
+        ag_net_op::AG_NET_CONNECT => NetOp::Connect,
+        ag_net_op::AG_NET_BIND => NetOp::Bind,
+        ag_net_op::AG_NET_LISTEN => NetOp::Listen,
+        ag_net_op::AG_NET_SENDTO => NetOp::Sendto,
+        ag_net_op::AG_NET_SENDMSG => NetOp::Sendmsg,
+        other => bail!("unknown network operation {}", other.0),
+    };
+    let (family, addr, mapped) = address(h, unix);
+    Ok(event::Net {
+        op,
+        proto: proto(h.family, h.sotype),
+        family,
+        addr,
+        port: h.port,
+        mapped,
+        error: errno(h.ret),
+    })
+}
+
+fn dns(h: &ag_hdr, payload: &[u8]) -> event::Dns {
+    let (_, addr, _) = address(h, &[]);
+    let server = if h.family == AF_INET6 && !addr.contains('.') {
+        format!("[{addr}]:{}", h.port)
+    } else {
+        format!("{addr}:{}", h.port)
+    };
+    let mut names = Vec::new();
+    let mut qtypes = Vec::new();
+    if let Ok(p) = simple_dns::Packet::parse(payload) {
+        for q in &p.questions {
+            let name = q
+                .qname
+                .to_string()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+            let t = match q.qtype {
+                simple_dns::QTYPE::TYPE(t) => format!("{t:?}"),
+                other => format!("{other:?}"),
+            };
+            if !qtypes.contains(&t) {
+                qtypes.push(t);
+            }
+        }
+    }
+    event::Dns {
+        names,
+        qtypes,
+        server,
+        error: errno(h.ret),
+    }
+}
+
+fn ptrace_request(r: u64) -> String {
+    let name = match r {
+        0 => "PTRACE_TRACEME",
+        1 => "PTRACE_PEEKTEXT",
+        2 => "PTRACE_PEEKDATA",
+        4 => "PTRACE_POKETEXT",
+        5 => "PTRACE_POKEDATA",
+        7 => "PTRACE_CONT",
+        8 => "PTRACE_KILL",
+        12 => "PTRACE_GETREGS",
+        13 => "PTRACE_SETREGS",
+        16 => "PTRACE_ATTACH",
+        17 => "PTRACE_DETACH",
+        0x4200 => "PTRACE_SETOPTIONS",
+        0x4206 => "PTRACE_SEIZE",
+        0x4207 => "PTRACE_INTERRUPT",
+        _ => return format!("ptrace request {r}"),
+    };
+    name.to_string()
+}
+
+fn flag(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::Flag> {
+    let a = h.arg;
+    let (flag, detail) = match ag_flag_op(h.op as u32) {
+        ag_flag_op::AG_FLAG_IO_URING => (
+            FlagKind::IoUring,
+            format!("io_uring_setup({} entries): operations submitted through io_uring are not seen by syscall tracepoints", a[0]),
+        ),
+        ag_flag_op::AG_FLAG_PTRACE => (FlagKind::Ptrace, format!("{} pid {}", ptrace_request(a[0]), a[1] as i64)),
+        ag_flag_op::AG_FLAG_SETUID => (FlagKind::Setuid, format!("{} to {}", syscall_name(a[0]), a[2] as i32)),
+        ag_flag_op::AG_FLAG_SETGID => (FlagKind::Setgid, format!("{} to {}", syscall_name(a[0]), a[2] as i32)),
+        ag_flag_op::AG_FLAG_CAPSET => (
+            FlagKind::Capset,
+            format!("pid {} effective {:#x} permitted {:#x}", a[0] as i32, a[1], a[2]),
+        ),
+        ag_flag_op::AG_FLAG_MEMFD => (
+            FlagKind::MemfdCreate,
+            format!("memfd_create({:?}, {:#x})", paths::display_bytes(cstr(s[1])), a[0]),
+        ),
+        ag_flag_op::AG_FLAG_MODULE => {
+            let file = if has(h, ag_flags::AG_F_RESOLVED) { format!(" {}", components_path(s[0])) } else { String::new() };
+            (FlagKind::ModuleLoad, format!("{}{file}", syscall_name(a[0])))
+        }
+        ag_flag_op::AG_FLAG_BPF => (FlagKind::Bpf, format!("bpf({})", bpf_cmd(a[0]))),
+        ag_flag_op::AG_FLAG_COMPAT_SYSCALL => (
+            FlagKind::CompatSyscall,
+            format!("32-bit syscall {}: the sensor does not decode 32-bit syscalls of this process", a[0]),
+        ),
+        ag_flag_op::AG_FLAG_OPEN_BY_HANDLE => {
+            (FlagKind::OpenByHandle, format!("open_by_handle_at(mount fd {}, flags {:#o})", a[0] as i32, a[1]))
+        }
+        other => bail!("unknown flag {}", other.0),
+    };
+    Ok(event::Flag {
+        flag,
+        detail,
+        error: errno(h.ret),
+    })
+}
+
+fn syscall_name(nr: u64) -> &'static str {
+    match nr {
+        105 => "setuid",
+        106 => "setgid",
+        113 => "setreuid",
+        114 => "setregid",
+        117 => "setresuid",
+        119 => "setresgid",
+        122 => "setfsuid",
+        123 => "setfsgid",
+        175 => "init_module",
+        313 => "finit_module",
+        _ => "syscall",
+    }
+}
+
+fn bpf_cmd(cmd: u64) -> String {
+    let name = match cmd {
+        0 => "BPF_MAP_CREATE",
+        1 => "BPF_MAP_LOOKUP_ELEM",
+        2 => "BPF_MAP_UPDATE_ELEM",
+        3 => "BPF_MAP_DELETE_ELEM",
+        4 => "BPF_MAP_GET_NEXT_KEY",
+        5 => "BPF_PROG_LOAD",
+        8 => "BPF_PROG_ATTACH",
+        17 => "BPF_RAW_TRACEPOINT_OPEN",
+        28 => "BPF_LINK_CREATE",
+        _ => return format!("cmd {cmd}"),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a record the way sensor.bpf.c lays it out.
+    fn record(mut h: ag_hdr, strs: &[&[u8]]) -> Vec<u8> {
+        for (i, s) in strs.iter().enumerate() {
+            h.len[i] = s.len() as u16;
+        }
+        h.size = (HDR + strs.iter().map(|s| s.len()).sum::<usize>()) as u32;
+        let mut out = vec![0u8; HDR];
+        // SAFETY: out has room for one ag_hdr.
+        unsafe { std::ptr::write_unaligned(out.as_mut_ptr().cast(), h) };
+        for s in strs {
+            out.extend_from_slice(s);
+        }
+        out
+    }
+
+    fn hdr(kind: ag_kind, op: u32) -> ag_hdr {
+        ag_hdr {
+            kind: kind.0 as u16,
+            op: op as u16,
+            tgid: 100,
+            tid: 101,
+            ppid: 1,
+            ts: 5,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn resolved_open_reverses_components_and_names_access() {
+        let mut h = hdr(ag_kind::AG_FILE, ag_file_op::AG_FILE_OPEN.0);
+        h.flags = ag_flags::AG_F_RESOLVED.0 | ag_flags::AG_F_CREATED.0;
+        h.arg[0] = 0o1 | 0o100 | 0o1000; // O_WRONLY|O_CREAT|O_TRUNC
+        h.arg[1] = 0o644;
+        h.ret = 3;
+        let mut d = Decoder::new(0);
+        d.seed(100, "/usr/bin/python3".into());
+        let ev = d.decode(&record(h, &[b"out.txt\0work\0tmp\0"])).unwrap();
+        assert_eq!(ev.exe, "/usr/bin/python3");
+        let Kind::File(f) = ev.kind else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(f.path, "/tmp/work/out.txt");
+        assert!(f.resolved);
+        assert_eq!(
+            f.access,
+            vec![Access::Write, Access::Create, Access::Truncate]
+        );
+        assert_eq!(f.mode, Some(0o644));
+        assert_eq!(f.error, None);
+    }
+
+    #[test]
+    fn failed_relative_open_is_joined_to_its_base_with_errno() {
+        let mut h = hdr(ag_kind::AG_FILE, ag_file_op::AG_FILE_OPEN.0);
+        h.flags = ag_flags::AG_F_BASE1.0;
+        h.ret = -2;
+        let ev = Decoder::new(0)
+            .decode(&record(h, &[b"sub\0home\0", b"../etc/./x\0"]))
+            .unwrap();
+        let Kind::File(f) = ev.kind else { panic!() };
+        assert_eq!(f.path, "/home/etc/x");
+        assert!(!f.resolved);
+        assert_eq!(f.error.as_deref(), Some("ENOENT"));
+        assert_eq!(f.access, vec![Access::Read]);
+    }
+
+    #[test]
+    fn rename_carries_both_names() {
+        let mut h = hdr(ag_kind::AG_FILE, ag_file_op::AG_FILE_RENAME.0);
+        h.flags = ag_flags::AG_F_BASE2.0;
+        let ev = Decoder::new(0)
+            .decode(&record(h, &[b"", b"/a/b\0", b"tmp\0", b"c\0"]))
+            .unwrap();
+        let Kind::File(f) = ev.kind else { panic!() };
+        assert_eq!(
+            (f.path.as_str(), f.target.as_deref()),
+            ("/a/b", Some("/tmp/c"))
+        );
+    }
+
+    #[test]
+    fn exec_splits_argv_and_tracks_exe_through_fork_and_exit() {
+        let mut d = Decoder::new(1_000_000_000);
+        d.seed(100, "/bin/bash".into());
+        let mut f = hdr(ag_kind::AG_FORK, 0);
+        f.arg[0] = 200;
+        let ev = d.decode(&record(f, &[])).unwrap();
+        assert_eq!(ev.kind, Kind::Fork { child: 200 });
+        assert_eq!(ev.ts, "1970-01-01T00:00:01.000000005Z");
+
+        let mut h = hdr(ag_kind::AG_EXEC, 0);
+        h.tgid = 200;
+        h.flags = ag_flags::AG_F_RESOLVED.0 | ag_flags::AG_F_ARGV_TRUNC.0;
+        let ev = d
+            .decode(&record(
+                h,
+                &[
+                    b"dash\0bin\0usr\0",
+                    b"sh\0./run.sh\0x",
+                    b"w\0tmp\0",
+                    b"./run.sh\0",
+                ],
+            ))
+            .unwrap();
+        assert_eq!(ev.exe, "/usr/bin/dash");
+        let Kind::Exec(x) = ev.kind else { panic!() };
+        assert_eq!(x.argv, vec!["sh", "./run.sh", "x"]);
+        assert!(x.argv_truncated);
+        assert_eq!(x.cwd, "/tmp/w");
+        assert_eq!(x.invoked_as.as_deref(), Some("./run.sh"));
+
+        let mut e = hdr(ag_kind::AG_EXIT, 0);
+        e.tgid = 200;
+        e.ret = 3 << 8;
+        let ev = d.decode(&record(e, &[])).unwrap();
+        assert_eq!(
+            ev.kind,
+            Kind::Exit {
+                code: Some(3),
+                signal: None
+            }
+        );
+        let mut e = hdr(ag_kind::AG_EXIT, 0);
+        e.ret = 9;
+        assert_eq!(
+            d.decode(&record(e, &[])).unwrap().kind,
+            Kind::Exit {
+                code: None,
+                signal: Some(9)
+            }
+        );
+        assert_eq!(d.exe_of(200), "");
+    }
+
+    #[test]
+    fn net_addresses_v4_v6_mapped_and_unix() {
+        let mut h = hdr(ag_kind::AG_NET, ag_net_op::AG_NET_CONNECT.0);
+        h.family = AF_INET6;
+        h.sotype = 1;
+        h.port = 8080;
+        h.addr = Ipv6Addr::from(Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped()).octets();
+        h.ret = -111;
+        let Kind::Net(n) = Decoder::new(0).decode(&record(h, &[])).unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(
+            (n.addr.as_str(), n.mapped, n.port, n.proto),
+            ("127.0.0.1", true, 8080, Proto::Tcp)
+        );
+        assert_eq!(n.error.as_deref(), Some("ECONNREFUSED"));
+
+        let mut h = hdr(ag_kind::AG_NET, ag_net_op::AG_NET_CONNECT.0);
+        h.family = AF_UNIX;
+        h.sotype = 1;
+        let Kind::Net(n) = Decoder::new(0)
+            .decode(&record(h, &[b"\0hidden"]))
+            .unwrap()
+            .kind
+        else {
+            panic!()
+        };
+        assert_eq!((n.addr.as_str(), n.proto), ("@hidden", Proto::Stream));
+        let Kind::Net(n) = Decoder::new(0)
+            .decode(&record(h, &[b"/run/x.sock\0\0\0"]))
+            .unwrap()
+            .kind
+        else {
+            panic!()
+        };
+        assert_eq!(n.addr, "/run/x.sock");
+    }
+
+    #[test]
+    fn dns_query_names_are_parsed() {
+        let mut q = simple_dns::Packet::new_query(7);
+        q.questions.push(simple_dns::Question::new(
+            simple_dns::Name::new_unchecked("API.Example.com"),
+            simple_dns::TYPE::AAAA.into(),
+            simple_dns::CLASS::IN.into(),
+            false,
+        ));
+        let payload = q.build_bytes_vec().unwrap();
+        let mut h = hdr(ag_kind::AG_DNS, ag_net_op::AG_NET_SENDTO.0);
+        h.family = AF_INET;
+        h.sotype = 2;
+        h.port = 53;
+        h.addr[..4].copy_from_slice(&[127, 0, 0, 53]);
+        let Kind::Dns(d) = Decoder::new(0)
+            .decode(&record(h, &[&payload]))
+            .unwrap()
+            .kind
+        else {
+            panic!()
+        };
+        assert_eq!(d.names, vec!["api.example.com"]);
+        assert_eq!(d.qtypes, vec!["AAAA"]);
+        assert_eq!(d.server, "127.0.0.53:53");
+    }
+
+    #[test]
+    fn malformed_records_are_errors_not_panics() {
+        let mut d = Decoder::new(0);
+        assert!(d.decode(&[1, 2, 3]).is_err());
+        let h = hdr(ag_kind(99), 0);
+        assert!(d.decode(&record(h, &[])).is_err());
+        let mut h = hdr(ag_kind::AG_FILE, 1);
+        h.len[0] = 500; // claims more than the record holds
+        let mut r = record(h, &[]);
+        r.truncate(HDR);
+        let mut hh: ag_hdr = unsafe { std::ptr::read_unaligned(r.as_ptr().cast()) };
+        hh.len[0] = 500;
+        unsafe { std::ptr::write_unaligned(r.as_mut_ptr().cast(), hh) };
+        assert!(d.decode(&r).is_err());
+    }
+}

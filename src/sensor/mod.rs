@@ -1,0 +1,229 @@
+//! Loads the BPF sensor, puts processes in scope, and hands out its records.
+//! The only module that talks to libbpf; decode.rs is the only one that reads records.
+pub mod decode;
+
+pub(crate) mod skel {
+    #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
+    include!(concat!(env!("OUT_DIR"), "/sensor.skel.rs"));
+}
+
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
+
+use skel::types::{ag_proc, ag_stat};
+use skel::{SensorSkel, SensorSkelBuilder};
+
+/// Sizes chosen by the user; defaults fit an agent's tree comfortably.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    pub ring_buffer_mb: u32,
+    pub max_procs: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ring_buffer_mb: 64,
+            max_procs: 65536,
+        }
+    }
+}
+
+/// Counters the kernel side keeps per CPU, summed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Records dropped because the ring buffer was full.
+    pub lost: u64,
+    /// Children that could not be put in scope because the process map was full.
+    pub procs_untracked: u64,
+}
+
+static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
+
+/// libbpf's messages are kept, not printed: a failure shows the tail that explains it.
+fn capture_libbpf_log(level: libbpf_rs::PrintLevel, msg: String) {
+    if level == libbpf_rs::PrintLevel::Debug {
+        return;
+    }
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        log.push_str(&msg);
+        if log.len() > 64 * 1024 {
+            let mut cut = log.len() - 32 * 1024;
+            while !log.is_char_boundary(cut) {
+                cut += 1;
+            }
+            log.replace_range(..cut, "");
+        }
+    }
+}
+
+fn libbpf_log_tail() -> String {
+    let log = LIBBPF_LOG.lock().map(|l| l.clone()).unwrap_or_default();
+    let lines: Vec<&str> = log
+        .lines()
+        // On kernels with memcg accounting this hint is wrong and misleads (see README).
+        .filter(|l| !l.contains("ulimit -l"))
+        .collect();
+    lines[lines.len().saturating_sub(12)..].join("\n")
+}
+
+pub struct Sensor<'obj> {
+    skel: SensorSkel<'obj>,
+}
+
+impl<'obj> Sensor<'obj> {
+    /// Loads and attaches the programs. Nothing is in scope until `track`.
+    pub fn load(obj: &'obj mut MaybeUninit<OpenObject>, cfg: Config) -> Result<Self> {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, capture_libbpf_log)));
+        let mut open = SensorSkelBuilder::default()
+            .open(obj)
+            .context("opening the BPF sensor")?;
+        let rodata = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .context("the sensor has no .rodata")?;
+        rodata.tick_ns = 1_000_000_000 / clock_ticks()?;
+        open.maps
+            .events
+            .set_max_entries(ring_bytes(cfg.ring_buffer_mb)?)
+            .context("sizing the ring buffer")?;
+        open.maps
+            .procs
+            .set_max_entries(cfg.max_procs)
+            .context("sizing the process map")?;
+        let mut skel = open.load().map_err(|e| {
+            anyhow::anyhow!(
+                "loading the BPF sensor: {e}\n{}\nhint: agentguard needs root (CAP_BPF and CAP_PERFMON) and a kernel with BTF (/sys/kernel/btf/vmlinux); `agentguard doctor` will check this",
+                libbpf_log_tail()
+            )
+        })?;
+        skel.attach().map_err(|e| {
+            anyhow::anyhow!(
+                "attaching the BPF sensor to its tracepoints: {e}\n{}",
+                libbpf_log_tail()
+            )
+        })?;
+        Ok(Sensor { skel })
+    }
+
+    /// Puts a running process in scope. `start_ticks` is field 22 of /proc/PID/stat: the
+    /// kernel side compares it with the process's start time, so if the pid was recycled
+    /// in between, the stranger is not tracked.
+    pub fn track(&mut self, pid: u32, start_ticks: u64) -> Result<()> {
+        let v = ag_proc {
+            start_ticks,
+            ..Default::default()
+        };
+        // SAFETY: ag_proc is plain old data generated from events.h.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&v as *const ag_proc).cast::<u8>(),
+                std::mem::size_of::<ag_proc>(),
+            )
+        };
+        self.skel
+            .maps
+            .procs
+            .update(&pid.to_ne_bytes(), bytes, MapFlags::ANY)
+            .with_context(|| format!("putting pid {pid} in scope"))?;
+        let bss = self
+            .skel
+            .maps
+            .bss_data
+            .as_deref_mut()
+            .context("the sensor has no .bss")?;
+        let word = bss
+            .scope_bits
+            .get_mut((pid / 64) as usize)
+            .with_context(|| format!("pid {pid} is above the kernel's limit"))?;
+        // The kernel side updates other bits of this word atomically; so must we.
+        // SAFETY: the word is 8-byte aligned in the mmapped .bss and lives as long as skel.
+        unsafe { AtomicU64::from_ptr(word) }.fetch_or(1 << (pid % 64), Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// True once no tracked process is left.
+    pub fn tree_empty(&self) -> bool {
+        self.skel.maps.procs.keys().next().is_none()
+    }
+
+    /// The tracked pids (for a last look when the tree should be over).
+    pub fn tracked(&self) -> Vec<u32> {
+        self.skel
+            .maps
+            .procs
+            .keys()
+            .filter_map(|k| k.try_into().ok().map(u32::from_ne_bytes))
+            .collect()
+    }
+
+    /// Drops a tracked pid whose process is gone without an exit record (never adopted).
+    /// Its scope bit may stay set: the bit is only a hint, the map decides.
+    pub fn untrack(&self, pid: u32) {
+        let _ = self.skel.maps.procs.delete(&pid.to_ne_bytes());
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        let sum = |which: ag_stat| -> Result<u64> {
+            let per_cpu = self
+                .skel
+                .maps
+                .stats
+                .lookup_percpu(&which.0.to_ne_bytes(), MapFlags::ANY)
+                .context("reading the sensor's counters")?
+                .unwrap_or_default();
+            Ok(per_cpu
+                .iter()
+                .filter_map(|v| v.get(..8)?.try_into().ok())
+                .map(u64::from_ne_bytes)
+                .sum())
+        };
+        Ok(Stats {
+            lost: sum(ag_stat::AG_STAT_LOST)?,
+            procs_untracked: sum(ag_stat::AG_STAT_PROCS_FULL)?,
+        })
+    }
+
+    /// The ring buffer, calling `f` with each raw record.
+    pub fn ring<'a, F>(&'a self, f: F) -> Result<RingBuffer<'a>>
+    where
+        F: FnMut(&[u8]) -> i32 + 'a,
+    {
+        let mut b = RingBufferBuilder::new();
+        b.add(&self.skel.maps.events, f)
+            .context("opening the ring buffer")?;
+        b.build().context("opening the ring buffer")
+    }
+}
+
+fn clock_ticks() -> Result<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t <= 0 {
+        bail!("sysconf(_SC_CLK_TCK) failed");
+    }
+    Ok(t as u64)
+}
+
+fn ring_bytes(mb: u32) -> Result<u32> {
+    if !(1..=1024).contains(&mb) || !mb.is_power_of_two() {
+        bail!("--ring-buffer-mb must be a power of two from 1 to 1024, not {mb}");
+    }
+    Ok(mb * 1024 * 1024)
+}
+
+/// Offset from CLOCK_MONOTONIC (the kernel's event clock) to wall-clock time.
+pub fn mono_to_wall_ns() -> i128 {
+    let ns = |c| {
+        let t = nix::time::clock_gettime(c)
+            .map(|t| t.tv_sec() as i128 * 1_000_000_000 + t.tv_nsec() as i128);
+        t.unwrap_or(0)
+    };
+    ns(nix::time::ClockId::CLOCK_REALTIME) - ns(nix::time::ClockId::CLOCK_MONOTONIC)
+}
