@@ -119,7 +119,7 @@ fn is_zero_u16(v: &u16) -> bool {
 
 impl Profile {
     pub fn to_toml(&self) -> Result<String> {
-        let body = toml::to_string_pretty(self).context("serialising the profile")?;
+        let body = toml::to_string(self).context("serialising the profile")?;
         Ok(format!(
             "# agentguard profile (format {VERSION}): what a process tree did.\n\
              # `runs` on an entry counts the runs it was seen in; `count` its occurrences.\n\n{body}"

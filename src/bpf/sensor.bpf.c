@@ -213,7 +213,7 @@ __noinline __u32 put_path_at(struct ag_event *e, __u32 off, __u32 slot, __u64 wh
 	for (i = 0; i < AG_PATH_DEPTH; i++) {
 		parent = BPF_CORE_READ(dentry, d_parent);
 		root = BPF_CORE_READ(vfsmnt, mnt_root);
-		if (dentry == root || dentry == parent) {
+		if (dentry == root) {
 			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 			if (mnt_parent == mnt || !mnt_parent)
 				goto done;
@@ -229,6 +229,10 @@ __noinline __u32 put_path_at(struct ag_event *e, __u32 off, __u32 slot, __u64 wh
 		if (n <= 0)
 			break;
 		off += n;
+		/* Its own parent but not a mount root: a pseudo file (memfd, pipe) or a
+		 * disconnected dentry. Its name is all the path there is. */
+		if (dentry == parent)
+			goto done;
 		dentry = parent;
 	}
 	e->h.flags |= AG_F_PATH_TRUNC;
@@ -738,7 +742,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	__u64 n;
 	__u32 off = 0;
 	__u32 tgid = p->tgid;
-	char head[8] = {};
+	char head[9] = {};
 
 	if (!bit_test(tgid) || !scope(p, tgid))
 		return 0;

@@ -1,0 +1,472 @@
+use std::net::{TcpListener, UdpSocket};
+use std::process::Command;
+
+use crate::util::*;
+
+#[test]
+fn a_shell_pipeline_execs_with_argv() {
+    let d = scratch("pipeline");
+    let r = record(&d, &[], &strs(&sh("echo hello | tr a-z A-Z | wc -c")));
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let argvs = r.argvs();
+    assert!(
+        argvs.contains(&vec!["tr".to_string(), "a-z".into(), "A-Z".into()]),
+        "{argvs:?}"
+    );
+    assert!(
+        argvs.contains(&vec!["wc".to_string(), "-c".into()]),
+        "{argvs:?}"
+    );
+    let tr = r
+        .kind("exec")
+        .into_iter()
+        .find(|e| e["argv"][0] == "tr")
+        .unwrap();
+    assert!(tr["path"].as_str().unwrap().ends_with("/tr"), "{tr}");
+    assert_eq!(tr["exe"], tr["path"]);
+    // Every process of the pipeline was a child of the shell, and every one ended.
+    let sh_pid = r
+        .kind("exec")
+        .iter()
+        .find(|e| e["argv"][0] == "/bin/sh")
+        .unwrap()["pid"]
+        .clone();
+    assert_eq!(tr["ppid"], sh_pid);
+    // dash forks for each element of the pipeline, the builtin echo too.
+    assert_eq!(r.kind("fork").len(), 3);
+    assert_eq!(r.kind("exit").len(), 4);
+    assert!(r.profile.contains("[[exec]]"), "{}", r.profile);
+    assert!(
+        r.stderr().contains("processes           4"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn a_relative_open_after_chdir_is_resolved_by_the_kernel() {
+    let d = scratch("chdir");
+    std::fs::create_dir_all(d.join("sub/deeper")).unwrap();
+    std::fs::write(d.join("data.txt"), "x").unwrap();
+    std::os::unix::fs::symlink(d.join("data.txt"), d.join("sub/link")).unwrap();
+    let script = format!(
+        "cd {}/sub/deeper && cat ../../data.txt ../link > /dev/null",
+        d.display()
+    );
+    let r = record(&d, &[], &strs(&sh(&script)));
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    // Both the `..` path and the symlink arrive as the file itself.
+    let opens = r.files(&d.join("data.txt"));
+    assert_eq!(opens.len(), 2, "{:#?}", r.kind("file"));
+    for o in opens {
+        assert_eq!(o["resolved"], true);
+        assert_eq!(o["access"], serde_json::json!(["read"]));
+        assert_eq!(
+            o["pid"],
+            r.kind("exec")
+                .iter()
+                .find(|e| e["argv"][0] == "cat")
+                .unwrap()["pid"]
+        );
+    }
+    let cat = r
+        .kind("exec")
+        .into_iter()
+        .find(|e| e["argv"][0] == "cat")
+        .unwrap();
+    assert_eq!(cat["cwd"], d.join("sub/deeper").to_str().unwrap());
+}
+
+#[test]
+fn a_write_is_told_apart_from_a_read() {
+    let d = scratch("rw");
+    std::fs::write(d.join("in.txt"), "x").unwrap();
+    let script = format!(
+        "cat {0}/in.txt > {0}/out.txt; echo more >> {0}/out.txt",
+        d.display()
+    );
+    let r = record(&d, &[], &strs(&sh(&script)));
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let read = r.files(&d.join("in.txt"));
+    assert_eq!(read[0]["access"], serde_json::json!(["read"]));
+    let writes: Vec<_> = r
+        .files(&d.join("out.txt"))
+        .iter()
+        .map(|e| e["access"].clone())
+        .collect();
+    assert_eq!(
+        writes,
+        vec![
+            serde_json::json!(["write", "create", "truncate"]),
+            serde_json::json!(["write", "append"])
+        ]
+    );
+    let entry = format!("path = \"{}/out.txt\"\naccess = [\"write\", \"append\", \"create\", \"truncate\"]\nruns = 1\ncount = 2\n", d.display());
+    assert!(r.profile.contains(&entry), "{}", r.profile);
+}
+
+#[test]
+fn a_failed_open_has_its_errno_and_unlink_rename_mkdir_chmod_are_seen() {
+    let d = scratch("errno");
+    let script = format!(
+        "cat {0}/missing.txt; mkdir {0}/m; echo x > {0}/a; mv {0}/a {0}/b; chmod 600 {0}/b; rm {0}/b; rmdir {0}/m",
+        d.display()
+    );
+    let r = record(&d, &[], &strs(&sh(&script)));
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let missing = r.files(&d.join("missing.txt"));
+    assert_eq!(missing[0]["error"], "ENOENT");
+    assert_eq!(missing[0].get("resolved"), None);
+    let ops = |p: &str| -> Vec<String> {
+        r.files(&d.join(p))
+            .iter()
+            .map(|e| e["op"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        ops("m").contains(&"mkdir".to_string()) && ops("m").contains(&"rmdir".to_string()),
+        "{:?}",
+        ops("m")
+    );
+    let rename = r
+        .files(&d.join("a"))
+        .into_iter()
+        .find(|e| e["op"] == "rename")
+        .unwrap();
+    assert_eq!(rename["target"], d.join("b").to_str().unwrap());
+    assert!(
+        ops("b").contains(&"chmod".to_string()) && ops("b").contains(&"unlink".to_string()),
+        "{:?}",
+        ops("b")
+    );
+    let chmod = r
+        .files(&d.join("b"))
+        .into_iter()
+        .find(|e| e["op"] == "chmod")
+        .unwrap();
+    assert_eq!(chmod["mode"], 0o600);
+    // Failures are events, not profile entries.
+    assert!(
+        !r.profile
+            .contains(&format!("path = \"{}/missing.txt\"", d.display())),
+        "{}",
+        r.profile
+    );
+}
+
+#[test]
+fn connects_to_loopback_over_ipv4_ipv6_and_mapped() {
+    let d = scratch("net");
+    let l4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l6 = TcpListener::bind("[::1]:0").unwrap();
+    let (p4, p6) = (
+        l4.local_addr().unwrap().port(),
+        l6.local_addr().unwrap().port(),
+    );
+    let l4m = TcpListener::bind("127.0.0.1:0").unwrap();
+    let pm = l4m.local_addr().unwrap().port();
+    let code = format!(
+        "import socket\n\
+         socket.create_connection(('127.0.0.1', {p4})).close()\n\
+         socket.create_connection(('::1', {p6})).close()\n\
+         s = socket.socket(socket.AF_INET6); s.connect(('::ffff:127.0.0.1', {pm})); s.close()\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b'x', ('127.0.0.1', 9))\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         try: s.connect('\\0agentguard-test-abstract')\n\
+         except OSError: pass\n"
+    );
+    let r = record(&d, &[], &[python(), "-c", &code]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let nets = r.kind("net");
+    let find = |addr: &str, port: u16| {
+        nets.iter()
+            .find(|e| e["addr"] == addr && e["port"] == port)
+            .copied()
+    };
+    let v4 = find("127.0.0.1", p4).expect("the IPv4 connect");
+    assert_eq!(
+        (
+            v4["op"].as_str(),
+            v4["proto"].as_str(),
+            v4["family"].as_str()
+        ),
+        (Some("connect"), Some("tcp"), Some("inet"))
+    );
+    assert!(v4.get("error").is_none());
+    let v6 = find("::1", p6).expect("the IPv6 connect");
+    assert_eq!(v6["family"], "inet6");
+    let mapped = find("127.0.0.1", pm).expect("the v4-mapped connect");
+    assert_eq!(
+        (mapped["family"].as_str(), mapped["mapped"].as_bool()),
+        (Some("inet6"), Some(true))
+    );
+    let udp = find("127.0.0.1", 9).expect("the UDP sendto");
+    assert_eq!(
+        (udp["op"].as_str(), udp["proto"].as_str()),
+        (Some("sendto"), Some("udp"))
+    );
+    let unix = nets
+        .iter()
+        .find(|e| e["family"] == "unix")
+        .expect("the unix connect");
+    assert_eq!(unix["addr"], "@agentguard-test-abstract");
+    assert_eq!(unix["error"], "ECONNREFUSED");
+    drop((l4, l6, l4m));
+}
+
+#[test]
+fn dns_query_names_are_seen_on_sendto_and_on_a_connected_socket() {
+    let d = scratch("dns");
+    // A listener on loopback port 53 so nothing leaves the machine; it need not answer.
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let _ = server;
+    let code = "import socket, struct\n\
+        def q(name, qtype):\n    \
+            body = b''.join(bytes([len(p)]) + p.encode() for p in name.split('.')) + b'\\0'\n    \
+            return struct.pack('>HHHHHH', 7, 0x100, 1, 0, 0, 0) + body + struct.pack('>HH', qtype, 1)\n\
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        u.sendto(q('api.example.test', 1), ('127.0.0.1', 53))\n\
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        c.connect(('127.0.0.1', 53))\n\
+        c.send(q('Other.Example.test', 28))\n";
+    let r = record(&d, &[], &[python(), "-c", code]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let dns = r.kind("dns");
+    let names: Vec<_> = dns
+        .iter()
+        .map(|e| {
+            (
+                e["names"][0].as_str().unwrap(),
+                e["qtypes"][0].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![("api.example.test", "A"), ("other.example.test", "AAAA")]
+    );
+    assert!(dns.iter().all(|e| e["server"] == "127.0.0.1:53"));
+    assert!(
+        r.profile.contains("name = \"api.example.test\""),
+        "{}",
+        r.profile
+    );
+    assert!(
+        r.stderr().contains("DNS names           2"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn a_double_fork_daemon_stays_in_scope_until_it_exits() {
+    let d = scratch("daemon");
+    let marker = d.join("daemon-was-here");
+    let code = format!(
+        "import os, time\n\
+         if os.fork() == 0:\n    \
+             os.setsid()\n    \
+             if os.fork() == 0:\n        \
+                 time.sleep(0.5)\n        \
+                 open('{}', 'w').write('x')\n        \
+                 os._exit(0)\n    \
+             os._exit(0)\n\
+         os.wait()\n",
+        marker.display()
+    );
+    let r = record(&d, &[], &[python(), "-c", &code]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(marker.exists(), "record must wait for the daemon");
+    let w = r.files(&marker);
+    assert_eq!(
+        w.len(),
+        1,
+        "the daemon's write was recorded: {:#?}",
+        r.kind("fork")
+    );
+    let daemon = w[0]["pid"].as_u64().unwrap();
+    let root = r.kind("exec")[0]["pid"].as_u64().unwrap();
+    // The daemon was reparented away from its dead parent, and is still in the tree.
+    assert_ne!(w[0]["ppid"].as_u64().unwrap(), root);
+    assert!(r.kind("fork").iter().any(|e| e["child"] == daemon));
+    assert!(r.kind("exit").iter().any(|e| e["pid"] == daemon));
+}
+
+#[test]
+fn a_threads_activity_is_attributed_to_its_process() {
+    let d = scratch("thread");
+    let f = d.join("from-thread");
+    let code = format!(
+        "import threading\n\
+         t = threading.Thread(target=lambda: open('{}', 'w').write('x'))\n\
+         t.start(); t.join()\n",
+        f.display()
+    );
+    let r = record(&d, &[], &[python(), "-c", &code]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let w = r.files(&f);
+    assert_eq!(w.len(), 1);
+    let root = r.kind("exec")[0]["pid"].clone();
+    assert_eq!(w[0]["pid"], root);
+    assert_ne!(w[0]["tid"], root, "the thread's own id is kept too");
+    assert!(r.kind("fork").is_empty(), "a thread is not a new process");
+}
+
+#[test]
+fn a_process_outside_the_tree_is_absent() {
+    let d = scratch("outside");
+    let outside = d.join("outside-marker");
+    let inside = d.join("inside-marker");
+    std::fs::write(&outside, "x").unwrap();
+    std::fs::write(&inside, "x").unwrap();
+    // The stranger reads its file over and over while the tree runs.
+    let mut stranger = Command::new("/bin/sh")
+        .args([
+            "-c",
+            &format!(
+                "for i in $(seq 200); do cat {} > /dev/null; done",
+                outside.display()
+            ),
+        ])
+        .spawn()
+        .unwrap();
+    let r = record(
+        &d,
+        &[],
+        &strs(&sh(&format!(
+            "for i in 1 2 3; do cat {} > /dev/null; done",
+            inside.display()
+        ))),
+    );
+    stranger.wait().unwrap();
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert_eq!(r.files(&inside).len(), 3);
+    assert!(
+        r.files(&outside).is_empty(),
+        "a process outside the tree was recorded"
+    );
+    let root = r.kind("exec")[0]["pid"].as_u64().unwrap();
+    let tree: std::collections::HashSet<u64> = std::iter::once(root)
+        .chain(r.kind("fork").iter().map(|e| e["child"].as_u64().unwrap()))
+        .collect();
+    assert!(r
+        .events
+        .iter()
+        .all(|e| e["kind"] == "lost" || tree.contains(&e["pid"].as_u64().unwrap())));
+}
+
+#[test]
+fn the_exit_code_passes_through() {
+    let d = scratch("exit");
+    assert_eq!(record(&d, &[], &strs(&sh("exit 7"))).code(), Some(7));
+    let killed = record(&d, &[], &strs(&sh("kill -9 $$")));
+    assert_eq!(killed.code(), Some(137));
+    assert_eq!(killed.kind("exit")[0]["signal"], 9);
+    let missing = record(&d, &["-q"], &["/nonexistent/agent"]);
+    assert_eq!(missing.code(), Some(127));
+    assert!(
+        missing.stderr().contains("cannot run `/nonexistent/agent`"),
+        "{}",
+        missing.stderr()
+    );
+}
+
+#[test]
+fn flagged_kinds_are_reported() {
+    let d = scratch("flags");
+    let mut outsider = Command::new("sleep").arg("30").spawn().unwrap();
+    let code = format!(
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         libc.syscall.restype = ctypes.c_long\n\
+         # PTRACE_SEIZE a process outside the tree, then let it go\n\
+         assert libc.ptrace(0x4206, {pid}, 0, 0) == 0, ctypes.get_errno()\n\
+         libc.ptrace(17, {pid}, 0, 0)\n\
+         params = ctypes.create_string_buffer(120)\n\
+         fd = libc.syscall(425, 4, params)\n\
+         os.setuid(0)\n\
+         m = os.memfd_create('payload')\n\
+         os.write(m, open('/bin/true', 'rb').read())\n\
+         if os.fork() == 0:\n    \
+             os.execve(m, ['payload'], {{}})\n\
+         os.wait()\n",
+        pid = outsider.id()
+    );
+    let r = record(&d, &[], &[python(), "-c", &code]);
+    outsider.kill().unwrap();
+    outsider.wait().unwrap();
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let flags: Vec<String> = r
+        .kind("flag")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["flag"].as_str().unwrap(),
+                e["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let has = |s: &str| flags.iter().any(|f| f.contains(s));
+    assert!(
+        has(&format!("ptrace PTRACE_SEIZE pid {}", outsider.id())),
+        "{flags:#?}"
+    );
+    assert!(has("io_uring io_uring_setup(4 entries)"), "{flags:#?}");
+    assert!(has("setuid setuid to 0"), "{flags:#?}");
+    assert!(has("memfd_create memfd_create(\"payload\""), "{flags:#?}");
+    let exec = r
+        .kind("exec")
+        .into_iter()
+        .find(|e| e["argv"][0] == "payload")
+        .expect("the memfd exec");
+    assert_eq!(
+        (exec["via_fd"].as_bool(), exec["unlinked"].as_bool()),
+        (Some(true), Some(true)),
+        "{exec}"
+    );
+    assert!(
+        r.stderr().contains("set up io_uring"),
+        "the user is told: {}",
+        r.stderr()
+    );
+    assert!(
+        r.profile
+            .contains("PTRACE_SEIZE (a process outside the tree)"),
+        "{}",
+        r.profile
+    );
+    assert!(r.profile.contains("flag = \"exec_fd\""), "{}", r.profile);
+}
+
+#[test]
+fn a_flood_that_overflows_the_ring_buffer_is_counted_not_hidden() {
+    let d = scratch("flood");
+    let r = record(
+        &d,
+        &["--ring-buffer-mb", "1"],
+        &[BIN, "__storm", "open", "300000"],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let lost = r.kind("lost");
+    assert!(
+        !lost.is_empty(),
+        "a 1 MiB ring buffer under a 300k open storm must lose events"
+    );
+    let n = lost.last().unwrap()["lost"].as_u64().unwrap();
+    let opens = r.kind("file").len() as u64;
+    assert!(
+        n > 0 && opens + n >= 300_000,
+        "delivered {opens} + lost {n} must account for every open"
+    );
+    assert!(
+        r.stderr().contains("warning: events were lost"),
+        "{}",
+        r.stderr()
+    );
+    assert!(
+        r.profile.contains(&format!("lost_events = {n}")),
+        "{}",
+        r.profile
+    );
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real binary, the real sensor, real processes. They need root
+//! (the sensor loads BPF) and assert on what the kernel reported.
+
+/// Running agentguard and reading what it wrote.
+mod util;
+
+/// `agentguard record`: the process tree, execs, files, network, flagged kinds, exit codes.
+mod record;
+
+/// `agentguard record --pid`: attaching to a running tree.
+mod attach;
