@@ -227,7 +227,8 @@ impl Event {
         match &self.kind {
             Kind::Exec(x) => x.error.is_some(),
             Kind::File(x) => x.error.is_some(),
-            Kind::Net(x) => x.error.is_some(),
+            // A non-blocking connect answers EINPROGRESS and goes on in the background.
+            Kind::Net(x) => x.error.as_deref().is_some_and(|e| e != "EINPROGRESS"),
             Kind::Dns(x) => x.error.is_some(),
             Kind::Flag(x) => x.error.is_some(),
             _ => false,

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what agentguard needs to build and test on a fresh Debian 12 machine, then
+# builds it. Run as root. Idempotent: a second run only rebuilds what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "setup.sh installs packages and must run as root (sudo scripts/setup.sh)" >&2
+    exit 2
+fi
+
+pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null; then
+    echo "setup: no Rust toolchain: install one with rustup (Rust 1.85 or newer), then run this again" >&2
+    exit 2
+fi
+
+if [ ! -r /sys/kernel/btf/vmlinux ]; then
+    echo "setup: warning: this kernel has no BTF (/sys/kernel/btf/vmlinux): the sensor will not load here" >&2
+fi
+
+cargo build --release --locked
+echo "setup: built target/release/agentguard"
