@@ -140,7 +140,7 @@ static __always_inline struct ag_proc *scope(struct task_struct *task, __u32 tgi
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		return NULL;
-	start = BPF_CORE_READ(task, group_leader, start_boottime);
+	start = task->group_leader->start_boottime;
 	if (p->start_ns == start)
 		return p;
 	if (p->start_ns == 0 && tick_ns && p->start_ticks == start / tick_ns) {
@@ -164,7 +164,7 @@ static __always_inline struct ag_event *ev_init(__u16 kind, __u16 op, struct tas
 	e->h.ts = bpf_ktime_get_ns();
 	e->h.tgid = pid_tgid >> 32;
 	e->h.tid = (__u32)pid_tgid;
-	e->h.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->h.ppid = task->real_parent->tgid;
 	return e;
 }
 
@@ -210,9 +210,9 @@ __noinline __u32 put_path_at(struct ag_event *e, __u32 off, __u32 slot, __u64 wh
 	dentry = pth.dentry;
 	vfsmnt = pth.mnt;
 	mnt = container_of(vfsmnt, struct mount, mnt);
+	root = BPF_CORE_READ(vfsmnt, mnt_root);
 	for (i = 0; i < AG_PATH_DEPTH; i++) {
 		parent = BPF_CORE_READ(dentry, d_parent);
-		root = BPF_CORE_READ(vfsmnt, mnt_root);
 		if (dentry == root) {
 			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 			if (mnt_parent == mnt || !mnt_parent)
@@ -220,6 +220,7 @@ __noinline __u32 put_path_at(struct ag_event *e, __u32 off, __u32 slot, __u64 wh
 			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 			mnt = mnt_parent;
 			vfsmnt = &mnt->mnt;
+			root = BPF_CORE_READ(vfsmnt, mnt_root);
 			continue;
 		}
 		if (off - start > AG_STR_MAX - 256)
@@ -262,15 +263,16 @@ static __always_inline __u32 put_user_str(struct ag_event *e, __u32 off, __u32 s
 	return off + n;
 }
 
+/* task must be a BTF pointer (the current task): its fields are plain loads. */
 static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct fdtable *fdt = task->files->fdt;
 	struct file **fda;
 	struct file *f = NULL;
 
-	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || !fdt || fd >= fdt->max_fds)
 		return NULL;
-	fda = BPF_CORE_READ(fdt, fd);
+	fda = fdt->fd;
 	bpf_probe_read_kernel(&f, sizeof(f), &fda[fd]);
 	return f;
 }
@@ -567,23 +569,49 @@ static __always_inline int on_capset(long ret, const void *hdrp, const void *dat
 			 data[1] | ((__u64)data[4] << 32));
 }
 
+/* The syscalls the dispatcher below handles: the rest return before the scope lookup. */
+static __always_inline bool wanted(long nr)
+{
+	switch (nr) {
+	case NR_open: case NR_creat: case NR_openat: case NR_openat2: case NR_open_by_handle_at:
+	case NR_execve: case NR_execveat:
+	case NR_unlink: case NR_unlinkat: case NR_rmdir: case NR_mkdir: case NR_mkdirat:
+	case NR_chmod: case NR_fchmodat: case NR_fchmodat2:
+	case NR_rename: case NR_renameat: case NR_renameat2:
+	case NR_link: case NR_linkat: case NR_symlink: case NR_symlinkat:
+	case NR_connect: case NR_bind: case NR_listen:
+	case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
+	case NR_io_uring_setup: case NR_ptrace:
+	case NR_setuid: case NR_setreuid: case NR_setresuid: case NR_setfsuid:
+	case NR_setgid: case NR_setregid: case NR_setresgid: case NR_setfsgid:
+	case NR_capset: case NR_memfd_create: case NR_init_module: case NR_finit_module:
+	case NR_bpf:
+		return true;
+	}
+	return false;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task;
 	struct ag_proc *p;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	bool compat;
 	long nr;
 
 	if (!bit_test(tgid))
 		return 0;
 	task = bpf_get_current_task_btf();
+	compat = bpf_core_field_exists(task->thread_info.status) &&
+		 (task->thread_info.status & TS_COMPAT);
+	if (!compat && !wanted(SC_NR(regs)))
+		return 0;
 	p = scope(task, tgid);
 	if (!p)
 		return 0;
 	/* 32-bit syscalls use other numbers: say so once rather than misread them. */
-	if (bpf_core_field_exists(task->thread_info.status) &&
-	    (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT)) {
+	if (compat) {
 		if (!(p->flags & AG_PROC_COMPAT_SEEN)) {
 			p->flags |= AG_PROC_COMPAT_SEEN;
 			emit_flag(AG_FLAG_COMPAT_SYSCALL, ret, SC_NR(regs), 0, 0);
@@ -795,11 +823,11 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	if (!bit_test(tgid) || !scope(task, tgid))
 		return 0;
 	/* Threads leave one by one; the process leaves with its last one. */
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+	if (task->signal->live.counter != 0)
 		return 0;
 	e = ev_init(AG_EXIT, 0, task);
 	if (e) {
-		e->h.ret = BPF_CORE_READ(task, exit_code);
+		e->h.ret = task->exit_code;
 		ev_submit(e, 0, true);
 	}
 	bpf_map_delete_elem(&procs, &tgid);
