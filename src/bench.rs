@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{BenchArgs, Storm, StormArgs};
+use crate::cli::{BenchArgs, BenchWhat, Storm, StormArgs};
 use crate::event::{read_jsonl, Kind};
 use crate::profile::Profile;
 
@@ -216,6 +216,9 @@ fn startup(dir: &std::path::Path) -> Result<f64> {
 }
 
 pub fn run(args: BenchArgs) -> Result<i32> {
+    if args.what == BenchWhat::Profile {
+        return crate::profile::bench::run(args.scale);
+    }
     if !nix::unistd::Uid::effective().is_root() {
         bail!("bench loads the sensor: run it as root");
     }

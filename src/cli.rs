@@ -31,6 +31,24 @@ Exit status: the command's own (128+N if it was killed by signal N); 127 if it c
 sudo agentguard record -o run.toml --events run.jsonl --pid 4242"
     )]
     Record(RecordArgs),
+    /// Merge recorded runs and baselines into one baseline that generalises
+    #[command(
+        long_about = "Merges profiles (recorded runs or baselines) into one: the union of what they saw, \
+each entry counting the runs it was seen in, generalised from that evidence (random names become \
+patterns, directories whose files vary across runs collapse). Order does not matter. Hand-written \
+rules and includes are kept as they are. A run that two inputs both hold is counted once; inputs that \
+share some runs but not all are refused. Writes to -o, or standard output.",
+        after_help = "Example:\n  agentguard merge runs/*.toml -o baseline.toml"
+    )]
+    Merge(MergeArgs),
+    /// Print a summary of a profile for a person
+    #[command(
+        long_about = "Prints what a profile admits, grouped by kind: how many runs it learned from, \
+which entries were seen in every run and which were rare, what each learned pattern replaced, \
+protected paths seen during training (to review: they are admitted only by hand-written rules), and \
+the includes and hand-written rules."
+    )]
+    Show(ShowArgs),
     /// Measure the sensor's overhead: syscall storms bare, in the tree and beside it
     #[command(
         long_about = "Runs the same syscall storms bare, inside a recorded tree and outside it while a \
@@ -60,12 +78,35 @@ pub struct RecordArgs {
     /// How many live processes the tree may have at once
     #[arg(long, value_name = "N", default_value_t = 65536)]
     pub max_procs: u32,
+    /// Also merge this run into a baseline, creating it if it does not exist
+    #[arg(long, value_name = "BASELINE.toml")]
+    pub merge_into: Option<PathBuf>,
     /// Print no summary
     #[arg(short, long)]
     pub quiet: bool,
     /// The command to run and record, after `--`
     #[arg(last = true, value_name = "COMMAND", required_unless_present = "pid")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Profiles to merge
+    #[arg(required = true, value_name = "PROFILE.toml")]
+    pub inputs: Vec<PathBuf>,
+    /// Write the baseline here; without it, to standard output
+    #[arg(short = 'o', long, value_name = "FILE.toml")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The profile to describe
+    #[arg(value_name = "PROFILE.toml")]
+    pub profile: PathBuf,
+    /// How many literals to list under each learned pattern
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub examples: usize,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +117,17 @@ pub struct BenchArgs {
     /// Repeat each measurement this many times and keep the median
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub repeat: u32,
+    /// Which figures: the sensor's storms, or the profile merge and matcher
+    #[arg(long, value_enum, default_value_t = BenchWhat::Sensor)]
+    pub what: BenchWhat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchWhat {
+    /// syscall storms bare, in the tree and beside it (needs root)
+    Sensor,
+    /// merge 50 profiles of 5,000 entries; match 1M paths against 5,000 rules
+    Profile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,5 +1,6 @@
 //! agentguard: learn, review, diff and enforce what an AI agent's process tree does.
 mod attach;
+mod baseline;
 mod bench;
 mod cli;
 mod event;
@@ -20,6 +21,8 @@ use cli::{Cli, Command};
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Record(args) => record::run(args),
+        Command::Merge(args) => baseline::merge(args),
+        Command::Show(args) => baseline::show(args),
         Command::Bench(args) => bench::run(args),
         Command::Storm(args) => bench::storm(args),
     }

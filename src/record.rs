@@ -15,7 +15,7 @@ use crate::attach;
 use crate::cli::RecordArgs;
 use crate::event::{Event, FlagKind, JsonlWriter, Kind};
 use crate::launch;
-use crate::profile::{Builder, RunInfo};
+use crate::profile::{merge, Builder, Profile, RunInfo, Vars};
 use crate::sensor::{self, decode::Decoder, Sensor, Stats};
 
 /// Everything the ring-buffer callback updates.
@@ -103,7 +103,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     };
     let mut state = State {
         decoder: Decoder::new(sensor::mono_to_wall_ns()),
-        builder: Builder::default(),
+        builder: Builder::new(Vars::from_env()),
         jsonl,
         events: 0,
         write_error: None,
@@ -239,6 +239,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         (Target::Pid(_), _) => st.root_exit.unwrap_or(0),
     };
     let run = RunInfo {
+        id: run_id(),
         command: command_text.clone(),
         started: started_wall,
         seconds: (seconds * 1000.0).round() / 1000.0,
@@ -247,11 +248,26 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     };
     let profile = st.builder.finish(run);
     let mut outputs = Vec::new();
+    if let Some(base) = &args.merge_into {
+        // Learn as you go: the baseline gains this run (a missing baseline starts here).
+        let merged = if base.exists() {
+            let b = Profile::load(base)?;
+            merge::merge(&[
+                (b, base.display().to_string()),
+                (profile.clone(), "this run".into()),
+            ])?
+        } else {
+            profile.clone()
+        };
+        merged.save(base)?;
+        outputs.push(format!("{} ({} runs)", base.display(), merged.runs));
+    }
     match &args.output {
         Some(p) => {
             profile.save(p)?;
             outputs.push(p.display().to_string());
         }
+        None if args.merge_into.is_some() => {}
         None => {
             let text = profile.to_toml()?;
             let mut out = std::io::stdout().lock();
@@ -376,6 +392,13 @@ fn print_summary(
         s.push_str(&format!("  wrote {o}\n"));
     }
     eprint!("{s}");
+}
+
+/// A unique id for this recording, so that merging it twice counts it once.
+fn run_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map(|u| u.trim().to_string())
+        .unwrap_or_else(|_| format!("{}-{}", std::process::id(), sensor::mono_to_wall_ns()))
 }
 
 /// The command line as a person would type it.

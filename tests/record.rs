@@ -101,7 +101,7 @@ fn a_write_is_told_apart_from_a_read() {
             serde_json::json!(["write", "append"])
         ]
     );
-    let entry = format!("path = \"{}/out.txt\"\naccess = [\"write\", \"append\", \"create\", \"truncate\"]\nruns = 1\ncount = 2\n", d.display());
+    let entry = format!("path = \"{}/out.txt\"\naccess = [\"write\", \"append\", \"create\", \"truncate\"]\nlearned = true\nseen = [0]\ncount = 2\n", d.display());
     assert!(r.profile.contains(&entry), "{}", r.profile);
 }
 

@@ -9,7 +9,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_agentguard");
 /// A fresh directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     require_root();
-    let d = std::env::temp_dir().join(format!("agentguard-test-{name}-{}", std::process::id()));
+    // No pid in the name: a long number in a path is generalised in profiles, and the
+    // tests read profiles literally.
+    let d = std::env::temp_dir().join(format!("agentguard-test-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

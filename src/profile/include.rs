@@ -1,0 +1,128 @@
+//! `include = [...]`: shared abstractions. The ones shipped in profiles/ are built into the
+//! binary, so a profile that names them works wherever agentguard runs; any other name is
+//! a path relative to the including file.
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::Profile;
+
+/// (name, text) of each shipped abstraction.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("coreutils", include_str!("../../profiles/coreutils.toml")),
+    ("locale", include_str!("../../profiles/locale.toml")),
+    ("python", include_str!("../../profiles/python.toml")),
+    ("resolver", include_str!("../../profiles/resolver.toml")),
+    ("tls", include_str!("../../profiles/tls.toml")),
+];
+
+/// The profile with the rules of everything it includes (transitively) added as
+/// hand-written rules; `include` is left as it was, for display.
+pub fn resolve(p: &Profile, origin: &Path) -> Result<Profile> {
+    let mut out = p.clone();
+    let mut seen = BTreeSet::new();
+    add_includes(&mut out, p, origin, &mut seen, 0)?;
+    Ok(out)
+}
+
+fn add_includes(
+    out: &mut Profile,
+    p: &Profile,
+    origin: &Path,
+    seen: &mut BTreeSet<String>,
+    depth: usize,
+) -> Result<()> {
+    if depth > 16 {
+        bail!("{}: includes nest more than 16 deep", origin.display());
+    }
+    for name in &p.include {
+        let (key, inc, inc_origin) = load(name, origin)?;
+        if !seen.insert(key) {
+            continue;
+        }
+        if inc.exec.iter().any(|e| e.learned)
+            || inc.file.iter().any(|e| e.learned)
+            || !inc.run_info.is_empty()
+        {
+            bail!("{}: include {name:?} holds learned entries or runs; an abstraction is written by hand", origin.display());
+        }
+        out.exec.extend(inc.exec.iter().cloned());
+        out.file.extend(inc.file.iter().cloned());
+        out.net.extend(inc.net.iter().cloned());
+        out.dns.extend(inc.dns.iter().cloned());
+        out.flag.extend(inc.flag.iter().cloned());
+        add_includes(out, &inc, &inc_origin, seen, depth + 1)?;
+    }
+    Ok(())
+}
+
+fn load(name: &str, origin: &Path) -> Result<(String, Profile, PathBuf)> {
+    if let Some((_, text)) = SHIPPED.iter().find(|(n, _)| *n == name) {
+        let o = PathBuf::from(format!("profiles/{name}.toml"));
+        return Ok((format!("shipped:{name}"), Profile::parse(text, &o)?, o));
+    }
+    if !name.contains('/') && !name.ends_with(".toml") {
+        let names: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
+        bail!("{}: include {name:?}: no such abstraction (shipped: {}); a file is named by a path ending in .toml", origin.display(), names.join(", "));
+    }
+    let path = origin.parent().unwrap_or(Path::new(".")).join(name);
+    let p =
+        Profile::load(&path).with_context(|| format!("{}: include {name:?}", origin.display()))?;
+    let key = std::fs::canonicalize(&path)
+        .unwrap_or(path.clone())
+        .display()
+        .to_string();
+    Ok((key, p, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_abstraction_parses_and_is_hand_written() {
+        for (name, text) in SHIPPED {
+            let p = Profile::parse(text, Path::new(name)).unwrap();
+            assert!(
+                p.file.iter().chain(std::iter::empty()).all(|e| !e.learned),
+                "{name}"
+            );
+            assert!(!p.file.is_empty() || !p.exec.is_empty(), "{name} is empty");
+        }
+    }
+
+    #[test]
+    fn includes_resolve_and_unknown_names_are_errors() {
+        let mut p = Profile::empty();
+        p.include = vec!["resolver".into(), "python".into()];
+        let r = resolve(&p, Path::new("x.toml")).unwrap();
+        let m = super::super::matcher::Matcher::new(
+            &r,
+            &super::super::Vars {
+                home: Some("/root".into()),
+                cwd: None,
+            },
+        )
+        .unwrap();
+        let read = std::collections::BTreeSet::from([crate::event::Access::Read]);
+        assert_eq!(
+            m.file("/etc/resolv.conf", &read),
+            super::super::matcher::Verdict::Covered
+        );
+        assert_eq!(
+            m.file("/root/.pyenv/versions/3.11.7/lib/python3.11/os.py", &read),
+            super::super::matcher::Verdict::Covered
+        );
+        assert_ne!(
+            m.file("/etc/shadow", &read),
+            super::super::matcher::Verdict::Covered
+        );
+        p.include = vec!["nope".into()];
+        let e = format!("{:#}", resolve(&p, Path::new("x.toml")).unwrap_err());
+        assert!(
+            e.contains("x.toml: include \"nope\": no such abstraction"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,707 @@
+//! Learning: a profile's learned entries are a deterministic function of its evidence, the
+//! literal observations and the runs they were seen in. Merging unions evidence and learns
+//! again, so the result does not depend on the order of the inputs.
+//!
+//! Generalisation, each step explainable and each keeping the literals it replaced:
+//! 1. a segment that looks random (temp names, hex and uuids, pids under /proc), a
+//!    versioned shared library or a Python bytecode cache becomes a pattern, whatever the
+//!    number of runs: its shape is the evidence;
+//! 2. a directory whose files varied across runs becomes `dir/*` when at least two runs saw
+//!    it, it has at least three children, and at least half of them were missing from some
+//!    run that saw it; a directory with three or more subdirectories collapsed that way
+//!    becomes `dir/**`. Never a top-level directory, never ${HOME} itself;
+//! 3. the protected set is never generalised and never admitted: a protected path that was
+//!    seen becomes an entry marked `protected`, for review.
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::pattern::PathPat;
+use super::protected::is_protected;
+use super::{
+    AddrPat, DnsEntry, DomainPat, ExecEntry, FileEntry, FlagEntry, Literal, NetDir, NetEntry,
+    PortPat, Profile, RunInfo,
+};
+use crate::event::{Access, FlagKind, Proto};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lit {
+    pub access: BTreeSet<Access>,
+    pub seen: BTreeSet<u32>,
+    pub count: u64,
+    pub failed: u64,
+}
+
+impl Lit {
+    fn join(&mut self, o: &Lit, sum: bool) {
+        self.access.extend(o.access.iter().copied());
+        self.seen.extend(o.seen.iter().copied());
+        if sum {
+            self.count += o.count;
+            self.failed += o.failed;
+        } else {
+            self.count = self.count.max(o.count);
+            self.failed = self.failed.max(o.failed);
+        }
+    }
+    fn remapped(&self, map: &[u32]) -> Lit {
+        Lit {
+            seen: self.seen.iter().map(|i| map[*i as usize]).collect(),
+            ..self.clone()
+        }
+    }
+}
+
+pub type NetKey = (NetDir, Proto, String, PortPat);
+
+/// What learning knows: runs, literal observations, and the hand-written rules it keeps.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub runs: Vec<RunInfo>,
+    pub exec: BTreeMap<String, Lit>,
+    pub file: BTreeMap<String, Lit>,
+    pub net: BTreeMap<NetKey, Lit>,
+    pub dns: BTreeMap<String, Lit>,
+    pub flag: BTreeMap<(FlagKind, String), Lit>,
+    /// Hand-written entries and includes, carried through untouched.
+    pub hand: Option<Box<Profile>>,
+}
+
+fn lit(run: u32, count: u64) -> Lit {
+    Lit {
+        seen: BTreeSet::from([run]),
+        count,
+        ..Default::default()
+    }
+}
+
+impl Evidence {
+    pub fn add_exec(&mut self, path: &str, run: u32, count: u64) {
+        self.exec
+            .entry(path.to_string())
+            .or_default()
+            .join(&lit(run, count), true);
+    }
+    pub fn add_file(
+        &mut self,
+        path: &str,
+        access: impl IntoIterator<Item = Access>,
+        run: u32,
+        count: u64,
+    ) {
+        let mut l = lit(run, count);
+        l.access.extend(access);
+        self.file
+            .entry(path.to_string())
+            .or_default()
+            .join(&l, true);
+    }
+    pub fn add_net(&mut self, key: NetKey, run: u32, count: u64, failed: u64) {
+        let l = Lit {
+            failed,
+            ..lit(run, count)
+        };
+        self.net.entry(key).or_default().join(&l, true);
+    }
+    pub fn add_dns(&mut self, name: &str, run: u32, count: u64) {
+        self.dns
+            .entry(name.to_string())
+            .or_default()
+            .join(&lit(run, count), true);
+    }
+    pub fn add_flag(&mut self, key: (FlagKind, String), run: u32, count: u64) {
+        self.flag
+            .entry(key)
+            .or_default()
+            .join(&lit(run, count), true);
+    }
+
+    /// A profile's learned entries taken back to literals (patterns give back what they
+    /// replaced); its hand-written entries kept aside.
+    pub fn from_profile(p: &Profile) -> Evidence {
+        let mut ev = Evidence {
+            runs: p.run_info.clone(),
+            ..Default::default()
+        };
+        let set = |v: &[u32]| v.iter().copied().collect::<BTreeSet<u32>>();
+        let mut hand = Profile {
+            run_info: Vec::new(),
+            runs: 0,
+            ..p.clone()
+        };
+        hand.exec.retain(|e| !e.learned);
+        hand.file.retain(|e| !e.learned);
+        hand.net.retain(|e| !e.learned);
+        hand.dns.retain(|e| !e.learned);
+        hand.flag.retain(|e| !e.learned);
+        for e in p.exec.iter().filter(|e| e.learned) {
+            if e.replaced.is_empty() {
+                let l = Lit {
+                    seen: set(&e.seen),
+                    count: e.count,
+                    ..Default::default()
+                };
+                ev.exec
+                    .entry(unescape(&e.path.0))
+                    .or_default()
+                    .join(&l, true);
+            }
+            for r in &e.replaced {
+                let l = Lit {
+                    seen: set(&r.seen),
+                    count: r.count,
+                    ..Default::default()
+                };
+                ev.exec.entry(r.path.clone()).or_default().join(&l, true);
+            }
+        }
+        for e in p.file.iter().filter(|e| e.learned) {
+            if e.replaced.is_empty() {
+                let l = Lit {
+                    access: e.access.clone(),
+                    seen: set(&e.seen),
+                    count: e.count,
+                    failed: 0,
+                };
+                ev.file
+                    .entry(unescape(&e.path.0))
+                    .or_default()
+                    .join(&l, true);
+            }
+            for r in &e.replaced {
+                let l = Lit {
+                    access: r.access.clone(),
+                    seen: set(&r.seen),
+                    count: r.count,
+                    failed: 0,
+                };
+                ev.file.entry(r.path.clone()).or_default().join(&l, true);
+            }
+        }
+        for e in p.net.iter().filter(|e| e.learned) {
+            let l = Lit {
+                seen: set(&e.seen),
+                count: e.count,
+                failed: e.failed,
+                ..Default::default()
+            };
+            ev.net
+                .entry((e.op, e.proto, e.addr.0.clone(), e.port))
+                .or_default()
+                .join(&l, true);
+        }
+        for e in p.dns.iter().filter(|e| e.learned) {
+            let l = Lit {
+                seen: set(&e.seen),
+                count: e.count,
+                ..Default::default()
+            };
+            ev.dns.entry(e.name.0.clone()).or_default().join(&l, true);
+        }
+        for e in p.flag.iter().filter(|e| e.learned) {
+            let l = Lit {
+                seen: set(&e.seen),
+                count: e.count,
+                ..Default::default()
+            };
+            ev.flag
+                .entry((e.flag, e.detail.clone()))
+                .or_default()
+                .join(&l, true);
+        }
+        ev.hand = Some(Box::new(hand));
+        ev
+    }
+
+    /// Joins another body of evidence whose run indices are mapped through `map`.
+    /// `sum` adds counts (disjoint runs); otherwise the larger is kept (the same runs).
+    pub fn absorb(&mut self, o: &Evidence, map: &[u32], sum: bool) {
+        fn each<K: Ord + Clone>(
+            dst: &mut BTreeMap<K, Lit>,
+            src: &BTreeMap<K, Lit>,
+            map: &[u32],
+            sum: bool,
+        ) {
+            for (k, l) in src {
+                dst.entry(k.clone())
+                    .or_default()
+                    .join(&l.remapped(map), sum);
+            }
+        }
+        each(&mut self.exec, &o.exec, map, sum);
+        each(&mut self.file, &o.file, map, sum);
+        each(&mut self.net, &o.net, map, sum);
+        each(&mut self.dns, &o.dns, map, sum);
+        each(&mut self.flag, &o.flag, map, sum);
+    }
+
+    /// Learns: the profile these observations support, with the hand-written rules.
+    pub fn into_profile(self) -> Profile {
+        let mut p = match self.hand {
+            Some(h) => *h,
+            None => Profile::empty(),
+        };
+        p.runs = self.runs.len() as u32;
+        p.run_info = self.runs;
+        let seen = |l: &Lit| l.seen.iter().copied().collect::<Vec<u32>>();
+        p.exec
+            .extend(learn_paths(&self.exec, false).into_iter().map(|u| {
+                ExecEntry {
+                    path: PathPat(u.path),
+                    learned: true,
+                    protected: u.protected,
+                    seen: seen(&u.lit),
+                    count: u.lit.count,
+                    replaced: u
+                        .replaced
+                        .into_iter()
+                        .map(|mut r| {
+                            r.access.clear();
+                            r
+                        })
+                        .collect(),
+                }
+            }));
+        p.file.extend(
+            learn_paths(&self.file, true)
+                .into_iter()
+                .map(|u| FileEntry {
+                    path: PathPat(u.path),
+                    access: u.lit.access.clone(),
+                    learned: true,
+                    protected: u.protected,
+                    seen: seen(&u.lit),
+                    count: u.lit.count,
+                    replaced: u.replaced,
+                }),
+        );
+        p.net.extend(
+            self.net
+                .iter()
+                .map(|((op, proto, addr, port), l)| NetEntry {
+                    op: *op,
+                    proto: *proto,
+                    addr: AddrPat(addr.clone()),
+                    port: *port,
+                    learned: true,
+                    seen: seen(l),
+                    count: l.count,
+                    failed: l.failed,
+                }),
+        );
+        p.dns.extend(self.dns.iter().map(|(name, l)| DnsEntry {
+            name: DomainPat(name.clone()),
+            learned: true,
+            seen: seen(l),
+            count: l.count,
+        }));
+        p.flag
+            .extend(self.flag.iter().map(|((flag, detail), l)| FlagEntry {
+                flag: *flag,
+                detail: detail.clone(),
+                learned: true,
+                seen: seen(l),
+                count: l.count,
+            }));
+        sort(&mut p);
+        p
+    }
+}
+
+/// Sorted and without repeats, so equal profiles print equal.
+pub fn sort(p: &mut Profile) {
+    p.include.sort();
+    p.include.dedup();
+    use sort_key::Key;
+    p.exec.sort_by_key(Key::key);
+    p.exec.dedup();
+    p.file.sort_by_key(Key::key);
+    p.file.dedup();
+    p.net.sort_by_key(Key::key);
+    p.net.dedup();
+    p.dns.sort_by_key(Key::key);
+    p.dns.dedup();
+    p.flag.sort_by_key(Key::key);
+    p.flag.dedup();
+}
+
+mod sort_key {
+    /// Sort key of an entry: what it is about, then hand-written before learned.
+    pub trait Key {
+        fn key(&self) -> String;
+    }
+    impl Key for super::ExecEntry {
+        fn key(&self) -> String {
+            format!("{}\0{}", self.path, self.learned)
+        }
+    }
+    impl Key for super::FileEntry {
+        fn key(&self) -> String {
+            format!("{}\0{}\0{:?}", self.path, self.learned, self.access)
+        }
+    }
+    impl Key for super::NetEntry {
+        fn key(&self) -> String {
+            format!(
+                "{:?}\0{:?}\0{}\0{:05}-{:05}\0{}",
+                self.op, self.proto, self.addr, self.port.lo, self.port.hi, self.learned
+            )
+        }
+    }
+    impl Key for super::DnsEntry {
+        fn key(&self) -> String {
+            format!("{}\0{}", self.name, self.learned)
+        }
+    }
+    impl Key for super::FlagEntry {
+        fn key(&self) -> String {
+            format!("{:?}\0{}\0{}", self.flag, self.detail, self.learned)
+        }
+    }
+}
+
+/// One learned entry in the making: a literal, or a pattern and what it replaced (a
+/// literal lists itself, so that a collapse can gather every literal it absorbs).
+struct Unit {
+    path: String,
+    lit: Lit,
+    replaced: Vec<Literal>,
+    protected: bool,
+    /// `dir/*` collapsed from this directory's files (a candidate for `parent/**`).
+    collapsed_dir: bool,
+}
+
+fn learn_paths(obs: &BTreeMap<String, Lit>, collapse: bool) -> Vec<Unit> {
+    let mut out = Vec::new();
+    // Step 1: shapes.
+    let mut shaped: BTreeMap<String, Unit> = BTreeMap::new();
+    let mut literal: Vec<Unit> = Vec::new();
+    for (raw, l) in obs {
+        if is_protected(&placeholder(raw)) {
+            out.push(Unit {
+                path: escape(raw),
+                lit: l.clone(),
+                replaced: Vec::new(),
+                protected: true,
+                collapsed_dir: false,
+            });
+            continue;
+        }
+        match shape(raw) {
+            Some(pat) => {
+                let u = shaped.entry(pat.clone()).or_insert_with(|| Unit {
+                    path: pat,
+                    lit: Lit::default(),
+                    replaced: Vec::new(),
+                    protected: false,
+                    collapsed_dir: false,
+                });
+                u.lit.join(l, true);
+                u.replaced.push(Literal {
+                    path: raw.clone(),
+                    access: l.access.clone(),
+                    seen: l.seen.iter().copied().collect(),
+                    count: l.count,
+                });
+            }
+            None => literal.push(Unit {
+                path: escape(raw),
+                lit: l.clone(),
+                replaced: vec![Literal {
+                    path: raw.clone(),
+                    access: l.access.clone(),
+                    seen: l.seen.iter().copied().collect(),
+                    count: l.count,
+                }],
+                protected: false,
+                collapsed_dir: false,
+            }),
+        }
+    }
+    let mut units: Vec<Unit> = shaped.into_values().chain(literal).collect();
+    if collapse {
+        units = collapse_dirs(units, false);
+        units = collapse_dirs(units, true);
+    }
+    // A literal keeps no `replaced`: it stands for itself.
+    for mut u in units {
+        if u.replaced.len() == 1 && u.path == escape(&u.replaced[0].path) {
+            u.replaced.clear();
+        }
+        out.push(u);
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Step 2: collapse directories whose children varied across runs. With `deep`, a
+/// directory whose children are themselves collapsed directories becomes `dir/**`.
+fn collapse_dirs(units: Vec<Unit>, deep: bool) -> Vec<Unit> {
+    let mut by_dir: BTreeMap<String, Vec<Unit>> = BTreeMap::new();
+    for u in units {
+        let dir = if deep && u.collapsed_dir {
+            parent(parent(&u.path).unwrap_or("")).map(str::to_string)
+        } else {
+            parent(&u.path).map(str::to_string)
+        };
+        by_dir.entry(dir.unwrap_or_default()).or_default().push(u);
+    }
+    let mut out = Vec::new();
+    for (dir, group) in by_dir {
+        let candidates = group.iter().filter(|u| !deep || u.collapsed_dir).count();
+        let runs: BTreeSet<u32> = group
+            .iter()
+            .flat_map(|u| u.lit.seen.iter().copied())
+            .collect();
+        let varying = group.iter().filter(|u| u.lit.seen != runs).count();
+        // Subdirectories that were collapsed already varied: that is the evidence for `**`.
+        let varied = if deep {
+            true
+        } else {
+            varying * 2 >= group.len()
+        };
+        let ok = !dir.is_empty()
+            && depth(&dir) >= 2
+            && dir != "${HOME}"
+            && candidates >= 3
+            && group.len() >= 3
+            && runs.len() >= 2
+            && varied
+            && group.iter().all(|u| !u.protected);
+        if !ok {
+            out.extend(group);
+            continue;
+        }
+        let mut lit = Lit::default();
+        let mut replaced = Vec::new();
+        for u in &group {
+            lit.join(&u.lit, true);
+            replaced.extend(u.replaced.iter().cloned());
+        }
+        replaced.sort();
+        let path = if deep {
+            format!("{dir}/**")
+        } else {
+            format!("{dir}/*")
+        };
+        out.push(Unit {
+            path,
+            lit,
+            replaced,
+            protected: false,
+            collapsed_dir: !deep,
+        });
+    }
+    out
+}
+
+fn parent(p: &str) -> Option<&str> {
+    p.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty())
+}
+
+fn depth(dir: &str) -> usize {
+    dir.split('/').filter(|s| !s.is_empty()).count()
+}
+
+/// Variables replaced by stand-ins, for checks that need an absolute path.
+fn placeholder(raw: &str) -> String {
+    raw.replacen("${HOME}", "/home/_", 1)
+        .replacen("${CWD}", "/_cwd", 1)
+}
+
+/// A literal path in pattern syntax: glob characters escaped, a leading variable kept.
+pub fn escape(raw: &str) -> String {
+    let (var, tail) = split_var(raw);
+    format!("{var}{}", globset::escape(tail))
+}
+
+/// The inverse of `escape`.
+pub fn unescape(p: &str) -> String {
+    let (var, tail) = split_var(p);
+    let mut out = String::from(var);
+    let b = tail.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'[' && i + 2 < b.len() && b[i + 2] == b']' && b"*?[]{}".contains(&b[i + 1]) {
+            out.push(b[i + 1] as char);
+            i += 3;
+        } else {
+            let ch = tail[i..].chars().next().unwrap_or('?');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+fn split_var(p: &str) -> (&str, &str) {
+    if p.starts_with("${") {
+        if let Some(end) = p.find('}') {
+            return (&p[..=end], &p[end + 1..]);
+        }
+    }
+    ("", p)
+}
+
+/// Step 1: the pattern a literal path generalises to, if any segment of it does.
+pub fn shape(raw: &str) -> Option<String> {
+    let (var, tail) = split_var(raw);
+    let segs: Vec<&str> = tail.split('/').collect();
+    let mut changed = false;
+    let mut out = String::from(var);
+    for (i, seg) in segs.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let prev = if i > 0 { segs[i - 1] } else { "" };
+        let under_proc = var.is_empty()
+            && (i == 2 && segs[1] == "proc" || (i == 4 && segs[1] == "proc" && segs[3] == "task"));
+        let g = if under_proc && !seg.is_empty() && seg.bytes().all(|c| c.is_ascii_digit()) {
+            Some("*".to_string())
+        } else if prev == "__pycache__" && seg.ends_with(".pyc") {
+            Some("*.pyc".to_string())
+        } else {
+            segment_shape(seg)
+        };
+        match g {
+            Some(g) => {
+                changed = true;
+                out.push_str(&g);
+            }
+            None => out.push_str(&globset::escape(seg)),
+        }
+    }
+    (changed && PathPat::check(&out).is_ok()).then_some(out)
+}
+
+/// A segment's random or versioned parts as `*`, if it has any.
+fn segment_shape(seg: &str) -> Option<String> {
+    // Versioned shared library: libssl.so.3, libc.so.6, libpython3.11.so.1.0
+    if let Some(i) = seg.find(".so.") {
+        let ver = &seg[i + 4..];
+        if seg.starts_with("lib")
+            && !ver.is_empty()
+            && ver
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+        {
+            return Some(format!("{}.so.*", globset::escape(&seg[..i])));
+        }
+    }
+    // Python's tempfile: "tmp" and eight of [a-z0-9_].
+    if seg.len() == 11
+        && seg.starts_with("tmp")
+        && seg[3..]
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+    {
+        return Some("tmp*".to_string());
+    }
+    // mktemp: NAME.XXXXXX, a suffix of six or more letters and digits in mixed case.
+    if let Some((name, suf)) = seg.rsplit_once('.') {
+        if !name.is_empty()
+            && suf.len() >= 6
+            && suf.bytes().all(|c| c.is_ascii_alphanumeric())
+            && suf.bytes().any(|c| c.is_ascii_uppercase())
+            && suf.bytes().any(|c| c.is_ascii_lowercase())
+        {
+            return Some(format!("{}.*", globset::escape(name)));
+        }
+    }
+    // uuids, long hex runs with digits and letters, long digit runs (timestamps, ids).
+    let b = seg.as_bytes();
+    let mut out = String::new();
+    let mut changed = false;
+    let mut i = 0;
+    while i < b.len() {
+        let run_end = (i..b.len())
+            .find(|&j| !(b[j].is_ascii_hexdigit() || b[j] == b'-'))
+            .unwrap_or(b.len());
+        let run = &seg[i..run_end];
+        if is_random_run(run) {
+            out.push('*');
+            changed = true;
+            i = run_end;
+        } else {
+            let ch = seg[i..].chars().next().unwrap_or('?');
+            out.push_str(&globset::escape(&ch.to_string()));
+            i += ch.len_utf8();
+        }
+    }
+    changed.then_some(out)
+}
+
+fn is_random_run(run: &str) -> bool {
+    let is_uuid = run.len() == 36 && run.split('-').map(str::len).eq([8, 4, 4, 4, 12]);
+    let hex: String = run.chars().filter(|c| *c != '-').collect();
+    let digits = hex.bytes().filter(|c| c.is_ascii_digit()).count();
+    let letters = hex.len() - digits;
+    let hexy = !run.contains('-') && hex.len() >= 8 && digits >= 2 && letters >= 2;
+    let numeric = !run.contains('-') && digits >= 6 && letters == 0;
+    is_uuid || hexy || numeric
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_of_random_and_versioned_segments() {
+        assert_eq!(
+            shape("/tmp/tmpa8x2k1qz/out.txt").as_deref(),
+            Some("/tmp/tmp*/out.txt")
+        );
+        assert_eq!(
+            shape("/tmp/agent-work.Xy12Ab/report.txt").as_deref(),
+            Some("/tmp/agent-work.*/report.txt")
+        );
+        assert_eq!(
+            shape("/proc/4242/status").as_deref(),
+            Some("/proc/*/status")
+        );
+        assert_eq!(
+            shape("/proc/4242/task/4243/stat").as_deref(),
+            Some("/proc/*/task/*/stat")
+        );
+        assert_eq!(shape("/proc/self/status"), None);
+        assert_eq!(
+            shape("/usr/lib/x86_64-linux-gnu/libssl.so.3").as_deref(),
+            Some("/usr/lib/x86_64-linux-gnu/libssl.so.*")
+        );
+        assert_eq!(
+            shape("/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2").as_deref(),
+            Some("/usr/lib/x86_64-linux-gnu/libpcre2-8.so.*")
+        );
+        assert_eq!(
+            shape("${HOME}/app/__pycache__/tools.cpython-311.pyc").as_deref(),
+            Some("${HOME}/app/__pycache__/*.pyc")
+        );
+        assert_eq!(
+            shape("/var/cache/3f2b9c1d0e7a/blob").as_deref(),
+            Some("/var/cache/*/blob")
+        );
+        assert_eq!(
+            shape("/run/x/123e4567-e89b-12d3-a456-426614174000.json").as_deref(),
+            Some("/run/x/*.json")
+        );
+        assert_eq!(
+            shape("/var/log/app-20261126123000.log").as_deref(),
+            Some("/var/log/app-*.log")
+        );
+        for plain in [
+            "/usr/bin/python3.11",
+            "/etc/hosts",
+            "/home/ann/report.txt",
+            "/usr/lib/python3.11/deadbeef",
+            "/srv/file.backup1",
+        ] {
+            assert_eq!(shape(plain), None, "{plain}");
+        }
+    }
+
+    #[test]
+    fn escape_round_trips() {
+        for raw in ["/a/b*c/[x]/{y}", "${HOME}/we?ird", "/plain/path"] {
+            assert_eq!(unescape(&escape(raw)), raw);
+            assert!(PathPat::check(&escape(raw)).is_ok());
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The profile: the one artifact. A recorded run is a profile of one run; a baseline is
+//! profiles merged; diff and enforcement read them. Versioned, sorted TOML, so profiles
+//! diff cleanly in git. The format is documented in man/agentguard-profile.5.
+//!
+//! Entries are either written by hand (rules that learning never touches) or learned
+//! (`learned = true`): those carry their evidence, the runs they were seen in (`seen`, indices
+//! into `[[run]]`) and, for a pattern, the literals it replaced.
+pub mod bench;
+mod builder;
+pub mod include;
+pub mod learn;
+pub mod matcher;
+pub mod merge;
+pub mod pattern;
+pub mod protected;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+pub use builder::Builder;
+
+pub use pattern::{AddrPat, DomainPat, PathPat, PortPat, Vars};
+
+use crate::event::{Access, FlagKind, Proto};
+
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Format version; a reader refuses versions it does not know.
+    pub version: u32,
+    /// How many runs this profile learned from (the number of `[[run]]` tables).
+    #[serde(default)]
+    pub runs: u32,
+    /// Shared abstractions this profile builds on: names of profiles shipped with agentguard
+    /// (see profiles/README.md) or paths relative to this file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    #[serde(default, rename = "run", skip_serializing_if = "Vec::is_empty")]
+    pub run_info: Vec<RunInfo>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exec: Vec<ExecEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file: Vec<FileEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub net: Vec<NetEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<DnsEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flag: Vec<FlagEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunInfo {
+    /// Unique per recording: merging the same run twice counts it once.
+    pub id: String,
+    /// The command line, or "--pid N (exe)" for an attached recording.
+    pub command: String,
+    /// Start, RFC 3339.
+    pub started: String,
+    pub seconds: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+    /// Events the sensor could not deliver: a run with losses is an incomplete sample.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost_events: u64,
+}
+
+/// What a learned pattern stands for: one literal it replaced, with its own evidence.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Literal {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub access: BTreeSet<Access>,
+    pub seen: Vec<u32>,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecEntry {
+    pub path: PathPat,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learned: bool,
+    /// Learned from a protected path: listed for review, admits nothing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub protected: bool,
+    /// Indices of the runs it was seen in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
+    /// How many times, over all runs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<Literal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    pub path: PathPat,
+    pub access: BTreeSet<Access>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learned: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub protected: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<Literal>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetDir {
+    /// connect, or a datagram sent to an address
+    Connect,
+    /// a query to a DNS resolver
+    Resolve,
+    Bind,
+    Listen,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetEntry {
+    pub op: NetDir,
+    pub proto: Proto,
+    pub addr: AddrPat,
+    #[serde(default, skip_serializing_if = "PortPat::is_any")]
+    pub port: PortPat,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learned: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub count: u64,
+    /// Attempts that failed (refused, unreachable): intent is behaviour too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsEntry {
+    pub name: DomainPat,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learned: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagEntry {
+    pub flag: FlagKind,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learned: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub count: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Profile {
+    pub fn empty() -> Profile {
+        Profile {
+            version: VERSION,
+            runs: 0,
+            include: Vec::new(),
+            run_info: Vec::new(),
+            exec: Vec::new(),
+            file: Vec::new(),
+            net: Vec::new(),
+            dns: Vec::new(),
+            flag: Vec::new(),
+        }
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        let body = toml::to_string(self).context("serialising the profile")?;
+        Ok(format!(
+            "# agentguard profile (format {VERSION}): see agentguard-profile(5).\n\
+             # Learned entries carry `seen` (indices of the [[run]]s they were seen in) and `count`.\n\n{body}"
+        ))
+    }
+
+    pub fn parse(text: &str, origin: &Path) -> Result<Profile> {
+        let p: Profile = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", origin.display(), e.to_string().trim_end()))?;
+        p.validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", origin.display()))?;
+        Ok(p)
+    }
+
+    /// What serde cannot check: the version, and that the evidence refers to real runs.
+    fn validate(&self) -> Result<()> {
+        if self.version != VERSION {
+            bail!(
+                "field `version`: this agentguard reads profile format {VERSION}, not {}",
+                self.version
+            );
+        }
+        if self.runs as usize != self.run_info.len() {
+            bail!(
+                "field `runs` is {} but there are {} [[run]] tables",
+                self.runs,
+                self.run_info.len()
+            );
+        }
+        let check = |section: &str,
+                     what: &dyn std::fmt::Display,
+                     learned: bool,
+                     seen: &[u32]|
+         -> Result<()> {
+            if !learned && !seen.is_empty() {
+                bail!("[[{section}]] {what}: `seen` is for learned entries (add `learned = true` or remove it)");
+            }
+            if let Some(bad) = seen.iter().find(|i| **i >= self.runs) {
+                bail!("[[{section}]] {what}: field `seen` names run {bad}, but the profile has {} runs", self.runs);
+            }
+            if seen.windows(2).any(|w| w[0] >= w[1]) {
+                bail!(
+                    "[[{section}]] {what}: field `seen` must be sorted run indices without repeats"
+                );
+            }
+            Ok(())
+        };
+        for e in &self.exec {
+            check("exec", &e.path, e.learned, &e.seen)?;
+        }
+        for e in &self.file {
+            check("file", &e.path, e.learned, &e.seen)?;
+            if e.access.is_empty() {
+                bail!("[[file]] {}: field `access` is empty", e.path);
+            }
+        }
+        for e in &self.net {
+            check("net", &e.addr, e.learned, &e.seen)?;
+        }
+        for e in &self.dns {
+            check("dns", &e.name, e.learned, &e.seen)?;
+        }
+        for e in &self.flag {
+            check("flag", &e.detail, e.learned, &e.seen)?;
+        }
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<Profile> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text, path)
+    }
+
+    /// Writes atomically: a reader (enforce, a second merge) never sees half a profile.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = self.to_toml()?;
+        if path == Path::new("/dev/null") {
+            return Ok(());
+        }
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

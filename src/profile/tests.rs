@@ -1,0 +1,509 @@
+//! Profiles on replayed event streams: no root, no BPF.
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::matcher::{Matcher, Verdict};
+use super::merge::merge;
+use super::*;
+use crate::event::{self, Dns, Event, Exec, File, FileOp, Flag, Kind, Net, NetOp};
+
+fn ev(pid: u32, kind: Kind) -> Event {
+    Event {
+        ts: "2026-11-26T12:00:00Z".into(),
+        pid,
+        tid: pid,
+        ppid: 1,
+        exe: "/bin/sh".into(),
+        kind,
+    }
+}
+
+fn open(path: &str, access: Vec<Access>) -> Kind {
+    Kind::File(File {
+        op: FileOp::Open,
+        path: path.into(),
+        resolved: true,
+        target: None,
+        access,
+        flags: 0,
+        mode: None,
+        truncated: false,
+        error: None,
+    })
+}
+
+fn failed_open(path: &str) -> Kind {
+    Kind::File(File {
+        op: FileOp::Open,
+        path: path.into(),
+        resolved: false,
+        target: None,
+        access: vec![Access::Read],
+        flags: 0,
+        mode: None,
+        truncated: false,
+        error: Some("ENOENT".into()),
+    })
+}
+
+fn exec(path: &str) -> Kind {
+    Kind::Exec(Exec {
+        path: path.into(),
+        argv: vec![path.into()],
+        argv_truncated: false,
+        cwd: "/".into(),
+        invoked_as: None,
+        via_fd: false,
+        unlinked: false,
+        error: None,
+    })
+}
+
+fn run(id: &str, started: &str) -> RunInfo {
+    RunInfo {
+        id: id.into(),
+        command: "agent".into(),
+        started: started.into(),
+        seconds: 0.5,
+        exit: Some(0),
+        lost_events: 0,
+    }
+}
+
+fn vars() -> Vars {
+    Vars {
+        home: Some("/home/ann".into()),
+        cwd: Some("/home/ann/work".into()),
+    }
+}
+
+/// The profile of one run of a stream.
+fn profile(id: &str, started: &str, stream: &[Kind]) -> Profile {
+    let mut b = Builder::new(vars());
+    b.add_root(10);
+    for k in stream {
+        b.add(&ev(10, k.clone()));
+    }
+    b.finish(run(id, started))
+}
+
+/// What a small agent does, with the variation of real runs: a random temp file, one of
+/// several documents, a pid under /proc.
+fn agent_run(i: u32) -> Vec<Kind> {
+    let docs = ["a.md", "b.md", "c.md", "d.md", "e.md", "f.md"];
+    let tmp = format!("/tmp/tmp{:08x}", 0x9a1b2c3d_u32.wrapping_mul(i + 7))
+        .replace(|c: char| c.is_ascii_uppercase(), "x");
+    vec![
+        exec("/usr/bin/python3.11"),
+        open("/etc/hosts", vec![Access::Read]),
+        open(
+            &format!("/home/ann/work/docs/{}", docs[(i as usize) % 6]),
+            vec![Access::Read],
+        ),
+        open(
+            &format!("/home/ann/work/docs/{}", docs[(i as usize + 2) % 6]),
+            vec![Access::Read],
+        ),
+        open(
+            &format!("{tmp}/out.txt"),
+            vec![Access::Write, Access::Create],
+        ),
+        open(&format!("/proc/{}/status", 4000 + i), vec![Access::Read]),
+        open("/usr/lib/x86_64-linux-gnu/libssl.so.3", vec![Access::Read]),
+        failed_open("/nonexistent"),
+        Kind::Net(Net {
+            op: NetOp::Connect,
+            family: "inet".into(),
+            proto: Proto::Tcp,
+            addr: "127.0.0.1".into(),
+            port: 8080,
+            mapped: false,
+            error: None,
+        }),
+        Kind::Dns(Dns {
+            names: vec!["api.example.com".into()],
+            qtypes: vec!["A".into()],
+            server: "127.0.0.53:53".into(),
+            error: None,
+        }),
+    ]
+}
+
+fn run_profile(i: u32) -> Profile {
+    profile(
+        &format!("run-{i}"),
+        &format!("2026-11-26T12:00:{:02}Z", i),
+        &agent_run(i),
+    )
+}
+
+fn text(p: &Profile) -> String {
+    p.to_toml().unwrap()
+}
+
+#[test]
+fn one_run_aggregates_with_variables_and_shapes() {
+    let p = run_profile(1);
+    assert_eq!((p.runs, p.run_info.len()), (1, 1));
+    let paths: Vec<&str> = p.file.iter().map(|f| f.path.0.as_str()).collect();
+    assert!(paths.contains(&"${CWD}/docs/b.md"), "{paths:?}");
+    assert!(
+        paths.contains(&"/tmp/tmp*/out.txt"),
+        "random temp dirs are patterns: {paths:?}"
+    );
+    assert!(paths.contains(&"/proc/*/status"), "{paths:?}");
+    assert!(
+        paths.contains(&"/usr/lib/x86_64-linux-gnu/libssl.so.*"),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains("nonexistent")),
+        "failures are not behaviour a profile admits"
+    );
+    let tmp = p
+        .file
+        .iter()
+        .find(|f| f.path.0 == "/tmp/tmp*/out.txt")
+        .unwrap();
+    assert_eq!(tmp.replaced.len(), 1, "the literal it replaced is kept");
+    assert!(tmp.replaced[0].path.starts_with("/tmp/tmp"));
+    assert!(p.file.iter().all(|f| f.learned && f.seen == vec![0]));
+    assert_eq!(p.net.len(), 2);
+    assert_eq!(p.dns[0].name.0, "api.example.com");
+}
+
+#[test]
+fn round_trip_parse_write_parse() {
+    let p = merge(&[
+        (run_profile(1), "1".into()),
+        (run_profile(2), "2".into()),
+        (run_profile(3), "3".into()),
+    ])
+    .unwrap();
+    let t = text(&p);
+    let back = Profile::parse(&t, Path::new("x.toml")).unwrap();
+    assert_eq!(back, p);
+    assert_eq!(text(&back), t);
+    assert!(t.starts_with("# agentguard profile"));
+}
+
+#[test]
+fn merge_laws_hold() {
+    let (a, b, c) = (run_profile(1), run_profile(2), run_profile(3));
+    let m = |x: &Profile, y: &Profile| {
+        merge(&[(x.clone(), "x".into()), (y.clone(), "y".into())]).unwrap()
+    };
+    assert_eq!(text(&m(&a, &b)), text(&m(&b, &a)), "commutative");
+    assert_eq!(
+        text(&m(&m(&a, &b), &c)),
+        text(&m(&a, &m(&b, &c))),
+        "associative"
+    );
+    let ab = m(&a, &b);
+    assert_eq!(text(&m(&ab, &ab)), text(&ab), "idempotent");
+    assert_eq!(
+        text(&m(&ab, &a)),
+        text(&ab),
+        "a run already merged counts once"
+    );
+    let abc = m(&ab, &c);
+    assert_eq!(abc.runs, 3);
+    let hosts = abc.file.iter().find(|f| f.path.0 == "/etc/hosts").unwrap();
+    assert_eq!((hosts.seen.clone(), hosts.count), (vec![0, 1, 2], 3));
+}
+
+#[test]
+fn partly_shared_runs_are_refused() {
+    let m = |x: &Profile, y: &Profile| {
+        merge(&[(x.clone(), "x.toml".into()), (y.clone(), "y.toml".into())])
+    };
+    let ab = m(&run_profile(1), &run_profile(2)).unwrap();
+    let bc = m(&run_profile(2), &run_profile(3)).unwrap();
+    let e = format!("{:#}", m(&ab, &bc).unwrap_err());
+    assert!(
+        e.contains("share 1 of their runs") && e.contains("run-2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_directory_whose_files_vary_collapses_on_evidence() {
+    let one = run_profile(1);
+    assert!(
+        one.file.iter().all(|f| f.path.0 != "${CWD}/docs/*"),
+        "one run is no evidence of variation"
+    );
+    let p = merge(
+        &(1..=4)
+            .map(|i| (run_profile(i), i.to_string()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let docs = p
+        .file
+        .iter()
+        .find(|f| f.path.0 == "${CWD}/docs/*")
+        .expect("docs/ collapsed");
+    assert_eq!(docs.seen, vec![0, 1, 2, 3]);
+    assert_eq!(docs.replaced.len(), 6, "{:?}", docs.replaced);
+    // A directory read the same way in every run stays literal.
+    let stable: Vec<Profile> = (1..=3)
+        .map(|i| {
+            profile(
+                &format!("s{i}"),
+                &format!("2026-11-26T12:00:0{i}Z"),
+                &[
+                    open("/srv/a/x", vec![Access::Read]),
+                    open("/srv/a/y", vec![Access::Read]),
+                    open("/srv/a/z", vec![Access::Read]),
+                ],
+            )
+        })
+        .collect();
+    let s = merge(
+        &stable
+            .into_iter()
+            .map(|p| (p, String::new()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.file.iter().map(|f| f.path.0.as_str()).collect::<Vec<_>>(),
+        vec!["/srv/a/x", "/srv/a/y", "/srv/a/z"]
+    );
+}
+
+#[test]
+fn directories_of_varying_directories_collapse_to_double_star() {
+    let run_i = |i: u32| {
+        let mut s = Vec::new();
+        for d in 0..4 {
+            for f in 0..3 {
+                if (d + f + i) % 2 == 0 {
+                    s.push(open(&format!("/srv/cache/d{d}/f{f}"), vec![Access::Read]));
+                }
+            }
+        }
+        profile(&format!("r{i}"), &format!("2026-11-26T12:00:0{i}Z"), &s)
+    };
+    let p = merge(
+        &(0..3)
+            .map(|i| (run_i(i), String::new()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let paths: Vec<&str> = p.file.iter().map(|f| f.path.0.as_str()).collect();
+    assert!(paths.contains(&"/srv/cache/**"), "{paths:?}");
+}
+
+#[test]
+fn protected_paths_are_never_generalised_nor_admitted_by_learning() {
+    let stream = vec![
+        open("/home/ann/.ssh/id_ed25519", vec![Access::Read]),
+        open("/home/ann/.aws/credentials", vec![Access::Read]),
+        open("/home/ann/.bashrc", vec![Access::Write, Access::Append]),
+        open("/home/ann/work/.git/hooks/pre-commit", vec![Access::Write]),
+    ];
+    let p = profile("p1", "2026-11-26T12:00:00Z", &stream);
+    assert!(
+        p.file.iter().all(|f| f.protected && f.replaced.is_empty()),
+        "{:#?}",
+        p.file
+    );
+    let m = Matcher::new(&p, &vars()).unwrap();
+    let read = BTreeSet::from([Access::Read]);
+    assert_eq!(
+        m.file("/home/ann/.ssh/id_ed25519", &read),
+        Verdict::Protected
+    );
+    // Only a hand-written rule admits one.
+    let mut hand = p.clone();
+    hand.file.push(FileEntry {
+        path: PathPat("${HOME}/.ssh/id_ed25519".into()),
+        access: read.clone(),
+        learned: false,
+        protected: false,
+        seen: vec![],
+        count: 0,
+        replaced: vec![],
+    });
+    let m = Matcher::new(&hand, &vars()).unwrap();
+    assert_eq!(m.file("/home/ann/.ssh/id_ed25519", &read), Verdict::Covered);
+    assert_eq!(
+        m.file("/home/ann/.aws/credentials", &read),
+        Verdict::Protected
+    );
+}
+
+#[test]
+fn a_learned_pattern_never_admits_a_protected_path() {
+    // Collapsing ${CWD}/* must not let the checkout's .env through.
+    let p = merge(
+        &(1..=4)
+            .map(|i| (run_profile(i), String::new()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut p2 = p.clone();
+    p2.file.push(FileEntry {
+        path: PathPat("${CWD}/**".into()),
+        access: BTreeSet::from([Access::Read]),
+        learned: true,
+        protected: false,
+        seen: vec![0],
+        count: 1,
+        replaced: vec![],
+    });
+    let m = Matcher::new(&p2, &vars()).unwrap();
+    assert_eq!(
+        m.file("/home/ann/work/.env", &BTreeSet::from([Access::Read])),
+        Verdict::Protected
+    );
+    assert_eq!(
+        m.file("/home/ann/work/notes.txt", &BTreeSet::from([Access::Read])),
+        Verdict::Covered
+    );
+}
+
+#[test]
+fn hand_written_rules_survive_a_merge() {
+    let mut a = run_profile(1);
+    a.include.push("python".into());
+    a.file.push(FileEntry {
+        path: PathPat("/opt/models/**".into()),
+        access: BTreeSet::from([Access::Read]),
+        learned: false,
+        protected: false,
+        seen: vec![],
+        count: 0,
+        replaced: vec![],
+    });
+    a.net.push(NetEntry {
+        op: NetDir::Connect,
+        proto: Proto::Tcp,
+        addr: AddrPat("10.0.0.0/8".into()),
+        port: PortPat { lo: 8000, hi: 8100 },
+        learned: false,
+        seen: vec![],
+        count: 0,
+        failed: 0,
+    });
+    let a = Profile::parse(&text(&a), Path::new("a.toml")).unwrap();
+    let m = merge(&[
+        (a, "a".into()),
+        (run_profile(2), "b".into()),
+        (run_profile(3), "c".into()),
+    ])
+    .unwrap();
+    assert_eq!(m.include, vec!["python"]);
+    let hand: Vec<_> = m.file.iter().filter(|f| !f.learned).collect();
+    assert_eq!(hand.len(), 1);
+    assert_eq!(hand[0].path.0, "/opt/models/**");
+    let t = text(&m);
+    assert!(
+        t.contains("addr = \"10.0.0.0/8\"\nport = \"8000-8100\"\n"),
+        "{t}"
+    );
+    let mm = Matcher::new(&m, &vars()).unwrap();
+    assert!(mm.net(NetDir::Connect, Proto::Tcp, "10.2.3.4", 8080));
+    assert!(!mm.net(NetDir::Connect, Proto::Tcp, "10.2.3.4", 9000));
+    assert!(mm.net(NetDir::Connect, Proto::Tcp, "127.0.0.1", 8080));
+}
+
+#[test]
+fn a_baseline_covers_a_new_run_with_new_random_names() {
+    let base = merge(
+        &(1..=3)
+            .map(|i| (run_profile(i), String::new()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let base = include::resolve(&base, Path::new("b.toml")).unwrap();
+    let m = Matcher::new(&base, &vars()).unwrap();
+    for k in agent_run(9) {
+        let ok = match &k {
+            Kind::File(f) if f.error.is_none() => {
+                m.file(&f.path, &f.access.iter().copied().collect()) == Verdict::Covered
+            }
+            Kind::Exec(x) => m.exec(&x.path) == Verdict::Covered,
+            Kind::Dns(d) => d.names.iter().all(|n| m.dns(n)),
+            Kind::Net(n) => m.net(NetDir::Connect, n.proto, &n.addr, n.port),
+            _ => true,
+        };
+        assert!(ok, "not covered: {k:?}");
+    }
+    assert_ne!(
+        m.file("/etc/shadow", &BTreeSet::from([Access::Read])),
+        Verdict::Covered
+    );
+    assert!(!m.dns("evil.example.net"));
+}
+
+#[test]
+fn flags_describe_ptrace_targets_stably() {
+    let mut b = Builder::new(Vars::default());
+    b.add_root(10);
+    b.add(&ev(10, Kind::Fork { child: 11 }));
+    for pid in [4242, 11] {
+        b.add(&ev(
+            11,
+            Kind::Flag(Flag {
+                flag: event::FlagKind::Ptrace,
+                detail: format!("PTRACE_ATTACH pid {pid}"),
+                error: None,
+            }),
+        ));
+    }
+    let p = b.finish(run("x", "2026-11-26T12:00:00Z"));
+    let details: Vec<&str> = p.flag.iter().map(|f| f.detail.as_str()).collect();
+    assert_eq!(
+        details,
+        vec![
+            "PTRACE_ATTACH (a process of the tree)",
+            "PTRACE_ATTACH (a process outside the tree)"
+        ]
+    );
+}
+
+#[test]
+fn invalid_profiles_name_file_line_and_field() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid_profiles");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        n += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Each fixture says, on its first line, what the error must contain.
+        let want: Vec<&str> = text
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("# expect:")
+            .split('|')
+            .map(str::trim)
+            .collect();
+        let err = match Profile::parse(&text, &path)
+            .and_then(|p| include::resolve(&p, &path))
+            .and_then(|p| Matcher::new(&p, &Vars::default()).map(|_| p))
+        {
+            Ok(_) => panic!("{} was accepted", path.display()),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(
+            err.contains(path.file_name().unwrap().to_str().unwrap()),
+            "{}: error does not name the file: {err}",
+            path.display()
+        );
+        for w in want {
+            assert!(
+                err.contains(w),
+                "{}: error {err:?} lacks {w:?}",
+                path.display()
+            );
+        }
+    }
+    assert!(n >= 8, "fixtures missing");
+}
