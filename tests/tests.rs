@@ -9,3 +9,6 @@ mod record;
 
 /// `agentguard record --pid`: attaching to a running tree.
 mod attach;
+
+/// `record --merge-into`, `merge`, `show`: baselines learned from real runs.
+mod learn;

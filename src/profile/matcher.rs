@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use anyhow::{bail, Result};
-use globset::{GlobSet, GlobSetBuilder};
+use globset::GlobMatcher;
 use ipnet::IpNet;
 
 use super::pattern::{glob, is_glob, DomainPat, PortPat, Vars};
@@ -13,31 +13,47 @@ use super::protected::is_protected;
 use super::{NetDir, Profile};
 use crate::event::{Access, FlagKind, Proto};
 
-/// Path rules: exact paths in a map, patterns in one GlobSet; each with its payload and
+/// Path rules: exact paths in a map; patterns indexed by the directory their literal
+/// prefix names, so a path is tested only against the patterns of its ancestors (a few
+/// hash lookups) instead of against every pattern. Each rule carries its payload and
 /// whether it was written by hand.
 struct PathRules<T> {
     exact: HashMap<String, Vec<(T, bool)>>,
-    globs: GlobSet,
-    glob_rules: Vec<(T, bool)>,
+    by_dir: HashMap<String, Vec<usize>>,
+    globs: Vec<(GlobMatcher, T, bool)>,
+}
+
+/// The directory named by a pattern's literal prefix: "/srv/d/*.py" -> "/srv/d",
+/// "/usr/lib/python3.*/**" -> "/usr/lib", "**/x" -> "".
+fn literal_dir(p: &str) -> &str {
+    let lit = &p[..p.find(['*', '?', '[', '{']).unwrap_or(p.len())];
+    lit.rfind('/').map(|i| &lit[..i]).unwrap_or("")
 }
 
 impl<T: Clone> PathRules<T> {
     fn build(rules: Vec<(String, T, bool)>) -> Result<Self> {
         let mut exact: HashMap<String, Vec<(T, bool)>> = HashMap::new();
-        let mut b = GlobSetBuilder::new();
-        let mut glob_rules = Vec::new();
+        let mut by_dir: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut globs = Vec::new();
         for (p, t, hand) in rules {
             if is_glob(&p) {
-                b.add(glob(&p).map_err(anyhow::Error::msg)?);
-                glob_rules.push((t, hand));
+                by_dir
+                    .entry(literal_dir(&p).to_string())
+                    .or_default()
+                    .push(globs.len());
+                globs.push((
+                    glob(&p).map_err(anyhow::Error::msg)?.compile_matcher(),
+                    t,
+                    hand,
+                ));
             } else {
                 exact.entry(p).or_default().push((t, hand));
             }
         }
         Ok(PathRules {
             exact,
-            globs: b.build()?,
-            glob_rules,
+            by_dir,
+            globs,
         })
     }
 
@@ -48,10 +64,25 @@ impl<T: Clone> PathRules<T> {
                 f(t, *hand);
             }
         }
-        if !self.glob_rules.is_empty() {
-            for i in self.globs.matches(path) {
-                let (t, hand) = &self.glob_rules[i];
-                f(t, *hand);
+        if self.globs.is_empty() {
+            return;
+        }
+        let mut dir = path;
+        loop {
+            dir = match dir.rfind('/') {
+                Some(i) => &dir[..i],
+                None => break,
+            };
+            if let Some(idx) = self.by_dir.get(dir) {
+                for &i in idx {
+                    let (g, t, hand) = &self.globs[i];
+                    if g.is_match(path) {
+                        f(t, *hand);
+                    }
+                }
+            }
+            if dir.is_empty() {
+                break;
             }
         }
     }

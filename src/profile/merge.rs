@@ -1,8 +1,9 @@
-//! Merging: the union of the inputs' evidence, learned again. Order-independent:
+//! Merging: the union of the inputs' evidence, learned once. Order-independent:
 //! merge(a,b) == merge(b,a), merge(merge(a,b),c) == merge(a,merge(b,c)), merge(a,a) == a.
 //! Runs are identified by their id: inputs with disjoint runs add up; when one input's runs
-//! are a subset of the other's, the same runs are counted once; inputs that share some runs
-//! but not all are refused, since their counts cannot be told apart.
+//! are a subset of what came before, or a superset of it, the shared runs are counted once
+//! (the larger count is kept); inputs that share some runs but not all are refused, since
+//! their counts cannot be told apart.
 use std::collections::BTreeSet;
 
 use anyhow::{bail, Result};
@@ -10,75 +11,66 @@ use anyhow::{bail, Result};
 use super::learn::Evidence;
 use super::{Profile, RunInfo};
 
-/// Merges profiles; `names` say where each came from, for errors.
+/// Merges profiles; the names say where each came from, for errors.
 pub fn merge(inputs: &[(Profile, String)]) -> Result<Profile> {
-    let Some((first, _)) = inputs.first() else {
-        bail!("nothing to merge")
-    };
-    let mut acc = relearn(first);
-    let mut acc_name = inputs[0].1.clone();
-    for (p, name) in &inputs[1..] {
-        acc = merge2(&acc, &acc_name, p, name)?;
-        acc_name = format!("{acc_name} + {name}");
+    if inputs.is_empty() {
+        bail!("nothing to merge");
     }
-    Ok(acc)
-}
-
-/// A profile learned again from its own evidence: what merging it with nothing gives.
-pub fn relearn(p: &Profile) -> Profile {
-    Evidence::from_profile(p).into_profile()
-}
-
-fn merge2(a: &Profile, a_name: &str, b: &Profile, b_name: &str) -> Result<Profile> {
-    let ids = |p: &Profile| {
-        p.run_info
-            .iter()
-            .map(|r| r.id.clone())
-            .collect::<BTreeSet<_>>()
-    };
-    let (ia, ib) = (ids(a), ids(b));
-    let shared: Vec<&String> = ia.intersection(&ib).collect();
-    if !shared.is_empty() && !ia.is_subset(&ib) && !ib.is_subset(&ia) {
-        let r = a
-            .run_info
-            .iter()
-            .find(|r| &r.id == shared[0])
-            .expect("a shared run is in a");
-        bail!(
-            "{a_name} and {b_name} share {} of their runs (one is run {}: `{}`, {}) but not all: merge each run once, from the profiles it was first recorded in",
-            shared.len(),
-            r.id,
-            r.command,
-            r.started
-        );
+    // Pass 1: the union of runs, and for each input whether its counts add to what came
+    // before (disjoint runs) or repeat some of it.
+    let mut ids: BTreeSet<String> = BTreeSet::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut runs: Vec<RunInfo> = Vec::new();
+    let mut adds: Vec<bool> = Vec::new();
+    for (p, name) in inputs {
+        let mine: BTreeSet<String> = p.run_info.iter().map(|r| r.id.clone()).collect();
+        let shared: Vec<&String> = mine.intersection(&ids).collect();
+        if !shared.is_empty() && !mine.is_subset(&ids) && !ids.is_subset(&mine) {
+            let r = p
+                .run_info
+                .iter()
+                .find(|r| &r.id == shared[0])
+                .expect("a shared run is in p");
+            bail!(
+                "{name} and {} share {} of their runs (one is run {}: `{}`, {}) but not all: merge each run once, from the profiles it was first recorded in",
+                names.join(" + "),
+                shared.len(),
+                r.id,
+                r.command,
+                r.started
+            );
+        }
+        adds.push(shared.is_empty());
+        runs.extend(p.run_info.iter().filter(|r| !ids.contains(&r.id)).cloned());
+        ids.extend(mine);
+        names.push(name);
     }
-    let mut runs: Vec<RunInfo> = a.run_info.clone();
-    runs.extend(b.run_info.iter().filter(|r| !ia.contains(&r.id)).cloned());
     runs.sort_by(|x, y| (&x.started, &x.id).cmp(&(&y.started, &y.id)));
-    let index = |p: &Profile| -> Vec<u32> {
-        p.run_info
+    // Pass 2: every input's evidence, its run indices mapped into the union.
+    let mut ev = Evidence::default();
+    let mut hand = Profile::empty();
+    for ((p, _), add) in inputs.iter().zip(adds) {
+        let map: Vec<u32> = p
+            .run_info
             .iter()
             .map(|r| {
                 runs.iter()
                     .position(|x| x.id == r.id)
                     .expect("every run is in the union") as u32
             })
-            .collect()
-    };
-    let (ea, eb) = (Evidence::from_profile(a), Evidence::from_profile(b));
-    let mut ev = Evidence::default();
-    ev.absorb(&ea, &index(a), true);
-    ev.absorb(&eb, &index(b), shared.is_empty());
-    ev.runs = runs;
-    let mut hand = ea.hand.map(|h| *h).unwrap_or_else(Profile::empty);
-    if let Some(hb) = eb.hand {
-        hand.include.extend(hb.include.iter().cloned());
-        hand.exec.extend(hb.exec.iter().cloned());
-        hand.file.extend(hb.file.iter().cloned());
-        hand.net.extend(hb.net.iter().cloned());
-        hand.dns.extend(hb.dns.iter().cloned());
-        hand.flag.extend(hb.flag.iter().cloned());
+            .collect();
+        let e = Evidence::from_profile(p);
+        ev.absorb(&e, &map, add);
+        if let Some(h) = e.hand {
+            hand.include.extend(h.include);
+            hand.exec.extend(h.exec);
+            hand.file.extend(h.file);
+            hand.net.extend(h.net);
+            hand.dns.extend(h.dns);
+            hand.flag.extend(h.flag);
+        }
     }
+    ev.runs = runs;
     ev.hand = Some(Box::new(hand));
     Ok(ev.into_profile())
 }

@@ -279,7 +279,7 @@ fn directories_of_varying_directories_collapse_to_double_star() {
         let mut s = Vec::new();
         for d in 0..4 {
             for f in 0..3 {
-                if (d + f + i) % 2 == 0 {
+                if (d + f + i).is_multiple_of(2) {
                     s.push(open(&format!("/srv/cache/d{d}/f{f}"), vec![Access::Read]));
                 }
             }
@@ -463,6 +463,9 @@ fn flags_describe_ptrace_targets_stably() {
             "PTRACE_ATTACH (a process outside the tree)"
         ]
     );
+    let m = Matcher::new(&p, &Vars::default()).unwrap();
+    assert!(m.flag(event::FlagKind::Ptrace, "PTRACE_ATTACH (a process of the tree)"));
+    assert!(!m.flag(event::FlagKind::Ptrace, "PTRACE_SEIZE (a process of the tree)"));
 }
 
 #[test]

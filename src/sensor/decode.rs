@@ -614,7 +614,7 @@ mod tests {
         h.family = AF_INET6;
         h.sotype = 1;
         h.port = 8080;
-        h.addr = Ipv6Addr::from(Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped()).octets();
+        h.addr = Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped().octets();
         h.ret = -111;
         let Kind::Net(n) = Decoder::new(0).decode(&record(h, &[])).unwrap().kind else {
             panic!()
