@@ -464,8 +464,14 @@ fn flags_describe_ptrace_targets_stably() {
         ]
     );
     let m = Matcher::new(&p, &Vars::default()).unwrap();
-    assert!(m.flag(event::FlagKind::Ptrace, "PTRACE_ATTACH (a process of the tree)"));
-    assert!(!m.flag(event::FlagKind::Ptrace, "PTRACE_SEIZE (a process of the tree)"));
+    assert!(m.flag(
+        event::FlagKind::Ptrace,
+        "PTRACE_ATTACH (a process of the tree)"
+    ));
+    assert!(!m.flag(
+        event::FlagKind::Ptrace,
+        "PTRACE_SEIZE (a process of the tree)"
+    ));
 }
 
 #[test]
