@@ -41,6 +41,17 @@ share some runs but not all are refused. Writes to -o, or standard output.",
         after_help = "Example:\n  agentguard merge runs/*.toml -o baseline.toml"
     )]
     Merge(MergeArgs),
+    /// Compare a run with a baseline: rank what is new, and gate CI on it
+    #[command(
+        long_about = "Reports what RUN (a profile, or an event log in JSONL, which also names the processes) \
+did that BASELINE does not cover: new programs, files or wider access to them, destinations, DNS names and \
+flagged kinds, each with a severity from the rules in the RULES section of the man page and a one-line \
+reason; and, for information, what the baseline saw in every run and this run did not.\n\n\
+Exit status: 1 when a finding at or above --fail-on exists, 0 when none, 2 on error.",
+        after_help = "Examples:\n  agentguard diff baseline.toml run.toml\n  agentguard diff baseline.toml run.jsonl --format markdown >> $GITHUB_STEP_SUMMARY\n  agentguard diff baseline.toml run.toml --fail-on high",
+        after_long_help = crate::diff::rules::help()
+    )]
+    Diff(DiffArgs),
     /// Print a summary of a profile for a person
     #[command(
         long_about = "Prints what a profile admits, grouped by kind: how many runs it learned from, \
@@ -78,6 +89,13 @@ pub struct RecordArgs {
     /// How many live processes the tree may have at once
     #[arg(long, value_name = "N", default_value_t = 65536)]
     pub max_procs: u32,
+    /// Check the run live against this baseline: findings are printed as they happen
+    #[arg(long, value_name = "BASELINE.toml")]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: exit 1 at the end when a finding at or above this level occurred
+    /// (unless the command itself failed: its exit status comes first)
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = FailOn::New, requires = "baseline")]
+    pub fail_on: FailOn,
     /// Also merge this run into a baseline, creating it if it does not exist
     #[arg(long, value_name = "BASELINE.toml")]
     pub merge_into: Option<PathBuf>,
@@ -87,6 +105,49 @@ pub struct RecordArgs {
     /// The command to run and record, after `--`
     #[arg(last = true, value_name = "COMMAND", required_unless_present = "pid")]
     pub command: Vec<String>,
+}
+
+/// The gate: which findings make the exit status 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    /// any behaviour the baseline does not cover
+    New,
+    /// any finding (low includes behaviour covered only by rare entries)
+    Low,
+    /// a finding of medium severity or more
+    Medium,
+    /// a finding of high severity or more
+    High,
+    /// a critical finding
+    Critical,
+    /// never fail: report only
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// for a person, grouped by severity (colour on a terminal)
+    Text,
+    /// for a CI job summary or a pull-request comment
+    Markdown,
+    /// for programs: a stable, documented format
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The baseline profile
+    #[arg(value_name = "BASELINE.toml")]
+    pub baseline: PathBuf,
+    /// The run: a profile (.toml) or an event log (.jsonl)
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Exit 1 when a finding at or above this level exists
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = FailOn::New)]
+    pub fail_on: FailOn,
 }
 
 #[derive(Debug, Args)]

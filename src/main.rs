@@ -3,6 +3,7 @@ mod attach;
 mod baseline;
 mod bench;
 mod cli;
+mod diff;
 mod event;
 mod launch;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use cli::{Cli, Command};
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Record(args) => record::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Merge(args) => baseline::merge(args),
         Command::Show(args) => baseline::show(args),
         Command::Bench(args) => bench::run(args),

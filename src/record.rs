@@ -13,6 +13,7 @@ use nix::unistd::Pid;
 
 use crate::attach;
 use crate::cli::RecordArgs;
+use crate::diff::{self, report, rules::Severity, Checker};
 use crate::event::{Event, FlagKind, JsonlWriter, Kind};
 use crate::launch;
 use crate::profile::{merge, Builder, Profile, RunInfo, Vars};
@@ -20,6 +21,8 @@ use crate::sensor::{self, decode::Decoder, Sensor, Stats};
 
 /// Everything the ring-buffer callback updates.
 struct State {
+    /// With --baseline: the live check.
+    checker: Option<Checker>,
     decoder: Decoder,
     builder: Builder,
     jsonl: Option<JsonlWriter<BufWriter<std::fs::File>>>,
@@ -50,7 +53,19 @@ impl State {
                 self.root_exit = code.or(signal.map(|s| 128 + s));
             }
         }
-        self.builder.add(&ev);
+        let whats = self.builder.add(&ev);
+        if let Some(c) = &mut self.checker {
+            for w in &whats {
+                if let Some(f) = c.check(w, 1, Some((self.builder.tree(), ev.pid))) {
+                    eprintln!(
+                        "agentguard: {} {}\n        by {}",
+                        f.severity.name().to_uppercase(),
+                        report::finding_line(&f),
+                        report::chain(&f.process)
+                    );
+                }
+            }
+        }
         if let (Some(w), None) = (&mut self.jsonl, &self.write_error) {
             if let Err(e) = w.write(&ev) {
                 self.write_error = Some(e);
@@ -101,7 +116,12 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         ))),
         None => None,
     };
+    let checker = match &args.baseline {
+        Some(b) => Some(Checker::new(&Profile::load(b)?, b, Vars::from_env())?),
+        None => None,
+    };
     let mut state = State {
+        checker,
         decoder: Decoder::new(sensor::mono_to_wall_ns()),
         builder: Builder::new(Vars::from_env()),
         jsonl,
@@ -303,6 +323,26 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             &outputs,
             interrupted,
         );
+    }
+    // The command's own failure comes first; then the gate.
+    if let Some(c) = &st.checker {
+        let (findings, _) = c.finish();
+        let failed = diff::gate(args.fail_on, &findings);
+        if !args.quiet {
+            let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+            eprintln!(
+                "agentguard: {} findings against the baseline ({} critical, {} high, {} medium, {} low); gate --fail-on: {}",
+                findings.len(),
+                n(Severity::Critical),
+                n(Severity::High),
+                n(Severity::Medium),
+                n(Severity::Low),
+                if failed { "FAILED" } else { "passed" }
+            );
+        }
+        if exit == 0 && failed {
+            return Ok(1);
+        }
     }
     Ok(exit)
 }

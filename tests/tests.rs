@@ -12,3 +12,6 @@ mod attach;
 
 /// `record --merge-into`, `merge`, `show`: baselines learned from real runs.
 mod learn;
+
+/// `diff` and `record --baseline`: findings and the CI gate on real recordings.
+mod diff;

@@ -1,17 +1,192 @@
-//! From one run's event stream to that run's evidence, and so to its profile.
-use std::collections::HashSet;
+//! From one run's event stream to the behaviour it shows (`What`, shared with diff), and so
+//! to that run's evidence and profile.
+use std::collections::{BTreeSet, HashMap};
 
 use super::learn::Evidence;
 use super::{NetDir, PortPat, Profile, RunInfo, Vars};
 use crate::event::{Access, Event, FileOp, FlagKind, Kind, NetOp, Proto};
+
+/// One piece of behaviour, in the terms a profile uses; paths are absolute.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum What {
+    Exec {
+        path: String,
+    },
+    File {
+        path: String,
+        access: BTreeSet<Access>,
+    },
+    Net {
+        op: NetDir,
+        proto: Proto,
+        addr: String,
+        port: u16,
+    },
+    Dns {
+        name: String,
+    },
+    Flag {
+        flag: FlagKind,
+        detail: String,
+    },
+}
+
+/// The process tree as the events describe it: who forked whom, who runs what.
+#[derive(Debug, Default, Clone)]
+pub struct Tree {
+    procs: HashMap<u32, (u32, String)>,
+}
+
+impl Tree {
+    pub fn add_root(&mut self, pid: u32, exe: &str) {
+        self.procs.entry(pid).or_insert((0, exe.to_string()));
+    }
+
+    pub fn contains(&self, pid: u32) -> bool {
+        self.procs.contains_key(&pid)
+    }
+
+    fn update(&mut self, ev: &Event) {
+        let exe = ev.exe.clone();
+        self.procs.entry(ev.pid).or_insert((0, exe));
+        match &ev.kind {
+            Kind::Fork { child } => {
+                self.procs.insert(*child, (ev.pid, ev.exe.clone()));
+            }
+            Kind::Exec(x) if x.error.is_none() => {
+                if let Some(p) = self.procs.get_mut(&ev.pid) {
+                    p.1 = x.path.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// (pid, exe) of `pid` and its ancestors in the tree, nearest first.
+    pub fn chain(&self, pid: u32) -> Vec<(u32, String)> {
+        let mut out = Vec::new();
+        let mut cur = pid;
+        while let Some((ppid, exe)) = self.procs.get(&cur) {
+            out.push((cur, exe.clone()));
+            if *ppid == 0 || out.len() > 64 || out.iter().any(|(p, _)| p == ppid) {
+                break;
+            }
+            cur = *ppid;
+        }
+        out
+    }
+}
+
+/// Turns events into behaviour, keeping the tree it needs for that.
+#[derive(Debug, Default, Clone)]
+pub struct Observer {
+    pub tree: Tree,
+}
+
+impl Observer {
+    /// The behaviour one event shows. Failures show none: only what succeeded is behaviour
+    /// a profile admits (failed network attempts count, as intent); the rest stays in the
+    /// event log.
+    pub fn observe(&mut self, ev: &Event) -> Vec<What> {
+        self.tree.update(ev);
+        match &ev.kind {
+            Kind::Exec(x) if x.error.is_none() => {
+                let mut v = vec![What::Exec {
+                    path: x.path.clone(),
+                }];
+                if x.via_fd || x.unlinked {
+                    let what = if x.unlinked {
+                        "a file with no name (memfd or deleted)"
+                    } else {
+                        "an fd"
+                    };
+                    v.push(What::Flag {
+                        flag: FlagKind::ExecFd,
+                        detail: format!("exec through {what}"),
+                    });
+                }
+                v
+            }
+            Kind::File(f) if f.error.is_none() => {
+                let mut v = vec![What::File {
+                    path: f.path.clone(),
+                    access: f.access.iter().copied().collect(),
+                }];
+                if let (FileOp::Rename | FileOp::Link, Some(t)) = (f.op, &f.target) {
+                    v.push(What::File {
+                        path: t.clone(),
+                        access: BTreeSet::from([Access::Create]),
+                    });
+                }
+                v
+            }
+            Kind::Net(n) => {
+                let op = match n.op {
+                    NetOp::Connect | NetOp::Sendto | NetOp::Sendmsg => NetDir::Connect,
+                    NetOp::Bind => NetDir::Bind,
+                    NetOp::Listen => NetDir::Listen,
+                };
+                let addr = match n.family.as_str() {
+                    "inet" | "inet6" => n.addr.clone(),
+                    // An unnamed unix socket (autobind) gets an abstract name.
+                    "unix" if n.addr.is_empty() => "@".to_string(),
+                    "unix" => n.addr.clone(),
+                    // AF_UNSPEC (a UDP disconnect) and other families stay in the event log.
+                    _ => return Vec::new(),
+                };
+                vec![What::Net {
+                    op,
+                    proto: n.proto,
+                    addr,
+                    port: n.port,
+                }]
+            }
+            Kind::Dns(d) => {
+                let mut v: Vec<What> = d
+                    .names
+                    .iter()
+                    .map(|n| What::Dns { name: n.clone() })
+                    .collect();
+                let (addr, port) = split_host_port(&d.server);
+                v.push(What::Net {
+                    op: NetDir::Resolve,
+                    proto: Proto::Udp,
+                    addr,
+                    port,
+                });
+                v
+            }
+            Kind::Flag(f) => {
+                let detail = match f.flag {
+                    // The target pid differs every run; whether it is ours does not.
+                    FlagKind::Ptrace => {
+                        let (req, pid) = f.detail.rsplit_once(" pid ").unwrap_or((&f.detail, ""));
+                        match pid.parse::<u32>() {
+                            Ok(p) if p == 0 || self.tree.contains(p) => {
+                                format!("{req} (a process of the tree)")
+                            }
+                            _ => format!("{req} (a process outside the tree)"),
+                        }
+                    }
+                    FlagKind::Capset => "capset".to_string(),
+                    _ => f.detail.clone(),
+                };
+                vec![What::Flag {
+                    flag: f.flag,
+                    detail,
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
 
 /// Builds the profile of one run from its event stream.
 #[derive(Default)]
 pub struct Builder {
     ev: Evidence,
     vars: Vars,
-    /// Every pid that was part of the tree, to tell a ptrace inside it from one outside.
-    tree: HashSet<u32>,
+    observer: Observer,
     pub processes: u64,
     pub failures: u64,
 }
@@ -26,101 +201,51 @@ impl Builder {
     }
 
     pub fn add_root(&mut self, pid: u32) {
-        self.tree.insert(pid);
+        self.observer.tree.add_root(pid, "");
         self.processes += 1;
     }
 
-    pub fn add(&mut self, ev: &Event) {
-        self.tree.insert(ev.pid);
+    /// Adds an event; returns the behaviour it showed.
+    pub fn add(&mut self, ev: &Event) -> Vec<What> {
         if ev.failed() {
             self.failures += 1;
         }
-        match &ev.kind {
-            Kind::Fork { child } => {
-                self.tree.insert(*child);
-                self.processes += 1;
-            }
-            Kind::Exec(x) if x.error.is_none() => {
-                let p = self.vars.abstract_path(&x.path);
-                self.ev.add_exec(&p, 0, 1);
-                if x.via_fd || x.unlinked {
-                    let what = if x.unlinked {
-                        "a file with no name (memfd or deleted)"
-                    } else {
-                        "an fd"
-                    };
-                    self.flag(FlagKind::ExecFd, format!("exec through {what}"));
-                }
-            }
-            // Only what succeeded is behaviour a profile admits; failures stay in the
-            // event log (a profile of every ENOENT a Python import probes would be noise).
-            Kind::File(f) if f.error.is_none() => {
-                let p = self.vars.abstract_path(&f.path);
-                self.ev.add_file(&p, f.access.iter().copied(), 0, 1);
-                if let (FileOp::Rename | FileOp::Link, Some(t)) = (f.op, &f.target) {
-                    let t = self.vars.abstract_path(t);
-                    self.ev.add_file(&t, [Access::Create], 0, 1);
-                }
-            }
-            Kind::Net(n) => {
-                let dir = match n.op {
-                    NetOp::Connect | NetOp::Sendto | NetOp::Sendmsg => NetDir::Connect,
-                    NetOp::Bind => NetDir::Bind,
-                    NetOp::Listen => NetDir::Listen,
-                };
-                let addr = match n.family.as_str() {
-                    "inet" | "inet6" => n.addr.clone(),
-                    // An unnamed unix socket (autobind) gets an abstract name.
-                    "unix" if n.addr.is_empty() => "@".to_string(),
-                    "unix" => n.addr.clone(),
-                    // AF_UNSPEC (a UDP disconnect) and other families stay in the event log.
-                    _ => return,
-                };
-                let port = if n.port == 0 {
-                    PortPat::default()
-                } else {
-                    PortPat::one(n.port)
-                };
-                self.ev
-                    .add_net((dir, n.proto, addr, port), 0, 1, u64::from(ev.failed()));
-            }
-            Kind::Dns(d) => {
-                for name in &d.names {
-                    self.ev.add_dns(name, 0, 1);
-                }
-                let (addr, port) = split_host_port(&d.server);
-                self.ev.add_net(
-                    (NetDir::Resolve, Proto::Udp, addr, PortPat::one(port)),
-                    0,
-                    1,
-                    u64::from(ev.failed()),
-                );
-            }
-            Kind::Flag(f) => {
-                let detail = match f.flag {
-                    // The target pid differs every run; whether it is ours does not.
-                    FlagKind::Ptrace => {
-                        let (req, pid) = f.detail.rsplit_once(" pid ").unwrap_or((&f.detail, ""));
-                        match pid.parse::<u32>() {
-                            Ok(p) if p == 0 || self.tree.contains(&p) => {
-                                format!("{req} (a process of the tree)")
-                            }
-                            _ => format!("{req} (a process outside the tree)"),
-                        }
-                    }
-                    FlagKind::Capset => "capset".to_string(),
-                    _ => f.detail.clone(),
-                };
-                self.flag(f.flag, detail);
-            }
-            Kind::Exec(_) | Kind::File(_) | Kind::Exit { .. } | Kind::Lost { .. } => {}
+        if let Kind::Fork { .. } = ev.kind {
+            self.processes += 1;
         }
+        let whats = self.observer.observe(ev);
+        let failed = u64::from(ev.failed());
+        for w in &whats {
+            match w {
+                What::Exec { path } => self.ev.add_exec(&self.vars.abstract_path(path), 0, 1),
+                What::File { path, access } => {
+                    self.ev
+                        .add_file(&self.vars.abstract_path(path), access.iter().copied(), 0, 1)
+                }
+                What::Net {
+                    op,
+                    proto,
+                    addr,
+                    port,
+                } => {
+                    let port = if *port == 0 {
+                        PortPat::default()
+                    } else {
+                        PortPat::one(*port)
+                    };
+                    self.ev
+                        .add_net((*op, *proto, addr.clone(), port), 0, 1, failed);
+                }
+                What::Dns { name } => self.ev.add_dns(name, 0, 1),
+                What::Flag { flag, detail } => self.ev.add_flag((*flag, detail.clone()), 0, 1),
+            }
+        }
+        whats
     }
 
-    fn flag(&mut self, k: FlagKind, detail: String) {
-        self.ev.add_flag((k, detail), 0, 1);
+    pub fn tree(&self) -> &Tree {
+        &self.observer.tree
     }
-
     pub fn files(&self) -> usize {
         self.ev.file.len()
     }

@@ -1,6 +1,7 @@
 //! Does a profile cover this behaviour? The one user-space matcher: diff uses it, and the
 //! kernel's enforcement must agree with it. Protected paths are covered only by rules
-//! written by hand.
+//! written by hand. Each answer also says how strong the evidence is: the number of runs
+//! the strongest covering entry was seen in (`HAND` for a rule written by hand).
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
@@ -18,10 +19,13 @@ use crate::event::{Access, FlagKind, Proto};
 /// hash lookups) instead of against every pattern. Each rule carries its payload and
 /// whether it was written by hand.
 struct PathRules<T> {
-    exact: HashMap<String, Vec<(T, bool)>>,
+    exact: HashMap<String, Vec<(T, u32)>>,
     by_dir: HashMap<String, Vec<usize>>,
-    globs: Vec<(GlobMatcher, T, bool)>,
+    globs: Vec<(GlobMatcher, T, u32)>,
 }
+
+/// Strength of a rule written by hand: stronger than any number of runs.
+pub const HAND: u32 = u32::MAX;
 
 /// The directory named by a pattern's literal prefix: "/srv/d/*.py" -> "/srv/d",
 /// "/usr/lib/python3.*/**" -> "/usr/lib", "**/x" -> "".
@@ -31,8 +35,8 @@ fn literal_dir(p: &str) -> &str {
 }
 
 impl<T: Clone> PathRules<T> {
-    fn build(rules: Vec<(String, T, bool)>) -> Result<Self> {
-        let mut exact: HashMap<String, Vec<(T, bool)>> = HashMap::new();
+    fn build(rules: Vec<(String, T, u32)>) -> Result<Self> {
+        let mut exact: HashMap<String, Vec<(T, u32)>> = HashMap::new();
         let mut by_dir: HashMap<String, Vec<usize>> = HashMap::new();
         let mut globs = Vec::new();
         for (p, t, hand) in rules {
@@ -57,8 +61,8 @@ impl<T: Clone> PathRules<T> {
         })
     }
 
-    /// Every rule matching `path`, with its hand flag.
-    fn each(&self, path: &str, mut f: impl FnMut(&T, bool)) {
+    /// Every rule matching `path`, with its strength.
+    fn each(&self, path: &str, mut f: impl FnMut(&T, u32)) {
         if let Some(v) = self.exact.get(path) {
             for (t, hand) in v {
                 f(t, *hand);
@@ -88,6 +92,17 @@ impl<T: Clone> PathRules<T> {
     }
 }
 
+/// What the profile says of one behaviour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub verdict: Verdict,
+    /// Runs the strongest entry granting it was seen in; HAND for a hand-written rule; 0
+    /// when nothing grants it.
+    pub strength: u32,
+    /// Files: the accesses the profile grants this path (empty when the path is unknown).
+    pub known: BTreeSet<Access>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Covered,
@@ -97,7 +112,6 @@ pub enum Verdict {
     Uncovered(BTreeSet<Access>),
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 enum AddrRule {
     Any,
     Net(IpNet),
@@ -109,20 +123,27 @@ struct NetRule {
     proto: Proto,
     addr: AddrRule,
     port: PortPat,
+    strength: u32,
 }
 
-// exec, net, dns and flag checks serve diff (issue 4); today tests and the bench use them.
-#[cfg_attr(not(test), allow(dead_code))]
 pub struct Matcher {
     files: PathRules<BTreeSet<Access>>,
     execs: PathRules<()>,
     net: Vec<NetRule>,
-    dns_exact: HashMap<String, ()>,
-    dns_wild: Vec<DomainPat>,
-    flags: BTreeSet<(FlagKind, String)>,
+    dns_exact: HashMap<String, u32>,
+    dns_wild: Vec<(DomainPat, u32)>,
+    flags: HashMap<(FlagKind, String), u32>,
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
+fn strength(learned: bool, seen: &[u32]) -> u32 {
+    if learned {
+        // A learned entry with its evidence edited away still stands for one run.
+        (seen.len() as u32).max(1)
+    } else {
+        HAND
+    }
+}
+
 impl Matcher {
     /// Compiles a profile whose includes are resolved (include::resolve). Learned entries
     /// marked protected admit nothing.
@@ -133,11 +154,15 @@ impl Matcher {
         };
         let mut files = Vec::new();
         for e in p.file.iter().filter(|e| !e.protected) {
-            files.push((expand("file", &e.path.0)?, e.access.clone(), !e.learned));
+            files.push((
+                expand("file", &e.path.0)?,
+                e.access.clone(),
+                strength(e.learned, &e.seen),
+            ));
         }
         let mut execs = Vec::new();
         for e in p.exec.iter().filter(|e| !e.protected) {
-            execs.push((expand("exec", &e.path.0)?, (), !e.learned));
+            execs.push((expand("exec", &e.path.0)?, (), strength(e.learned, &e.seen)));
         }
         let net = p
             .net
@@ -153,16 +178,24 @@ impl Matcher {
                     AddrRule::Unix(e.addr.0.clone())
                 },
                 port: e.port,
+                strength: strength(e.learned, &e.seen),
             })
             .collect();
         let mut dns_exact = HashMap::new();
         let mut dns_wild = Vec::new();
         for e in &p.dns {
+            let st = strength(e.learned, &e.seen);
             if e.name.0.starts_with("*.") {
-                dns_wild.push(e.name.clone());
+                dns_wild.push((e.name.clone(), st));
             } else {
-                dns_exact.insert(e.name.0.to_ascii_lowercase(), ());
+                let v = dns_exact.entry(e.name.0.to_ascii_lowercase()).or_insert(0);
+                *v = (*v).max(st);
             }
+        }
+        let mut flags: HashMap<(FlagKind, String), u32> = HashMap::new();
+        for f in &p.flag {
+            let v = flags.entry((f.flag, f.detail.clone())).or_insert(0);
+            *v = (*v).max(strength(f.learned, &f.seen));
         }
         Ok(Matcher {
             files: PathRules::build(files)?,
@@ -170,58 +203,129 @@ impl Matcher {
             net,
             dns_exact,
             dns_wild,
-            flags: p.flag.iter().map(|f| (f.flag, f.detail.clone())).collect(),
+            flags,
         })
     }
 
     pub fn file(&self, path: &str, access: &BTreeSet<Access>) -> Verdict {
+        self.file_hit(path, access).verdict
+    }
+
+    pub fn file_hit(&self, path: &str, access: &BTreeSet<Access>) -> Hit {
         let protected = is_protected(path);
-        let mut have = BTreeSet::new();
-        self.files.each(path, |a, hand| {
-            if hand || !protected {
-                have.extend(a.iter().copied());
+        let mut known = BTreeSet::new();
+        let mut strength = 0;
+        self.files.each(path, |a, st| {
+            if st == HAND || !protected {
+                known.extend(a.iter().copied());
+                if a.iter().any(|x| access.contains(x)) {
+                    strength = strength.max(st);
+                }
             }
         });
-        let missing: BTreeSet<Access> = access.difference(&have).copied().collect();
-        match (missing.is_empty(), protected) {
+        let missing: BTreeSet<Access> = access.difference(&known).copied().collect();
+        let verdict = match (missing.is_empty(), protected) {
             (true, _) => Verdict::Covered,
             (false, true) => Verdict::Protected,
             (false, false) => Verdict::Uncovered(missing),
+        };
+        Hit {
+            verdict,
+            strength,
+            known,
         }
     }
 
+    #[cfg(test)]
     pub fn exec(&self, path: &str) -> Verdict {
+        self.exec_hit(path).verdict
+    }
+
+    pub fn exec_hit(&self, path: &str) -> Hit {
         let protected = is_protected(path);
-        let mut ok = false;
-        self.execs.each(path, |_, hand| ok |= hand || !protected);
-        match (ok, protected) {
+        let mut strength = 0;
+        self.execs.each(path, |_, st| {
+            if st == HAND || !protected {
+                strength = strength.max(st);
+            }
+        });
+        let verdict = match (strength > 0, protected) {
             (true, _) => Verdict::Covered,
             (false, true) => Verdict::Protected,
             (false, false) => Verdict::Uncovered(BTreeSet::new()),
+        };
+        Hit {
+            verdict,
+            strength,
+            known: BTreeSet::new(),
         }
     }
 
     /// `addr` is an IP address or a unix socket path (abstract: '@' first).
+    #[cfg(test)]
     pub fn net(&self, op: NetDir, proto: Proto, addr: &str, port: u16) -> bool {
+        self.net_strength(op, proto, addr, port) > 0
+    }
+
+    pub fn net_strength(&self, op: NetDir, proto: Proto, addr: &str, port: u16) -> u32 {
+        let ip = addr.parse::<IpAddr>().ok();
+        self.net
+            .iter()
+            .filter(|r| {
+                r.op == op
+                    && r.proto == proto
+                    && r.port.contains(port)
+                    && match &r.addr {
+                        AddrRule::Any => true,
+                        AddrRule::Net(n) => ip.is_some_and(|ip| n.contains(&ip)),
+                        AddrRule::Unix(p) => p == addr,
+                    }
+            })
+            .map(|r| r.strength)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether any rule of this direction names the address, whatever the port.
+    pub fn net_host_known(&self, op: NetDir, addr: &str) -> bool {
         let ip = addr.parse::<IpAddr>().ok();
         self.net.iter().any(|r| {
             r.op == op
-                && r.proto == proto
-                && r.port.contains(port)
                 && match &r.addr {
-                    AddrRule::Any => true,
+                    AddrRule::Any => false,
                     AddrRule::Net(n) => ip.is_some_and(|ip| n.contains(&ip)),
                     AddrRule::Unix(p) => p == addr,
                 }
         })
     }
 
+    #[cfg(test)]
     pub fn dns(&self, name: &str) -> bool {
-        let name = name.to_ascii_lowercase();
-        self.dns_exact.contains_key(&name) || self.dns_wild.iter().any(|w| w.matches(&name))
+        self.dns_strength(name) > 0
     }
 
+    pub fn dns_strength(&self, name: &str) -> u32 {
+        let name = name.to_ascii_lowercase();
+        let exact = self.dns_exact.get(&name).copied().unwrap_or(0);
+        let wild = self
+            .dns_wild
+            .iter()
+            .filter(|(w, _)| w.matches(&name))
+            .map(|(_, s)| *s)
+            .max()
+            .unwrap_or(0);
+        exact.max(wild)
+    }
+
+    #[cfg(test)]
     pub fn flag(&self, flag: FlagKind, detail: &str) -> bool {
-        self.flags.contains(&(flag, detail.to_string()))
+        self.flag_strength(flag, detail) > 0
+    }
+
+    pub fn flag_strength(&self, flag: FlagKind, detail: &str) -> u32 {
+        self.flags
+            .get(&(flag, detail.to_string()))
+            .copied()
+            .unwrap_or(0)
     }
 }

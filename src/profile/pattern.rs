@@ -55,6 +55,20 @@ impl Vars {
         Ok(format!("{}{tail}", globset_escape(v)))
     }
 
+    /// A raw literal (not a pattern) with its leading ${VAR} replaced by the value.
+    pub fn expand_raw(&self, p: &str) -> Result<String, String> {
+        let Some(rest) = p.strip_prefix("${") else {
+            return Ok(p.to_string());
+        };
+        let (name, tail) = rest
+            .split_once('}')
+            .ok_or_else(|| format!("unterminated variable in {p:?}"))?;
+        let v = self
+            .value(name)
+            .ok_or_else(|| format!("${{{name}}} has no value on this host"))?;
+        Ok(format!("{v}{tail}"))
+    }
+
     /// A literal path written with the variable whose value is its longest prefix.
     pub fn abstract_path(&self, p: &str) -> String {
         let mut best: Option<(&str, &str)> = None;

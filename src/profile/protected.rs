@@ -4,82 +4,92 @@ use std::sync::OnceLock;
 
 use globset::{GlobSet, GlobSetBuilder};
 
-/// Credentials, shell start-up files, VCS hooks, agent configuration, system secrets and
-/// persistence points, process memory and raw devices. `**/` matches any home or checkout.
-pub const PROTECTED: &[&str] = &[
+/// (pattern, category): credentials, shell start-up files, VCS hooks, agent configuration,
+/// system secrets and persistence points, process memory and raw devices. `**/` matches any
+/// home or checkout.
+pub const PROTECTED: &[(&str, &str)] = &[
     // private keys and cloud credentials
-    "**/.ssh/**",
-    "**/.aws/**",
-    "**/.config/gcloud/**",
-    "**/.azure/**",
-    "**/.kube/config",
-    "**/.docker/config.json",
-    "**/.gnupg/**",
-    "**/.netrc",
-    "**/.git-credentials",
-    "**/.npmrc",
-    "**/.pypirc",
-    "**/.env",
-    "**/.env.*",
-    "/etc/ssh/ssh_host_*_key",
+    ("**/.ssh/**", "credentials"),
+    ("**/.aws/**", "credentials"),
+    ("**/.config/gcloud/**", "credentials"),
+    ("**/.azure/**", "credentials"),
+    ("**/.kube/config", "credentials"),
+    ("**/.docker/config.json", "credentials"),
+    ("**/.gnupg/**", "credentials"),
+    ("**/.netrc", "credentials"),
+    ("**/.git-credentials", "credentials"),
+    ("**/.npmrc", "credentials"),
+    ("**/.pypirc", "credentials"),
+    ("**/.env", "credentials"),
+    ("**/.env.*", "credentials"),
+    ("/etc/ssh/ssh_host_*_key", "credentials"),
     // shell start-up files
-    "**/.bashrc",
-    "**/.bash_profile",
-    "**/.bash_login",
-    "**/.bash_logout",
-    "**/.profile",
-    "**/.zshrc",
-    "**/.zshenv",
-    "**/.zprofile",
-    "**/.zlogin",
-    "**/.config/fish/**",
-    "/etc/profile",
-    "/etc/profile.d/**",
-    "/etc/bash.bashrc",
-    "/etc/environment",
-    "/etc/ld.so.preload",
+    ("**/.bashrc", "a shell start-up file"),
+    ("**/.bash_profile", "a shell start-up file"),
+    ("**/.bash_login", "a shell start-up file"),
+    ("**/.bash_logout", "a shell start-up file"),
+    ("**/.profile", "a shell start-up file"),
+    ("**/.zshrc", "a shell start-up file"),
+    ("**/.zshenv", "a shell start-up file"),
+    ("**/.zprofile", "a shell start-up file"),
+    ("**/.zlogin", "a shell start-up file"),
+    ("**/.config/fish/**", "a shell start-up file"),
+    ("/etc/profile", "a shell start-up file"),
+    ("/etc/profile.d/**", "a shell start-up file"),
+    ("/etc/bash.bashrc", "a shell start-up file"),
+    ("/etc/environment", "a shell start-up file"),
+    ("/etc/ld.so.preload", "a shell start-up file"),
     // version control hooks and configuration
-    "**/.git/hooks/**",
-    "**/.git/config",
+    ("**/.git/hooks/**", "version control hooks"),
+    ("**/.git/config", "version control hooks"),
     // agent configuration
-    "**/.mcp.json",
-    "**/.claude/**",
-    "**/.claude.json",
-    "**/.cursor/**",
-    "**/.codex/**",
-    "**/.continue/**",
-    "**/.config/github-copilot/**",
+    ("**/.mcp.json", "agent configuration"),
+    ("**/.claude/**", "agent configuration"),
+    ("**/.claude.json", "agent configuration"),
+    ("**/.cursor/**", "agent configuration"),
+    ("**/.codex/**", "agent configuration"),
+    ("**/.continue/**", "agent configuration"),
+    ("**/.config/github-copilot/**", "agent configuration"),
     // system secrets and persistence
-    "/etc/shadow",
-    "/etc/gshadow",
-    "/etc/sudoers",
-    "/etc/sudoers.d/**",
-    "/etc/crontab",
-    "/etc/cron.*/**",
-    "/var/spool/cron/**",
-    "/etc/systemd/**",
-    "/usr/lib/systemd/system/**",
-    "/lib/systemd/system/**",
-    "**/.config/systemd/**",
+    ("/etc/shadow", "a system secret or persistence point"),
+    ("/etc/gshadow", "a system secret or persistence point"),
+    ("/etc/sudoers", "a system secret or persistence point"),
+    ("/etc/sudoers.d/**", "a system secret or persistence point"),
+    ("/etc/crontab", "a system secret or persistence point"),
+    ("/etc/cron.*/**", "a system secret or persistence point"),
+    ("/var/spool/cron/**", "a system secret or persistence point"),
+    ("/etc/systemd/**", "a system secret or persistence point"),
+    (
+        "/usr/lib/systemd/system/**",
+        "a system secret or persistence point",
+    ),
+    (
+        "/lib/systemd/system/**",
+        "a system secret or persistence point",
+    ),
+    (
+        "**/.config/systemd/**",
+        "a system secret or persistence point",
+    ),
     // process memory and raw devices
-    "/proc/*/mem",
-    "/proc/kcore",
-    "/dev/mem",
-    "/dev/kmem",
-    "/dev/port",
-    "/dev/sd*",
-    "/dev/vd*",
-    "/dev/xvd*",
-    "/dev/nvme*",
-    "/dev/dm-*",
-    "/dev/mapper/**",
+    ("/proc/*/mem", "process memory or a raw device"),
+    ("/proc/kcore", "process memory or a raw device"),
+    ("/dev/mem", "process memory or a raw device"),
+    ("/dev/kmem", "process memory or a raw device"),
+    ("/dev/port", "process memory or a raw device"),
+    ("/dev/sd*", "process memory or a raw device"),
+    ("/dev/vd*", "process memory or a raw device"),
+    ("/dev/xvd*", "process memory or a raw device"),
+    ("/dev/nvme*", "process memory or a raw device"),
+    ("/dev/dm-*", "process memory or a raw device"),
+    ("/dev/mapper/**", "process memory or a raw device"),
 ];
 
 fn set() -> &'static GlobSet {
     static SET: OnceLock<GlobSet> = OnceLock::new();
     SET.get_or_init(|| {
         let mut b = GlobSetBuilder::new();
-        for p in PROTECTED {
+        for (p, _) in PROTECTED {
             b.add(super::pattern::glob(p).expect("the protected set's patterns are valid"));
         }
         b.build().expect("the protected set compiles")
@@ -89,6 +99,11 @@ fn set() -> &'static GlobSet {
 /// Whether an absolute path (variables expanded) is protected.
 pub fn is_protected(path: &str) -> bool {
     set().is_match(path)
+}
+
+/// What kind of protected path this is ("credentials", "a shell start-up file", ...).
+pub fn category(path: &str) -> Option<&'static str> {
+    set().matches(path).first().map(|i| PROTECTED[*i].1)
 }
 
 #[cfg(test)]

@@ -1,0 +1,457 @@
+//! `agentguard diff`: what a run did that its baseline does not cover, ranked, and a gate
+//! for CI. The same checker runs live under `record --baseline`.
+pub mod report;
+pub mod rules;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use anyhow::{bail, Context as _, Result};
+use serde::Serialize;
+
+use crate::cli::{DiffArgs, FailOn};
+use crate::event::{read_jsonl, Access};
+use crate::profile::learn::unescape;
+use crate::profile::matcher::Matcher;
+use crate::profile::{include, Observer, Profile, Tree, Vars, What};
+use rules::{classify, Context, Severity};
+
+/// A process as a finding names it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Proc {
+    pub pid: u32,
+    pub exe: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// exec, file, net, dns or flag.
+    pub kind: &'static str,
+    /// The path, address, name or flag.
+    pub object: String,
+    /// file: the accesses; net: the operation and protocol.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    pub reason: String,
+    /// The rule of the severity model that ranked it (man agentguard-diff, RULES).
+    pub rule: &'static str,
+    /// Whether this is behaviour the baseline does not cover (false: covered, weakly).
+    pub new: bool,
+    /// How many times the run did it.
+    pub count: u64,
+    /// The first process that did it, then its parents up to the root of the tree.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub process: Vec<Proc>,
+}
+
+/// Baseline behaviour the run did not show (informational).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Missing {
+    pub kind: &'static str,
+    pub object: String,
+    pub seen: String,
+}
+
+/// Checks behaviour against a baseline, one observation at a time, keeping one finding per
+/// distinct behaviour.
+pub struct Checker {
+    matcher: Matcher,
+    baseline: Profile,
+    vars: Vars,
+    known_dirs: HashSet<String>,
+    findings: BTreeMap<What, Finding>,
+    seen: HashSet<What>,
+}
+
+impl Checker {
+    pub fn new(baseline: &Profile, origin: &Path, vars: Vars) -> Result<Checker> {
+        let resolved = include::resolve(baseline, origin)?;
+        let matcher = Matcher::new(&resolved, &vars)
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", origin.display()))?;
+        let mut known_dirs = HashSet::new();
+        for f in resolved
+            .file
+            .iter()
+            .filter(|f| !f.protected && f.access.contains(&Access::Read))
+        {
+            for lit in literal_paths(&f.path.0, &f.replaced, &vars) {
+                if let Some((d, _)) = lit.rsplit_once('/') {
+                    known_dirs.insert(d.to_string());
+                }
+            }
+        }
+        Ok(Checker {
+            matcher,
+            baseline: baseline.clone(),
+            vars,
+            known_dirs,
+            findings: BTreeMap::new(),
+            seen: HashSet::new(),
+        })
+    }
+
+    /// Checks one observation; returns the finding when it is the first of its kind.
+    pub fn check(
+        &mut self,
+        what: &What,
+        count: u64,
+        tree: Option<(&Tree, u32)>,
+    ) -> Option<Finding> {
+        self.seen.insert(what.clone());
+        if let Some(f) = self.findings.get_mut(what) {
+            f.count += count;
+            return None;
+        }
+        let (kind, object, detail, hit) = match what {
+            What::Exec { path } => (
+                "exec",
+                path.clone(),
+                String::new(),
+                self.matcher.exec_hit(path),
+            ),
+            What::File { path, access } => (
+                "file",
+                path.clone(),
+                rules::names(access),
+                self.matcher.file_hit(path, access),
+            ),
+            What::Net {
+                op,
+                proto,
+                addr,
+                port,
+            } => {
+                let strength = self.matcher.net_strength(*op, *proto, addr, *port);
+                let obj = if *port == 0 {
+                    addr.clone()
+                } else if addr.contains(':') {
+                    format!("[{addr}]:{port}")
+                } else {
+                    format!("{addr}:{port}")
+                };
+                (
+                    "net",
+                    obj,
+                    format!("{} {}", lower(op), lower(proto)),
+                    simple_hit(strength),
+                )
+            }
+            What::Dns { name } => (
+                "dns",
+                name.clone(),
+                String::new(),
+                simple_hit(self.matcher.dns_strength(name)),
+            ),
+            What::Flag { flag, detail } => (
+                "flag",
+                rules::flag_name(*flag).to_string(),
+                detail.clone(),
+                simple_hit(self.matcher.flag_strength(*flag, detail)),
+            ),
+        };
+        let workspace = self.vars.cwd.clone();
+        let matcher = &self.matcher;
+        let host_known = |op, addr: &str| matcher.net_host_known(op, addr);
+        let cx = Context {
+            workspace: workspace.as_deref(),
+            known_dirs: &self.known_dirs,
+            baseline_runs: self.baseline.runs,
+            host_known: &host_known,
+        };
+        let (rule, mut reason) = classify(what, &hit, &cx)?;
+        if self.baseline.runs < 3 && rule.id != rules::RARE.id {
+            reason.push_str(&format!(
+                " (the baseline has only {} run{})",
+                self.baseline.runs,
+                if self.baseline.runs == 1 { "" } else { "s" }
+            ));
+        }
+        let process = tree
+            .map(|(t, pid)| {
+                t.chain(pid)
+                    .into_iter()
+                    .map(|(pid, exe)| Proc { pid, exe })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let f = Finding {
+            severity: rule.severity,
+            kind,
+            object,
+            detail,
+            reason,
+            rule: rule.id,
+            new: rule.id != rules::RARE.id,
+            count,
+            process,
+        };
+        self.findings.insert(what.clone(), f.clone());
+        Some(f)
+    }
+
+    /// The findings, most severe first; and the baseline's constant behaviour (seen in
+    /// every run) that this run did not show.
+    pub fn finish(&self) -> (Vec<Finding>, Vec<Missing>) {
+        let mut f: Vec<Finding> = self.findings.values().cloned().collect();
+        f.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.kind.cmp(b.kind))
+                .then(a.object.cmp(&b.object))
+        });
+        (f, self.missing())
+    }
+
+    fn missing(&self) -> Vec<Missing> {
+        let runs = self.baseline.runs;
+        let mut out = Vec::new();
+        if runs == 0 {
+            return out;
+        }
+        let constant = |seen: &[u32]| seen.len() as u32 == runs;
+        let seen_files: Vec<&String> = self
+            .seen
+            .iter()
+            .filter_map(|w| {
+                if let What::File { path, .. } = w {
+                    Some(path)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let seen_execs: Vec<&String> = self
+            .seen
+            .iter()
+            .filter_map(|w| {
+                if let What::Exec { path } = w {
+                    Some(path)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let hit = |pattern: &str, seen: &[&String]| -> bool {
+            let Ok(p) = self.vars.expand(pattern) else {
+                return true;
+            };
+            match crate::profile::pattern::glob(&p) {
+                Ok(g) => {
+                    let m = g.compile_matcher();
+                    seen.iter().any(|s| m.is_match(s.as_str()))
+                }
+                Err(_) => true,
+            }
+        };
+        for e in self
+            .baseline
+            .exec
+            .iter()
+            .filter(|e| e.learned && !e.protected && constant(&e.seen))
+        {
+            if !hit(&e.path.0, &seen_execs) {
+                out.push(Missing {
+                    kind: "exec",
+                    object: unescape(&e.path.0),
+                    seen: format!("all {runs} runs"),
+                });
+            }
+        }
+        for e in self
+            .baseline
+            .file
+            .iter()
+            .filter(|e| e.learned && !e.protected && constant(&e.seen))
+        {
+            if !hit(&e.path.0, &seen_files) {
+                out.push(Missing {
+                    kind: "file",
+                    object: unescape(&e.path.0),
+                    seen: format!("all {runs} runs"),
+                });
+            }
+        }
+        for e in self
+            .baseline
+            .dns
+            .iter()
+            .filter(|e| e.learned && constant(&e.seen))
+        {
+            if !self
+                .seen
+                .iter()
+                .any(|w| matches!(w, What::Dns { name } if e.name.matches(name)))
+            {
+                out.push(Missing {
+                    kind: "dns",
+                    object: e.name.0.clone(),
+                    seen: format!("all {runs} runs"),
+                });
+            }
+        }
+        out
+    }
+}
+
+fn simple_hit(strength: u32) -> crate::profile::matcher::Hit {
+    use crate::profile::matcher::{Hit, Verdict};
+    let verdict = if strength > 0 {
+        Verdict::Covered
+    } else {
+        Verdict::Uncovered(Default::default())
+    };
+    Hit {
+        verdict,
+        strength,
+        known: Default::default(),
+    }
+}
+
+fn lower<T: std::fmt::Debug>(v: &T) -> String {
+    format!("{v:?}").to_lowercase()
+}
+
+/// The concrete paths an entry stands for: its replaced literals, or itself.
+fn literal_paths(pattern: &str, replaced: &[crate::profile::Literal], vars: &Vars) -> Vec<String> {
+    let raw: Vec<String> = if replaced.is_empty() {
+        vec![unescape(pattern)]
+    } else {
+        replaced.iter().map(|l| l.path.clone()).collect()
+    };
+    raw.into_iter()
+        .filter_map(|p| vars.expand_raw(&p).ok())
+        .collect()
+}
+
+/// Whether the findings fail the gate.
+pub fn gate(fail_on: FailOn, findings: &[Finding]) -> bool {
+    let at = |s: Severity| findings.iter().any(|f| f.severity >= s);
+    match fail_on {
+        FailOn::Never => false,
+        FailOn::New => findings.iter().any(|f| f.new),
+        FailOn::Low => at(Severity::Low),
+        FailOn::Medium => at(Severity::Medium),
+        FailOn::High => at(Severity::High),
+        FailOn::Critical => at(Severity::Critical),
+    }
+}
+
+/// The run's behaviour: from an event log (with processes) or a profile (without).
+fn check_run(checker: &mut Checker, run: &Path) -> Result<()> {
+    let is_jsonl = run.extension().is_some_and(|e| e == "jsonl" || e == "json");
+    if is_jsonl {
+        let mut obs = Observer::default();
+        for ev in read_jsonl(run)? {
+            for w in obs.observe(&ev) {
+                checker.check(&w, 1, Some((&obs.tree, ev.pid)));
+            }
+        }
+        return Ok(());
+    }
+    let p = Profile::load(run)?;
+    let vars = checker.vars.clone();
+    let expand = |raw: &str| {
+        vars.expand_raw(raw)
+            .map_err(|e| anyhow::anyhow!("{}: {raw}: {e}", run.display()))
+    };
+    // A pattern stands for the literals it replaced: those are what the run did.
+    for e in &p.exec {
+        let lits: Vec<(String, u64)> = if e.replaced.is_empty() {
+            vec![(unescape(&e.path.0), e.count)]
+        } else {
+            e.replaced
+                .iter()
+                .map(|l| (l.path.clone(), l.count))
+                .collect()
+        };
+        for (path, count) in lits {
+            checker.check(
+                &What::Exec {
+                    path: expand(&path)?,
+                },
+                count.max(1),
+                None,
+            );
+        }
+    }
+    for e in &p.file {
+        let lits: Vec<(String, std::collections::BTreeSet<Access>, u64)> = if e.replaced.is_empty()
+        {
+            vec![(unescape(&e.path.0), e.access.clone(), e.count)]
+        } else {
+            e.replaced
+                .iter()
+                .map(|l| (l.path.clone(), l.access.clone(), l.count))
+                .collect()
+        };
+        for (path, access, count) in lits {
+            checker.check(
+                &What::File {
+                    path: expand(&path)?,
+                    access,
+                },
+                count.max(1),
+                None,
+            );
+        }
+    }
+    for e in &p.net {
+        checker.check(
+            &What::Net {
+                op: e.op,
+                proto: e.proto,
+                addr: e.addr.0.clone(),
+                port: e.port.lo,
+            },
+            e.count.max(1),
+            None,
+        );
+    }
+    for e in &p.dns {
+        checker.check(
+            &What::Dns {
+                name: e.name.0.clone(),
+            },
+            e.count.max(1),
+            None,
+        );
+    }
+    for e in &p.flag {
+        checker.check(
+            &What::Flag {
+                flag: e.flag,
+                detail: e.detail.clone(),
+            },
+            e.count.max(1),
+            None,
+        );
+    }
+    Ok(())
+}
+
+pub fn run(args: DiffArgs) -> Result<i32> {
+    let baseline = Profile::load(&args.baseline)?;
+    if !args.run.exists() {
+        bail!("{}: no such file", args.run.display());
+    }
+    let mut checker = Checker::new(&baseline, &args.baseline, Vars::from_env())?;
+    check_run(&mut checker, &args.run)
+        .with_context(|| format!("reading the run {}", args.run.display()))?;
+    let (findings, missing) = checker.finish();
+    let failed = gate(args.fail_on, &findings);
+    let r = report::Report {
+        baseline: args.baseline.display().to_string(),
+        baseline_runs: baseline.runs,
+        run: args.run.display().to_string(),
+        fail_on: args.fail_on,
+        failed,
+        findings,
+        missing,
+    };
+    report::print(&r, args.format)?;
+    Ok(i32::from(failed))
+}
+
+#[cfg(test)]
+mod tests;

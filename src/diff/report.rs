@@ -1,0 +1,245 @@
+//! Rendering a diff: text for a person (colour on a terminal only), markdown for a CI job
+//! summary or a pull-request comment, JSON for programs (documented, stable: the field list
+//! is in man/agentguard-diff.1).
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::rules::Severity;
+use super::{Finding, Missing, Proc};
+use crate::cli::{DiffFormat, FailOn};
+
+/// Format version of the JSON report.
+pub const JSON_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub baseline: String,
+    pub baseline_runs: u32,
+    pub run: String,
+    pub fail_on: FailOn,
+    pub failed: bool,
+    pub findings: Vec<Finding>,
+    pub missing: Vec<Missing>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    version: u32,
+    #[serde(flatten)]
+    report: &'a Report,
+    counts: Counts,
+}
+
+#[derive(Serialize, Default)]
+struct Counts {
+    critical: usize,
+    high: usize,
+    medium: usize,
+    low: usize,
+}
+
+fn counts(f: &[Finding]) -> Counts {
+    let n = |s| f.iter().filter(|x| x.severity == s).count();
+    Counts {
+        critical: n(Severity::Critical),
+        high: n(Severity::High),
+        medium: n(Severity::Medium),
+        low: n(Severity::Low),
+    }
+}
+
+pub fn print(r: &Report, format: DiffFormat) -> Result<()> {
+    let out = std::io::stdout();
+    let text = match format {
+        DiffFormat::Text => text(r, out.is_terminal()),
+        DiffFormat::Markdown => markdown(r),
+        DiffFormat::Json => json(r)?,
+    };
+    let mut lock = out.lock();
+    match lock.write_all(text.as_bytes()).and_then(|_| lock.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing the report")
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn json(r: &Report) -> Result<String> {
+    let mut s = serde_json::to_string_pretty(&JsonReport {
+        version: JSON_VERSION,
+        report: r,
+        counts: counts(&r.findings),
+    })?;
+    s.push('\n');
+    Ok(s)
+}
+
+fn fail_on_name(f: FailOn) -> &'static str {
+    match f {
+        FailOn::New => "new",
+        FailOn::Low => "low",
+        FailOn::Medium => "medium",
+        FailOn::High => "high",
+        FailOn::Critical => "critical",
+        FailOn::Never => "never",
+    }
+}
+
+/// "cat (pid 12) <- sh (pid 10) <- python3.11 (pid 9)"
+pub fn chain(p: &[Proc]) -> String {
+    p.iter()
+        .map(|x| {
+            format!(
+                "{} (pid {})",
+                x.exe.rsplit('/').next().unwrap_or(&x.exe),
+                x.pid
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" <- ")
+}
+
+fn colour(sev: Severity) -> &'static str {
+    match sev {
+        Severity::Critical => "\x1b[1;35m",
+        Severity::High => "\x1b[1;31m",
+        Severity::Medium => "\x1b[33m",
+        Severity::Low => "\x1b[36m",
+    }
+}
+
+/// One line per finding, grouped by severity, the process under it.
+pub fn finding_line(f: &Finding) -> String {
+    let what = if f.detail.is_empty() {
+        f.object.clone()
+    } else {
+        format!("{} ({})", f.object, f.detail)
+    };
+    let times = if f.count > 1 {
+        format!(" x{}", f.count)
+    } else {
+        String::new()
+    };
+    format!("{:<5} {what}{times}: {}", f.kind, f.reason)
+}
+
+pub fn text(r: &Report, tty: bool) -> String {
+    let mut s = String::new();
+    let paint = |sev| {
+        if tty {
+            (colour(sev), "\x1b[0m")
+        } else {
+            ("", "")
+        }
+    };
+    let _ = writeln!(
+        s,
+        "agentguard diff: {} against {} ({} runs)",
+        r.run, r.baseline, r.baseline_runs
+    );
+    if r.findings.is_empty() {
+        let _ = writeln!(
+            s,
+            "no findings: the baseline covers everything this run did"
+        );
+    }
+    for sev in [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ] {
+        let group: Vec<&Finding> = r.findings.iter().filter(|f| f.severity == sev).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let (a, b) = paint(sev);
+        let _ = writeln!(s, "\n{a}{} ({}){b}", sev.name().to_uppercase(), group.len());
+        for f in group {
+            let _ = writeln!(s, "  {}", finding_line(f));
+            if !f.process.is_empty() {
+                let _ = writeln!(s, "        by {}", chain(&f.process));
+            }
+        }
+    }
+    if !r.missing.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nnot seen in this run (informational): {} entries the baseline saw in every run",
+            r.missing.len()
+        );
+        for m in r.missing.iter().take(20) {
+            let _ = writeln!(s, "  {:<5} {}", m.kind, m.object);
+        }
+        if r.missing.len() > 20 {
+            let _ = writeln!(s, "  ... and {} more", r.missing.len() - 20);
+        }
+    }
+    let verdict = if r.failed { "FAILED" } else { "passed" };
+    let _ = writeln!(s, "\ngate --fail-on {}: {verdict}", fail_on_name(r.fail_on));
+    s
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('`', "'")
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let c = counts(&r.findings);
+    let icon = if r.failed { "❌" } else { "✅" };
+    let _ = writeln!(
+        s,
+        "### {icon} agentguard diff: {} finding{} ({} critical, {} high, {} medium, {} low)\n",
+        r.findings.len(),
+        if r.findings.len() == 1 { "" } else { "s" },
+        c.critical,
+        c.high,
+        c.medium,
+        c.low
+    );
+    let _ = writeln!(
+        s,
+        "Run `{}` against baseline `{}` ({} runs). Gate `--fail-on {}`: **{}**.\n",
+        md_escape(&r.run),
+        md_escape(&r.baseline),
+        r.baseline_runs,
+        fail_on_name(r.fail_on),
+        if r.failed { "failed" } else { "passed" }
+    );
+    if !r.findings.is_empty() {
+        let _ = writeln!(s, "| severity | kind | what | why | process |");
+        let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
+        for f in &r.findings {
+            let what = if f.detail.is_empty() {
+                format!("`{}`", md_escape(&f.object))
+            } else {
+                format!("`{}` ({})", md_escape(&f.object), md_escape(&f.detail))
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {what} | {} | {} |",
+                f.severity.name(),
+                f.kind,
+                md_escape(&f.reason),
+                md_escape(&chain(&f.process))
+            );
+        }
+        s.push('\n');
+    }
+    if !r.missing.is_empty() {
+        let _ = writeln!(
+            s,
+            "<details><summary>Baseline behaviour not seen in this run ({})</summary>\n",
+            r.missing.len()
+        );
+        for m in &r.missing {
+            let _ = writeln!(s, "- {} `{}`", m.kind, md_escape(&m.object));
+        }
+        let _ = writeln!(s, "\n</details>");
+    }
+    s
+}

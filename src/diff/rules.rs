@@ -1,0 +1,414 @@
+//! The severity model: a small table of rules, the first that applies wins. `help()` prints
+//! the same table into `agentguard diff --help` and so into man/agentguard-diff.1.
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::event::{Access, FlagKind};
+use crate::profile::matcher::Hit;
+use crate::profile::protected;
+use crate::profile::{NetDir, What};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+pub struct Rule {
+    pub id: &'static str,
+    pub severity: Severity,
+    /// When it applies, as the man page says it.
+    pub when: &'static str,
+}
+
+macro_rules! rules {
+    ($($name:ident = $id:literal, $sev:ident, $when:literal;)*) => {
+        $(pub const $name: Rule = Rule { id: $id, severity: Severity::$sev, when: $when };)*
+        pub const RULES: &[&Rule] = &[$(&$name),*];
+    };
+}
+
+rules! {
+    PROTECTED = "protected", Critical, "a protected path (credentials, shell start-up files, VCS hooks, agent configuration, system secrets, process memory, raw devices) that no hand-written rule admits";
+    FLAG_CRITICAL = "flag-critical", Critical, "exec through an fd or a memfd, a kernel module load, bpf(), ptrace of a process outside the tree";
+    EXEC_SHELL = "exec-shell", High, "a shell or interpreter spawned under the agent (sh, bash, python, perl, node, ...)";
+    EXEC_NETWORK = "exec-network", High, "a network-capable program (curl, wget, nc, ssh, scp, rsync, git, openssl, ...)";
+    NET_NEW_HOST = "net-new-host", High, "a connection or datagram to an IP address the baseline never reached (loopback too: local services are targets)";
+    NET_NEW_RESOLVER = "net-new-resolver", High, "a query to a DNS server the baseline never used";
+    DNS_NEW = "dns-new", High, "a DNS name the baseline never resolved";
+    NET_NEW_LISTENER = "net-new-listener", High, "a new listening or bound socket on an address outside loopback";
+    WRITE_OUTSIDE = "write-outside", High, "a write, create, delete, rename, chmod or link outside the workspace (${CWD}) and the temp directories";
+    FLAG_HIGH = "flag-high", High, "setuid, setgid, capset, io_uring (its operations are invisible), 32-bit syscalls, open_by_handle_at";
+    NET_NEW_PORT = "net-new-port", Medium, "a known host on a port the baseline never used";
+    NET_NEW_LOCAL = "net-new-local", Medium, "a new unix-socket destination, or a new listener on loopback or a unix socket";
+    WRITE_WORKSPACE = "write-workspace", Medium, "a new write in the workspace or a temp directory";
+    EXEC_NEW = "exec-new", Medium, "a program the baseline never ran";
+    READ_NEW = "read-new", Medium, "a read in a directory the baseline never read from";
+    FLAG_MEDIUM = "flag-medium", Medium, "memfd_create, ptrace within the tree";
+    EXEC_COREUTIL = "exec-coreutil", Low, "a read-only core utility (ls, cat, head, grep, wc, ...)";
+    READ_KNOWN_DIR = "read-known-dir", Low, "a new file in a directory the baseline already reads";
+    RARE = "rare", Low, "covered, but only by entries seen in at most a fifth of a baseline of five runs or more: weak evidence of normality";
+}
+
+const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "busybox", "python",
+    "python2", "python3", "perl", "ruby", "node", "nodejs", "deno", "bun", "php", "lua", "luajit",
+    "tclsh", "wish", "awk", "gawk", "mawk", "expect", "pwsh", "Rscript", "julia",
+];
+const NETWORK: &[&str] = &[
+    "curl",
+    "wget",
+    "nc",
+    "ncat",
+    "netcat",
+    "nc.openbsd",
+    "nc.traditional",
+    "socat",
+    "ssh",
+    "scp",
+    "sftp",
+    "rsync",
+    "ftp",
+    "tftp",
+    "telnet",
+    "openssl",
+    "nmap",
+    "dig",
+    "nslookup",
+    "host",
+    "aria2c",
+    "http",
+    "https",
+    "git",
+    "ping",
+    "ip",
+    "iptables",
+    "nft",
+];
+const COREUTILS: &[&str] = &[
+    "ls",
+    "cat",
+    "head",
+    "tail",
+    "wc",
+    "sort",
+    "uniq",
+    "cut",
+    "tr",
+    "grep",
+    "egrep",
+    "fgrep",
+    "find",
+    "stat",
+    "file",
+    "du",
+    "df",
+    "date",
+    "echo",
+    "printf",
+    "basename",
+    "dirname",
+    "realpath",
+    "readlink",
+    "pwd",
+    "env",
+    "id",
+    "uname",
+    "whoami",
+    "true",
+    "false",
+    "test",
+    "[",
+    "sleep",
+    "diff",
+    "cmp",
+    "md5sum",
+    "sha1sum",
+    "sha256sum",
+    "which",
+    "tee",
+    "seq",
+    "nproc",
+    "hostname",
+    "less",
+    "more",
+];
+
+/// "python3.11" -> "python3" -> matches "python3"; "/usr/bin/nc.openbsd" stays whole too.
+fn program(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn is_in(list: &[&str], path: &str) -> bool {
+    let name = program(path);
+    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    list.contains(&name) || list.contains(&stem)
+}
+
+const WRITES: &[Access] = &[
+    Access::Write,
+    Access::Append,
+    Access::Create,
+    Access::Truncate,
+    Access::Delete,
+    Access::Rename,
+    Access::Chmod,
+    Access::Mkdir,
+    Access::Link,
+    Access::Symlink,
+];
+const TEMP_DIRS: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/run/user"];
+
+fn under(path: &str, dir: &str) -> bool {
+    path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
+}
+
+fn is_loopback(addr: &str) -> bool {
+    addr.parse::<std::net::IpAddr>()
+        .map(|a| a.is_loopback())
+        .unwrap_or(false)
+}
+
+/// What diff knows besides the matcher's answer.
+pub struct Context<'a> {
+    pub workspace: Option<&'a str>,
+    /// Directories holding a file the baseline reads (expanded).
+    pub known_dirs: &'a std::collections::HashSet<String>,
+    pub baseline_runs: u32,
+    pub host_known: &'a dyn Fn(NetDir, &str) -> bool,
+}
+
+/// The rule for behaviour the baseline does not cover (or covers only weakly), and the
+/// one-line reason. None: covered, and by strong enough evidence.
+pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, String)> {
+    use crate::profile::matcher::Verdict;
+    let rare = cx.baseline_runs >= 5
+        && hit.strength > 0
+        && hit.strength != crate::profile::matcher::HAND
+        && hit.strength * 5 <= cx.baseline_runs;
+    match (&hit.verdict, rare) {
+        (Verdict::Covered, true) => {
+            return Some((
+                &RARE,
+                format!(
+                    "seen in only {} of the baseline's {} runs",
+                    hit.strength, cx.baseline_runs
+                ),
+            ));
+        }
+        (Verdict::Covered, false) => return None,
+        _ => {}
+    }
+    Some(match what {
+        What::File { path, access } => {
+            if hit.verdict == Verdict::Protected {
+                let cat = protected::category(path).unwrap_or("protected");
+                return Some((&PROTECTED, format!("protected path: {cat}")));
+            }
+            let missing: BTreeSet<Access> = match &hit.verdict {
+                Verdict::Uncovered(m) => m.clone(),
+                _ => access.clone(),
+            };
+            let wider = if hit.known.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "wider access: {} became {}; ",
+                    names(&hit.known),
+                    names(&missing)
+                )
+            };
+            let writes = missing.iter().any(|a| WRITES.contains(a));
+            let in_work = cx.workspace.is_some_and(|w| under(path, w))
+                || TEMP_DIRS.iter().any(|d| under(path, d));
+            let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            if writes && !in_work {
+                (
+                    &WRITE_OUTSIDE,
+                    format!("{wider}{} outside the workspace", names(&missing)),
+                )
+            } else if writes {
+                (
+                    &WRITE_WORKSPACE,
+                    format!("{wider}new {} in the workspace", names(&missing)),
+                )
+            } else if cx.known_dirs.contains(dir) || !hit.known.is_empty() {
+                (
+                    &READ_KNOWN_DIR,
+                    format!("{wider}new file in a directory the baseline reads"),
+                )
+            } else {
+                (
+                    &READ_NEW,
+                    format!(
+                        "{wider}new {} in a directory the baseline never read",
+                        names(&missing)
+                    ),
+                )
+            }
+        }
+        What::Exec { path } => {
+            if hit.verdict == Verdict::Protected {
+                return Some((
+                    &PROTECTED,
+                    format!(
+                        "exec of a protected path: {}",
+                        protected::category(path).unwrap_or("protected")
+                    ),
+                ));
+            }
+            if is_in(SHELLS, path) {
+                (
+                    &EXEC_SHELL,
+                    format!(
+                        "a shell or interpreter ({}) spawned under the agent",
+                        program(path)
+                    ),
+                )
+            } else if is_in(NETWORK, path) {
+                (
+                    &EXEC_NETWORK,
+                    format!(
+                        "a network-capable program ({}) spawned under the agent",
+                        program(path)
+                    ),
+                )
+            } else if is_in(COREUTILS, path) {
+                (
+                    &EXEC_COREUTIL,
+                    format!(
+                        "a read-only core utility ({}) the baseline never ran",
+                        program(path)
+                    ),
+                )
+            } else {
+                (&EXEC_NEW, "a program the baseline never ran".to_string())
+            }
+        }
+        What::Net { op, addr, port, .. } => {
+            let local = is_loopback(addr) || addr.starts_with('/') || addr.starts_with('@');
+            match op {
+                NetDir::Resolve => (
+                    &NET_NEW_RESOLVER,
+                    format!("a DNS server never used: {addr}:{port}"),
+                ),
+                NetDir::Bind | NetDir::Listen if !local => (
+                    &NET_NEW_LISTENER,
+                    format!("a new listener on {addr}:{port}"),
+                ),
+                NetDir::Bind | NetDir::Listen => (
+                    &NET_NEW_LOCAL,
+                    format!("a new local listener on {addr}:{port}"),
+                ),
+                NetDir::Connect if addr.starts_with('/') || addr.starts_with('@') => {
+                    (&NET_NEW_LOCAL, "a new unix-socket destination".to_string())
+                }
+                NetDir::Connect if (cx.host_known)(NetDir::Connect, addr) => {
+                    (&NET_NEW_PORT, format!("a known host on a new port {port}"))
+                }
+                NetDir::Connect => (
+                    &NET_NEW_HOST,
+                    "an outbound destination never seen".to_string(),
+                ),
+            }
+        }
+        What::Dns { .. } => (
+            &DNS_NEW,
+            "a DNS name the baseline never resolved".to_string(),
+        ),
+        What::Flag { flag, detail } => {
+            let critical = matches!(
+                flag,
+                FlagKind::ExecFd | FlagKind::ModuleLoad | FlagKind::Bpf
+            ) || (*flag == FlagKind::Ptrace && detail.contains("outside the tree"));
+            let medium = matches!(flag, FlagKind::MemfdCreate | FlagKind::Ptrace);
+            let rule = if critical {
+                &FLAG_CRITICAL
+            } else if medium {
+                &FLAG_MEDIUM
+            } else {
+                &FLAG_HIGH
+            };
+            (rule, format!("{}: {detail}", flag_name(*flag)))
+        }
+    })
+}
+
+pub fn flag_name(f: FlagKind) -> &'static str {
+    match f {
+        FlagKind::IoUring => "io_uring",
+        FlagKind::Ptrace => "ptrace",
+        FlagKind::Setuid => "setuid",
+        FlagKind::Setgid => "setgid",
+        FlagKind::Capset => "capset",
+        FlagKind::MemfdCreate => "memfd_create",
+        FlagKind::ExecFd => "exec_fd",
+        FlagKind::ModuleLoad => "module_load",
+        FlagKind::Bpf => "bpf",
+        FlagKind::CompatSyscall => "compat_syscall",
+        FlagKind::OpenByHandle => "open_by_handle",
+    }
+}
+
+pub fn names(a: &BTreeSet<Access>) -> String {
+    let v: Vec<String> = a
+        .iter()
+        .map(|x| {
+            serde_json::to_value(x)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        })
+        .collect();
+    v.join("+")
+}
+
+/// The rules and the JSON format, for the long help and the man page.
+pub fn help() -> String {
+    let mut s = String::from(
+        "RULES: each finding gets the severity of the first rule that applies, tested in this order. \
+Behaviour the baseline covers is no finding, unless only by rare entries (rule `rare`). Reasons note a \
+baseline of fewer than three runs as weak evidence.\n\n",
+    );
+    for r in RULES {
+        s.push_str(&format!(
+            "  {:<9} {:<17} {}\n",
+            r.severity.name(),
+            r.id,
+            r.when
+        ));
+    }
+    s.push_str(
+        "\nFile rules apply to the accesses the baseline does not grant (a read that became a write is ranked \
+as a write: \"wider access\"). Shells and interpreters, network programs and core utilities are recognised \
+by program name, version suffixes ignored (python3.11 is python).\n\n\
+JSON (--format json, version 1): an object with version, baseline, baseline_runs, run, fail_on, failed, \
+counts {critical, high, medium, low}, missing [{kind, object, seen}] and findings, each with severity \
+(low|medium|high|critical), kind (exec|file|net|dns|flag), object (path, address:port, name or flag), \
+detail (accesses; operation and protocol; flag detail), reason, rule (an id above), new (false for \
+`rare`), count, and process: [{pid, exe}] from the process that did it up to the root of the tree \
+(absent when the run is a profile). Example:\n\n\
+  {\"version\": 1, \"baseline\": \"baseline.toml\", \"baseline_runs\": 5, \"run\": \"run.jsonl\",\n\
+   \"fail_on\": \"high\", \"failed\": true, \"counts\": {\"critical\": 0, \"high\": 1, \"medium\": 0, \"low\": 0},\n\
+   \"missing\": [], \"findings\": [{\"severity\": \"high\", \"kind\": \"exec\", \"object\": \"/usr/bin/curl\",\n\
+   \"reason\": \"a network-capable program (curl) spawned under the agent\", \"rule\": \"exec-network\",\n\
+   \"new\": true, \"count\": 1, \"process\": [{\"pid\": 812, \"exe\": \"/usr/bin/curl\"},\n\
+   {\"pid\": 790, \"exe\": \"/usr/bin/python3.11\"}]}]}\n",
+    );
+    s
+}

@@ -1,0 +1,158 @@
+use std::process::Command;
+
+use crate::util::*;
+
+/// A benign run reads the documents; the attack also reads a key and runs a new program.
+fn script(dir: &std::path::Path, attack: bool, exit: i32) -> String {
+    let d = dir.display();
+    let mut s = format!("cat {d}/docs/a.md {d}/docs/b.md > /dev/null; ls {d}/docs > /dev/null");
+    if attack {
+        s.push_str(&format!(
+            "; cat {d}/home/.ssh/id_ed25519 > /dev/null; wc -c {d}/docs/a.md > /dev/null"
+        ));
+    }
+    s.push_str(&format!("; exit {exit}"));
+    s
+}
+
+fn setup(name: &str) -> std::path::PathBuf {
+    let d = scratch(name);
+    std::fs::create_dir_all(d.join("docs")).unwrap();
+    std::fs::create_dir_all(d.join("home/.ssh")).unwrap();
+    std::fs::write(d.join("docs/a.md"), "a").unwrap();
+    std::fs::write(d.join("docs/b.md"), "b").unwrap();
+    std::fs::write(d.join("home/.ssh/id_ed25519"), "not a real key").unwrap();
+    for i in 0..2 {
+        let out = Command::new(BIN)
+            .args(["record", "-q", "--merge-into"])
+            .arg(d.join("baseline.toml"))
+            .args(["--", "/bin/sh", "-c", &script(&d, false, 0)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "baseline run {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    d
+}
+
+#[test]
+fn diff_of_an_event_log_names_what_and_who_and_gates() {
+    let d = setup("diff");
+    let attack = record(&d, &[], &strs(&sh(&script(&d, true, 0))));
+    assert_eq!(attack.code(), Some(0), "{}", attack.stderr());
+    let out = Command::new(BIN)
+        .args(["diff", "--format", "json", "--fail-on", "high"])
+        .arg(d.join("baseline.toml"))
+        .arg(d.join("run.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let key = findings
+        .iter()
+        .find(|f| f["object"] == d.join("home/.ssh/id_ed25519").to_str().unwrap())
+        .expect("the key read");
+    assert_eq!(
+        (key["severity"].as_str(), key["rule"].as_str()),
+        (Some("critical"), Some("protected"))
+    );
+    let chain: Vec<&str> = key["process"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["exe"].as_str().unwrap())
+        .collect();
+    assert!(
+        chain[0].ends_with("/cat") && chain.last().unwrap().ends_with("dash"),
+        "{chain:?}"
+    );
+    let wc = findings
+        .iter()
+        .find(|f| f["object"].as_str().unwrap().ends_with("/wc"))
+        .expect("the new program");
+    assert_eq!(wc["severity"], "low");
+    // The same run as a profile: the same findings, without processes.
+    let out = Command::new(BIN)
+        .args(["diff", "--fail-on", "critical"])
+        .arg(d.join("baseline.toml"))
+        .arg(d.join("run.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("CRITICAL (1)") && text.contains("protected path: credentials"),
+        "{text}"
+    );
+    // A benign run passes even the strictest gate.
+    let benign = record(&d, &[], &strs(&sh(&script(&d, false, 0))));
+    assert_eq!(benign.code(), Some(0));
+    let out = Command::new(BIN)
+        .args(["diff", "--fail-on", "new"])
+        .arg(d.join("baseline.toml"))
+        .arg(d.join("run.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn record_with_a_baseline_checks_live_and_keeps_the_commands_exit_status_first() {
+    let d = setup("live");
+    let base = d.join("baseline.toml");
+    let run = |attack: bool, exit: i32| {
+        Command::new(BIN)
+            .args(["record", "-o", "/dev/null", "--baseline"])
+            .arg(&base)
+            .args([
+                "--fail-on",
+                "high",
+                "--",
+                "/bin/sh",
+                "-c",
+                &script(&d, attack, exit),
+            ])
+            .output()
+            .unwrap()
+    };
+    let ok = run(false, 0);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = run(true, 0);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("agentguard: CRITICAL file") && err.contains("id_ed25519"),
+        "{err}"
+    );
+    assert!(err.contains("gate --fail-on: FAILED"), "{err}");
+    let failing = run(true, 3);
+    assert_eq!(
+        failing.status.code(),
+        Some(3),
+        "the command's own failure comes first"
+    );
+    let bad_baseline = Command::new(BIN)
+        .args(["record", "--baseline", "/nonexistent.toml", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_baseline.status.code(), Some(2));
+}
