@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 2
 fi
 
-pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3)
+pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3 python3-venv bash)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,3 +34,15 @@ fi
 
 cargo build --release --locked
 echo "setup: built target/release/agentguard"
+
+# The example agent's Python dependencies, in a virtualenv git ignores (.venv). Reinstalled
+# only when examples/agent/requirements.txt changes.
+req=examples/agent/requirements.txt
+stamp=.venv/.requirements
+if ! cmp -s "$req" "$stamp" 2>/dev/null; then
+    echo "setup: creating .venv for the example agent ($(tr '\n' ' ' < "$req"))"
+    rm -rf .venv
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+fi

@@ -148,6 +148,12 @@ pub struct DiffArgs {
     /// Exit 1 when a finding at or above this level exists
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = FailOn::New)]
     pub fail_on: FailOn,
+    /// What ${CWD} stands for (default: the run's launch directory, as recorded)
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// What ${HOME} stands for (default: the run's home, as recorded)
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

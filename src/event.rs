@@ -26,6 +26,15 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Kind {
+    /// The recording began: what was run, and what ${CWD} and ${HOME} stand for in it.
+    /// The first line of an event log.
+    Start {
+        command: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        cwd: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        home: Option<String>,
+    },
     /// A new process (not a thread) entered the tree.
     Fork {
         child: u32,
@@ -290,6 +299,11 @@ mod tests {
     #[test]
     fn json_lines_round_trip_every_kind() {
         let events = vec![
+            ev(Kind::Start {
+                command: "sh x".into(),
+                cwd: Some("/w".into()),
+                home: None,
+            }),
             ev(Kind::Fork { child: 12 }),
             ev(Kind::Exec(Exec {
                 path: "/usr/bin/cat".into(),
@@ -351,7 +365,7 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(back, events);
-        assert!(text.lines().nth(1).unwrap().contains(r#""kind":"exec""#));
+        assert!(text.lines().nth(2).unwrap().contains(r#""kind":"exec""#));
     }
 
     #[test]

@@ -116,14 +116,19 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         ))),
         None => None,
     };
+    // What ${CWD} and ${HOME} stand for in this run: the launch directory and home.
+    let vars = match args.pid {
+        Some(pid) => Vars::for_pid(pid),
+        None => Vars::from_env(),
+    };
     let checker = match &args.baseline {
-        Some(b) => Some(Checker::new(&Profile::load(b)?, b, Vars::from_env())?),
+        Some(b) => Some(Checker::new(&Profile::load(b)?, b, vars.clone())?),
         None => None,
     };
     let mut state = State {
         checker,
         decoder: Decoder::new(sensor::mono_to_wall_ns()),
-        builder: Builder::new(Vars::from_env()),
+        builder: Builder::new(vars.clone()),
         jsonl,
         events: 0,
         write_error: None,
@@ -177,6 +182,19 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         }
     };
 
+    let start = Event {
+        ts: state.decoder.wall_time(mono_now()),
+        pid: state.root,
+        tid: state.root,
+        ppid: 0,
+        exe: state.decoder.exe_of(state.root),
+        kind: Kind::Start {
+            command: command_text.clone(),
+            cwd: vars.cwd.clone(),
+            home: vars.home.clone(),
+        },
+    };
+    state.handle(start);
     let state = Rc::new(RefCell::new(state));
     let cb_state = Rc::clone(&state);
     let ring = sensor.ring(move |raw: &[u8]| {
@@ -265,6 +283,8 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         seconds: (seconds * 1000.0).round() / 1000.0,
         exit: Some(exit),
         lost_events: last_stats.lost,
+        cwd: vars.cwd.clone(),
+        home: vars.home.clone(),
     };
     let profile = st.builder.finish(run);
     let mut outputs = Vec::new();
@@ -353,11 +373,7 @@ fn report_losses(sensor: &Sensor, state: &Rc<RefCell<State>>, last: &mut Stats) 
     if now != *last {
         *last = now;
         let mut st = state.borrow_mut();
-        let ts = st.decoder.wall_time(
-            nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-                .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
-                .unwrap_or(0),
-        );
+        let ts = st.decoder.wall_time(mono_now());
         let ev = Event {
             ts,
             pid: 0,
@@ -432,6 +448,12 @@ fn print_summary(
         s.push_str(&format!("  wrote {o}\n"));
     }
     eprint!("{s}");
+}
+
+fn mono_now() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
 }
 
 /// A unique id for this recording, so that merging it twice counts it once.

@@ -15,3 +15,7 @@ mod learn;
 
 /// `diff` and `record --baseline`: findings and the CI gate on real recordings.
 mod diff;
+
+/// The example LangChain agent (examples/agent): a baseline from benign seeds, held-out
+/// seeds that pass, attacks that are caught.
+mod example;

@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
 use crate::cli::{DiffArgs, FailOn};
-use crate::event::{read_jsonl, Access};
+use crate::event::{read_jsonl, Access, Event, Kind};
 use crate::profile::learn::unescape;
 use crate::profile::matcher::Matcher;
 use crate::profile::{include, Observer, Profile, Tree, Vars, What};
@@ -153,8 +153,10 @@ impl Checker {
         let workspace = self.vars.cwd.clone();
         let matcher = &self.matcher;
         let host_known = |op, addr: &str| matcher.net_host_known(op, addr);
+        let home = self.vars.home.clone();
         let cx = Context {
             workspace: workspace.as_deref(),
+            home: home.as_deref(),
             known_dirs: &self.known_dirs,
             baseline_runs: self.baseline.runs,
             host_known: &host_known,
@@ -337,106 +339,152 @@ pub fn gate(fail_on: FailOn, findings: &[Finding]) -> bool {
     }
 }
 
-/// The run's behaviour: from an event log (with processes) or a profile (without).
-fn check_run(checker: &mut Checker, run: &Path) -> Result<()> {
-    let is_jsonl = run.extension().is_some_and(|e| e == "jsonl" || e == "json");
-    if is_jsonl {
-        let mut obs = Observer::default();
-        for ev in read_jsonl(run)? {
-            for w in obs.observe(&ev) {
-                checker.check(&w, 1, Some((&obs.tree, ev.pid)));
+/// The run being checked: an event log (which names processes) or a profile.
+enum RunInput {
+    Events(Vec<Event>),
+    Profile(Profile),
+}
+
+impl RunInput {
+    fn load(path: &Path) -> Result<RunInput> {
+        if !path.exists() {
+            bail!("{}: no such file", path.display());
+        }
+        if path
+            .extension()
+            .is_some_and(|e| e == "jsonl" || e == "json")
+        {
+            Ok(RunInput::Events(read_jsonl(path)?))
+        } else {
+            Ok(RunInput::Profile(Profile::load(path)?))
+        }
+    }
+
+    /// What ${CWD} and ${HOME} stood for when the run was recorded.
+    fn vars(&self) -> Option<Vars> {
+        match self {
+            RunInput::Events(evs) => evs.iter().find_map(|e| match &e.kind {
+                Kind::Start { cwd, home, .. } => Some(Vars {
+                    cwd: cwd.clone(),
+                    home: home.clone(),
+                }),
+                _ => None,
+            }),
+            RunInput::Profile(p) => p.run_info.first().map(|r| Vars {
+                cwd: r.cwd.clone(),
+                home: r.home.clone(),
+            }),
+        }
+    }
+
+    fn check(&self, checker: &mut Checker, origin: &Path) -> Result<()> {
+        let p = match self {
+            RunInput::Events(evs) => {
+                let mut obs = Observer::default();
+                for ev in evs {
+                    for w in obs.observe(ev) {
+                        checker.check(&w, 1, Some((&obs.tree, ev.pid)));
+                    }
+                }
+                return Ok(());
+            }
+            RunInput::Profile(p) => p,
+        };
+        let vars = checker.vars.clone();
+        let expand = |raw: &str| {
+            vars.expand_raw(raw)
+                .map_err(|e| anyhow::anyhow!("{}: {raw}: {e}", origin.display()))
+        };
+        // A pattern stands for the literals it replaced: those are what the run did.
+        for e in &p.exec {
+            let lits: Vec<(String, u64)> = if e.replaced.is_empty() {
+                vec![(unescape(&e.path.0), e.count)]
+            } else {
+                e.replaced
+                    .iter()
+                    .map(|l| (l.path.clone(), l.count))
+                    .collect()
+            };
+            for (path, count) in lits {
+                checker.check(
+                    &What::Exec {
+                        path: expand(&path)?,
+                    },
+                    count.max(1),
+                    None,
+                );
             }
         }
-        return Ok(());
-    }
-    let p = Profile::load(run)?;
-    let vars = checker.vars.clone();
-    let expand = |raw: &str| {
-        vars.expand_raw(raw)
-            .map_err(|e| anyhow::anyhow!("{}: {raw}: {e}", run.display()))
-    };
-    // A pattern stands for the literals it replaced: those are what the run did.
-    for e in &p.exec {
-        let lits: Vec<(String, u64)> = if e.replaced.is_empty() {
-            vec![(unescape(&e.path.0), e.count)]
-        } else {
-            e.replaced
-                .iter()
-                .map(|l| (l.path.clone(), l.count))
-                .collect()
-        };
-        for (path, count) in lits {
+        for e in &p.file {
+            let lits: Vec<(String, std::collections::BTreeSet<Access>, u64)> =
+                if e.replaced.is_empty() {
+                    vec![(unescape(&e.path.0), e.access.clone(), e.count)]
+                } else {
+                    e.replaced
+                        .iter()
+                        .map(|l| (l.path.clone(), l.access.clone(), l.count))
+                        .collect()
+                };
+            for (path, access, count) in lits {
+                checker.check(
+                    &What::File {
+                        path: expand(&path)?,
+                        access,
+                    },
+                    count.max(1),
+                    None,
+                );
+            }
+        }
+        for e in &p.net {
             checker.check(
-                &What::Exec {
-                    path: expand(&path)?,
+                &What::Net {
+                    op: e.op,
+                    proto: e.proto,
+                    addr: e.addr.0.clone(),
+                    port: e.port.lo,
                 },
-                count.max(1),
+                e.count.max(1),
                 None,
             );
         }
-    }
-    for e in &p.file {
-        let lits: Vec<(String, std::collections::BTreeSet<Access>, u64)> = if e.replaced.is_empty()
-        {
-            vec![(unescape(&e.path.0), e.access.clone(), e.count)]
-        } else {
-            e.replaced
-                .iter()
-                .map(|l| (l.path.clone(), l.access.clone(), l.count))
-                .collect()
-        };
-        for (path, access, count) in lits {
+        for e in &p.dns {
             checker.check(
-                &What::File {
-                    path: expand(&path)?,
-                    access,
+                &What::Dns {
+                    name: e.name.0.clone(),
                 },
-                count.max(1),
+                e.count.max(1),
                 None,
             );
         }
+        for e in &p.flag {
+            checker.check(
+                &What::Flag {
+                    flag: e.flag,
+                    detail: e.detail.clone(),
+                },
+                e.count.max(1),
+                None,
+            );
+        }
+        Ok(())
     }
-    for e in &p.net {
-        checker.check(
-            &What::Net {
-                op: e.op,
-                proto: e.proto,
-                addr: e.addr.0.clone(),
-                port: e.port.lo,
-            },
-            e.count.max(1),
-            None,
-        );
-    }
-    for e in &p.dns {
-        checker.check(
-            &What::Dns {
-                name: e.name.0.clone(),
-            },
-            e.count.max(1),
-            None,
-        );
-    }
-    for e in &p.flag {
-        checker.check(
-            &What::Flag {
-                flag: e.flag,
-                detail: e.detail.clone(),
-            },
-            e.count.max(1),
-            None,
-        );
-    }
-    Ok(())
 }
 
 pub fn run(args: DiffArgs) -> Result<i32> {
     let baseline = Profile::load(&args.baseline)?;
-    if !args.run.exists() {
-        bail!("{}: no such file", args.run.display());
+    let input = RunInput::load(&args.run)?;
+    // ${CWD} and ${HOME} mean the run's launch directory and home, wherever diff runs.
+    let mut vars = input.vars().unwrap_or_else(Vars::from_env);
+    if let Some(c) = &args.cwd {
+        vars.cwd = Some(c.display().to_string());
     }
-    let mut checker = Checker::new(&baseline, &args.baseline, Vars::from_env())?;
-    check_run(&mut checker, &args.run)
+    if let Some(h) = &args.home {
+        vars.home = Some(h.display().to_string());
+    }
+    let mut checker = Checker::new(&baseline, &args.baseline, vars)?;
+    input
+        .check(&mut checker, &args.run)
         .with_context(|| format!("reading the run {}", args.run.display()))?;
     let (findings, missing) = checker.finish();
     let failed = gate(args.fail_on, &findings);

@@ -187,6 +187,7 @@ fn is_loopback(addr: &str) -> bool {
 /// What diff knows besides the matcher's answer.
 pub struct Context<'a> {
     pub workspace: Option<&'a str>,
+    pub home: Option<&'a str>,
     /// Directories holding a file the baseline reads (expanded).
     pub known_dirs: &'a std::collections::HashSet<String>,
     pub baseline_runs: u32,
@@ -234,8 +235,10 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
                 )
             };
             let writes = missing.iter().any(|a| WRITES.contains(a));
-            let in_work = cx.workspace.is_some_and(|w| under(path, w))
-                || TEMP_DIRS.iter().any(|d| under(path, d));
+            let in_workspace = cx.workspace.is_some_and(|w| under(path, w));
+            // The home directory is never a scratch area, even when it lives under /tmp.
+            let in_home = cx.home.is_some_and(|h| under(path, h));
+            let in_work = in_workspace || (!in_home && TEMP_DIRS.iter().any(|d| under(path, d)));
             let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
             if writes && !in_work {
                 (

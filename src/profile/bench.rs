@@ -63,6 +63,8 @@ fn synthetic(run: u32, n: usize, rng: &mut Lcg) -> Profile {
         seconds: 1.0,
         exit: Some(0),
         lost_events: 0,
+        cwd: None,
+        home: None,
     })
 }
 

@@ -69,6 +69,11 @@ pub struct RunInfo {
     /// Events the sensor could not deliver: a run with losses is an incomplete sample.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lost_events: u64,
+    /// What ${CWD} and ${HOME} stood for in this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
 }
 
 /// What a learned pattern stands for: one literal it replaced, with its own evidence.

@@ -33,6 +33,17 @@ impl Vars {
         }
     }
 
+    /// For a process already running: its own working directory; HOME from the environment.
+    pub fn for_pid(pid: u32) -> Vars {
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .ok()
+            .map(|p| p.display().to_string());
+        Vars {
+            cwd: cwd.filter(|c| c != "/"),
+            ..Vars::from_env()
+        }
+    }
+
     fn value(&self, name: &str) -> Option<&str> {
         match name {
             "HOME" => self.home.as_deref(),

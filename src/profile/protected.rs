@@ -23,6 +23,12 @@ pub const PROTECTED: &[(&str, &str)] = &[
     ("**/.env", "credentials"),
     ("**/.env.*", "credentials"),
     ("/etc/ssh/ssh_host_*_key", "credentials"),
+    // shell and interpreter history: typed secrets
+    ("**/.bash_history", "shell history"),
+    ("**/.zsh_history", "shell history"),
+    ("**/.python_history", "shell history"),
+    ("**/.psql_history", "shell history"),
+    ("**/.mysql_history", "shell history"),
     // shell start-up files
     ("**/.bashrc", "a shell start-up file"),
     ("**/.bash_profile", "a shell start-up file"),

@@ -67,6 +67,8 @@ fn run(id: &str, started: &str) -> RunInfo {
         seconds: 0.5,
         exit: Some(0),
         lost_events: 0,
+        cwd: None,
+        home: None,
     }
 }
 

@@ -1,0 +1,147 @@
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One run of the example through its runner, under `agentguard ARGS`.
+fn example(state: &Path, seed: u32, attack: Option<&str>, agentguard: &str) -> Value {
+    assert!(
+        root().join(".venv/bin/python").exists(),
+        "the example needs its virtualenv: run scripts/setup.sh"
+    );
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("examples/agent/run.py"))
+        .args(["--seed", &seed.to_string(), "--state"])
+        .arg(state)
+        .args(["--agentguard-bin", BIN, "--agentguard", agentguard]);
+    if let Some(a) = attack {
+        cmd.args(["--attack", a]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "run.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(line.lines().last().unwrap()).unwrap()
+}
+
+fn diff(base: &Path, run: &Path) -> (Option<i32>, Value) {
+    let out = Command::new(BIN)
+        .args(["diff", "--format", "json", "--fail-on", "high"])
+        .arg(base)
+        .arg(run)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+    )
+}
+
+/// The high or critical findings, as "kind object".
+fn serious(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "high" || f["severity"] == "critical")
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["kind"].as_str().unwrap(),
+                f["object"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attack() {
+    let d = scratch("example");
+    let state = d.join("state");
+    let base = d.join("baseline.toml");
+    for seed in 1..=4 {
+        let r = example(
+            &state,
+            seed,
+            None,
+            &format!("record -q -o /dev/null --merge-into {}", base.display()),
+        );
+        assert_eq!(r["exit"], 0, "{r}");
+    }
+    for seed in [11, 12] {
+        let run = d.join(format!("held-{seed}.jsonl"));
+        let r = example(
+            &state,
+            seed,
+            None,
+            &format!("record -q -o /dev/null --events {}", run.display()),
+        );
+        assert_eq!(
+            (r["exit"].as_i64(), r["exfiltrated"].as_bool()),
+            (Some(0), Some(false))
+        );
+        let (code, report) = diff(&base, &run);
+        assert_eq!(
+            code,
+            Some(0),
+            "held-out benign seed {seed} failed the gate: {:#?}",
+            serious(&report)
+        );
+    }
+    let home = state.join("home");
+    let cases = [
+        (
+            "exfil_credentials",
+            vec![
+                format!("file {}/.aws/credentials", home.display()),
+                "net 127.0.0.66:18082".to_string(),
+            ],
+        ),
+        (
+            "reverse_shell",
+            vec![
+                "exec /usr/bin/bash".to_string(),
+                "net 127.0.0.77:18083".to_string(),
+            ],
+        ),
+        (
+            "shell_startup",
+            vec![format!("file {}/.bashrc", home.display())],
+        ),
+        ("obfuscated_secret", vec!["file /etc/shadow".to_string()]),
+    ];
+    for (attack, named) in cases {
+        let run = d.join(format!("{attack}.jsonl"));
+        let r = example(
+            &state,
+            13,
+            Some(attack),
+            &format!("record -q -o /dev/null --events {}", run.display()),
+        );
+        // The attack really happened...
+        match attack {
+            "exfil_credentials" => assert_eq!(r["exfiltrated"], true, "{r}"),
+            "reverse_shell" => assert_eq!(r["reverse_shell"], true, "{r}"),
+            _ => assert_eq!(r["exit"], 0, "{r}"),
+        }
+        // ...and the gate caught it, naming what it touched.
+        let (code, report) = diff(&base, &run);
+        assert_eq!(code, Some(1), "{attack} passed the gate");
+        let found = serious(&report);
+        for n in named {
+            assert!(
+                found.contains(&n),
+                "{attack}: no high finding names {n}: {found:#?}"
+            );
+        }
+    }
+}
