@@ -1,10 +1,14 @@
-//! Compiles the BPF sensor and generates its skeleton (`$OUT_DIR/sensor.skel.rs`).
+//! Compiles the BPF objects and generates their skeletons (`$OUT_DIR/{sensor,enforce}.skel.rs`).
 use std::env;
 use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-const SRC: &str = "src/bpf/sensor.bpf.c";
+/// (source, skeleton name): the sensor, and the LSM programs that enforce a profile.
+const OBJECTS: &[(&str, &str)] = &[
+    ("src/bpf/sensor.bpf.c", "sensor"),
+    ("src/bpf/enforce.bpf.c", "enforce"),
+];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
@@ -13,19 +17,25 @@ fn main() {
         Ok(other) => panic!("the BPF sensor supports x86_64 only for now, not {other}"),
         Err(_) => "x86",
     };
-    SkeletonBuilder::new()
-        .source(SRC)
-        .clang_args([
-            format!("-D__TARGET_ARCH_{arch}"),
-            "-Wall".to_string(),
-            "-Werror".to_string(),
-            "-Isrc/bpf".to_string(),
-        ])
-        .build_and_generate(out.join("sensor.skel.rs"))
-        .expect("building the BPF sensor (needs clang; see README, Prerequisites)");
+    for (src, name) in OBJECTS {
+        SkeletonBuilder::new()
+            .source(src)
+            .clang_args([
+                format!("-D__TARGET_ARCH_{arch}"),
+                "-Wall".to_string(),
+                "-Werror".to_string(),
+                "-Isrc/bpf".to_string(),
+            ])
+            .build_and_generate(out.join(format!("{name}.skel.rs")))
+            .unwrap_or_else(|e| {
+                panic!("building {src} (needs clang; see README, Prerequisites): {e:#}")
+            });
+    }
     for f in [
         "src/bpf/sensor.bpf.c",
+        "src/bpf/enforce.bpf.c",
         "src/bpf/events.h",
+        "src/bpf/policy.h",
         "src/bpf/syscalls.h",
         "src/bpf/vmlinux.h",
     ] {

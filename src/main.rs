@@ -4,6 +4,7 @@ mod baseline;
 mod bench;
 mod cli;
 mod diff;
+mod enforce;
 mod event;
 mod launch;
 #[cfg(test)]

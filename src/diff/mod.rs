@@ -241,7 +241,8 @@ impl Checker {
             match crate::profile::pattern::glob(&p) {
                 Ok(g) => {
                     let m = g.compile_matcher();
-                    seen.iter().any(|s| m.is_match(s.as_str()))
+                    seen.iter()
+                        .any(|s| m.is_match(crate::profile::pattern::subject(s)))
                 }
                 Err(_) => true,
             }

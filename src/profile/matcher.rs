@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use globset::GlobMatcher;
 use ipnet::IpNet;
 
-use super::pattern::{glob, is_glob, DomainPat, PortPat, Vars};
+use super::pattern::{glob, is_glob, subject, DomainPat, PortPat, Vars};
 use super::protected::is_protected;
 use super::{NetDir, Profile};
 use crate::event::{Access, FlagKind, Proto};
@@ -80,7 +80,7 @@ impl<T: Clone> PathRules<T> {
             if let Some(idx) = self.by_dir.get(dir) {
                 for &i in idx {
                     let (g, t, hand) = &self.globs[i];
-                    if g.is_match(path) {
+                    if g.is_match(subject(path)) {
                         f(t, *hand);
                     }
                 }

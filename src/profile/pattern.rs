@@ -138,14 +138,26 @@ impl PathPat {
     }
 }
 
-/// Compiles an expanded path pattern: `*` and `?` never cross '/'.
+/// Compiles an expanded path pattern: `*` and `?` never cross '/'. Patterns and paths are
+/// matched without their leading '/' (see `subject`), so that the empty name before it is
+/// never a segment a `*` could match: the kernel's matcher has no such segment either.
 pub fn glob(p: &str) -> Result<globset::Glob, String> {
-    globset::GlobBuilder::new(p)
+    globset::GlobBuilder::new(p.strip_prefix('/').unwrap_or(p))
         .literal_separator(true)
         // Literals are escaped with brackets (globset::escape), never backslashes.
         .backslash_escape(false)
         .build()
         .map_err(|e| format!("bad pattern {p:?}: {}", e.kind()))
+}
+
+/// A path as patterns are matched against it (see `glob`). The root itself is matched by
+/// no pattern: only an exact "/" rule names it.
+pub fn subject(path: &str) -> &str {
+    if path == "/" {
+        "\0"
+    } else {
+        path.strip_prefix('/').unwrap_or(path)
+    }
 }
 
 /// Network address: an IP, a CIDR, a unix socket path (abstract ones start with '@'), or
@@ -331,7 +343,12 @@ mod tests {
             assert!(PathPat::check(bad).is_err(), "{bad}");
         }
         let g = glob("/tmp/*/x").unwrap().compile_matcher();
-        assert!(g.is_match("/tmp/a/x") && !g.is_match("/tmp/a/b/x"));
+        assert!(g.is_match(subject("/tmp/a/x")) && !g.is_match(subject("/tmp/a/b/x")));
+        let g = glob("**/*/**").unwrap().compile_matcher();
+        assert!(
+            !g.is_match(subject("/tmp")),
+            "no empty root segment for * to match"
+        );
     }
 
     #[test]

@@ -104,12 +104,15 @@ fn set() -> &'static GlobSet {
 
 /// Whether an absolute path (variables expanded) is protected.
 pub fn is_protected(path: &str) -> bool {
-    set().is_match(path)
+    set().is_match(super::pattern::subject(path))
 }
 
 /// What kind of protected path this is ("credentials", "a shell start-up file", ...).
 pub fn category(path: &str) -> Option<&'static str> {
-    set().matches(path).first().map(|i| PROTECTED[*i].1)
+    set()
+        .matches(super::pattern::subject(path))
+        .first()
+        .map(|i| PROTECTED[*i].1)
 }
 
 #[cfg(test)]

@@ -1,0 +1,698 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * agentguard's enforcement: BPF LSM programs that deny, with EPERM, what the compiled
+ * profile (policy.h) does not allow, for the processes of one tree. The tree is the one
+ * the sensor tracks: `procs` is the sensor's map, shared by file descriptor, so both
+ * agree on scope by construction.
+ *
+ * Every hook asks "is this process in scope?" first. Each denial (or would-be denial,
+ * under audit) is a record on the `denials` ring buffer naming the rule or the reason.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+#include "policy.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define EPERM 1
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define FMODE_EXEC 0x20
+#define FMODE_CREATED 0x100000
+#define O_TRUNC 01000
+#define O_APPEND 02000
+#define S_IFMT 00170000
+#define S_IFDIR 0040000
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define SIGKILL 9
+#define MASK (AG_PATHBUF - 1)
+#define HASH_PRIME 0x100000001b3ULL
+
+const volatile __u64 tick_ns = 10000000;
+const volatile __u64 hash_key = 0;	/* random per session: rules are found by keyed hash */
+const volatile __u32 audit = 0;		/* report, deny nothing */
+const volatile __u32 kill_on_deny = 0;
+const volatile __u32 n_slow = 0;	/* rules in `slow` */
+const volatile __u32 n_net = 0;		/* rules in `net_rules` */
+
+struct ag_glob _glob = {};
+struct ag_dir _dir = {};
+struct ag_net_rule _net = {};
+enum ag_access _access = 0;
+enum ag_rule_flags _rule_flags = 0;
+enum ag_deny_op _deny_op = 0;
+
+/* The sensor's map of tracked processes (user space hands over its fd before load). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct ag_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct ag_glob);
+} globs SEC(".maps");
+
+/* Keyed hash of a literal directory "/d1/.../dk" ("" is the root) -> its rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct ag_dir);
+} dirs SEC(".maps");
+
+/* Keyed hash of one component -> rules starting with "**" anchored on it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct ag_dir);
+} comps SEC(".maps");
+
+/* Rules starting with "**" and no literal segment to anchor on. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AG_ANYWHERE);
+	__type(key, __u32);
+	__type(value, __u32);
+} slow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AG_NET_RULES);
+	__type(key, __u32);
+	__type(value, struct ag_net_rule);
+} net_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} denials SEC(".maps");
+
+struct pathbuf {
+	__u32 start;			/* the path is buf[start..AG_PATHBUF) */
+	__u32 n;			/* components */
+	__u32 coff[AG_DEPTH + 1];	/* offset of the '/' before component i; coff[n] = end */
+	__u64 pre[AG_DEPTH + 1];	/* keyed hash of the path up to component i */
+	__u64 comp[AG_DEPTH];		/* keyed hash of component i alone */
+	char buf[AG_PATHBUF + 256];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pathbuf);
+} scratch SEC(".maps");
+
+/* The same test as the sensor's scope(), without its bitmap (LSM hooks are rarer). */
+static __always_inline bool in_scope(struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+	struct ag_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	__u64 start;
+
+	if (!p)
+		return false;
+	start = task->group_leader->start_boottime;
+	if (p->start_ns == start)
+		return true;
+	return p->start_ns == 0 && tick_ns && p->start_ticks == start / tick_ns;
+}
+
+static __always_inline __u64 mix(__u64 h, __u8 c)
+{
+	h = (h ^ c) * HASH_PRIME;
+	return h ^ (h >> 29);
+}
+
+/*
+ * The path of `where` (a struct path address), written the way d_path writes it: from the
+ * leaf backwards, so it ends up root first. Returns false when it is too deep or too long
+ * to check: the caller denies.
+ */
+__noinline int build_path(struct pathbuf *pb, __u64 where)
+{
+	struct path pth;
+	struct dentry *dentry, *parent, *root;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt, *mnt_parent;
+	struct qstr q;
+	__u32 pos = AG_PATHBUF, n = 0, len;
+	int i;
+
+	if (!pb || bpf_probe_read_kernel(&pth, sizeof(pth), (const void *)where))
+		return false;
+	dentry = pth.dentry;
+	vfsmnt = pth.mnt;
+	mnt = container_of(vfsmnt, struct mount, mnt);
+	root = BPF_CORE_READ(vfsmnt, mnt_root);
+	for (i = 0; i < AG_DEPTH * 2; i++) {
+		if (dentry == root) {
+			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (mnt_parent == mnt || !mnt_parent)
+				break;
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mnt_parent;
+			vfsmnt = &mnt->mnt;
+			root = BPF_CORE_READ(vfsmnt, mnt_root);
+			continue;
+		}
+		parent = BPF_CORE_READ(dentry, d_parent);
+		if (bpf_core_read(&q, sizeof(q), &dentry->d_name))
+			return false;
+		len = q.len;
+		if (len > 255 || pos < len + 2 || n >= AG_DEPTH)
+			return false;
+		pos -= len;
+		bpf_probe_read_kernel(&pb->buf[pos & MASK], len & 255, q.name);
+		pos -= 1;
+		pb->buf[pos & MASK] = '/';
+		n++;
+		if (dentry == parent)
+			break;	/* a pseudo file: its name is all there is */
+		dentry = parent;
+	}
+	if (i >= AG_DEPTH * 2)
+		return false;
+	pb->start = pos;
+	pb->n = n;
+	return true;
+}
+
+struct hash_ctx {
+	struct pathbuf *pb;
+	__u64 h;
+	__u64 hc;
+	__u32 k;
+	__u32 bad;
+};
+
+/* One byte of the path: bpf_loop's body, so the verifier checks it once. */
+static int hash_byte(__u32 i, struct hash_ctx *c)
+{
+	struct pathbuf *pb = c->pb;
+	__u32 at, k;
+	__u8 ch;
+
+	if (!pb)
+		return 1;
+	at = pb->start + i;
+	if (at >= AG_PATHBUF)
+		return 1;
+	ch = pb->buf[at & MASK];
+	k = c->k;
+	if (ch == '/') {
+		if (i > 0) {
+			if (k >= AG_DEPTH) {
+				c->bad = 1;
+				return 1;
+			}
+			pb->comp[k] = c->hc;
+			k++;
+			pb->pre[k] = c->h;
+			c->k = k;
+		}
+		if (k > AG_DEPTH)
+			return 1;
+		pb->coff[k] = at;
+		c->hc = hash_key;
+	} else {
+		c->hc = mix(c->hc, ch);
+	}
+	c->h = mix(c->h, ch);
+	return 0;
+}
+
+/* Hashes of every prefix and of every component, and where each component starts. */
+__noinline int hash_path(struct pathbuf *pb)
+{
+	struct hash_ctx c = { .pb = pb, .h = hash_key, .hc = hash_key };
+	__u32 k;
+
+	if (!pb)
+		return 0;
+	pb->pre[0] = hash_key;
+	bpf_loop(AG_PATHBUF, hash_byte, &c, 0);
+	k = c.k;
+	if (c.bad || k >= AG_DEPTH)
+		return 0;
+	if (pb->n > 0) {
+		pb->comp[k] = c.hc;
+		k++;
+		pb->pre[k] = c.h;
+	}
+	if (k > AG_DEPTH || k != pb->n)
+		return 0;
+	pb->coff[k] = AG_PATHBUF;
+	return 1;
+}
+
+/* Does component j match segment s? (Global functions are verified once, not per call.) */
+__noinline int seg_match(struct pathbuf *pb, struct ag_seg *s, __u32 j)
+{
+	__u32 from, to, len, i;
+
+	if (!pb || !s || j >= AG_DEPTH)
+		return false;
+	from = pb->coff[j] + 1;
+	to = pb->coff[j + 1];
+	if (to < from || to > AG_PATHBUF)
+		return false;
+	len = to - from;
+	if (!s->star && len != s->plen)
+		return false;
+	if (s->star && len < (__u32)s->plen + s->slen)
+		return false;
+	for (i = 0; i < AG_SEG_LIT; i++) {
+		if (i >= s->plen)
+			break;
+		if (pb->buf[(from + i) & MASK] != s->pre[i])
+			return false;
+	}
+	for (i = 0; i < AG_SEG_LIT; i++) {
+		if (i >= s->slen)
+			break;
+		if (pb->buf[(to - s->slen + i) & MASK] != s->suf[i])
+			return false;
+	}
+	return true;
+}
+
+/* Does glob g match the components from j on? */
+__noinline int glob_match(struct pathbuf *pb, struct ag_glob *g, __u32 j)
+{
+	__u32 rest, i;
+
+	if (!pb || !g || j > pb->n)
+		return false;
+	rest = pb->n - j;
+	if (g->flags & AG_RULE_TAIL_ANY ? rest <= g->nseg : rest != g->nseg)
+		return false;
+	for (i = 0; i < AG_SEGS; i++) {
+		if (i >= g->nseg)
+			break;
+		if (!seg_match(pb, &g->seg[i], j + i))
+			return false;
+	}
+	return true;
+}
+
+struct verdict {
+	__u32 hand;		/* granted by hand-written rules */
+	__u32 learned;		/* granted by learned rules */
+	__u32 protected;	/* a protected-set rule matched */
+	__u32 rule;		/* the last rule that matched, for events */
+};
+
+static __always_inline void apply(struct verdict *v, struct ag_glob *g)
+{
+	if (g->flags & AG_RULE_PROTECTED)
+		v->protected = 1;
+	else if (g->flags & AG_RULE_HAND)
+		v->hand |= g->grant;
+	else
+		v->learned |= g->grant;
+	v->rule = g->id;
+}
+
+/* The rules of one directory (or anchor), tried on the components from j on. */
+__noinline int try_list(struct pathbuf *pb, struct ag_dir *d, __u32 j, struct verdict *v)
+{
+	struct ag_glob *g;
+	__u32 i, idx;
+
+	if (!pb || !d || !v)
+		return 0;
+	for (i = 0; i < AG_DIR_RULES; i++) {
+		if (i >= d->n)
+			break;
+		idx = d->idx[i];
+		g = bpf_map_lookup_elem(&globs, &idx);
+		if (!g)
+			continue;
+		if (glob_match(pb, g, j))
+			apply(v, g);
+	}
+	return 0;
+}
+
+/*
+ * Everything the profile grants the path in pb: the rules of each ancestor directory, the
+ * "**" rules anchored on each component (their segments start at it), the unanchored rest.
+ */
+__noinline int decide(struct pathbuf *pb, struct verdict *v)
+{
+	struct ag_dir *d;
+	__u32 k, idx, i;
+	__u64 key;
+
+	if (!pb || !v)
+		return 0;
+	for (k = 0; k <= AG_DEPTH; k++) {
+		if (k > pb->n)
+			break;
+		key = pb->pre[k];
+		d = bpf_map_lookup_elem(&dirs, &key);
+		if (d)
+			try_list(pb, d, k, v);
+		if (k < pb->n && k < AG_DEPTH) {
+			key = pb->comp[k];
+			d = bpf_map_lookup_elem(&comps, &key);
+			if (d)
+				try_list(pb, d, k, v);
+		}
+	}
+	for (i = 0; i < AG_ANYWHERE; i++) {
+		struct ag_glob *g;
+
+		if (i >= n_slow)
+			break;
+		idx = i;
+		{
+			__u32 *gi = bpf_map_lookup_elem(&slow, &idx);
+
+			if (!gi)
+				continue;
+			idx = *gi;
+		}
+		g = bpf_map_lookup_elem(&globs, &idx);
+		if (!g)
+			continue;
+		for (k = 0; k <= AG_DEPTH; k++) {
+			if (k > pb->n)
+				break;
+			if (glob_match(pb, g, k)) {
+				apply(v, g);
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+static __always_inline struct pathbuf *path_of(__u64 where)
+{
+	__u32 zero = 0;
+	struct pathbuf *pb = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!pb || !build_path(pb, where) || !hash_path(pb))
+		return NULL;
+	return pb;
+}
+
+struct denial {
+	__u16 op;		/* enum ag_deny_op */
+	__u16 family;
+	__u16 port;
+	__u32 rule;
+	__u32 want;
+	struct pathbuf *pb;
+	__u8 addr[16];
+};
+
+/* Reports a denial; returns what the hook returns (0 under audit). */
+static __noinline int deny(struct denial *d)
+{
+	struct pathbuf *pb;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ag_event *e;
+	__u32 len = 0;
+
+	if (!d)
+		return -EPERM;
+	pb = d->pb;
+	e = bpf_ringbuf_reserve(&denials, sizeof(struct ag_hdr) + AG_PATHBUF, 0);
+	if (e) {
+		__builtin_memset(&e->h, 0, sizeof(e->h));
+		e->h.kind = AG_DENY;
+		e->h.op = d->op;
+		e->h.ts = bpf_ktime_get_ns();
+		e->h.tgid = task->tgid;
+		e->h.tid = task->pid;
+		e->h.ppid = task->real_parent->tgid;
+		e->h.ret = audit ? 0 : -EPERM;
+		e->h.arg[0] = d->rule;
+		e->h.arg[1] = d->want;
+		e->h.family = d->family;
+		e->h.port = d->port;
+		__builtin_memcpy(e->h.addr, d->addr, 16);
+		if (pb && pb->start < AG_PATHBUF) {
+			len = AG_PATHBUF - pb->start;
+			bpf_probe_read_kernel(e->data, len & MASK, &pb->buf[pb->start & MASK]);
+		}
+		e->h.len[0] = len & MASK;
+		e->h.size = sizeof(struct ag_hdr) + (len & MASK);
+		bpf_ringbuf_submit(e, 0);
+	}
+	if (audit)
+		return 0;
+	if (kill_on_deny)
+		bpf_send_signal(SIGKILL);
+	return -EPERM;
+}
+
+static __always_inline int deny_simple(__u16 op, __u32 what)
+{
+	struct denial d = { .op = op, .want = what };
+
+	return deny(&d);
+}
+
+static __always_inline int check_path(__u16 op, __u64 where, __u32 want)
+{
+	struct verdict v = {};
+	struct pathbuf *pb = path_of(where);
+	__u32 granted;
+
+	struct denial d = { .op = op, .want = want };
+
+	if (!pb) {
+		d.op = AG_DENY_UNCHECKABLE;
+		return deny(&d);
+	}
+	decide(pb, &v);
+	granted = v.hand | (v.protected ? 0 : v.learned);
+	if ((want & granted) == want)
+		return 0;
+	d.rule = v.protected ? 0xffffffff : v.rule;
+	d.pb = pb;
+	return deny(&d);
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(enforce_file_open, struct file *file, int ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 mode, flags, want = 0;
+
+	if (ret)
+		return ret;
+	if (!in_scope(task))
+		return 0;
+	mode = file->f_mode;
+	if (mode & FMODE_EXEC)
+		return 0;	/* an exec's own open: bprm_check_security decides */
+	flags = file->f_flags;
+	if ((file->f_inode->i_mode & S_IFMT) == S_IFDIR)
+		want |= AG_ACC_LIST;
+	else if (mode & FMODE_READ)
+		want |= AG_ACC_READ;
+	if (mode & FMODE_WRITE) {
+		want |= AG_ACC_WRITE;
+		if (flags & O_APPEND)
+			want |= AG_ACC_APPEND;
+		if (flags & O_TRUNC)
+			want |= AG_ACC_TRUNCATE;
+	}
+	if (mode & FMODE_CREATED)
+		want |= AG_ACC_CREATE;
+	return check_path(AG_DENY_OPEN, (__u64)&file->f_path, want);
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(enforce_exec, struct linux_binprm *bprm, int ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *f;
+
+	if (ret)
+		return ret;
+	if (!in_scope(task))
+		return 0;
+	/* The file the kernel is about to run, not the name it was asked for. */
+	f = BPF_CORE_READ(bprm, file);
+	return check_path(AG_DENY_EXEC, (__u64)&f->f_path, AG_ACC_EXEC);
+}
+
+struct net_ctx {
+	__u16 family;
+	__u16 sotype;
+	__u16 port;
+	__u8 addr[16];
+	__u64 unix_hash;
+	__u32 ok;
+};
+
+static int net_rule_cb(__u32 i, struct net_ctx *c)
+{
+	struct ag_net_rule *r = bpf_map_lookup_elem(&net_rules, &i);
+	__u32 bits, b;
+
+	if (!r || i >= n_net)
+		return 1;
+	if (r->family != c->family || (r->sotype && r->sotype != c->sotype))
+		return 0;
+	if (c->family == AF_UNIX) {
+		if (r->unix_hash == c->unix_hash)
+			c->ok = 1;
+		return c->ok;
+	}
+	if (c->port < r->port_lo || c->port > r->port_hi)
+		return 0;
+	bits = r->prefixlen;
+	for (b = 0; b < 16; b++) {
+		__u8 m;
+
+		if (b * 8 >= bits)
+			break;
+		m = bits - b * 8 >= 8 ? 0xff : (__u8)(0xff << (8 - (bits - b * 8)));
+		if ((c->addr[b] & m) != (r->addr[b] & m))
+			return 0;
+	}
+	c->ok = 1;
+	return 1;
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(enforce_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct net_ctx c = {};
+	__u16 family, port = 0;
+	int i;
+
+	if (ret)
+		return ret;
+	if (!in_scope(task))
+		return 0;
+	family = address->sa_family;
+	c.sotype = sock->type;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)address;
+
+		/* IPv4 is matched as v4-mapped IPv6, so one rule form covers both. */
+		c.family = AF_INET6;
+		c.addr[10] = 0xff;
+		c.addr[11] = 0xff;
+		bpf_probe_read_kernel(&c.addr[12], 4, &sin->sin_addr);
+		port = bpf_ntohs(sin->sin_port);
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)address;
+
+		c.family = AF_INET6;
+		bpf_probe_read_kernel(c.addr, 16, &sin6->sin6_addr);
+		port = bpf_ntohs(sin6->sin6_port);
+	} else if (family == AF_UNIX) {
+		char p[108] = {};
+		__u64 h = hash_key;
+
+		c.family = AF_UNIX;
+		bpf_probe_read_kernel(p, sizeof(p), ((struct sockaddr_un *)address)->sun_path);
+		/* Abstract names start with NUL: hashed as '@', the way profiles write them. */
+		for (i = 0; i < 108; i++) {
+			if (i >= addrlen - 2)
+				break;
+			if (i > 0 && p[i] == 0)
+				break;
+			h = mix(h, i == 0 && p[0] == 0 ? '@' : p[i]);
+		}
+		c.unix_hash = h;
+	} else {
+		return 0;	/* netlink and the like: not outbound connections */
+	}
+	c.port = port;
+	bpf_loop(AG_NET_RULES, net_rule_cb, &c, 0);
+	if (c.ok)
+		return 0;
+	{
+		struct denial d = { .op = AG_DENY_CONNECT, .family = family, .port = port };
+
+		__builtin_memcpy(d.addr, c.addr, 16);
+		return deny(&d);
+	}
+}
+
+/* Escapes: a tree process may not trace a process outside its tree. */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(enforce_ptrace, struct task_struct *child, unsigned int mode, int ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (ret)
+		return ret;
+	if (!in_scope(task) || in_scope(child))
+		return 0;
+	return deny_simple(AG_DENY_PTRACE, child->tgid);
+}
+
+SEC("lsm/kernel_read_file")
+int BPF_PROG(enforce_module_file, struct file *file, enum kernel_read_file_id id, bool contents, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return deny_simple(AG_DENY_MODULE, id);
+}
+
+SEC("lsm/kernel_load_data")
+int BPF_PROG(enforce_module_data, enum kernel_load_data_id id, bool contents, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return deny_simple(AG_DENY_MODULE, id);
+}
+
+SEC("lsm/bpf")
+int BPF_PROG(enforce_bpf, int cmd, union bpf_attr *attr, unsigned int size, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return deny_simple(AG_DENY_BPF, cmd);
+}
+
+SEC("lsm/sb_mount")
+int BPF_PROG(enforce_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags, void *data, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return deny_simple(AG_DENY_MOUNT, 0);
+}
+
+SEC("lsm/move_mount")
+int BPF_PROG(enforce_move_mount, const struct path *from, const struct path *to, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return deny_simple(AG_DENY_MOUNT, 0);
+}

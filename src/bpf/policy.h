@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The compiled profile, as enforce.bpf.c reads it: the one definition of the policy maps'
+ * types, shared with src/enforce/compile.rs through the skeleton.
+ *
+ * A path rule is a glob over path components: a literal directory D (looked up by the
+ * keyed hash of "/d1/d2/..."), then up to AG_SEGS segments, each a literal or one '*'
+ * between a literal prefix and suffix, then optionally "any depth" (a trailing "**").
+ * Rules that start with "**" (no literal directory) sit in a short list tried at every
+ * depth. What a glob cannot say this way, the compiler refuses (enforce fails closed).
+ */
+#ifndef AGENTGUARD_POLICY_H
+#define AGENTGUARD_POLICY_H
+
+#define AG_SEGS 4		/* segments after the literal directory */
+#define AG_SEG_LIT 30		/* bytes of a segment's prefix, and of its suffix */
+#define AG_DIR_RULES 8		/* glob rules hanging off one directory */
+#define AG_ANYWHERE 64		/* rules starting with "**" */
+#define AG_NET_RULES 256
+#define AG_DEPTH 32		/* path components the kernel walks; deeper is denied */
+#define AG_PATHBUF 4096
+
+/* Access bits: a path rule grants these. */
+enum ag_access {
+	AG_ACC_READ = 1 << 0,
+	AG_ACC_WRITE = 1 << 1,
+	AG_ACC_APPEND = 1 << 2,
+	AG_ACC_CREATE = 1 << 3,
+	AG_ACC_TRUNCATE = 1 << 4,
+	AG_ACC_LIST = 1 << 5,
+	AG_ACC_EXEC = 1 << 6,
+};
+
+/* Rule flags. */
+enum ag_rule_flags {
+	AG_RULE_HAND = 1 << 0,		/* written by hand: admits protected paths too */
+	AG_RULE_TAIL_ANY = 1 << 1,	/* ends in "**": any further components */
+	AG_RULE_PROTECTED = 1 << 2,	/* a rule of the protected set (it grants nothing) */
+};
+
+struct ag_seg {
+	__u8 star;		/* 0: literal (pre only); 1: pre*suf */
+	__u8 plen;
+	__u8 slen;
+	__u8 pad;
+	char pre[AG_SEG_LIT];
+	char suf[AG_SEG_LIT];
+};
+
+struct ag_glob {
+	__u32 grant;		/* enum ag_access */
+	__u32 flags;		/* enum ag_rule_flags */
+	__u32 nseg;
+	__u32 id;		/* rule number, for denial events */
+	struct ag_seg seg[AG_SEGS];
+};
+
+/* file_exact / exec_exact values, keyed by the keyed hash of the whole path. */
+struct ag_exact {
+	__u32 grant;
+	__u32 flags;
+	__u32 id;
+	__u32 pad;
+};
+
+/* dir_rules values, keyed by the keyed hash of a directory: indices into `globs`. */
+struct ag_dir {
+	__u32 n;
+	__u32 idx[AG_DIR_RULES];
+};
+
+struct ag_net_rule {
+	__u16 family;		/* AF_INET, AF_INET6 (v4 rules also stored v4-mapped), AF_UNIX */
+	__u16 sotype;		/* SOCK_STREAM, SOCK_DGRAM, 0 = any */
+	__u16 port_lo;
+	__u16 port_hi;
+	__u32 prefixlen;	/* of addr, in bits; unix: 0 */
+	__u32 id;
+	__u8 addr[16];
+	__u64 unix_hash;	/* AF_UNIX: keyed hash of the path (abstract: '@' first) */
+};
+
+/* Why something was denied. */
+enum ag_deny_op {
+	AG_DENY_OPEN = 1,
+	AG_DENY_EXEC = 2,
+	AG_DENY_CONNECT = 3,
+	AG_DENY_PTRACE = 4,
+	AG_DENY_MODULE = 5,
+	AG_DENY_BPF = 6,
+	AG_DENY_MOUNT = 7,
+	AG_DENY_UNCHECKABLE = 8,	/* path too deep or long for the kernel to check */
+};
+
+/* A denial (or, under --audit, a would-be denial): ag_hdr kind AG_DENY. */
+#define AG_DENY 8
+
+#endif

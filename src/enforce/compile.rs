@@ -1,0 +1,581 @@
+//! A profile compiled into the rules the kernel checks (src/bpf/policy.h): path globs as a
+//! literal directory plus segments, network rules as address prefixes and port ranges.
+//! What the kernel cannot express exactly is refused, naming the rule: enforcement never
+//! quietly widens or narrows a profile.
+use std::collections::BTreeSet;
+
+use anyhow::{bail, Result};
+
+use crate::event::{Access, Proto};
+use crate::profile::pattern::{AddrPat, Vars};
+use crate::profile::protected::PROTECTED;
+use crate::profile::{NetDir, Profile};
+
+pub const SEGS: usize = 4;
+pub const SEG_LIT: usize = 30;
+pub const PATHBUF: usize = 4096;
+pub const DEPTH: usize = 32;
+
+pub const READ: u32 = 1 << 0;
+pub const WRITE: u32 = 1 << 1;
+pub const APPEND: u32 = 1 << 2;
+pub const CREATE: u32 = 1 << 3;
+pub const TRUNCATE: u32 = 1 << 4;
+pub const LIST: u32 = 1 << 5;
+pub const EXEC: u32 = 1 << 6;
+
+pub const HAND: u32 = 1 << 0;
+pub const TAIL_ANY: u32 = 1 << 1;
+pub const PROTECTED_RULE: u32 = 1 << 2;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seg {
+    pub star: bool,
+    pub pre: Vec<u8>,
+    pub suf: Vec<u8>,
+}
+
+/// Where a rule hangs: under a literal directory, anchored on a literal component (rules
+/// that start with "**"), or in the short unanchored list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Anchor {
+    Dir(String),
+    Component(Vec<u8>),
+    Unanchored,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub id: u32,
+    pub anchor: Anchor,
+    pub segs: Vec<Seg>,
+    pub flags: u32,
+    pub grant: u32,
+    /// The profile text it came from, for denial reports.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetRule {
+    pub id: u32,
+    /// 10 (IPv6; IPv4 as v4-mapped) or 1 (unix).
+    pub family: u16,
+    pub sotype: u16,
+    pub addr: [u8; 16],
+    pub prefixlen: u32,
+    pub port_lo: u16,
+    pub port_hi: u16,
+    pub unix: Option<String>,
+    pub source: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Compiled {
+    pub rules: Vec<Rule>,
+    pub net: Vec<NetRule>,
+}
+
+pub fn access_bits(a: &BTreeSet<Access>) -> u32 {
+    a.iter()
+        .map(|x| match x {
+            Access::Read => READ,
+            Access::Write => WRITE,
+            Access::Append => APPEND,
+            Access::Create => CREATE,
+            Access::Truncate => TRUNCATE,
+            Access::List => LIST,
+            // Checked at other hooks (or not yet): see README, "What enforce covers".
+            _ => 0,
+        })
+        .fold(0, |a, b| a | b)
+}
+
+/// `{a,b}` alternatives multiplied out (a profile's braces are few).
+fn expand_braces(p: &str) -> Result<Vec<String>> {
+    let Some(open) = p.find('{') else {
+        return Ok(vec![p.to_string()]);
+    };
+    let close = p[open..]
+        .find('}')
+        .map(|i| open + i)
+        .ok_or_else(|| anyhow::anyhow!("unbalanced '{{' in {p:?}"))?;
+    let mut out = Vec::new();
+    for alt in p[open + 1..close].split(',') {
+        for rest in expand_braces(&p[close + 1..])? {
+            out.push(format!("{}{alt}{rest}", &p[..open]));
+        }
+    }
+    if out.len() > 256 {
+        bail!("{p:?} expands to more than 256 paths");
+    }
+    Ok(out)
+}
+
+/// A segment's text with globset's escapes ("[*]") resolved; None if it has a class or '?'.
+fn literal(seg: &str) -> Option<Vec<u8>> {
+    let b = seg.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'[' if i + 2 < b.len() && b[i + 2] == b']' => {
+                out.push(b[i + 1]);
+                i += 3;
+            }
+            b'[' | b']' | b'?' | b'*' | b'{' | b'}' => return None,
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn segment(seg: &str, whole: &str) -> Result<Seg> {
+    if let Some(l) = literal(seg) {
+        if l.len() > SEG_LIT {
+            bail!("{whole:?}: the segment {seg:?} after the first pattern is longer than {SEG_LIT} bytes");
+        }
+        return Ok(Seg {
+            star: false,
+            pre: l,
+            suf: Vec::new(),
+        });
+    }
+    let parts: Vec<&str> = seg.split('*').collect();
+    let ok = parts.len() == 2 && literal(parts[0]).is_some() && literal(parts[1]).is_some();
+    if !ok {
+        bail!("{whole:?}: the kernel matches one '*' per segment and no '?' or [classes]; {seg:?} has more");
+    }
+    let (pre, suf) = (
+        literal(parts[0]).unwrap_or_default(),
+        literal(parts[1]).unwrap_or_default(),
+    );
+    if pre.len() > SEG_LIT || suf.len() > SEG_LIT {
+        bail!("{whole:?}: the literal parts of {seg:?} are longer than {SEG_LIT} bytes");
+    }
+    Ok(Seg {
+        star: true,
+        pre,
+        suf,
+    })
+}
+
+/// One expanded glob (no braces) as a kernel rule.
+pub fn glob_rule(p: &str) -> Result<(Anchor, Vec<Seg>, bool)> {
+    let comps: Vec<&str> = p.split('/').collect();
+    let anywhere = comps.first() == Some(&"**");
+    if !anywhere && !p.starts_with('/') {
+        bail!("{p:?} is not absolute");
+    }
+    let body: &[&str] = if anywhere { &comps[1..] } else { &comps[1..] };
+    let tail_any = body.last() == Some(&"**");
+    let body = if tail_any {
+        &body[..body.len() - 1]
+    } else {
+        body
+    };
+    if body.iter().any(|s| *s == "**") {
+        bail!("{p:?}: the kernel matches \"**\" only at the start or the end of a pattern");
+    }
+    if body.iter().any(|s| s.is_empty()) {
+        bail!("{p:?} has an empty segment");
+    }
+    let mut dir = String::new();
+    let mut i = 0;
+    if !anywhere {
+        while i < body.len() {
+            match literal(body[i]) {
+                Some(l) => {
+                    dir.push('/');
+                    dir.push_str(&String::from_utf8_lossy(&l));
+                    i += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+    let segs = body[i..]
+        .iter()
+        .map(|s| segment(s, p))
+        .collect::<Result<Vec<_>>>()?;
+    if segs.len() > SEGS {
+        bail!("{p:?}: more than {SEGS} segments after its literal directory");
+    }
+    if dir.len() >= PATHBUF / 2 {
+        bail!("{p:?} is too long for the kernel to check");
+    }
+    let anchor = if !anywhere {
+        Anchor::Dir(dir)
+    } else {
+        match segs.first() {
+            Some(s) if !s.star => Anchor::Component(s.pre.clone()),
+            _ => Anchor::Unanchored,
+        }
+    };
+    Ok((anchor, segs, tail_any))
+}
+
+fn add_path_rules(
+    out: &mut Compiled,
+    pattern: &str,
+    vars: &Vars,
+    grant: u32,
+    flags: u32,
+    source: String,
+) -> Result<()> {
+    let expanded = vars
+        .expand(pattern)
+        .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+    for p in expand_braces(&expanded)? {
+        let (anchor, segs, tail) = glob_rule(&p).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+        let id = out.rules.len() as u32;
+        out.rules.push(Rule {
+            id,
+            anchor,
+            segs,
+            flags: flags | if tail { TAIL_ANY } else { 0 },
+            grant,
+            source: source.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn sotype(p: Proto) -> u16 {
+    match p {
+        Proto::Tcp | Proto::Stream => 1,
+        Proto::Udp | Proto::Dgram => 2,
+        Proto::Raw => 3,
+        Proto::Seqpacket => 5,
+        Proto::Other => 0,
+    }
+}
+
+fn net_rule(
+    id: u32,
+    addr: &AddrPat,
+    proto: Proto,
+    lo: u16,
+    hi: u16,
+    source: String,
+) -> Result<NetRule> {
+    let mut r = NetRule {
+        id,
+        family: 10,
+        sotype: sotype(proto),
+        addr: [0; 16],
+        prefixlen: 0,
+        port_lo: lo,
+        port_hi: hi,
+        unix: None,
+        source,
+    };
+    if addr.0 == "*" {
+        return Ok(r);
+    }
+    if addr.0.starts_with('/') || addr.0.starts_with('@') {
+        r.family = 1;
+        r.unix = Some(addr.0.clone());
+        return Ok(r);
+    }
+    match addr
+        .net()
+        .ok_or_else(|| anyhow::anyhow!("{}: bad address", r.source))?
+    {
+        ipnet::IpNet::V4(n) => {
+            r.addr = n.network().to_ipv6_mapped().octets();
+            r.prefixlen = 96 + u32::from(n.prefix_len());
+        }
+        ipnet::IpNet::V6(n) => {
+            r.addr = n.network().octets();
+            r.prefixlen = u32::from(n.prefix_len());
+        }
+    }
+    Ok(r)
+}
+
+/// The profile (includes resolved) as kernel rules, with the protected set.
+pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
+    let mut out = Compiled::default();
+    for (pat, cat) in PROTECTED {
+        add_path_rules(
+            &mut out,
+            pat,
+            vars,
+            0,
+            PROTECTED_RULE,
+            format!("protected set: {pat} ({cat})"),
+        )?;
+    }
+    for e in p.file.iter().filter(|e| !e.protected) {
+        let grant = access_bits(&e.access);
+        let flags = if e.learned { 0 } else { HAND };
+        add_path_rules(
+            &mut out,
+            &e.path.0,
+            vars,
+            grant,
+            flags,
+            format!("[[file]] {}", e.path),
+        )?;
+    }
+    for e in p.exec.iter().filter(|e| !e.protected) {
+        let flags = if e.learned { 0 } else { HAND };
+        add_path_rules(
+            &mut out,
+            &e.path.0,
+            vars,
+            EXEC,
+            flags,
+            format!("[[exec]] {}", e.path),
+        )?;
+    }
+    for e in &p.net {
+        if !matches!(e.op, NetDir::Connect | NetDir::Resolve) {
+            continue; // bind and listen are not checked yet (README, "What enforce covers")
+        }
+        let (lo, hi) = if e.port.is_any() {
+            (0, u16::MAX)
+        } else {
+            (e.port.lo, e.port.hi)
+        };
+        let id = out.net.len() as u32;
+        out.net.push(net_rule(
+            id,
+            &e.addr,
+            e.proto,
+            lo,
+            hi,
+            format!("[[net]] {:?} {} {}", e.op, e.addr, e.port.lo),
+        )?);
+    }
+    if out.net.len() > 256 {
+        bail!(
+            "the profile has {} network rules; the kernel side holds 256",
+            out.net.len()
+        );
+    }
+    Ok(out)
+}
+
+/// The kernel's keyed hash (enforce.bpf.c, mix()), byte by byte.
+pub fn hash(key: u64, bytes: &[u8]) -> u64 {
+    let mut h = key;
+    for &c in bytes {
+        h = (h ^ u64::from(c)).wrapping_mul(0x100000001b3);
+        h ^= h >> 29;
+    }
+    h
+}
+
+/// What the kernel decides for a path, computed the way enforce.bpf.c computes it: the
+/// model the property test holds against the user-space matcher.
+pub fn kernel_model(c: &Compiled, path: &str, want: u32) -> bool {
+    let comps: Vec<&[u8]> = path.split('/').skip(1).map(str::as_bytes).collect();
+    let comps: Vec<&[u8]> = if path == "/" { Vec::new() } else { comps };
+    let n = comps.len();
+    let seg_match = |s: &Seg, c: &[u8]| {
+        if s.star {
+            c.len() >= s.pre.len() + s.suf.len() && c.starts_with(&s.pre) && c.ends_with(&s.suf)
+        } else {
+            c == s.pre.as_slice()
+        }
+    };
+    let glob_match = |r: &Rule, j: usize| {
+        let rest = n - j;
+        let ok = if r.flags & TAIL_ANY != 0 {
+            rest > r.segs.len()
+        } else {
+            rest == r.segs.len()
+        };
+        ok && r
+            .segs
+            .iter()
+            .enumerate()
+            .all(|(i, s)| seg_match(s, comps[j + i]))
+    };
+    let (mut hand, mut learned, mut protected) = (0u32, 0u32, false);
+    let mut apply = |r: &Rule| {
+        if r.flags & PROTECTED_RULE != 0 {
+            protected = true;
+        } else if r.flags & HAND != 0 {
+            hand |= r.grant;
+        } else {
+            learned |= r.grant;
+        }
+    };
+    for r in &c.rules {
+        match &r.anchor {
+            Anchor::Dir(d) => {
+                let dc: Vec<&[u8]> = if d.is_empty() {
+                    Vec::new()
+                } else {
+                    d.split('/').skip(1).map(str::as_bytes).collect()
+                };
+                if dc.len() <= n && comps[..dc.len()] == dc[..] && glob_match(r, dc.len()) {
+                    apply(r);
+                }
+            }
+            Anchor::Component(_) => {
+                if (0..n).any(|j| glob_match(r, j)) {
+                    apply(r);
+                }
+            }
+            Anchor::Unanchored => {
+                if (0..=n).any(|j| glob_match(r, j)) {
+                    apply(r);
+                }
+            }
+        }
+    }
+    let granted = hand | if protected { 0 } else { learned };
+    want & granted == want
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::matcher::{Matcher, Verdict};
+
+    fn vars() -> Vars {
+        Vars {
+            home: Some("/home/ann".into()),
+            cwd: Some("/home/ann/work".into()),
+        }
+    }
+
+    #[test]
+    fn globs_become_a_directory_and_segments() {
+        let (a, s, t) = glob_rule("/tmp/tmp*/out.txt").unwrap();
+        assert_eq!(a, Anchor::Dir("/tmp".into()));
+        assert_eq!(
+            s,
+            vec![
+                Seg {
+                    star: true,
+                    pre: b"tmp".to_vec(),
+                    suf: vec![]
+                },
+                Seg {
+                    star: false,
+                    pre: b"out.txt".to_vec(),
+                    suf: vec![]
+                }
+            ]
+        );
+        assert!(!t);
+        let (a, s, t) = glob_rule("/srv/data/**").unwrap();
+        assert_eq!((a, s.len(), t), (Anchor::Dir("/srv/data".into()), 0, true));
+        let (a, _, t) = glob_rule("**/.ssh/**").unwrap();
+        assert_eq!((a, t), (Anchor::Component(b".ssh".to_vec()), true));
+        assert_eq!(glob_rule("**/.env.*").unwrap().0, Anchor::Unanchored);
+        assert_eq!(
+            glob_rule("/a/b[*]c").unwrap().0,
+            Anchor::Dir("/a/b*c".into())
+        );
+        for bad in ["/a/**/b", "/a/*x*y", "/a/b?c", "/a/[ab]"] {
+            assert!(glob_rule(bad).is_err(), "{bad}");
+        }
+        assert_eq!(expand_braces("/a/{b,c}/{d,e}").unwrap().len(), 4);
+    }
+
+    /// Small deterministic generator: no dependency for a test's inputs.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    /// The kernel's decision equals the user-space matcher's, on generated profiles and
+    /// paths, the protected set included.
+    #[test]
+    fn the_kernel_model_agrees_with_the_matcher() {
+        let words = [
+            "a",
+            "b",
+            "etc",
+            "tmp",
+            "x.py",
+            "y.pyc",
+            ".ssh",
+            ".env",
+            "home",
+            "ann",
+            "work",
+            "__pycache__",
+            "lib.so.3",
+            ".bashrc",
+        ];
+        let mut rng = Lcg(7);
+        let mut checked = 0;
+        for round in 0..200 {
+            let mut text = String::from("version = 1\n");
+            for i in 0..6 {
+                let depth = 1 + rng.next(3) as usize;
+                let mut p = String::new();
+                for d in 0..depth {
+                    let w = words[rng.next(words.len() as u64) as usize];
+                    let seg = match rng.next(6) {
+                        0 if d == depth - 1 => "*".to_string(),
+                        1 => format!("{}*", &w[..1]),
+                        _ => w.to_string(),
+                    };
+                    p.push('/');
+                    p.push_str(&seg);
+                }
+                if rng.next(4) == 0 {
+                    p.push_str("/**");
+                }
+                if rng.next(8) == 0 {
+                    p = format!("**{p}");
+                }
+                let access = ["read", "write", "list"][rng.next(3) as usize];
+                let learned = if (round + i) % 2 == 0 {
+                    "learned = true\nseen = []\n"
+                } else {
+                    ""
+                };
+                text.push_str(&format!(
+                    "[[file]]\npath = \"{p}\"\naccess = [\"{access}\"]\n{learned}"
+                ));
+            }
+            let Ok(profile) = Profile::parse(&text, std::path::Path::new("gen.toml")) else {
+                continue;
+            };
+            let compiled = compile(&profile, &vars()).unwrap();
+            let m = Matcher::new(&profile, &vars()).unwrap();
+            for _ in 0..50 {
+                let depth = 1 + rng.next(5) as usize;
+                let path: String = (0..depth)
+                    .map(|_| format!("/{}", words[rng.next(words.len() as u64) as usize]))
+                    .collect();
+                for (bit, acc) in [
+                    (READ, Access::Read),
+                    (WRITE, Access::Write),
+                    (LIST, Access::List),
+                ] {
+                    let user = m.file(&path, &BTreeSet::from([acc])) == Verdict::Covered;
+                    let kernel = kernel_model(&compiled, &path, bit);
+                    assert_eq!(kernel, user, "{path} {acc:?} in\n{text}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
+
+    #[test]
+    fn the_hash_is_the_kernels() {
+        // Values the BPF mix() gives (kept in step by the VM tests, which look rules up by it).
+        assert_eq!(hash(0, b""), 0);
+        assert_ne!(hash(1, b"/etc"), hash(2, b"/etc"));
+        assert_ne!(hash(1, b"/etc"), hash(1, b"/etd"));
+    }
+}
