@@ -9,7 +9,9 @@ if [ "$(id -u)" != 0 ]; then
     exit 2
 fi
 
-pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3 python3-venv bash)
+pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3 python3-venv bash perl
+      # the VM that runs the BPF LSM tests (scripts/vm-test.sh): this kernel refuses LSM programs
+      qemu-system-x86 linux-image-amd64 busybox-static kmod)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,12 +39,12 @@ echo "setup: built target/release/agentguard"
 
 # The example agent's Python dependencies, in a virtualenv git ignores (.venv). Reinstalled
 # only when examples/agent/requirements.txt changes.
-req=examples/agent/requirements.txt
+# virtme-ng (vng) runs the VM tests; it goes there too.
 stamp=.venv/.requirements
-if ! cmp -s "$req" "$stamp" 2>/dev/null; then
-    echo "setup: creating .venv for the example agent ($(tr '\n' ' ' < "$req"))"
+if ! cat examples/agent/requirements.txt tests/vm/requirements.txt | cmp -s - "$stamp" 2>/dev/null; then
+    echo "setup: creating .venv ($(cat examples/agent/requirements.txt tests/vm/requirements.txt | tr '\n' ' '))"
     rm -rf .venv
     python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -r "$req"
-    cp "$req" "$stamp"
+    .venv/bin/pip install -q --disable-pip-version-check -r examples/agent/requirements.txt -r tests/vm/requirements.txt
+    cat examples/agent/requirements.txt tests/vm/requirements.txt > "$stamp"
 fi

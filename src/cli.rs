@@ -41,6 +41,21 @@ share some runs but not all are refused. Writes to -o, or standard output.",
         after_help = "Example:\n  agentguard merge runs/*.toml -o baseline.toml"
     )]
     Merge(MergeArgs),
+    /// Enforce a profile in the kernel (BPF LSM): what it does not allow fails with EPERM
+    #[command(
+        long_about = "Runs COMMAND (or watches --pid and its descendants) under a profile enforced by BPF LSM \
+programs: opens of files by access, executions (of the resolved file), outbound connections and unconnected \
+datagrams (IPv4, IPv6, unix sockets) that the profile does not allow fail with EPERM; ptrace of processes \
+outside the tree, kernel module loads, bpf() and mounts are denied. Protected paths are denied unless a \
+hand-written rule names them. Each denial is printed on standard error, written to --events, and counted in \
+the summary. Everything record does, enforce does too (-o, --events, --baseline).\n\n\
+Fails closed: when the LSM programs cannot load (no bpf in the kernel's lsm= list, no BTF), or the profile \
+holds a pattern the kernel cannot check exactly, the command is not started and the exit status is 2. The \
+tree runs in a cgroup of its own; if agentguard dies, even by SIGKILL, a watchdog kills what is left of it; \
+when enforce ends, so does the tree.",
+        after_help = "Examples:\n  sudo agentguard enforce --profile baseline.toml -- python agent.py\n  sudo agentguard enforce --profile baseline.toml --audit -- python agent.py"
+    )]
+    Enforce(EnforceArgs),
     /// Compare a run with a baseline: rank what is new, and gate CI on it
     #[command(
         long_about = "Reports what RUN (a profile, or an event log in JSONL, which also names the processes) \
@@ -105,6 +120,29 @@ pub struct RecordArgs {
     /// The command to run and record, after `--`
     #[arg(last = true, value_name = "COMMAND", required_unless_present = "pid")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnforceArgs {
+    /// The profile to enforce
+    #[arg(long, value_name = "PROFILE.toml")]
+    pub profile: PathBuf,
+    /// Complain mode: report what would be denied, deny nothing
+    #[arg(long)]
+    pub audit: bool,
+    /// What a denial does to the process: fail the call with EPERM, or kill the process
+    #[arg(long, value_enum, value_name = "ACTION", default_value_t = OnDeny::Eperm)]
+    pub on_deny: OnDeny,
+    #[command(flatten)]
+    pub run: RecordArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnDeny {
+    /// the denied call fails with EPERM
+    Eperm,
+    /// the process is killed with SIGKILL
+    Kill,
 }
 
 /// The gate: which findings make the exit status 1.

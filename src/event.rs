@@ -53,6 +53,8 @@ pub enum Kind {
     Dns(Dns),
     /// Behaviour a reviewer should see whatever its arguments (io_uring, ptrace, ...).
     Flag(Flag),
+    /// Enforcement denied an operation (`enforced`), or would have under --audit.
+    Deny(Deny),
     /// The sensor could not deliver everything: `lost` records since the start.
     Lost {
         lost: u64,
@@ -209,6 +211,20 @@ pub enum FlagKind {
     Bpf,
     CompatSyscall,
     OpenByHandle,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deny {
+    /// open, exec, connect, ptrace, module_load, bpf, mount, or uncheckable.
+    pub op: String,
+    /// The path, address:port, target pid or command it concerned.
+    pub object: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access: Vec<Access>,
+    /// Why: which rule of the profile, or which part of the policy.
+    pub reason: String,
+    /// false under --audit: reported, not denied.
+    pub enforced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

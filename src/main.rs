@@ -22,7 +22,8 @@ use cli::{Cli, Command};
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Record(args) => record::run(args),
+        Command::Record(args) => record::run(args, None),
+        Command::Enforce(args) => enforce::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Merge(args) => baseline::merge(args),
         Command::Show(args) => baseline::show(args),

@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 use crate::attach;
 use crate::cli::RecordArgs;
 use crate::diff::{self, report, rules::Severity, Checker};
+use crate::enforce::{self, lsm::Lsm, watchdog::Watchdog};
 use crate::event::{Event, FlagKind, JsonlWriter, Kind};
 use crate::launch;
 use crate::profile::{merge, Builder, Profile, RunInfo, Vars};
@@ -21,6 +22,10 @@ use crate::sensor::{self, decode::Decoder, Sensor, Stats};
 
 /// Everything the ring-buffer callback updates.
 struct State {
+    /// Denials (or, under audit, would-be denials) reported by enforcement.
+    denials: u64,
+    audit: bool,
+    enforcing: bool,
     /// With --baseline: the live check.
     checker: Option<Checker>,
     decoder: Decoder,
@@ -38,6 +43,31 @@ struct State {
 impl State {
     fn handle(&mut self, ev: Event) {
         self.events += 1;
+        if let Kind::Deny(d) = &ev.kind {
+            self.denials += 1;
+            let what = if d.enforced { "DENIED" } else { "WOULD DENY" };
+            let access = if d.access.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    crate::diff::rules::names(&d.access.iter().copied().collect())
+                )
+            };
+            let chain = crate::diff::report::chain(
+                &self
+                    .builder
+                    .tree()
+                    .chain(ev.pid)
+                    .into_iter()
+                    .map(|(pid, exe)| crate::diff::Proc { pid, exe })
+                    .collect::<Vec<_>>(),
+            );
+            eprintln!(
+                "agentguard: {what} {} {}{access} by {chain}: {}",
+                d.op, d.object, d.reason
+            );
+        }
         if let Kind::Flag(f) = &ev.kind {
             let warn = match f.flag {
                 FlagKind::IoUring => Some(format!("pid {} ({}) set up io_uring: its io_uring operations are not visible to the sensor", ev.pid, ev.exe)),
@@ -79,7 +109,8 @@ enum Target {
     Pid(u32),
 }
 
-pub fn run(args: RecordArgs) -> Result<i32> {
+/// Records a tree; with `enforce`, also enforces a compiled profile on it (enforce.rs).
+pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
     let target = match args.pid {
         Some(pid) => Target::Pid(pid),
         None => Target::Command(args.command.clone()),
@@ -98,6 +129,17 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .context("signalfd")?;
 
+    // Before any BPF object exists, so the watchdog holds none of them.
+    let watchdog = match &enforce {
+        Some(_) => match Watchdog::start() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("agentguard: {e:#}\nagentguard: the command was not started");
+                return Ok(2);
+            }
+        },
+        None => None,
+    };
     let started_wall = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let started = Instant::now();
     let mut obj = MaybeUninit::uninit();
@@ -109,6 +151,20 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         },
     )?;
 
+    let enforce_active = enforce.is_some();
+    let mut lsm_obj = MaybeUninit::uninit();
+    let lsm = match &enforce {
+        Some(setup) => {
+            match Lsm::load(&mut lsm_obj, sensor.procs_fd(), &setup.compiled, setup.opts) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    eprintln!("agentguard: {e:#}");
+                    return Ok(2);
+                }
+            }
+        }
+        None => None,
+    };
     let jsonl = match &args.events {
         Some(p) => Some(JsonlWriter::new(BufWriter::with_capacity(
             1 << 20,
@@ -136,7 +192,33 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         root_exit: None,
         root: 0,
         warnings: Vec::new(),
+        denials: 0,
+        audit: enforce.as_ref().is_some_and(|e| e.opts.audit),
+        enforcing: enforce.is_some(),
     };
+    if let Some(setup) = &enforce {
+        state.decoder.set_rule_names(
+            setup
+                .compiled
+                .rules
+                .iter()
+                .map(|r| r.source.clone())
+                .collect(),
+        );
+        if !args.quiet {
+            let mode = if setup.opts.audit {
+                "auditing (denying nothing)"
+            } else {
+                "enforcing"
+            };
+            eprintln!(
+                "agentguard: {mode} {} ({} path rules, {} network rules) with BPF LSM",
+                setup.profile_name,
+                setup.compiled.rules.len(),
+                setup.compiled.net.len()
+            );
+        }
+    }
 
     // Put the tree in scope before it can do anything.
     let mut child = None;
@@ -147,6 +229,9 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             let pid = c.pid.as_raw() as u32;
             let ticks = launch::start_ticks(pid)?;
             sensor.track(pid, ticks)?;
+            if let Some(w) = &watchdog {
+                w.adopt(pid)?;
+            }
             state.builder.add_root(pid);
             state.decoder.seed(
                 pid,
@@ -167,6 +252,9 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             let tree = attach::tree_of(*root)?;
             for p in &tree {
                 sensor.track(p.pid, p.start_ticks)?;
+                if let Some(w) = &watchdog {
+                    w.adopt(p.pid)?;
+                }
                 state.builder.add_root(p.pid);
                 state.decoder.seed(p.pid, p.exe.clone());
                 pending.push((p.pid, p.start_ticks));
@@ -196,15 +284,21 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     };
     state.handle(start);
     let state = Rc::new(RefCell::new(state));
-    let cb_state = Rc::clone(&state);
-    let ring = sensor.ring(move |raw: &[u8]| {
-        let mut st = cb_state.borrow_mut();
-        match st.decoder.decode(raw) {
-            Ok(ev) => st.handle(ev),
-            Err(_) => st.decode_errors += 1,
+    let record = |state: Rc<RefCell<State>>| {
+        move |raw: &[u8]| {
+            let mut st = state.borrow_mut();
+            match st.decoder.decode(raw) {
+                Ok(ev) => st.handle(ev),
+                Err(_) => st.decode_errors += 1,
+            }
+            0
         }
-        0
-    })?;
+    };
+    let ring = sensor.ring(
+        record(Rc::clone(&state)),
+        lsm.as_ref()
+            .map(|l| (l.denials(), record(Rc::clone(&state)))),
+    )?;
 
     let mut root_status: Option<i32> = None;
     let mut interrupted = false;
@@ -307,7 +401,8 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             profile.save(p)?;
             outputs.push(p.display().to_string());
         }
-        None if args.merge_into.is_some() => {}
+        // Under enforce, or when learning into a baseline, the profile is written only on request.
+        None if args.merge_into.is_some() || enforce_active => {}
         None => {
             let text = profile.to_toml()?;
             let mut out = std::io::stdout().lock();
@@ -422,6 +517,10 @@ fn print_summary(
         ("lost events", stats.lost),
     ] {
         s.push_str(&format!("  {what:<13}{n:>8}\n"));
+    }
+    if st.enforcing {
+        let what = if st.audit { "would deny" } else { "denied" };
+        s.push_str(&format!("  {what:<13}{:>8}\n", st.denials));
     }
     if stats.procs_untracked > 0 {
         s.push_str(&format!(

@@ -19,3 +19,6 @@ mod diff;
 /// The example LangChain agent (examples/agent): a baseline from benign seeds, held-out
 /// seeds that pass, attacks that are caught.
 mod example;
+
+/// `enforce` on this machine, whose kernel refuses LSM programs: it fails closed.
+mod enforce;

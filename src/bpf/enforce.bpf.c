@@ -32,6 +32,14 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define SIGKILL 9
 #define MASK (AG_PATHBUF - 1)
+#define IX(i) ix(i)
+
+/* An index the verifier can bound: the barrier keeps the compiler from dropping the mask. */
+static __always_inline __u32 ix(__u32 i)
+{
+	barrier_var(i);
+	return i & 63;
+}
 #define HASH_PRIME 0x100000001b3ULL
 
 const volatile __u64 tick_ns = 10000000;
@@ -102,9 +110,10 @@ struct {
 struct pathbuf {
 	__u32 start;			/* the path is buf[start..AG_PATHBUF) */
 	__u32 n;			/* components */
-	__u32 coff[AG_DEPTH + 1];	/* offset of the '/' before component i; coff[n] = end */
-	__u64 pre[AG_DEPTH + 1];	/* keyed hash of the path up to component i */
-	__u64 comp[AG_DEPTH];		/* keyed hash of component i alone */
+	/* Sized 64 and indexed with IX(): a masked index is one the verifier can bound. */
+	__u32 coff[64];			/* offset of the '/' before component i; coff[n] = end */
+	__u64 pre[64];			/* keyed hash of the path up to component i */
+	__u64 comp[64];			/* keyed hash of component i alone */
 	char buf[AG_PATHBUF + 256];
 };
 
@@ -136,6 +145,65 @@ static __always_inline __u64 mix(__u64 h, __u8 c)
 	return h ^ (h >> 29);
 }
 
+struct walk_ctx {
+	struct pathbuf *pb;
+	struct dentry *dentry;
+	struct dentry *root;
+	struct mount *mnt;
+	__u32 pos;
+	__u32 n;
+	__u32 done;
+	__u32 bad;
+};
+
+/* One step up the tree: bpf_loop's body, so the verifier checks it once. */
+static int walk_step(__u32 i, struct walk_ctx *c)
+{
+	struct pathbuf *pb = c->pb;
+	struct dentry *dentry = c->dentry, *parent;
+	struct mount *mnt_parent;
+	struct qstr q;
+	__u32 pos = c->pos, len;
+
+	if (!pb)
+		return 1;
+	if (dentry == c->root) {
+		struct mount *mnt = c->mnt;	/* a kernel pointer in a local: CO-RE reads need that */
+
+		mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		if (mnt_parent == mnt || !mnt_parent) {
+			c->done = 1;
+			return 1;
+		}
+		c->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		c->mnt = mnt_parent;
+		c->root = BPF_CORE_READ(mnt_parent, mnt.mnt_root);
+		return 0;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (bpf_core_read(&q, sizeof(q), &dentry->d_name)) {
+		c->bad = 1;
+		return 1;
+	}
+	len = q.len;
+	if (len > 255 || pos < len + 2 || pos > AG_PATHBUF || c->n >= AG_DEPTH) {
+		c->bad = 1;
+		return 1;
+	}
+	pos -= len;
+	bpf_probe_read_kernel(&pb->buf[pos & MASK], len & 255, q.name);
+	pos -= 1;
+	pb->buf[pos & MASK] = '/';
+	c->pos = pos;
+	c->n++;
+	if (dentry == parent) {
+		c->done = 1;	/* a pseudo file: its name is all there is */
+		return 1;
+	}
+	c->dentry = parent;
+	return 0;
+}
+
 /*
  * The path of `where` (a struct path address), written the way d_path writes it: from the
  * leaf backwards, so it ends up root first. Returns false when it is too deep or too long
@@ -143,51 +211,22 @@ static __always_inline __u64 mix(__u64 h, __u8 c)
  */
 __noinline int build_path(struct pathbuf *pb, __u64 where)
 {
+	struct walk_ctx c = { .pb = pb, .pos = AG_PATHBUF };
 	struct path pth;
-	struct dentry *dentry, *parent, *root;
 	struct vfsmount *vfsmnt;
-	struct mount *mnt, *mnt_parent;
-	struct qstr q;
-	__u32 pos = AG_PATHBUF, n = 0, len;
-	int i;
 
 	if (!pb || bpf_probe_read_kernel(&pth, sizeof(pth), (const void *)where))
-		return false;
-	dentry = pth.dentry;
+		return 0;
 	vfsmnt = pth.mnt;
-	mnt = container_of(vfsmnt, struct mount, mnt);
-	root = BPF_CORE_READ(vfsmnt, mnt_root);
-	for (i = 0; i < AG_DEPTH * 2; i++) {
-		if (dentry == root) {
-			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (mnt_parent == mnt || !mnt_parent)
-				break;
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = mnt_parent;
-			vfsmnt = &mnt->mnt;
-			root = BPF_CORE_READ(vfsmnt, mnt_root);
-			continue;
-		}
-		parent = BPF_CORE_READ(dentry, d_parent);
-		if (bpf_core_read(&q, sizeof(q), &dentry->d_name))
-			return false;
-		len = q.len;
-		if (len > 255 || pos < len + 2 || n >= AG_DEPTH)
-			return false;
-		pos -= len;
-		bpf_probe_read_kernel(&pb->buf[pos & MASK], len & 255, q.name);
-		pos -= 1;
-		pb->buf[pos & MASK] = '/';
-		n++;
-		if (dentry == parent)
-			break;	/* a pseudo file: its name is all there is */
-		dentry = parent;
-	}
-	if (i >= AG_DEPTH * 2)
-		return false;
-	pb->start = pos;
-	pb->n = n;
-	return true;
+	c.dentry = pth.dentry;
+	c.mnt = container_of(vfsmnt, struct mount, mnt);
+	c.root = BPF_CORE_READ(vfsmnt, mnt_root);
+	bpf_loop(AG_DEPTH * 2, walk_step, &c, 0);
+	if (c.bad || !c.done)
+		return 0;
+	pb->start = c.pos;
+	pb->n = c.n;
+	return 1;
 }
 
 struct hash_ctx {
@@ -218,14 +257,14 @@ static int hash_byte(__u32 i, struct hash_ctx *c)
 				c->bad = 1;
 				return 1;
 			}
-			pb->comp[k] = c->hc;
+			pb->comp[IX(k)] = c->hc;
 			k++;
-			pb->pre[k] = c->h;
+			pb->pre[IX(k)] = c->h;
 			c->k = k;
 		}
 		if (k > AG_DEPTH)
 			return 1;
-		pb->coff[k] = at;
+		pb->coff[IX(k)] = at;
 		c->hc = hash_key;
 	} else {
 		c->hc = mix(c->hc, ch);
@@ -248,13 +287,13 @@ __noinline int hash_path(struct pathbuf *pb)
 	if (c.bad || k >= AG_DEPTH)
 		return 0;
 	if (pb->n > 0) {
-		pb->comp[k] = c.hc;
+		pb->comp[IX(k)] = c.hc;
 		k++;
-		pb->pre[k] = c.h;
+		pb->pre[IX(k)] = c.h;
 	}
 	if (k > AG_DEPTH || k != pb->n)
 		return 0;
-	pb->coff[k] = AG_PATHBUF;
+	pb->coff[IX(k)] = AG_PATHBUF;
 	return 1;
 }
 
@@ -265,8 +304,8 @@ __noinline int seg_match(struct pathbuf *pb, struct ag_seg *s, __u32 j)
 
 	if (!pb || !s || j >= AG_DEPTH)
 		return false;
-	from = pb->coff[j] + 1;
-	to = pb->coff[j + 1];
+	from = pb->coff[IX(j)] + 1;
+	to = pb->coff[IX(j + 1)];
 	if (to < from || to > AG_PATHBUF)
 		return false;
 	len = to - from;
@@ -362,12 +401,12 @@ __noinline int decide(struct pathbuf *pb, struct verdict *v)
 	for (k = 0; k <= AG_DEPTH; k++) {
 		if (k > pb->n)
 			break;
-		key = pb->pre[k];
+		key = pb->pre[IX(k)];
 		d = bpf_map_lookup_elem(&dirs, &key);
 		if (d)
 			try_list(pb, d, k, v);
 		if (k < pb->n && k < AG_DEPTH) {
-			key = pb->comp[k];
+			key = pb->comp[IX(k)];
 			d = bpf_map_lookup_elem(&comps, &key);
 			if (d)
 				try_list(pb, d, k, v);
@@ -399,6 +438,15 @@ __noinline int decide(struct pathbuf *pb, struct verdict *v)
 		}
 	}
 	return 0;
+}
+
+/* A typed kernel pointer as a plain address, which global functions can take. */
+static __always_inline __u64 addr_of(const void *p)
+{
+	__u64 a = 0;
+
+	bpf_probe_read_kernel(&a, sizeof(a), &p);
+	return a;
 }
 
 static __always_inline struct pathbuf *path_of(__u64 where)
@@ -471,7 +519,7 @@ static __always_inline int deny_simple(__u16 op, __u32 what)
 
 static __always_inline int check_path(__u16 op, __u64 where, __u32 want)
 {
-	struct verdict v = {};
+	struct verdict v = { .rule = 0xfffffffe };	/* no rule matched */
 	struct pathbuf *pb = path_of(where);
 	__u32 granted;
 
@@ -483,7 +531,8 @@ static __always_inline int check_path(__u16 op, __u64 where, __u32 want)
 	}
 	decide(pb, &v);
 	granted = v.hand | (v.protected ? 0 : v.learned);
-	if ((want & granted) == want)
+	/* An exec's open asks for either bit (see enforce_file_open); every other open for all. */
+	if (want == (AG_ACC_EXEC | AG_ACC_READ) ? (want & granted) != 0 : (want & granted) == want)
 		return 0;
 	d.rule = v.protected ? 0xffffffff : v.rule;
 	d.pb = pb;
@@ -501,9 +550,15 @@ int BPF_PROG(enforce_file_open, struct file *file, int ret)
 	if (!in_scope(task))
 		return 0;
 	mode = file->f_mode;
-	if (mode & FMODE_EXEC)
-		return 0;	/* an exec's own open: bprm_check_security decides */
 	flags = file->f_flags;
+	/*
+	 * The kernel's own opens for an exec: the program (bprm_check_security decides on it)
+	 * and its ELF interpreter, which no other hook sees. Either may be run if the profile
+	 * lets the tree run it or read it (a loader is a library the tree reads).
+	 */
+	if ((mode & FMODE_EXEC) || (flags & FMODE_EXEC))
+		return check_path(AG_DENY_EXEC, addr_of(file) + bpf_core_field_offset(struct file, f_path),
+				  AG_ACC_EXEC | AG_ACC_READ);
 	if ((file->f_inode->i_mode & S_IFMT) == S_IFDIR)
 		want |= AG_ACC_LIST;
 	else if (mode & FMODE_READ)
@@ -517,7 +572,7 @@ int BPF_PROG(enforce_file_open, struct file *file, int ret)
 	}
 	if (mode & FMODE_CREATED)
 		want |= AG_ACC_CREATE;
-	return check_path(AG_DENY_OPEN, (__u64)&file->f_path, want);
+	return check_path(AG_DENY_OPEN, addr_of(file) + bpf_core_field_offset(struct file, f_path), want);
 }
 
 SEC("lsm/bprm_check_security")
@@ -574,20 +629,15 @@ static int net_rule_cb(__u32 i, struct net_ctx *c)
 	return 1;
 }
 
-SEC("lsm/socket_connect")
-int BPF_PROG(enforce_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+/* An outbound destination (connect, or a datagram's own address) against the net rules. */
+static __always_inline int check_sockaddr(struct socket *sock, struct sockaddr *address, int addrlen)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct net_ctx c = {};
 	__u16 family, port = 0;
 	int i;
 
-	if (ret)
-		return ret;
-	if (!in_scope(task))
-		return 0;
-	family = address->sa_family;
-	c.sotype = sock->type;
+	family = BPF_CORE_READ(address, sa_family);
+	c.sotype = BPF_CORE_READ(sock, type);
 	if (family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)address;
 
@@ -596,13 +646,13 @@ int BPF_PROG(enforce_connect, struct socket *sock, struct sockaddr *address, int
 		c.addr[10] = 0xff;
 		c.addr[11] = 0xff;
 		bpf_probe_read_kernel(&c.addr[12], 4, &sin->sin_addr);
-		port = bpf_ntohs(sin->sin_port);
+		port = bpf_ntohs(BPF_CORE_READ(sin, sin_port));
 	} else if (family == AF_INET6) {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)address;
 
 		c.family = AF_INET6;
 		bpf_probe_read_kernel(c.addr, 16, &sin6->sin6_addr);
-		port = bpf_ntohs(sin6->sin6_port);
+		port = bpf_ntohs(BPF_CORE_READ(sin6, sin6_port));
 	} else if (family == AF_UNIX) {
 		char p[108] = {};
 		__u64 h = hash_key;
@@ -626,11 +676,37 @@ int BPF_PROG(enforce_connect, struct socket *sock, struct sockaddr *address, int
 	if (c.ok)
 		return 0;
 	{
-		struct denial d = { .op = AG_DENY_CONNECT, .family = family, .port = port };
+		struct denial d = { .op = AG_DENY_CONNECT, .family = c.family, .port = port };
 
 		__builtin_memcpy(d.addr, c.addr, 16);
 		return deny(&d);
 	}
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(enforce_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return check_sockaddr(sock, address, addrlen);
+}
+
+/* A datagram sent to an address without connect() is an outbound destination too. */
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(enforce_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
+{
+	struct sockaddr *name;
+
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	name = BPF_CORE_READ(msg, msg_name);
+	if (!name)
+		return 0;	/* connected: connect() was checked */
+	return check_sockaddr(sock, name, BPF_CORE_READ(msg, msg_namelen));
 }
 
 /* Escapes: a tree process may not trace a process outside its tree. */

@@ -34,6 +34,7 @@ enum ag_kind {
 	AG_NET = 5,
 	AG_DNS = 6,
 	AG_FLAG = 7,
+	AG_DENY = 8,	/* from enforce.bpf.c: a denial, or a would-be one under audit */
 };
 
 /* AG_FILE operations. */

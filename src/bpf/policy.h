@@ -14,7 +14,7 @@
 
 #define AG_SEGS 4		/* segments after the literal directory */
 #define AG_SEG_LIT 30		/* bytes of a segment's prefix, and of its suffix */
-#define AG_DIR_RULES 8		/* glob rules hanging off one directory */
+#define AG_DIR_RULES 32		/* glob rules hanging off one directory */
 #define AG_ANYWHERE 64		/* rules starting with "**" */
 #define AG_NET_RULES 256
 #define AG_DEPTH 32		/* path components the kernel walks; deeper is denied */
@@ -91,8 +91,5 @@ enum ag_deny_op {
 	AG_DENY_MOUNT = 7,
 	AG_DENY_UNCHECKABLE = 8,	/* path too deep or long for the kernel to check */
 };
-
-/* A denial (or, under --audit, a would-be denial): ag_hdr kind AG_DENY. */
-#define AG_DENY 8
 
 #endif

@@ -16,6 +16,8 @@ const HDR: usize = std::mem::size_of::<ag_hdr>();
 pub struct Decoder {
     exes: HashMap<u32, String>,
     mono_to_wall_ns: i128,
+    /// Under enforce: where each compiled rule came from, by rule id.
+    rule_names: Vec<String>,
 }
 
 impl Decoder {
@@ -23,7 +25,13 @@ impl Decoder {
         Self {
             exes: HashMap::new(),
             mono_to_wall_ns,
+            rule_names: Vec::new(),
         }
+    }
+
+    /// Names for the rule ids in denial records (enforce::compile's rule sources).
+    pub fn set_rule_names(&mut self, names: Vec<String>) {
+        self.rule_names = names;
     }
 
     /// A process that was already running when tracking began.
@@ -105,6 +113,7 @@ impl Decoder {
             ag_kind::AG_NET => Kind::Net(net(&h, strs[0])?),
             ag_kind::AG_DNS => Kind::Dns(dns(&h, strs[0])),
             ag_kind::AG_FLAG => Kind::Flag(flag(&h, strs)?),
+            ag_kind::AG_DENY => Kind::Deny(self.deny(&h, strs[0])),
             other => bail!("unknown record kind {}", other.0),
         };
         let ev = Event {
@@ -119,6 +128,94 @@ impl Decoder {
             self.exes.remove(&h.tgid);
         }
         Ok(ev)
+    }
+}
+
+impl Decoder {
+    /// A record from enforce.bpf.c: what was denied (or would have been), and why.
+    fn deny(&self, h: &ag_hdr, path: &[u8]) -> event::Deny {
+        // Mirrors policy.h: enum ag_access bits.
+        const ACCESS: [(u64, Access); 6] = [
+            (1, Access::Read),
+            (2, Access::Write),
+            (4, Access::Append),
+            (8, Access::Create),
+            (16, Access::Truncate),
+            (32, Access::List),
+        ];
+        let (rule, want) = (h.arg[0], h.arg[1]);
+        let path = paths::display_bytes(cstr(path));
+        let access: Vec<Access> = ACCESS
+            .iter()
+            .filter(|(b, _)| want & b != 0)
+            .map(|(_, a)| *a)
+            .collect();
+        let rule_reason = || match rule {
+            0xffff_ffff => {
+                let cat = crate::profile::protected::category(&path).unwrap_or("protected");
+                format!("protected path ({cat}): only a hand-written rule admits it")
+            }
+            r => match self.rule_names.get(r as usize) {
+                Some(name) => format!("{name} does not grant it"),
+                None => "no rule of the profile allows it".to_string(),
+            },
+        };
+        // Mirrors policy.h: enum ag_deny_op.
+        let (op, object, access, reason) = match h.op {
+            1 => ("open", path.clone(), access, rule_reason()),
+            2 => ("exec", path.clone(), Vec::new(), rule_reason()),
+            3 => {
+                let (_, addr, _) = address(h, &[]);
+                let object = if h.family == AF_UNIX {
+                    "a unix socket".to_string()
+                } else {
+                    format!("{addr}:{}", h.port)
+                };
+                (
+                    "connect",
+                    object,
+                    Vec::new(),
+                    "no [[net]] rule allows this destination".to_string(),
+                )
+            }
+            4 => (
+                "ptrace",
+                format!("pid {want}"),
+                Vec::new(),
+                "ptrace of a process outside the tree".to_string(),
+            ),
+            5 => (
+                "module_load",
+                String::new(),
+                Vec::new(),
+                "loading kernel modules is denied".to_string(),
+            ),
+            6 => (
+                "bpf",
+                format!("cmd {want}"),
+                Vec::new(),
+                "bpf() is denied: it could undo enforcement".to_string(),
+            ),
+            7 => (
+                "mount",
+                String::new(),
+                Vec::new(),
+                "mounting is denied: it could hide paths from the profile".to_string(),
+            ),
+            _ => (
+                "uncheckable",
+                path.clone(),
+                Vec::new(),
+                "too deep or too long for the kernel to check".to_string(),
+            ),
+        };
+        event::Deny {
+            op: op.to_string(),
+            object,
+            access,
+            reason,
+            enforced: h.ret != 0,
+        }
     }
 }
 

@@ -62,7 +62,7 @@ fn capture_libbpf_log(level: libbpf_rs::PrintLevel, msg: String) {
     }
 }
 
-fn libbpf_log_tail() -> String {
+pub(crate) fn libbpf_log_tail() -> String {
     let log = LIBBPF_LOG.lock().map(|l| l.clone()).unwrap_or_default();
     let lines: Vec<&str> = log
         .lines()
@@ -190,15 +190,30 @@ impl<'obj> Sensor<'obj> {
         })
     }
 
-    /// The ring buffer, calling `f` with each raw record.
-    pub fn ring<'a, F>(&'a self, f: F) -> Result<RingBuffer<'a>>
+    /// The ring buffer, calling `f` with each raw record; `extra` (enforcement's denials)
+    /// is read by the same poll, into `g`.
+    pub fn ring<'a, F, G>(
+        &'a self,
+        f: F,
+        extra: Option<(&'a dyn MapCore, G)>,
+    ) -> Result<RingBuffer<'a>>
     where
         F: FnMut(&[u8]) -> i32 + 'a,
+        G: FnMut(&[u8]) -> i32 + 'a,
     {
         let mut b = RingBufferBuilder::new();
         b.add(&self.skel.maps.events, f)
             .context("opening the ring buffer")?;
+        if let Some((map, g)) = extra {
+            b.add(map, g).context("opening the denials ring buffer")?;
+        }
         b.build().context("opening the ring buffer")
+    }
+
+    /// The map of tracked processes, for enforcement to share.
+    pub fn procs_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.skel.maps.procs.as_fd()
     }
 }
 

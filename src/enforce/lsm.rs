@@ -1,0 +1,225 @@
+//! Loading the LSM programs and filling their maps from a compiled profile. Like
+//! sensor/mod.rs for the sensor, the only module that talks to libbpf for enforcement.
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+use std::os::fd::BorrowedFd;
+
+use anyhow::{bail, Context, Result};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{MapCore, MapFlags, OpenObject};
+
+use super::compile::{hash, Anchor, Compiled, TAIL_ANY};
+
+pub(crate) mod skel {
+    #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
+    include!(concat!(env!("OUT_DIR"), "/enforce.skel.rs"));
+}
+use skel::types::{ag_dir, ag_glob, ag_net_rule, ag_seg};
+use skel::{EnforceSkel, EnforceSkelBuilder};
+
+const DIR_RULES: usize = 32;
+const ANYWHERE: usize = 64;
+const MAX_RULES: usize = 16384;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub audit: bool,
+    pub kill_on_deny: bool,
+}
+
+pub struct Lsm<'obj> {
+    skel: EnforceSkel<'obj>,
+}
+
+fn bytes<T>(v: &T) -> &[u8] {
+    // SAFETY: the policy types are plain old data generated from policy.h.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
+}
+
+fn random_key() -> Result<u64> {
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .context("reading /dev/urandom for the rule hash key")?;
+    Ok(u64::from_ne_bytes(b))
+}
+
+/// Why LSM programs would not load here, as precisely as the system tells.
+pub fn explain_refusal(err: &str) -> String {
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    let listed = lsm.split(',').any(|l| l.trim() == "bpf");
+    let (active, fix) = if lsm.is_empty() {
+        (
+            "the active LSM list could not be read (mount securityfs on /sys/kernel/security to see it)".to_string(),
+            "fix: boot with bpf in the LSM list: add lsm=landlock,lockdown,yama,integrity,apparmor,bpf (your list, then bpf) to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, update-grub, reboot); the kernel needs CONFIG_BPF_LSM=y".to_string(),
+        )
+    } else if listed {
+        (
+            format!("\"bpf\" is in the active LSM list ({}), yet the programs were refused", lsm.trim()),
+            "fix: this is a kernel or agentguard problem, not configuration; the libbpf log above says which program and why".to_string(),
+        )
+    } else {
+        (
+            format!("\"bpf\" is not in the active LSM list ({})", lsm.trim()),
+            format!("fix: add lsm={},bpf to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, update-grub, reboot); the kernel needs CONFIG_BPF_LSM=y", lsm.trim()),
+        )
+    };
+    let log = crate::sensor::libbpf_log_tail();
+    format!(
+        "enforcement needs BPF LSM programs, and they could not be loaded: {err}\n{log}\n{active}.\n{fix}.\n\
+         agentguard did not start the command: it does not run a tree it cannot enforce."
+    )
+}
+
+impl<'obj> Lsm<'obj> {
+    /// Loads and attaches the programs with the policy in place; `procs` is the sensor's
+    /// map of tracked processes, which the programs share.
+    pub fn load(
+        obj: &'obj mut MaybeUninit<OpenObject>,
+        procs: BorrowedFd<'_>,
+        c: &Compiled,
+        opts: Options,
+    ) -> Result<Self> {
+        if c.rules.len() > MAX_RULES {
+            bail!(
+                "the profile compiles to {} path rules; the kernel side holds {MAX_RULES}",
+                c.rules.len()
+            );
+        }
+        let key = random_key()?;
+        let slow: Vec<u32> = c
+            .rules
+            .iter()
+            .filter(|r| r.anchor == Anchor::Unanchored)
+            .map(|r| r.id)
+            .collect();
+        if slow.len() > ANYWHERE {
+            bail!("{} rules start with \"**\" and a pattern segment; the kernel side holds {ANYWHERE} (anchor them on a literal name)", slow.len());
+        }
+        let mut open = EnforceSkelBuilder::default()
+            .open(obj)
+            .context("opening the LSM programs")?;
+        let ro = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .context("the LSM object has no .rodata")?;
+        // SAFETY: sysconf has no preconditions.
+        ro.tick_ns = 1_000_000_000 / (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64);
+        ro.hash_key = key;
+        ro.audit = u32::from(opts.audit);
+        ro.kill_on_deny = u32::from(opts.kill_on_deny);
+        ro.n_slow = slow.len() as u32;
+        ro.n_net = c.net.len() as u32;
+        open.maps
+            .procs
+            .reuse_fd(procs)
+            .context("sharing the sensor's process map")?;
+        let mut skel = open
+            .load()
+            .map_err(|e| anyhow::anyhow!(explain_refusal(&e.to_string())))?;
+        fill(&skel, c, key, &slow)?;
+        skel.attach()
+            .map_err(|e| anyhow::anyhow!(explain_refusal(&format!("attaching: {e}"))))?;
+        Ok(Lsm { skel })
+    }
+
+    pub fn denials(&self) -> &dyn MapCore {
+        &self.skel.maps.denials
+    }
+}
+
+fn glob_value(r: &super::compile::Rule) -> ag_glob {
+    let mut g = ag_glob {
+        grant: r.grant,
+        flags: r.flags,
+        nseg: r.segs.len() as u32,
+        id: r.id,
+        seg: [ag_seg::default(); 4],
+    };
+    for (i, s) in r.segs.iter().enumerate() {
+        let mut v = ag_seg {
+            star: u8::from(s.star),
+            plen: s.pre.len() as u8,
+            slen: s.suf.len() as u8,
+            ..Default::default()
+        };
+        for (j, b) in s.pre.iter().enumerate() {
+            v.pre[j] = *b as i8;
+        }
+        for (j, b) in s.suf.iter().enumerate() {
+            v.suf[j] = *b as i8;
+        }
+        g.seg[i] = v;
+    }
+    debug_assert!(r.flags & TAIL_ANY == 0 || g.flags & TAIL_ANY != 0);
+    g
+}
+
+fn fill(skel: &EnforceSkel, c: &Compiled, key: u64, slow: &[u32]) -> Result<()> {
+    let mut dirs: HashMap<u64, (Vec<u32>, String)> = HashMap::new();
+    let mut comps: HashMap<u64, (Vec<u32>, String)> = HashMap::new();
+    for r in &c.rules {
+        skel.maps
+            .globs
+            .update(&r.id.to_ne_bytes(), bytes(&glob_value(r)), MapFlags::ANY)
+            .context("writing a rule")?;
+        match &r.anchor {
+            Anchor::Dir(d) => dirs
+                .entry(hash(key, d.as_bytes()))
+                .or_insert_with(|| (Vec::new(), d.clone()))
+                .0
+                .push(r.id),
+            Anchor::Component(n) => comps
+                .entry(hash(key, n))
+                .or_insert_with(|| (Vec::new(), String::from_utf8_lossy(n).into_owned()))
+                .0
+                .push(r.id),
+            Anchor::Unanchored => {}
+        }
+    }
+    for (map, lists, what) in [
+        (&skel.maps.dirs, &dirs, "directory"),
+        (&skel.maps.comps, &comps, "name"),
+    ] {
+        for (h, (ids, name)) in lists {
+            if ids.len() > DIR_RULES {
+                bail!("{} patterns hang off the {what} {name:?}; the kernel side holds {DIR_RULES} per {what}", ids.len());
+            }
+            let mut v = ag_dir {
+                n: ids.len() as u32,
+                idx: [0; DIR_RULES],
+            };
+            v.idx[..ids.len()].copy_from_slice(ids);
+            map.update(&h.to_ne_bytes(), bytes(&v), MapFlags::ANY)
+                .context("writing a rule index")?;
+        }
+    }
+    for (i, id) in slow.iter().enumerate() {
+        skel.maps
+            .slow
+            .update(&(i as u32).to_ne_bytes(), &id.to_ne_bytes(), MapFlags::ANY)
+            .context("writing a rule index")?;
+    }
+    for r in &c.net {
+        let v = ag_net_rule {
+            family: r.family,
+            sotype: r.sotype,
+            port_lo: r.port_lo,
+            port_hi: r.port_hi,
+            prefixlen: r.prefixlen,
+            id: r.id,
+            addr: r.addr,
+            unix_hash: r
+                .unix
+                .as_deref()
+                .map(|u| hash(key, u.as_bytes()))
+                .unwrap_or(0),
+        };
+        skel.maps
+            .net_rules
+            .update(&r.id.to_ne_bytes(), bytes(&v), MapFlags::ANY)
+            .context("writing a network rule")?;
+    }
+    Ok(())
+}

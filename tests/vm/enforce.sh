@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The enforcement tests, run inside a VM whose kernel has BPF LSM (scripts/vm-test.sh boots
+# it). Real processes under real LSM programs; each check says what the kernel did.
+# Ends with "N passed, M failed"; exits non-zero when a check failed.
+set -u
+ag=${AGENTGUARD:-$PWD/target/release/agentguard}
+work=${VMWORK:?VMWORK names a writable directory}
+t=$work/enforce
+rm -rf "$t" && mkdir -p "$t/data/.ssh" "$t/logs"
+mount -t securityfs none /sys/kernel/security 2>/dev/null || true
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+echo allowed > "$t/data/allowed.txt"
+echo secret > "$t/data/denied.txt"
+echo key > "$t/data/.ssh/id_ed25519"
+echo a > "$t/data/a.txt"
+echo b > "$t/data/b.txt"
+
+# What any shell command here needs: the shells, core utilities and their libraries.
+base() {
+    cat <<TOML
+version = 1
+include = ["coreutils", "locale"]
+
+[[exec]]
+path = "/usr/bin/{dash,bash,sh,sleep,id}"
+
+[[file]]
+path = "/etc/{ld.so.cache,nsswitch.conf,passwd,group}"
+access = ["read"]
+
+[[file]]
+path = "/usr/lib/x86_64-linux-gnu/*"
+access = ["read"]
+
+[[file]]
+path = "/dev/{null,tty}"
+access = ["read", "write"]
+
+[[file]]
+path = "$t/logs/*"
+access = ["write", "create", "truncate"]
+TOML
+}
+
+# 1. A denied read beside an allowed read.
+{ base; printf '\n[[file]]\npath = "%s/data/allowed.txt"\naccess = ["read"]\n' "$t"; } > "$t/read.toml"
+"$ag" enforce -q --profile "$t/read.toml" --events "$t/logs/read.jsonl" -- \
+    /bin/sh -c "cat $t/data/allowed.txt > $t/logs/read.out; cat $t/data/denied.txt > $t/logs/denied.out 2> $t/logs/denied.err; echo \$? > $t/logs/denied.rc" \
+    2> "$t/logs/read.stderr"
+check "an allowed read works" grep -q allowed "$t/logs/read.out"
+check "a denied read fails with EPERM" grep -q "Operation not permitted" "$t/logs/denied.err"
+check "the denied file's content did not leak" test ! -s "$t/logs/denied.out"
+check "the denial is reported live, naming the file" grep -q "DENIED open $t/data/denied.txt (read)" "$t/logs/read.stderr"
+check "the denial is an event" grep -q '"kind":"deny".*denied.txt' "$t/logs/read.jsonl"
+
+# 2. A denied exec while an allowed program runs (the resolved file is checked).
+{ base | sed 's#{dash,bash,sh,sleep,id}#{dash,bash,sh,sleep}#'; printf '\n[[file]]\npath = "%s/data/a.txt"\naccess = ["read"]\n' "$t"; } > "$t/exec.toml"
+"$ag" enforce -q --profile "$t/exec.toml" -- /bin/sh -c "cat $t/data/a.txt > $t/logs/exec.out; nproc > $t/logs/nproc.out 2> $t/logs/nproc.err" 2> "$t/logs/exec.stderr"
+check "an allowed program runs" grep -q a "$t/logs/exec.out"
+check "a denied exec fails" grep -q "Operation not permitted\|Permission denied" "$t/logs/nproc.err"
+check "the denied exec is reported, by resolved path" grep -q "DENIED exec /usr/bin/nproc" "$t/logs/exec.stderr"
+
+# 3. A denied connect to a loopback listener while an allowed port works.
+python3 -c '
+import socket, threading, time
+def serve(port):
+    s = socket.create_server(("127.0.0.1", port))
+    while True:
+        c, _ = s.accept(); c.close()
+for p in (18201, 18202):
+    threading.Thread(target=serve, args=(p,), daemon=True).start()
+time.sleep(60)' &
+listener=$!
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/18202) 2>/dev/null && break; sleep 0.2; done
+{ base; printf '\n[[net]]\nop = "connect"\nproto = "tcp"\naddr = "127.0.0.1"\nport = 18201\n'; } > "$t/net.toml"
+"$ag" enforce -q --profile "$t/net.toml" -- /bin/bash -c \
+    "echo > /dev/tcp/127.0.0.1/18201 && echo ok > $t/logs/net-allowed.out; { echo > /dev/tcp/127.0.0.1/18202; } 2> $t/logs/net-denied.err" \
+    2> "$t/logs/net.stderr"
+check "an allowed connect works" grep -q ok "$t/logs/net-allowed.out"
+check "a denied connect fails with EPERM" grep -q "Operation not permitted" "$t/logs/net-denied.err"
+check "the denied connect names the destination" grep -q "DENIED connect 127.0.0.1:18202" "$t/logs/net.stderr"
+# An unconnected datagram to an address the profile does not name.
+"$ag" enforce -q --profile "$t/net.toml" -- /bin/bash -c "{ echo x > /dev/udp/127.0.0.1/18203; } 2> $t/logs/udp.err" 2> "$t/logs/udp.stderr"
+check "a datagram to a denied destination is denied" grep -q "DENIED connect 127.0.0.1:18203" "$t/logs/udp.stderr"
+{ cat "$t/net.toml"; printf '\n[[exec]]\npath = "/usr/bin/perl*"\n[[file]]\npath = "/usr/{lib/x86_64-linux-gnu,share}/perl*/**"\naccess = ["read", "list"]\n'; } > "$t/perl.toml"
+"$ag" enforce -q --profile "$t/perl.toml" -- perl -MSocket -e \
+    'socket(S, PF_INET, SOCK_DGRAM, 0) or die; send(S, "x", 0, pack_sockaddr_in(18204, inet_aton("127.0.0.1"))) or print "denied: $!\n"' \
+    > "$t/logs/sendto.out" 2> "$t/logs/sendto.stderr"
+check "sendto without connect to a denied destination fails" grep -q "denied: Operation not permitted" "$t/logs/sendto.out"
+check "and is reported" grep -q "DENIED connect 127.0.0.1:18204" "$t/logs/sendto.stderr"
+kill $listener 2>/dev/null
+[ -s "$t/logs/net-allowed.out" ] || cat "$t/logs/net.stderr"
+
+# 4. Audit: denies nothing, reports what it would have denied.
+"$ag" enforce -q --audit --profile "$t/read.toml" -- /bin/sh -c "cat $t/data/denied.txt > $t/logs/audit.out" 2> "$t/logs/audit.stderr"
+check "audit denies nothing" grep -q secret "$t/logs/audit.out"
+check "audit reports the would-be denial" grep -q "WOULD DENY open $t/data/denied.txt" "$t/logs/audit.stderr"
+
+# 5. The protected set: a learned rule does not admit a key; a hand-written one does.
+{ base; printf '\n[[file]]\npath = "%s/data/**"\naccess = ["read"]\nlearned = true\n' "$t"; } > "$t/prot.toml"
+"$ag" enforce -q --profile "$t/prot.toml" -- /bin/sh -c "cat $t/data/.ssh/id_ed25519 > $t/logs/key.out 2> $t/logs/key.err; cat $t/data/a.txt > $t/logs/prot-a.out" 2> "$t/logs/prot.stderr"
+check "a learned pattern still admits ordinary files" grep -q a "$t/logs/prot-a.out"
+check "a learned pattern does not admit a protected path" grep -q "Operation not permitted" "$t/logs/key.err"
+check "the protected denial says why" grep -q "protected path (credentials)" "$t/logs/prot.stderr"
+{ cat "$t/prot.toml"; printf '\n[[file]]\npath = "%s/data/.ssh/id_ed25519"\naccess = ["read"]\n' "$t"; } > "$t/prot-hand.toml"
+"$ag" enforce -q --profile "$t/prot-hand.toml" -- /bin/sh -c "cat $t/data/.ssh/id_ed25519 > $t/logs/key2.out" 2>/dev/null
+check "a hand-written rule admits a protected path" grep -q key "$t/logs/key2.out"
+
+# 6. Two trees at once, each under its own profile.
+{ base; printf '\n[[file]]\npath = "%s/data/a.txt"\naccess = ["read"]\n' "$t"; } > "$t/A.toml"
+{ base; printf '\n[[file]]\npath = "%s/data/b.txt"\naccess = ["read"]\n' "$t"; } > "$t/B.toml"
+both="sleep 1; cat $t/data/a.txt; cat $t/data/b.txt"
+"$ag" enforce -q --profile "$t/A.toml" -- /bin/sh -c "$both" > "$t/logs/A.out" 2>/dev/null &
+a=$!
+"$ag" enforce -q --profile "$t/B.toml" -- /bin/sh -c "$both" > "$t/logs/B.out" 2>/dev/null &
+b=$!
+wait $a $b
+check "tree A reads only a" test "$(cat "$t/logs/A.out")" = a
+check "tree B reads only b" test "$(cat "$t/logs/B.out")" = b
+
+# 7. agentguard killed with SIGKILL: the tree does not go on unenforced.
+"$ag" enforce -q --profile "$t/read.toml" -- /bin/sh -c "sleep 300; sleep 301" 2>/dev/null &
+ag_pid=$!
+sleep 2
+tree=$(pgrep -f "sleep 300")
+kill -9 $ag_pid
+sleep 2
+check "the tree was running under enforce" test -n "$tree"
+check "the tree is gone once agentguard is killed" test -z "$(pgrep -f 'sleep 30[01]')"
+check "its cgroup is removed" test -z "$(ls -d /sys/fs/cgroup/agentguard-* 2>/dev/null)"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
