@@ -22,3 +22,6 @@ mod example;
 
 /// `enforce` on this machine, whose kernel refuses LSM programs: it fails closed.
 mod enforce;
+
+/// The kernel's decisions against the matcher's, on generated profiles (in the VM).
+mod kernel_agreement;
