@@ -215,9 +215,105 @@ fn startup(dir: &std::path::Path) -> Result<f64> {
     Ok(t1.duration_since(t0).unwrap_or_default().as_secs_f64() * 1000.0)
 }
 
+/// A profile of about 5,000 rules of every shape the kernel checks, plus what the storms
+/// need: their program, its libraries, the storm's file, /bin/true.
+fn bench_profile(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let exe = self_exe()?;
+    let mut t = String::from("version = 1\ninclude = [\"coreutils\"]\n");
+    for i in 0..5000 {
+        let p = match i % 4 {
+            0 => format!("/srv/bench/d{}/f{i}.txt", i % 300),
+            1 => format!("/srv/bench/d{}/m{i}*.py", i % 300),
+            2 => format!("/srv/bench/t{i}/**"),
+            _ => format!("/srv/bench/d{}/x{i}/*", i % 300),
+        };
+        t.push_str(&format!("[[file]]\npath = \"{p}\"\naccess = [\"read\"]\n"));
+    }
+    t.push_str(&format!(
+        "[[exec]]\npath = \"{exe}\"\n[[file]]\npath = \"{exe}\"\naccess = [\"read\"]\n\
+         [[file]]\npath = \"{tmp}/agentguard-storm-*\"\naccess = [\"read\", \"write\", \"create\", \"truncate\"]\n\
+         [[file]]\npath = \"/{{usr/,}}lib{{64,}}/**\"\naccess = [\"read\"]\n\
+         [[file]]\npath = \"/proc/**\"\naccess = [\"read\"]\n\
+         [[file]]\npath = \"/sys/**\"\naccess = [\"read\"]\n",
+        exe = exe.display(),
+        tmp = std::env::temp_dir().display()
+    ));
+    let p = dir.join("bench-enforce.toml");
+    std::fs::write(&p, t)?;
+    Ok(p)
+}
+
+/// One storm under enforce: its loop time in ns.
+fn under_enforce(storm: &str, n: u64, profile: &std::path::Path) -> Result<f64> {
+    let out = Command::new(self_exe()?)
+        .args(["enforce", "-q", "--profile"])
+        .arg(profile)
+        .args([
+            "--",
+            &self_exe()?.display().to_string(),
+            "__storm",
+            storm,
+            &n.to_string(),
+        ])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "storm {storm} under enforce failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    parse_ns(&out.stdout, storm)
+}
+
+fn enforce_bench(args: &BenchArgs) -> Result<i32> {
+    if !nix::unistd::Uid::effective().is_root() {
+        bail!(
+            "bench --what enforce loads BPF LSM programs: run it as root, on a kernel with BPF LSM"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("agentguard-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let profile = bench_profile(&dir)?;
+    let repeat = args.repeat.max(1);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "agentguard bench --what enforce: 5,000-rule profile, median of {repeat} runs, loop time only")?;
+    writeln!(
+        out,
+        "{:<28}{:>10}{:>12}{:>14}{:>9}",
+        "storm", "iterations", "bare ms", "enforced ms", "ratio"
+    )?;
+    for (storm, n, label) in [
+        ("open", 300_000u64, "open+close one file"),
+        ("exec", 400, "fork+exec /bin/true"),
+    ] {
+        let n = ((n as f64) * args.scale).max(1.0) as u64;
+        let (mut b, mut e) = (Vec::new(), Vec::new());
+        for _ in 0..repeat {
+            b.push(bare(storm, n)?);
+            e.push(under_enforce(storm, n, &profile)?);
+        }
+        let (b, e) = (median(b), median(e));
+        writeln!(
+            out,
+            "{:<28}{:>10}{:>12.1}{:>14.1}{:>8.3}x",
+            label,
+            n,
+            b / 1e6,
+            e / 1e6,
+            e / b
+        )?;
+    }
+    writeln!(out, "target: opens under enforce <= 1.15x")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(0)
+}
+
 pub fn run(args: BenchArgs) -> Result<i32> {
     if args.what == BenchWhat::Profile {
         return crate::profile::bench::run(args.scale);
+    }
+    if args.what == BenchWhat::Enforce {
+        return enforce_bench(&args);
     }
     if !nix::unistd::Uid::effective().is_root() {
         bail!("bench loads the sensor: run it as root");

@@ -233,6 +233,8 @@ pub enum BenchWhat {
     Sensor,
     /// merge 50 profiles of 5,000 entries; match 1M paths against 5,000 rules
     Profile,
+    /// storms bare and under enforce with a 5,000-rule profile (needs BPF LSM: run it in the VM)
+    Enforce,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -26,6 +26,8 @@ struct State {
     denials: u64,
     audit: bool,
     enforcing: bool,
+    /// Whether syscalls were decoded (not under a bare enforce).
+    syscalls: bool,
     /// With --baseline: the live check.
     checker: Option<Checker>,
     decoder: Decoder,
@@ -129,6 +131,13 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .context("signalfd")?;
 
+    // enforce alone follows the tree and reports denials; it decodes syscalls only when
+    // something records them.
+    let decode_syscalls = enforce.is_none()
+        || args.output.is_some()
+        || args.events.is_some()
+        || args.baseline.is_some()
+        || args.merge_into.is_some();
     // Before any BPF object exists, so the watchdog holds none of them.
     let watchdog = match &enforce {
         Some(_) => match Watchdog::start() {
@@ -148,6 +157,9 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
         sensor::Config {
             ring_buffer_mb: args.ring_buffer_mb,
             max_procs: args.max_procs,
+            // enforce alone follows the tree and reports denials; it decodes syscalls only
+            // when something records them.
+            syscalls: decode_syscalls,
         },
     )?;
 
@@ -195,6 +207,7 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
         denials: 0,
         audit: enforce.as_ref().is_some_and(|e| e.opts.audit),
         enforcing: enforce.is_some(),
+        syscalls: decode_syscalls,
     };
     if let Some(setup) = &enforce {
         state.decoder.set_rule_names(
@@ -517,6 +530,11 @@ fn print_summary(
         ("lost events", stats.lost),
     ] {
         s.push_str(&format!("  {what:<13}{n:>8}\n"));
+    }
+    if !st.syscalls {
+        s.push_str(
+            "  (files, connections and DNS were not recorded: add -o or --events to record them)\n",
+        );
     }
     if st.enforcing {
         let what = if st.audit { "would deny" } else { "denied" };

@@ -23,6 +23,9 @@ use skel::{SensorSkel, SensorSkelBuilder};
 pub struct Config {
     pub ring_buffer_mb: u32,
     pub max_procs: u32,
+    /// Decode syscalls (files, network, flags). Without it only the process tree is
+    /// followed: what enforcement needs when nothing is being recorded.
+    pub syscalls: bool,
 }
 
 impl Default for Config {
@@ -30,6 +33,7 @@ impl Default for Config {
         Config {
             ring_buffer_mb: 64,
             max_procs: 65536,
+            syscalls: true,
         }
     }
 }
@@ -89,6 +93,10 @@ impl<'obj> Sensor<'obj> {
             .as_deref_mut()
             .context("the sensor has no .rodata")?;
         rodata.tick_ns = 1_000_000_000 / clock_ticks()?;
+        if !cfg.syscalls {
+            // The one program every syscall of the host passes through: not attached at all.
+            open.progs.on_sys_exit.set_autoload(false);
+        }
         open.maps
             .events
             .set_max_entries(ring_bytes(cfg.ring_buffer_mb)?)
