@@ -117,6 +117,19 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
         Some(pid) => Target::Pid(pid),
         None => Target::Command(args.command.clone()),
     };
+    // First of all: before any BPF object exists, so the watchdog holds none of them, and
+    // before any other descriptor, so that agentguard's end of its pipe is the first one a
+    // dying agentguard closes, ahead of the BPF links that enforce the tree.
+    let watchdog = match &enforce {
+        Some(_) => match Watchdog::start() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("agentguard: {e:#}\nagentguard: the command was not started");
+                return Ok(2);
+            }
+        },
+        None => None,
+    };
     // Signals arrive through a descriptor, read in the loop: no handler races the state.
     let mut mask = SigSet::empty();
     for s in [
@@ -138,17 +151,6 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
         || args.events.is_some()
         || args.baseline.is_some()
         || args.merge_into.is_some();
-    // Before any BPF object exists, so the watchdog holds none of them.
-    let watchdog = match &enforce {
-        Some(_) => match Watchdog::start() {
-            Ok(w) => Some(w),
-            Err(e) => {
-                eprintln!("agentguard: {e:#}\nagentguard: the command was not started");
-                return Ok(2);
-            }
-        },
-        None => None,
-    };
     let started_wall = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let started = Instant::now();
     let mut obj = MaybeUninit::uninit();

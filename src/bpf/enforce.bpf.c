@@ -709,6 +709,91 @@ int BPF_PROG(enforce_sendmsg, struct socket *sock, struct msghdr *msg, int size,
 	return check_sockaddr(sock, name, BPF_CORE_READ(msg, msg_namelen));
 }
 
+/*
+ * Changes to names and modes: checked like opens, on the path they touch (a directory and
+ * the entry in it). Without them, a file written where the profile allows could be renamed
+ * or hard-linked onto a protected path.
+ */
+static __always_inline int check_entry(const struct path *dir, struct dentry *dentry, __u32 want)
+{
+	struct path p;
+
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	p.mnt = dir->mnt;
+	p.dentry = dentry;
+	return check_path(AG_DENY_PATH, addr_of(&p), want);
+}
+
+SEC("lsm/path_unlink")
+int BPF_PROG(enforce_unlink, const struct path *dir, struct dentry *dentry, int ret)
+{
+	return ret ? ret : check_entry(dir, dentry, AG_ACC_DELETE);
+}
+
+SEC("lsm/path_rmdir")
+int BPF_PROG(enforce_rmdir, const struct path *dir, struct dentry *dentry, int ret)
+{
+	return ret ? ret : check_entry(dir, dentry, AG_ACC_DELETE);
+}
+
+SEC("lsm/path_mkdir")
+int BPF_PROG(enforce_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	return ret ? ret : check_entry(dir, dentry, AG_ACC_MKDIR);
+}
+
+SEC("lsm/path_symlink")
+int BPF_PROG(enforce_symlink, const struct path *dir, struct dentry *dentry, const char *old_name, int ret)
+{
+	return ret ? ret : check_entry(dir, dentry, AG_ACC_SYMLINK);
+}
+
+/* The source is renamed away; the target is created (as record writes it in a profile). */
+SEC("lsm/path_rename")
+int BPF_PROG(enforce_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry, int ret)
+{
+	if (ret)
+		return ret;
+	ret = check_entry(old_dir, old_dentry, AG_ACC_RENAME);
+	if (ret)
+		return ret;
+	return check_entry(new_dir, new_dentry, AG_ACC_CREATE);
+}
+
+/* A hard link: the existing file is linked, the new name created. */
+SEC("lsm/path_link")
+int BPF_PROG(enforce_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry, int ret)
+{
+	if (ret)
+		return ret;
+	ret = check_entry(new_dir, old_dentry, AG_ACC_LINK);
+	if (ret)
+		return ret;
+	return check_entry(new_dir, new_dentry, AG_ACC_CREATE);
+}
+
+SEC("lsm/path_chmod")
+int BPF_PROG(enforce_chmod, const struct path *path, umode_t mode, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return check_path(AG_DENY_PATH, addr_of(path), AG_ACC_CHMOD);
+}
+
+SEC("lsm/path_truncate")
+int BPF_PROG(enforce_truncate, const struct path *path, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return check_path(AG_DENY_PATH, addr_of(path), AG_ACC_TRUNCATE);
+}
+
 /* Escapes: a tree process may not trace a process outside its tree. */
 SEC("lsm/ptrace_access_check")
 int BPF_PROG(enforce_ptrace, struct task_struct *child, unsigned int mode, int ret)

@@ -29,6 +29,12 @@ enum ag_access {
 	AG_ACC_TRUNCATE = 1 << 4,
 	AG_ACC_LIST = 1 << 5,
 	AG_ACC_EXEC = 1 << 6,
+	AG_ACC_DELETE = 1 << 7,
+	AG_ACC_RENAME = 1 << 8,
+	AG_ACC_CHMOD = 1 << 9,
+	AG_ACC_MKDIR = 1 << 10,
+	AG_ACC_LINK = 1 << 11,
+	AG_ACC_SYMLINK = 1 << 12,
 };
 
 /* Rule flags. */
@@ -90,6 +96,7 @@ enum ag_deny_op {
 	AG_DENY_BPF = 6,
 	AG_DENY_MOUNT = 7,
 	AG_DENY_UNCHECKABLE = 8,	/* path too deep or long for the kernel to check */
+	AG_DENY_PATH = 9,		/* unlink, rmdir, mkdir, rename, link, symlink, chmod, truncate */
 };
 
 #endif

@@ -22,6 +22,12 @@ pub const CREATE: u32 = 1 << 3;
 pub const TRUNCATE: u32 = 1 << 4;
 pub const LIST: u32 = 1 << 5;
 pub const EXEC: u32 = 1 << 6;
+pub const DELETE: u32 = 1 << 7;
+pub const RENAME: u32 = 1 << 8;
+pub const CHMOD: u32 = 1 << 9;
+pub const MKDIR: u32 = 1 << 10;
+pub const LINK: u32 = 1 << 11;
+pub const SYMLINK: u32 = 1 << 12;
 
 pub const HAND: u32 = 1 << 0;
 pub const TAIL_ANY: u32 = 1 << 1;
@@ -83,8 +89,14 @@ pub fn access_bits(a: &BTreeSet<Access>) -> u32 {
             Access::Create => CREATE,
             Access::Truncate => TRUNCATE,
             Access::List => LIST,
-            // Checked at other hooks (or not yet): see README, "What enforce covers".
-            _ => 0,
+            Access::Delete => DELETE,
+            Access::Rename => RENAME,
+            Access::Chmod => CHMOD,
+            Access::Mkdir => MKDIR,
+            Access::Link => LINK,
+            Access::Symlink => SYMLINK,
+            // O_PATH opens reach no LSM hook: a handle, no data.
+            Access::Path => 0,
         })
         .fold(0, |a, b| a | b)
 }

@@ -135,13 +135,19 @@ impl Decoder {
     /// A record from enforce.bpf.c: what was denied (or would have been), and why.
     fn deny(&self, h: &ag_hdr, path: &[u8]) -> event::Deny {
         // Mirrors policy.h: enum ag_access bits.
-        const ACCESS: [(u64, Access); 6] = [
+        const ACCESS: [(u64, Access); 12] = [
             (1, Access::Read),
             (2, Access::Write),
             (4, Access::Append),
             (8, Access::Create),
             (16, Access::Truncate),
             (32, Access::List),
+            (1 << 7, Access::Delete),
+            (1 << 8, Access::Rename),
+            (1 << 9, Access::Chmod),
+            (1 << 10, Access::Mkdir),
+            (1 << 11, Access::Link),
+            (1 << 12, Access::Symlink),
         ];
         let (rule, want) = (h.arg[0], h.arg[1]);
         let path = paths::display_bytes(cstr(path));
@@ -202,6 +208,7 @@ impl Decoder {
                 Vec::new(),
                 "mounting is denied: it could hide paths from the profile".to_string(),
             ),
+            9 => ("path", path.clone(), access, rule_reason()),
             _ => (
                 "uncheckable",
                 path.clone(),

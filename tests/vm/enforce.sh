@@ -38,7 +38,7 @@ access = ["read"]
 
 [[file]]
 path = "/dev/{null,tty}"
-access = ["read", "write"]
+access = ["read", "write", "truncate"]
 
 [[file]]
 path = "$t/logs/*"
@@ -122,15 +122,60 @@ wait $a $b
 check "tree A reads only a" test "$(cat "$t/logs/A.out")" = a
 check "tree B reads only b" test "$(cat "$t/logs/B.out")" = b
 
-# 7. agentguard killed with SIGKILL: the tree does not go on unenforced.
+# 7. Names and modes: a file written where it may be cannot be renamed or hard-linked onto
+# a protected path; deletes, mkdir and chmod need their own grants.
+mkdir -p "$t/data/home"
+echo "# rc" > "$t/data/home/.bashrc"
+{ base; printf '\n[[file]]\npath = "%s/data/scratch/*"\naccess = ["read", "write", "create", "truncate", "rename", "delete"]\n[[exec]]\npath = "/usr/bin/{mv,ln,rm,mkdir,chmod}"\n' "$t"; } > "$t/names.toml"
+mkdir -p "$t/data/scratch"
+"$ag" enforce -q --profile "$t/names.toml" -- /bin/sh -c "
+    echo evil > $t/data/scratch/x
+    mv $t/data/scratch/x $t/data/home/.bashrc 2> $t/logs/mv.err
+    ln $t/data/.ssh/id_ed25519 $t/data/scratch/key 2> $t/logs/ln.err
+    rm $t/data/a.txt 2> $t/logs/rm.err
+    mkdir $t/data/newdir 2> $t/logs/mkdir.err
+    chmod 777 $t/data/b.txt 2> $t/logs/chmod.err
+    echo y > $t/data/scratch/y; rm $t/data/scratch/y && echo ok > $t/logs/rm-allowed.out" 2> "$t/logs/names.stderr"
+check "a rename onto a protected path is denied" grep -q "# rc" "$t/data/home/.bashrc"
+check "and reported" grep -q "DENIED path $t/data/home/.bashrc (create)" "$t/logs/names.stderr"
+check "a hard link to a protected file is denied" test ! -e "$t/data/scratch/key"
+check "a delete the profile does not grant is denied" test -e "$t/data/a.txt"
+check "a mkdir the profile does not grant is denied" test ! -e "$t/data/newdir"
+check "a chmod the profile does not grant is denied" test "$(stat -c %a "$t/data/b.txt")" != 777
+check "a delete the profile grants works" grep -q ok "$t/logs/rm-allowed.out"
+
+# 8. --on-deny kill: the offending process is killed instead.
+"$ag" enforce -q --on-deny kill --profile "$t/read.toml" -- /bin/sh -c "cat $t/data/denied.txt > /dev/null; echo \$? > $t/logs/kill.rc; echo survived > $t/logs/kill.out" 2> "$t/logs/kill.stderr"
+check "--on-deny kill: the denied process died of SIGKILL" grep -q 137 "$t/logs/kill.rc"
+check "--on-deny kill kills the process that was denied, not its parent" grep -q survived "$t/logs/kill.out"
+[ -s "$t/logs/kill.out" ] || cat "$t/logs/kill.stderr"
+check "and reports the denial" grep -q "DENIED open $t/data/denied.txt" "$t/logs/kill.stderr"
+
+# 9. --pid: a running tree is enforced from then on.
+/bin/sh -c "while [ ! -e $t/logs/go ]; do sleep 0.1; done; cat $t/data/denied.txt > $t/logs/pid-denied.out 2> $t/logs/pid.err; cat $t/data/allowed.txt > $t/logs/pid.out" &
+running=$!
+"$ag" enforce --profile "$t/read.toml" --pid $running 2> "$t/logs/pid.stderr" &
+enf=$!
+for _ in $(seq 100); do grep -q "enforcing" "$t/logs/pid.stderr" 2>/dev/null && break; sleep 0.2; done
+sleep 1
+touch "$t/logs/go"
+wait $running
+wait $enf
+check "--pid: the running tree's denied read fails" grep -q "Operation not permitted" "$t/logs/pid.err"
+check "--pid: and its allowed read works" grep -q allowed "$t/logs/pid.out"
+
+# 10. agentguard killed with SIGKILL: the tree does not go on unenforced.
 "$ag" enforce -q --profile "$t/read.toml" -- /bin/sh -c "sleep 300; sleep 301" 2>/dev/null &
 ag_pid=$!
 sleep 2
 tree=$(pgrep -f "sleep 300")
+echo "killing agentguard $ag_pid: $(ps -o pid,cmd -p $ag_pid | tail -n 1)"
 kill -9 $ag_pid
-sleep 2
+for _ in $(seq 150); do [ -z "$(pgrep -f 'sleep 30[01]' | grep -v "^$ag_pid\$")" ] && break; sleep 0.2; done
 check "the tree was running under enforce" test -n "$tree"
-check "the tree is gone once agentguard is killed" test -z "$(pgrep -f 'sleep 30[01]')"
+left=$(pgrep -f 'sleep 30[01]' | grep -v "^$ag_pid\$")
+[ -z "$left" ] || ps -o pid,ppid,cmd -p $left
+check "the tree is gone once agentguard is killed" test -z "$left"
 check "its cgroup is removed" test -z "$(ls -d /sys/fs/cgroup/agentguard-* 2>/dev/null)"
 
 echo "$pass passed, $fail failed"
