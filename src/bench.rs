@@ -119,15 +119,14 @@ fn bare(storm: &str, n: u64) -> Result<f64> {
     parse_ns(&out.stdout, storm)
 }
 
-/// One storm inside a recorded tree: its loop time in ns and the events lost.
-fn in_tree(storm: &str, n: u64, dir: &std::path::Path) -> Result<(f64, u64)> {
-    let prof = dir.join("storm.toml");
-    let out = Command::new(self_exe()?)
-        .args(["record", "-q", "-o"])
-        .arg(&prof)
+/// `agentguard ARGS -- agentguard __storm STORM N`: the storm's output.
+fn storm_under(args: &[&str], storm: &str, n: u64) -> Result<Vec<u8>> {
+    let exe = self_exe()?;
+    let out = Command::new(&exe)
+        .args(args)
         .args([
             "--",
-            &self_exe()?.display().to_string(),
+            &exe.display().to_string(),
             "__storm",
             storm,
             &n.to_string(),
@@ -135,16 +134,28 @@ fn in_tree(storm: &str, n: u64, dir: &std::path::Path) -> Result<(f64, u64)> {
         .output()?;
     if !out.status.success() {
         bail!(
-            "recording storm {storm} failed: {}",
+            "storm {storm} under agentguard {} failed: {}",
+            args[0],
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    Ok(out.stdout)
+}
+
+/// One storm inside a recorded tree: its loop time in ns and the events lost.
+fn in_tree(storm: &str, n: u64, dir: &std::path::Path) -> Result<(f64, u64)> {
+    let prof = dir.join("storm.toml");
+    let out = storm_under(
+        &["record", "-q", "-o", &prof.display().to_string()],
+        storm,
+        n,
+    )?;
     let lost = Profile::load(&prof)?
         .run_info
         .first()
         .map(|r| r.lost_events)
         .unwrap_or(0);
-    Ok((parse_ns(&out.stdout, storm)?, lost))
+    Ok((parse_ns(&out, storm)?, lost))
 }
 
 /// A recording of an idle tree, so storms can run beside it.
@@ -245,24 +256,11 @@ fn bench_profile(dir: &std::path::Path) -> Result<std::path::PathBuf> {
 
 /// One storm under enforce: its loop time in ns.
 fn under_enforce(storm: &str, n: u64, profile: &std::path::Path) -> Result<f64> {
-    let out = Command::new(self_exe()?)
-        .args(["enforce", "-q", "--profile"])
-        .arg(profile)
-        .args([
-            "--",
-            &self_exe()?.display().to_string(),
-            "__storm",
-            storm,
-            &n.to_string(),
-        ])
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "storm {storm} under enforce failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    parse_ns(&out.stdout, storm)
+    let profile = profile.display().to_string();
+    parse_ns(
+        &storm_under(&["enforce", "-q", "--profile", &profile], storm, n)?,
+        storm,
+    )
 }
 
 fn enforce_bench(args: &BenchArgs) -> Result<i32> {

@@ -52,10 +52,10 @@ impl Vars {
         }
     }
 
-    /// Replaces ${VAR}; a variable with no value here is an error.
-    pub fn expand(&self, p: &str) -> Result<String, String> {
+    /// (value of the leading ${VAR}, the rest), or None when the path has no variable.
+    fn split_var<'a>(&'a self, p: &'a str) -> Result<Option<(&'a str, &'a str)>, String> {
         let Some(rest) = p.strip_prefix("${") else {
-            return Ok(p.to_string());
+            return Ok(None);
         };
         let (name, tail) = rest
             .split_once('}')
@@ -63,21 +63,24 @@ impl Vars {
         let v = self
             .value(name)
             .ok_or_else(|| format!("${{{name}}} has no value on this host"))?;
-        Ok(format!("{}{tail}", globset_escape(v)))
+        Ok(Some((v, tail)))
+    }
+
+    /// Replaces ${VAR} in a pattern (the value escaped); a variable with no value here is
+    /// an error.
+    pub fn expand(&self, p: &str) -> Result<String, String> {
+        Ok(match self.split_var(p)? {
+            Some((v, tail)) => format!("{}{tail}", globset_escape(v)),
+            None => p.to_string(),
+        })
     }
 
     /// A raw literal (not a pattern) with its leading ${VAR} replaced by the value.
     pub fn expand_raw(&self, p: &str) -> Result<String, String> {
-        let Some(rest) = p.strip_prefix("${") else {
-            return Ok(p.to_string());
-        };
-        let (name, tail) = rest
-            .split_once('}')
-            .ok_or_else(|| format!("unterminated variable in {p:?}"))?;
-        let v = self
-            .value(name)
-            .ok_or_else(|| format!("${{{name}}} has no value on this host"))?;
-        Ok(format!("{v}{tail}"))
+        Ok(match self.split_var(p)? {
+            Some((v, tail)) => format!("{v}{tail}"),
+            None => p.to_string(),
+        })
     }
 
     /// A literal path written with the variable whose value is its longest prefix.
