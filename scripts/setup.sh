@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 2
 fi
 
-pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3 python3-venv bash perl
+pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3 python3-venv bash perl tmux
       # the VM that runs the BPF LSM tests (scripts/vm-test.sh): this kernel refuses LSM programs
       qemu-system-x86 linux-image-amd64 busybox-static kmod)
 missing=()

@@ -31,6 +31,15 @@ Exit status: the command's own (128+N if it was killed by signal N); 127 if it c
 sudo agentguard record -o run.toml --events run.jsonl --pid 4242"
     )]
     Record(RecordArgs),
+    /// A terminal UI of a tree's processes, events, findings and denials (replays a log)
+    #[command(
+        long_about = "Shows a recorded event log (record or enforce --events) as a terminal UI: the process \
+tree with each process running or exited, the event stream with filters by text and by process, counters \
+per kind and of lost events, findings against --baseline highlighted by severity, denials standing out. \
+Keys: q quit, ? help, / filter, tab switch pane, arrows move, enter select, p pause, esc clear. This \
+release replays logs; the live view of a running tree comes next."
+    )]
+    Watch(WatchArgs),
     /// Merge recorded runs and baselines into one baseline that generalises
     #[command(
         long_about = "Merges profiles (recorded runs or baselines) into one: the union of what they saw, \
@@ -192,6 +201,16 @@ pub struct DiffArgs {
     /// What ${HOME} stands for (default: the run's home, as recorded)
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// An event log to replay (JSONL, from record or enforce --events)
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub replay: std::path::PathBuf,
+    /// Highlight what this baseline does not cover, by severity
+    #[arg(long, value_name = "BASELINE.toml")]
+    pub baseline: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

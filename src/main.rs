@@ -13,6 +13,7 @@ mod paths;
 mod profile;
 mod record;
 mod sensor;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Record(args) => record::run(args, None),
         Command::Enforce(args) => enforce::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Watch(args) => tui::run(args),
         Command::Merge(args) => baseline::merge(args),
         Command::Show(args) => baseline::show(args),
         Command::Bench(args) => bench::run(args),

@@ -25,3 +25,6 @@ mod enforce;
 
 /// The kernel's decisions against the matcher's, on generated profiles (in the VM).
 mod kernel_agreement;
+
+/// `watch`: the terminal UI in a real terminal (tmux), on a real recording.
+mod watch;

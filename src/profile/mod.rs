@@ -277,10 +277,13 @@ impl Profile {
     }
 
     /// Writes atomically: a reader (enforce, a second merge) never sees half a profile.
+    /// Something that is not a regular file (/dev/null, a pipe) is written in place: renaming
+    /// over it would replace the device with a file.
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = self.to_toml()?;
-        if path == Path::new("/dev/null") {
-            return Ok(());
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return std::fs::write(path, text)
+                .with_context(|| format!("writing {}", path.display()));
         }
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;

@@ -518,3 +518,11 @@ fn invalid_profiles_name_file_line_and_field() {
     }
     assert!(n >= 8, "fixtures missing");
 }
+
+#[test]
+fn saving_to_a_device_writes_through_it_rather_than_replacing_it() {
+    let p = run_profile(1);
+    p.save(Path::new("/dev/null")).unwrap();
+    let m = std::fs::metadata("/dev/null").unwrap();
+    assert!(!m.is_file(), "/dev/null must stay a device");
+}

@@ -1,0 +1,415 @@
+//! The watch UI's state: a plain struct fed events and keys, with no terminal in it, so a
+//! test can drive it with a replayed stream and scripted keys.
+use std::collections::{BTreeMap, VecDeque};
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::diff::{Checker, Finding};
+use crate::event::{Event, Kind};
+use crate::profile::Observer;
+
+/// Events kept for display; older ones are dropped (and counted).
+pub const KEEP: usize = 50_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Tree,
+    Events,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Help,
+    /// Typing a filter: the text so far.
+    Filter(String),
+    /// The selected event, in full.
+    Detail,
+}
+
+#[derive(Debug, Clone)]
+pub struct Proc {
+    pub ppid: u32,
+    pub exe: String,
+    pub argv: Vec<String>,
+    /// None while running; the exit code or 128+signal once it ended.
+    pub exit: Option<i32>,
+}
+
+/// One line of the event stream, with what diff or enforcement said of it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub ev: Event,
+    pub finding: Option<Finding>,
+}
+
+pub struct App {
+    pub procs: BTreeMap<u32, Proc>,
+    pub rows: VecDeque<Row>,
+    pub dropped: u64,
+    pub counts: BTreeMap<&'static str, u64>,
+    pub lost: u64,
+    pub denials: u64,
+    pub findings: u64,
+    pub pane: Pane,
+    pub mode: Mode,
+    pub paused: bool,
+    /// Text an event must contain to be shown (kind, path, exe...).
+    pub filter: String,
+    /// Show only the events of this process.
+    pub only_pid: Option<u32>,
+    pub selected_proc: usize,
+    pub selected_row: usize,
+    /// How many rows the filters let through (kept up to date as events arrive).
+    pub n_visible: usize,
+    /// The source has ended (the tree exited, or the replay was read).
+    pub done: Option<String>,
+    pub title: String,
+    checker: Option<Checker>,
+    observer: Observer,
+}
+
+pub fn kind_name(k: &Kind) -> &'static str {
+    match k {
+        Kind::Start { .. } => "start",
+        Kind::Fork { .. } => "fork",
+        Kind::Exec(_) => "exec",
+        Kind::Exit { .. } => "exit",
+        Kind::File(_) => "file",
+        Kind::Net(_) => "net",
+        Kind::Dns(_) => "dns",
+        Kind::Flag(_) => "flag",
+        Kind::Deny(_) => "deny",
+        Kind::Lost { .. } => "lost",
+    }
+}
+
+/// An enum's name as the event stream spells it.
+fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+/// The event as one line of text: what the filter searches and the list shows.
+pub fn summary(ev: &Event) -> String {
+    match &ev.kind {
+        Kind::Start { command, .. } => format!("start {command}"),
+        Kind::Fork { child } => format!("fork -> {child}"),
+        Kind::Exec(x) => match &x.error {
+            Some(e) => format!("exec {} ({e})", x.path),
+            None => format!(
+                "exec {} {}",
+                x.path,
+                x.argv.iter().skip(1).cloned().collect::<Vec<_>>().join(" ")
+            ),
+        },
+        Kind::Exit { code, signal } => match (code, signal) {
+            (_, Some(s)) => format!("exit signal {s}"),
+            (Some(c), _) => format!("exit {c}"),
+            _ => "exit".to_string(),
+        },
+        Kind::File(f) => {
+            let access = crate::diff::rules::names(&f.access.iter().copied().collect());
+            let err = f
+                .error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
+            format!("{} {} [{access}]{err}", word(&f.op), f.path)
+        }
+        Kind::Net(n) => {
+            let err = n
+                .error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
+            format!(
+                "{} {} {}:{}{err}",
+                word(&n.op),
+                word(&n.proto),
+                n.addr,
+                n.port
+            )
+        }
+        Kind::Dns(d) => format!("dns {} {}", d.names.join(","), d.qtypes.join(",")),
+        Kind::Flag(f) => format!(
+            "flag {}: {}",
+            crate::diff::rules::flag_name(f.flag),
+            f.detail
+        ),
+        Kind::Deny(d) => format!(
+            "{} {} {}: {}",
+            if d.enforced { "DENIED" } else { "WOULD DENY" },
+            d.op,
+            d.object,
+            d.reason
+        ),
+        Kind::Lost { lost, .. } => format!("lost {lost} events"),
+    }
+}
+
+impl App {
+    pub fn new(title: String, checker: Option<Checker>) -> App {
+        App {
+            procs: BTreeMap::new(),
+            rows: VecDeque::new(),
+            dropped: 0,
+            counts: BTreeMap::new(),
+            lost: 0,
+            denials: 0,
+            findings: 0,
+            pane: Pane::Events,
+            mode: Mode::Normal,
+            paused: false,
+            filter: String::new(),
+            only_pid: None,
+            selected_proc: 0,
+            selected_row: 0,
+            n_visible: 0,
+            done: None,
+            title,
+            checker,
+            observer: Observer::default(),
+        }
+    }
+
+    /// One event of the stream. While paused, events are still counted and kept; only the
+    /// view stops moving.
+    pub fn on_event(&mut self, ev: Event) {
+        *self.counts.entry(kind_name(&ev.kind)).or_default() += 1;
+        let whats = self.observer.observe(&ev);
+        let mut finding = None;
+        if let Some(c) = &mut self.checker {
+            for w in &whats {
+                if let Some(f) = c.check(w, 1, Some((&self.observer.tree, ev.pid))) {
+                    self.findings += 1;
+                    finding = Some(f);
+                }
+            }
+        }
+        match &ev.kind {
+            Kind::Start { .. } => {
+                self.procs.entry(ev.pid).or_insert(Proc {
+                    ppid: 0,
+                    exe: ev.exe.clone(),
+                    argv: Vec::new(),
+                    exit: None,
+                });
+            }
+            Kind::Fork { child } => {
+                let exe = ev.exe.clone();
+                self.procs.insert(
+                    *child,
+                    Proc {
+                        ppid: ev.pid,
+                        exe,
+                        argv: Vec::new(),
+                        exit: None,
+                    },
+                );
+                self.procs.entry(ev.pid).or_insert(Proc {
+                    ppid: ev.ppid,
+                    exe: ev.exe.clone(),
+                    argv: Vec::new(),
+                    exit: None,
+                });
+            }
+            Kind::Exec(x) if x.error.is_none() => {
+                let p = self.procs.entry(ev.pid).or_insert(Proc {
+                    ppid: ev.ppid,
+                    exe: String::new(),
+                    argv: Vec::new(),
+                    exit: None,
+                });
+                p.exe = x.path.clone();
+                p.argv = x.argv.clone();
+            }
+            Kind::Exit { code, signal } => {
+                if let Some(p) = self.procs.get_mut(&ev.pid) {
+                    p.exit = Some(code.or(signal.map(|s| 128 + s)).unwrap_or(0));
+                }
+            }
+            Kind::Lost { lost, .. } => self.lost = *lost,
+            Kind::Deny(_) => self.denials += 1,
+            _ => {}
+        }
+        if self.rows.len() == KEEP {
+            if let Some(old) = self.rows.pop_front() {
+                if self.matches(&old.ev) {
+                    self.n_visible -= 1;
+                    self.selected_row = self.selected_row.saturating_sub(1);
+                }
+            }
+            self.dropped += 1;
+        }
+        let shown = self.matches(&ev);
+        self.rows.push_back(Row { ev, finding });
+        if shown {
+            self.n_visible += 1;
+            if !self.paused && self.mode == Mode::Normal && self.pane == Pane::Events {
+                // Follow the stream, as tail -f does.
+                self.selected_row = self.n_visible - 1;
+            }
+        }
+    }
+
+    /// Whether the filters let an event through.
+    fn matches(&self, ev: &Event) -> bool {
+        self.only_pid.is_none_or(|p| ev.pid == p)
+            && (self.filter.is_empty() || {
+                let f = self.filter.to_lowercase();
+                summary(ev).to_lowercase().contains(&f) || ev.exe.to_lowercase().contains(&f)
+            })
+    }
+
+    /// After a filter changes: count again, and go to the last row.
+    fn refilter(&mut self) {
+        self.n_visible = self.rows.iter().filter(|r| self.matches(&r.ev)).count();
+        self.selected_row = self.n_visible.saturating_sub(1);
+    }
+
+    /// The rows the filters let through, as indices into `rows`.
+    pub fn visible(&self) -> Vec<usize> {
+        self.rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| self.matches(&r.ev))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Processes in tree order: (depth, pid).
+    pub fn tree_order(&self) -> Vec<(usize, u32)> {
+        let mut out = Vec::new();
+        let roots: Vec<u32> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| !self.procs.contains_key(&p.ppid))
+            .map(|(pid, _)| *pid)
+            .collect();
+        let mut stack: Vec<(usize, u32)> = roots.into_iter().rev().map(|p| (0, p)).collect();
+        while let Some((d, pid)) = stack.pop() {
+            out.push((d, pid));
+            let kids: Vec<u32> = self
+                .procs
+                .iter()
+                .filter(|(c, p)| p.ppid == pid && **c != pid)
+                .map(|(c, _)| *c)
+                .collect();
+            stack.extend(kids.into_iter().rev().map(|c| (d + 1, c)));
+        }
+        out
+    }
+
+    pub fn selected_event(&self) -> Option<&Row> {
+        let v = self.visible();
+        v.get(self.selected_row).and_then(|i| self.rows.get(*i))
+    }
+
+    /// Handles a key; returns true to quit.
+    pub fn on_key(&mut self, k: KeyEvent) -> bool {
+        if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+            return true;
+        }
+        match self.mode.clone() {
+            Mode::Filter(mut text) => {
+                match k.code {
+                    KeyCode::Enter => {
+                        self.filter = text;
+                        self.mode = Mode::Normal;
+                        self.refilter();
+                    }
+                    KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Backspace => {
+                        text.pop();
+                        self.mode = Mode::Filter(text);
+                    }
+                    KeyCode::Char(c) => {
+                        text.push(c);
+                        self.mode = Mode::Filter(text);
+                    }
+                    _ => {}
+                }
+                return false;
+            }
+            Mode::Help | Mode::Detail => {
+                if matches!(k.code, KeyCode::Char('q')) {
+                    return true;
+                }
+                self.mode = Mode::Normal;
+                return false;
+            }
+            Mode::Normal => {}
+        }
+        let procs = self.tree_order().len();
+        let rows = self.n_visible;
+        match k.code {
+            KeyCode::Char('q') => return true,
+            KeyCode::Char('?') => self.mode = Mode::Help,
+            KeyCode::Char('/') | KeyCode::Char('f') => {
+                self.mode = Mode::Filter(self.filter.clone())
+            }
+            KeyCode::Char('p') => self.paused = !self.paused,
+            KeyCode::Tab => {
+                self.pane = if self.pane == Pane::Tree {
+                    Pane::Events
+                } else {
+                    Pane::Tree
+                }
+            }
+            KeyCode::Esc => {
+                self.filter.clear();
+                self.only_pid = None;
+                self.refilter();
+            }
+            KeyCode::Up | KeyCode::Char('k') => match self.pane {
+                Pane::Tree => self.selected_proc = self.selected_proc.saturating_sub(1),
+                Pane::Events => {
+                    self.selected_row = self.selected_row.saturating_sub(1);
+                    self.paused = true;
+                }
+            },
+            KeyCode::Down | KeyCode::Char('j') => match self.pane {
+                Pane::Tree => {
+                    self.selected_proc = (self.selected_proc + 1).min(procs.saturating_sub(1))
+                }
+                Pane::Events => {
+                    self.selected_row = (self.selected_row + 1).min(rows.saturating_sub(1))
+                }
+            },
+            KeyCode::Enter => match self.pane {
+                // A process: show only its events.
+                Pane::Tree => {
+                    self.only_pid = self.tree_order().get(self.selected_proc).map(|(_, p)| *p);
+                    self.pane = Pane::Events;
+                    self.refilter();
+                }
+                Pane::Events if rows > 0 => self.mode = Mode::Detail,
+                Pane::Events => {}
+            },
+            _ => {}
+        }
+        false
+    }
+}
+
+impl App {
+    /// "cat (12)", its parent, ... up to the root of the tree.
+    pub fn procs_chain(&self, pid: u32) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = pid;
+        while let Some(p) = self.procs.get(&cur) {
+            out.push(format!(
+                "{} ({cur})",
+                p.exe.rsplit('/').next().unwrap_or(&p.exe)
+            ));
+            if out.len() > 64 || p.ppid == cur {
+                break;
+            }
+            cur = p.ppid;
+        }
+        out
+    }
+}

@@ -1,0 +1,172 @@
+//! Frames of the watch UI, from a replayed stream and scripted keys (no root, no terminal).
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+
+use super::app::{App, Mode, Pane};
+use super::ui;
+use crate::event::{Access, Deny, Event, Exec, File, FileOp, Kind};
+
+fn ev(pid: u32, ppid: u32, exe: &str, kind: Kind) -> Event {
+    Event {
+        ts: "2026-11-26T12:00:00.123456789Z".into(),
+        pid,
+        tid: pid,
+        ppid,
+        exe: exe.into(),
+        kind,
+    }
+}
+
+fn exec(path: &str, argv: &[&str]) -> Kind {
+    Kind::Exec(Exec {
+        path: path.into(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        argv_truncated: false,
+        cwd: "/w".into(),
+        invoked_as: None,
+        via_fd: false,
+        unlinked: false,
+        error: None,
+    })
+}
+
+fn open(path: &str) -> Kind {
+    Kind::File(File {
+        op: FileOp::Open,
+        path: path.into(),
+        resolved: true,
+        target: None,
+        access: vec![Access::Read],
+        flags: 0,
+        mode: None,
+        truncated: false,
+        error: None,
+    })
+}
+
+/// A small agent run: python starts a shell that reads a file and is denied a key.
+fn app() -> App {
+    let mut a = App::new("agentguard watch run.jsonl".into(), None);
+    for e in [
+        ev(
+            100,
+            1,
+            "",
+            Kind::Start {
+                command: "python agent.py".into(),
+                cwd: Some("/w".into()),
+                home: None,
+            },
+        ),
+        ev(
+            100,
+            1,
+            "",
+            exec("/usr/bin/python3.11", &["python3", "agent.py"]),
+        ),
+        ev(100, 1, "/usr/bin/python3.11", Kind::Fork { child: 101 }),
+        ev(
+            101,
+            100,
+            "/usr/bin/python3.11",
+            exec("/usr/bin/cat", &["cat", "notes.md"]),
+        ),
+        ev(101, 100, "/usr/bin/cat", open("/w/notes.md")),
+        ev(
+            101,
+            100,
+            "/usr/bin/cat",
+            Kind::Deny(Deny {
+                op: "open".into(),
+                object: "/home/a/.ssh/id".into(),
+                access: vec![Access::Read],
+                reason: "protected path (credentials)".into(),
+                enforced: true,
+            }),
+        ),
+        ev(
+            101,
+            100,
+            "/usr/bin/cat",
+            Kind::Exit {
+                code: Some(1),
+                signal: None,
+            },
+        ),
+    ] {
+        a.on_event(e);
+    }
+    a.done = Some("replayed 7 events".into());
+    a
+}
+
+fn frame(a: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(110, 22)).unwrap();
+    t.draw(|f| ui::draw(f, a)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn key(a: &mut App, c: KeyCode) -> bool {
+    a.on_key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+#[test]
+fn the_main_view() {
+    let a = app();
+    assert_eq!(a.tree_order(), vec![(0, 100), (1, 101)]);
+    insta::assert_snapshot!("main", frame(&a));
+}
+
+#[test]
+fn keys_filter_select_and_show_detail() {
+    let mut a = app();
+    key(&mut a, KeyCode::Char('/'));
+    for c in "notes".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    assert_eq!(a.mode, Mode::Filter("notes".into()));
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.visible().len(), 2, "the exec and the open mention notes");
+    insta::assert_snapshot!("filtered", frame(&a));
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.pane, Pane::Tree);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.only_pid, Some(101));
+    key(&mut a, KeyCode::Up);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.mode, Mode::Detail);
+    insta::assert_snapshot!("detail", frame(&a));
+    key(&mut a, KeyCode::Char('x'));
+    key(&mut a, KeyCode::Char('?'));
+    insta::assert_snapshot!("help", frame(&a));
+    key(&mut a, KeyCode::Esc);
+    assert!(key(&mut a, KeyCode::Char('q')));
+}
+
+#[test]
+fn a_long_stream_keeps_a_bounded_window_and_follows_the_tail() {
+    let mut a = app();
+    for i in 0..(super::app::KEEP + 10) {
+        a.on_event(ev(101, 100, "/usr/bin/cat", open(&format!("/w/f{i}"))));
+    }
+    assert_eq!(a.rows.len(), super::app::KEEP);
+    assert_eq!(a.dropped, 17);
+    assert_eq!(a.selected_row, super::app::KEEP - 1, "following the tail");
+    key(&mut a, KeyCode::Char('p'));
+    a.on_event(ev(101, 100, "/usr/bin/cat", open("/w/late")));
+    assert!(
+        a.paused && a.selected_row < super::app::KEEP - 1,
+        "paused: the view stays"
+    );
+}

@@ -1,0 +1,78 @@
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .args(args)
+        .output()
+        .expect("tmux is needed (scripts/setup.sh installs it)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The screen once it shows `want` (or after 15 s).
+fn screen_with(session: &str, want: &str) -> String {
+    let t = Instant::now();
+    loop {
+        let s = tmux(&["capture-pane", "-p", "-t", session]);
+        if s.contains(want) || t.elapsed() > Duration::from_secs(15) {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn watch_shows_a_recorded_tree_in_a_real_terminal() {
+    let d = scratch("watch");
+    let r = record(
+        &d,
+        &[],
+        &strs(&sh("cat /etc/hostname > /dev/null; ls / > /dev/null")),
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let session = format!("agentguard-watch-{}", std::process::id());
+    let cmd = format!(
+        "{BIN} watch --replay {}; echo EXITED $?; sleep 30",
+        d.join("run.jsonl").display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &cmd,
+    ]);
+    let s = screen_with(&session, "replayed");
+    let _guard = Kill(session.clone());
+    assert!(s.contains("processes (3)"), "{s}");
+    assert!(s.contains("cat") && s.contains("ls"), "{s}");
+    assert!(s.contains("q quit"), "the keys are in the footer: {s}");
+    // The view follows the tail; a filter finds the early open.
+    tmux(&["send-keys", "-t", &session, "/", "hostname", "Enter"]);
+    let s = screen_with(&session, "filter \"hostname\"");
+    assert!(s.contains("open /etc/hostname [read]"), "{s}");
+    tmux(&["send-keys", "-t", &session, "?"]);
+    let s = screen_with(&session, "this help");
+    assert!(s.contains("filter the events by text"), "{s}");
+    tmux(&["send-keys", "-t", &session, "x", "q"]);
+    let s = screen_with(&session, "EXITED");
+    assert!(
+        s.contains("EXITED 0"),
+        "q quits with status 0 and gives the terminal back: {s}"
+    );
+}
+
+struct Kill(String);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
