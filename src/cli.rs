@@ -31,13 +31,15 @@ Exit status: the command's own (128+N if it was killed by signal N); 127 if it c
 sudo agentguard record -o run.toml --events run.jsonl --pid 4242"
     )]
     Record(RecordArgs),
-    /// A terminal UI of a tree's processes, events, findings and denials (replays a log)
+    /// A live terminal UI of a tree's processes, events, findings and denials
     #[command(
-        long_about = "Shows a recorded event log (record or enforce --events) as a terminal UI: the process \
-tree with each process running or exited, the event stream with filters by text and by process, counters \
-per kind and of lost events, findings against --baseline highlighted by severity, denials standing out. \
-Keys: q quit, ? help, / filter, tab switch pane, arrows move, enter select, p pause, esc clear. This \
-release replays logs; the live view of a running tree comes next."
+        long_about = "Runs COMMAND (or watches --pid and its descendants, or replays a kept event log) in a \
+terminal UI: the process tree with each process running or exited, the event stream with filters by text and \
+by process, counters per kind and of lost events, findings against --baseline highlighted by severity, \
+denials standing out. Keys: q quit, ? help, / filter, tab switch pane, arrows move, enter select, p pause, \
+esc clear. The command's output goes to --output-log. When the tree ends the UI stays until q. The same \
+view is available while recording or enforcing: record --tui, enforce --tui.",
+        after_help = "Examples:\n  sudo agentguard watch -- python agent.py\n  sudo agentguard watch --pid 4242 --baseline baseline.toml\n  agentguard watch --replay run.jsonl"
     )]
     Watch(WatchArgs),
     /// Merge recorded runs and baselines into one baseline that generalises
@@ -99,6 +101,7 @@ until the recorded command's first instruction and the events lost during the op
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     /// Write the run's profile here (TOML); without it the profile goes to standard output
+    /// (record) or nowhere (enforce, watch)
     #[arg(short = 'o', long, value_name = "FILE.toml")]
     pub output: Option<PathBuf>,
     /// Write every event here, one JSON object per line
@@ -123,6 +126,13 @@ pub struct RecordArgs {
     /// Also merge this run into a baseline, creating it if it does not exist
     #[arg(long, value_name = "BASELINE.toml")]
     pub merge_into: Option<PathBuf>,
+    /// Show the run live in a terminal UI (see agentguard-watch); the command's output goes
+    /// to --output
+    #[arg(long)]
+    pub tui: bool,
+    /// With --tui: where the command's standard output and error go
+    #[arg(long, value_name = "FILE", default_value = "agentguard-output.log")]
+    pub output_log: PathBuf,
     /// Print no summary
     #[arg(short, long)]
     pub quiet: bool,
@@ -205,12 +215,24 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// An event log to replay (JSONL, from record or enforce --events)
-    #[arg(long, value_name = "FILE.jsonl")]
-    pub replay: std::path::PathBuf,
+    /// Replay this event log (JSONL, from record or enforce --events) instead of running
+    #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["pid", "command"])]
+    pub replay: Option<PathBuf>,
     /// Highlight what this baseline does not cover, by severity
     #[arg(long, value_name = "BASELINE.toml")]
-    pub baseline: Option<std::path::PathBuf>,
+    pub baseline: Option<PathBuf>,
+    /// Watch this running process and its descendants
+    #[arg(long, value_name = "PID", conflicts_with = "command")]
+    pub pid: Option<u32>,
+    /// Also write every event here
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub events: Option<PathBuf>,
+    /// Where the command's standard output and error go (the terminal is the UI's)
+    #[arg(long, value_name = "FILE", default_value = "agentguard-output.log")]
+    pub output_log: PathBuf,
+    /// The command to run and watch, after `--`
+    #[arg(last = true, value_name = "COMMAND", required_unless_present_any = ["pid", "replay"])]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

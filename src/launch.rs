@@ -14,8 +14,20 @@ pub struct GatedChild {
     name: String,
 }
 
-/// Forks `argv` but holds it before exec until `release`.
-pub fn spawn_gated(argv: &[String]) -> Result<GatedChild> {
+/// Forks `argv` but holds it before exec until `release`. With `output`, the command's
+/// standard output and error go to that file and its input is /dev/null (the terminal
+/// belongs to the watch UI).
+pub fn spawn_gated(argv: &[String], output: Option<&std::path::Path>) -> Result<GatedChild> {
+    let out = match output {
+        Some(p) => {
+            Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
+        None => None,
+    };
+    let null = match output {
+        Some(_) => Some(std::fs::File::open("/dev/null").context("opening /dev/null")?),
+        None => None,
+    };
     let Some(name) = argv.first() else {
         bail!("no command to run")
     };
@@ -38,6 +50,15 @@ pub fn spawn_gated(argv: &[String]) -> Result<GatedChild> {
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
             // SAFETY: restoring the default disposition is always sound.
             let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+            if let (Some(o), Some(n)) = (&out, &null) {
+                use std::os::fd::AsRawFd;
+                // SAFETY: duplicating descriptors this child owns onto its standard ones.
+                unsafe {
+                    libc::dup2(n.as_raw_fd(), 0);
+                    libc::dup2(o.as_raw_fd(), 1);
+                    libc::dup2(o.as_raw_fd(), 2);
+                }
+            }
             let mut b = [0u8; 1];
             if !matches!(read(&go_r, &mut b), Ok(1)) {
                 // The parent gave up (or died) before putting us in scope: never run unseen.

@@ -22,6 +22,8 @@ use crate::sensor::{self, decode::Decoder, Sensor, Stats};
 
 /// Everything the ring-buffer callback updates.
 struct State {
+    /// With --tui (watch): the UI's state, fed every event.
+    tui: Option<crate::tui::app::App>,
     /// Denials (or, under audit, would-be denials) reported by enforcement.
     denials: u64,
     audit: bool,
@@ -65,10 +67,13 @@ impl State {
                     .map(|(pid, exe)| crate::diff::Proc { pid, exe })
                     .collect::<Vec<_>>(),
             );
-            eprintln!(
-                "agentguard: {what} {} {}{access} by {chain}: {}",
-                d.op, d.object, d.reason
-            );
+            // Under the UI the denial shows there; a line on stderr would tear the screen.
+            if self.tui.is_none() {
+                eprintln!(
+                    "agentguard: {what} {} {}{access} by {chain}: {}",
+                    d.op, d.object, d.reason
+                );
+            }
         }
         if let Kind::Flag(f) = &ev.kind {
             let warn = match f.flag {
@@ -86,15 +91,19 @@ impl State {
             }
         }
         let whats = self.builder.add(&ev);
+        let mut finding = None;
         if let Some(c) = &mut self.checker {
             for w in &whats {
                 if let Some(f) = c.check(w, 1, Some((self.builder.tree(), ev.pid))) {
-                    eprintln!(
-                        "agentguard: {} {}\n        by {}",
-                        f.severity.name().to_uppercase(),
-                        report::finding_line(&f),
-                        report::chain(&f.process)
-                    );
+                    if self.tui.is_none() {
+                        eprintln!(
+                            "agentguard: {} {}\n        by {}",
+                            f.severity.name().to_uppercase(),
+                            report::finding_line(&f),
+                            report::chain(&f.process)
+                        );
+                    }
+                    finding = Some(f);
                 }
             }
         }
@@ -102,6 +111,9 @@ impl State {
             if let Err(e) = w.write(&ev) {
                 self.write_error = Some(e);
             }
+        }
+        if let Some(app) = &mut self.tui {
+            app.push(ev, finding);
         }
     }
 }
@@ -196,6 +208,12 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
         None => None,
     };
     let mut state = State {
+        tui: args.tui.then(|| {
+            crate::tui::app::App::new(
+                format!("agentguard watch: {}", args.command.join(" ")),
+                None,
+            )
+        }),
         checker,
         decoder: Decoder::new(sensor::mono_to_wall_ns()),
         builder: Builder::new(vars.clone()),
@@ -240,7 +258,7 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
     let mut pending: Vec<(u32, u64)> = Vec::new();
     let command_text = match &target {
         Target::Command(argv) => {
-            let c = launch::spawn_gated(argv)?;
+            let c = launch::spawn_gated(argv, args.tui.then_some(args.output_log.as_path()))?;
             let pid = c.pid.as_raw() as u32;
             let ticks = launch::start_ticks(pid)?;
             sensor.track(pid, ticks)?;
@@ -315,6 +333,23 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
             .map(|l| (l.denials(), record(Rc::clone(&state)))),
     )?;
 
+    // The UI takes the terminal once the command runs (its output goes to --output-log).
+    let mut terminal = if args.tui {
+        Some(ratatui::init())
+    } else {
+        None
+    };
+    // Gives the terminal back however this function ends (an error too; a panic is
+    // handled by ratatui's hook).
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if self.0 {
+                ratatui::restore();
+            }
+        }
+    }
+    let _restore = Restore(args.tui);
     let mut root_status: Option<i32> = None;
     let mut interrupted = false;
     let mut last_stats = Stats::default();
@@ -338,6 +373,23 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
                     }
                 }
                 _ => interrupted = true,
+            }
+        }
+        if let Some(t) = &mut terminal {
+            let quit = {
+                let mut st = state.borrow_mut();
+                let app = st
+                    .tui
+                    .as_mut()
+                    .expect("the UI state exists with the terminal");
+                crate::tui::step(t, app, Duration::ZERO)?
+            };
+            if quit {
+                // Quitting the UI ends the watch; a command still running is asked to stop.
+                if let (Some(pid), None) = (child, root_status) {
+                    let _ = kill(pid, Signal::SIGTERM);
+                }
+                interrupted = true;
             }
         }
         if let (Some(pid), None) = (child, root_status) {
@@ -367,6 +419,27 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
     }
     ring.consume().context("reading events")?;
     report_losses(&sensor, &state, &mut last_stats)?;
+    if let Some(mut t) = terminal.take() {
+        // The tree ended: the UI stays, with how it ended, until q.
+        let ended = if interrupted {
+            "stopped".to_string()
+        } else {
+            format!(
+                "the tree ended (exit {})",
+                root_status.or(state.borrow().root_exit).unwrap_or(0)
+            )
+        };
+        let mut st = state.borrow_mut();
+        let app = st
+            .tui
+            .as_mut()
+            .expect("the UI state exists with the terminal");
+        app.done = Some(format!("{ended}: q to quit"));
+        while !interrupted && !crate::tui::step(&mut t, app, Duration::from_millis(250))? {}
+        drop(st);
+        ratatui::restore();
+    }
+    drop(_restore);
     let leftover = if sensor.tree_empty() {
         0
     } else {

@@ -76,3 +76,41 @@ impl Drop for Kill {
             .output();
     }
 }
+
+#[test]
+fn watch_follows_a_live_tree_and_stays_until_q() {
+    let d = scratch("watch-live");
+    let log = d.join("out.log");
+    let session = format!("agentguard-live-{}", std::process::id());
+    let cmd = format!(
+        "{BIN} watch --output-log {} -- /bin/sh -c 'for i in 1 2 3; do cat /etc/hostname; sleep 0.3; done'; echo EXITED $?; sleep 30",
+        log.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &cmd,
+    ]);
+    let _guard = Kill(session.clone());
+    let s = screen_with(&session, "the tree ended");
+    assert!(s.contains("the tree ended (exit 0): q to quit"), "{s}");
+    assert!(
+        s.contains("processes (7)"),
+        "the shell, three cats and three sleeps: {s}"
+    );
+    assert!(s.contains("cat /etc/hostname exit 0"), "{s}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        3,
+        "the command's output went to the log"
+    );
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let s = screen_with(&session, "EXITED");
+    assert!(s.contains("EXITED 0"), "{s}");
+}

@@ -175,19 +175,26 @@ impl App {
         }
     }
 
-    /// One event of the stream. While paused, events are still counted and kept; only the
-    /// view stops moving.
+    /// One event of a replayed stream, checked against the baseline here.
     pub fn on_event(&mut self, ev: Event) {
-        *self.counts.entry(kind_name(&ev.kind)).or_default() += 1;
         let whats = self.observer.observe(&ev);
         let mut finding = None;
         if let Some(c) = &mut self.checker {
             for w in &whats {
                 if let Some(f) = c.check(w, 1, Some((&self.observer.tree, ev.pid))) {
-                    self.findings += 1;
                     finding = Some(f);
                 }
             }
+        }
+        self.push(ev, finding);
+    }
+
+    /// One event, with the finding it raised if any. While paused, events are still
+    /// counted and kept; only the view stops moving.
+    pub fn push(&mut self, ev: Event, finding: Option<Finding>) {
+        *self.counts.entry(kind_name(&ev.kind)).or_default() += 1;
+        if finding.is_some() {
+            self.findings += 1;
         }
         match &ev.kind {
             Kind::Start { .. } => {

@@ -1,5 +1,5 @@
-//! `agentguard watch`: a terminal UI of a tree's processes, events, findings and denials.
-//! This release replays a kept event log; the live view of a running tree is next.
+//! `agentguard watch`: a terminal UI of a tree's processes, events, findings and denials,
+//! live (record's loop feeds it, see record.rs) or replayed from a kept event log.
 pub mod app;
 pub mod ui;
 
@@ -15,7 +15,25 @@ use crate::profile::{Profile, Vars};
 use app::App;
 
 pub fn run(args: WatchArgs) -> Result<i32> {
-    let events = read_jsonl(&args.replay)?;
+    let Some(replay) = &args.replay else {
+        // Live: record's loop, with the UI in front.
+        let rargs = crate::cli::RecordArgs {
+            output: None,
+            events: args.events.clone(),
+            pid: args.pid,
+            ring_buffer_mb: 64,
+            max_procs: 65536,
+            baseline: args.baseline.clone(),
+            fail_on: crate::cli::FailOn::Never,
+            merge_into: None,
+            tui: true,
+            output_log: args.output_log.clone(),
+            quiet: false,
+            command: args.command.clone(),
+        };
+        return crate::record::run(rargs, None);
+    };
+    let events = read_jsonl(replay)?;
     let vars = events
         .iter()
         .find_map(|e| match &e.kind {
@@ -30,10 +48,7 @@ pub fn run(args: WatchArgs) -> Result<i32> {
         Some(b) => Some(Checker::new(&Profile::load(b)?, b, vars)?),
         None => None,
     };
-    let mut app = App::new(
-        format!("agentguard watch {}", args.replay.display()),
-        checker,
-    );
+    let mut app = App::new(format!("agentguard watch {}", replay.display()), checker);
     let n = events.len();
     for ev in events {
         app.on_event(ev);
@@ -43,18 +58,33 @@ pub fn run(args: WatchArgs) -> Result<i32> {
     let mut terminal = ratatui::init();
     let result = (|| -> Result<()> {
         loop {
-            terminal.draw(|f| ui::draw(f, &app)).context("drawing")?;
-            if event::poll(Duration::from_millis(250)).context("reading the terminal")? {
-                if let TermEvent::Key(k) = event::read().context("reading the terminal")? {
-                    if k.kind == KeyEventKind::Press && app.on_key(k) {
-                        return Ok(());
-                    }
-                }
+            if step(&mut terminal, &mut app, Duration::from_millis(250))? {
+                return Ok(());
             }
         }
     })();
     ratatui::restore();
     result.map(|_| 0)
+}
+
+/// Draws the UI, then handles the keys that arrive within `wait`; true when the user quits.
+/// Drawing once per step, not once per event, is what keeps up with a busy tree.
+pub fn step(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    wait: Duration,
+) -> Result<bool> {
+    terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+    let mut wait = wait;
+    while event::poll(wait).context("reading the terminal")? {
+        if let TermEvent::Key(k) = event::read().context("reading the terminal")? {
+            if k.kind == KeyEventKind::Press && app.on_key(k) {
+                return Ok(true);
+            }
+        }
+        wait = Duration::ZERO;
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
