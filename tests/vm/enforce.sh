@@ -75,7 +75,11 @@ for p in (18201, 18202):
     threading.Thread(target=serve, args=(p,), daemon=True).start()
 time.sleep(60)' &
 listener=$!
-for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/18202) 2>/dev/null && break; sleep 0.2; done
+# Both ports up (each listens from its own thread) before the tree tries them.
+for _ in $(seq 150); do
+    (echo > /dev/tcp/127.0.0.1/18201) 2>/dev/null && (echo > /dev/tcp/127.0.0.1/18202) 2>/dev/null && break
+    sleep 0.2
+done
 { base; printf '\n[[net]]\nop = "connect"\nproto = "tcp"\naddr = "127.0.0.1"\nport = 18201\n'; } > "$t/net.toml"
 "$ag" enforce -q --profile "$t/net.toml" -- /bin/bash -c \
     "echo > /dev/tcp/127.0.0.1/18201 && echo ok > $t/logs/net-allowed.out; { echo > /dev/tcp/127.0.0.1/18202; } 2> $t/logs/net-denied.err" \
