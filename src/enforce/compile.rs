@@ -592,7 +592,11 @@ mod tests {
     /// are found only when both sides hash a path alike (tests/vm/*.sh).
     #[test]
     fn the_hash_is_keyed_and_sees_every_byte() {
-        assert_eq!(hash(7, b""), 7, "the empty path (the root) hashes to the key");
+        assert_eq!(
+            hash(7, b""),
+            7,
+            "the empty path (the root) hashes to the key"
+        );
         assert_ne!(hash(1, b"/etc"), hash(2, b"/etc"));
         assert_ne!(hash(1, b"/etc"), hash(1, b"/etd"));
         assert_ne!(hash(1, b"/ab"), hash(1, b"/ba"));
