@@ -8,4 +8,4 @@ kernel=$(ls /boot/vmlinuz-*-amd64 | sort -V | tail -n 1)
 work=$(mktemp -d /tmp/agentguard-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 .venv/bin/vng --run "$kernel" --disable-kvm --user root -m 2G --cpus 2 --rwdir="$work" \
-    --exec "cd $PWD && TMPDIR=$work target/release/agentguard bench --what enforce --scale ${1:-0.2}"
+    --exec "cd $PWD && TMPDIR=$work target/release/agentguard bench --what enforce --scale ${1:-0.2}" 2>&1 | cat

@@ -11,5 +11,7 @@ vng=.venv/bin/vng
 work=$(mktemp -d /tmp/agentguard-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # --disable-kvm: a KVM guest hangs at boot on these machines (shared/vm/README.md).
+# Through a pipe: qemu opens its stdout chardev with O_TRUNC, which would cut a log file
+# this script's output is redirected to (everything printed before the VM started).
 "$vng" --run "$kernel" --disable-kvm --user root -m 2G --cpus 2 --rwdir="$work" \
-    --exec "cd $PWD && export VMWORK=$work PATH=$PATH && for t in tests/vm/*.sh; do echo \"== \$t\"; bash \$t || exit 1; done"
+    --exec "cd $PWD && export VMWORK=$work PATH=$PATH && for t in tests/vm/*.sh; do echo \"== \$t\"; bash \$t || exit 1; done" 2>&1 | cat
