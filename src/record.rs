@@ -352,6 +352,7 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
     let _restore = Restore(args.tui);
     let mut root_status: Option<i32> = None;
     let mut interrupted = false;
+    let mut hung_up = false;
     let mut last_stats = Stats::default();
     let mut last_check = Instant::now();
     let mut interrupts = 0;
@@ -363,6 +364,8 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
 
         while let Ok(Some(si)) = signals.read_signal() {
             let sig = Signal::try_from(si.ssi_signo as i32).unwrap_or(Signal::SIGTERM);
+            // The terminal went away: no one is left to press q at the end.
+            hung_up |= sig == Signal::SIGHUP;
             interrupts += 1;
             match (child, root_status) {
                 (Some(pid), None) if interrupts < 3 => {
@@ -435,7 +438,15 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
             .as_mut()
             .expect("the UI state exists with the terminal");
         app.done = Some(format!("{ended}: q to quit"));
-        while !interrupted && !crate::tui::step(&mut t, app, Duration::from_millis(250))? {}
+        while !interrupted
+            && !hung_up
+            && !crate::tui::step(&mut t, app, Duration::from_millis(250))?
+        {
+            // A hangup (the terminal went away), SIGTERM or SIGINT ends the wait for q.
+            if let Ok(Some(_)) = signals.read_signal() {
+                break;
+            }
+        }
         drop(st);
         ratatui::restore();
     }

@@ -74,9 +74,19 @@ pub fn step(
     app: &mut App,
     wait: Duration,
 ) -> Result<bool> {
+    // A terminal that hung up reads as endless end-of-file, on which the event reader
+    // would spin: treat it as a quit.
+    if terminal_gone() {
+        return Ok(true);
+    }
     terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
     let mut wait = wait;
-    while event::poll(wait).context("reading the terminal")? {
+    // A bounded number per step: a terminal that went away can report input forever, and
+    // the next draw is what notices it (an error, and agentguard ends).
+    for _ in 0..64 {
+        if !event::poll(wait).context("reading the terminal")? {
+            break;
+        }
         if let TermEvent::Key(k) = event::read().context("reading the terminal")? {
             if k.kind == KeyEventKind::Press && app.on_key(k) {
                 return Ok(true);
@@ -85,6 +95,17 @@ pub fn step(
         wait = Duration::ZERO;
     }
     Ok(false)
+}
+
+fn terminal_gone() -> bool {
+    let mut p = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
 #[cfg(test)]
