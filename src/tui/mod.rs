@@ -87,6 +87,10 @@ pub fn step(
         if !event::poll(wait).context("reading the terminal")? {
             break;
         }
+        // Readable may mean hung up: the reader would then wait forever for an event.
+        if terminal_gone() {
+            return Ok(true);
+        }
         if let TermEvent::Key(k) = event::read().context("reading the terminal")? {
             if k.kind == KeyEventKind::Press && app.on_key(k) {
                 return Ok(true);
