@@ -37,17 +37,7 @@ fn watch_shows_a_recorded_tree_in_a_real_terminal() {
         "{BIN} watch --replay {}; echo EXITED $?; sleep 30",
         d.join("run.jsonl").display()
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "30",
-        &cmd,
-    ]);
+    start(&session, &cmd);
     let s = screen_with(&session, "replayed");
     let _guard = Kill(session.clone());
     assert!(s.contains("processes (3)"), "{s}");
@@ -68,6 +58,21 @@ fn watch_shows_a_recorded_tree_in_a_real_terminal() {
     );
 }
 
+/// A detached 120x30 tmux session running `cmd`.
+fn start(session: &str, cmd: &str) {
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        session,
+        "-x",
+        "120",
+        "-y",
+        "30",
+        cmd,
+    ]);
+}
+
 struct Kill(String);
 impl Drop for Kill {
     fn drop(&mut self) {
@@ -86,17 +91,7 @@ fn watch_follows_a_live_tree_and_stays_until_q() {
         "{BIN} watch --output-log {} -- /bin/sh -c 'for i in 1 2 3; do cat /etc/hostname; sleep 0.3; done'; echo EXITED $?; sleep 30",
         log.display()
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "30",
-        &cmd,
-    ]);
+    start(&session, &cmd);
     let _guard = Kill(session.clone());
     let s = screen_with(&session, "the tree ended");
     assert!(s.contains("the tree ended (exit 0): q to quit"), "{s}");
