@@ -109,3 +109,35 @@ fn watch_follows_a_live_tree_and_stays_until_q() {
     let s = screen_with(&session, "EXITED");
     assert!(s.contains("EXITED 0"), "{s}");
 }
+
+#[test]
+fn watch_ends_when_its_terminal_goes_away() {
+    // A killed terminal (not q) once left agentguard spinning on end-of-file forever.
+    let d = scratch("watch-hup");
+    let pidfile = d.join("pid");
+    let session = format!("agentguard-hup-{}", std::process::id());
+    let cmd = format!(
+        "echo $$ > {}; exec {BIN} watch --output-log {} -- /bin/true",
+        pidfile.display(),
+        d.join("out.log").display()
+    );
+    start(&session, &cmd);
+    let s = screen_with(&session, "the tree ended");
+    assert!(s.contains("q to quit"), "{s}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    drop(Kill(session));
+    let t = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if t.elapsed() > Duration::from_secs(10) {
+            // Not left spinning for the rest of the suite.
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            panic!("agentguard {pid} outlived its terminal by 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
