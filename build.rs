@@ -35,6 +35,7 @@ fn main() {
         "src/bpf/sensor.bpf.c",
         "src/bpf/enforce.bpf.c",
         "src/bpf/events.h",
+        "src/bpf/payload.h",
         "src/bpf/policy.h",
         "src/bpf/syscalls.h",
         "src/bpf/vmlinux.h",

@@ -136,9 +136,26 @@ pub struct RecordArgs {
     /// Print no summary
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub llm: LlmArgs,
     /// The command to run and record, after `--`
     #[arg(last = true, value_name = "COMMAND", required_unless_present = "pid")]
     pub command: Vec<String>,
+}
+
+/// What is kept of the tree's LLM traffic.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LlmArgs {
+    /// Do not look at HTTP payloads: no TLS uprobes, no LLM events, no tool-call attribution
+    #[arg(long)]
+    pub no_llm: bool,
+    /// Keep LLM request and response bodies in the events (secrets redacted, bounded by
+    /// --llm-body-max); without it only what they say (model, tools, tool calls, usage)
+    #[arg(long)]
+    pub llm_bodies: bool,
+    /// With --llm-bodies: bytes kept of each body
+    #[arg(long, value_name = "BYTES", default_value_t = 16384)]
+    pub llm_body_max: usize,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +247,8 @@ pub struct WatchArgs {
     /// Where the command's standard output and error go (the terminal is the UI's)
     #[arg(long, value_name = "FILE", default_value = "agentguard-output.log")]
     pub output_log: PathBuf,
+    #[command(flatten)]
+    pub llm: LlmArgs,
     /// The command to run and watch, after `--`
     #[arg(last = true, value_name = "COMMAND", required_unless_present_any = ["pid", "replay"])]
     pub command: Vec<String>,

@@ -21,6 +21,23 @@ pub struct Event {
     pub exe: String,
     #[serde(flatten)]
     pub kind: Kind,
+    /// The LLM tool call that most plausibly caused this (see src/llm/attribute.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+}
+
+/// Why an event is tied to a tool call, and how sure that is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cause {
+    /// The tool call's id, as the model gave it.
+    pub call: String,
+    pub tool: String,
+    /// `run_shell(command='curl ...')`, short.
+    pub summary: String,
+    /// 0 to 1.
+    pub confidence: f32,
+    /// What the link rests on: the arguments name it, lineage, timing.
+    pub why: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +72,17 @@ pub enum Kind {
     Flag(Flag),
     /// Enforcement denied an operation (`enforced`), or would have under --audit.
     Deny(Deny),
+    /// An LLM API request of the tree (over TLS or plain HTTP).
+    #[serde(rename = "llm.request")]
+    LlmRequest(LlmRequest),
+    #[serde(rename = "llm.response")]
+    LlmResponse(LlmResponse),
+    /// One tool call an LLM response asked for.
+    #[serde(rename = "llm.tool_call")]
+    ToolCall(ToolCall),
+    /// What agentguard can see of a process's TLS traffic: a library it covers was
+    /// attached, or one it does not cover (or none, with TCP connections) was seen.
+    Tls(Tls),
     /// The sensor could not deliver everything: `lost` records since the start.
     Lost {
         lost: u64,
@@ -236,6 +264,77 @@ pub struct Flag {
     pub error: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmRequest {
+    /// openai.chat, openai.responses or anthropic.messages.
+    pub api: String,
+    /// The Host header (the API host the agent uses).
+    pub host: String,
+    pub method: String,
+    /// The request target, secrets in its query redacted.
+    pub path: String,
+    /// tls or tcp.
+    pub transport: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stream: bool,
+    /// Names of the tools offered to the model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// Headers, credentials redacted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    /// The body, only with --llm-bodies, bounded and with secrets redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmResponse {
+    pub api: String,
+    pub host: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stream: bool,
+    /// `name` (`id`) of each tool call asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Why the body could not be read (an encoding not decoded, bytes missed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as JSON text, secrets redacted, bounded.
+    pub arguments: String,
+    pub api: String,
+    pub host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tls {
+    /// covered, uncovered or unseen.
+    pub status: String,
+    /// The library or executable concerned.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub library: String,
+    pub detail: String,
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -309,6 +408,7 @@ mod tests {
             ppid: 1,
             exe: "/bin/sh".into(),
             kind,
+            cause: None,
         }
     }
 

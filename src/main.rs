@@ -7,6 +7,7 @@ mod diff;
 mod enforce;
 mod event;
 mod launch;
+mod llm;
 #[cfg(test)]
 mod man;
 mod paths;

@@ -18,7 +18,7 @@ use crate::enforce::{self, lsm::Lsm, watchdog::Watchdog};
 use crate::event::{Event, FlagKind, JsonlWriter, Kind};
 use crate::launch;
 use crate::profile::{merge, Builder, Profile, RunInfo, Vars};
-use crate::sensor::{self, decode::Decoder, Sensor, Stats};
+use crate::sensor::{self, decode::Decoder, decode::Record, Sensor, Stats};
 
 /// Everything the ring-buffer callback updates.
 struct State {
@@ -42,10 +42,78 @@ struct State {
     root_exit: Option<i32>,
     root: u32,
     warnings: Vec<String>,
+    /// LLM traffic and tool-call attribution (unless --no-llm).
+    llm: Option<crate::llm::Llm>,
 }
 
 impl State {
-    fn handle(&mut self, ev: Event) {
+    fn record(&mut self, r: Record) {
+        match r {
+            Record::Event(ev) => self.handle(ev),
+            Record::Data(p) => {
+                let evs = self.llm.as_mut().map(|l| l.payload(p)).unwrap_or_default();
+                for ev in evs {
+                    self.handle(ev);
+                }
+            }
+        }
+    }
+
+    /// Puts the TLS probes on the files the tree mapped since the last call (the ring
+    /// buffer's callback cannot: the sensor is borrowed while it runs).
+    fn attach_tls(&mut self, sensor: &Sensor) -> Vec<Event> {
+        let Some(llm) = &mut self.llm else {
+            return Vec::new();
+        };
+        let todo = std::mem::take(&mut llm.coverage.to_attach);
+        let mut notes = Vec::new();
+        for (path, pid, is_lib) in todo {
+            let r = sensor.attach_tls(std::path::Path::new(&path));
+            llm.coverage.result(&path, r.is_ok());
+            match r {
+                Ok(funcs) => {
+                    llm.coverage.cover(pid);
+                    notes.push((
+                        pid,
+                        "covered",
+                        path,
+                        format!("TLS plaintext probed ({})", funcs.join(", ")),
+                    ));
+                }
+                Err(e) if is_lib => notes.push((pid, "uncovered", path, format!("{e:#}"))),
+                Err(_) => {}
+            }
+        }
+        notes
+            .into_iter()
+            .map(|(pid, status, library, detail)| Event {
+                ts: self.decoder.wall_time(mono_now()),
+                pid,
+                tid: pid,
+                ppid: 0,
+                exe: self.decoder.exe_of(pid),
+                kind: Kind::Tls(crate::event::Tls {
+                    status: status.into(),
+                    library,
+                    detail,
+                }),
+                cause: None,
+            })
+            .collect()
+    }
+
+    fn handle(&mut self, mut ev: Event) {
+        let notes = match &mut self.llm {
+            Some(l) => l.observe(&mut ev),
+            None => Vec::new(),
+        };
+        self.handle_one(ev);
+        for n in notes {
+            self.handle_one(n);
+        }
+    }
+
+    fn handle_one(&mut self, ev: Event) {
         self.events += 1;
         if let Kind::Deny(d) = &ev.kind {
             self.denials += 1;
@@ -94,10 +162,16 @@ impl State {
         let mut finding = None;
         if let Some(c) = &mut self.checker {
             for w in &whats {
-                if let Some(f) = c.check(w, 1, Some((self.builder.tree(), ev.pid))) {
+                let tree = Some((self.builder.tree(), ev.pid));
+                if let Some(f) = c.check_caused(w, 1, tree, ev.cause.as_ref()) {
                     if self.tui.is_none() {
+                        let cause = f
+                            .cause
+                            .as_ref()
+                            .map(|c| format!("\n        {}", report::cause_line(c)))
+                            .unwrap_or_default();
                         eprintln!(
-                            "agentguard: {} {}\n        by {}",
+                            "agentguard: {} {}{cause}\n        by {}",
                             f.severity.name().to_uppercase(),
                             report::finding_line(&f),
                             report::chain(&f.process)
@@ -174,6 +248,7 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
             // enforce alone follows the tree and reports denials; it decodes syscalls only
             // when something records them.
             syscalls: decode_syscalls,
+            payload: decode_syscalls && !args.llm.no_llm,
         },
     )?;
 
@@ -228,7 +303,21 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
         audit: enforce.as_ref().is_some_and(|e| e.opts.audit),
         enforcing: enforce.is_some(),
         syscalls: decode_syscalls,
+        llm: (decode_syscalls && !args.llm.no_llm).then(|| {
+            crate::llm::Llm::new(crate::llm::Options {
+                bodies: args.llm.llm_bodies,
+                body_max: args.llm.llm_body_max,
+            })
+        }),
     };
+    // The host's libssl is probed before the command runs, so the tree's first TLS write
+    // is seen; other copies are probed when the tree maps them.
+    if let Some(l) = &mut state.llm {
+        for path in crate::llm::libs::system_libssl() {
+            l.coverage.to_attach.push((path, 0, true));
+        }
+    }
+    let early_notes = state.attach_tls(&sensor);
     if let Some(setup) = &enforce {
         state.decoder.set_rule_names(
             setup
@@ -314,14 +403,19 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
             cwd: vars.cwd.clone(),
             home: vars.home.clone(),
         },
+        cause: None,
     };
     state.handle(start);
+    for mut n in early_notes {
+        (n.pid, n.tid, n.exe) = (state.root, state.root, state.decoder.exe_of(state.root));
+        state.handle(n);
+    }
     let state = Rc::new(RefCell::new(state));
     let record = |state: Rc<RefCell<State>>| {
         move |raw: &[u8]| {
             let mut st = state.borrow_mut();
             match st.decoder.decode(raw) {
-                Ok(ev) => st.handle(ev),
+                Ok(r) => st.record(r),
                 Err(_) => st.decode_errors += 1,
             }
             0
@@ -361,6 +455,12 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
         ring.poll(Duration::from_millis(20))
             .context("reading events")?;
         ring.consume().context("reading events")?;
+        {
+            let mut st = state.borrow_mut();
+            for n in st.attach_tls(&sensor) {
+                st.handle(n);
+            }
+        }
 
         while let Ok(Some(si)) = signals.read_signal() {
             let sig = Signal::try_from(si.ssi_signo as i32).unwrap_or(Signal::SIGTERM);
@@ -578,6 +678,7 @@ fn report_losses(sensor: &Sensor, state: &Rc<RefCell<State>>, last: &mut Stats) 
                 lost: now.lost,
                 procs_untracked: now.procs_untracked,
             },
+            cause: None,
         };
         st.handle(ev);
     }
@@ -612,6 +713,9 @@ fn print_summary(
         ("connections", b.connections() as u64),
         ("DNS names", b.dns_names() as u64),
         ("flagged", b.flags() as u64),
+        ("LLM calls", st.llm.as_ref().map_or(0, |l| l.requests)),
+        ("tool calls", st.llm.as_ref().map_or(0, |l| l.tool_calls)),
+        ("tools", b.tools() as u64),
         ("failed calls", b.failures),
         ("lost events", stats.lost),
     ] {

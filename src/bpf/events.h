@@ -35,7 +35,24 @@ enum ag_kind {
 	AG_DNS = 6,
 	AG_FLAG = 7,
 	AG_DENY = 8,	/* from enforce.bpf.c: a denial, or a would-be one under audit */
+	AG_DATA = 9,	/* bytes of an HTTP stream: TLS plaintext or a plain TCP socket */
 };
+
+/*
+ * AG_DATA operations. arg[0] is the stream (the SSL object's address, or the socket's),
+ * arg[1] the bytes the call moved, arg[2] this chunk's offset in them; str[0] the chunk.
+ */
+enum ag_data_op {
+	AG_DATA_TLS_WRITE = 1,
+	AG_DATA_TLS_READ = 2,
+	AG_DATA_SEND = 3,
+	AG_DATA_RECV = 4,
+};
+
+/* Bytes per AG_DATA record, and records per call: the rest of a call is cut (user space
+ * sees the gap from arg[1]). */
+#define AG_CHUNK 8192
+#define AG_CHUNKS 32
 
 /* AG_FILE operations. */
 enum ag_file_op {

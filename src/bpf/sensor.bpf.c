@@ -8,6 +8,7 @@
  *   sched_process_exec  reports the executed file, argv and cwd
  *   sched_process_exit  reports the exit and takes the process out of scope
  *   sys_exit            everything else, decoded from the syscall's saved registers
+ * and, in payload.h, uprobes on TLS libraries for the plaintext of HTTP streams.
  *
  * Every program asks "is this process in scope?" first, from a bitmap in .bss, so the
  * cost for the rest of the host is one memory load.
@@ -28,6 +29,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
+#define SOCK_STREAM 1
 #define SOCK_DGRAM 2
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
@@ -569,6 +571,8 @@ static __always_inline int on_capset(long ret, const void *hdrp, const void *dat
 			 data[1] | ((__u64)data[4] << 32));
 }
 
+#include "payload.h"
+
 /* The syscalls the dispatcher below handles: the rest return before the scope lookup. */
 static __always_inline bool wanted(long nr)
 {
@@ -580,7 +584,7 @@ static __always_inline bool wanted(long nr)
 	case NR_rename: case NR_renameat: case NR_renameat2:
 	case NR_link: case NR_linkat: case NR_symlink: case NR_symlinkat:
 	case NR_connect: case NR_bind: case NR_listen:
-	case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
+	case NR_sendto: case NR_sendmsg: case NR_sendmmsg: case NR_recvfrom:
 	case NR_io_uring_setup: case NR_ptrace:
 	case NR_setuid: case NR_setreuid: case NR_setresuid: case NR_setfsuid:
 	case NR_setgid: case NR_setregid: case NR_setresgid: case NR_setfsgid:
@@ -694,8 +698,12 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	case NR_listen:
 		return on_sock(AG_NET_LISTEN, ret, SC_ARG0(regs), NULL, 0, NULL, 0);
 	case NR_sendto:
+		if (!SC_ARG4(regs))
+			on_stream(AG_DATA_SEND, ret, SC_ARG0(regs), SC_ARG1(regs));
 		return on_sock(AG_NET_SENDTO, ret, SC_ARG0(regs), (const void *)SC_ARG4(regs),
 			       SC_ARG5(regs), (const void *)SC_ARG1(regs), SC_ARG2(regs));
+	case NR_recvfrom:
+		return on_stream(AG_DATA_RECV, ret, SC_ARG0(regs), SC_ARG1(regs));
 	case NR_sendmsg:
 		return emit_msghdr(ret, SC_ARG0(regs), (const struct user_msghdr *)SC_ARG1(regs),
 				   AG_NET_SENDMSG);

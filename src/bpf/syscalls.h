@@ -9,6 +9,7 @@
 #if defined(__TARGET_ARCH_x86)
 #define NR_open 2
 #define NR_sendto 44
+#define NR_recvfrom 45
 #define NR_sendmsg 46
 #define NR_connect 42
 #define NR_bind 49

@@ -26,7 +26,7 @@ pub struct Proc {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
     pub severity: Severity,
-    /// exec, file, net, dns or flag.
+    /// exec, file, net, dns, flag, tool or llm.
     pub kind: &'static str,
     /// The path, address, name or flag.
     pub object: String,
@@ -43,6 +43,9 @@ pub struct Finding {
     /// The first process that did it, then its parents up to the root of the tree.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub process: Vec<Proc>,
+    /// The LLM tool call that most plausibly caused it (event logs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<crate::event::Cause>,
 }
 
 /// Baseline behaviour the run did not show (informational).
@@ -98,6 +101,17 @@ impl Checker {
         count: u64,
         tree: Option<(&Tree, u32)>,
     ) -> Option<Finding> {
+        self.check_caused(what, count, tree, None)
+    }
+
+    /// `check`, naming the tool call behind the behaviour when there is one.
+    pub fn check_caused(
+        &mut self,
+        what: &What,
+        count: u64,
+        tree: Option<(&Tree, u32)>,
+        cause: Option<&crate::event::Cause>,
+    ) -> Option<Finding> {
         self.seen.insert(what.clone());
         if let Some(f) = self.findings.get_mut(what) {
             f.count += count;
@@ -149,6 +163,18 @@ impl Checker {
                 detail.clone(),
                 simple_hit(self.matcher.flag_strength(*flag, detail)),
             ),
+            What::Tool { name } => (
+                "tool",
+                name.clone(),
+                String::new(),
+                simple_hit(self.matcher.tool_strength(name)),
+            ),
+            What::Llm { host, api } => (
+                "llm",
+                host.clone(),
+                api.clone(),
+                simple_hit(self.matcher.llm_strength(host)),
+            ),
         };
         let workspace = self.vars.cwd.clone();
         let matcher = &self.matcher;
@@ -187,6 +213,7 @@ impl Checker {
             new: rule.id != rules::RARE.id,
             count,
             process,
+            cause: cause.cloned(),
         };
         self.findings.insert(what.clone(), f.clone());
         Some(f)
@@ -384,7 +411,7 @@ impl RunInput {
                 let mut obs = Observer::default();
                 for ev in evs {
                     for w in obs.observe(ev) {
-                        checker.check(&w, 1, Some((&obs.tree, ev.pid)));
+                        checker.check_caused(&w, 1, Some((&obs.tree, ev.pid)), ev.cause.as_ref());
                     }
                 }
                 return Ok(());
@@ -463,6 +490,25 @@ impl RunInput {
                 &What::Flag {
                     flag: e.flag,
                     detail: e.detail.clone(),
+                },
+                e.count.max(1),
+                None,
+            );
+        }
+        for e in &p.tool {
+            checker.check(
+                &What::Tool {
+                    name: e.name.clone(),
+                },
+                e.count.max(1),
+                None,
+            );
+        }
+        for e in &p.llm {
+            checker.check(
+                &What::Llm {
+                    host: e.host.clone(),
+                    api: e.api.clone(),
                 },
                 e.count.max(1),
                 None,

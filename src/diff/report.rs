@@ -126,6 +126,14 @@ pub fn finding_line(f: &Finding) -> String {
     format!("{:<5} {what}{times}: {}", f.kind, f.reason)
 }
 
+/// `<- tool call run_shell(command='curl ...') (confidence 0.9: its arguments name it)`
+pub fn cause_line(c: &crate::event::Cause) -> String {
+    format!(
+        "<- tool call {} (confidence {:.1}: {})",
+        c.summary, c.confidence, c.why
+    )
+}
+
 pub fn text(r: &Report, tty: bool) -> String {
     let mut s = String::new();
     let paint = |sev| {
@@ -160,6 +168,9 @@ pub fn text(r: &Report, tty: bool) -> String {
         let _ = writeln!(s, "\n{a}{} ({}){b}", sev.name().to_uppercase(), group.len());
         for f in group {
             let _ = writeln!(s, "  {}", finding_line(f));
+            if let Some(c) = &f.cause {
+                let _ = writeln!(s, "        {}", cause_line(c));
+            }
             if !f.process.is_empty() {
                 let _ = writeln!(s, "        by {}", chain(&f.process));
             }
@@ -211,17 +222,22 @@ pub fn markdown(r: &Report) -> String {
         if r.failed { "failed" } else { "passed" }
     );
     if !r.findings.is_empty() {
-        let _ = writeln!(s, "| severity | kind | what | why | process |");
-        let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
+        let _ = writeln!(s, "| severity | kind | what | why | tool call | process |");
+        let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- |");
         for f in &r.findings {
             let what = if f.detail.is_empty() {
                 format!("`{}`", md_escape(&f.object))
             } else {
                 format!("`{}` ({})", md_escape(&f.object), md_escape(&f.detail))
             };
+            let call = f
+                .cause
+                .as_ref()
+                .map(|c| format!("`{}` ({:.1})", md_escape(&c.summary), c.confidence))
+                .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "| {} | {} | {what} | {} | {} |",
+                "| {} | {} | {what} | {} | {call} | {} |",
                 f.severity.name(),
                 f.kind,
                 md_escape(&f.reason),

@@ -51,6 +51,7 @@ rules! {
     NET_NEW_HOST = "net-new-host", High, "a connection or datagram to an IP address the baseline never reached (loopback too: local services are targets)";
     NET_NEW_RESOLVER = "net-new-resolver", High, "a query to a DNS server the baseline never used";
     DNS_NEW = "dns-new", High, "a DNS name the baseline never resolved";
+    LLM_NEW_HOST = "llm-new-host", High, "an LLM API host the baseline never called (prompts, context and tool results go there)";
     NET_NEW_LISTENER = "net-new-listener", High, "a new listening or bound socket on an address outside loopback";
     WRITE_OUTSIDE = "write-outside", High, "a write, create, delete, rename, chmod or link outside the workspace (${CWD}) and the temp directories";
     FLAG_HIGH = "flag-high", High, "setuid, setgid, capset, io_uring (its operations are invisible), 32-bit syscalls, open_by_handle_at";
@@ -58,6 +59,7 @@ rules! {
     NET_NEW_LOCAL = "net-new-local", Medium, "a new unix-socket destination, or a new listener on loopback or a unix socket";
     WRITE_WORKSPACE = "write-workspace", Medium, "a new write in the workspace or a temp directory";
     EXEC_NEW = "exec-new", Medium, "a program the baseline never ran";
+    TOOL_NEW = "tool-new", Medium, "a tool the model never called in the baseline";
     READ_NEW = "read-new", Medium, "a read in a directory the baseline never read from";
     FLAG_MEDIUM = "flag-medium", Medium, "memfd_create, ptrace within the tree";
     EXEC_COREUTIL = "exec-coreutil", Low, "a read-only core utility (ls, cat, head, grep, wc, ...)";
@@ -334,6 +336,14 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
             &DNS_NEW,
             "a DNS name the baseline never resolved".to_string(),
         ),
+        What::Llm { api, .. } => (
+            &LLM_NEW_HOST,
+            format!("an LLM API host ({api}) the baseline never called"),
+        ),
+        What::Tool { .. } => (
+            &TOOL_NEW,
+            "a tool the model never called in the baseline".to_string(),
+        ),
         What::Flag { flag, detail } => {
             let critical = matches!(
                 flag,
@@ -402,10 +412,11 @@ as a write: \"wider access\"). Shells and interpreters, network programs and cor
 by program name, version suffixes ignored (python3.11 is python).\n\n\
 JSON (--format json, version 1): an object with version, baseline, baseline_runs, run, fail_on, failed, \
 counts {critical, high, medium, low}, missing [{kind, object, seen}] and findings, each with severity \
-(low|medium|high|critical), kind (exec|file|net|dns|flag), object (path, address:port, name or flag), \
-detail (accesses; operation and protocol; flag detail), reason, rule (an id above), new (false for \
-`rare`), count, and process: [{pid, exe}] from the process that did it up to the root of the tree \
-(absent when the run is a profile). Example:\n\n\
+(low|medium|high|critical), kind (exec|file|net|dns|flag|tool|llm), object (path, address:port, name, \
+flag, tool name or API host), detail (accesses; operation and protocol; flag detail; API), reason, rule \
+(an id above), new (false for `rare`), count, process: [{pid, exe}] from the process that did it up to \
+the root of the tree (absent when the run is a profile), and cause: the LLM tool call behind it, when \
+the run is an event log and one explains it ({call, tool, summary, confidence, why}). Example:\n\n\
   {\"version\": 1, \"baseline\": \"baseline.toml\", \"baseline_runs\": 5, \"run\": \"run.jsonl\",\n\
    \"fail_on\": \"high\", \"failed\": true, \"counts\": {\"critical\": 0, \"high\": 1, \"medium\": 0, \"low\": 0},\n\
    \"missing\": [], \"findings\": [{\"severity\": \"high\", \"kind\": \"exec\", \"object\": \"/usr/bin/curl\",\n\

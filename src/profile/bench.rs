@@ -54,6 +54,7 @@ fn synthetic(run: u32, n: usize, rng: &mut Lcg) -> Profile {
             ppid: 0,
             exe: String::new(),
             kind,
+            cause: None,
         });
     }
     b.finish(RunInfo {

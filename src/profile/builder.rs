@@ -29,6 +29,15 @@ pub enum What {
         flag: FlagKind,
         detail: String,
     },
+    /// A tool call the model asked for, by tool name.
+    Tool {
+        name: String,
+    },
+    /// An LLM API called, by host.
+    Llm {
+        host: String,
+        api: String,
+    },
 }
 
 /// The process tree as the events describe it: who forked whom, who runs what.
@@ -176,6 +185,13 @@ impl Observer {
                     detail,
                 }]
             }
+            Kind::ToolCall(t) => vec![What::Tool {
+                name: t.name.clone(),
+            }],
+            Kind::LlmRequest(r) => vec![What::Llm {
+                host: r.host.to_ascii_lowercase(),
+                api: r.api.clone(),
+            }],
             _ => Vec::new(),
         }
     }
@@ -238,6 +254,8 @@ impl Builder {
                 }
                 What::Dns { name } => self.ev.add_dns(name, 0, 1),
                 What::Flag { flag, detail } => self.ev.add_flag((*flag, detail.clone()), 0, 1),
+                What::Tool { name } => self.ev.add_tool(name, 0, 1),
+                What::Llm { host, api } => self.ev.add_llm(host, api, 0, 1),
             }
         }
         whats
@@ -264,6 +282,9 @@ impl Builder {
     }
     pub fn flags(&self) -> usize {
         self.ev.flag.len()
+    }
+    pub fn tools(&self) -> usize {
+        self.ev.tool.len()
     }
 
     /// The run's profile: its evidence, generalised.

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::pattern::PathPat;
 use super::protected::is_protected;
 use super::{
-    AddrPat, DnsEntry, DomainPat, ExecEntry, FileEntry, FlagEntry, Literal, NetDir, NetEntry,
-    PortPat, Profile, RunInfo,
+    AddrPat, DnsEntry, DomainPat, ExecEntry, FileEntry, FlagEntry, Literal, LlmEntry, NetDir,
+    NetEntry, PortPat, Profile, RunInfo, ToolEntry,
 };
 use crate::event::{Access, FlagKind, Proto};
 
@@ -61,6 +61,9 @@ pub struct Evidence {
     pub net: BTreeMap<NetKey, Lit>,
     pub dns: BTreeMap<String, Lit>,
     pub flag: BTreeMap<(FlagKind, String), Lit>,
+    pub tool: BTreeMap<String, Lit>,
+    /// (host, api)
+    pub llm: BTreeMap<(String, String), Lit>,
     /// Hand-written entries and includes, carried through untouched.
     pub hand: Option<Box<Profile>>,
 }
@@ -107,6 +110,18 @@ impl Evidence {
             .or_default()
             .join(&lit(run, count), true);
     }
+    pub fn add_tool(&mut self, name: &str, run: u32, count: u64) {
+        self.tool
+            .entry(name.to_string())
+            .or_default()
+            .join(&lit(run, count), true);
+    }
+    pub fn add_llm(&mut self, host: &str, api: &str, run: u32, count: u64) {
+        self.llm
+            .entry((host.to_string(), api.to_string()))
+            .or_default()
+            .join(&lit(run, count), true);
+    }
     pub fn add_flag(&mut self, key: (FlagKind, String), run: u32, count: u64) {
         self.flag
             .entry(key)
@@ -132,6 +147,8 @@ impl Evidence {
         hand.net.retain(|e| !e.learned);
         hand.dns.retain(|e| !e.learned);
         hand.flag.retain(|e| !e.learned);
+        hand.tool.retain(|e| !e.learned);
+        hand.llm.retain(|e| !e.learned);
         for e in p.exec.iter().filter(|e| e.learned) {
             if e.replaced.is_empty() {
                 let l = Lit {
@@ -207,6 +224,25 @@ impl Evidence {
                 .or_default()
                 .join(&l, true);
         }
+        for e in p.tool.iter().filter(|e| e.learned) {
+            let l = Lit {
+                seen: set(&e.seen),
+                count: e.count,
+                ..Default::default()
+            };
+            ev.tool.entry(e.name.clone()).or_default().join(&l, true);
+        }
+        for e in p.llm.iter().filter(|e| e.learned) {
+            let l = Lit {
+                seen: set(&e.seen),
+                count: e.count,
+                ..Default::default()
+            };
+            ev.llm
+                .entry((e.host.clone(), e.api.clone()))
+                .or_default()
+                .join(&l, true);
+        }
         ev.hand = Some(Box::new(hand));
         ev
     }
@@ -231,6 +267,8 @@ impl Evidence {
         each(&mut self.net, &o.net, map, sum);
         each(&mut self.dns, &o.dns, map, sum);
         each(&mut self.flag, &o.flag, map, sum);
+        each(&mut self.tool, &o.tool, map, sum);
+        each(&mut self.llm, &o.llm, map, sum);
     }
 
     /// Learns: the profile these observations support, with the hand-written rules.
@@ -301,6 +339,20 @@ impl Evidence {
                 seen: seen(l),
                 count: l.count,
             }));
+        p.tool.extend(self.tool.iter().map(|(name, l)| ToolEntry {
+            name: name.clone(),
+            learned: true,
+            seen: seen(l),
+            count: l.count,
+        }));
+        p.llm
+            .extend(self.llm.iter().map(|((host, api), l)| LlmEntry {
+                host: host.clone(),
+                api: api.clone(),
+                learned: true,
+                seen: seen(l),
+                count: l.count,
+            }));
         sort(&mut p);
         p
     }
@@ -321,6 +373,10 @@ pub fn sort(p: &mut Profile) {
     p.dns.dedup();
     p.flag.sort_by_key(Key::key);
     p.flag.dedup();
+    p.tool.sort_by_key(Key::key);
+    p.tool.dedup();
+    p.llm.sort_by_key(Key::key);
+    p.llm.dedup();
 }
 
 mod sort_key {
@@ -349,6 +405,16 @@ mod sort_key {
     impl Key for super::DnsEntry {
         fn key(&self) -> String {
             format!("{}\0{}", self.name, self.learned)
+        }
+    }
+    impl Key for super::ToolEntry {
+        fn key(&self) -> String {
+            format!("{}\0{}", self.name, self.learned)
+        }
+    }
+    impl Key for super::LlmEntry {
+        fn key(&self) -> String {
+            format!("{}\0{}\0{}", self.host, self.api, self.learned)
         }
     }
     impl Key for super::FlagEntry {

@@ -133,6 +133,9 @@ pub struct Matcher {
     dns_exact: HashMap<String, u32>,
     dns_wild: Vec<(DomainPat, u32)>,
     flags: HashMap<(FlagKind, String), u32>,
+    tools: HashMap<String, u32>,
+    /// By host (lower case); the API is detail.
+    llm_hosts: HashMap<String, u32>,
 }
 
 fn strength(learned: bool, seen: &[u32]) -> u32 {
@@ -197,7 +200,19 @@ impl Matcher {
             let v = flags.entry((f.flag, f.detail.clone())).or_insert(0);
             *v = (*v).max(strength(f.learned, &f.seen));
         }
+        let mut tools: HashMap<String, u32> = HashMap::new();
+        for t in &p.tool {
+            let v = tools.entry(t.name.clone()).or_insert(0);
+            *v = (*v).max(strength(t.learned, &t.seen));
+        }
+        let mut llm_hosts: HashMap<String, u32> = HashMap::new();
+        for l in &p.llm {
+            let v = llm_hosts.entry(l.host.to_ascii_lowercase()).or_insert(0);
+            *v = (*v).max(strength(l.learned, &l.seen));
+        }
         Ok(Matcher {
+            tools,
+            llm_hosts,
             files: PathRules::build(files)?,
             execs: PathRules::build(execs)?,
             net,
@@ -320,6 +335,17 @@ impl Matcher {
     #[cfg(test)]
     pub fn flag(&self, flag: FlagKind, detail: &str) -> bool {
         self.flag_strength(flag, detail) > 0
+    }
+
+    pub fn tool_strength(&self, name: &str) -> u32 {
+        self.tools.get(name).copied().unwrap_or(0)
+    }
+
+    pub fn llm_strength(&self, host: &str) -> u32 {
+        self.llm_hosts
+            .get(&host.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn flag_strength(&self, flag: FlagKind, detail: &str) -> u32 {

@@ -68,6 +68,8 @@ pub fn merge(inputs: &[(Profile, String)]) -> Result<Profile> {
             hand.net.extend(h.net);
             hand.dns.extend(h.dns);
             hand.flag.extend(h.flag);
+            hand.tool.extend(h.tool);
+            hand.llm.extend(h.llm);
         }
     }
     ev.runs = runs;

@@ -52,6 +52,12 @@ pub struct Profile {
     pub dns: Vec<DnsEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flag: Vec<FlagEntry>,
+    /// LLM tool calls the agent made, by tool name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool: Vec<ToolEntry>,
+    /// LLM APIs the agent called, by host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub llm: Vec<LlmEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,6 +173,34 @@ pub struct DnsEntry {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ToolEntry {
+    /// The tool's name as the model called it.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learned: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmEntry {
+    /// The API host, as the requests' Host header names it (host or host:port).
+    pub host: String,
+    /// openai.chat, openai.responses or anthropic.messages.
+    pub api: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learned: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FlagEntry {
     pub flag: FlagKind,
     pub detail: String,
@@ -197,6 +231,8 @@ impl Profile {
             net: Vec::new(),
             dns: Vec::new(),
             flag: Vec::new(),
+            tool: Vec::new(),
+            llm: Vec::new(),
         }
     }
 

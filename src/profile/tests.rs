@@ -15,6 +15,7 @@ fn ev(pid: u32, kind: Kind) -> Event {
         ppid: 1,
         exe: "/bin/sh".into(),
         kind,
+        cause: None,
     }
 }
 

@@ -5,11 +5,30 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{bail, Result};
 
-use super::skel::types::{ag_file_op, ag_flag_op, ag_flags, ag_hdr, ag_kind, ag_net_op};
+use super::skel::types::{
+    ag_data_op, ag_file_op, ag_flag_op, ag_flags, ag_hdr, ag_kind, ag_net_op,
+};
 use crate::event::{self, Access, Event, FileOp, FlagKind, Kind, NetOp, Proto};
 use crate::paths;
 
 const HDR: usize = std::mem::size_of::<ag_hdr>();
+
+/// A record is an event, or bytes of an HTTP stream for the LLM decoder (src/llm).
+#[derive(Debug)]
+pub enum Record {
+    Event(Event),
+    Data(crate::llm::Payload),
+}
+
+#[cfg(test)]
+impl Record {
+    fn event(self) -> Event {
+        match self {
+            Record::Event(e) => e,
+            Record::Data(p) => panic!("a data record, not an event: {p:?}"),
+        }
+    }
+}
 
 /// Turns records into events, keeping what it needs to annotate them: each live process's
 /// executable, and the offset from the kernel's monotonic clock to wall-clock time.
@@ -50,7 +69,7 @@ impl Decoder {
         self.exes.get(&pid).cloned().unwrap_or_default()
     }
 
-    pub fn decode(&mut self, raw: &[u8]) -> Result<Event> {
+    pub fn decode(&mut self, raw: &[u8]) -> Result<Record> {
         if raw.len() < HDR {
             bail!("short record: {} bytes", raw.len());
         }
@@ -114,6 +133,25 @@ impl Decoder {
             ag_kind::AG_DNS => Kind::Dns(dns(&h, strs[0])),
             ag_kind::AG_FLAG => Kind::Flag(flag(&h, strs)?),
             ag_kind::AG_DENY => Kind::Deny(self.deny(&h, strs[0])),
+            ag_kind::AG_DATA => {
+                let op = ag_data_op(h.op as u32);
+                return Ok(Record::Data(crate::llm::Payload {
+                    ts: self.wall_time(h.ts),
+                    pid: h.tgid,
+                    tid: h.tid,
+                    ppid: h.ppid,
+                    exe: self.exe_of(h.tgid),
+                    tls: matches!(
+                        op,
+                        ag_data_op::AG_DATA_TLS_WRITE | ag_data_op::AG_DATA_TLS_READ
+                    ),
+                    write: matches!(op, ag_data_op::AG_DATA_TLS_WRITE | ag_data_op::AG_DATA_SEND),
+                    stream: h.arg[0],
+                    total: h.arg[1],
+                    offset: h.arg[2],
+                    bytes: strs[0].to_vec(),
+                }));
+            }
             other => bail!("unknown record kind {}", other.0),
         };
         let ev = Event {
@@ -123,11 +161,12 @@ impl Decoder {
             ppid: h.ppid,
             exe: self.exe_of(h.tgid),
             kind,
+            cause: None,
         };
         if matches!(ev.kind, Kind::Exit { .. }) {
             self.exes.remove(&h.tgid);
         }
-        Ok(ev)
+        Ok(Record::Event(ev))
     }
 }
 
@@ -614,7 +653,10 @@ mod tests {
         h.ret = 3;
         let mut d = Decoder::new(0);
         d.seed(100, "/usr/bin/python3".into());
-        let ev = d.decode(&record(h, &[b"out.txt\0work\0tmp\0"])).unwrap();
+        let ev = d
+            .decode(&record(h, &[b"out.txt\0work\0tmp\0"]))
+            .unwrap()
+            .event();
         assert_eq!(ev.exe, "/usr/bin/python3");
         let Kind::File(f) = ev.kind else {
             panic!("{ev:?}")
@@ -636,7 +678,8 @@ mod tests {
         h.ret = -2;
         let ev = Decoder::new(0)
             .decode(&record(h, &[b"sub\0home\0", b"../etc/./x\0"]))
-            .unwrap();
+            .unwrap()
+            .event();
         let Kind::File(f) = ev.kind else { panic!() };
         assert_eq!(f.path, "/home/etc/x");
         assert!(!f.resolved);
@@ -650,7 +693,8 @@ mod tests {
         h.flags = ag_flags::AG_F_BASE2.0;
         let ev = Decoder::new(0)
             .decode(&record(h, &[b"", b"/a/b\0", b"tmp\0", b"c\0"]))
-            .unwrap();
+            .unwrap()
+            .event();
         let Kind::File(f) = ev.kind else { panic!() };
         assert_eq!(
             (f.path.as_str(), f.target.as_deref()),
@@ -664,7 +708,7 @@ mod tests {
         d.seed(100, "/bin/bash".into());
         let mut f = hdr(ag_kind::AG_FORK, 0);
         f.arg[0] = 200;
-        let ev = d.decode(&record(f, &[])).unwrap();
+        let ev = d.decode(&record(f, &[])).unwrap().event();
         assert_eq!(ev.kind, Kind::Fork { child: 200 });
         assert_eq!(ev.ts, "1970-01-01T00:00:01.000000005Z");
 
@@ -681,7 +725,8 @@ mod tests {
                     b"./run.sh\0",
                 ],
             ))
-            .unwrap();
+            .unwrap()
+            .event();
         assert_eq!(ev.exe, "/usr/bin/dash");
         let Kind::Exec(x) = ev.kind else { panic!() };
         assert_eq!(x.argv, vec!["sh", "./run.sh", "x"]);
@@ -692,7 +737,7 @@ mod tests {
         let mut e = hdr(ag_kind::AG_EXIT, 0);
         e.tgid = 200;
         e.ret = 3 << 8;
-        let ev = d.decode(&record(e, &[])).unwrap();
+        let ev = d.decode(&record(e, &[])).unwrap().event();
         assert_eq!(
             ev.kind,
             Kind::Exit {
@@ -703,7 +748,7 @@ mod tests {
         let mut e = hdr(ag_kind::AG_EXIT, 0);
         e.ret = 9;
         assert_eq!(
-            d.decode(&record(e, &[])).unwrap().kind,
+            d.decode(&record(e, &[])).unwrap().event().kind,
             Kind::Exit {
                 code: None,
                 signal: Some(9)
@@ -720,7 +765,12 @@ mod tests {
         h.port = 8080;
         h.addr = Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped().octets();
         h.ret = -111;
-        let Kind::Net(n) = Decoder::new(0).decode(&record(h, &[])).unwrap().kind else {
+        let Kind::Net(n) = Decoder::new(0)
+            .decode(&record(h, &[]))
+            .unwrap()
+            .event()
+            .kind
+        else {
             panic!()
         };
         assert_eq!(
@@ -735,6 +785,7 @@ mod tests {
         let Kind::Net(n) = Decoder::new(0)
             .decode(&record(h, &[b"\0hidden"]))
             .unwrap()
+            .event()
             .kind
         else {
             panic!()
@@ -743,6 +794,7 @@ mod tests {
         let Kind::Net(n) = Decoder::new(0)
             .decode(&record(h, &[b"/run/x.sock\0\0\0"]))
             .unwrap()
+            .event()
             .kind
         else {
             panic!()
@@ -768,6 +820,7 @@ mod tests {
         let Kind::Dns(d) = Decoder::new(0)
             .decode(&record(h, &[&payload]))
             .unwrap()
+            .event()
             .kind
         else {
             panic!()

@@ -7,6 +7,7 @@ pub(crate) mod skel {
     include!(concat!(env!("OUT_DIR"), "/sensor.skel.rs"));
 }
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -26,6 +27,9 @@ pub struct Config {
     /// Decode syscalls (files, network, flags). Without it only the process tree is
     /// followed: what enforcement needs when nothing is being recorded.
     pub syscalls: bool,
+    /// Copy the bytes of HTTP streams (plain TCP, and TLS through `attach_tls`) for the
+    /// LLM traffic decoder (src/llm).
+    pub payload: bool,
 }
 
 impl Default for Config {
@@ -34,6 +38,7 @@ impl Default for Config {
             ring_buffer_mb: 64,
             max_procs: 65536,
             syscalls: true,
+            payload: true,
         }
     }
 }
@@ -77,6 +82,9 @@ pub(crate) fn libbpf_log_tail() -> String {
 }
 
 pub struct Sensor<'obj> {
+    /// TLS uprobes attached while the tree runs (the ring buffer borrows the sensor then).
+    /// Declared first: dropped before the programs they attach.
+    tls_links: RefCell<Vec<libbpf_rs::Link>>,
     skel: SensorSkel<'obj>,
 }
 
@@ -93,6 +101,17 @@ impl<'obj> Sensor<'obj> {
             .as_deref_mut()
             .context("the sensor has no .rodata")?;
         rodata.tick_ns = 1_000_000_000 / clock_ticks()?;
+        rodata.capture_payload = cfg.payload && cfg.syscalls;
+        if !rodata.capture_payload {
+            for p in [
+                &mut open.progs.tls_write,
+                &mut open.progs.tls_read,
+                &mut open.progs.tls_read_ex,
+                &mut open.progs.tls_read_ret,
+            ] {
+                p.set_autoload(false);
+            }
+        }
         if !cfg.syscalls {
             // The one program every syscall of the host passes through: not attached at all.
             open.progs.on_sys_exit.set_autoload(false);
@@ -117,7 +136,74 @@ impl<'obj> Sensor<'obj> {
                 libbpf_log_tail()
             )
         })?;
-        Ok(Sensor { skel })
+        Ok(Sensor {
+            skel,
+            tls_links: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Puts the TLS uprobes on a library or executable that exports OpenSSL's SSL_write
+    /// and SSL_read (the _ex variants too when it has them). One attachment covers every
+    /// process that maps the file; the programs keep to the tree. Returns the functions
+    /// attached to; an error when the file exports neither.
+    pub fn attach_tls(&self, path: &std::path::Path) -> Result<Vec<&'static str>> {
+        use libbpf_rs::libbpf_sys;
+        use libbpf_rs::AsRawLibbpf;
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let p = &self.skel.progs;
+        let probes: [(&'static str, &libbpf_rs::Program, bool); 6] = [
+            ("SSL_write", &p.tls_write, false),
+            ("SSL_write_ex", &p.tls_write, false),
+            ("SSL_read", &p.tls_read, false),
+            ("SSL_read", &p.tls_read_ret, true),
+            ("SSL_read_ex", &p.tls_read_ex, false),
+            ("SSL_read_ex", &p.tls_read_ret, true),
+        ];
+        let cpath = CString::new(path.as_os_str().as_bytes())
+            .with_context(|| format!("{}: a NUL in the path", path.display()))?;
+        let mut links = Vec::new();
+        let mut names = Vec::new();
+        for (func, prog, retprobe) in probes {
+            let cfunc = CString::new(func).expect("no NUL in a symbol name");
+            let opts = libbpf_sys::bpf_uprobe_opts {
+                sz: std::mem::size_of::<libbpf_sys::bpf_uprobe_opts>() as _,
+                retprobe,
+                func_name: cfunc.as_ptr(),
+                ..Default::default()
+            };
+            // Through libbpf directly: the skeleton's programs are shared (the ring buffer
+            // borrows the sensor while the tree runs), and attaching needs no more.
+            // SAFETY: the program outlives the link (both belong to the skeleton, and the
+            // links are dropped first); the strings live across the call.
+            let link = unsafe {
+                libbpf_sys::bpf_program__attach_uprobe_opts(
+                    prog.as_libbpf_object().as_ptr(),
+                    -1,
+                    cpath.as_ptr(),
+                    0,
+                    &opts,
+                )
+            };
+            // A missing symbol is an error here and an expected absence for _ex.
+            if let Some(l) = std::ptr::NonNull::new(link) {
+                // SAFETY: a link libbpf just made, owned by nothing else.
+                links.push(unsafe { libbpf_rs::Link::from_ptr(l) });
+                if !names.contains(&func) {
+                    names.push(func);
+                }
+            }
+        }
+        let has = |f| names.contains(&f);
+        if !(has("SSL_write") || has("SSL_write_ex")) || !(has("SSL_read") || has("SSL_read_ex")) {
+            bail!(
+                "{} exports no SSL_write/SSL_read to probe\n{}",
+                path.display(),
+                libbpf_log_tail()
+            );
+        }
+        self.tls_links.borrow_mut().extend(links);
+        Ok(names)
     }
 
     /// Puts a running process in scope. `start_ticks` is field 22 of /proc/PID/stat: the

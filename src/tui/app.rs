@@ -81,6 +81,10 @@ pub fn kind_name(k: &Kind) -> &'static str {
         Kind::Flag(_) => "flag",
         Kind::Deny(_) => "deny",
         Kind::Lost { .. } => "lost",
+        Kind::LlmRequest(_) => "llm.request",
+        Kind::LlmResponse(_) => "llm.response",
+        Kind::ToolCall(_) => "llm.tool_call",
+        Kind::Tls(_) => "tls",
     }
 }
 
@@ -92,8 +96,17 @@ fn word<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-/// The event as one line of text: what the filter searches and the list shows.
+/// The event as one line of text: what the filter searches and the list shows; with the
+/// tool call behind it, when one is.
 pub fn summary(ev: &Event) -> String {
+    let s = what(ev);
+    match &ev.cause {
+        Some(c) => format!("{s}  <- {} ({:.1})", c.summary, c.confidence),
+        None => s,
+    }
+}
+
+fn what(ev: &Event) -> String {
     match &ev.kind {
         Kind::Start { command, .. } => format!("start {command}"),
         Kind::Fork { child } => format!("fork -> {child}"),
@@ -147,6 +160,31 @@ pub fn summary(ev: &Event) -> String {
             d.reason
         ),
         Kind::Lost { lost, .. } => format!("lost {lost} events"),
+        Kind::LlmRequest(r) => format!(
+            "llm.request {} {}{} model {} ({} tools offered)",
+            r.api,
+            r.host,
+            r.path,
+            if r.model.is_empty() { "?" } else { &r.model },
+            r.tools.len()
+        ),
+        Kind::LlmResponse(r) => {
+            let calls = if r.tool_calls.is_empty() {
+                "no tool calls".to_string()
+            } else {
+                format!("tool calls: {}", r.tool_calls.join(", "))
+            };
+            let tokens = match (r.input_tokens, r.output_tokens) {
+                (Some(i), Some(o)) => format!(", tokens {i} in / {o} out"),
+                _ => String::new(),
+            };
+            format!("llm.response {} {}: {calls}{tokens}", r.status, r.api)
+        }
+        Kind::ToolCall(t) => format!(
+            "tool call {}",
+            crate::llm::attribute::summary(&t.name, &t.arguments)
+        ),
+        Kind::Tls(t) => format!("tls {} {}: {}", t.status, t.library, t.detail),
     }
 }
 

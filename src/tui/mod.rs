@@ -29,6 +29,7 @@ pub fn run(args: WatchArgs) -> Result<i32> {
             tui: true,
             output_log: args.output_log.clone(),
             quiet: false,
+            llm: args.llm,
             command: args.command.clone(),
         };
         return crate::record::run(rargs, None);

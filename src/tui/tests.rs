@@ -15,6 +15,7 @@ fn ev(pid: u32, ppid: u32, exe: &str, kind: Kind) -> Event {
         ppid,
         exe: exe.into(),
         kind,
+        cause: None,
     }
 }
 

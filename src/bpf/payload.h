@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The sensor's payload capture, included by sensor.bpf.c (it shares its scope check,
+ * scratch record and ring buffer): the bytes of HTTP streams, for user space to find the
+ * agent's LLM calls in.
+ *
+ *   TLS   uprobes on OpenSSL's SSL_write(_ex) and SSL_read(_ex), attached by user space to
+ *         each libssl (or binary exporting them) the tree maps: the plaintext.
+ *   plain sendto/recvfrom on TCP sockets, from the sensor's sys_exit program.
+ *
+ * Only streams that start like an HTTP/1.x request (or the HTTP/2 preface, so user space
+ * can say it is not parsed) are copied: the first write marks the stream, later writes and
+ * all reads are copied only for marked streams. Ciphertext, database protocols and file
+ * data never leave the kernel.
+ */
+#ifndef AGENTGUARD_PAYLOAD_H
+#define AGENTGUARD_PAYLOAD_H
+
+/* Set by user space before load: without it, no payload program does anything. */
+const volatile bool capture_payload = false;
+
+enum ag_data_op _data_op = 0;
+
+/* A stream: the SSL object's or the socket's address, and the process (SSL objects are
+ * user addresses, unique only within a process). */
+struct stream_key {
+	__u64 ptr;
+	__u32 tgid;
+	__u32 pad;
+};
+
+#define STREAM_HTTP 1
+#define STREAM_H2 2
+
+/* Streams seen to carry HTTP; LRU, so a long-lived tree cannot fill it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct stream_key);
+	__type(value, __u8);
+} streams SEC(".maps");
+
+/* An SSL_read(_ex) in flight, per thread: where the plaintext will be. */
+struct tls_read {
+	__u64 ssl;
+	__u64 buf;
+	__u64 readbytes;	/* SSL_read_ex's size_t *, or 0 for SSL_read */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct tls_read);
+} tls_reads SEC(".maps");
+
+struct chunk_ctx {
+	__u64 key;
+	__u64 buf;
+	__u64 len;
+	__u16 op;
+};
+
+static long emit_chunk(__u64 i, struct chunk_ctx *c)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ag_event *e;
+	__u64 off = i * AG_CHUNK, n;
+
+	if (off >= c->len)
+		return 1;
+	e = ev_init(AG_DATA, c->op, task);
+	if (!e)
+		return 1;
+	n = c->len - off;
+	if (n > AG_CHUNK)
+		n = AG_CHUNK;
+	barrier_var(n);
+	n &= AG_CHUNK * 2 - 1;
+	e->h.arg[0] = c->key;
+	e->h.arg[1] = c->len;
+	e->h.arg[2] = off;
+	if (bpf_probe_read_user(&e->data[0], n, (const void *)(c->buf + off)))
+		n = 0;
+	e->h.len[0] = n;
+	ev_submit(e, n, false);
+	return 0;
+}
+
+/* Whether these first bytes of a write start an HTTP/1.x request or HTTP/2. */
+static __always_inline __u8 http_start(const void *buf, __u64 len)
+{
+	char m[4] = {};
+
+	if (len < 4 || bpf_probe_read_user(m, 4, buf))
+		return 0;
+	if ((m[0] == 'G' && m[1] == 'E' && m[2] == 'T' && m[3] == ' ') ||
+	    (m[0] == 'P' && m[1] == 'O' && m[2] == 'S' && m[3] == 'T') ||
+	    (m[0] == 'P' && m[1] == 'U' && m[2] == 'T' && m[3] == ' ') ||
+	    (m[0] == 'H' && m[1] == 'E' && m[2] == 'A' && m[3] == 'D') ||
+	    (m[0] == 'P' && m[1] == 'A' && m[2] == 'T' && m[3] == 'C') ||
+	    (m[0] == 'D' && m[1] == 'E' && m[2] == 'L' && m[3] == 'E') ||
+	    (m[0] == 'O' && m[1] == 'P' && m[2] == 'T' && m[3] == 'I'))
+		return STREAM_HTTP;
+	if (m[0] == 'P' && m[1] == 'R' && m[2] == 'I' && m[3] == ' ')
+		return STREAM_H2;
+	return 0;
+}
+
+/*
+ * One call's bytes on a stream. A write that starts HTTP marks the stream; bytes of
+ * unmarked streams are not copied. HTTP/2 is reported once (its preface) and then left.
+ */
+static __noinline int on_payload(__u64 ptr, __u64 buf, __u64 len, __u16 op)
+{
+	struct stream_key k = { .ptr = ptr, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct chunk_ctx c = { .key = ptr, .buf = buf, .len = len, .op = op };
+	bool write = op == AG_DATA_TLS_WRITE || op == AG_DATA_SEND;
+	__u8 *state = bpf_map_lookup_elem(&streams, &k);
+	__u8 start;
+
+	if (!buf || !len || len > (1ULL << 31))
+		return 0;
+	if (state && *state == STREAM_H2)
+		return 0;
+	if (write) {
+		start = http_start((const void *)buf, len);
+		if (start) {
+			bpf_map_update_elem(&streams, &k, &start, BPF_ANY);
+			if (start == STREAM_H2)
+				c.len = 24;	/* the preface: enough to say what it is */
+		} else if (!state) {
+			return 0;
+		}
+	} else if (!state) {
+		return 0;
+	}
+	bpf_loop(AG_CHUNKS, emit_chunk, &c, 0);
+	return 0;
+}
+
+/* The tree's processes only; a cheap bit test first, as everywhere in the sensor. */
+static __always_inline bool payload_in_scope(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!capture_payload || !bit_test(tgid))
+		return false;
+	return scope(bpf_get_current_task_btf(), tgid) != NULL;
+}
+
+/* sendto / recvfrom on a TCP socket, at syscall exit (ret bytes moved). */
+static __always_inline int on_stream(__u16 op, long ret, int fd, __u64 buf)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct socket *sock;
+
+	if (!capture_payload || ret <= 0)
+		return 0;
+	sock = fd_socket(task, fd);
+	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return 0;
+	return on_payload((__u64)sock, buf, ret, op);
+}
+
+/* SSL_write(ssl, buf, num) and SSL_write_ex(ssl, buf, num, written): the plaintext is
+ * there on entry. */
+SEC("uprobe")
+int BPF_UPROBE(tls_write, void *ssl, const void *buf, long num)
+{
+	if (!payload_in_scope() || num <= 0)
+		return 0;
+	return on_payload((__u64)ssl, (__u64)buf, num, AG_DATA_TLS_WRITE);
+}
+
+static __always_inline int tls_read_enter(void *ssl, void *buf, void *readbytes)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_read r = { .ssl = (__u64)ssl, .buf = (__u64)buf, .readbytes = (__u64)readbytes };
+
+	if (!payload_in_scope())
+		return 0;
+	bpf_map_update_elem(&tls_reads, &id, &r, BPF_ANY);
+	return 0;
+}
+
+/* SSL_read(ssl, buf, num) returns the count; SSL_read_ex(ssl, buf, num, readbytes)
+ * returns 1 and stores it. */
+static __always_inline int tls_read_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_read *r = bpf_map_lookup_elem(&tls_reads, &id);
+	__u64 n = 0;
+
+	if (!r)
+		return 0;
+	if (r->readbytes) {
+		if (ret == 1)
+			bpf_probe_read_user(&n, sizeof(n), (const void *)r->readbytes);
+	} else if (ret > 0) {
+		n = ret;
+	}
+	if (n)
+		on_payload(r->ssl, r->buf, n, AG_DATA_TLS_READ);
+	bpf_map_delete_elem(&tls_reads, &id);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(tls_read, void *ssl, void *buf, int num)
+{
+	return tls_read_enter(ssl, buf, NULL);
+}
+
+SEC("uprobe")
+int BPF_UPROBE(tls_read_ex, void *ssl, void *buf, long num, void *readbytes)
+{
+	return tls_read_enter(ssl, buf, readbytes);
+}
+
+SEC("uretprobe")
+int BPF_URETPROBE(tls_read_ret, long ret)
+{
+	return tls_read_exit(ret);
+}
+
+#endif

@@ -1,0 +1,413 @@
+//! Ties what the tree does to the tool call that most plausibly caused it.
+//!
+//! A tool call is open from the response that asked for it until its agent process sends
+//! its next LLM request (which carries the tool's result). An event is tied to an open call
+//! of the nearest ancestor (or itself) that made LLM calls: surest when the call's
+//! arguments name what the event did (the command, the path, the address), less sure on
+//! lineage and timing alone. A process started under a call keeps that call for the rest of
+//! its life, and passes it to its children.
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::event::{Cause, Event, Kind};
+
+#[derive(Debug, Clone)]
+struct Call {
+    id: String,
+    name: String,
+    summary: String,
+    /// The string values of the arguments, for matching.
+    values: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Attributor {
+    calls: Vec<Call>,
+    /// Agent process -> its open calls (indices into `calls`).
+    open: HashMap<u32, Vec<usize>>,
+    /// Processes started under a call, and the cause they carry.
+    procs: HashMap<u32, Cause>,
+    parent: HashMap<u32, u32>,
+    /// Where the tree's LLM requests went (Host headers): connections there are the agent
+    /// talking to its model, caused by no tool.
+    llm_hosts: std::collections::HashSet<String>,
+}
+
+impl Attributor {
+    /// Sets `ev.cause` when a tool call explains it.
+    pub fn observe(&mut self, ev: &mut Event) {
+        match &ev.kind {
+            Kind::LlmRequest(r) => {
+                // The next request carries the results: the calls are done.
+                self.open.remove(&ev.pid);
+                self.llm_hosts.insert(r.host.clone());
+                if !r.host.contains(':') {
+                    // The default ports, as connect reports them.
+                    for port in [443, 80] {
+                        self.llm_hosts.insert(format!("{}:{port}", r.host));
+                    }
+                }
+                return;
+            }
+            Kind::Net(n) if self.llm_hosts.contains(&format!("{}:{}", n.addr, n.port)) => {
+                return;
+            }
+            Kind::ToolCall(t) => {
+                let values = arg_values(&t.arguments);
+                self.calls.push(Call {
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                    summary: summary(&t.name, &t.arguments),
+                    values,
+                });
+                self.open
+                    .entry(ev.pid)
+                    .or_default()
+                    .push(self.calls.len() - 1);
+                return;
+            }
+            Kind::Fork { child } => {
+                self.parent.insert(*child, ev.pid);
+                if let Some(c) = self.procs.get(&ev.pid).cloned() {
+                    self.procs.insert(
+                        *child,
+                        Cause {
+                            why: format!("inherited from pid {}: {}", ev.pid, c.why),
+                            ..c
+                        },
+                    );
+                }
+                return;
+            }
+            Kind::Exit { .. } => {
+                self.procs.remove(&ev.pid);
+                return;
+            }
+            Kind::Exec(_) | Kind::File(_) | Kind::Net(_) | Kind::Dns(_) | Kind::Flag(_) => {}
+            _ => return,
+        }
+        let objects = objects(ev);
+        let is_exec = matches!(ev.kind, Kind::Exec(_));
+        // Carried from the call it was started under; a match only makes it surer.
+        if let Some(c) = self.procs.get_mut(&ev.pid) {
+            if let Some(call) = self.calls.iter().find(|k| k.id == c.call) {
+                if c.confidence < 0.9 && names(call, &objects) {
+                    c.confidence = 0.9;
+                    c.why = "its arguments name it".into();
+                }
+            }
+            ev.cause = Some(c.clone());
+            return;
+        }
+        let Some((agent, open)) = self.nearest_open(ev.pid) else {
+            return;
+        };
+        let in_agent = agent == ev.pid;
+        let matched: Vec<usize> = open
+            .iter()
+            .copied()
+            .filter(|&i| names(&self.calls[i], &objects))
+            .collect();
+        let (i, confidence, why) = if let Some(&i) = matched.last() {
+            (i, 0.9, "its arguments name it".to_string())
+        } else {
+            let i = *open.last().expect("open turns are never empty");
+            let (c, why) = match (in_agent, open.len() == 1) {
+                (false, true) => (0.6, "a process started during the tool call"),
+                (false, false) => (
+                    0.3,
+                    "a process started during the latest of several tool calls",
+                ),
+                (true, true) => (0.4, "the agent's process, during the tool call"),
+                (true, false) => (
+                    0.2,
+                    "the agent's process, during the latest of several tool calls",
+                ),
+            };
+            (i, c, why.to_string())
+        };
+        let call = &self.calls[i];
+        let cause = Cause {
+            call: call.id.clone(),
+            tool: call.name.clone(),
+            summary: call.summary.clone(),
+            confidence,
+            why,
+        };
+        if is_exec && !in_agent {
+            self.procs.insert(ev.pid, cause.clone());
+        }
+        ev.cause = Some(cause);
+    }
+
+    fn nearest_open(&self, pid: u32) -> Option<(u32, Vec<usize>)> {
+        let mut cur = pid;
+        for _ in 0..64 {
+            if let Some(o) = self.open.get(&cur).filter(|o| !o.is_empty()) {
+                return Some((cur, o.clone()));
+            }
+            cur = *self.parent.get(&cur)?;
+        }
+        None
+    }
+}
+
+/// What an event did, as strings a tool call's arguments could name.
+fn objects(ev: &Event) -> Vec<String> {
+    match &ev.kind {
+        Kind::Exec(x) => {
+            let mut v: Vec<String> = x.argv.iter().skip(1).cloned().collect();
+            v.push(x.path.clone());
+            v
+        }
+        Kind::File(f) => {
+            let mut v = vec![f.path.clone()];
+            v.extend(f.target.clone());
+            v
+        }
+        Kind::Net(n) if n.port != 0 => vec![
+            format!("{}:{}", n.addr, n.port),
+            format!("[{}]:{}", n.addr, n.port),
+        ],
+        Kind::Net(n) => vec![n.addr.clone()],
+        Kind::Dns(d) => d.names.clone(),
+        Kind::Flag(f) => vec![f.detail.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether one of the call's argument values names one of the objects.
+fn names(call: &Call, objects: &[String]) -> bool {
+    objects.iter().filter(|o| o.len() >= 3).any(|o| {
+        let base = o.rsplit('/').next().unwrap_or(o);
+        call.values.iter().any(|v| {
+            v == o
+                || (o.starts_with('/') && v.contains(o.as_str()))
+                // An address:port in a URL.
+                || (o.contains(':') && o.len() >= 7 && v.contains(o.as_str()))
+                || v.strip_prefix("~/").is_some_and(|rest| o.ends_with(&format!("/{rest}")))
+                // A relative path, or a command naming a program or a file by its name.
+                || (!v.starts_with('/') && v.len() >= 3 && o.ends_with(&format!("/{v}")))
+                || (base.len() >= 2 && words(v).any(|w| w == base || w == o))
+        })
+    })
+}
+
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| c.is_whitespace() || "'\";|&()<>=`$".contains(c))
+        .filter(|w| !w.is_empty())
+}
+
+/// Every string in the arguments (numbers too, as text).
+fn arg_values(args: &str) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Number(n) => out.push(n.to_string()),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match serde_json::from_str::<Value>(args) {
+        Ok(v) => walk(&v, &mut out),
+        Err(_) => out.push(args.to_string()),
+    }
+    out
+}
+
+/// `run_shell(command='curl ...')`, at most about 120 characters.
+pub fn summary(name: &str, args: &str) -> String {
+    let inner = match serde_json::from_str::<Value>(args) {
+        Ok(Value::Object(o)) => o
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => format!("'{}'", short(s, 60)),
+                    other => short(&other.to_string(), 60),
+                };
+                format!("{k}={v}")
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => short(args, 80),
+    };
+    short(&format!("{name}({inner})"), 120)
+}
+
+fn short(s: &str, max: usize) -> String {
+    let s = s.replace('\n', "\\n");
+    if s.chars().count() <= max {
+        return s;
+    }
+    let cut: String = s.chars().take(max.saturating_sub(3)).collect();
+    format!("{cut}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Exec, File, FileOp, LlmRequest, Net, NetOp, Proto, ToolCall};
+
+    fn ev(pid: u32, kind: Kind) -> Event {
+        Event {
+            ts: "t".into(),
+            pid,
+            tid: pid,
+            ppid: 1,
+            exe: "x".into(),
+            kind,
+            cause: None,
+        }
+    }
+    fn call(pid: u32, id: &str, name: &str, args: &str) -> Event {
+        ev(
+            pid,
+            Kind::ToolCall(ToolCall {
+                id: id.into(),
+                name: name.into(),
+                arguments: args.into(),
+                api: "openai.chat".into(),
+                host: "h".into(),
+            }),
+        )
+    }
+    fn exec(pid: u32, argv: &[&str]) -> Event {
+        ev(
+            pid,
+            Kind::Exec(Exec {
+                path: argv[0].into(),
+                argv: argv.iter().map(|s| s.to_string()).collect(),
+                argv_truncated: false,
+                cwd: "/w".into(),
+                invoked_as: None,
+                via_fd: false,
+                unlinked: false,
+                error: None,
+            }),
+        )
+    }
+    fn open(pid: u32, path: &str) -> Event {
+        ev(
+            pid,
+            Kind::File(File {
+                op: FileOp::Open,
+                path: path.into(),
+                resolved: true,
+                target: None,
+                access: vec![],
+                flags: 0,
+                mode: None,
+                truncated: false,
+                error: None,
+            }),
+        )
+    }
+    fn request(pid: u32) -> Event {
+        ev(
+            pid,
+            Kind::LlmRequest(LlmRequest {
+                api: "openai.chat".into(),
+                host: "h".into(),
+                method: "POST".into(),
+                path: "/v1/chat/completions".into(),
+                transport: "tcp".into(),
+                model: String::new(),
+                stream: false,
+                tools: vec![],
+                headers: vec![],
+                body: None,
+            }),
+        )
+    }
+
+    fn run(a: &mut Attributor, mut e: Event) -> Option<Cause> {
+        a.observe(&mut e);
+        e.cause
+    }
+
+    #[test]
+    fn a_shell_command_and_its_children_are_tied_to_run_shell() {
+        let mut a = Attributor::default();
+        run(&mut a, request(10));
+        run(
+            &mut a,
+            call(10, "c1", "read_file", r#"{"path":"~/.aws/credentials"}"#),
+        );
+        run(
+            &mut a,
+            call(
+                10,
+                "c2",
+                "run_shell",
+                r#"{"command":"curl -s http://10.0.0.9:8080/x"}"#,
+            ),
+        );
+        run(&mut a, ev(10, Kind::Fork { child: 11 }));
+        let c = run(
+            &mut a,
+            exec(11, &["/bin/sh", "-c", "curl -s http://10.0.0.9:8080/x"]),
+        )
+        .unwrap();
+        assert_eq!((c.call.as_str(), c.confidence), ("c2", 0.9));
+        assert_eq!(
+            c.summary,
+            "run_shell(command='curl -s http://10.0.0.9:8080/x')"
+        );
+        run(&mut a, ev(11, Kind::Fork { child: 12 }));
+        let c = run(
+            &mut a,
+            exec(12, &["/usr/bin/curl", "-s", "http://10.0.0.9:8080/x"]),
+        )
+        .unwrap();
+        assert_eq!(c.call, "c2");
+        let net = ev(
+            12,
+            Kind::Net(Net {
+                op: NetOp::Connect,
+                family: "inet".into(),
+                proto: Proto::Tcp,
+                addr: "10.0.0.9".into(),
+                port: 8080,
+                mapped: false,
+                error: None,
+            }),
+        );
+        assert_eq!(run(&mut a, net).unwrap().call, "c2");
+        // The agent itself reading the file the other call named.
+        let c = run(&mut a, open(10, "/home/u/.aws/credentials")).unwrap();
+        assert_eq!((c.call.as_str(), c.confidence), ("c1", 0.9));
+        // The agent's own unrelated opens: weakly, to the latest call.
+        let c = run(&mut a, open(10, "/usr/lib/python3/json/__init__.py")).unwrap();
+        assert!(c.confidence < 0.5, "{c:?}");
+    }
+
+    #[test]
+    fn nothing_is_tied_outside_a_tool_call() {
+        let mut a = Attributor::default();
+        assert_eq!(run(&mut a, open(10, "/etc/hosts")), None);
+        run(
+            &mut a,
+            call(10, "c1", "list_files", r#"{"path":"/w/docs"}"#),
+        );
+        assert!(run(&mut a, open(10, "/w/docs")).is_some());
+        // The next request carries the result: the call is over.
+        run(&mut a, request(10));
+        assert_eq!(run(&mut a, open(10, "/w/docs")), None);
+    }
+
+    #[test]
+    fn summaries_are_short() {
+        let s = summary(
+            "write_file",
+            &format!(r#"{{"path":"/a","content":"{}"}}"#, "x".repeat(500)),
+        );
+        assert!(s.len() <= 125, "{s}");
+        assert!(
+            s.starts_with("write_file(content='xxx") && s.contains("...', path='/a')"),
+            "{s}"
+        );
+    }
+}

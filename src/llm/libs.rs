@@ -1,0 +1,185 @@
+//! Which TLS library a mapped file is, and which processes agentguard can see the TLS
+//! plaintext of: the ones that mapped a library it probes. The rest are said, not skipped.
+use std::collections::{HashMap, HashSet};
+
+use crate::event::{Event, Kind, Proto, Tls};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lib {
+    /// OpenSSL's libssl (and forks keeping its ABI): probed.
+    OpenSsl,
+    /// Another TLS library: named, not probed.
+    Other(&'static str),
+}
+
+/// By file name: the dynamic loader opens libraries by these names.
+pub fn classify(path: &str) -> Option<Lib> {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    if base.starts_with("libssl.so") {
+        return Some(Lib::OpenSsl);
+    }
+    const OTHERS: [(&str, &str); 7] = [
+        ("libgnutls.so", "GnuTLS"),
+        ("libnss3.so", "NSS"),
+        ("libssl3.so", "NSS"),
+        ("libmbedtls.so", "Mbed TLS"),
+        ("libwolfssl.so", "wolfSSL"),
+        ("libbotan-", "Botan"),
+        ("libs2n.so", "s2n-tls"),
+    ];
+    OTHERS
+        .iter()
+        .find(|(p, _)| base.starts_with(p))
+        .map(|(_, n)| Lib::Other(n))
+}
+
+/// The libssl files of this host's library directories, to probe before the command runs
+/// (so the first TLS write of the tree is seen, not only those after its open is read).
+pub fn system_libssl() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for dir in [
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/lib64",
+        "/usr/lib64",
+        "/usr/lib",
+        "/lib",
+        "/usr/local/lib",
+    ] {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if classify(&name) != Some(Lib::OpenSsl) {
+                continue;
+            }
+            if let Ok(real) = std::fs::canonicalize(&p) {
+                if seen.insert(real.clone()) {
+                    out.push(real.display().to_string());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Per process: did it map a probed library (or run a binary that exports OpenSSL)?
+#[derive(Debug, Default)]
+pub struct Coverage {
+    /// Files the probes are on (or were tried on), by path.
+    probed: HashSet<String>,
+    tried: HashSet<String>,
+    covered: HashMap<u32, bool>,
+    said: HashSet<(u32, String)>,
+    /// Files to put the probes on, for the record loop (which owns the sensor).
+    pub to_attach: Vec<(String, u32, bool)>,
+}
+
+impl Coverage {
+    /// Notes for the tree's processes that this event says something about.
+    pub fn observe(&mut self, ev: &Event) -> Vec<Event> {
+        let mut out = Vec::new();
+        let note = |ev: &Event, status: &str, library: &str, detail: String| Event {
+            kind: Kind::Tls(Tls {
+                status: status.into(),
+                library: library.into(),
+                detail,
+            }),
+            cause: None,
+            ..ev.clone()
+        };
+        match &ev.kind {
+            Kind::Fork { child } => {
+                let c = self.covered.get(&ev.pid).copied().unwrap_or(false);
+                self.covered.insert(*child, c);
+            }
+            Kind::Exec(x) if x.error.is_none() => {
+                self.covered.insert(ev.pid, self.probed.contains(&x.path));
+                // A binary with OpenSSL linked in exports its functions: try once.
+                if self.tried.insert(x.path.clone()) {
+                    self.to_attach.push((x.path.clone(), ev.pid, false));
+                }
+            }
+            Kind::File(f) if f.error.is_none() && f.resolved => match classify(&f.path) {
+                Some(Lib::OpenSsl) => {
+                    self.covered.insert(ev.pid, true);
+                    if self.tried.insert(f.path.clone()) {
+                        self.to_attach.push((f.path.clone(), ev.pid, true));
+                    }
+                }
+                Some(Lib::Other(name)) => {
+                    if self.said.insert((ev.pid, name.to_string())) {
+                        out.push(note(
+                            ev,
+                            "uncovered",
+                            &f.path,
+                            format!("uses {name}, which agentguard does not probe: its TLS plaintext is not visible"),
+                        ));
+                    }
+                }
+                None => {}
+            },
+            Kind::Net(n)
+                if n.proto == Proto::Tcp
+                    && n.family.starts_with("inet")
+                    && !self.covered.get(&ev.pid).copied().unwrap_or(false)
+                    && self.said.insert((ev.pid, "unseen".into())) =>
+            {
+                out.push(note(
+                    ev,
+                    "unseen",
+                    "",
+                    format!(
+                        "connects to {}:{} but maps no TLS library agentguard probes: if it speaks TLS (linked in statically, or another library), its plaintext is not visible",
+                        n.addr, n.port
+                    ),
+                ));
+            }
+            Kind::Exit { .. } => {
+                self.covered.remove(&ev.pid);
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Whether a file the probes were tried on took them.
+    pub fn result(&mut self, path: &str, ok: bool) {
+        self.tried.insert(path.to_string());
+        if ok {
+            self.probed.insert(path.to_string());
+        }
+    }
+
+    /// Marks a process covered once a probe on its binary worked.
+    pub fn cover(&mut self, pid: u32) {
+        self.covered.insert(pid, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libraries_by_name() {
+        assert_eq!(
+            classify("/usr/lib/x86_64-linux-gnu/libssl.so.3"),
+            Some(Lib::OpenSsl)
+        );
+        assert_eq!(classify("/opt/x/libssl.so.1.1"), Some(Lib::OpenSsl));
+        assert_eq!(
+            classify("/usr/lib/x86_64-linux-gnu/libssl3.so"),
+            Some(Lib::Other("NSS"))
+        );
+        assert_eq!(
+            classify("/usr/lib/x86_64-linux-gnu/libgnutls.so.30"),
+            Some(Lib::Other("GnuTLS"))
+        );
+        assert_eq!(classify("/usr/lib/libcrypto.so.3"), None);
+    }
+}

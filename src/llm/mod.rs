@@ -1,0 +1,243 @@
+//! The agent's LLM traffic: HTTP streams the sensor copied (TLS plaintext from uprobes,
+//! plain TCP from sendto/recvfrom) become llm.request, llm.response and llm.tool_call
+//! events, and every later event of the tree is tied to the tool call behind it.
+pub mod api;
+pub mod attribute;
+pub mod http;
+pub mod libs;
+pub mod redact;
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::event::{Event, Kind, LlmRequest, LlmResponse, Tls, ToolCall};
+use api::Api;
+
+/// Bytes one call on a stream moved (or one chunk of them), as the sensor reports them.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    pub ts: String,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub exe: String,
+    pub tls: bool,
+    /// Sent by the process (a request), or received (a response).
+    pub write: bool,
+    /// The SSL object's or the socket's kernel address.
+    pub stream: u64,
+    /// Bytes the call moved, and where this chunk starts in them.
+    pub total: u64,
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Keep request and response bodies (redacted, bounded) in the events.
+    pub bodies: bool,
+    pub body_max: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            bodies: false,
+            body_max: 16 * 1024,
+        }
+    }
+}
+
+/// What a request said, kept until its response arrives.
+struct Pending {
+    api: Option<Api>,
+    host: String,
+}
+
+#[derive(Default)]
+struct Conn {
+    tx: http::Stream,
+    rx: http::Stream,
+    /// The call being reassembled per direction: (bytes it moved, next offset).
+    tx_call: Option<(u64, u64)>,
+    rx_call: Option<(u64, u64)>,
+    pending: VecDeque<Pending>,
+}
+
+/// Turns payload into events, and attributes events to tool calls.
+pub struct Llm {
+    opts: Options,
+    conns: HashMap<(u32, bool, u64), Conn>,
+    pub coverage: libs::Coverage,
+    attributor: attribute::Attributor,
+    said_h2: std::collections::HashSet<u32>,
+    pub requests: u64,
+    pub tool_calls: u64,
+}
+
+impl Llm {
+    pub fn new(opts: Options) -> Llm {
+        Llm {
+            opts,
+            conns: HashMap::new(),
+            coverage: Default::default(),
+            attributor: Default::default(),
+            said_h2: Default::default(),
+            requests: 0,
+            tool_calls: 0,
+        }
+    }
+
+    /// Attributes an event of the tree; returns notes on TLS visibility it gave rise to.
+    pub fn observe(&mut self, ev: &mut Event) -> Vec<Event> {
+        self.attributor.observe(ev);
+        if let Kind::Exit { .. } = ev.kind {
+            self.conns.retain(|k, _| k.0 != ev.pid);
+        }
+        self.coverage.observe(ev)
+    }
+
+    /// One chunk of payload; returns the LLM events it completed.
+    pub fn payload(&mut self, p: Payload) -> Vec<Event> {
+        let base = Event {
+            ts: p.ts.clone(),
+            pid: p.pid,
+            tid: p.tid,
+            ppid: p.ppid,
+            exe: p.exe.clone(),
+            kind: Kind::Fork { child: 0 },
+            cause: None,
+        };
+        if p.write && p.offset == 0 && p.bytes.starts_with(b"PRI * HTTP/2") {
+            if self.said_h2.insert(p.pid) {
+                return vec![Event {
+                    kind: Kind::Tls(Tls {
+                        status: "unparsed".into(),
+                        library: String::new(),
+                        detail: "speaks HTTP/2, which agentguard does not parse: its LLM calls on that connection are not visible".into(),
+                    }),
+                    ..base
+                }];
+            }
+            return Vec::new();
+        }
+        let opts = self.opts;
+        let conn = self.conns.entry((p.pid, p.tls, p.stream)).or_default();
+        let (stream, call) = if p.write {
+            (&mut conn.tx, &mut conn.tx_call)
+        } else {
+            (&mut conn.rx, &mut conn.rx_call)
+        };
+        // Chunks of one call arrive in order; anything else means bytes were missed.
+        let in_order = match *call {
+            Some((total, next)) => p.offset == next && p.total == total,
+            None => p.offset == 0,
+        };
+        let incomplete_before = p.offset == 0 && matches!(*call, Some((t, n)) if n < t);
+        if !in_order || incomplete_before {
+            stream.gap();
+        }
+        let next = p.offset + p.bytes.len() as u64;
+        *call = (next < p.total).then_some((p.total, next));
+        let msgs = stream.push(&p.bytes);
+        let mut out = Vec::new();
+        let (mut requests, mut tool_calls) = (0, 0);
+        for m in msgs {
+            match &m.head {
+                http::Head::Request { method, path } => {
+                    if method == "HEAD" {
+                        conn.rx.head_requests += 1;
+                    }
+                    let host = m.header("host").unwrap_or_default().to_string();
+                    let api = Api::recognise(method, path);
+                    conn.pending.push_back(Pending {
+                        api,
+                        host: host.clone(),
+                    });
+                    let Some(api) = api else { continue };
+                    requests += 1;
+                    let json: serde_json::Value =
+                        serde_json::from_slice(&m.body).unwrap_or_default();
+                    let r = api::request(api, &json);
+                    out.push(Event {
+                        kind: Kind::LlmRequest(LlmRequest {
+                            api: api.name().into(),
+                            host,
+                            method: method.clone(),
+                            path: redact::path(path),
+                            transport: if p.tls { "tls" } else { "tcp" }.into(),
+                            model: r.model,
+                            stream: r.stream,
+                            tools: r.tools,
+                            headers: redact::headers(&m.headers),
+                            body: body(&opts, &m.body),
+                        }),
+                        ..base.clone()
+                    });
+                }
+                http::Head::Response { status } => {
+                    let Some(Pending {
+                        api: Some(api),
+                        host,
+                    }) = conn.pending.pop_front()
+                    else {
+                        continue;
+                    };
+                    let sse = m
+                        .header("content-type")
+                        .is_some_and(|c| c.starts_with("text/event-stream"));
+                    let reply = if m.body_error.is_some() {
+                        api::Reply::default()
+                    } else if sse {
+                        api::streamed(api, &http::sse_data(&m.body))
+                    } else {
+                        serde_json::from_slice(&m.body)
+                            .map(|v| api::reply(api, &v))
+                            .unwrap_or_default()
+                    };
+                    out.push(Event {
+                        kind: Kind::LlmResponse(LlmResponse {
+                            api: api.name().into(),
+                            host: host.clone(),
+                            status: *status,
+                            model: reply.model.clone(),
+                            stream: sse,
+                            tool_calls: reply
+                                .calls
+                                .iter()
+                                .map(|c| format!("{} ({})", c.name, c.id))
+                                .collect(),
+                            input_tokens: reply.input_tokens,
+                            output_tokens: reply.output_tokens,
+                            headers: redact::headers(&m.headers),
+                            body: body(&opts, &m.body),
+                            error: m.body_error.clone(),
+                        }),
+                        ..base.clone()
+                    });
+                    for c in reply.calls {
+                        tool_calls += 1;
+                        out.push(Event {
+                            kind: Kind::ToolCall(ToolCall {
+                                id: c.id,
+                                name: c.name,
+                                arguments: redact::bounded(&c.arguments, 4096),
+                                api: api.name().into(),
+                                host: host.clone(),
+                            }),
+                            ..base.clone()
+                        });
+                    }
+                }
+            }
+        }
+        self.requests += requests;
+        self.tool_calls += tool_calls;
+        out
+    }
+}
+
+/// A body as events keep it: only when asked, redacted, bounded.
+fn body(opts: &Options, b: &[u8]) -> Option<String> {
+    (opts.bodies && !b.is_empty())
+        .then(|| redact::bounded(&String::from_utf8_lossy(b), opts.body_max))
+}
