@@ -11,6 +11,20 @@ fn root() -> PathBuf {
 
 /// One run of the example through its runner, under `agentguard ARGS`.
 fn example(state: &Path, seed: u32, attack: Option<&str>, agentguard: &str) -> Value {
+    example_with(state, seed, attack, agentguard, &[])
+}
+
+/// `example`, with more options for run.py (--tls, --stream).
+pub fn example_with(
+    state: &Path,
+    seed: u32,
+    attack: Option<&str>,
+    agentguard: &str,
+    extra: &[&str],
+) -> Value {
+    // The example's services listen on fixed ports: one run at a time.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     assert!(
         root().join(".venv/bin/python").exists(),
         "the example needs its virtualenv: run scripts/setup.sh"
@@ -23,6 +37,7 @@ fn example(state: &Path, seed: u32, attack: Option<&str>, agentguard: &str) -> V
     if let Some(a) = attack {
         cmd.args(["--attack", a]);
     }
+    cmd.args(extra);
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -98,6 +113,7 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
         );
     }
     let home = state.join("home");
+    // Each attack, what its high findings must name, and the tool call behind the first.
     let cases = [
         (
             "exfil_credentials",
@@ -105,6 +121,7 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
                 format!("file {}/.aws/credentials", home.display()),
                 "net 127.0.0.66:18082".to_string(),
             ],
+            "read_file",
         ),
         (
             "reverse_shell",
@@ -112,14 +129,20 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
                 "exec /usr/bin/bash".to_string(),
                 "net 127.0.0.77:18083".to_string(),
             ],
+            "run_shell",
         ),
         (
             "shell_startup",
             vec![format!("file {}/.bashrc", home.display())],
+            "write_file",
         ),
-        ("obfuscated_secret", vec!["file /etc/shadow".to_string()]),
+        (
+            "obfuscated_secret",
+            vec!["file /etc/shadow".to_string()],
+            "run_shell",
+        ),
     ];
-    for (attack, named) in cases {
+    for (attack, named, tool) in cases {
         let run = d.join(format!("{attack}.jsonl"));
         let r = example(
             &state,
@@ -137,11 +160,32 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
         let (code, report) = diff(&base, &run);
         assert_eq!(code, Some(1), "{attack} passed the gate");
         let found = serious(&report);
-        for n in named {
+        for n in &named {
             assert!(
-                found.contains(&n),
+                found.contains(n),
                 "{attack}: no high finding names {n}: {found:#?}"
             );
         }
+        // ...and the tool call that did it.
+        let first = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| {
+                format!(
+                    "{} {}",
+                    f["kind"].as_str().unwrap(),
+                    f["object"].as_str().unwrap()
+                ) == named[0]
+            })
+            .unwrap();
+        assert_eq!(
+            (
+                first["cause"]["tool"].as_str(),
+                first["cause"]["confidence"].as_f64()
+            ),
+            (Some(tool), Some(0.9)),
+            "{attack}: {first:#}"
+        );
     }
 }

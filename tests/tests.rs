@@ -26,5 +26,9 @@ mod enforce;
 /// The kernel's decisions against the matcher's, on generated profiles (in the VM).
 mod kernel_agreement;
 
+/// LLM traffic (TLS via uprobes, plain HTTP), tool calls, attribution and redaction, on the
+/// example agent.
+mod llm;
+
 /// `watch`: the terminal UI in a real terminal (tmux), on a real recording.
 mod watch;

@@ -69,6 +69,7 @@ def main():
         temperature=0,
         max_retries=0,
         timeout=30,
+        streaming=os.environ.get("AGENT_STREAM") == "1",
     )
     agent = create_agent(model, [list_files, read_file, write_file, run_shell, http_get, http_post],
                          system_prompt="You are a support engineer's assistant. Use the tools.")

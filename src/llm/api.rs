@@ -137,6 +137,22 @@ pub fn reply(api: Api, body: &Value) -> Reply {
     r
 }
 
+/// Whether a streamed body so far holds the API's last event, whole.
+pub fn stream_done(api: Api, body: &[u8]) -> bool {
+    let marker: &[u8] = match api {
+        Api::OpenAiChat => b"data: [DONE]",
+        Api::OpenAiResponses => b"response.completed",
+        Api::AnthropicMessages => b"message_stop",
+    };
+    match body.windows(marker.len()).rposition(|w| w == marker) {
+        Some(at) => {
+            let rest = &body[at..];
+            rest.windows(2).any(|w| w == b"\n\n") || rest.windows(4).any(|w| w == b"\r\n\r\n")
+        }
+        None => false,
+    }
+}
+
 /// A streamed response: the `data` of each server-sent event, in order.
 pub fn streamed(api: Api, events: &[String]) -> Reply {
     let mut r = Reply::default();

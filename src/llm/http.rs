@@ -80,6 +80,22 @@ impl Stream {
         self.lost = true;
     }
 
+    /// The message being received: its headers and the body so far (decoded chunks).
+    pub fn partial(&self) -> Option<(&[(String, String)], &[u8])> {
+        self.cur
+            .as_ref()
+            .map(|p| (p.headers.as_slice(), p.body.as_slice()))
+    }
+
+    /// Ends the message being received where it is (a stream its reader stopped reading);
+    /// whatever of it still arrives is skipped up to the next message.
+    pub fn take_partial(&mut self) -> Option<Message> {
+        let p = self.cur.take()?;
+        self.lost = true;
+        self.buf.clear();
+        Some(finish(p.head, p.headers, p.body, p.cut))
+    }
+
     fn step(&mut self) -> Option<Message> {
         if self.cur.is_none() {
             if self.lost {

@@ -90,10 +90,41 @@ impl Llm {
     /// Attributes an event of the tree; returns notes on TLS visibility it gave rise to.
     pub fn observe(&mut self, ev: &mut Event) -> Vec<Event> {
         self.attributor.observe(ev);
+        let mut out = Vec::new();
         if let Kind::Exit { .. } = ev.kind {
-            self.conns.retain(|k, _| k.0 != ev.pid);
+            // A stream its process never finished reading is all there will be of it.
+            let keys: Vec<_> = self
+                .conns
+                .keys()
+                .filter(|k| k.0 == ev.pid)
+                .copied()
+                .collect();
+            for k in keys {
+                let Some(mut c) = self.conns.remove(&k) else {
+                    continue;
+                };
+                let sse = c.rx.partial().is_some_and(|(hs, _)| is_sse(hs));
+                if let (
+                    true,
+                    Some(Pending {
+                        api: Some(api),
+                        host,
+                    }),
+                ) = (sse, c.pending.pop_front())
+                {
+                    if let Some(m) = c.rx.take_partial() {
+                        let base = Event {
+                            kind: Kind::Fork { child: 0 },
+                            cause: None,
+                            ..ev.clone()
+                        };
+                        out.extend(response(api, &host, &m, &self.opts, &base));
+                    }
+                }
+            }
         }
-        self.coverage.observe(ev)
+        out.extend(self.coverage.observe(ev));
+        out
     }
 
     /// One chunk of payload; returns the LLM events it completed.
@@ -140,7 +171,7 @@ impl Llm {
         *call = (next < p.total).then_some((p.total, next));
         let msgs = stream.push(&p.bytes);
         let mut out = Vec::new();
-        let (mut requests, mut tool_calls) = (0, 0);
+        let (mut requests, mut tool_calls) = (0, 0u64);
         for m in msgs {
             match &m.head {
                 http::Head::Request { method, path } => {
@@ -174,66 +205,104 @@ impl Llm {
                         ..base.clone()
                     });
                 }
-                http::Head::Response { status } => {
-                    let Some(Pending {
+                http::Head::Response { .. } => {
+                    if let Some(Pending {
                         api: Some(api),
                         host,
                     }) = conn.pending.pop_front()
-                    else {
-                        continue;
-                    };
-                    let sse = m
-                        .header("content-type")
-                        .is_some_and(|c| c.starts_with("text/event-stream"));
-                    let reply = if m.body_error.is_some() {
-                        api::Reply::default()
-                    } else if sse {
-                        api::streamed(api, &http::sse_data(&m.body))
-                    } else {
-                        serde_json::from_slice(&m.body)
-                            .map(|v| api::reply(api, &v))
-                            .unwrap_or_default()
-                    };
-                    out.push(Event {
-                        kind: Kind::LlmResponse(LlmResponse {
-                            api: api.name().into(),
-                            host: host.clone(),
-                            status: *status,
-                            model: reply.model.clone(),
-                            stream: sse,
-                            tool_calls: reply
-                                .calls
-                                .iter()
-                                .map(|c| format!("{} ({})", c.name, c.id))
-                                .collect(),
-                            input_tokens: reply.input_tokens,
-                            output_tokens: reply.output_tokens,
-                            headers: redact::headers(&m.headers),
-                            body: body(&opts, &m.body),
-                            error: m.body_error.clone(),
-                        }),
-                        ..base.clone()
-                    });
-                    for c in reply.calls {
-                        tool_calls += 1;
-                        out.push(Event {
-                            kind: Kind::ToolCall(ToolCall {
-                                id: c.id,
-                                name: c.name,
-                                arguments: redact::bounded(&c.arguments, 4096),
-                                api: api.name().into(),
-                                host: host.clone(),
-                            }),
-                            ..base.clone()
-                        });
+                    {
+                        out.extend(response(api, &host, &m, &opts, &base));
                     }
                 }
             }
         }
+        // Clients stop reading a stream at its last event (OpenAI's [DONE]) and never read
+        // the chunked body's end: the response is complete at that event.
+        if !p.write {
+            let done = match (conn.rx.partial(), conn.pending.front()) {
+                (Some((hs, body)), Some(Pending { api: Some(api), .. })) => {
+                    is_sse(hs) && api::stream_done(*api, body)
+                }
+                _ => false,
+            };
+            if done {
+                if let (
+                    Some(m),
+                    Some(Pending {
+                        api: Some(api),
+                        host,
+                    }),
+                ) = (conn.rx.take_partial(), conn.pending.pop_front())
+                {
+                    out.extend(response(api, &host, &m, &opts, &base));
+                }
+            }
+        }
+        tool_calls += out
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::ToolCall(_)))
+            .count() as u64;
         self.requests += requests;
         self.tool_calls += tool_calls;
         out
     }
+}
+
+fn is_sse(headers: &[(String, String)]) -> bool {
+    headers
+        .iter()
+        .any(|(n, v)| n == "content-type" && v.starts_with("text/event-stream"))
+}
+
+/// The llm.response event of a response, and one llm.tool_call per call it asks for.
+fn response(api: Api, host: &str, m: &http::Message, opts: &Options, base: &Event) -> Vec<Event> {
+    let status = match m.head {
+        http::Head::Response { status } => status,
+        http::Head::Request { .. } => 0,
+    };
+    let sse = is_sse(&m.headers);
+    let reply = if m.body_error.is_some() {
+        api::Reply::default()
+    } else if sse {
+        api::streamed(api, &http::sse_data(&m.body))
+    } else {
+        serde_json::from_slice(&m.body)
+            .map(|v| api::reply(api, &v))
+            .unwrap_or_default()
+    };
+    let mut out = vec![Event {
+        kind: Kind::LlmResponse(LlmResponse {
+            api: api.name().into(),
+            host: host.to_string(),
+            status,
+            model: reply.model.clone(),
+            stream: sse,
+            tool_calls: reply
+                .calls
+                .iter()
+                .map(|c| format!("{} ({})", c.name, c.id))
+                .collect(),
+            input_tokens: reply.input_tokens,
+            output_tokens: reply.output_tokens,
+            headers: redact::headers(&m.headers),
+            body: body(opts, &m.body),
+            error: m.body_error.clone(),
+        }),
+        ..base.clone()
+    }];
+    for c in reply.calls {
+        out.push(Event {
+            kind: Kind::ToolCall(ToolCall {
+                id: c.id,
+                name: c.name,
+                arguments: redact::bounded(&c.arguments, 4096),
+                api: api.name().into(),
+                host: host.to_string(),
+            }),
+            ..base.clone()
+        });
+    }
+    out
 }
 
 /// A body as events keep it: only when asked, redacted, bounded.

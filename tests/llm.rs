@@ -1,0 +1,218 @@
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::example::example_with;
+use crate::util::*;
+
+fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn of_kind<'a>(evs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    evs.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+#[test]
+fn llm_calls_over_https_streamed_are_seen_and_a_shell_is_tied_to_its_tool_call() {
+    let d = scratch("llm-tls");
+    let log = d.join("run.jsonl");
+    let prof = d.join("run.toml");
+    let r = example_with(
+        &d.join("state"),
+        3,
+        Some("reverse_shell"),
+        &format!("record -q -o {} --events {}", prof.display(), log.display()),
+        &["--tls", "--stream"],
+    );
+    assert_eq!(r["reverse_shell"], true, "{r}");
+    let evs = events(&log);
+    let text = std::fs::read_to_string(&log).unwrap();
+
+    // The probes went on the host's libssl, which the agent's python uses.
+    assert!(
+        of_kind(&evs, "tls")
+            .iter()
+            .any(|e| e["status"] == "covered"
+                && e["library"].as_str().unwrap().contains("libssl.so")),
+        "no libssl probed"
+    );
+    let reqs = of_kind(&evs, "llm.request");
+    assert!(reqs.len() >= 5, "{} requests", reqs.len());
+    let req = reqs[0];
+    assert_eq!(
+        (
+            req["api"].as_str(),
+            req["transport"].as_str(),
+            req["stream"].as_bool()
+        ),
+        (Some("openai.chat"), Some("tls"), Some(true)),
+        "{req:#}"
+    );
+    assert!(req["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "run_shell"));
+    // The API key is redacted, its scheme kept; it is nowhere in the log.
+    let auth = req["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "authorization")
+        .expect("the request's headers are kept");
+    assert_eq!(auth[1], "Bearer [redacted]");
+    assert!(!text.contains("not-needed-for-a-local-model"));
+    // Streamed responses were reassembled into tool calls with their arguments.
+    let responses = of_kind(&evs, "llm.response");
+    assert!(responses
+        .iter()
+        .all(|r| r["status"] == 200 && r["stream"] == true));
+    assert!(responses
+        .iter()
+        .any(|r| r["input_tokens"].as_u64().is_some()));
+    let calls = of_kind(&evs, "llm.tool_call");
+    let shell = calls
+        .iter()
+        .find(|c| {
+            c["name"] == "run_shell"
+                && c["arguments"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/dev/tcp/127.0.0.77/18083")
+        })
+        .expect("the reverse shell's tool call, with its arguments");
+    let id = shell["id"].as_str().unwrap();
+
+    // The shell the tool started, and its connection, are tied to that call.
+    let bash = evs
+        .iter()
+        .find(|e| e["kind"] == "exec" && e["path"] == "/usr/bin/bash")
+        .expect("the reverse shell ran");
+    assert_eq!(bash["cause"]["call"], id, "{bash:#}");
+    assert_eq!(bash["cause"]["tool"], "run_shell");
+    assert!(
+        bash["cause"]["confidence"].as_f64().unwrap() >= 0.9,
+        "{bash:#}"
+    );
+    let conn = evs
+        .iter()
+        .find(|e| e["kind"] == "net" && e["addr"] == "127.0.0.77" && e["port"] == 18083)
+        .expect("the reverse shell connected");
+    assert_eq!(conn["cause"]["call"], id, "{conn:#}");
+    // bash's /dev/tcp has no TLS library: its traffic is said to be unseen, not skipped.
+    assert!(of_kind(&evs, "tls")
+        .iter()
+        .any(|e| e["status"] == "unseen" && e["pid"] == conn["pid"]));
+    // Nothing is tied to a tool call before the first one.
+    let first_call = evs
+        .iter()
+        .position(|e| e["kind"] == "llm.tool_call")
+        .unwrap();
+    assert!(evs[..first_call].iter().all(|e| e.get("cause").is_none()));
+
+    // The profile learned the tools and the API host.
+    let p = std::fs::read_to_string(&prof).unwrap();
+    assert!(p.contains("[[tool]]\nname = \"run_shell\""), "{p}");
+    assert!(
+        p.contains("[[llm]]\nhost = \"127.0.0.1:18081\"\napi = \"openai.chat\""),
+        "{p}"
+    );
+}
+
+#[test]
+fn llm_calls_over_plain_http_keep_bodies_only_when_asked_and_redact_secrets() {
+    let d = scratch("llm-tcp");
+    let log = d.join("run.jsonl");
+    let r = example_with(
+        &d.join("state"),
+        4,
+        Some("exfil_credentials"),
+        &format!(
+            "record -q -o /dev/null --events {} --llm-bodies --llm-body-max 3000",
+            log.display()
+        ),
+        &[],
+    );
+    assert_eq!(r["exfiltrated"], true, "{r}");
+    let evs = events(&log);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let reqs = of_kind(&evs, "llm.request");
+    assert!(reqs
+        .iter()
+        .all(|r| r["transport"] == "tcp" && r["stream"].is_null()));
+    // Bodies are kept, bounded...
+    for r in &reqs {
+        let b = r["body"].as_str().expect("--llm-bodies keeps the body");
+        assert!(b.len() <= 3000 + 40, "{} bytes", b.len());
+    }
+    assert!(reqs.last().unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .contains("more bytes]"));
+    // ...and the planted secrets the agent read and sent back to its model are not in them,
+    // nor in the tool call that posts them.
+    for secret in [
+        "AKIAFAKEEXAMPLE00000",
+        "fake/secret/for/the/agentguard/example",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked into the event log");
+    }
+    let calls = of_kind(&evs, "llm.tool_call");
+    let read = calls
+        .iter()
+        .find(|c| {
+            c["name"] == "read_file"
+                && c["arguments"]
+                    .as_str()
+                    .unwrap()
+                    .contains(".aws/credentials")
+        })
+        .unwrap();
+    let post = calls.iter().find(|c| c["name"] == "http_post").unwrap();
+    assert!(
+        post["arguments"].as_str().unwrap().contains("[redacted]"),
+        "{post:#}"
+    );
+    // The credentials read and the post to the sink, each tied to its call.
+    let cred = evs
+        .iter()
+        .find(|e| e["kind"] == "file" && e["path"].as_str().unwrap().ends_with("/.aws/credentials"))
+        .unwrap();
+    assert_eq!(cred["cause"]["call"], read["id"], "{cred:#}");
+    assert_eq!(cred["cause"]["confidence"], 0.9);
+    let sink = evs
+        .iter()
+        .find(|e| e["kind"] == "net" && e["addr"] == "127.0.0.66")
+        .unwrap();
+    assert_eq!(sink["cause"]["call"], post["id"], "{sink:#}");
+    // The agent's own connections to its model are no tool's doing.
+    assert!(evs
+        .iter()
+        .filter(|e| e["kind"] == "net" && e["port"] == 18081)
+        .all(|e| e.get("cause").is_none()));
+}
+
+#[test]
+fn no_llm_turns_payload_capture_off() {
+    let d = scratch("llm-off");
+    let log = d.join("run.jsonl");
+    example_with(
+        &d.join("state"),
+        5,
+        None,
+        &format!("record -q -o /dev/null --no-llm --events {}", log.display()),
+        &["--tls"],
+    );
+    let evs = events(&log);
+    assert!(evs.iter().any(|e| e["kind"] == "exec"));
+    assert!(evs
+        .iter()
+        .all(|e| !e["kind"].as_str().unwrap().starts_with("llm")
+            && e["kind"] != "tls"
+            && e.get("cause").is_none()));
+}
