@@ -163,31 +163,43 @@ static __always_inline int on_stream(__u16 op, long ret, int fd, __u64 buf)
 	return on_payload((__u64)sock, buf, ret, op);
 }
 
-/* SSL_write(ssl, buf, num) and SSL_write_ex(ssl, buf, num, written): the plaintext is
- * there on entry. */
-SEC("uprobe")
-int BPF_UPROBE(tls_write, void *ssl, const void *buf, long num)
-{
-	if (!payload_in_scope() || num <= 0)
-		return 0;
-	return on_payload((__u64)ssl, (__u64)buf, num, AG_DATA_TLS_WRITE);
-}
+/* Which function a TLS probe is on: its attach cookie. */
+#define TLS_WRITE 1	/* SSL_write(ssl, buf, int num) */
+#define TLS_WRITE_EX 2	/* SSL_write_ex(ssl, buf, size_t num, size_t *written) */
+#define TLS_READ 3	/* SSL_read(ssl, buf, int num) */
+#define TLS_READ_EX 4	/* SSL_read_ex(ssl, buf, size_t num, size_t *readbytes) */
 
-static __always_inline int tls_read_enter(void *ssl, void *buf, void *readbytes)
+/*
+ * Entry of any of the four: a write's plaintext is there on entry; a read's is there on
+ * return, so where it will be is kept for the return probe.
+ */
+static __always_inline int tls_enter(struct pt_regs *ctx)
 {
+	__u64 which = bpf_get_attach_cookie(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
-	struct tls_read r = { .ssl = (__u64)ssl, .buf = (__u64)buf, .readbytes = (__u64)readbytes };
+	void *ssl = (void *)PT_REGS_PARM1(ctx);
+	__u64 buf = PT_REGS_PARM2(ctx);
+	long num = which == TLS_WRITE || which == TLS_READ ? (int)PT_REGS_PARM3(ctx)
+							    : (long)PT_REGS_PARM3(ctx);
+	struct tls_read r = { .ssl = (__u64)ssl, .buf = buf };
 
 	if (!payload_in_scope())
 		return 0;
+	if (which == TLS_WRITE || which == TLS_WRITE_EX) {
+		if (num > 0)
+			on_payload((__u64)ssl, buf, num, AG_DATA_TLS_WRITE);
+		return 0;
+	}
+	if (which == TLS_READ_EX)
+		r.readbytes = PT_REGS_PARM4(ctx);
 	bpf_map_update_elem(&tls_reads, &id, &r, BPF_ANY);
 	return 0;
 }
 
-/* SSL_read(ssl, buf, num) returns the count; SSL_read_ex(ssl, buf, num, readbytes)
- * returns 1 and stores it. */
-static __always_inline int tls_read_exit(long ret)
+/* SSL_read returns the count; SSL_read_ex returns 1 and stores it through readbytes. */
+static __always_inline int tls_exit(struct pt_regs *ctx)
 {
+	long ret = PT_REGS_RC(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_read *r = bpf_map_lookup_elem(&tls_reads, &id);
 	__u64 n = 0;
@@ -206,22 +218,32 @@ static __always_inline int tls_read_exit(long ret)
 	return 0;
 }
 
-SEC("uprobe")
-int BPF_UPROBE(tls_read, void *ssl, void *buf, int num)
+/*
+ * Each probe twice: as one multi-uprobe link per file (kernels from 6.6; detaching it
+ * costs one RCU grace period, not one per function), and as plain uprobes, the fallback.
+ */
+SEC("uprobe.multi")
+int tls_enter_multi(struct pt_regs *ctx)
 {
-	return tls_read_enter(ssl, buf, NULL);
+	return tls_enter(ctx);
+}
+
+SEC("uretprobe.multi")
+int tls_exit_multi(struct pt_regs *ctx)
+{
+	return tls_exit(ctx);
 }
 
 SEC("uprobe")
-int BPF_UPROBE(tls_read_ex, void *ssl, void *buf, long num, void *readbytes)
+int tls_enter_one(struct pt_regs *ctx)
 {
-	return tls_read_enter(ssl, buf, readbytes);
+	return tls_enter(ctx);
 }
 
 SEC("uretprobe")
-int BPF_URETPROBE(tls_read_ret, long ret)
+int tls_exit_one(struct pt_regs *ctx)
 {
-	return tls_read_exit(ret);
+	return tls_exit(ctx);
 }
 
 #endif

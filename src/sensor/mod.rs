@@ -1,6 +1,7 @@
 //! Loads the BPF sensor, puts processes in scope, and hands out its records.
 //! The only module that talks to libbpf; decode.rs is the only one that reads records.
 pub mod decode;
+mod elfsym;
 
 pub(crate) mod skel {
     #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
@@ -102,12 +103,17 @@ impl<'obj> Sensor<'obj> {
             .context("the sensor has no .rodata")?;
         rodata.tick_ns = 1_000_000_000 / clock_ticks()?;
         rodata.capture_payload = cfg.payload && cfg.syscalls;
+        if !rodata.capture_payload || !kernel_has_uprobe_multi() {
+            // A kernel that does not know the attach type refuses the whole object.
+            open.progs.tls_enter_multi.set_autoload(false);
+            open.progs.tls_exit_multi.set_autoload(false);
+        }
         if !rodata.capture_payload {
             for p in [
-                &mut open.progs.tls_write,
-                &mut open.progs.tls_read,
-                &mut open.progs.tls_read_ex,
-                &mut open.progs.tls_read_ret,
+                &mut open.progs.tls_enter_multi,
+                &mut open.progs.tls_exit_multi,
+                &mut open.progs.tls_enter_one,
+                &mut open.progs.tls_exit_one,
             ] {
                 p.set_autoload(false);
             }
@@ -147,52 +153,62 @@ impl<'obj> Sensor<'obj> {
     /// process that maps the file; the programs keep to the tree. Returns the functions
     /// attached to; an error when the file exports neither.
     pub fn attach_tls(&self, path: &std::path::Path) -> Result<Vec<&'static str>> {
-        use libbpf_rs::libbpf_sys;
         use libbpf_rs::AsRawLibbpf;
-        use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt;
-        let p = &self.skel.progs;
-        let probes: [(&'static str, &libbpf_rs::Program, bool); 6] = [
-            ("SSL_write", &p.tls_write, false),
-            ("SSL_write_ex", &p.tls_write, false),
-            ("SSL_read", &p.tls_read, false),
-            ("SSL_read", &p.tls_read_ret, true),
-            ("SSL_read_ex", &p.tls_read_ex, false),
-            ("SSL_read_ex", &p.tls_read_ret, true),
+        // (symbol, attach cookie: which function it is, see payload.h)
+        const ALL: [(&str, u64); 4] = [
+            ("SSL_write", 1),
+            ("SSL_write_ex", 2),
+            ("SSL_read", 3),
+            ("SSL_read_ex", 4),
         ];
-        let cpath = CString::new(path.as_os_str().as_bytes())
+        let cpath = std::ffi::CString::new(path.as_os_str().as_bytes())
             .with_context(|| format!("{}: a NUL in the path", path.display()))?;
+        let p = &self.skel.progs;
+        // One multi-uprobe link for the entries and one for the returns; their offsets
+        // found here (see elfsym.rs).
+        let offs = elfsym::func_offsets(path, &ALL.map(|f| f.0))?;
+        let found: Vec<(&str, u64, u64)> = ALL
+            .iter()
+            .zip(&offs)
+            .filter_map(|(&(name, cookie), off)| off.map(|o| (name, o, cookie)))
+            .collect();
+        let has = |f: &str| found.iter().any(|x| x.0 == f);
+        if !(has("SSL_write") || has("SSL_write_ex")) || !(has("SSL_read") || has("SSL_read_ex")) {
+            bail!("{} exports no SSL_write/SSL_read to probe", path.display());
+        }
+        let enter: Vec<(u64, u64)> = found.iter().map(|x| (x.1, x.2)).collect();
+        let exit: Vec<(u64, u64)> = found
+            .iter()
+            .filter(|x| x.2 >= 3)
+            .map(|x| (x.1, x.2))
+            .collect();
+        let multi = p.tls_enter_multi.as_libbpf_object().as_ptr();
+        // SAFETY: a program of the loaded skeleton.
+        let multi_loaded = unsafe { libbpf_rs::libbpf_sys::bpf_program__fd(multi) } >= 0;
+        if !multi_loaded {
+            // fall through to plain uprobes
+        } else if let Some(a) = attach_multi(&p.tls_enter_multi, &cpath, &enter, false) {
+            if let Some(b) = attach_multi(&p.tls_exit_multi, &cpath, &exit, true) {
+                self.tls_links.borrow_mut().extend([a, b]);
+                return Ok(found.iter().map(|x| x.0).collect());
+            }
+        }
+        // One uprobe per function (kernels without multi-uprobe links).
         let mut links = Vec::new();
         let mut names = Vec::new();
-        for (func, prog, retprobe) in probes {
-            let cfunc = CString::new(func).expect("no NUL in a symbol name");
-            let opts = libbpf_sys::bpf_uprobe_opts {
-                sz: std::mem::size_of::<libbpf_sys::bpf_uprobe_opts>() as _,
-                retprobe,
-                func_name: cfunc.as_ptr(),
-                ..Default::default()
+        for (func, cookie) in ALL {
+            let Some(l) = attach_one(&p.tls_enter_one, &cpath, func, cookie, false) else {
+                continue;
             };
-            // Through libbpf directly: the skeleton's programs are shared (the ring buffer
-            // borrows the sensor while the tree runs), and attaching needs no more.
-            // SAFETY: the program outlives the link (both belong to the skeleton, and the
-            // links are dropped first); the strings live across the call.
-            let link = unsafe {
-                libbpf_sys::bpf_program__attach_uprobe_opts(
-                    prog.as_libbpf_object().as_ptr(),
-                    -1,
-                    cpath.as_ptr(),
-                    0,
-                    &opts,
-                )
-            };
-            // A missing symbol is an error here and an expected absence for _ex.
-            if let Some(l) = std::ptr::NonNull::new(link) {
-                // SAFETY: a link libbpf just made, owned by nothing else.
-                links.push(unsafe { libbpf_rs::Link::from_ptr(l) });
-                if !names.contains(&func) {
-                    names.push(func);
+            links.push(l);
+            if cookie >= 3 {
+                match attach_one(&p.tls_exit_one, &cpath, func, cookie, true) {
+                    Some(l) => links.push(l),
+                    None => continue,
                 }
             }
+            names.push(func);
         }
         let has = |f| names.contains(&f);
         if !(has("SSL_write") || has("SSL_write_ex")) || !(has("SSL_read") || has("SSL_read_ex")) {
@@ -309,6 +325,104 @@ impl<'obj> Sensor<'obj> {
         use std::os::fd::AsFd;
         self.skel.maps.procs.as_fd()
     }
+}
+
+/// A multi-uprobe link of `prog` on functions of the file (file offsets, with a cookie
+/// each).
+fn attach_multi(
+    prog: &libbpf_rs::Program,
+    path: &std::ffi::CStr,
+    funcs: &[(u64, u64)],
+    retprobe: bool,
+) -> Option<libbpf_rs::Link> {
+    use libbpf_rs::libbpf_sys;
+    use libbpf_rs::AsRawLibbpf;
+    let offsets: Vec<std::os::raw::c_ulong> = funcs.iter().map(|f| f.0 as _).collect();
+    let cookies: Vec<u64> = funcs.iter().map(|f| f.1).collect();
+    let opts = libbpf_sys::bpf_uprobe_multi_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_uprobe_multi_opts>() as _,
+        offsets: offsets.as_ptr(),
+        cookies: cookies.as_ptr(),
+        cnt: funcs.len() as _,
+        retprobe,
+        ..Default::default()
+    };
+    // Through libbpf directly: the skeleton's programs are shared (the ring buffer borrows
+    // the sensor while the tree runs), and attaching needs no more.
+    // SAFETY: the program outlives the link (the sensor drops its links first); the
+    // arrays and strings live across the call.
+    let link = unsafe {
+        libbpf_sys::bpf_program__attach_uprobe_multi(
+            prog.as_libbpf_object().as_ptr(),
+            -1,
+            path.as_ptr(),
+            std::ptr::null(),
+            &opts,
+        )
+    };
+    // SAFETY: a link libbpf just made, owned by nothing else.
+    std::ptr::NonNull::new(link).map(|l| unsafe { libbpf_rs::Link::from_ptr(l) })
+}
+
+/// A plain uprobe link of `prog` on `func` of the file.
+fn attach_one(
+    prog: &libbpf_rs::Program,
+    path: &std::ffi::CStr,
+    func: &str,
+    cookie: u64,
+    retprobe: bool,
+) -> Option<libbpf_rs::Link> {
+    use libbpf_rs::libbpf_sys;
+    use libbpf_rs::AsRawLibbpf;
+    let cfunc = std::ffi::CString::new(func).expect("no NUL in a symbol name");
+    let opts = libbpf_sys::bpf_uprobe_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_uprobe_opts>() as _,
+        bpf_cookie: cookie,
+        retprobe,
+        func_name: cfunc.as_ptr(),
+        ..Default::default()
+    };
+    // SAFETY: as in attach_multi.
+    let link = unsafe {
+        libbpf_sys::bpf_program__attach_uprobe_opts(
+            prog.as_libbpf_object().as_ptr(),
+            -1,
+            path.as_ptr(),
+            0,
+            &opts,
+        )
+    };
+    // SAFETY: a link libbpf just made, owned by nothing else.
+    std::ptr::NonNull::new(link).map(|l| unsafe { libbpf_rs::Link::from_ptr(l) })
+}
+
+/// Whether this kernel loads multi-uprobe programs (6.6 and later): tried, with the
+/// smallest program, not read from a version number.
+fn kernel_has_uprobe_multi() -> bool {
+    use libbpf_rs::libbpf_sys;
+    // r0 = 0; exit
+    let insns: [u64; 2] = [0xb7, 0x95];
+    let mut opts = libbpf_sys::bpf_prog_load_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _,
+        expected_attach_type: libbpf_sys::BPF_TRACE_UPROBE_MULTI,
+        ..Default::default()
+    };
+    // SAFETY: two valid instructions (bpf_insn is 8 bytes), a NUL-terminated licence.
+    let fd = unsafe {
+        libbpf_sys::bpf_prog_load(
+            libbpf_sys::BPF_PROG_TYPE_KPROBE,
+            std::ptr::null(),
+            c"GPL".as_ptr(),
+            insns.as_ptr().cast(),
+            insns.len() as _,
+            &mut opts,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: a descriptor we own.
+        unsafe { libc::close(fd) };
+    }
+    fd >= 0
 }
 
 fn clock_ticks() -> Result<u64> {
