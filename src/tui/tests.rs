@@ -171,3 +171,48 @@ fn a_long_stream_keeps_a_bounded_window_and_follows_the_tail() {
         "paused: the view stays"
     );
 }
+
+#[test]
+fn events_show_the_tool_call_behind_them_and_the_filter_finds_it() {
+    let mut a = App::new("agentguard watch".into(), None);
+    let call = ev(
+        100,
+        1,
+        "/usr/bin/python3.11",
+        Kind::ToolCall(crate::event::ToolCall {
+            id: "call_1".into(),
+            name: "run_shell".into(),
+            arguments: r#"{"command":"cat notes.md"}"#.into(),
+            api: "openai.chat".into(),
+            host: "api.example.com".into(),
+        }),
+    );
+    let shell = ev(
+        101,
+        100,
+        "/usr/bin/python3.11",
+        exec("/usr/bin/cat", &["cat", "notes.md"]),
+    );
+    // The real attributor, as record runs it, before the UI sees each event.
+    let mut at = crate::llm::attribute::Attributor::default();
+    let fork = ev(100, 1, "/usr/bin/python3.11", Kind::Fork { child: 101 });
+    for mut e in [call, fork, shell] {
+        at.observe(&mut e);
+        a.on_event(e);
+    }
+    let f = frame(&a);
+    assert!(
+        f.contains("tool call run_shell(command='cat notes.md')"),
+        "{f}"
+    );
+    assert!(
+        f.contains("exec /usr/bin/cat notes.md  <- run_shell(command="),
+        "{f}"
+    );
+    key(&mut a, KeyCode::Char('/'));
+    for c in "run_shell".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.n_visible, 2, "the call and the exec it caused");
+}
