@@ -10,6 +10,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3 python3-venv bash perl tmux
+      # certificates for the HTTPS model server of the example and the LLM tests
+      openssl libssl3
       # the VM that runs the BPF LSM tests (scripts/vm-test.sh): this kernel refuses LSM programs
       qemu-system-x86 linux-image-amd64 busybox-static kmod)
 missing=()
@@ -26,7 +28,7 @@ if ! command -v cargo >/dev/null; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi
 if ! command -v cargo >/dev/null; then
-    echo "setup: no Rust toolchain: install one with rustup (Rust 1.85 or newer), then run this again" >&2
+    echo "setup: no Rust toolchain: install one with rustup (Rust 1.88 or newer), then run this again" >&2
     exit 2
 fi
 

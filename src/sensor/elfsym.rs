@@ -9,8 +9,10 @@ use object::{Object, ObjectSection, ObjectSymbol, SectionIndex};
 /// The file offset of each of `names` that the file defines as a function (None for the
 /// ones it does not), from its dynamic symbols, then its full symbol table.
 pub fn func_offsets(path: &Path, names: &[&str]) -> Result<Vec<Option<u64>>> {
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let file = object::File::parse(&*data)
+    // Read lazily: only the headers and symbol tables of a large executable, not all of it.
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let cache = object::ReadCache::new(f);
+    let file = object::File::parse(&cache)
         .with_context(|| format!("{}: not an ELF file", path.display()))?;
     let mut out = vec![None; names.len()];
     for sym in file.dynamic_symbols().chain(file.symbols()) {
@@ -34,7 +36,11 @@ pub fn func_offsets(path: &Path, names: &[&str]) -> Result<Vec<Option<u64>>> {
     Ok(out)
 }
 
-fn file_offset(file: &object::File, index: SectionIndex, addr: u64) -> Option<u64> {
+fn file_offset<'a, R: object::ReadRef<'a>>(
+    file: &object::File<'a, R>,
+    index: SectionIndex,
+    addr: u64,
+) -> Option<u64> {
     let sec = file.section_by_index(index).ok()?;
     let (off, _) = sec.file_range()?;
     Some(addr.checked_sub(sec.address())? + off)
