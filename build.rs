@@ -36,6 +36,7 @@ fn main() {
         "src/bpf/enforce.bpf.c",
         "src/bpf/events.h",
         "src/bpf/payload.h",
+        "src/bpf/dns.h",
         "src/bpf/policy.h",
         "src/bpf/syscalls.h",
         "src/bpf/vmlinux.h",

@@ -152,7 +152,7 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
                 evidence(e.learned, &e.seen, runs),
                 format!("{:?}", e.op).to_lowercase(),
                 format!("{:?}", e.proto).to_lowercase(),
-                e.addr
+                e.describe()
             );
         }
     }

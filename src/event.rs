@@ -209,6 +209,10 @@ pub struct Net {
     pub port: u16,
     #[serde(default, skip_serializing_if = "is_false")]
     pub mapped: bool,
+    /// The name the tree resolved to this address (from a DNS answer it received, within
+    /// the answer's TTL), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -219,10 +223,24 @@ pub struct Dns {
     pub names: Vec<String>,
     /// Query types (A, AAAA, ...).
     pub qtypes: Vec<String>,
-    /// The resolver the query went to, as addr:port.
+    /// The resolver the query went to (or the answer came from), as addr:port.
     pub server: String,
+    /// An answer received, not a query sent.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub answer: bool,
+    /// The addresses an answer gave (A and AAAA records, CNAME chains followed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addrs: Vec<DnsAddr>,
+    /// A query that failed, or an answer's error (NXDOMAIN, SERVFAIL, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsAddr {
+    pub addr: String,
+    /// Seconds the answer may be kept.
+    pub ttl: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -453,12 +471,15 @@ mod tests {
                 addr: "127.0.0.1".into(),
                 port: 80,
                 mapped: true,
+                name: None,
                 error: None,
             })),
             ev(Kind::Dns(Dns {
                 names: vec!["example.com".into()],
                 qtypes: vec!["A".into()],
                 server: "127.0.0.53:53".into(),
+                answer: false,
+                addrs: vec![],
                 error: None,
             })),
             ev(Kind::Flag(Flag {

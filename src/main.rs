@@ -10,6 +10,7 @@ mod launch;
 mod llm;
 #[cfg(test)]
 mod man;
+mod names;
 mod paths;
 mod profile;
 mod record;

@@ -44,6 +44,8 @@ struct State {
     warnings: Vec<String>,
     /// LLM traffic and tool-call attribution (unless --no-llm).
     llm: Option<crate::llm::Llm>,
+    /// Names for the addresses the tree connects to, from the DNS answers it received.
+    names: crate::names::Names,
 }
 
 impl State {
@@ -103,6 +105,7 @@ impl State {
     }
 
     fn handle(&mut self, mut ev: Event) {
+        self.names.observe(&mut ev);
         let notes = match &mut self.llm {
             Some(l) => l.observe(&mut ev),
             None => Vec::new(),
@@ -303,6 +306,7 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
         audit: enforce.as_ref().is_some_and(|e| e.opts.audit),
         enforcing: enforce.is_some(),
         syscalls: decode_syscalls,
+        names: Default::default(),
         llm: (decode_syscalls && !args.llm.no_llm).then(|| {
             crate::llm::Llm::new(crate::llm::Options {
                 bodies: args.llm.llm_bodies,

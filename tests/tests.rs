@@ -30,5 +30,8 @@ mod kernel_agreement;
 /// example agent.
 mod llm;
 
+/// DNS answers name connections; profiles and diff by name (a local DNS server).
+mod dns;
+
 /// `watch`: the terminal UI in a real terminal (tmux), on a real recording.
 mod watch;

@@ -52,6 +52,8 @@ const volatile __u32 n_net = 0;		/* rules in `net_rules` */
 struct ag_glob _glob = {};
 struct ag_dir _dir = {};
 struct ag_net_rule _net = {};
+struct ag_name_rule _name = {};
+struct ag_addr _addr = {};
 enum ag_access _access = 0;
 enum ag_rule_flags _rule_flags = 0;
 enum ag_deny_op _deny_op = 0;
@@ -629,6 +631,8 @@ static int net_rule_cb(__u32 i, struct net_ctx *c)
 	return 1;
 }
 
+#include "dns.h"
+
 /* An outbound destination (connect, or a datagram's own address) against the net rules. */
 static __always_inline int check_sockaddr(struct socket *sock, struct sockaddr *address, int addrlen)
 {
@@ -674,6 +678,8 @@ static __always_inline int check_sockaddr(struct socket *sock, struct sockaddr *
 	c.port = port;
 	bpf_loop(AG_NET_RULES, net_rule_cb, &c, 0);
 	if (c.ok)
+		return 0;
+	if (c.family == AF_INET6 && allowed_by_name(c.addr, c.sotype, port))
 		return 0;
 	{
 		struct denial d = { .op = AG_DENY_CONNECT, .family = c.family, .port = port };

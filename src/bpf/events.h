@@ -22,6 +22,8 @@
 #define AG_PATH_DEPTH 64
 /* Bytes of a DNS query datagram that are captured. */
 #define AG_DNS_MAX 512
+/* Bytes of a DNS answer that are captured (EDNS answers are larger than 512). */
+#define AG_DNS_ANSWER_MAX 2048
 /* Strings per record. */
 #define AG_NSTR 4
 
@@ -112,6 +114,8 @@ enum ag_flags {
 	AG_F_BASE2 = 1 << 8,
 	/* net: the address is the socket's own local one (listen). */
 	AG_F_LOCAL = 1 << 9,
+	/* AG_DNS: an answer received (from the server in addr/port), not a query sent. */
+	AG_F_ANSWER = 1 << 10,
 };
 
 /* Counters kept per CPU in the `stats` map, indexed by these. */

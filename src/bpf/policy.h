@@ -86,6 +86,24 @@ struct ag_net_rule {
 	__u64 unix_hash;	/* AF_UNIX: keyed hash of the path (abstract: '@' first) */
 };
 
+/* `host` rules (egress by name, dns.h): at most this many, one bit each. */
+#define AG_NAME_RULES 64
+
+struct ag_name_rule {
+	__u16 sotype;		/* SOCK_STREAM, SOCK_DGRAM, 0 = any */
+	__u16 port_lo;
+	__u16 port_hi;
+	__u8 private_ok;	/* loopback, link-local and metadata answers allowed too */
+	__u8 pad;
+	__u32 id;
+	__u32 pad2;
+};
+
+/* An address as dns.h keys it: v4 as v4-mapped v6. */
+struct ag_addr {
+	__u8 addr[16];
+};
+
 /* Why something was denied. */
 enum ag_deny_op {
 	AG_DENY_OPEN = 1,

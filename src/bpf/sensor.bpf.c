@@ -573,6 +573,50 @@ static __always_inline int on_capset(long ret, const void *hdrp, const void *dat
 
 #include "payload.h"
 
+/*
+ * recvfrom: on a TCP socket, HTTP payload (payload.h); on a UDP socket, a datagram from
+ * port 53 is a DNS answer, which user space reads to name the addresses the tree connects
+ * to. uaddr/ualen: where recvfrom stores the sender (NULL on a connected socket).
+ */
+static __noinline int on_recv(long ret, int fd, __u64 buf, const void *uaddr, const __u32 *ualen)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct socket *sock;
+	struct ag_event *e;
+	__u32 alen = 0;
+	__u64 n;
+
+	if (ret <= 0)
+		return 0;
+	sock = fd_socket(task, fd);
+	if (!sock)
+		return 0;
+	if (BPF_CORE_READ(sock, type) == SOCK_STREAM)
+		return capture_payload ? on_payload((__u64)sock, buf, ret, AG_DATA_RECV) : 0;
+	if (BPF_CORE_READ(sock, type) != SOCK_DGRAM)
+		return 0;
+	e = ev_init(AG_DNS, AG_NET_SENDTO, task);
+	if (!e)
+		return 0;
+	if (uaddr && ualen)
+		bpf_probe_read_user(&alen, sizeof(alen), ualen);
+	if (!uaddr || !alen || !read_sockaddr(e, &(__u32){ 0 }, uaddr, alen))
+		read_sock_addr(e, sock, false);
+	if (e->h.port != DNS_PORT || (e->h.family != AF_INET && e->h.family != AF_INET6))
+		return 0;
+	e->h.flags |= AG_F_ANSWER;
+	e->h.ret = ret;
+	n = ret;
+	if (n > AG_DNS_ANSWER_MAX)
+		n = AG_DNS_ANSWER_MAX;
+	barrier_var(n);
+	n &= AG_DNS_ANSWER_MAX * 2 - 1;
+	bpf_probe_read_user(&e->data[0], n, (const void *)buf);
+	e->h.len[0] = n;
+	ev_submit(e, n, false);
+	return 0;
+}
+
 /* The syscalls the dispatcher below handles: the rest return before the scope lookup. */
 static __always_inline bool wanted(long nr)
 {
@@ -703,7 +747,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return on_sock(AG_NET_SENDTO, ret, SC_ARG0(regs), (const void *)SC_ARG4(regs),
 			       SC_ARG5(regs), (const void *)SC_ARG1(regs), SC_ARG2(regs));
 	case NR_recvfrom:
-		return on_stream(AG_DATA_RECV, ret, SC_ARG0(regs), SC_ARG1(regs));
+		return on_recv(ret, SC_ARG0(regs), SC_ARG1(regs), (const void *)SC_ARG4(regs),
+			       (const __u32 *)SC_ARG5(regs));
 	case NR_sendmsg:
 		return emit_msghdr(ret, SC_ARG0(regs), (const struct user_msghdr *)SC_ARG1(regs),
 				   AG_NET_SENDMSG);

@@ -13,7 +13,7 @@ use crate::cli::{DiffArgs, FailOn};
 use crate::event::{read_jsonl, Access, Event, Kind};
 use crate::profile::learn::unescape;
 use crate::profile::matcher::Matcher;
-use crate::profile::{include, Observer, Profile, Tree, Vars, What};
+use crate::profile::{include, NetDir, Observer, Profile, Tree, Vars, What};
 use rules::{classify, Context, Severity};
 
 /// A process as a finding names it.
@@ -151,6 +151,21 @@ impl Checker {
                     simple_hit(strength),
                 )
             }
+            What::Host {
+                proto,
+                name,
+                port,
+                addr,
+            } => (
+                "net",
+                format!("{name}:{port}"),
+                if addr.is_empty() {
+                    format!("connect {}", lower(proto))
+                } else {
+                    format!("connect {} {addr}", lower(proto))
+                },
+                simple_hit(self.matcher.host_strength(*proto, name, *port, addr)),
+            ),
             What::Dns { name } => (
                 "dns",
                 name.clone(),
@@ -178,7 +193,9 @@ impl Checker {
         };
         let workspace = self.vars.cwd.clone();
         let matcher = &self.matcher;
-        let host_known = |op, addr: &str| matcher.net_host_known(op, addr);
+        let host_known = |op, addr: &str| {
+            matcher.net_host_known(op, addr) || (op == NetDir::Connect && matcher.host_known(addr))
+        };
         let home = self.vars.home.clone();
         let cx = Context {
             workspace: workspace.as_deref(),
@@ -465,16 +482,22 @@ impl RunInput {
             }
         }
         for e in &p.net {
-            checker.check(
-                &What::Net {
+            let what = match (&e.host, &e.addr) {
+                (Some(h), _) => What::Host {
+                    proto: e.proto,
+                    name: h.0.clone(),
+                    port: e.port.lo,
+                    addr: e.addresses.first().cloned().unwrap_or_default(),
+                },
+                (None, Some(a)) => What::Net {
                     op: e.op,
                     proto: e.proto,
-                    addr: e.addr.0.clone(),
+                    addr: a.0.clone(),
                     port: e.port.lo,
                 },
-                e.count.max(1),
-                None,
-            );
+                (None, None) => continue,
+            };
+            checker.check(&what, e.count.max(1), None);
         }
         for e in &p.dns {
             checker.check(

@@ -332,6 +332,16 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
                 ),
             }
         }
+        What::Host { name, port, .. } => {
+            if (cx.host_known)(NetDir::Connect, name) {
+                (&NET_NEW_PORT, format!("a known host on a new port {port}"))
+            } else {
+                (
+                    &NET_NEW_HOST,
+                    "an outbound destination never seen".to_string(),
+                )
+            }
+        }
         What::Dns { .. } => (
             &DNS_NEW,
             "a DNS name the baseline never resolved".to_string(),

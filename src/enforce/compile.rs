@@ -78,6 +78,23 @@ pub struct NetRule {
 pub struct Compiled {
     pub rules: Vec<Rule>,
     pub net: Vec<NetRule>,
+    /// Destinations by name: allowed at the addresses DNS answers for them gave the tree.
+    pub names: Vec<NameRule>,
+}
+
+/// A `host` rule: connections to addresses the tree resolved from a matching name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameRule {
+    /// Its bit in the kernel's bitmaps.
+    pub id: u32,
+    pub sotype: u16,
+    pub name: crate::profile::DomainPat,
+    pub proto: Proto,
+    pub lo: u16,
+    pub hi: u16,
+    /// Loopback, link-local and cloud-metadata answers allowed too.
+    pub private: bool,
+    pub source: String,
 }
 
 pub fn access_bits(a: &BTreeSet<Access>) -> u32 {
@@ -353,15 +370,34 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
         } else {
             (e.port.lo, e.port.hi)
         };
+        let Some(addr) = &e.addr else {
+            out.names.push(NameRule {
+                id: out.names.len() as u32,
+                sotype: sotype(e.proto),
+                name: e.host.clone().expect("validated: addr or host"),
+                proto: e.proto,
+                lo,
+                hi,
+                private: e.private,
+                source: format!("[[net]] connect {}", e.describe()),
+            });
+            continue;
+        };
         let id = out.net.len() as u32;
         out.net.push(net_rule(
             id,
-            &e.addr,
+            addr,
             e.proto,
             lo,
             hi,
-            format!("[[net]] {:?} {} {}", e.op, e.addr, e.port.lo),
+            format!("[[net]] {:?} {}", e.op, e.describe()),
         )?);
+    }
+    if out.names.len() > 64 {
+        bail!(
+            "the profile has {} `host` rules; the kernel side holds 64 (use *.example.com wildcards)",
+            out.names.len()
+        );
     }
     if out.net.len() > 256 {
         bail!(

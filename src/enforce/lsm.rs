@@ -14,7 +14,7 @@ pub(crate) mod skel {
     #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
     include!(concat!(env!("OUT_DIR"), "/enforce.skel.rs"));
 }
-use skel::types::{ag_dir, ag_glob, ag_net_rule, ag_seg};
+use skel::types::{ag_dir, ag_glob, ag_name_rule, ag_net_rule, ag_seg};
 use skel::{EnforceSkel, EnforceSkelBuilder};
 
 const DIR_RULES: usize = 32;
@@ -111,6 +111,11 @@ impl<'obj> Lsm<'obj> {
         ro.kill_on_deny = u32::from(opts.kill_on_deny);
         ro.n_slow = slow.len() as u32;
         ro.n_net = c.net.len() as u32;
+        ro.n_names = c.names.len() as u32;
+        if c.names.is_empty() {
+            // Every syscall of the host would pass through it: only for `host` rules.
+            open.progs.dns_sys_exit.set_autoload(false);
+        }
         open.maps
             .procs
             .reuse_fd(procs)
@@ -220,6 +225,39 @@ fn fill(skel: &EnforceSkel, c: &Compiled, key: u64, slow: &[u32]) -> Result<()> 
             .net_rules
             .update(&r.id.to_ne_bytes(), bytes(&v), MapFlags::ANY)
             .context("writing a network rule")?;
+    }
+    // `host` rules: a bit each, found from the question's name (exact, or a suffix for
+    // *.example.com); dns.h allows the answer's addresses for the rules' ports.
+    let mut exact: HashMap<u64, u64> = HashMap::new();
+    let mut suffix: HashMap<u64, u64> = HashMap::new();
+    for r in &c.names {
+        let name = r.name.0.to_ascii_lowercase();
+        let bit = 1u64 << r.id;
+        match name.strip_prefix("*.") {
+            Some(base) => *suffix.entry(hash(key, base.as_bytes())).or_default() |= bit,
+            None => *exact.entry(hash(key, name.as_bytes())).or_default() |= bit,
+        }
+        let v = ag_name_rule {
+            sotype: r.sotype,
+            port_lo: r.lo,
+            port_hi: r.hi,
+            private_ok: u8::from(r.private),
+            id: r.id,
+            ..Default::default()
+        };
+        skel.maps
+            .name_rules
+            .update(&r.id.to_ne_bytes(), bytes(&v), MapFlags::ANY)
+            .context("writing a host rule")?;
+    }
+    for (map, entries) in [
+        (&skel.maps.name_exact, &exact),
+        (&skel.maps.name_suffix, &suffix),
+    ] {
+        for (h, bits) in entries {
+            map.update(&h.to_ne_bytes(), &bits.to_ne_bytes(), MapFlags::ANY)
+                .context("writing a host rule")?;
+        }
     }
     Ok(())
 }

@@ -372,6 +372,7 @@ mod tests {
                 addr: "10.0.0.9".into(),
                 port: 8080,
                 mapped: false,
+                name: None,
                 error: None,
             }),
         );

@@ -22,6 +22,13 @@ pub enum What {
         addr: String,
         port: u16,
     },
+    /// A connection to an address the tree resolved from `name`.
+    Host {
+        proto: Proto,
+        name: String,
+        port: u16,
+        addr: String,
+    },
     Dns {
         name: String,
     },
@@ -135,6 +142,14 @@ impl Observer {
                     NetOp::Bind => NetDir::Bind,
                     NetOp::Listen => NetDir::Listen,
                 };
+                if let (NetDir::Connect, Some(name)) = (op, &n.name) {
+                    return vec![What::Host {
+                        proto: n.proto,
+                        name: name.clone(),
+                        port: n.port,
+                        addr: n.addr.clone(),
+                    }];
+                }
                 let addr = match n.family.as_str() {
                     "inet" | "inet6" => n.addr.clone(),
                     // An unnamed unix socket (autobind) gets an abstract name.
@@ -150,6 +165,8 @@ impl Observer {
                     port: n.port,
                 }]
             }
+            // The query said what was asked; the answer names connections (names.rs).
+            Kind::Dns(d) if d.answer => Vec::new(),
             Kind::Dns(d) => {
                 let mut v: Vec<What> = d
                     .names
@@ -252,6 +269,18 @@ impl Builder {
                     self.ev
                         .add_net((*op, *proto, addr.clone(), port), 0, 1, failed);
                 }
+                What::Host {
+                    proto,
+                    name,
+                    port,
+                    addr,
+                } => self.ev.add_host(
+                    (*proto, name.clone(), PortPat::one(*port)),
+                    addr,
+                    0,
+                    1,
+                    failed,
+                ),
                 What::Dns { name } => self.ev.add_dns(name, 0, 1),
                 What::Flag { flag, detail } => self.ev.add_flag((*flag, detail.clone()), 0, 1),
                 What::Tool { name } => self.ev.add_tool(name, 0, 1),
@@ -276,6 +305,7 @@ impl Builder {
             .keys()
             .filter(|k| k.0 == NetDir::Connect)
             .count()
+            + self.ev.host.len()
     }
     pub fn dns_names(&self) -> usize {
         self.ev.dns.len()

@@ -28,11 +28,14 @@ pub struct Lit {
     pub seen: BTreeSet<u32>,
     pub count: u64,
     pub failed: u64,
+    /// A host's addresses (evidence).
+    pub addrs: BTreeSet<String>,
 }
 
 impl Lit {
     fn join(&mut self, o: &Lit, sum: bool) {
         self.access.extend(o.access.iter().copied());
+        self.addrs.extend(o.addrs.iter().cloned());
         self.seen.extend(o.seen.iter().copied());
         if sum {
             self.count += o.count;
@@ -51,6 +54,8 @@ impl Lit {
 }
 
 pub type NetKey = (NetDir, Proto, String, PortPat);
+/// (proto, name, port) of a connection by name.
+pub type HostKey = (Proto, String, PortPat);
 
 /// What learning knows: runs, literal observations, and the hand-written rules it keeps.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +64,7 @@ pub struct Evidence {
     pub exec: BTreeMap<String, Lit>,
     pub file: BTreeMap<String, Lit>,
     pub net: BTreeMap<NetKey, Lit>,
+    pub host: BTreeMap<HostKey, Lit>,
     pub dns: BTreeMap<String, Lit>,
     pub flag: BTreeMap<(FlagKind, String), Lit>,
     pub tool: BTreeMap<String, Lit>,
@@ -103,6 +109,14 @@ impl Evidence {
             ..lit(run, count)
         };
         self.net.entry(key).or_default().join(&l, true);
+    }
+    pub fn add_host(&mut self, key: HostKey, addr: &str, run: u32, count: u64, failed: u64) {
+        let mut l = Lit {
+            failed,
+            ..lit(run, count)
+        };
+        l.addrs.insert(addr.to_string());
+        self.host.entry(key).or_default().join(&l, true);
     }
     pub fn add_dns(&mut self, name: &str, run: u32, count: u64) {
         self.dns
@@ -176,7 +190,7 @@ impl Evidence {
                     access: e.access.clone(),
                     seen: set(&e.seen),
                     count: e.count,
-                    failed: 0,
+                    ..Default::default()
                 };
                 ev.file
                     .entry(unescape(&e.path.0))
@@ -188,7 +202,7 @@ impl Evidence {
                     access: r.access.clone(),
                     seen: set(&r.seen),
                     count: r.count,
-                    failed: 0,
+                    ..Default::default()
                 };
                 ev.file.entry(r.path.clone()).or_default().join(&l, true);
             }
@@ -198,12 +212,22 @@ impl Evidence {
                 seen: set(&e.seen),
                 count: e.count,
                 failed: e.failed,
+                addrs: e.addresses.iter().cloned().collect(),
                 ..Default::default()
             };
-            ev.net
-                .entry((e.op, e.proto, e.addr.0.clone(), e.port))
-                .or_default()
-                .join(&l, true);
+            match (&e.host, &e.addr) {
+                (Some(h), _) => ev
+                    .host
+                    .entry((e.proto, h.0.clone(), e.port))
+                    .or_default()
+                    .join(&l, true),
+                (None, Some(a)) => ev
+                    .net
+                    .entry((e.op, e.proto, a.0.clone(), e.port))
+                    .or_default()
+                    .join(&l, true),
+                (None, None) => continue,
+            }
         }
         for e in p.dns.iter().filter(|e| e.learned) {
             let l = Lit {
@@ -265,6 +289,7 @@ impl Evidence {
         each(&mut self.exec, &o.exec, map, sum);
         each(&mut self.file, &o.file, map, sum);
         each(&mut self.net, &o.net, map, sum);
+        each(&mut self.host, &o.host, map, sum);
         each(&mut self.dns, &o.dns, map, sum);
         each(&mut self.flag, &o.flag, map, sum);
         each(&mut self.tool, &o.tool, map, sum);
@@ -317,14 +342,31 @@ impl Evidence {
                 .map(|((op, proto, addr, port), l)| NetEntry {
                     op: *op,
                     proto: *proto,
-                    addr: AddrPat(addr.clone()),
+                    addr: Some(AddrPat(addr.clone())),
+                    host: None,
                     port: *port,
+                    private: false,
+                    addresses: Vec::new(),
                     learned: true,
                     seen: seen(l),
                     count: l.count,
                     failed: l.failed,
                 }),
         );
+        p.net
+            .extend(self.host.iter().map(|((proto, name, port), l)| NetEntry {
+                op: NetDir::Connect,
+                proto: *proto,
+                addr: None,
+                host: Some(DomainPat(name.clone())),
+                port: *port,
+                private: false,
+                addresses: l.addrs.iter().cloned().collect(),
+                learned: true,
+                seen: seen(l),
+                count: l.count,
+                failed: l.failed,
+            }));
         p.dns.extend(self.dns.iter().map(|(name, l)| DnsEntry {
             name: DomainPat(name.clone()),
             learned: true,
@@ -398,7 +440,12 @@ mod sort_key {
         fn key(&self) -> String {
             format!(
                 "{:?}\0{:?}\0{}\0{:05}-{:05}\0{}",
-                self.op, self.proto, self.addr, self.port.lo, self.port.hi, self.learned
+                self.op,
+                self.proto,
+                self.describe(),
+                self.port.lo,
+                self.port.hi,
+                self.learned
             )
         }
     }

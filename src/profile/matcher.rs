@@ -126,10 +126,18 @@ struct NetRule {
     strength: u32,
 }
 
+struct HostRule {
+    proto: Proto,
+    name: DomainPat,
+    port: PortPat,
+    strength: u32,
+}
+
 pub struct Matcher {
     files: PathRules<BTreeSet<Access>>,
     execs: PathRules<()>,
     net: Vec<NetRule>,
+    hosts: Vec<HostRule>,
     dns_exact: HashMap<String, u32>,
     dns_wild: Vec<(DomainPat, u32)>,
     flags: HashMap<(FlagKind, String), u32>,
@@ -170,18 +178,33 @@ impl Matcher {
         let net = p
             .net
             .iter()
-            .map(|e| NetRule {
-                op: e.op,
-                proto: e.proto,
-                addr: if e.addr.0 == "*" {
-                    AddrRule::Any
-                } else if let Some(n) = e.addr.net() {
-                    AddrRule::Net(n)
-                } else {
-                    AddrRule::Unix(e.addr.0.clone())
-                },
-                port: e.port,
-                strength: strength(e.learned, &e.seen),
+            .filter_map(|e| {
+                let a = e.addr.as_ref()?;
+                Some(NetRule {
+                    op: e.op,
+                    proto: e.proto,
+                    addr: if a.0 == "*" {
+                        AddrRule::Any
+                    } else if let Some(n) = a.net() {
+                        AddrRule::Net(n)
+                    } else {
+                        AddrRule::Unix(a.0.clone())
+                    },
+                    port: e.port,
+                    strength: strength(e.learned, &e.seen),
+                })
+            })
+            .collect();
+        let hosts = p
+            .net
+            .iter()
+            .filter_map(|e| {
+                Some(HostRule {
+                    proto: e.proto,
+                    name: e.host.clone()?,
+                    port: e.port,
+                    strength: strength(e.learned, &e.seen),
+                })
             })
             .collect();
         let mut dns_exact = HashMap::new();
@@ -211,6 +234,7 @@ impl Matcher {
             *v = (*v).max(strength(l.learned, &l.seen));
         }
         Ok(Matcher {
+            hosts,
             tools,
             llm_hosts,
             files: PathRules::build(files)?,
@@ -299,6 +323,24 @@ impl Matcher {
             .map(|r| r.strength)
             .max()
             .unwrap_or(0)
+    }
+
+    /// A connection to `addr`, resolved from `name`: covered by a rule for the name or for
+    /// the address.
+    pub fn host_strength(&self, proto: Proto, name: &str, port: u16, addr: &str) -> u32 {
+        let by_name = self
+            .hosts
+            .iter()
+            .filter(|r| r.proto == proto && r.port.contains(port) && r.name.matches(name))
+            .map(|r| r.strength)
+            .max()
+            .unwrap_or(0);
+        by_name.max(self.net_strength(NetDir::Connect, proto, addr, port))
+    }
+
+    /// Whether any rule names the host, whatever the port.
+    pub fn host_known(&self, name: &str) -> bool {
+        self.hosts.iter().any(|r| r.name.matches(name))
     }
 
     /// Whether any rule of this direction names the address, whatever the port.

@@ -145,9 +145,22 @@ pub enum NetDir {
 pub struct NetEntry {
     pub op: NetDir,
     pub proto: Proto,
-    pub addr: AddrPat,
+    /// By address: an IP, a CIDR, a unix socket path, or *. Exactly one of addr and host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<AddrPat>,
+    /// By name (connect only): an address the tree received, in a DNS answer, for this
+    /// name or, with *.example.com, any name under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<DomainPat>,
     #[serde(default, skip_serializing_if = "PortPat::is_any")]
     pub port: PortPat,
+    /// With host, hand-written only: the name may resolve to loopback, link-local or
+    /// cloud-metadata addresses (refused otherwise: DNS rebinding).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private: bool,
+    /// With host, learned: the addresses it resolved to (evidence, not a rule).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub learned: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -157,6 +170,27 @@ pub struct NetEntry {
     /// Attempts that failed (refused, unreachable): intent is behaviour too.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failed: u64,
+}
+
+impl NetEntry {
+    /// `api.example.com:443` or `10.0.0.0/8:8000-8100`, for messages.
+    pub fn describe(&self) -> String {
+        let who = match (&self.host, &self.addr) {
+            (Some(h), _) => h.0.clone(),
+            (None, Some(a)) => a.0.clone(),
+            (None, None) => "(no address)".into(),
+        };
+        if self.port.is_any() {
+            who
+        } else {
+            let p = &self.port;
+            if p.lo == p.hi {
+                format!("{who}:{}", p.lo)
+            } else {
+                format!("{who}:{}-{}", p.lo, p.hi)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -295,7 +329,22 @@ impl Profile {
             }
         }
         for e in &self.net {
-            check("net", &e.addr, e.learned, &e.seen)?;
+            let what = e.describe();
+            check("net", &what, e.learned, &e.seen)?;
+            match (&e.addr, &e.host) {
+                (Some(_), Some(_)) => bail!("[[net]] {what}: give `addr` or `host`, not both"),
+                (None, None) => bail!("[[net]] {what}: field `addr` or `host` is missing"),
+                (None, Some(_)) if e.op != NetDir::Connect => {
+                    bail!("[[net]] {what}: `host` rules are for op = \"connect\"")
+                }
+                _ => {}
+            }
+            if e.private && (e.host.is_none() || e.learned) {
+                bail!("[[net]] {what}: `private` is for hand-written `host` rules");
+            }
+            if !e.addresses.is_empty() && e.host.is_none() {
+                bail!("[[net]] {what}: `addresses` is evidence for a `host` rule");
+            }
         }
         for e in &self.dns {
             check("dns", &e.name, e.learned, &e.seen)?;

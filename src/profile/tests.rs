@@ -121,12 +121,15 @@ fn agent_run(i: u32) -> Vec<Kind> {
             addr: "127.0.0.1".into(),
             port: 8080,
             mapped: false,
+            name: None,
             error: None,
         }),
         Kind::Dns(Dns {
             names: vec!["api.example.com".into()],
             qtypes: vec!["A".into()],
             server: "127.0.0.53:53".into(),
+            answer: false,
+            addrs: vec![],
             error: None,
         }),
     ]
@@ -384,7 +387,10 @@ fn hand_written_rules_survive_a_merge() {
     a.net.push(NetEntry {
         op: NetDir::Connect,
         proto: Proto::Tcp,
-        addr: AddrPat("10.0.0.0/8".into()),
+        addr: Some(AddrPat("10.0.0.0/8".into())),
+        host: None,
+        private: false,
+        addresses: vec![],
         port: PortPat { lo: 8000, hi: 8100 },
         learned: false,
         seen: vec![],
@@ -526,4 +532,88 @@ fn saving_to_a_device_writes_through_it_rather_than_replacing_it() {
     p.save(Path::new("/dev/null")).unwrap();
     let m = std::fs::metadata("/dev/null").unwrap();
     assert!(!m.is_file(), "/dev/null must stay a device");
+}
+
+fn answer(name: &str, addr: &str) -> Kind {
+    Kind::Dns(Dns {
+        names: vec![name.into()],
+        qtypes: vec!["A".into()],
+        server: "127.0.0.53:53".into(),
+        answer: true,
+        addrs: vec![event::DnsAddr {
+            addr: addr.into(),
+            ttl: 300,
+        }],
+        error: None,
+    })
+}
+
+fn connect(addr: &str, port: u16) -> Kind {
+    Kind::Net(Net {
+        op: NetOp::Connect,
+        family: "inet".into(),
+        proto: Proto::Tcp,
+        addr: addr.into(),
+        port,
+        mapped: false,
+        name: None,
+        error: None,
+    })
+}
+
+/// A stream through the name table record keeps (names.rs), then into a profile.
+fn named_profile(id: &str, stream: &[Kind]) -> Profile {
+    let mut names = crate::names::Names::default();
+    let mut b = Builder::new(vars());
+    b.add_root(10);
+    for k in stream {
+        let mut e = ev(10, k.clone());
+        names.observe(&mut e);
+        b.add(&e);
+    }
+    b.finish(run(id, "2026-11-26T12:00:00Z"))
+}
+
+#[test]
+fn connections_to_resolved_addresses_are_learned_by_name_with_their_addresses() {
+    let a = named_profile(
+        "a",
+        &[
+            answer("api.example.com", "10.1.2.3"),
+            connect("10.1.2.3", 443),
+            connect("10.9.9.9", 5432),
+        ],
+    );
+    let b = named_profile(
+        "b",
+        &[
+            answer("api.example.com", "10.4.5.6"),
+            connect("10.4.5.6", 443),
+        ],
+    );
+    let m = merge(&[(a, "a".into()), (b, "b".into())]).unwrap();
+    let t = text(&m);
+    assert!(
+        t.contains(
+            "host = \"api.example.com\"\nport = 443\naddresses = [\"10.1.2.3\", \"10.4.5.6\"]"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("addr = \"10.9.9.9\""),
+        "an unnamed address stays one: {t}"
+    );
+    // The name covers an address it was never seen at; another name is not covered.
+    let mm = Matcher::new(&m, &vars()).unwrap();
+    assert!(mm.host_strength(Proto::Tcp, "api.example.com", 443, "10.7.7.7") > 0);
+    assert_eq!(
+        mm.host_strength(Proto::Tcp, "evil.example.net", 443, "10.7.7.7"),
+        0
+    );
+    assert_eq!(
+        mm.host_strength(Proto::Tcp, "api.example.com", 80, "10.7.7.7"),
+        0
+    );
+    // A round trip keeps the evidence.
+    assert_eq!(Profile::parse(&t, Path::new("m.toml")).unwrap(), m);
 }

@@ -481,6 +481,7 @@ fn net(h: &ag_hdr, unix: &[u8]) -> Result<event::Net> {
         addr,
         port: h.port,
         mapped,
+        name: None,
         error: errno(h.ret),
     })
 }
@@ -492,9 +493,34 @@ fn dns(h: &ag_hdr, payload: &[u8]) -> event::Dns {
     } else {
         format!("{addr}:{}", h.port)
     };
+    let answer = h.flags & ag_flags::AG_F_ANSWER.0 != 0;
     let mut names = Vec::new();
     let mut qtypes = Vec::new();
+    let mut addrs = Vec::new();
+    let mut error = if answer { None } else { errno(h.ret) };
     if let Ok(p) = simple_dns::Packet::parse(payload) {
+        if answer {
+            // Every A and AAAA record of the answer: the resolver followed the CNAMEs.
+            for rr in &p.answers {
+                let addr = match &rr.rdata {
+                    simple_dns::rdata::RData::A(a) => Ipv4Addr::from(a.address).to_string(),
+                    simple_dns::rdata::RData::AAAA(a) => Ipv6Addr::from(a.address).to_string(),
+                    _ => continue,
+                };
+                addrs.push(event::DnsAddr { addr, ttl: rr.ttl });
+            }
+            use simple_dns::RCODE;
+            error = match p.rcode() {
+                RCODE::NoError => None,
+                // The names operators know them by (RFC 1035, 2136).
+                RCODE::FormatError => Some("FORMERR".into()),
+                RCODE::ServerFailure => Some("SERVFAIL".into()),
+                RCODE::NameError => Some("NXDOMAIN".into()),
+                RCODE::NotImplemented => Some("NOTIMP".into()),
+                RCODE::Refused => Some("REFUSED".into()),
+                other => Some(format!("{other:?}").to_uppercase()),
+            };
+        }
         for q in &p.questions {
             let name = q
                 .qname
@@ -513,11 +539,16 @@ fn dns(h: &ag_hdr, payload: &[u8]) -> event::Dns {
             }
         }
     }
+    if answer && names.is_empty() {
+        error.get_or_insert_with(|| "an answer agentguard could not parse".into());
+    }
     event::Dns {
         names,
         qtypes,
         server,
-        error: errno(h.ret),
+        answer,
+        addrs,
+        error,
     }
 }
 

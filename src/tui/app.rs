@@ -138,13 +138,19 @@ fn what(ev: &Event) -> String {
                 .as_deref()
                 .map(|e| format!(" ({e})"))
                 .unwrap_or_default();
-            format!(
-                "{} {} {}:{}{err}",
-                word(&n.op),
-                word(&n.proto),
-                n.addr,
-                n.port
-            )
+            // By name when the tree resolved it, with the address as evidence.
+            let dest = match &n.name {
+                Some(name) => format!("{name}:{} ({})", n.port, n.addr),
+                None => format!("{}:{}", n.addr, n.port),
+            };
+            format!("{} {} {dest}{err}", word(&n.op), word(&n.proto))
+        }
+        Kind::Dns(d) if d.answer => {
+            let addrs: Vec<&str> = d.addrs.iter().map(|a| a.addr.as_str()).collect();
+            match &d.error {
+                Some(e) => format!("dns answer {} {e}", d.names.join(",")),
+                None => format!("dns answer {} -> {}", d.names.join(","), addrs.join(",")),
+            }
         }
         Kind::Dns(d) => format!("dns {} {}", d.names.join(","), d.qtypes.join(",")),
         Kind::Flag(f) => format!(
