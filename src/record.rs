@@ -338,10 +338,11 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
                 "enforcing"
             };
             eprintln!(
-                "agentguard: {mode} {} ({} path rules, {} network rules) with BPF LSM",
+                "agentguard: {mode} {} ({} path rules, {} network rules, {} host rules) with BPF LSM",
                 setup.profile_name,
                 setup.compiled.rules.len(),
-                setup.compiled.net.len()
+                setup.compiled.net.len(),
+                setup.compiled.names.len()
             );
         }
     }

@@ -64,11 +64,27 @@ struct {
 	__type(value, struct dns_allowed);
 } dns_allow SEC(".maps");
 
+/*
+ * All parsing state lives here, in map memory, not in a stack context: kernels before 6.7
+ * verify a bpf_loop callback once, with the constants of the first iteration, and may
+ * prune branches that later iterations take. Values read from a map are unknown to it.
+ */
 struct dns_buf {
 	__u8 msg[DNS_BUF];
 	char name[256];		/* the question, dotted, lower case */
 	__u32 starts[DNS_LABELS];	/* where each label starts in name */
 	__u64 hash[DNS_LABELS];	/* keyed hash of name from starts[i] */
+	__u32 len;		/* bytes of msg */
+	__u32 off;		/* in msg: the next byte to read */
+	__u32 left;		/* question: bytes left in the label; answers: records left */
+	__u32 pos;		/* in name */
+	__u32 labels;
+	__u32 bad;
+	__u32 in_name;		/* answers: skipping a record's owner name */
+	__u32 pad;
+	__u64 rules;		/* name rules the question matches */
+	__u64 private_ok;	/* those of them that accept private addresses */
+	__u64 now;
 };
 
 struct {
@@ -78,69 +94,55 @@ struct {
 	__type(value, struct dns_buf);
 } dns_scratch SEC(".maps");
 
-struct qname_ctx {
+struct dns_ctx {
 	struct dns_buf *b;
-	__u32 len;		/* bytes of the message */
-	__u32 off;		/* in msg: the next label length byte */
-	__u32 left;		/* bytes left in the current label */
-	__u32 pos;		/* in name */
-	__u32 labels;
-	__u32 bad;
 };
 
 /* One byte of the question name: its labels become a dotted, lower-case string. */
-static int qname_step(__u32 i, struct qname_ctx *c)
+static int qname_step(__u32 i, struct dns_ctx *c)
 {
 	struct dns_buf *b = c->b;
 	__u8 ch;
 
-	if (!b || c->off >= c->len || c->pos >= 255) {
-		c->bad = 1;
+	if (!b)
+		return 1;
+	if (b->off >= b->len || b->pos >= 255) {
+		b->bad = 1;
 		return 1;
 	}
-	ch = b->msg[c->off & (DNS_BUF - 1)];
-	c->off++;
-	if (c->left == 0) {
+	ch = b->msg[b->off & (DNS_BUF - 1)];
+	b->off++;
+	if (b->left == 0) {
 		if (ch == 0)
 			return 1;	/* the root: done */
-		if (ch >= 64) {
-			c->bad = 1;	/* compression in a question, or junk */
+		if (ch >= 64 || b->labels >= DNS_LABELS) {
+			b->bad = 1;	/* compression in a question, junk, or too deep */
 			return 1;
 		}
-		if (c->labels >= DNS_LABELS) {
-			c->bad = 1;
-			return 1;
-		}
-		if (c->labels > 0)
-			b->name[c->pos++ & 255] = '.';
-		b->starts[c->labels & (DNS_LABELS - 1)] = c->pos;
-		c->labels++;
-		c->left = ch;
+		if (b->labels > 0)
+			b->name[b->pos++ & 255] = '.';
+		b->starts[b->labels & (DNS_LABELS - 1)] = b->pos;
+		b->labels++;
+		b->left = ch;
 		return 0;
 	}
 	if (ch >= 'A' && ch <= 'Z')
 		ch += 'a' - 'A';
-	b->name[c->pos++ & 255] = ch;
-	c->left--;
+	b->name[b->pos++ & 255] = ch;
+	b->left--;
 	return 0;
 }
 
-struct suffix_ctx {
-	struct dns_buf *b;
-	__u32 len;
-	__u32 labels;
-};
-
 /* Step i hashes character i % 256 of the suffix starting at label i / 256. */
-static int suffix_step(__u32 i, struct suffix_ctx *c)
+static int suffix_step(__u32 i, struct dns_ctx *c)
 {
 	struct dns_buf *b = c->b;
 	__u32 k = i / 256, j = i % 256, at;
 
-	if (!b || k >= c->labels)
+	if (!b || k >= b->labels)
 		return 1;
 	at = b->starts[k & (DNS_LABELS - 1)] + j;
-	if (at < c->len)
+	if (at < b->pos)
 		b->hash[k & (DNS_LABELS - 1)] = mix(b->hash[k & (DNS_LABELS - 1)], b->name[at & 255]);
 	return 0;
 }
@@ -165,24 +167,13 @@ static __always_inline bool dns_private(const __u8 *a)
 	return a[15] <= 1;	/* :: and ::1 */
 }
 
-struct answer_ctx {
-	struct dns_buf *b;
-	__u32 len;
-	__u32 off;
-	__u32 left;		/* records left */
-	__u64 rules;
-	__u64 private_ok;	/* rules that accept private addresses */
-	__u32 in_name;		/* skipping a record's owner name */
-	__u64 now;
-};
-
 static __always_inline __u32 rd16(struct dns_buf *b, __u32 off)
 {
 	return ((__u32)b->msg[off & (DNS_BUF - 1)] << 8) | b->msg[(off + 1) & (DNS_BUF - 1)];
 }
 
-/* One step over the answer section: a byte of an owner name, or a whole record after it. */
-static int answer_step(__u32 i, struct answer_ctx *c)
+/* One step over the answer section: a label of an owner name, or a record after it. */
+static int answer_step(__u32 i, struct dns_ctx *c)
 {
 	struct dns_buf *b = c->b;
 	struct ag_addr key = {};
@@ -191,50 +182,50 @@ static int answer_step(__u32 i, struct answer_ctx *c)
 	__u64 rules, life;
 	__u8 ch;
 
-	if (!b || c->left == 0 || c->off >= c->len)
+	if (!b || b->left == 0 || b->off >= b->len)
 		return 1;
-	if (c->in_name) {
-		ch = b->msg[c->off & (DNS_BUF - 1)];
+	if (b->in_name) {
+		ch = b->msg[b->off & (DNS_BUF - 1)];
 		if (ch == 0) {
-			c->off++;
-			c->in_name = 0;
+			b->off++;
+			b->in_name = 0;
 		} else if (ch >= 0xc0) {
-			c->off += 2;	/* a pointer ends the name */
-			c->in_name = 0;
+			b->off += 2;	/* a pointer ends the name */
+			b->in_name = 0;
 		} else {
-			c->off += ch + 1;
+			b->off += ch + 1;
 		}
 		return 0;
 	}
-	if (c->off + 10 > c->len)
+	if (b->off + 10 > b->len)
 		return 1;
-	type = rd16(b, c->off);
-	ttl = (rd16(b, c->off + 4) << 16) | rd16(b, c->off + 6);
-	rdlen = rd16(b, c->off + 8);
-	c->off += 10;
-	if (c->off + rdlen > c->len)
+	type = rd16(b, b->off);
+	ttl = (rd16(b, b->off + 4) << 16) | rd16(b, b->off + 6);
+	rdlen = rd16(b, b->off + 8);
+	b->off += 10;
+	if (b->off + rdlen > b->len)
 		return 1;
 	if ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)) {
 		if (type == 1) {
 			key.addr[10] = 0xff;
 			key.addr[11] = 0xff;
 			for (k = 0; k < 4; k++)
-				key.addr[12 + k] = b->msg[(c->off + k) & (DNS_BUF - 1)];
+				key.addr[12 + k] = b->msg[(b->off + k) & (DNS_BUF - 1)];
 		} else {
 			for (k = 0; k < 16; k++)
-				key.addr[k] = b->msg[(c->off + k) & (DNS_BUF - 1)];
+				key.addr[k] = b->msg[(b->off + k) & (DNS_BUF - 1)];
 		}
-		rules = c->rules;
+		rules = b->rules;
 		if (dns_private(key.addr))
-			rules &= c->private_ok;
+			rules &= b->private_ok;
 		if (rules) {
 			life = (__u64)ttl * 1000000000ULL;
 			if (life < ttl_floor_ns)
 				life = ttl_floor_ns;
-			v.expires = c->now + life;
+			v.expires = b->now + life;
 			v.rules = rules;
 			old = bpf_map_lookup_elem(&dns_allow, &key);
-			if (old && old->expires > c->now) {
+			if (old && old->expires > b->now) {
 				v.rules |= old->rules;
 				if (old->expires > v.expires)
 					v.expires = old->expires;
@@ -242,75 +233,70 @@ static int answer_step(__u32 i, struct answer_ctx *c)
 			bpf_map_update_elem(&dns_allow, &key, &v, BPF_ANY);
 		}
 	}
-	c->off += rdlen;
-	c->left--;
-	c->in_name = 1;
+	b->off += rdlen;
+	b->left--;
+	b->in_name = 1;
 	return 0;
 }
 
-struct private_ctx {
-	__u64 rules;
-	__u64 ok;
-};
-
-static int private_step(__u32 i, struct private_ctx *c)
+static int private_step(__u32 i, struct dns_ctx *c)
 {
+	struct dns_buf *b = c->b;
 	struct ag_name_rule *r;
 
-	if (i >= n_names)
+	if (!b || i >= n_names)
 		return 1;
 	r = bpf_map_lookup_elem(&name_rules, &i);
-	if (r && r->private_ok && (c->rules & (1ULL << (i & 63))))
-		c->ok |= 1ULL << (i & 63);
+	if (r && r->private_ok && (b->rules & (1ULL << (i & 63))))
+		b->private_ok |= 1ULL << (i & 63);
 	return 0;
 }
 
-/* A DNS answer in b->msg[0..len): allow its addresses for the rules its name matches. */
-static __noinline int dns_answer(struct dns_buf *b, __u32 len)
+/* A DNS answer in b->msg[0..b->len): allow its addresses for the rules its name matches. */
+static __noinline int dns_answer(struct dns_buf *b)
 {
-	struct qname_ctx q = { .b = b, .len = len, .off = 12 };
-	struct suffix_ctx s = { .b = b, .labels = 0 };
-	struct private_ctx p = {};
-	struct answer_ctx a = { .b = b, .len = len };
-	__u64 rules = 0, *r;
+	struct dns_ctx c = { .b = b };
+	__u64 *r;
 	__u32 k, ancount;
 
-	if (!b || len < 12 || len > DNS_BUF)
+	if (!b || b->len < 12 || b->len > DNS_BUF)
 		return 0;
 	/* A response (QR), no error (RCODE 0), one question. */
 	if (!(b->msg[2] & 0x80) || (b->msg[3] & 0x0f) || rd16(b, 4) != 1)
 		return 0;
 	ancount = rd16(b, 6);
-	bpf_loop(256, qname_step, &q, 0);
-	if (q.bad || q.labels == 0)
+	b->off = 12;
+	b->left = 0;
+	b->pos = 0;
+	b->labels = 0;
+	b->bad = 0;
+	bpf_loop(256, qname_step, &c, 0);
+	if (b->bad || b->labels == 0)
 		return 0;
-	s.len = q.pos;
-	s.labels = q.labels;
 	for (k = 0; k < DNS_LABELS; k++)
 		b->hash[k] = hash_key;
-	bpf_loop(DNS_LABELS * 256, suffix_step, &s, 0);
+	bpf_loop(DNS_LABELS * 256, suffix_step, &c, 0);
+	b->rules = 0;
 	r = bpf_map_lookup_elem(&name_exact, &b->hash[0]);
 	if (r)
-		rules |= *r;
+		b->rules |= *r;
 	/* *.example.com: a suffix after the first label. */
 	for (k = 1; k < DNS_LABELS; k++) {
-		if (k >= q.labels)
+		if (k >= b->labels)
 			break;
 		r = bpf_map_lookup_elem(&name_suffix, &b->hash[k]);
 		if (r)
-			rules |= *r;
+			b->rules |= *r;
 	}
-	if (!rules)
+	if (!b->rules)
 		return 0;
-	p.rules = rules;
-	bpf_loop(AG_NAME_RULES, private_step, &p, 0);
-	a.off = q.off + 4;	/* QTYPE, QCLASS */
-	a.left = ancount < DNS_ANSWERS ? ancount : DNS_ANSWERS;
-	a.rules = rules;
-	a.private_ok = p.ok;
-	a.in_name = 1;
-	a.now = bpf_ktime_get_ns();
-	bpf_loop(DNS_ANSWERS * 64, answer_step, &a, 0);
+	b->private_ok = 0;
+	bpf_loop(AG_NAME_RULES, private_step, &c, 0);
+	b->off += 4;	/* QTYPE, QCLASS */
+	b->left = ancount < DNS_ANSWERS ? ancount : DNS_ANSWERS;
+	b->in_name = 1;
+	b->now = bpf_ktime_get_ns();
+	bpf_loop(DNS_ANSWERS * 64, answer_step, &c, 0);
 	return 0;
 }
 
@@ -376,7 +362,8 @@ int BPF_PROG(dns_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (bpf_probe_read_user(b->msg, n, (const void *)SC_ARG1(regs)))
 		return 0;
-	return dns_answer(b, n);
+	b->len = n;
+	return dns_answer(b);
 }
 
 /* A connect no address rule allowed: is its address one an allowed name resolved to? */

@@ -1,6 +1,7 @@
 """A DNS server for tests, stdlib only: answers A queries on UDP from a JSON table
 {"name": "address" or ["address", ...]} that it re-reads for every query (so a test can move
-a name to another address), with a short TTL; other names get NXDOMAIN. It also accepts TCP
+a name to another address); a list is answered one address per query, in turn (a name
+whose address changes while the tree runs). A short TTL; other names get NXDOMAIN. It also accepts TCP
 connections on the --listen addresses, so that connecting to an answer succeeds.
 
     server.py --dns 127.0.0.153 --table names.json --ttl 1 --listen 127.0.0.21:18090 ...
@@ -21,6 +22,9 @@ def qname(msg, off):
     return ".".join(labels), off + 1
 
 
+turns = {}
+
+
 def answer(msg, table, ttl):
     ident, flags, qd = struct.unpack("!HHH", msg[:6])
     name, end = qname(msg, 12)
@@ -29,6 +33,10 @@ def answer(msg, table, ttl):
     addrs = table.get(name)
     if isinstance(addrs, str):
         addrs = [addrs]
+    elif isinstance(addrs, list) and addrs and qtype == 1:
+        i = turns.get(name, 0)
+        turns[name] = i + 1
+        addrs = [addrs[i % len(addrs)]]
     rcode = 0 if addrs is not None else 3
     records = b""
     if addrs and qtype == 1:
