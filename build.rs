@@ -1,13 +1,16 @@
-//! Compiles the BPF objects and generates their skeletons (`$OUT_DIR/{sensor,enforce}.skel.rs`).
+//! Compiles the BPF objects and generates their skeletons (`$OUT_DIR/<name>.skel.rs`).
 use std::env;
 use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-/// (source, skeleton name): the sensor, and the LSM programs that enforce a profile.
+/// (source, skeleton name): the sensor, the LSM programs that enforce a profile, and
+/// doctor's probes, and the Landlock backend's network programs.
 const OBJECTS: &[(&str, &str)] = &[
     ("src/bpf/sensor.bpf.c", "sensor"),
     ("src/bpf/enforce.bpf.c", "enforce"),
+    ("src/bpf/probe.bpf.c", "probe"),
+    ("src/bpf/egress.bpf.c", "egress"),
 ];
 
 fn main() {
@@ -34,6 +37,8 @@ fn main() {
     for f in [
         "src/bpf/sensor.bpf.c",
         "src/bpf/enforce.bpf.c",
+        "src/bpf/probe.bpf.c",
+        "src/bpf/egress.bpf.c",
         "src/bpf/events.h",
         "src/bpf/payload.h",
         "src/bpf/dns.h",

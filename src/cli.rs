@@ -93,6 +93,14 @@ recording is active, and prints the time of each storm's loop and the ratios. Al
 until the recorded command's first instruction and the events lost during the open storm. Needs root."
     )]
     Bench(BenchArgs),
+    /// Check what this host supports, by doing it: which features work, which do not and why
+    #[command(
+        long_about = "Probes this host by doing, not by reading version numbers: loads, attaches and fires the smallest program of each BPF type agentguard uses (tracepoints, uprobes, fentry, BPF LSM, cgroup programs), looks for BTF, the active LSM list, cgroup v2, Landlock and its ABI, and the capabilities it runs with. Then says, for each feature (record, diff, watch, enforce with each backend, LLM visibility, egress by name), whether it works, is degraded (and what is lost) or is unavailable (why, and the fix).
+
+Exit status: 0 when everything works, 1 when something is degraded or unavailable, 2 on error.",
+        after_help = "Examples:\n  sudo agentguard doctor\n  sudo agentguard doctor --format json"
+    )]
+    Doctor(DoctorArgs),
     /// Run one syscall storm and print its loop time in nanoseconds (used by bench)
     #[command(hide = true, name = "__storm")]
     Storm(StormArgs),
@@ -169,8 +177,22 @@ pub struct EnforceArgs {
     /// What a denial does to the process: fail the call with EPERM, or kill the process
     #[arg(long, value_enum, value_name = "ACTION", default_value_t = OnDeny::Eperm)]
     pub on_deny: OnDeny,
+    /// Which kernel mechanism enforces: BPF LSM (exact), Landlock with cgroup programs
+    /// (hierarchies; where BPF LSM is unavailable), or auto: BPF LSM when it works here
+    #[arg(long, value_enum, value_name = "BACKEND", default_value_t = Backend::Auto)]
+    pub backend: Backend,
     #[command(flatten)]
     pub run: RecordArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// BPF LSM when its programs load here, Landlock otherwise (said before the start)
+    Auto,
+    /// BPF LSM only: exit 2 where it is unavailable
+    BpfLsm,
+    /// Landlock for files and cgroup programs for connections
+    Landlock,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -272,6 +294,19 @@ pub struct ShowArgs {
     /// How many literals to list under each learned pattern
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub examples: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// text: a table for a person; json: for programs
+    #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
+    pub format: DoctorFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DoctorFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

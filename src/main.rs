@@ -4,6 +4,7 @@ mod baseline;
 mod bench;
 mod cli;
 mod diff;
+mod doctor;
 mod enforce;
 mod event;
 mod launch;
@@ -33,10 +34,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(args) => baseline::show(args),
         Command::Bench(args) => bench::run(args),
         Command::Storm(args) => bench::storm(args),
+        Command::Doctor(args) => doctor::run(args),
     }
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends quietly, as with any Unix tool, not with a panic.
+    // SAFETY: setting a signal's disposition to its default, before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

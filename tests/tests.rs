@@ -23,6 +23,12 @@ mod example;
 /// `enforce` on this machine, whose kernel refuses LSM programs: it fails closed.
 mod enforce;
 
+/// `enforce --backend landlock`: Landlock for files, cgroup programs for connections.
+mod landlock;
+
+/// `doctor`: its table against what this machine does.
+mod doctor;
+
 /// The kernel's decisions against the matcher's, on generated profiles (in the VM).
 mod kernel_agreement;
 

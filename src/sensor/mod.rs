@@ -72,6 +72,11 @@ fn capture_libbpf_log(level: libbpf_rs::PrintLevel, msg: String) {
     }
 }
 
+/// libbpf's messages go to a buffer (libbpf_log_tail), not to standard error.
+pub fn capture_libbpf() {
+    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, capture_libbpf_log)));
+}
+
 pub(crate) fn libbpf_log_tail() -> String {
     let log = LIBBPF_LOG.lock().map(|l| l.clone()).unwrap_or_default();
     let lines: Vec<&str> = log
@@ -92,7 +97,7 @@ pub struct Sensor<'obj> {
 impl<'obj> Sensor<'obj> {
     /// Loads and attaches the programs. Nothing is in scope until `track`.
     pub fn load(obj: &'obj mut MaybeUninit<OpenObject>, cfg: Config) -> Result<Self> {
-        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, capture_libbpf_log)));
+        capture_libbpf();
         let mut open = SensorSkelBuilder::default()
             .open(obj)
             .context("opening the BPF sensor")?;
@@ -398,7 +403,7 @@ fn attach_one(
 
 /// Whether this kernel loads multi-uprobe programs (6.6 and later): tried, with the
 /// smallest program, not read from a version number.
-fn kernel_has_uprobe_multi() -> bool {
+pub fn kernel_has_uprobe_multi() -> bool {
     use libbpf_rs::libbpf_sys;
     // r0 = 0; exit
     let insns: [u64; 2] = [0xb7, 0x95];

@@ -1,0 +1,102 @@
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// The probe named `name` from doctor's JSON.
+fn probe<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no probe {name}"))
+}
+
+fn feature<'a>(r: &'a Value, name: &str) -> &'a str {
+    r["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no feature {name}"))["status"]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn doctors_table_matches_what_this_machine_does() {
+    require_root();
+    let out = Command::new(BIN)
+        .args(["doctor", "--format", "json"])
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // What the rest of this suite relies on, tried here by doing.
+    for p in ["tracepoint (tp_btf)", "uprobe", "BTF", "capabilities"] {
+        assert_eq!(probe(&r, p)["ok"], true, "{p}: {}", probe(&r, p));
+    }
+    assert_eq!(feature(&r, "record"), "works");
+    assert_eq!(feature(&r, "diff"), "works");
+    // BPF LSM: doctor says what `enforce --backend bpf-lsm` finds.
+    let d = scratch("doctor");
+    std::fs::write(d.join("p.toml"), "version = 1\n").unwrap();
+    let e = Command::new(BIN)
+        .args(["enforce", "--backend", "bpf-lsm", "--profile"])
+        .arg(d.join("p.toml"))
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    let refused = String::from_utf8_lossy(&e.stderr).contains("enforcement needs BPF LSM programs");
+    assert_eq!(
+        probe(&r, "BPF LSM program")["ok"],
+        !refused,
+        "{}",
+        probe(&r, "BPF LSM program")
+    );
+    assert_eq!(
+        feature(&r, "enforce (BPF LSM)"),
+        if refused { "unavailable" } else { "works" }
+    );
+    // Landlock: the ABI the kernel reports to a direct question.
+    // SAFETY: the version query creates nothing.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1,
+        )
+    };
+    if abi > 0 {
+        assert_eq!(probe(&r, "Landlock")["detail"], format!("ABI {abi}"));
+    } else {
+        assert_eq!(probe(&r, "Landlock")["ok"], false);
+    }
+    // cgroup v2: where mountinfo says.
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount = mi
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .unwrap();
+    assert_eq!(
+        probe(&r, "cgroup v2")["detail"],
+        format!("mounted at {mount}")
+    );
+    // Exit 1 exactly when something is not fully working.
+    let all = r["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["status"] == "works");
+    assert_eq!(out.status.code(), Some(if all { 0 } else { 1 }));
+    // The text form is the same table for a person.
+    let t = Command::new(BIN).arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&t.stdout);
+    assert!(
+        text.contains("enforce (Landlock)") && text.contains("features:"),
+        "{text}"
+    );
+}
