@@ -7,6 +7,9 @@ use anyhow::{bail, Context, Result};
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::{execvp, fork, pipe2, read, write, ForkResult, Pid};
 
+/// Marks an errno from the child's Landlock step (errno values are far below it).
+const LANDLOCK_FAILED: i32 = 1 << 30;
+
 pub struct GatedChild {
     pub pid: Pid,
     go: OwnedFd,
@@ -17,7 +20,13 @@ pub struct GatedChild {
 /// Forks `argv` but holds it before exec until `release`. With `output`, the command's
 /// standard output and error go to that file and its input is /dev/null (the terminal
 /// belongs to the watch UI).
-pub fn spawn_gated(argv: &[String], output: Option<&std::path::Path>) -> Result<GatedChild> {
+/// With `landlock`, the child restricts itself with that ruleset (and no_new_privs) after
+/// the release and before exec; if it cannot, it does not run.
+pub fn spawn_gated(
+    argv: &[String],
+    output: Option<&std::path::Path>,
+    landlock: Option<std::os::fd::RawFd>,
+) -> Result<GatedChild> {
     let out = match output {
         Some(p) => {
             Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
@@ -64,6 +73,18 @@ pub fn spawn_gated(argv: &[String], output: Option<&std::path::Path>) -> Result<
                 // The parent gave up (or died) before putting us in scope: never run unseen.
                 unsafe { libc::_exit(127) };
             }
+            if let Some(fd) = landlock {
+                // SAFETY: two system calls on values this child owns; async-signal-safe.
+                let failed = unsafe {
+                    libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                        || libc::syscall(libc::SYS_landlock_restrict_self, fd, 0) != 0
+                };
+                if failed {
+                    let e = nix::errno::Errno::last() as i32 | LANDLOCK_FAILED;
+                    let _ = write(&err_w, &e.to_ne_bytes());
+                    unsafe { libc::_exit(126) }
+                }
+            }
             let e = execvp(&cargs[0], &cargs).unwrap_err();
             let _ = write(&err_w, &(e as i32).to_ne_bytes());
             unsafe { libc::_exit(127) }
@@ -93,7 +114,14 @@ impl GatedChild {
             }
         }
         if got == 4 {
-            let errno = nix::errno::Errno::from_raw(i32::from_ne_bytes(buf));
+            let raw = i32::from_ne_bytes(buf);
+            let errno = nix::errno::Errno::from_raw(raw & !LANDLOCK_FAILED);
+            if raw & LANDLOCK_FAILED != 0 {
+                bail!(
+                    "the command could not be restricted with Landlock ({}): it was not run",
+                    errno.desc()
+                );
+            }
             bail!("cannot run `{}`: {}", self.name, errno.desc());
         }
         Ok(())

@@ -14,7 +14,22 @@ use nix::unistd::Pid;
 use crate::attach;
 use crate::cli::RecordArgs;
 use crate::diff::{self, report, rules::Severity, Checker};
-use crate::enforce::{self, lsm::Lsm, watchdog::Watchdog};
+use crate::enforce::{self, egress::Egress, lsm::Lsm, watchdog::Watchdog};
+
+/// The kernel side of enforcement, by backend: its denials are read with the sensor's.
+enum Guard<'a> {
+    Lsm(Lsm<'a>),
+    Egress(Egress<'a>),
+}
+
+impl Guard<'_> {
+    fn denials(&self) -> &dyn libbpf_rs::MapCore {
+        match self {
+            Guard::Lsm(l) => l.denials(),
+            Guard::Egress(e) => e.denials(),
+        }
+    }
+}
 use crate::event::{Event, FlagKind, JsonlWriter, Kind};
 use crate::launch;
 use crate::profile::{merge, Builder, Profile, RunInfo, Vars};
@@ -46,6 +61,8 @@ struct State {
     llm: Option<crate::llm::Llm>,
     /// Names for the addresses the tree connects to, from the DNS answers it received.
     names: crate::names::Names,
+    /// Enforcing with Landlock: failed calls with EACCES are its denials.
+    landlock: bool,
 }
 
 impl State {
@@ -110,8 +127,9 @@ impl State {
             Some(l) => l.observe(&mut ev),
             None => Vec::new(),
         };
+        let denied = self.landlock.then(|| landlock_denial(&ev)).flatten();
         self.handle_one(ev);
-        for n in notes {
+        for n in notes.into_iter().chain(denied) {
             self.handle_one(n);
         }
     }
@@ -195,6 +213,33 @@ impl State {
     }
 }
 
+/// Landlock reports no denials; a file operation or exec of the tree that failed with
+/// EACCES under it is one (connections are reported by the cgroup programs).
+fn landlock_denial(ev: &Event) -> Option<Event> {
+    let (op, object, access) = match &ev.kind {
+        Kind::File(f) if f.error.as_deref() == Some("EACCES") => {
+            let op = match f.op {
+                crate::event::FileOp::Open => "open",
+                _ => "path",
+            };
+            (op, f.path.clone(), f.access.clone())
+        }
+        Kind::Exec(x) if x.error.as_deref() == Some("EACCES") => ("exec", x.path.clone(), vec![]),
+        _ => return None,
+    };
+    Some(Event {
+        kind: Kind::Deny(crate::event::Deny {
+            op: op.into(),
+            object,
+            access,
+            reason: "Landlock: outside what the profile allows (EACCES)".into(),
+            enforced: true,
+        }),
+        cause: ev.cause.clone(),
+        ..ev.clone()
+    })
+}
+
 enum Target {
     Command(Vec<String>),
     Pid(u32),
@@ -235,7 +280,17 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
 
     // enforce alone follows the tree and reports denials; it decodes syscalls only when
     // something records them.
+    let landlock_fd = match &enforce {
+        Some(enforce::Setup {
+            backend: enforce::Backend::Landlock(fd),
+            ..
+        }) => Some(std::os::fd::AsRawFd::as_raw_fd(fd)),
+        _ => None,
+    };
+    // Under Landlock the kernel reports no denials: the sensor's failed calls are how
+    // they are found (handle_one).
     let decode_syscalls = enforce.is_none()
+        || landlock_fd.is_some()
         || args.output.is_some()
         || args.events.is_some()
         || args.baseline.is_some()
@@ -257,10 +312,22 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
 
     let enforce_active = enforce.is_some();
     let mut lsm_obj = MaybeUninit::uninit();
-    let lsm = match &enforce {
+    let mut egress_obj = MaybeUninit::uninit();
+    let guard = match &enforce {
         Some(setup) => {
-            match Lsm::load(&mut lsm_obj, sensor.procs_fd(), &setup.compiled, setup.opts) {
-                Ok(l) => Some(l),
+            let loaded = match &setup.backend {
+                enforce::Backend::Lsm => {
+                    Lsm::load(&mut lsm_obj, sensor.procs_fd(), &setup.compiled, setup.opts)
+                        .map(Guard::Lsm)
+                }
+                enforce::Backend::Landlock(_) => {
+                    let cgroup = &watchdog.as_ref().expect("enforce starts a watchdog").cgroup;
+                    Egress::load(&mut egress_obj, &setup.compiled, cgroup, setup.opts.audit)
+                        .map(Guard::Egress)
+                }
+            };
+            match loaded {
+                Ok(g) => Some(g),
                 Err(e) => {
                     eprintln!("agentguard: {e:#}");
                     return Ok(2);
@@ -307,6 +374,7 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
         enforcing: enforce.is_some(),
         syscalls: decode_syscalls,
         names: Default::default(),
+        landlock: false,
         llm: (decode_syscalls && !args.llm.no_llm).then(|| {
             crate::llm::Llm::new(crate::llm::Options {
                 bodies: args.llm.llm_bodies,
@@ -331,7 +399,9 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
                 .map(|r| r.source.clone())
                 .collect(),
         );
-        if !args.quiet {
+        state.landlock = landlock_fd.is_some();
+        // The Landlock backend said what it runs and what it does not cover already.
+        if !args.quiet && !state.landlock {
             let mode = if setup.opts.audit {
                 "auditing (denying nothing)"
             } else {
@@ -352,7 +422,11 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
     let mut pending: Vec<(u32, u64)> = Vec::new();
     let command_text = match &target {
         Target::Command(argv) => {
-            let c = launch::spawn_gated(argv, args.tui.then_some(args.output_log.as_path()))?;
+            let c = launch::spawn_gated(
+                argv,
+                args.tui.then_some(args.output_log.as_path()),
+                landlock_fd,
+            )?;
             let pid = c.pid.as_raw() as u32;
             let ticks = launch::start_ticks(pid)?;
             sensor.track(pid, ticks)?;
@@ -428,8 +502,9 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
     };
     let ring = sensor.ring(
         record(Rc::clone(&state)),
-        lsm.as_ref()
-            .map(|l| (l.denials(), record(Rc::clone(&state)))),
+        guard
+            .as_ref()
+            .map(|g| (g.denials(), record(Rc::clone(&state)))),
     )?;
 
     // The UI takes the terminal once the command runs (its output goes to --output-log).

@@ -1,5 +1,6 @@
-//! Enforcement itself is tested in a VM with BPF LSM (tests/vm/enforce.sh). Here, where the
-//! kernel refuses LSM programs, enforce must refuse to start the command.
+//! Enforcement with BPF LSM is tested in a VM (tests/vm/enforce.sh). Here, where the
+//! kernel refuses LSM programs, enforce --backend bpf-lsm must refuse to start the
+//! command; the Landlock backend that auto picks here is tested in tests/landlock.rs.
 use std::process::Command;
 
 use crate::util::*;
@@ -11,7 +12,7 @@ fn enforce_fails_closed_where_bpf_lsm_cannot_load() {
     let profile = d.join("p.toml");
     std::fs::write(&profile, "version = 1\ninclude = [\"coreutils\"]\n").unwrap();
     let child = Command::new(BIN)
-        .args(["enforce", "--profile"])
+        .args(["enforce", "--backend", "bpf-lsm", "--profile"])
         .arg(&profile)
         .args([
             "--",
@@ -66,7 +67,7 @@ fn a_profile_the_kernel_cannot_check_exactly_is_refused_naming_the_rule() {
     )
     .unwrap();
     let out = Command::new(BIN)
-        .args(["enforce", "--profile"])
+        .args(["enforce", "--backend", "bpf-lsm", "--profile"])
         .arg(&profile)
         .args(["--", "/bin/true"])
         .output()

@@ -145,7 +145,14 @@ fn kernel_decisions_equal_the_matchers() {
         std::fs::write(d.join("ops.sh"), &script).unwrap();
         let events = d.join(format!("e{case}.jsonl"));
         let out = Command::new(BIN)
-            .args(["enforce", "-q", "--audit", "--profile"])
+            .args([
+                "enforce",
+                "-q",
+                "--backend",
+                "bpf-lsm",
+                "--audit",
+                "--profile",
+            ])
             .arg(&prof)
             .arg("--events")
             .arg(&events)

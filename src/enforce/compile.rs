@@ -361,6 +361,19 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
             format!("[[exec]] {}", e.path),
         )?;
     }
+    add_net_rules(&mut out, p)?;
+    Ok(out)
+}
+
+/// Only the network rules: what the Landlock backend's cgroup programs check (its file
+/// rules are Landlock's, see landlock.rs).
+pub fn compile_net(p: &Profile) -> Result<Compiled> {
+    let mut out = Compiled::default();
+    add_net_rules(&mut out, p)?;
+    Ok(out)
+}
+
+fn add_net_rules(out: &mut Compiled, p: &Profile) -> Result<()> {
     for e in &p.net {
         if !matches!(e.op, NetDir::Connect | NetDir::Resolve) {
             continue; // bind and listen are not checked yet (README, "What enforce covers")
@@ -405,7 +418,7 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
             out.net.len()
         );
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The kernel's keyed hash (enforce.bpf.c, mix()), byte by byte.

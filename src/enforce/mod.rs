@@ -1,23 +1,36 @@
-//! `agentguard enforce`: a saved profile enforced in the kernel through BPF LSM.
+//! `agentguard enforce`: a saved profile enforced in the kernel, through BPF LSM (exact) or,
+//! where that is unavailable, Landlock for files and cgroup programs for connections.
 pub mod compile;
+pub mod egress;
+pub mod landlock;
 pub mod lsm;
 pub mod watchdog;
 
+use std::os::fd::OwnedFd;
+
 use anyhow::Result;
 
-use crate::cli::{EnforceArgs, OnDeny};
+use crate::cli::{Backend as Choice, EnforceArgs, OnDeny};
 use crate::profile::{include, Profile, Vars};
+
+/// Which mechanism enforces.
+pub enum Backend {
+    Lsm,
+    /// The ruleset the command restricts itself with before exec.
+    Landlock(OwnedFd),
+}
 
 /// What record needs to enforce as well as record.
 pub struct Setup {
     pub compiled: compile::Compiled,
     pub opts: lsm::Options,
     pub profile_name: String,
+    pub backend: Backend,
 }
 
 pub fn run(args: EnforceArgs) -> Result<i32> {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("agentguard: enforce loads BPF LSM programs: run it as root");
+        eprintln!("agentguard: enforce loads BPF programs: run it as root");
         return Ok(2);
     }
     let profile = Profile::load(&args.profile)?;
@@ -26,20 +39,95 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
         Some(pid) => Vars::for_pid(pid),
         None => Vars::from_env(),
     };
+    let name = args.profile.display().to_string();
+    let use_lsm = match args.backend {
+        Choice::BpfLsm => true,
+        Choice::Landlock => false,
+        Choice::Auto => match crate::doctor::lsm_available() {
+            Ok(()) => true,
+            Err(why) => {
+                eprintln!(
+                    "agentguard: BPF LSM is unavailable here ({why:#}): enforcing with Landlock and cgroup programs instead (--backend bpf-lsm to require BPF LSM)"
+                );
+                false
+            }
+        },
+    };
     let compiled = match compile::compile(&resolved, &vars) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("agentguard: {}: {e:#}\nagentguard: the profile cannot be enforced exactly; the command was not started", args.profile.display());
+        // Landlock widens what BPF LSM cannot check exactly; BPF LSM refuses it.
+        Err(e) if use_lsm => {
+            eprintln!("agentguard: {name}: {e:#}\nagentguard: the profile cannot be enforced exactly; the command was not started");
             return Ok(2);
+        }
+        Err(_) => compile::compile_net(&resolved)?,
+    };
+    let opts = lsm::Options {
+        audit: args.audit,
+        kill_on_deny: args.on_deny == OnDeny::Kill,
+    };
+    let backend = if use_lsm {
+        Backend::Lsm
+    } else {
+        match landlock_backend(&args, &resolved, &vars, &compiled, &name) {
+            Ok(b) => b,
+            Err(why) => {
+                eprintln!("agentguard: {why:#}\nagentguard: the command was not started");
+                return Ok(2);
+            }
         }
     };
     let setup = Setup {
         compiled,
-        opts: lsm::Options {
-            audit: args.audit,
-            kill_on_deny: args.on_deny == OnDeny::Kill,
-        },
-        profile_name: args.profile.display().to_string(),
+        opts,
+        profile_name: name,
+        backend,
     };
     crate::record::run(args.run, Some(setup))
+}
+
+/// The Landlock ruleset, after saying what it does not cover and which rules it widened
+/// or narrowed: never a silent degradation.
+fn landlock_backend(
+    args: &EnforceArgs,
+    p: &Profile,
+    vars: &Vars,
+    c: &compile::Compiled,
+    name: &str,
+) -> Result<Backend> {
+    if args.run.pid.is_some() {
+        anyhow::bail!("--pid cannot be enforced with Landlock: a Landlock ruleset applies to a process from when it restricts itself, so a running tree cannot be put under one (BPF LSM can)");
+    }
+    if args.audit {
+        anyhow::bail!("--audit needs BPF LSM: Landlock has no complain mode");
+    }
+    if args.on_deny == OnDeny::Kill {
+        anyhow::bail!("--on-deny kill needs BPF LSM: under Landlock a denied call fails with EACCES (files) or EPERM (connections)");
+    }
+    let plan = landlock::plan(p, vars);
+    let ruleset = landlock::ruleset(&plan)?;
+    eprintln!(
+        "agentguard: enforcing {name} with Landlock ({} file grants) and cgroup programs ({} network rules)",
+        plan.grants.len(),
+        c.net.len()
+    );
+    let mut not = vec![
+        "unix-socket destinations (not checked: allowed)".to_string(),
+        "ptrace, kernel modules, bpf() and mounts (not denied; BPF LSM denies them)".to_string(),
+        "chmod (not restricted)".to_string(),
+    ];
+    if !c.names.is_empty() {
+        not.push(format!(
+            "{} host rules: connections by name are denied (allowed by address only)",
+            c.names.len()
+        ));
+    }
+    eprintln!("agentguard: not covered by Landlock: {}", not.join("; "));
+    for w in &plan.widened {
+        eprintln!("agentguard: widened: {w}");
+    }
+    for n in &plan.narrowed {
+        eprintln!("agentguard: narrowed: {n}");
+    }
+    Ok(Backend::Landlock(ruleset))
 }

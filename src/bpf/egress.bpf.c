@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The Landlock backend's network half: cgroup sock_addr programs on the tree's own cgroup
+ * check each outbound connection and unconnected datagram (IPv4, IPv6) against the
+ * profile's [[net]] rules, the same compiled rules as enforce.bpf.c's, and refuse the rest
+ * with EPERM, reporting each refusal. Landlock itself restricts TCP by port only.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+#include "policy.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+
+const volatile __u32 n_net = 0;		/* rules in `net_rules` */
+const volatile __u32 audit = 0;		/* report, deny nothing */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AG_NET_RULES);
+	__type(key, __u32);
+	__type(value, struct ag_net_rule);
+} net_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} denials SEC(".maps");
+
+struct dest {
+	__u8 addr[16];		/* v4 as v4-mapped */
+	__u16 port;
+	__u16 sotype;
+	__u32 ok;
+};
+
+static int rule_step(__u32 i, struct dest *d)
+{
+	struct ag_net_rule *r = bpf_map_lookup_elem(&net_rules, &i);
+	__u32 bits, b;
+
+	if (!r || i >= n_net)
+		return 1;
+	if (r->family != AF_INET6 || (r->sotype && r->sotype != d->sotype))
+		return 0;
+	if (d->port < r->port_lo || d->port > r->port_hi)
+		return 0;
+	bits = r->prefixlen;
+	for (b = 0; b < 16; b++) {
+		__u8 m;
+
+		if (b * 8 >= bits)
+			break;
+		m = bits - b * 8 >= 8 ? 0xff : (__u8)(0xff << (8 - (bits - b * 8)));
+		if ((d->addr[b] & m) != (r->addr[b] & m))
+			return 0;
+	}
+	d->ok = 1;
+	return 1;
+}
+
+/* 1: allowed; 0: refused (the caller gets EPERM), and reported. */
+static __always_inline int decide(struct dest *d)
+{
+	struct ag_hdr *h;
+	__u64 id;
+
+	bpf_loop(AG_NET_RULES, rule_step, d, 0);
+	if (d->ok)
+		return 1;
+	h = bpf_ringbuf_reserve(&denials, sizeof(*h), 0);
+	if (h) {
+		id = bpf_get_current_pid_tgid();
+		__builtin_memset(h, 0, sizeof(*h));
+		h->kind = AG_DENY;
+		h->op = AG_DENY_CONNECT;
+		h->size = sizeof(*h);
+		h->ts = bpf_ktime_get_ns();
+		h->tgid = id >> 32;
+		h->tid = (__u32)id;
+		h->ret = audit ? 0 : -1;
+		h->arg[0] = 0xffffffff;	/* no rule allows it */
+		h->family = AF_INET6;
+		h->port = d->port;
+		__builtin_memcpy(h->addr, d->addr, 16);
+		bpf_ringbuf_submit(h, 0);
+	}
+	return audit ? 1 : 0;
+}
+
+static __always_inline int v4(struct bpf_sock_addr *ctx)
+{
+	struct dest d = {};
+	__u32 ip = ctx->user_ip4;
+
+	d.addr[10] = 0xff;
+	d.addr[11] = 0xff;
+	__builtin_memcpy(&d.addr[12], &ip, 4);
+	d.port = bpf_ntohs((__u16)ctx->user_port);
+	d.sotype = ctx->type;
+	return decide(&d);
+}
+
+static __always_inline int v6(struct bpf_sock_addr *ctx)
+{
+	struct dest d = {};
+	__u32 w[4];
+
+	w[0] = ctx->user_ip6[0];
+	w[1] = ctx->user_ip6[1];
+	w[2] = ctx->user_ip6[2];
+	w[3] = ctx->user_ip6[3];
+	__builtin_memcpy(d.addr, w, 16);
+	d.port = bpf_ntohs((__u16)ctx->user_port);
+	d.sotype = ctx->type;
+	return decide(&d);
+}
+
+SEC("cgroup/connect4")
+int egress_connect4(struct bpf_sock_addr *ctx)
+{
+	return v4(ctx);
+}
+
+SEC("cgroup/connect6")
+int egress_connect6(struct bpf_sock_addr *ctx)
+{
+	return v6(ctx);
+}
+
+/* A datagram sent to an address without connect() is an outbound destination too. */
+SEC("cgroup/sendmsg4")
+int egress_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return v4(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int egress_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return v6(ctx);
+}

@@ -1,0 +1,102 @@
+//! The Landlock backend's network half (src/bpf/egress.bpf.c): the compiled [[net]] rules
+//! checked by cgroup sock_addr programs on the tree's own cgroup. Like lsm.rs, the only
+//! module that talks to libbpf for it.
+use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+
+use super::compile::Compiled;
+
+mod skel {
+    #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
+    include!(concat!(env!("OUT_DIR"), "/egress.skel.rs"));
+}
+use skel::types::ag_net_rule;
+use skel::{EgressSkel, EgressSkelBuilder};
+
+pub struct Egress<'obj> {
+    _links: Vec<Link>,
+    skel: EgressSkel<'obj>,
+}
+
+impl<'obj> Egress<'obj> {
+    /// Loads the programs with the rules in place and attaches them to `cgroup`, which
+    /// the tree is put in before it runs.
+    pub fn load(
+        obj: &'obj mut MaybeUninit<OpenObject>,
+        c: &Compiled,
+        cgroup: &Path,
+        audit: bool,
+    ) -> Result<Self> {
+        crate::sensor::capture_libbpf();
+        let mut open = EgressSkelBuilder::default()
+            .open(obj)
+            .context("opening the network programs")?;
+        let ro = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .context("the network object has no .rodata")?;
+        ro.n_net = c.net.len() as u32;
+        ro.audit = u32::from(audit);
+        let skel = open.load().map_err(|e| {
+            anyhow!(
+                "loading the cgroup network programs: {e}\n{}",
+                crate::sensor::libbpf_log_tail()
+            )
+        })?;
+        for r in &c.net {
+            let v = ag_net_rule {
+                family: r.family,
+                sotype: r.sotype,
+                port_lo: r.port_lo,
+                port_hi: r.port_hi,
+                prefixlen: r.prefixlen,
+                id: r.id,
+                addr: r.addr,
+                unix_hash: 0,
+            };
+            // SAFETY: ag_net_rule is plain old data generated from policy.h.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    (&v as *const ag_net_rule).cast::<u8>(),
+                    std::mem::size_of::<ag_net_rule>(),
+                )
+            };
+            skel.maps
+                .net_rules
+                .update(&r.id.to_ne_bytes(), bytes, MapFlags::ANY)
+                .context("writing a network rule")?;
+        }
+        let dir = std::fs::File::open(cgroup)
+            .with_context(|| format!("opening the tree's cgroup {}", cgroup.display()))?;
+        let p = &skel.progs;
+        let mut links = Vec::new();
+        for prog in [
+            &p.egress_connect4,
+            &p.egress_connect6,
+            &p.egress_sendmsg4,
+            &p.egress_sendmsg6,
+        ] {
+            links.push(prog.attach_cgroup(dir.as_raw_fd()).map_err(|e| {
+                anyhow!(
+                    "attaching a network program to {}: {e}\n{}",
+                    cgroup.display(),
+                    crate::sensor::libbpf_log_tail()
+                )
+            })?);
+        }
+        Ok(Egress {
+            _links: links,
+            skel,
+        })
+    }
+
+    pub fn denials(&self) -> &dyn MapCore {
+        &self.skel.maps.denials
+    }
+}

@@ -1,0 +1,347 @@
+//! The Landlock backend's file half: a profile's file and exec rules as a Landlock ruleset.
+//!
+//! Landlock grants access to a file or to everything beneath a directory, never by
+//! pattern. So each rule becomes the hierarchy of its literal prefix (`/usr/lib/*.so` ->
+//! beneath `/usr/lib`): widened, and reported. A rule that would widen to the whole file
+//! system, or to a directory that holds protected paths (`${HOME}/*` holds `~/.ssh`), is
+//! dropped instead: narrowed, and reported. Creating, deleting and renaming are rights on
+//! the directory that holds the entry, so a rule for one new file allows any in its
+//! directory: widened. chmod is not something Landlock restricts: reported.
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use landlock::{
+    Access, AccessFs, BitFlags, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, ABI,
+};
+
+use crate::event::Access as A;
+use crate::profile::{protected, Profile, Vars};
+
+/// Rights this backend handles (ABI 3): everything else is left to the kernel's defaults.
+/// Device ioctls (ABI 5) are not handled: terminals need them.
+const HANDLED: ABI = ABI::V3;
+
+/// What the compiled ruleset allows, and how it differs from the profile.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Path -> rights beneath it (a file: on it).
+    pub grants: BTreeMap<PathBuf, BitFlags<AccessFs>>,
+    /// Rules allowed more widely than written, with what they became.
+    pub widened: Vec<String>,
+    /// Rules not allowed at all, and why.
+    pub narrowed: Vec<String>,
+}
+
+/// The profile's file and exec rules as Landlock grants.
+pub fn plan(p: &Profile, vars: &Vars) -> Plan {
+    let mut plan = Plan::default();
+    let guarded = Guarded::new();
+    let rules = p
+        .file
+        .iter()
+        .filter(|e| !e.protected)
+        .map(|e| {
+            (
+                format!("[[file]] {}", e.path),
+                e.path.0.clone(),
+                e.access.clone(),
+            )
+        })
+        .chain(p.exec.iter().filter(|e| !e.protected).map(|e| {
+            (
+                format!("[[exec]] {}", e.path),
+                e.path.0.clone(),
+                Default::default(),
+            )
+        }));
+    for (source, pattern, access) in rules {
+        let exec = source.starts_with("[[exec]]");
+        let raw = crate::profile::learn::unescape(&pattern);
+        let expanded = match vars.expand_raw(&raw) {
+            Ok(x) => x,
+            Err(e) => {
+                plan.narrowed.push(format!("{source}: {e}"));
+                continue;
+            }
+        };
+        for alt in braces(&expanded) {
+            let (literal, exact) = literal_prefix(&alt);
+            if literal == "/" || literal.is_empty() {
+                plan.narrowed.push(format!(
+                    "{source}: not allowed: as a hierarchy it would be the whole file system"
+                ));
+                continue;
+            }
+            let path = PathBuf::from(&literal);
+            let is_dir = path.is_dir();
+            let mut rights = BitFlags::<AccessFs>::empty();
+            let mut parent_rights = BitFlags::<AccessFs>::empty();
+            // The dynamic loader an exec starts is opened for execution: as under BPF LSM,
+            // reading it is enough (README, What enforce covers).
+            let loader = alt.contains("ld-linux") || alt.contains("ld-musl");
+            // An exec opens the file for reading too: Landlock wants both rights.
+            if exec || (loader && access.contains(&A::Read)) {
+                rights |= AccessFs::Execute | AccessFs::ReadFile;
+            }
+            for a in &access {
+                match a {
+                    A::Read => rights |= dir_only(is_dir, AccessFs::ReadDir) | AccessFs::ReadFile,
+                    A::List => rights |= dir_only(is_dir || !exact, AccessFs::ReadDir),
+                    A::Write | A::Append => rights |= AccessFs::WriteFile,
+                    A::Truncate => rights |= AccessFs::Truncate,
+                    A::Path | A::Chmod => {}
+                    A::Create => parent_rights |= AccessFs::MakeReg,
+                    A::Delete => parent_rights |= AccessFs::RemoveFile | AccessFs::RemoveDir,
+                    A::Mkdir => parent_rights |= AccessFs::MakeDir,
+                    A::Symlink => parent_rights |= AccessFs::MakeSym,
+                    A::Rename | A::Link => {
+                        parent_rights |= AccessFs::Refer | AccessFs::MakeReg | AccessFs::RemoveFile
+                    }
+                }
+            }
+            if access.contains(&A::Chmod) {
+                plan.widened.push(format!(
+                    "{source}: chmod is not restricted by Landlock (allowed wherever the file is)"
+                ));
+            }
+            // Directory rights: on the directory itself for a hierarchy, on the parent for
+            // an entry.
+            let (holder, widened_to_parent) = if exact && !is_dir {
+                (
+                    path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                    true,
+                )
+            } else {
+                (path.clone(), false)
+            };
+            if !exact {
+                plan.widened
+                    .push(format!("{source}: allowed beneath {literal} (a hierarchy)"));
+            } else if is_dir && !rights.is_empty() {
+                plan.widened
+                    .push(format!("{source}: allowed beneath the directory {literal}"));
+            }
+            if !parent_rights.is_empty() && widened_to_parent {
+                plan.widened.push(format!(
+                    "{source}: creating, deleting or renaming it is allowed for any entry of {}",
+                    holder.display()
+                ));
+            }
+            let add = |at: &Path, r: BitFlags<AccessFs>, plan: &mut Plan| {
+                if r.is_empty() {
+                    return;
+                }
+                // A hierarchy holding protected paths: Landlock cannot carve them out.
+                let hierarchy = at.is_dir();
+                if hierarchy {
+                    if let Some(g) = guarded.beneath(at) {
+                        plan.narrowed.push(format!(
+                            "{source}: not allowed: beneath {} lies the protected {} (Landlock cannot exclude it; write a narrower rule)",
+                            at.display(),
+                            g.display()
+                        ));
+                        return;
+                    }
+                }
+                if !at.exists() {
+                    plan.narrowed.push(format!(
+                        "{source}: not allowed: {} does not exist",
+                        at.display()
+                    ));
+                    return;
+                }
+                *plan.grants.entry(at.to_path_buf()).or_default() |= r;
+            };
+            add(&path, rights, &mut plan);
+            add(&holder, parent_rights, &mut plan);
+        }
+    }
+    if plan.grants.keys().any(|p| p.is_dir()) {
+        plan.widened.push("every hierarchy: protected files deeper in it (a project's .env, .git/hooks) are not excluded: Landlock cannot carve exceptions".into());
+    }
+    plan.widened.sort();
+    plan.widened.dedup();
+    plan.narrowed.sort();
+    plan.narrowed.dedup();
+    plan
+}
+
+fn dir_only(is_dir: bool, r: AccessFs) -> BitFlags<AccessFs> {
+    if is_dir {
+        r.into()
+    } else {
+        BitFlags::empty()
+    }
+}
+
+/// The ruleset's descriptor: the child restricts itself with it before exec.
+pub fn ruleset(plan: &Plan) -> Result<OwnedFd> {
+    let handled = AccessFs::from_all(HANDLED);
+    let mut rs = Ruleset::default()
+        .set_compatibility(landlock::CompatLevel::HardRequirement)
+        .handle_access(handled)
+        .context("Landlock: handling file access")?
+        .create()
+        .context("Landlock: creating the ruleset")?;
+    for (path, rights) in &plan.grants {
+        let fd = PathFd::new(path).with_context(|| format!("opening {}", path.display()))?;
+        // File-only rights on a file; all of them on a directory.
+        let r = if path.is_dir() {
+            *rights
+        } else {
+            *rights & AccessFs::from_file(HANDLED)
+        };
+        if r.is_empty() {
+            continue;
+        }
+        rs = rs
+            .add_rule(PathBeneath::new(fd, r))
+            .with_context(|| format!("Landlock: a rule for {}", path.display()))?;
+    }
+    let fd: Option<OwnedFd> = rs.into();
+    fd.context("Landlock: no ruleset descriptor")
+}
+
+/// The protected set as Landlock must see it: absolute locations (`/etc/shadow`), and the
+/// names that are protected wherever they are (`.ssh`, `.bashrc`), which a hierarchy
+/// holds when it has them as entries.
+struct Guarded {
+    absolute: Vec<PathBuf>,
+    names: Vec<String>,
+}
+
+impl Guarded {
+    fn new() -> Guarded {
+        let mut g = Guarded {
+            absolute: Vec::new(),
+            names: Vec::new(),
+        };
+        for (pat, _) in protected::PROTECTED {
+            if let Some(rest) = pat.strip_prefix("**/") {
+                let first = rest.split('/').next().unwrap_or(rest);
+                if !first.contains(['*', '?', '[']) && !g.names.iter().any(|n| n == first) {
+                    g.names.push(first.to_string());
+                }
+            } else {
+                let (lit, _) = literal_prefix(pat);
+                if lit.len() > 1 {
+                    g.absolute.push(PathBuf::from(lit));
+                }
+            }
+        }
+        g
+    }
+
+    /// A protected location beneath the directory `d`, if there is one.
+    fn beneath(&self, d: &Path) -> Option<PathBuf> {
+        if let Some(a) = self
+            .absolute
+            .iter()
+            .find(|a| a.starts_with(d) && a.as_path() != d)
+        {
+            return Some(a.clone());
+        }
+        self.names.iter().map(|n| d.join(n)).find(|p| p.exists())
+    }
+}
+
+/// The literal directories before the first pattern segment, and whether the whole path
+/// is literal.
+fn literal_prefix(p: &str) -> (String, bool) {
+    let mut out = String::new();
+    for seg in p.split('/').filter(|s| !s.is_empty()) {
+        if seg.contains(['*', '?', '[', '{']) {
+            return (if out.is_empty() { "/".into() } else { out }, false);
+        }
+        out.push('/');
+        out.push_str(seg);
+    }
+    (if out.is_empty() { "/".into() } else { out }, true)
+}
+
+/// `a{b,c}d` -> [abd, acd] (not nested; enough for profiles' brace lists).
+fn braces(p: &str) -> Vec<String> {
+    let (Some(open), Some(close)) = (p.find('{'), p.find('}')) else {
+        return vec![p.to_string()];
+    };
+    if close < open {
+        return vec![p.to_string()];
+    }
+    p[open + 1..close]
+        .split(',')
+        .flat_map(|alt| braces(&format!("{}{alt}{}", &p[..open], &p[close + 1..])))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_prefixes_and_braces() {
+        assert_eq!(literal_prefix("/usr/lib/*.so"), ("/usr/lib".into(), false));
+        assert_eq!(literal_prefix("/etc/hosts"), ("/etc/hosts".into(), true));
+        assert_eq!(literal_prefix("**/x.pyc"), ("/".into(), false));
+        assert_eq!(
+            braces("/etc/{passwd,group}"),
+            vec!["/etc/passwd", "/etc/group"]
+        );
+        assert_eq!(
+            braces("/usr/bin/python3{,.*}"),
+            vec!["/usr/bin/python3", "/usr/bin/python3.*"]
+        );
+    }
+
+    #[test]
+    fn rules_are_widened_to_hierarchies_and_narrowed_around_protected_paths() {
+        let home = std::env::temp_dir().join(format!("ag-ll-{}", std::process::id()));
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::create_dir_all(home.join("work")).unwrap();
+        let vars = Vars {
+            cwd: Some(home.join("work").display().to_string()),
+            home: Some(home.display().to_string()),
+        };
+        let p = Profile::parse(
+            r#"
+version = 1
+[[file]]
+path = "${HOME}/*"
+access = ["read"]
+[[file]]
+path = "${CWD}/*.md"
+access = ["read", "write"]
+[[file]]
+path = "/etc/hostname"
+access = ["read"]
+[[file]]
+path = "**/__pycache__/*.pyc"
+access = ["read"]
+[[exec]]
+path = "/usr/bin/{true,false}"
+"#,
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        let plan = plan(&p, &vars);
+        let work = home.join("work");
+        assert!(plan.grants[&work].contains(AccessFs::ReadFile | AccessFs::WriteFile));
+        assert!(plan.grants[Path::new("/etc/hostname")].contains(AccessFs::ReadFile));
+        assert!(plan.grants[Path::new("/usr/bin/true")].contains(AccessFs::Execute));
+        assert!(!plan.grants.contains_key(&home), "{plan:?}");
+        let n = plan.narrowed.join("\n");
+        assert!(
+            n.contains("[[file]] ${HOME}/*: not allowed: beneath"),
+            "{n}"
+        );
+        assert!(n.contains(".ssh"), "{n}");
+        assert!(n.contains("**/__pycache__/*.pyc: not allowed: as a hierarchy it would be the whole file system"), "{n}");
+        assert!(plan
+            .widened
+            .iter()
+            .any(|w| w.contains("${CWD}/*.md: allowed beneath")));
+        let _ = std::fs::remove_dir_all(&home);
+    }
+}

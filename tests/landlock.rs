@@ -1,0 +1,158 @@
+//! The Landlock backend, on this machine (Landlock and cgroup programs work here; BPF LSM
+//! does not): real processes, real denials.
+use std::net::TcpListener;
+use std::process::Command;
+
+use crate::util::*;
+
+fn profile(d: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let p = d.join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"version = 1
+include = ["locale"]
+
+[[exec]]
+path = "/usr/bin/{{bash,cat}}"
+
+[[file]]
+path = "/usr/lib/x86_64-linux-gnu/*"
+access = ["read"]
+
+[[file]]
+path = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+access = ["read"]
+
+[[file]]
+path = "/etc/{{ld.so.cache,nsswitch.conf,passwd,group}}"
+access = ["read"]
+
+[[file]]
+path = "/dev/null"
+access = ["read", "write"]
+
+[[file]]
+path = "{d}/data/*"
+access = ["read"]
+
+[[file]]
+path = "{d}/out/*"
+access = ["write", "create", "truncate"]
+
+[[net]]
+op = "connect"
+proto = "tcp"
+addr = "127.0.0.1"
+port = {port}
+"#,
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn landlock_denies_what_the_profile_does_not_allow_and_reports_widened_rules() {
+    let d = scratch("landlock");
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    std::fs::create_dir_all(d.join("out")).unwrap();
+    std::fs::write(d.join("data/ok.txt"), "allowed\n").unwrap();
+    std::fs::write(d.join("secret.txt"), "secret\n").unwrap();
+    let ok = TcpListener::bind("127.0.0.1:0").unwrap();
+    let no = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (okp, nop) = (
+        ok.local_addr().unwrap().port(),
+        no.local_addr().unwrap().port(),
+    );
+    let p = profile(&d, okp);
+    let script = format!(
+        "cat {d}/data/ok.txt; cat {d}/secret.txt || echo READ-DENIED; \
+         echo hi > {d}/out/x.txt && echo WROTE; (echo no > {d}/y.txt) 2>/dev/null || echo WRITE-DENIED; \
+         /usr/bin/id || echo EXEC-DENIED; \
+         (exec 3<>/dev/tcp/127.0.0.1/{okp}) && echo CONNECTED; \
+         (exec 3<>/dev/tcp/127.0.0.1/{nop}) 2>/dev/null || echo CONNECT-DENIED",
+        d = d.display()
+    );
+    let out = Command::new(BIN)
+        .args(["enforce", "--backend", "landlock", "--profile"])
+        .arg(&p)
+        .args(["--", "/usr/bin/bash", "-c", &script])
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    let se = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "allowed",
+        "READ-DENIED",
+        "WROTE",
+        "WRITE-DENIED",
+        "EXEC-DENIED",
+        "CONNECTED",
+        "CONNECT-DENIED",
+    ] {
+        assert!(so.lines().any(|l| l == want), "{want} missing:\n{so}\n{se}");
+    }
+    assert!(!so.contains("secret"), "the denied file was read: {so}");
+    assert!(!d.join("y.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/x.txt")).unwrap(),
+        "hi\n"
+    );
+    // Said before the start: which backend, what it does not cover, what it widened.
+    assert!(
+        se.contains("with Landlock") && se.contains("cgroup programs (1 network rules)"),
+        "{se}"
+    );
+    assert!(
+        se.contains("not covered by Landlock: unix-socket destinations"),
+        "{se}"
+    );
+    assert!(
+        se.contains(&format!(
+            "widened: [[file]] {}/data/*: allowed beneath {}/data (a hierarchy)",
+            d.display(),
+            d.display()
+        )),
+        "{se}"
+    );
+    // And each denial, as it happened.
+    assert!(
+        se.contains(&format!("DENIED open {}/secret.txt (read)", d.display())),
+        "{se}"
+    );
+    assert!(se.contains("DENIED exec /usr/bin/id"), "{se}");
+    assert!(
+        se.contains(&format!("DENIED connect 127.0.0.1:{nop}")),
+        "{se}"
+    );
+    drop((ok, no));
+}
+
+#[test]
+fn landlock_refuses_what_it_cannot_do_rather_than_degrade() {
+    let d = scratch("landlock-refuse");
+    let p = profile(&d, 1);
+    for (extra, why) in [
+        (vec!["--pid", "1"], "--pid cannot be enforced with Landlock"),
+        (vec!["--audit", "--", "/bin/true"], "--audit needs BPF LSM"),
+        (
+            vec!["--on-deny", "kill", "--", "/bin/true"],
+            "--on-deny kill needs BPF LSM",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args(["enforce", "--backend", "landlock", "--profile"])
+            .arg(&p)
+            .args(&extra)
+            .output()
+            .unwrap();
+        let se = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {se}");
+        assert!(
+            se.contains(why) && se.contains("not started"),
+            "{extra:?}: {se}"
+        );
+    }
+}
