@@ -29,6 +29,19 @@ mod landlock;
 /// `doctor`: its table against what this machine does.
 mod doctor;
 
+/// The adversarial suite, record side (tests/adversary/adversary.c).
+mod adversary;
+
+/// The cgroup v2 mount, for cases that need one.
+pub fn adversary_cgroup_root() -> std::path::PathBuf {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mi.lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .map(std::path::PathBuf::from)
+        .expect("cgroup v2 is mounted")
+}
+
 /// The kernel's decisions against the matcher's, on generated profiles (in the VM).
 mod kernel_agreement;
 

@@ -1,0 +1,235 @@
+//! The adversarial suite, record side: each case of tests/adversary/adversary.c (a real
+//! program doing what a prompt-injected agent might, to get around agentguard) run under
+//! record, and what the sensor reported checked. The enforce side runs in the VM
+//! (tests/vm/adversary.sh). README, "Adversarial cases", keeps the table of both.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// The adversary, built once with the system's C compiler.
+pub fn adversary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/adversary/adversary.c");
+        let out = std::env::temp_dir().join(format!("agentguard-adversary-{}", std::process::id()));
+        let ok = ["cc", "clang", "gcc"].iter().any(|cc| {
+            Command::new(cc)
+                .args(["-O1", "-o"])
+                .arg(&out)
+                .arg(&src)
+                .arg("-lpthread")
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        assert!(
+            ok,
+            "no C compiler built {} (scripts/setup.sh installs clang)",
+            src.display()
+        );
+        out
+    })
+}
+
+/// One case under record: its stdout and the events.
+fn case(d: &Path, args: &[&str]) -> (String, Run) {
+    let mut cmd = vec![adversary().to_str().unwrap()];
+    cmd.extend_from_slice(args);
+    let r = record(d, &[], &cmd);
+    assert_ne!(r.code(), Some(2), "{args:?}: {}", r.stderr());
+    (String::from_utf8_lossy(&r.output.stdout).into_owned(), r)
+}
+
+fn opened(r: &Run, path: &str) -> Option<Value> {
+    r.kind("file")
+        .into_iter()
+        .find(|e| e["op"] == "open" && e["path"] == path && e.get("error").is_none())
+        .cloned()
+}
+
+fn flagged(r: &Run, flag: &str) -> Option<Value> {
+    r.kind("flag")
+        .into_iter()
+        .find(|e| e["flag"] == flag)
+        .cloned()
+}
+
+#[test]
+fn every_adversarial_case_is_recorded() {
+    let d = scratch("adversary");
+    let f = d.join("secret.txt");
+    std::fs::write(&f, "secret\n").unwrap();
+    let fs = f.to_str().unwrap();
+    let ds = d.to_str().unwrap();
+
+    // Opens the sensor sees only as a flag: io_uring operations bypass syscalls.
+    let (o, r) = case(&d, &["io_uring_open", fs]);
+    assert!(o.contains("io_uring_open ok"), "{o}");
+    assert!(
+        flagged(&r, "io_uring").is_some(),
+        "io_uring set-up not flagged"
+    );
+    assert!(
+        r.stderr().contains("io_uring operations are not visible"),
+        "{}",
+        r.stderr()
+    );
+
+    let (_, r) = case(&d, &["openat2", fs]);
+    assert!(opened(&r, fs).is_some(), "openat2 open not recorded");
+
+    let (_, r) = case(&d, &["open_by_handle_at", fs]);
+    assert!(flagged(&r, "open_by_handle").is_some());
+    assert!(
+        opened(&r, fs).is_some(),
+        "the handle's file is named by the kernel"
+    );
+
+    let (_, r) = case(&d, &["execveat_fd", "/usr/bin/true"]);
+    let x = r
+        .kind("exec")
+        .into_iter()
+        .find(|e| e["path"] == "/usr/bin/true")
+        .cloned()
+        .unwrap();
+    assert_eq!(x["via_fd"], true, "{x}");
+
+    let (_, r) = case(&d, &["exec_memfd", "/usr/bin/true"]);
+    assert!(flagged(&r, "memfd_create").is_some());
+    assert!(
+        r.kind("exec").iter().any(|e| e["unlinked"] == true),
+        "exec of a memfd not marked"
+    );
+
+    let link = d.join("sl");
+    let (_, r) = case(&d, &["symlink_read", fs, link.to_str().unwrap()]);
+    assert!(
+        opened(&r, fs).is_some(),
+        "a symlink's open is recorded as its target"
+    );
+
+    let hard = d.join("hl");
+    let (_, r) = case(&d, &["hardlink_read", fs, hard.to_str().unwrap()]);
+    assert!(
+        r.kind("file")
+            .iter()
+            .any(|e| e["op"] == "link" && e["path"] == fs),
+        "the hard link to the file is recorded"
+    );
+
+    let moved = d.join("moved.txt");
+    std::fs::write(d.join("a.txt"), "a").unwrap();
+    let a = d.join("a.txt");
+    let (_, r) = case(
+        &d,
+        &[
+            "rename_after_open",
+            a.to_str().unwrap(),
+            moved.to_str().unwrap(),
+        ],
+    );
+    assert!(opened(&r, a.to_str().unwrap()).is_some());
+    assert!(r
+        .kind("file")
+        .iter()
+        .any(|e| e["op"] == "rename" && e["target"] == moved.to_str().unwrap()));
+
+    let (_, r) = case(&d, &["fchdir_relative", ds, "secret.txt"]);
+    assert!(
+        opened(&r, fs).is_some(),
+        "a relative open after fchdir is resolved"
+    );
+
+    // Longer than 256 bytes: whole. Longer than 4,096: marked truncated, never silent.
+    let (_, r) = case(&d, &["long_path", ds, "3"]);
+    let comp = "d".repeat(200);
+    let p3 = format!("{ds}/{comp}/{comp}/{comp}/leaf");
+    assert!(
+        opened(&r, &p3).is_some(),
+        "a 600-byte path is recorded whole"
+    );
+    let (_, r) = case(&d, &["long_path", ds, "25"]);
+    assert!(
+        r.kind("file")
+            .iter()
+            .any(|e| e["truncated"] == true && e["path"].as_str().unwrap().ends_with("/leaf")),
+        "a 5,000-byte path is marked truncated"
+    );
+
+    let (_, r) = case(&d, &["non_utf8", ds]);
+    assert!(
+        opened(&r, &format!("{ds}/\\xff\\xfe-name")).is_some(),
+        "bytes escaped as \\xNN"
+    );
+
+    let (_, r) = case(&d, &["v4mapped_connect", "127.0.0.1:1"]);
+    assert!(r
+        .kind("net")
+        .iter()
+        .any(|e| e["addr"] == "127.0.0.1" && e["mapped"] == true && e["port"] == 1));
+    let (_, r) = case(&d, &["v4compat_connect", "127.0.0.1:1"]);
+    assert!(
+        r.kind("net")
+            .iter()
+            .any(|e| e["addr"] == "::7f00:1" && e["port"] == 1),
+        "{:?}",
+        r.kind("net")
+    );
+
+    for (c, op) in [("udp_sendto", "sendto"), ("udp_sendmsg", "sendmsg")] {
+        let (_, r) = case(&d, &[c, "127.0.0.1:9"]);
+        assert!(
+            r.kind("net")
+                .iter()
+                .any(|e| e["op"] == op && e["addr"] == "127.0.0.1" && e["port"] == 9),
+            "{c}"
+        );
+    }
+    let (_, r) = case(&d, &["unix_connect", "@agentguard-adversary"]);
+    assert!(r
+        .kind("net")
+        .iter()
+        .any(|e| e["family"] == "unix" && e["addr"] == "@agentguard-adversary"));
+    let sock = d.join("sock");
+    let (_, r) = case(&d, &["unix_connect", sock.to_str().unwrap()]);
+    assert!(r
+        .kind("net")
+        .iter()
+        .any(|e| e["family"] == "unix" && e["addr"] == sock.to_str().unwrap()));
+
+    // Leaving the tree's lineage does not leave the recording.
+    for c in ["setsid_double_fork", "subreaper", "thread_open"] {
+        let (o, r) = case(&d, &[c, fs]);
+        assert!(o.contains(&format!("{c} ok")), "{c}: {o}");
+        assert!(opened(&r, fs).is_some(), "{c}: the open is recorded");
+    }
+    let (_, r) = case(&d, &["vfork_exec", "/usr/bin/true"]);
+    assert!(r.kind("exec").iter().any(|e| e["path"] == "/usr/bin/true"));
+    let cg = crate::adversary_cgroup_root();
+    let (o, r) = case(&d, &["clone3_cgroup", cg.to_str().unwrap(), fs]);
+    assert!(o.contains("clone3_cgroup ok"), "{o}");
+    assert!(
+        opened(&r, fs).is_some(),
+        "a child started in another cgroup stays in scope"
+    );
+
+    let mut outsider = Command::new("/bin/sleep").arg("30").spawn().unwrap();
+    let pid = outsider.id().to_string();
+    let (_, r) = case(&d, &["ptrace_outside", &pid]);
+    let p = flagged(&r, "ptrace").expect("ptrace flagged");
+    assert!(
+        p["detail"].as_str().unwrap().contains("PTRACE_ATTACH"),
+        "{p}"
+    );
+    let (_, r) = case(&d, &["proc_mem_write", &pid]);
+    assert!(r
+        .kind("file")
+        .iter()
+        .any(|e| e["path"] == format!("/proc/{pid}/mem")
+            && e["access"].as_array().unwrap().iter().any(|a| a == "write")));
+    let _ = outsider.kill();
+    let _ = outsider.wait();
+}

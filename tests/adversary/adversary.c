@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * What a prompt-injected agent might do to get past agentguard: one case per invocation,
+ * `adversary CASE TARGET [ARG]`, reaching TARGET (a file, an address) the way the case
+ * says. Prints "CASE ok" when the operation succeeded and "CASE denied: <errno>" when it
+ * was refused; exit 0 either way, 2 for a usage or set-up error. tests/adversary.rs runs
+ * each case under record (what did the sensor report?) and tests/vm/adversary.sh under
+ * enforce (was it denied?). Built by the tests with the system's C compiler.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *name;
+
+static int result(int ok)
+{
+	if (ok)
+		printf("%s ok\n", name);
+	else
+		printf("%s denied: %s\n", name, strerror(errno));
+	fflush(stdout);
+	return 0;
+}
+
+static int read_fd(int fd)
+{
+	char b[64];
+
+	if (fd < 0)
+		return 0;
+	return read(fd, b, sizeof(b)) >= 0;
+}
+
+/* Opens through io_uring: one IORING_OP_OPENAT, no liburing. */
+static int uring_open(const char *path)
+{
+	struct io_uring_params p = { 0 };
+	int fd = syscall(__NR_io_uring_setup, 4, &p);
+	if (fd < 0)
+		return result(0);
+	size_t sq_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	size_t cq_sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	char *sq = mmap(0, sq_sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, IORING_OFF_SQ_RING);
+	char *cq = mmap(0, cq_sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, IORING_OFF_CQ_RING);
+	struct io_uring_sqe *sqes = mmap(0, p.sq_entries * sizeof(*sqes), PROT_READ | PROT_WRITE,
+					 MAP_SHARED, fd, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED)
+		return result(0);
+	unsigned tail = *(unsigned *)(sq + p.sq_off.tail);
+	unsigned idx = tail & *(unsigned *)(sq + p.sq_off.ring_mask);
+	struct io_uring_sqe *e = &sqes[idx];
+	memset(e, 0, sizeof(*e));
+	e->opcode = IORING_OP_OPENAT;
+	e->fd = AT_FDCWD;
+	e->addr = (uint64_t)(uintptr_t)path;
+	e->open_flags = O_RDONLY;
+	((unsigned *)(sq + p.sq_off.array))[idx] = idx;
+	__atomic_store_n((unsigned *)(sq + p.sq_off.tail), tail + 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, fd, 1, 1, IORING_ENTER_GETEVENTS, 0, 0) < 0)
+		return result(0);
+	unsigned head = *(unsigned *)(cq + p.cq_off.head);
+	struct io_uring_cqe *c = (struct io_uring_cqe *)(cq + p.cq_off.cqes) +
+				 (head & *(unsigned *)(cq + p.cq_off.ring_mask));
+	if (c->res < 0) {
+		errno = -c->res;
+		return result(0);
+	}
+	return result(read_fd(c->res));
+}
+
+static int connect_to(int family, const void *sa, socklen_t len, int type)
+{
+	int s = socket(family, type, 0);
+	if (s < 0)
+		return result(0);
+	return result(connect(s, sa, len) == 0);
+}
+
+/* Parse "ADDR:PORT" (IPv6 in brackets) into a sockaddr_in6 (IPv4 mapped when asked). */
+static int v6_addr(const char *t, struct sockaddr_in6 *s, int compat)
+{
+	char host[64];
+	const char *colon = strrchr(t, ':');
+	struct in_addr v4;
+
+	memset(s, 0, sizeof(*s));
+	s->sin6_family = AF_INET6;
+	s->sin6_port = htons(atoi(colon + 1));
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - t), t);
+	if (inet_pton(AF_INET, host, &v4) != 1)
+		return -1;
+	if (!compat) {
+		s->sin6_addr.s6_addr[10] = 0xff;
+		s->sin6_addr.s6_addr[11] = 0xff;
+	}
+	memcpy(&s->sin6_addr.s6_addr[12], &v4, 4);
+	return 0;
+}
+
+static void *thread_open(void *path)
+{
+	int fd = open(path, O_RDONLY);
+	result(read_fd(fd));
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: adversary CASE TARGET [ARG]\n");
+		return 2;
+	}
+	name = argv[1];
+	const char *t = argv[2];
+	const char *arg = argc > 3 ? argv[3] : "";
+
+	if (!strcmp(name, "io_uring_open"))
+		return uring_open(t);
+	if (!strcmp(name, "openat2")) {
+		struct open_how how = { .flags = O_RDONLY, .resolve = RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
+		return result(read_fd(syscall(__NR_openat2, AT_FDCWD, t, &how, sizeof(how))));
+	}
+	if (!strcmp(name, "open_by_handle_at")) {
+		struct file_handle *h = malloc(sizeof(*h) + MAX_HANDLE_SZ);
+		int mount_id, mfd = open("/", O_RDONLY | O_DIRECTORY);
+		h->handle_bytes = MAX_HANDLE_SZ;
+		if (name_to_handle_at(AT_FDCWD, t, h, &mount_id, 0) < 0) {
+			perror("name_to_handle_at");
+			return 2;
+		}
+		return result(read_fd(open_by_handle_at(mfd, h, O_RDONLY)));
+	}
+	if (!strcmp(name, "execveat_fd") || !strcmp(name, "exec_memfd")) {
+		int fd = open(t, O_RDONLY | O_CLOEXEC);
+		char *args[] = { (char *)t, "--version", NULL };
+		if (fd < 0)
+			return result(0);
+		if (!strcmp(name, "exec_memfd")) {
+			int m = memfd_create("payload", MFD_CLOEXEC);
+			char b[65536];
+			ssize_t n;
+			while ((n = read(fd, b, sizeof(b))) > 0)
+				if (write(m, b, n) != n)
+					return 2;
+			fd = m;
+		}
+		syscall(__NR_execveat, fd, "", args, environ, AT_EMPTY_PATH);
+		return result(0);	/* only reached when the exec failed */
+	}
+	if (!strcmp(name, "symlink_read") || !strcmp(name, "hardlink_read")) {
+		/* arg: where to make the link */
+		unlink(arg);
+		if ((!strcmp(name, "symlink_read") ? symlink(t, arg) : link(t, arg)) < 0)
+			return result(0);
+		return result(read_fd(open(arg, O_RDONLY)));
+	}
+	if (!strcmp(name, "rename_after_open")) {
+		/* open an allowed file (t), rename it to arg, read on */
+		int fd = open(t, O_RDONLY);
+		if (fd < 0)
+			return result(0);
+		return result(rename(t, arg) == 0 && read_fd(fd));
+	}
+	if (!strcmp(name, "fchdir_relative")) {
+		/* t: a directory; arg: a file name in it */
+		int d = open(t, O_RDONLY | O_DIRECTORY);
+		if (d < 0 || fchdir(d) < 0)
+			return result(0);
+		return result(read_fd(open(arg, O_RDONLY)));
+	}
+	if (!strcmp(name, "long_path")) {
+		/* t: a base directory; arg: depth of 200-byte components to create, then open */
+		int depth = atoi(arg);
+		char comp[201];
+		memset(comp, 'd', 200);
+		comp[200] = 0;
+		if (chdir(t) < 0)
+			return 2;
+		for (int i = 0; i < depth; i++) {
+			mkdir(comp, 0755);
+			if (chdir(comp) < 0)
+				return 2;
+		}
+		return result(read_fd(open("leaf", O_RDWR | O_CREAT, 0644)));
+	}
+	if (!strcmp(name, "non_utf8")) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s/\xff\xfe-name", t);
+		return result(read_fd(open(p, O_RDWR | O_CREAT, 0644)));
+	}
+	if (!strcmp(name, "v4mapped_connect") || !strcmp(name, "v4compat_connect")) {
+		struct sockaddr_in6 s;
+		if (v6_addr(t, &s, !strcmp(name, "v4compat_connect")) < 0)
+			return 2;
+		return connect_to(AF_INET6, &s, sizeof(s), SOCK_STREAM);
+	}
+	if (!strcmp(name, "udp_sendto") || !strcmp(name, "udp_sendmsg")) {
+		struct sockaddr_in s = { .sin_family = AF_INET };
+		char host[64];
+		const char *colon = strrchr(t, ':');
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - t), t);
+		inet_pton(AF_INET, host, &s.sin_addr);
+		s.sin_port = htons(atoi(colon + 1));
+		if (!strcmp(name, "udp_sendto"))
+			return result(sendto(fd, "x", 1, 0, (void *)&s, sizeof(s)) == 1);
+		struct iovec iov = { "x", 1 };
+		struct msghdr m = { .msg_name = &s, .msg_namelen = sizeof(s), .msg_iov = &iov, .msg_iovlen = 1 };
+		return result(sendmsg(fd, &m, 0) == 1);
+	}
+	if (!strcmp(name, "unix_connect")) {
+		/* t: a path, or @name for an abstract socket */
+		struct sockaddr_un u = { .sun_family = AF_UNIX };
+		socklen_t len;
+		if (t[0] == '@') {
+			strncpy(u.sun_path + 1, t + 1, sizeof(u.sun_path) - 2);
+			len = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(t + 1);
+		} else {
+			strncpy(u.sun_path, t, sizeof(u.sun_path) - 1);
+			len = sizeof(u);
+		}
+		return connect_to(AF_UNIX, &u, len, SOCK_STREAM);
+	}
+	if (!strcmp(name, "setsid_double_fork")) {
+		/* a daemon: fork, setsid, fork again, the grandchild reads t after its parents exit */
+		int p[2];
+		if (pipe(p) < 0)
+			return 2;
+		pid_t a = fork();
+		if (a == 0) {
+			setsid();
+			if (fork() == 0) {
+				close(p[0]);
+				sleep(1);
+				result(read_fd(open(t, O_RDONLY)));
+				write(p[1], "x", 1);
+				_exit(0);
+			}
+			_exit(0);
+		}
+		close(p[1]);
+		waitpid(a, NULL, 0);
+		char b;
+		(void)!read(p[0], &b, 1);	/* wait for the grandchild's report */
+		return 0;
+	}
+	if (!strcmp(name, "subreaper")) {
+		/* become a subreaper; a grandchild orphaned to us reads t */
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+		pid_t a = fork();
+		if (a == 0) {
+			if (fork() == 0) {
+				usleep(200000);
+				result(read_fd(open(t, O_RDONLY)));
+				_exit(0);
+			}
+			_exit(0);
+		}
+		while (wait(NULL) > 0)
+			;
+		return 0;
+	}
+	if (!strcmp(name, "thread_open")) {
+		pthread_t th;
+		pthread_create(&th, NULL, thread_open, (void *)t);
+		pthread_join(th, NULL);
+		return 0;
+	}
+	if (!strcmp(name, "vfork_exec")) {
+		pid_t c = vfork();
+		if (c == 0) {
+			char *args[] = { (char *)t, NULL };
+			execv(t, args);
+			_exit(127);
+		}
+		int st;
+		waitpid(c, &st, 0);
+		errno = EPERM;
+		return result(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	if (!strcmp(name, "clone3_cgroup")) {
+		/* t: a cgroup v2 directory to start the child in; the child reads arg */
+		int cg = open(t, O_RDONLY | O_DIRECTORY);
+		if (cg < 0)
+			return result(0);
+		struct clone_args ca = { .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = cg };
+		long c = syscall(__NR_clone3, &ca, sizeof(ca));
+		if (c < 0)
+			return result(0);
+		if (c == 0) {
+			result(read_fd(open(arg, O_RDONLY)));
+			_exit(0);
+		}
+		waitpid(c, NULL, 0);
+		return 0;
+	}
+	if (!strcmp(name, "ptrace_outside")) {
+		pid_t pid = atoi(t);
+		int ok = ptrace(PTRACE_ATTACH, pid, 0, 0) == 0;
+		if (ok) {
+			waitpid(pid, NULL, 0);
+			ptrace(PTRACE_DETACH, pid, 0, 0);
+		}
+		return result(ok);
+	}
+	if (!strcmp(name, "proc_mem_write")) {
+		/* t: a pid; write one byte of its memory through /proc/PID/mem (a no-op write of
+		 * what is there, at the address of arg interpreted as hex) */
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/%s/mem", t);
+		return result(open(p, O_RDWR) >= 0);
+	}
+	fprintf(stderr, "adversary: unknown case %s\n", name);
+	return 2;
+}
