@@ -156,3 +156,74 @@ fn landlock_refuses_what_it_cannot_do_rather_than_degrade() {
         );
     }
 }
+
+#[test]
+fn a_profile_edited_while_enforce_runs_is_not_half_applied() {
+    // The profile is read once, before the start: rewriting it mid-run changes nothing.
+    let d = scratch("landlock-edit");
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    std::fs::create_dir_all(d.join("out")).unwrap();
+    std::fs::write(d.join("secret.txt"), "secret\n").unwrap();
+    let p = profile(&d, 1);
+    let go = d.join("out/go");
+    let script = format!(
+        "while [ ! -e {go} ]; do :; done; cat {d}/secret.txt || echo STILL-DENIED",
+        go = go.display(),
+        d = d.display()
+    );
+    let child = Command::new(BIN)
+        .args(["enforce", "-q", "--backend", "landlock", "--profile"])
+        .arg(&p)
+        .args(["--", "/usr/bin/bash", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str(&format!(
+        "\n[[file]]\npath = \"{}/secret.txt\"\naccess = [\"read\"]\n",
+        d.display()
+    ));
+    std::fs::write(&p, text).unwrap();
+    std::fs::write(&go, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        so.contains("STILL-DENIED") && !so.contains("secret"),
+        "{so}"
+    );
+}
+
+#[test]
+fn a_hundred_thousand_rule_profile_is_refused_by_bpf_lsm_with_a_clear_message() {
+    let d = scratch("huge-profile");
+    let mut text = String::from("version = 1\n");
+    for i in 0..100_000 {
+        text.push_str(&format!(
+            "\n[[file]]\npath = \"/srv/data/f{i}.txt\"\naccess = [\"read\"]\n"
+        ));
+    }
+    let p = d.join("huge.toml");
+    std::fs::write(&p, text).unwrap();
+    // Parsing and diffing it works (within a baseline's limits)...
+    let show = Command::new(BIN).arg("show").arg(&p).output().unwrap();
+    assert!(
+        show.status.success(),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    // ...and the kernel side says how much it holds, before anything starts.
+    let out = Command::new(BIN)
+        .args(["enforce", "--backend", "bpf-lsm", "--profile"])
+        .arg(&p)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    let se = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{se}");
+    assert!(
+        se.contains("the profile compiles to 100065 path rules; the kernel side holds 16384"),
+        "{se}"
+    );
+}

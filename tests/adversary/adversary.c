@@ -199,7 +199,9 @@ int main(int argc, char **argv)
 		if (chdir(t) < 0)
 			return 2;
 		for (int i = 0; i < depth; i++) {
-			mkdir(comp, 0755);
+			/* Refusing the mkdir that makes the path too long is a denial too. */
+			if (mkdir(comp, 0755) < 0 && errno != EEXIST)
+				return result(0);
 			if (chdir(comp) < 0)
 				return 2;
 		}

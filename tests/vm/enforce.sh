@@ -162,12 +162,14 @@ grep -q "DENIED open $t/data/denied.txt" "$t/logs/kill.stderr" || { echo "--- ki
 running=$!
 "$ag" enforce --backend bpf-lsm --profile "$t/read.toml" --pid $running 2> "$t/logs/pid.stderr" &
 enf=$!
-for _ in $(seq 100); do grep -q "enforcing" "$t/logs/pid.stderr" 2>/dev/null && break; sleep 0.2; done
+# Wait until the running tree is in scope (record says so once it tracks it), not just loaded.
+for _ in $(seq 150); do grep -q "recording pid" "$t/logs/pid.stderr" 2>/dev/null && break; sleep 0.2; done
 sleep 1
 touch "$t/logs/go"
 wait $running
 wait $enf
 check "--pid: the running tree's denied read fails" grep -q "Operation not permitted" "$t/logs/pid.err"
+grep -q "Operation not permitted" "$t/logs/pid.err" || { echo "--- pid.stderr:"; cat "$t/logs/pid.stderr" "$t/logs/pid.err"; }
 check "--pid: and its allowed read works" grep -q allowed "$t/logs/pid.out"
 
 # 10. agentguard killed with SIGKILL: the tree does not go on unenforced.
