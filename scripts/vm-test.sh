@@ -10,11 +10,13 @@ vng=.venv/bin/vng
 [ -x "$vng" ] || { echo "vm-test: no $vng (scripts/setup.sh installs virtme-ng)" >&2; exit 2; }
 work=$(mktemp -d /tmp/agentguard-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# The adversarial suite's program (tests/vm/adversary.sh), built here: the VM has no compiler.
+# The adversarial suite's program (tests/vm/adversary.sh), built here: the VM has no
+# compiler, and its writable directory is mounted noexec, so it goes beside the binary.
 cc=$(command -v cc || command -v clang || command -v gcc)
-"$cc" -O1 -o "$work/adversary" tests/adversary/adversary.c -lpthread
+mkdir -p target/vm
+"$cc" -O1 -o target/vm/adversary tests/adversary/adversary.c -lpthread
 # --disable-kvm: a KVM guest hangs at boot on these machines (shared/vm/README.md).
 # Through a pipe: qemu opens its stdout chardev with O_TRUNC, which would cut a log file
 # this script's output is redirected to (everything printed before the VM started).
 "$vng" --run "$kernel" --disable-kvm --user root -m 2G --cpus 2 --rwdir="$work" \
-    --exec "cd $PWD && export VMWORK=$work ADVERSARY=$work/adversary PATH=$PATH && for t in tests/vm/*.sh; do echo \"== \$t\"; bash \$t || exit 1; done" 2>&1 | cat
+    --exec "cd $PWD && export VMWORK=$work ADVERSARY=$PWD/target/vm/adversary PATH=$PATH && for t in tests/vm/*.sh; do echo \"== \$t\"; bash \$t || exit 1; done" 2>&1 | cat

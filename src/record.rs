@@ -532,9 +532,10 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
     let mut interrupts = 0;
     loop {
         // The kernel side wakes us only when a backlog builds: poll, then take the rest.
-        ring.poll(Duration::from_millis(20))
-            .context("reading events")?;
-        ring.consume().context("reading events")?;
+        // A stop and continue (SIGSTOP, a debugger, a suspended terminal) interrupts the
+        // wait: that is no reason to stop reading.
+        interrupted_ok(ring.poll(Duration::from_millis(20)))?;
+        interrupted_ok(ring.consume())?;
         {
             let mut st = state.borrow_mut();
             for n in st.attach_tls(&sensor) {
@@ -600,7 +601,7 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
             break;
         }
     }
-    ring.consume().context("reading events")?;
+    interrupted_ok(ring.consume())?;
     report_losses(&sensor, &state, &mut last_stats)?;
     if let Some(mut t) = terminal.take() {
         // The tree ended: the UI stays, with how it ended, until q.
@@ -835,6 +836,14 @@ fn print_summary(
         s.push_str(&format!("  wrote {o}\n"));
     }
     eprint!("{s}");
+}
+
+/// A ring-buffer read that a signal interrupted is retried by the next turn of the loop.
+fn interrupted_ok(r: libbpf_rs::Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => Ok(()),
+        other => other.context("reading events"),
+    }
 }
 
 fn mono_now() -> u64 {

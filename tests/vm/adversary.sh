@@ -76,5 +76,42 @@ denied "clone3 into another cgroup: still in scope, denied" clone3_cgroup /sys/f
 denied "ptrace of a process outside the tree is denied" ptrace_outside "$outsider"
 denied "writing /proc/PID/mem is denied" proc_mem_write "$outsider"
 kill "$outsider" 2>/dev/null
+
+# The ring buffer flooded: agentguard is stopped (SIGSTOP) so nothing reads the 1 MiB ring
+# while the tree runs an open storm; records are lost and counted, and the denial that
+# follows is still a denial: decisions are the kernel's, not the reader's.
+cp "$t/p.toml" "$t/flood.toml"
+cat >> "$t/flood.toml" <<TOML
+
+[[exec]]
+path = "/usr/bin/dash"
+
+[[exec]]
+path = "$ag"
+
+[[file]]
+path = "$ag"
+access = ["read"]
+
+[[file]]
+path = "$t/work/*"
+access = ["delete"]
+
+[[file]]
+path = "/dev/null"
+access = ["write", "truncate"]
+TOML
+"$ag" enforce --backend bpf-lsm --ring-buffer-mb 1 --events "$t/logs/flood.jsonl" --profile "$t/flood.toml" -- \
+    /bin/sh -c ": > $t/work/started; while [ ! -e $t/work/go ]; do :; done; TMPDIR=$t/work $ag __storm open 30000 > /dev/null; $adv openat2 $t/secret.txt > $t/work/result" \
+    > "$t/logs/out" 2> "$t/logs/err" &
+enf=$!
+for _ in $(seq 300); do [ -e "$t/work/started" ] && break; sleep 0.1; done
+kill -STOP "$enf"
+touch "$t/work/go"
+for _ in $(seq 1200); do [ -s "$t/work/result" ] && break; sleep 0.1; done
+kill -CONT "$enf"
+wait "$enf"
+if grep -q "^openat2 denied" "$t/work/result"; then ok "with the ring buffer flooded, a denied open is still denied"; else bad "flood: denied open"; cat "$t/work/result" "$t/logs/err" | tail -5; fi
+if grep -q '"kind":"lost"' "$t/logs/flood.jsonl"; then ok "and the lost records were counted"; else bad "flood: no lost records counted"; tail -3 "$t/logs/err"; grep -o "\"kind\":\"[a-z]*\"[^}]\{0,160\}" "$t/logs/flood.jsonl" | tail -12; fi
 echo "adversary: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
