@@ -233,3 +233,82 @@ fn every_adversarial_case_is_recorded() {
     let _ = outsider.kill();
     let _ = outsider.wait();
 }
+
+#[test]
+fn a_pid_reused_after_a_tracked_process_exits_is_not_in_scope() {
+    // A child of the tree exits; an unrelated process then gets its pid (the kernel is
+    // asked for it through ns_last_pid). What the stranger does is not the tree's.
+    let d = scratch("adversary-pid-reuse");
+    let pf = d.join("pid");
+    let mut rec = Command::new(BIN)
+        .args(["record", "-q", "-o"])
+        .arg(d.join("run.toml"))
+        .arg("--events")
+        .arg(d.join("run.jsonl"))
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            &format!("/bin/sh -c 'echo $$ > {}'; sleep 2", pf.display()),
+        ])
+        .spawn()
+        .unwrap();
+    let mut pid = None;
+    for _ in 0..100 {
+        if let Some(p) = std::fs::read_to_string(&pf)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+        {
+            pid = Some(p);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let p = pid.expect("the tree's child wrote its pid");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut reused = false;
+    for _ in 0..50 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (p - 1).to_string()).unwrap();
+        let out = Command::new("/bin/sh")
+            .args(["-c", "echo $$; exec cat /etc/hostname"])
+            .output()
+            .unwrap();
+        let got: u32 = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if got == p {
+            reused = true;
+            break;
+        }
+    }
+    assert!(
+        reused,
+        "pid {p} could not be handed out again (the host forks too fast?)"
+    );
+    let st = rec.wait().unwrap();
+    assert!(st.success());
+    let r = read_outputs(
+        std::process::Output {
+            status: st,
+            stdout: vec![],
+            stderr: vec![],
+        },
+        &d.join("run.toml"),
+        &d.join("run.jsonl"),
+    );
+    assert!(
+        !r.events.iter().any(|e| e["pid"] == p
+            && e["kind"] != "exit"
+            && e["kind"] != "fork"
+            && e.get("path")
+                .is_some_and(|x| x == "/usr/bin/cat" || x == "/etc/hostname")),
+        "the stranger with pid {p} was recorded as the tree"
+    );
+    assert!(
+        opened(&r, "/etc/hostname").is_none(),
+        "the stranger's open was recorded"
+    );
+}

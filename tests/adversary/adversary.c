@@ -144,7 +144,13 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(name, "open_by_handle_at")) {
 		struct file_handle *h = malloc(sizeof(*h) + MAX_HANDLE_SZ);
-		int mount_id, mfd = open("/", O_RDONLY | O_DIRECTORY);
+		char dir[4096];
+		int mount_id, mfd;
+		/* The mount is named by a descriptor of the file's directory (a profile lets the
+		 * directory be listed, not the file be read). */
+		snprintf(dir, sizeof(dir), "%s", t);
+		*strrchr(dir, '/') = 0;
+		mfd = open(dir, O_RDONLY | O_DIRECTORY);
 		h->handle_bytes = MAX_HANDLE_SZ;
 		if (name_to_handle_at(AT_FDCWD, t, h, &mount_id, 0) < 0) {
 			perror("name_to_handle_at");

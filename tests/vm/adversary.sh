@@ -52,8 +52,14 @@ denied() {
 sleep 300 & outsider=$!
 denied "io_uring: an open through io_uring is denied" io_uring_open "$t/secret.txt"
 denied "openat2 with RESOLVE flags is denied" openat2 "$t/secret.txt"
-# open_by_handle_at: the VM's file systems cannot make file handles (EOPNOTSUPP), so this
-# case is tested on the host only (recorded, flagged); see README, Adversarial cases.
+# open_by_handle_at needs a file system that makes file handles: the VM's shared ones do
+# not, so the file is put on a tmpfs mounted here.
+mkdir -p "$t/work/fs" && mount -t tmpfs none "$t/work/fs" && echo secret > "$t/work/fs/secret.txt"
+cp "$t/p.toml" "$t/handle.toml"
+printf '\n[[file]]\npath = "%s/work/fs"\naccess = ["list"]\n' "$t" >> "$t/handle.toml"
+"$ag" enforce --backend bpf-lsm -q --profile "$t/handle.toml" -- "$adv" open_by_handle_at "$t/work/fs/secret.txt" > "$t/logs/out" 2> "$t/logs/err"
+if grep -q "^open_by_handle_at denied: Operation not permitted" "$t/logs/out"; then ok "open_by_handle_at is denied"; else bad "open_by_handle_at is denied"; cat "$t/logs/out" "$t/logs/err" | head -5; fi
+umount "$t/work/fs"
 denied "execveat of an fd of a program not allowed is denied" execveat_fd /usr/bin/id
 denied "exec of a memfd is denied" exec_memfd /usr/bin/id
 denied "a symlink made after the start to a denied file: its read is denied" symlink_read "$t/secret.txt" "$t/work/sl"
