@@ -454,7 +454,13 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
             for p in &tree {
                 sensor.track(p.pid, p.start_ticks)?;
                 if let Some(w) = &watchdog {
-                    w.adopt(p.pid)?;
+                    // A process of the tree that exited since the tree was listed (a
+                    // short-lived child) has nothing left to move: not a reason to fail.
+                    if let Err(e) = w.adopt(p.pid) {
+                        if attach::alive(p.pid, Some(p.start_ticks)) {
+                            return Err(e);
+                        }
+                    }
                 }
                 state.builder.add_root(p.pid);
                 state.decoder.seed(p.pid, p.exe.clone());
