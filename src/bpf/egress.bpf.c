@@ -41,24 +41,13 @@ struct dest {
 static int rule_step(__u32 i, struct dest *d)
 {
 	struct ag_net_rule *r = bpf_map_lookup_elem(&net_rules, &i);
-	__u32 bits, b;
 
 	if (!r || i >= n_net)
 		return 1;
 	if (r->family != AF_INET6 || (r->sotype && r->sotype != d->sotype))
 		return 0;
-	if (d->port < r->port_lo || d->port > r->port_hi)
+	if (!ag_net_rule_covers(r, d->port, d->addr))
 		return 0;
-	bits = r->prefixlen;
-	for (b = 0; b < 16; b++) {
-		__u8 m;
-
-		if (b * 8 >= bits)
-			break;
-		m = bits - b * 8 >= 8 ? 0xff : (__u8)(0xff << (8 - (bits - b * 8)));
-		if ((d->addr[b] & m) != (r->addr[b] & m))
-			return 0;
-	}
 	d->ok = 1;
 	return 1;
 }

@@ -604,7 +604,6 @@ struct net_ctx {
 static int net_rule_cb(__u32 i, struct net_ctx *c)
 {
 	struct ag_net_rule *r = bpf_map_lookup_elem(&net_rules, &i);
-	__u32 bits, b;
 
 	if (!r || i >= n_net)
 		return 1;
@@ -615,18 +614,8 @@ static int net_rule_cb(__u32 i, struct net_ctx *c)
 			c->ok = 1;
 		return c->ok;
 	}
-	if (c->port < r->port_lo || c->port > r->port_hi)
+	if (!ag_net_rule_covers(r, c->port, c->addr))
 		return 0;
-	bits = r->prefixlen;
-	for (b = 0; b < 16; b++) {
-		__u8 m;
-
-		if (b * 8 >= bits)
-			break;
-		m = bits - b * 8 >= 8 ? 0xff : (__u8)(0xff << (8 - (bits - b * 8)));
-		if ((c->addr[b] & m) != (r->addr[b] & m))
-			return 0;
-	}
 	c->ok = 1;
 	return 1;
 }

@@ -86,6 +86,29 @@ struct ag_net_rule {
 	__u64 unix_hash;	/* AF_UNIX: keyed hash of the path (abstract: '@' first) */
 };
 
+/*
+ * Whether an IP destination (v4 as v4-mapped) and port fall under a rule: its port range,
+ * then its prefix. The one definition for enforce.bpf.c and egress.bpf.c.
+ */
+static __always_inline bool ag_net_rule_covers(const struct ag_net_rule *r, __u16 port,
+					       const __u8 *addr)
+{
+	__u32 bits = r->prefixlen, b;
+
+	if (port < r->port_lo || port > r->port_hi)
+		return false;
+	for (b = 0; b < 16; b++) {
+		__u8 m;
+
+		if (b * 8 >= bits)
+			break;
+		m = bits - b * 8 >= 8 ? 0xff : (__u8)(0xff << (8 - (bits - b * 8)));
+		if ((addr[b] & m) != (r->addr[b] & m))
+			return false;
+	}
+	return true;
+}
+
 /* `host` rules (egress by name, dns.h): at most this many, one bit each. */
 #define AG_NAME_RULES 64
 
