@@ -15,7 +15,7 @@ fn script(dir: &std::path::Path, attack: bool, exit: i32) -> String {
     s
 }
 
-fn setup(name: &str) -> std::path::PathBuf {
+fn setup(name: &str) -> Scratch {
     let d = scratch(name);
     std::fs::create_dir_all(d.join("docs")).unwrap();
     std::fs::create_dir_all(d.join("home/.ssh")).unwrap();

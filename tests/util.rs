@@ -6,15 +6,79 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_agentguard");
 
-/// A fresh directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
+/// A fresh directory for one test, removed when the test passes and kept when it fails
+/// (for a look at what agentguard wrote). It lives below a directory of this test
+/// process's own, so concurrent runs of the suite never share one.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn scratch(name: &str) -> Scratch {
     require_root();
-    // No pid in the name: a long number in a path is generalised in profiles, and the
-    // tests read profiles literally.
-    let d = std::env::temp_dir().join(format!("agentguard-test-{name}"));
+    let d = process_dir().join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
+}
+
+/// This test process's directory: `agentguard-test-` and its pid spelt in the letters g-z.
+/// Not in digits: a long number in a path is generalised in profiles, and the tests read
+/// profiles literally. Directories that dead runs left behind are removed on first use.
+pub fn process_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = std::env::temp_dir();
+        for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("agentguard-test-").and_then(unletter) {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let d = tmp.join(format!("agentguard-test-{}", letter(std::process::id())));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    })
+}
+
+fn letter(mut n: u32) -> String {
+    let mut s = Vec::new();
+    loop {
+        s.push(b'g' + (n % 20) as u8);
+        n /= 20;
+        if n == 0 {
+            break;
+        }
+    }
+    String::from_utf8(s).unwrap()
+}
+
+fn unletter(s: &str) -> Option<u32> {
+    s.bytes().rev().try_fold(0u32, |n, c| {
+        (b'g'..=b'z')
+            .contains(&c)
+            .then(|| n.checked_mul(20)?.checked_add(u32::from(c - b'g')))?
+    })
 }
 
 pub fn require_root() {
@@ -116,4 +180,129 @@ pub fn sh(script: &str) -> Vec<String> {
 
 pub fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
+}
+
+/// A FIFO in `dir`: one side of a handshake between a test and the processes it runs,
+/// so that a test waits for a state to be reached, never for a time to pass.
+pub fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    p
+}
+
+/// The first line a process writes into `fifo`, waiting at most `secs` for it.
+pub fn await_line(fifo: &Path, secs: u64) -> String {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    // Non-blocking, so that a writer that never comes is a failure, not a hang.
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .unwrap();
+    let mut got = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "nothing came through {} in {secs} s (got {:?})",
+            fifo.display(),
+            String::from_utf8_lossy(&got)
+        );
+        let mut p = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd that lives across the call.
+        unsafe { libc::poll(&mut p, 1, left.as_millis().min(1000) as i32) };
+        let mut buf = [0u8; 256];
+        match f.read(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("reading {}: {e}", fifo.display()),
+        }
+        if let Some(i) = got.iter().position(|&c| c == b'\n') {
+            return String::from_utf8_lossy(&got[..i]).into_owned();
+        }
+        if p.revents & libc::POLLHUP != 0 && got.is_empty() {
+            // A writer came and went without a line; wait for the next one.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+/// Writes `line` into `fifo` as soon as a process opens it for reading (at most `secs`).
+pub fn send_line(fifo: &Path, line: &str, secs: u64) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo)
+        {
+            Ok(mut f) => {
+                f.write_all(format!("{line}\n").as_bytes()).unwrap();
+                return;
+            }
+            // ENXIO: no reader yet.
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "nobody opened {} to read in {secs} s",
+                    fifo.display()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("opening {}: {e}", fifo.display()),
+        }
+    }
+}
+
+/// A process a test started and waits for at its end. If the test fails before that, it is
+/// ended (continued, sent SIGTERM, which agentguard forwards to its tree, then SIGKILL),
+/// so nothing a failed test started outlives it holding the harness's pipes.
+pub struct Started(Option<std::process::Child>);
+
+impl Started {
+    pub fn new(c: std::process::Child) -> Started {
+        Started(Some(c))
+    }
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+    pub fn wait_with_output(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        use nix::sys::signal::{kill, Signal};
+        let Some(mut c) = self.0.take() else { return };
+        let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+        let _ = kill(pid, Signal::SIGCONT);
+        let _ = kill(pid, Signal::SIGTERM);
+        let t = std::time::Instant::now();
+        while matches!(c.try_wait(), Ok(None)) {
+            if t.elapsed().as_secs() >= 10 {
+                let _ = c.kill();
+                let _ = c.wait();
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// Says, past the harness's output capture so that it shows in every run, that a test did
+/// not run here and why ("skipping: needs ..."). tests/vm/z-integration.sh fails on such a
+/// line in the VM, where what these tests need is present.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipping: {test}: {why}");
 }

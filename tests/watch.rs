@@ -3,8 +3,12 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
+/// tmux on a server of this test process's own (its socket in the process directory),
+/// never the user's.
 fn tmux(args: &[&str]) -> String {
     let out = Command::new("tmux")
+        .arg("-S")
+        .arg(process_dir().join("tmux.sock"))
         .args(args)
         .output()
         .expect("tmux is needed (scripts/setup.sh installs it)");
@@ -76,9 +80,7 @@ fn start(session: &str, cmd: &str) {
 struct Kill(String);
 impl Drop for Kill {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
+        tmux(&["kill-session", "-t", &self.0]);
     }
 }
 
