@@ -34,10 +34,12 @@ fn attaching_follows_existing_descendants_until_the_tree_ends() {
     let go = d.join("go");
     let marker = d.join("marker");
     std::fs::write(&marker, "x").unwrap();
-    // A parent and a child that already exist, waiting for the file `go`.
+    let up = fifo(&d, "child-up");
+    // A parent and a child that already exist (the child says so), waiting for `go`.
     let script = format!(
-        "(while [ ! -e {go} ]; do sleep 0.05; done; cat {m} > /dev/null) & \
+        "(echo up > {up}; while [ ! -e {go} ]; do sleep 0.05; done; cat {m} > /dev/null) & \
          while [ ! -e {go} ]; do sleep 0.05; done; wait",
+        up = up.display(),
         go = go.display(),
         m = marker.display()
     );
@@ -45,7 +47,7 @@ fn attaching_follows_existing_descendants_until_the_tree_ends() {
         .args(["-c", &script])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    await_line(&up, 30);
     let mut rec = record_pid(&d, tree.id());
     let mut err = wait_ready(&mut rec);
     std::fs::write(&go, "").unwrap();
@@ -99,25 +101,16 @@ fn ctrl_c_ends_an_attached_recording_with_130_and_writes_its_files() {
 #[test]
 fn sigterm_to_record_is_forwarded_to_the_command() {
     let d = scratch("forward");
+    let up = fifo(&d, "up");
     let mut rec = Command::new(BIN)
         .args(["record", "-q", "-o"])
         .arg(d.join("run.toml"))
-        .args(["--", "sleep", "60"])
+        .args(["--", "/bin/sh", "-c"])
+        .arg(format!("echo up > {}; exec sleep 60", up.display()))
         .spawn()
         .unwrap();
-    // Wait for the command to be running under the recording.
-    let t = Instant::now();
-    while !std::fs::read_to_string(format!("/proc/{}/task/{}/children", rec.id(), rec.id()))
-        .map(|c| !c.trim().is_empty())
-        .unwrap_or(false)
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "the command never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(100));
+    // The command runs under the recording.
+    await_line(&up, 60);
     kill(Pid::from_raw(rec.id() as i32), Signal::SIGTERM).unwrap();
     let status = rec.wait().unwrap();
     assert_eq!(

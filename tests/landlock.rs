@@ -165,29 +165,35 @@ fn a_profile_edited_while_enforce_runs_is_not_half_applied() {
     std::fs::create_dir_all(d.join("out")).unwrap();
     std::fs::write(d.join("secret.txt"), "secret\n").unwrap();
     let p = profile(&d, 1);
-    let go = d.join("out/go");
+    // The tree says it runs (so the profile was read and the ruleset applied), then waits
+    // for the test to edit the profile.
+    let ready = fifo(&d.join("out"), "ready");
+    let go = fifo(&d.join("data"), "go");
     let script = format!(
-        "while [ ! -e {go} ]; do :; done; cat {d}/secret.txt || echo STILL-DENIED",
+        "echo ready > {ready}; read x < {go}; cat {d}/secret.txt || echo STILL-DENIED",
+        ready = ready.display(),
         go = go.display(),
         d = d.display()
     );
-    let child = Command::new(BIN)
-        .args(["enforce", "-q", "--backend", "landlock", "--profile"])
-        .arg(&p)
-        .args(["--", "/usr/bin/bash", "-c", &script])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let child = Started::new(
+        Command::new(BIN)
+            .args(["enforce", "-q", "--backend", "landlock", "--profile"])
+            .arg(&p)
+            .args(["--", "/usr/bin/bash", "-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    await_line(&ready, 60);
     let mut text = std::fs::read_to_string(&p).unwrap();
     text.push_str(&format!(
         "\n[[file]]\npath = \"{}/secret.txt\"\naccess = [\"read\"]\n",
         d.display()
     ));
     std::fs::write(&p, text).unwrap();
-    std::fs::write(&go, "").unwrap();
-    let out = child.wait_with_output().unwrap();
+    send_line(&go, "go", 30);
+    let out = child.wait_with_output();
     let so = String::from_utf8_lossy(&out.stdout);
     assert!(
         so.contains("STILL-DENIED") && !so.contains("secret"),
