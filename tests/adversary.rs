@@ -15,7 +15,7 @@ pub fn adversary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/adversary/adversary.c");
-        let out = std::env::temp_dir().join(format!("agentguard-adversary-{}", std::process::id()));
+        let out = process_dir().join("adversary.bin");
         let ok = ["cc", "clang", "gcc"].iter().any(|cc| {
             Command::new(cc)
                 .args(["-O1", "-o"])
@@ -78,7 +78,8 @@ fn every_adversarial_case_is_recorded() {
         r.stderr()
     );
 
-    let (_, r) = case(&d, &["openat2", fs]);
+    let (o, r) = case(&d, &["openat2", fs]);
+    assert!(o.contains("openat2 ok"), "{o}");
     assert!(opened(&r, fs).is_some(), "openat2 open not recorded");
 
     let (_, r) = case(&d, &["open_by_handle_at", fs]);
@@ -236,68 +237,65 @@ fn every_adversarial_case_is_recorded() {
 
 #[test]
 fn a_pid_reused_after_a_tracked_process_exits_is_not_in_scope() {
-    // A child of the tree exits; an unrelated process then gets its pid (the kernel is
-    // asked for it through ns_last_pid). What the stranger does is not the tree's.
+    // A child of the tree exits; an unrelated process is then started with its pid
+    // (clone3's set_tid, so the host-wide ns_last_pid is left alone). What the stranger
+    // does is not the tree's. The tree waits on a FIFO until the stranger has run.
     let d = scratch("adversary-pid-reuse");
-    let pf = d.join("pid");
-    let mut rec = Command::new(BIN)
-        .args(["record", "-q", "-o"])
-        .arg(d.join("run.toml"))
-        .arg("--events")
-        .arg(d.join("run.jsonl"))
-        .args([
-            "--",
-            "/bin/sh",
-            "-c",
-            &format!("/bin/sh -c 'echo $$ > {}'; sleep 2", pf.display()),
-        ])
-        .spawn()
-        .unwrap();
-    let mut pid = None;
-    for _ in 0..100 {
-        if let Some(p) = std::fs::read_to_string(&pf)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-        {
-            pid = Some(p);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let p = pid.expect("the tree's child wrote its pid");
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let mut reused = false;
-    for _ in 0..50 {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (p - 1).to_string()).unwrap();
-        let out = Command::new("/bin/sh")
-            .args(["-c", "echo $$; exec cat /etc/hostname"])
-            .output()
-            .unwrap();
-        let got: u32 = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        if got == p {
-            reused = true;
-            break;
-        }
-    }
-    assert!(
-        reused,
-        "pid {p} could not be handed out again (the host forks too fast?)"
+    let (pf, go) = (fifo(&d, "pid"), fifo(&d, "go"));
+    let rec = Started::new(
+        Command::new(BIN)
+            .args(["record", "-q", "-o"])
+            .arg(d.join("run.toml"))
+            .arg("--events")
+            .arg(d.join("run.jsonl"))
+            .args([
+                "--",
+                "/bin/sh",
+                "-c",
+                &format!(
+                    "/bin/sh -c 'echo $$ > {}'; read x < {}",
+                    pf.display(),
+                    go.display()
+                ),
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
     );
-    let st = rec.wait().unwrap();
-    assert!(st.success());
-    let r = read_outputs(
-        std::process::Output {
-            status: st,
-            stdout: vec![],
-            stderr: vec![],
-        },
-        &d.join("run.toml"),
-        &d.join("run.jsonl"),
+    let p: u32 = await_line(&pf, 60).trim().parse().unwrap();
+    // The child is gone (reaped by the tree's shell) before its pid can be taken.
+    let t = std::time::Instant::now();
+    while Path::new(&format!("/proc/{p}")).exists() {
+        assert!(t.elapsed().as_secs() < 30, "pid {p} never exited");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = Command::new(adversary())
+        .args([
+            "exec_as_pid",
+            &p.to_string(),
+            "/usr/bin/cat",
+            "/etc/hostname",
+        ])
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        so.contains("exec_as_pid ok"),
+        "the stranger did not run as pid {p}: {so}"
+    );
+    send_line(&go, "go", 30);
+    let out = rec.wait_with_output();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = read_outputs(out, &d.join("run.toml"), &d.join("run.jsonl"));
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e["kind"] == "exit" && e["pid"] == p),
+        "the tree's child {p} was recorded"
     );
     assert!(
         !r.events.iter().any(|e| e["pid"] == p

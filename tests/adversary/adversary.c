@@ -139,8 +139,18 @@ int main(int argc, char **argv)
 	if (!strcmp(name, "io_uring_open"))
 		return uring_open(t);
 	if (!strcmp(name, "openat2")) {
-		struct open_how how = { .flags = O_RDONLY, .resolve = RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
-		return result(read_fd(syscall(__NR_openat2, AT_FDCWD, t, &how, sizeof(how))));
+		/* Relative to a descriptor of the file's directory, with RESOLVE flags that
+		 * keep the lookup beneath it: a path the program never spells out whole.
+		 * (From "/" with RESOLVE_NO_XDEV it would fail wherever /tmp is a mount.) */
+		struct open_how how = { .flags = O_RDONLY,
+					.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%s", t);
+		*strrchr(dir, '/') = 0;
+		int dfd = open(dir, O_PATH | O_DIRECTORY);
+		if (dfd < 0)
+			return result(0);
+		return result(read_fd(syscall(__NR_openat2, dfd, strrchr(t, '/') + 1, &how, sizeof(how))));
 	}
 	if (!strcmp(name, "open_by_handle_at")) {
 		struct file_handle *h = malloc(sizeof(*h) + MAX_HANDLE_SZ);
@@ -323,6 +333,27 @@ int main(int argc, char **argv)
 		}
 		waitpid(c, NULL, 0);
 		return 0;
+	}
+	if (!strcmp(name, "exec_as_pid")) {
+		/* t: a pid; arg: a program, run with the next argument as a child with exactly
+		 * that pid (clone3's set_tid), without touching the host-wide ns_last_pid. */
+		pid_t want = atoi(t);
+		struct clone_args ca = { .exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&want,
+					 .set_tid_size = 1 };
+		long c = syscall(__NR_clone3, &ca, sizeof(ca));
+		if (c < 0)
+			return result(0);
+		if (c == 0) {
+			char *args[] = { (char *)arg, argc > 4 ? argv[4] : NULL, NULL };
+			int fd = open("/dev/null", O_WRONLY);
+			dup2(fd, 1);
+			execv(arg, args);
+			_exit(127);
+		}
+		int st;
+		waitpid(c, &st, 0);
+		errno = ECHILD;
+		return result(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
 	if (!strcmp(name, "ptrace_outside")) {
 		pid_t pid = atoi(t);
