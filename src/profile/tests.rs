@@ -527,11 +527,25 @@ fn invalid_profiles_name_file_line_and_field() {
 }
 
 #[test]
-fn saving_to_a_device_writes_through_it_rather_than_replacing_it() {
+fn saving_to_a_fifo_writes_through_it_rather_than_replacing_it() {
+    // A FIFO in a directory of this test's own stands for any non-regular target
+    // (`-o /dev/stdout`): the test never touches the host's devices.
+    use std::os::unix::fs::FileTypeExt;
+    let dir = std::env::temp_dir().join(format!("ag-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("out.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
     let p = run_profile(1);
-    p.save(Path::new("/dev/null")).unwrap();
-    let m = std::fs::metadata("/dev/null").unwrap();
-    assert!(!m.is_file(), "/dev/null must stay a device");
+    p.save(&fifo).unwrap();
+    let got = reader.join().unwrap();
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(kind.is_fifo(), "the FIFO was replaced: {kind:?}");
+    assert_eq!(got, p.to_toml().unwrap(), "the reader got the profile");
 }
 
 fn answer(name: &str, addr: &str) -> Kind {
