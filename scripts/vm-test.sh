@@ -8,6 +8,14 @@ kernel=$(ls /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n 1)
 [ -n "$kernel" ] || { echo "vm-test: no Debian kernel in /boot (scripts/setup.sh installs linux-image-amd64)" >&2; exit 2; }
 vng=.venv/bin/vng
 [ -x "$vng" ] || { echo "vm-test: no $vng (scripts/setup.sh installs virtme-ng)" >&2; exit 2; }
+# The integration test binary that tests/vm/z-integration.sh runs, as cargo names it.
+INTEGRATION=$(cargo test --release --locked --no-run --message-format=json |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "integration" and m.get("executable"):
+        print(m["executable"])')
+[ -x "$INTEGRATION" ] || { echo "vm-test: cargo built no integration test binary" >&2; exit 2; }
 work=$(mktemp -d /tmp/agentguard-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # The adversarial suite's program (tests/vm/adversary.sh), built here: the VM has no
@@ -18,5 +26,7 @@ mkdir -p target/vm
 # --disable-kvm: a KVM guest hangs at boot on these machines (shared/vm/README.md).
 # Through a pipe: qemu opens its stdout chardev with O_TRUNC, which would cut a log file
 # this script's output is redirected to (everything printed before the VM started).
-"$vng" --run "$kernel" --disable-kvm --user root -m 2G --cpus 2 --rwdir="$work" \
-    --exec "cd $PWD && export VMWORK=$work ADVERSARY=$PWD/target/vm/adversary PATH=$PATH && for t in tests/vm/*.sh; do echo \"== \$t\"; bash \$t || exit 1; done" 2>&1 | cat
+# vng runs its helpers (virtme-run, ...) by name: they are beside it in the venv. The
+# commands in the VM keep this script's PATH.
+PATH="$PWD/.venv/bin:$PATH" "$vng" --run "$kernel" --disable-kvm --user root -m 2G --cpus 2 --rwdir="$work" \
+    --exec "cd $PWD && export VMWORK=$work ADVERSARY=$PWD/target/vm/adversary INTEGRATION=$INTEGRATION PATH=$PATH && rc=0; for t in tests/vm/*.sh; do echo \"== \$t\"; bash \$t || rc=1; done; exit \$rc" 2>&1 | cat

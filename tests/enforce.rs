@@ -1,12 +1,39 @@
-//! Enforcement with BPF LSM is tested in a VM (tests/vm/enforce.sh). Here, where the
-//! kernel refuses LSM programs, enforce --backend bpf-lsm must refuse to start the
-//! command; the Landlock backend that auto picks here is tested in tests/landlock.rs.
+//! `enforce --backend bpf-lsm` on both kinds of kernel: where BPF LSM takes no decisions
+//! (this machine) it must refuse to start the command; where it does (the VM, which runs
+//! these tests through tests/vm/z-integration.sh) the command runs, enforced. Each test
+//! says "skipping: needs X" on the other kind; tests/host.rs tells them apart without
+//! agentguard's help. tests/vm/enforce.sh has the rest of BPF LSM enforcement; the
+//! Landlock backend that auto picks here is tested in tests/landlock.rs.
 use std::process::Command;
 
+use crate::host;
 use crate::util::*;
+
+/// The tree's cgroup, removed by the watchdog once agentguard is gone.
+fn assert_cgroup_removed(agentguard: u32) {
+    let cgroup = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .iter()
+        .map(|r| std::path::Path::new(r).join(format!("agentguard-{agentguard}")))
+        .find(|p| p.exists());
+    let t = std::time::Instant::now();
+    while cgroup.as_ref().is_some_and(|c| c.exists()) && t.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !cgroup.is_some_and(|c| c.exists()),
+        "the tree's cgroup was left behind"
+    );
+}
 
 #[test]
 fn enforce_fails_closed_where_bpf_lsm_cannot_load() {
+    if let Ok(()) = host::bpf_lsm() {
+        skip(
+            "enforce_fails_closed_where_bpf_lsm_cannot_load",
+            "needs a kernel where BPF LSM takes no decisions (this one takes them)",
+        );
+        return;
+    }
     let d = scratch("enforce-refused");
     let marker = d.join("ran");
     let profile = d.join("p.toml");
@@ -26,35 +53,68 @@ fn enforce_fails_closed_where_bpf_lsm_cannot_load() {
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(2) {
-        assert!(err.contains("enforcement needs BPF LSM programs"), "{err}");
-        assert!(
-            err.contains("fix:") && err.contains("did not start the command"),
-            "{err}"
-        );
-        assert!(
-            !marker.exists(),
-            "the command ran although it could not be enforced"
-        );
-    } else {
-        // A kernel that allows BPF LSM: then the command runs, enforced.
-        assert_eq!(out.status.code(), Some(0), "{err}");
-    }
-    // The watchdog removes the tree's cgroup once agentguard is gone.
-    let cgroup = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        .iter()
-        .map(|r| std::path::Path::new(r).join(format!("agentguard-{pid}")))
-        .find(|p| p.exists());
-    for _ in 0..100 {
-        if !cgroup.as_ref().is_some_and(|c| c.exists()) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("enforcement needs BPF LSM programs"), "{err}");
     assert!(
-        !cgroup.is_some_and(|c| c.exists()),
-        "the tree's cgroup was left behind"
+        err.contains("fix:") && err.contains("did not start the command"),
+        "{err}"
     );
+    assert!(
+        !marker.exists(),
+        "the command ran although it could not be enforced"
+    );
+    assert_cgroup_removed(pid);
+}
+
+#[test]
+fn enforce_with_bpf_lsm_runs_the_command_and_denies_what_the_profile_lacks() {
+    if let Err(why) = host::bpf_lsm() {
+        skip(
+            "enforce_with_bpf_lsm_runs_the_command_and_denies_what_the_profile_lacks",
+            &format!("needs BPF LSM ({why}); scripts/vm-test.sh runs it in a VM"),
+        );
+        return;
+    }
+    let d = scratch("enforce-bpf-lsm");
+    std::fs::write(d.join("allowed.txt"), "allowed\n").unwrap();
+    std::fs::write(d.join("secret.txt"), "secret\n").unwrap();
+    let profile = d.join("p.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "version = 1\ninclude = [\"coreutils\"]\n\n[[file]]\npath = \"{}/allowed.txt\"\naccess = [\"read\"]\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(BIN)
+        .args(["enforce", "--backend", "bpf-lsm", "--profile"])
+        .arg(&profile)
+        .arg("--")
+        .arg("/bin/cat")
+        .arg(d.join("allowed.txt"))
+        .arg(d.join("secret.txt"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(so, "allowed\n", "{se}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "cat failed on the denied file: {se}"
+    );
+    assert!(
+        se.contains(&format!("DENIED open {}/secret.txt", d.display())),
+        "{se}"
+    );
+    assert_cgroup_removed(pid);
 }
 
 #[test]

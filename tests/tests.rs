@@ -4,6 +4,9 @@
 /// Running agentguard and reading what it wrote.
 mod util;
 
+/// What this kernel can do, checked by the tests themselves.
+mod host;
+
 /// `agentguard record`: the process tree, execs, files, network, flagged kinds, exit codes.
 mod record;
 

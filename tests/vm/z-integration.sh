@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# In the VM: the integration tests that need BPF LSM, from the test binary that cargo built
+# on the host (scripts/vm-test.sh names it in $INTEGRATION: cargo's own answer, not the
+# newest file in target/): the property test that holds the kernel's decisions against the
+# matcher's (tests/kernel_agreement.rs), doctor against the suite's own BPF LSM check, and
+# enforce on a kernel that takes BPF LSM decisions. Each of those says "skipping" on the host.
+set -u
+bin=${INTEGRATION:?INTEGRATION names the integration test binary}
+[ -x "$bin" ] || { echo "no integration test binary $bin"; echo "0 passed, 1 failed"; exit 1; }
+export TMPDIR=${VMWORK:?}
+status=0
+run() {
+    "$bin" "$@" --test-threads 1 --nocapture > "$VMWORK/integration.log" 2>&1
+    local s=$?
+    tail -n 25 "$VMWORK/integration.log"
+    # A test that needs BPF LSM and skipped here would prove nothing: it must have run.
+    if grep -q "skipping: [a-z_:]*: needs BPF LSM" "$VMWORK/integration.log"; then
+        echo "FAIL a test skipped in the VM, where what it needs is present"; s=1
+    fi
+    [ "$s" -eq 0 ] || status=1
+}
+run --ignored --exact kernel_agreement::kernel_decisions_equal_the_matchers
+run doctor:: enforce::
+if [ "$status" -eq 0 ]; then echo "integration in the VM: passed"; else echo "integration in the VM: FAILED"; fi
+exit "$status"
