@@ -42,11 +42,13 @@ path = "$t/work/*"
 access = ["read", "write", "create", "truncate", "symlink", "mkdir"]
 TOML
 
-# case: name, then the adversary's arguments; expects "<case> denied" in its output.
+# case: name, then the adversary's arguments; expects "<case> denied: Operation not
+# permitted" in its output: EPERM is what agentguard's hooks return, so a case that failed
+# for another reason (a missing file, a refused connection) does not count as denied.
 denied() {
     local what=$1; shift
     "$ag" enforce --backend bpf-lsm -q --profile "$t/p.toml" -- "$adv" "$@" > "$t/logs/out" 2> "$t/logs/err"
-    if grep -q "^$1 denied" "$t/logs/out"; then ok "$what"; else bad "$what"; cat "$t/logs/out" "$t/logs/err" | head -5; fi
+    if grep -q "^$1 denied: Operation not permitted" "$t/logs/out"; then ok "$what"; else bad "$what"; cat "$t/logs/out" "$t/logs/err" | head -5; fi
 }
 
 sleep 300 & outsider=$!
@@ -117,7 +119,7 @@ touch "$t/work/go"
 for _ in $(seq 1200); do [ -s "$t/work/result" ] && break; sleep 0.1; done
 kill -CONT "$enf"
 wait "$enf"
-if grep -q "^openat2 denied" "$t/work/result"; then ok "with the ring buffer flooded, a denied open is still denied"; else bad "flood: denied open"; cat "$t/work/result" "$t/logs/err" | tail -5; fi
+if grep -q "^openat2 denied: Operation not permitted" "$t/work/result"; then ok "with the ring buffer flooded, a denied open is still denied"; else bad "flood: denied open"; cat "$t/work/result" "$t/logs/err" | tail -5; fi
 if grep -q '"kind":"lost"' "$t/logs/flood.jsonl"; then ok "and the lost records were counted"; else bad "flood: no lost records counted"; tail -3 "$t/logs/err"; grep -o "\"kind\":\"[a-z]*\"[^}]\{0,160\}" "$t/logs/flood.jsonl" | tail -12; fi
 echo "adversary: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

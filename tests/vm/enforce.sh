@@ -117,11 +117,15 @@ check "a hand-written rule admits a protected path" grep -q key "$t/logs/key2.ou
 # 6. Two trees at once, each under its own profile.
 { base; printf '\n[[file]]\npath = "%s/data/a.txt"\naccess = ["read"]\n' "$t"; } > "$t/A.toml"
 { base; printf '\n[[file]]\npath = "%s/data/b.txt"\naccess = ["read"]\n' "$t"; } > "$t/B.toml"
-both="sleep 1; cat $t/data/a.txt; cat $t/data/b.txt"
+# Both trees run at once: each waits for `both-go`, made only once both are running.
+both=": > $t/logs/up-\$\$; while [ ! -e $t/logs/both-go ]; do sleep 0.05; done; cat $t/data/a.txt; cat $t/data/b.txt"
 "$ag" enforce --backend bpf-lsm -q --profile "$t/A.toml" -- /bin/sh -c "$both" > "$t/logs/A.out" 2>/dev/null &
 a=$!
 "$ag" enforce --backend bpf-lsm -q --profile "$t/B.toml" -- /bin/sh -c "$both" > "$t/logs/B.out" 2>/dev/null &
 b=$!
+for _ in $(seq 600); do [ "$(ls "$t"/logs/up-* 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
+check "two trees ran at once" test "$(ls "$t"/logs/up-* | wc -l)" -ge 2
+touch "$t/logs/both-go"
 wait $a $b
 check "tree A reads only a" test "$(cat "$t/logs/A.out")" = a
 check "tree B reads only b" test "$(cat "$t/logs/B.out")" = b
@@ -164,7 +168,6 @@ running=$!
 enf=$!
 # Wait until the running tree is in scope (record says so once it tracks it), not just loaded.
 for _ in $(seq 150); do grep -q "recording pid" "$t/logs/pid.stderr" 2>/dev/null && break; sleep 0.2; done
-sleep 1
 touch "$t/logs/go"
 wait $running
 wait $enf
@@ -175,8 +178,8 @@ check "--pid: and its allowed read works" grep -q allowed "$t/logs/pid.out"
 # 10. agentguard killed with SIGKILL: the tree does not go on unenforced.
 "$ag" enforce --backend bpf-lsm -q --profile "$t/read.toml" -- /bin/sh -c "sleep 300; sleep 301" 2>/dev/null &
 ag_pid=$!
-sleep 2
-tree=$(pgrep -f "sleep 300")
+# The tree runs (it is released only once enforced).
+for _ in $(seq 300); do tree=$(pgrep -fx "sleep 300") && break; sleep 0.1; done
 echo "killing agentguard $ag_pid: $(ps -o pid,cmd -p $ag_pid | tail -n 1)"
 kill -9 $ag_pid
 for _ in $(seq 150); do [ -z "$(pgrep -f 'sleep 30[01]' | grep -v "^$ag_pid\$")" ] && break; sleep 0.2; done
