@@ -12,8 +12,9 @@ fi
 pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3 python3-venv bash perl tmux
       # certificates for the HTTPS model server of the example and the LLM tests
       openssl libssl3
-      # the VM that runs the BPF LSM tests (scripts/vm-test.sh): this kernel refuses LSM programs
-      qemu-system-x86 linux-image-amd64 busybox-static kmod)
+      # the VM that runs the BPF LSM tests (scripts/vm-test.sh): this kernel refuses LSM programs;
+      # virtme-ng runs `file` on the kernel and busybox; the VM scripts use pgrep and ip
+      qemu-system-x86 linux-image-amd64 busybox-static kmod file procps iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
