@@ -61,7 +61,8 @@ outside the tree, kernel module loads, bpf() and mounts are denied. Protected pa
 hand-written rule names them. Each denial is printed on standard error, written to --events, and counted in \
 the summary. Everything record does, enforce does too (-o, --events, --baseline).\n\n\
 Fails closed: when the LSM programs cannot load (no bpf in the kernel's lsm= list, no BTF), or the profile \
-holds a pattern the kernel cannot check exactly, the command is not started and the exit status is 2. The \
+holds a pattern the kernel cannot check exactly, or lacks the ELF loader or #! interpreter that a program it \
+names needs, the command is not started and the exit status is 2. The \
 tree runs in a cgroup of its own; if agentguard dies, even by SIGKILL, a watchdog kills what is left of it; \
 when enforce ends, so does the tree.",
         after_help = "Examples:\n  sudo agentguard enforce --profile baseline.toml -- python agent.py\n  sudo agentguard enforce --profile baseline.toml --audit -- python agent.py"

@@ -104,6 +104,11 @@ pub struct Exec {
     /// then its interpreter) or a symlink.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoked_as: Option<String>,
+    /// The file a binfmt handler ran through `path` (a `#!` script, a binfmt_misc file),
+    /// as exec was given it, made absolute against cwd: the kernel opened it for
+    /// execution too, so a profile must allow it as well as its interpreter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
     /// Executed through an fd (execveat AT_EMPTY_PATH, /dev/fd/N).
     #[serde(default, skip_serializing_if = "is_false")]
     pub via_fd: bool,
@@ -125,6 +130,9 @@ pub enum FileOp {
     Mkdir,
     Link,
     Symlink,
+    /// The ELF interpreter (dynamic loader) that the kernel mapped for an exec of this
+    /// process: read by the kernel on the program's behalf, reported after the exec.
+    Interp,
 }
 
 /// What an operation did to a path: the words a profile uses.
@@ -445,6 +453,7 @@ mod tests {
                 argv_truncated: true,
                 cwd: "/tmp".into(),
                 invoked_as: None,
+                script: Some("/tmp/run.sh".into()),
                 via_fd: false,
                 unlinked: false,
                 error: None,

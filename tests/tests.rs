@@ -23,6 +23,9 @@ mod diff;
 /// seeds that pass, attacks that are caught.
 mod example;
 
+/// The user's loop with nothing hand-written: record, merge, enforce the result.
+mod learned;
+
 /// `enforce` on this machine, whose kernel refuses LSM programs: it fails closed.
 mod enforce;
 

@@ -68,6 +68,9 @@ enum ag_file_op {
 	AG_FILE_SYMLINK = 8,
 	/* an execve/execveat that failed (a successful one is an AG_EXEC) */
 	AG_FILE_EXEC = 9,
+	/* the ELF interpreter (dynamic loader) an exec mapped for the new program: follows
+	 * the AG_EXEC record of the same process */
+	AG_FILE_INTERP = 10,
 };
 
 /* AG_NET operations. */
@@ -116,6 +119,9 @@ enum ag_flags {
 	AG_F_LOCAL = 1 << 9,
 	/* AG_DNS: an answer received (from the server in addr/port), not a query sent. */
 	AG_F_ANSWER = 1 << 10,
+	/* exec: a binfmt handler (a #! script, binfmt_misc) ran str[3]'s file through the
+	 * interpreter in str[0]. */
+	AG_F_EXEC_SCRIPT = 1 << 11,
 };
 
 /* Counters kept per CPU in the `stats` map, indexed by these. */

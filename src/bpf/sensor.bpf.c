@@ -813,6 +813,38 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/* bpf_find_vma's callback: the file mapped where the address is. */
+static long vma_file(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	/* Read as a plain value: put_path_at takes no verifier-typed pointer. */
+	*(__u64 *)data = (__u64)BPF_CORE_READ(vma, vm_file);
+	return 0;
+}
+
+/*
+ * The ELF interpreter an exec loaded, from what the kernel did rather than from the file's
+ * headers: exec leaves the user instruction pointer at the first instruction the new
+ * program will run, which for a dynamically linked program lies in its interpreter's
+ * mapping. Reported as an AG_FILE_INTERP record after the exec's own.
+ */
+static __always_inline void put_interp(struct task_struct *p, struct file *exe)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	struct ag_event *e;
+	__u64 f = 0;
+	__u32 off;
+
+	if (!regs || bpf_find_vma(p, BPF_CORE_READ(regs, ip), vma_file, &f, 0) || !f ||
+	    f == (__u64)exe)
+		return;
+	e = ev_init(AG_FILE, AG_FILE_INTERP, p);
+	if (!e)
+		return;
+	off = put_path(e, 0, 0, &((struct file *)f)->f_path);
+	e->h.flags |= AG_F_RESOLVED;
+	ev_submit(e, off, true);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -858,12 +890,16 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (head[0] == '/' && head[1] == 'd' && head[2] == 'e' && head[3] == 'v' &&
 	    head[4] == '/' && head[5] == 'f' && head[6] == 'd' && head[7] == '/')
 		e->h.flags |= AG_F_EXEC_FD;
+	/* binfmt_script and binfmt_misc point bprm->interp away from the name exec was given. */
+	if ((__u64)BPF_CORE_READ(bprm, interp) != (__u64)filename)
+		e->h.flags |= AG_F_EXEC_SCRIPT;
 	n = bpf_probe_read_kernel_str(&e->data[off & AG_OFF_MASK], AG_STR_MAX, filename);
 	if ((long)n < 0)
 		n = 0;
 	e->h.len[3] = n;
 	off += n;
 	ev_submit(e, off, true);
+	put_interp(p, file);
 	return 0;
 }
 

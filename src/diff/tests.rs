@@ -354,6 +354,7 @@ fn attack_report() -> Report {
             argv_truncated: false,
             cwd: "/home/ann/work".into(),
             invoked_as: None,
+            script: None,
             via_fd: false,
             unlinked: false,
             error: None,

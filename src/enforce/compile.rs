@@ -118,25 +118,9 @@ pub fn access_bits(a: &BTreeSet<Access>) -> u32 {
         .fold(0, |a, b| a | b)
 }
 
-/// `{a,b}` alternatives multiplied out (a profile's braces are few).
-fn expand_braces(p: &str) -> Result<Vec<String>> {
-    let Some(open) = p.find('{') else {
-        return Ok(vec![p.to_string()]);
-    };
-    let close = p[open..]
-        .find('}')
-        .map(|i| open + i)
-        .ok_or_else(|| anyhow::anyhow!("unbalanced '{{' in {p:?}"))?;
-    let mut out = Vec::new();
-    for alt in p[open + 1..close].split(',') {
-        for rest in expand_braces(&p[close + 1..])? {
-            out.push(format!("{}{alt}{rest}", &p[..open]));
-        }
-    }
-    if out.len() > 256 {
-        bail!("{p:?} expands to more than 256 paths");
-    }
-    Ok(out)
+/// `{a,b}` alternatives multiplied out: the profile's one expansion (pattern.rs).
+pub fn expand_braces(p: &str) -> Result<Vec<String>> {
+    crate::profile::pattern::expand_braces(p).map_err(anyhow::Error::msg)
 }
 
 /// A segment's text with globset's escapes ("[*]") resolved; None if it has a class or '?'.

@@ -262,18 +262,9 @@ fn literal_prefix(p: &str) -> (String, bool) {
     (if out.is_empty() { "/".into() } else { out }, true)
 }
 
-/// `a{b,c}d` -> [abd, acd] (not nested; enough for profiles' brace lists).
+/// `a{b,c}d` -> [abd, acd]: the profile's one expansion (pattern.rs).
 fn braces(p: &str) -> Vec<String> {
-    let (Some(open), Some(close)) = (p.find('{'), p.find('}')) else {
-        return vec![p.to_string()];
-    };
-    if close < open {
-        return vec![p.to_string()];
-    }
-    p[open + 1..close]
-        .split(',')
-        .flat_map(|alt| braces(&format!("{}{alt}{}", &p[..open], &p[close + 1..])))
-        .collect()
+    crate::profile::pattern::expand_braces(p).unwrap_or_else(|_| vec![p.to_string()])
 }
 
 #[cfg(test)]

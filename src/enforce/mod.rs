@@ -4,6 +4,7 @@ pub mod compile;
 pub mod egress;
 pub mod landlock;
 pub mod lsm;
+pub mod needs;
 pub mod watchdog;
 
 use std::os::fd::OwnedFd;
@@ -62,6 +63,18 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
         }
         Err(_) => compile::compile_net(&resolved)?,
     };
+    // What the kernel needs to run the profile's own programs, found before the start
+    // rather than as the first exec's EPERM.
+    let missing = needs::missing(&resolved, &vars)?;
+    if !missing.is_empty() {
+        for m in &missing {
+            eprintln!("agentguard: {name}: {m}");
+        }
+        eprintln!(
+            "agentguard: the profile cannot run its own programs; the command was not started"
+        );
+        return Ok(2);
+    }
     let opts = lsm::Options {
         audit: args.audit,
         kill_on_deny: args.on_deny == OnDeny::Kill,

@@ -283,6 +283,7 @@ mod tests {
                 argv_truncated: false,
                 cwd: "/w".into(),
                 invoked_as: None,
+                script: None,
                 via_fd: false,
                 unlinked: false,
                 error: None,

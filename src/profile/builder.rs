@@ -110,6 +110,12 @@ impl Observer {
                 let mut v = vec![What::Exec {
                     path: x.path.clone(),
                 }];
+                // A script is opened for execution as well as its interpreter.
+                if let Some(script) = &x.script {
+                    v.push(What::Exec {
+                        path: script.clone(),
+                    });
+                }
                 if x.via_fd || x.unlinked {
                     let what = if x.unlinked {
                         "a file with no name (memfd or deleted)"

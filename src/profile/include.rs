@@ -93,6 +93,22 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_include_compiles_exactly_for_bpf_lsm() {
+        let vars = crate::profile::Vars {
+            home: Some("/home/u".into()),
+            cwd: Some("/w".into()),
+        };
+        for (name, _) in SHIPPED {
+            let mut p = Profile::empty();
+            p.include = vec![name.to_string()];
+            let r = resolve(&p, Path::new("x.toml")).unwrap();
+            if let Err(e) = crate::enforce::compile::compile(&r, &vars) {
+                panic!("include {name:?} cannot be enforced exactly: {e:#}");
+            }
+        }
+    }
+
+    #[test]
     fn includes_resolve_and_unknown_names_are_errors() {
         let mut p = Profile::empty();
         p.include = vec!["resolver".into(), "python".into()];

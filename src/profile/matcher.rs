@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use globset::GlobMatcher;
 use ipnet::IpNet;
 
-use super::pattern::{glob, is_glob, subject, DomainPat, PortPat, Vars};
+use super::pattern::{expand_braces, glob, is_glob, subject, DomainPat, PortPat, Vars};
 use super::protected::is_protected;
 use super::{NetDir, Profile};
 use crate::event::{Access, FlagKind, Proto};
@@ -39,6 +39,10 @@ impl<T: Clone> PathRules<T> {
         let mut exact: HashMap<String, Vec<(T, u32)>> = HashMap::new();
         let mut by_dir: HashMap<String, Vec<usize>> = HashMap::new();
         let mut globs = Vec::new();
+        let rules = rules.into_iter().flat_map(|(p, t, hand)| {
+            let alts = expand_braces(&p).unwrap_or_else(|_| vec![p]);
+            alts.into_iter().map(move |a| (a, t.clone(), hand))
+        });
         for (p, t, hand) in rules {
             if is_glob(&p) {
                 by_dir

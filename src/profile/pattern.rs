@@ -141,6 +141,44 @@ impl PathPat {
     }
 }
 
+/// `{a,b}` alternatives multiplied out, empty ones included (`lib{,64}` -> lib, lib64):
+/// the one expansion that the matcher, the kernel compiler and Landlock all use, since
+/// globset matches no empty alternative. Braces inside a `[...]` class (how literals are
+/// escaped) are literal. Not nested.
+pub fn expand_braces(p: &str) -> Result<Vec<String>, String> {
+    let b = p.as_bytes();
+    let mut in_class = false;
+    let mut open = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'[' if !in_class => in_class = true,
+            b']' if in_class => in_class = false,
+            b'{' if !in_class => {
+                open = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let Some(open) = open else {
+        return Ok(vec![p.to_string()]);
+    };
+    let close = p[open..]
+        .find('}')
+        .map(|i| open + i)
+        .ok_or_else(|| format!("unbalanced '{{' in {p:?}"))?;
+    let mut out = Vec::new();
+    for alt in p[open + 1..close].split(',') {
+        for rest in expand_braces(&p[close + 1..])? {
+            out.push(format!("{}{alt}{rest}", &p[..open]));
+            if out.len() > 256 {
+                return Err(format!("{p:?} expands to more than 256 paths"));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Compiles an expanded path pattern: `*` and `?` never cross '/'. Patterns and paths are
 /// matched without their leading '/' (see `subject`), so that the empty name before it is
 /// never a segment a `*` could match: the kernel's matcher has no such segment either.
@@ -352,6 +390,43 @@ mod tests {
             !g.is_match(subject("/tmp")),
             "no empty root segment for * to match"
         );
+    }
+
+    #[test]
+    fn braces_expand_with_empty_alternatives_and_literal_brackets() {
+        assert_eq!(
+            expand_braces("/{usr/,}lib{,64}/x").unwrap(),
+            ["/usr/lib/x", "/usr/lib64/x", "/lib/x", "/lib64/x"]
+        );
+        assert_eq!(
+            expand_braces("/a[{]b/{c,d}").unwrap(),
+            ["/a[{]b/c", "/a[{]b/d"]
+        );
+        assert!(expand_braces("/a/{b").is_err());
+    }
+
+    #[test]
+    fn the_matcher_takes_an_empty_alternative_as_the_kernel_does() {
+        // globset alone matches no empty alternative: "/lib{,64}/x" missed "/lib/x".
+        let p = crate::profile::Profile::parse(
+            "version = 1\n\n[[file]]\npath = \"/{usr/,}lib{,64}/ld-linux.so.*\"\naccess = [\"read\"]\n",
+            std::path::Path::new("p.toml"),
+        )
+        .unwrap();
+        let m = crate::profile::matcher::Matcher::new(&p, &Vars::default()).unwrap();
+        let read = std::collections::BTreeSet::from([crate::event::Access::Read]);
+        for path in ["/lib/ld-linux.so.2", "/usr/lib64/ld-linux.so.2"] {
+            assert_eq!(
+                m.file(path, &read),
+                crate::profile::matcher::Verdict::Covered,
+                "{path}"
+            );
+            let c = crate::enforce::compile::compile(&p, &Vars::default()).unwrap();
+            assert!(
+                crate::enforce::compile::kernel_model(&c, path, crate::enforce::compile::READ),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -54,6 +54,7 @@ fn exec(path: &str) -> Kind {
         argv_truncated: false,
         cwd: "/".into(),
         invoked_as: None,
+        script: None,
         via_fd: false,
         unlinked: false,
         error: None,

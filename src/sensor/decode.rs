@@ -123,6 +123,7 @@ impl Decoder {
                     argv_truncated: false,
                     cwd: String::new(),
                     invoked_as: None,
+                    script: None,
                     via_fd: false,
                     unlinked: false,
                     error: errno(h.ret),
@@ -314,6 +315,8 @@ fn exec(h: &ag_hdr, s: [&[u8]; 4]) -> event::Exec {
     }
     let cwd = components_path(s[2]);
     let name = paths::display_bytes(cstr(s[3]));
+    let script =
+        (has(h, ag_flags::AG_F_EXEC_SCRIPT) && !name.is_empty()).then(|| paths::join(&cwd, &name));
     let invoked_as = (!name.is_empty() && paths::join(&cwd, &name) != path).then_some(name);
     event::Exec {
         path,
@@ -321,6 +324,7 @@ fn exec(h: &ag_hdr, s: [&[u8]; 4]) -> event::Exec {
         argv_truncated: has(h, ag_flags::AG_F_ARGV_TRUNC),
         cwd,
         invoked_as,
+        script,
         via_fd: has(h, ag_flags::AG_F_EXEC_FD),
         unlinked: has(h, ag_flags::AG_F_EXEC_UNLINKED),
         error: None,
@@ -373,6 +377,7 @@ fn file(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::File> {
         ag_file_op::AG_FILE_MKDIR => FileOp::Mkdir,
         ag_file_op::AG_FILE_LINK => FileOp::Link,
         ag_file_op::AG_FILE_SYMLINK => FileOp::Symlink,
+        ag_file_op::AG_FILE_INTERP => FileOp::Interp,
         other => bail!("unknown file operation {}", other.0),
     };
     let resolved = has(h, ag_flags::AG_F_RESOLVED);
@@ -400,6 +405,7 @@ fn file(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::File> {
         FileOp::Mkdir => vec![Access::Mkdir],
         FileOp::Link => vec![Access::Link],
         FileOp::Symlink => vec![Access::Symlink],
+        FileOp::Interp => vec![Access::Read],
     };
     let mode = match op {
         FileOp::Open if flags & O_CREAT != 0 => Some(h.arg[1] as u32 & 0o7777),

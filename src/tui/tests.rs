@@ -26,6 +26,7 @@ fn exec(path: &str, argv: &[&str]) -> Kind {
         argv_truncated: false,
         cwd: "/w".into(),
         invoked_as: None,
+        script: None,
         via_fd: false,
         unlinked: false,
         error: None,

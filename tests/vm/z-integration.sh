@@ -3,7 +3,8 @@
 # on the host (scripts/vm-test.sh names it in $INTEGRATION: cargo's own answer, not the
 # newest file in target/): the property test that holds the kernel's decisions against the
 # matcher's (tests/kernel_agreement.rs), doctor against the suite's own BPF LSM check, and
-# enforce on a kernel that takes BPF LSM decisions. Each of those says "skipping" on the host.
+# enforce on a kernel that takes BPF LSM decisions (the enforce tests say "skipping" on the host),
+# and the record-then-enforce loop (tests/learned.rs) under BPF LSM.
 set -u
 bin=${INTEGRATION:?INTEGRATION names the integration test binary}
 [ -x "$bin" ] || { echo "no integration test binary $bin"; echo "0 passed, 1 failed"; exit 1; }
@@ -20,6 +21,6 @@ run() {
     [ "$s" -eq 0 ] || status=1
 }
 run --ignored --exact kernel_agreement::kernel_decisions_equal_the_matchers
-run doctor:: enforce::
+run doctor:: enforce:: learned::
 if [ "$status" -eq 0 ]; then echo "integration in the VM: passed"; else echo "integration in the VM: FAILED"; fi
 exit "$status"

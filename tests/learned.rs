@@ -1,0 +1,139 @@
+//! The loop a user follows, with nothing hand-written: record a program a few times into
+//! a baseline, then enforce that baseline on the same program. With `--backend auto`, so
+//! this runs with Landlock on this machine and with BPF LSM in the VM
+//! (tests/vm/z-integration.sh).
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::*;
+
+/// `agentguard record -q --merge-into baseline -- cmd`, `runs` times, in the baseline's
+/// directory (the workspace, as an agent's); the last run's output.
+fn learn(baseline: &Path, cmd: &[&str], runs: usize) -> Output {
+    let mut last = None;
+    for i in 0..runs {
+        let out = Command::new(BIN)
+            .current_dir(baseline.parent().unwrap())
+            .args(["record", "-q", "--merge-into"])
+            .arg(baseline)
+            .arg("--")
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "recorded run {i} of {cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        last = Some(out);
+    }
+    last.unwrap()
+}
+
+fn enforce(profile: &Path, cmd: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(profile.parent().unwrap())
+        .args(["enforce", "--backend", "auto", "--profile"])
+        .arg(profile)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_learned_baseline_runs_the_programs_it_was_learned_from() {
+    let d = scratch("learned-runs");
+    std::fs::write(d.join("data.txt"), "one\ntwo\nthree\n").unwrap();
+    std::fs::write(d.join("secret.txt"), "secret\n").unwrap();
+    let script = d.join("count.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nwc -l < {0}/data.txt\nls {0} > /dev/null\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let data = d.join("data.txt");
+    let py = format!(
+        "import json, pathlib; print(json.dumps(pathlib.Path({:?}).read_text().split()))",
+        data.display()
+    );
+    let programs: Vec<(&str, Vec<&str>)> = vec![
+        ("cat", vec!["/bin/cat", data.to_str().unwrap()]),
+        ("script", vec![script.to_str().unwrap()]),
+        ("python", vec![python(), "-c", &py]),
+    ];
+    for (name, cmd) in &programs {
+        let baseline = d.join(format!("{name}.toml"));
+        let recorded = learn(&baseline, cmd, 3);
+        let p = std::fs::read_to_string(&baseline).unwrap();
+        assert!(
+            p.contains("ld-linux-x86-64.so.2\"\naccess = [\"read\"]"),
+            "{name}: the ELF loader the kernel mapped was learned:\n{p}"
+        );
+        let out = enforce(&baseline, cmd);
+        let err = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name} under its baseline: {err}"
+        );
+        assert_eq!(
+            text(&out.stdout),
+            text(&recorded.stdout),
+            "{name}: the same result as recorded: {err}"
+        );
+        assert!(!err.contains("DENIED"), "{name}: {err}");
+    }
+    // Not a baseline that admits anything: the same cat on a file it never read is denied.
+    let out = enforce(
+        &d.join("cat.toml"),
+        &[
+            "/bin/cat",
+            data.to_str().unwrap(),
+            d.join("secret.txt").to_str().unwrap(),
+        ],
+    );
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(so, "one\ntwo\nthree\n", "{se}");
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(
+        se.contains(&format!("DENIED open {}/secret.txt", d.display())),
+        "{se}"
+    );
+}
+
+#[test]
+fn a_baseline_without_the_loader_is_refused_before_the_start() {
+    let d = scratch("learned-no-loader");
+    let marker = d.join("ran");
+    let baseline = d.join("b.toml");
+    let cmd = ["/bin/cat", "/etc/hostname"];
+    learn(&baseline, &cmd, 1);
+    // The recording, less the loader's entry: as an older agentguard recorded it.
+    let mut p: toml::Table = std::fs::read_to_string(&baseline).unwrap().parse().unwrap();
+    let files = p["file"].as_array_mut().unwrap();
+    let before = files.len();
+    files.retain(|f| !f["path"].as_str().unwrap().contains("ld-linux"));
+    assert_eq!(files.len(), before - 1, "one loader entry");
+    let stripped = d.join("stripped.toml");
+    std::fs::write(&stripped, toml::to_string(&p).unwrap()).unwrap();
+    let script = format!("touch {}; cat /etc/hostname", marker.display());
+    let out = enforce(&stripped, &["/bin/sh", "-c", &script]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the profile does not allow the ELF loader")
+            && err.contains("/usr/bin/cat")
+            && err.contains("the command was not started"),
+        "{err}"
+    );
+    assert!(!marker.exists(), "nothing ran");
+}
