@@ -12,6 +12,8 @@ fi
 pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3 python3-venv bash perl tmux
       # certificates for the HTTPS model server of the example and the LLM tests
       openssl libssl3
+      # programs the record-then-enforce tests learn (tests/learned.rs)
+      curl
       # the VM that runs the BPF LSM tests (scripts/vm-test.sh): this kernel refuses LSM programs;
       # virtme-ng runs `file` on the kernel and busybox; the VM scripts use pgrep and ip
       qemu-system-x86 linux-image-amd64 busybox-static kmod file procps iproute2)

@@ -137,3 +137,73 @@ fn a_baseline_without_the_loader_is_refused_before_the_start() {
     );
     assert!(!marker.exists(), "nothing ran");
 }
+
+/// A loopback HTTP server of the test's own that answers `n` requests with "ok".
+fn http_server(n: usize) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        for _ in 0..n {
+            let Ok((mut c, _)) = l.accept() else { return };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+    });
+    (port, t)
+}
+
+#[test]
+fn everyday_programs_run_under_the_baseline_learned_from_them() {
+    let d = scratch("learned-everyday");
+    // curl to a loopback server.
+    let (port, server) = http_server(4);
+    let url = format!("http://127.0.0.1:{port}/");
+    let curl = ["/usr/bin/curl", "-s", url.as_str()];
+    let base = d.join("curl.toml");
+    learn(&base, &curl, 3);
+    let out = enforce(&base, &curl);
+    let err = text(&out.stderr);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).as_str()),
+        (Some(0), "ok"),
+        "curl: {err}"
+    );
+    assert!(!err.contains("DENIED"), "curl: {err}");
+    server.join().unwrap();
+
+    // A script that imports from the standard library and from a virtualenv.
+    let venv = d.join("venv");
+    let st = Command::new(python())
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(st.success(), "python -m venv");
+    let site = std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("site-packages");
+    std::fs::write(site.join("venvmod.py"), "X = 42\n").unwrap();
+    std::fs::write(
+        d.join("s.py"),
+        "import csv, io, json, venvmod\nprint(json.dumps([venvmod.X]), len(list(csv.reader(io.StringIO('a,b')))))\n",
+    )
+    .unwrap();
+    let vpy = venv.join("bin/python");
+    let cmd = [vpy.to_str().unwrap(), "s.py"];
+    let base = d.join("venv.toml");
+    learn(&base, &cmd, 3);
+    let out = enforce(&base, &cmd);
+    let err = text(&out.stderr);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).as_str()),
+        (Some(0), "[42] 1\n"),
+        "venv python: {err}"
+    );
+    assert!(!err.contains("DENIED"), "venv python: {err}");
+}
