@@ -13,7 +13,8 @@ status=0
 run() {
     "$bin" "$@" --test-threads 1 --nocapture > "$VMWORK/integration.log" 2>&1
     local s=$?
-    tail -n 25 "$VMWORK/integration.log"
+    # All of it when something failed (the reason is above the summary), else the summary.
+    if [ "$s" -eq 0 ]; then tail -n 25 "$VMWORK/integration.log"; else cat "$VMWORK/integration.log"; fi
     # A test that needs BPF LSM and skipped here would prove nothing: it must have run.
     if grep -q "skipping: [a-z_:]*: needs BPF LSM" "$VMWORK/integration.log"; then
         echo "FAIL a test skipped in the VM, where what it needs is present"; s=1
