@@ -561,9 +561,21 @@ int BPF_PROG(enforce_file_open, struct file *file, int ret)
 	if ((mode & FMODE_EXEC) || (flags & FMODE_EXEC))
 		return check_path(AG_DENY_EXEC, addr_of(file) + bpf_core_field_offset(struct file, f_path),
 				  AG_ACC_EXEC | AG_ACC_READ);
-	if ((file->f_inode->i_mode & S_IFMT) == S_IFDIR)
+	if ((file->f_inode->i_mode & S_IFMT) == S_IFDIR) {
+		/*
+		 * overlayfs opens the real directory beneath the one the tree opened, through a
+		 * private mount of the layer that no path lookup reaches (mnt_ns is
+		 * MNT_NS_INTERNAL): the tree's own open was checked by this hook already, at the
+		 * path it sees. Checked again it would be at the layer's path (/usr/lib/x as /lib/x
+		 * on an overlay of /usr), which no profile names. Directories only: the other
+		 * files of internal mounts (namespaces, pipes, memfds) stay checked.
+		 */
+		struct mount *m = container_of(file->f_path.mnt, struct mount, mnt);
+
+		if ((long)BPF_CORE_READ(m, mnt_ns) == -22 /* EINVAL: MNT_NS_INTERNAL */)
+			return 0;
 		want |= AG_ACC_LIST;
-	else if (mode & FMODE_READ)
+	} else if (mode & FMODE_READ)
 		want |= AG_ACC_READ;
 	if (mode & FMODE_WRITE) {
 		want |= AG_ACC_WRITE;
