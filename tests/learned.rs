@@ -45,6 +45,18 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `name` ran under its baseline as it did when recorded: exit 0, the same output, and
+/// nothing denied.
+fn ran_as_recorded(name: &str, out: &Output, stdout: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).as_str()),
+        (Some(0), stdout),
+        "{name} under its baseline: {err}"
+    );
+    assert!(!err.contains("DENIED"), "{name}: {err}");
+}
+
 #[test]
 fn a_learned_baseline_runs_the_programs_it_was_learned_from() {
     let d = scratch("learned-runs");
@@ -78,19 +90,7 @@ fn a_learned_baseline_runs_the_programs_it_was_learned_from() {
             p.contains("ld-linux-x86-64.so.2\"\naccess = [\"read\"]"),
             "{name}: the ELF loader the kernel mapped was learned:\n{p}"
         );
-        let out = enforce(&baseline, cmd);
-        let err = text(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{name} under its baseline: {err}"
-        );
-        assert_eq!(
-            text(&out.stdout),
-            text(&recorded.stdout),
-            "{name}: the same result as recorded: {err}"
-        );
-        assert!(!err.contains("DENIED"), "{name}: {err}");
+        ran_as_recorded(name, &enforce(&baseline, cmd), &text(&recorded.stdout));
     }
     // Not a baseline that admits anything: the same cat on a file it never read is denied.
     let out = enforce(
@@ -163,14 +163,7 @@ fn everyday_programs_run_under_the_baseline_learned_from_them() {
     let curl = ["/usr/bin/curl", "-s", url.as_str()];
     let base = d.join("curl.toml");
     learn(&base, &curl, 3);
-    let out = enforce(&base, &curl);
-    let err = text(&out.stderr);
-    assert_eq!(
-        (out.status.code(), text(&out.stdout).as_str()),
-        (Some(0), "ok"),
-        "curl: {err}"
-    );
-    assert!(!err.contains("DENIED"), "curl: {err}");
+    ran_as_recorded("curl", &enforce(&base, &curl), "ok");
     server.join().unwrap();
 
     // A script that imports from the standard library and from a virtualenv.
@@ -198,12 +191,5 @@ fn everyday_programs_run_under_the_baseline_learned_from_them() {
     let cmd = [vpy.to_str().unwrap(), "s.py"];
     let base = d.join("venv.toml");
     learn(&base, &cmd, 3);
-    let out = enforce(&base, &cmd);
-    let err = text(&out.stderr);
-    assert_eq!(
-        (out.status.code(), text(&out.stdout).as_str()),
-        (Some(0), "[42] 1\n"),
-        "venv python: {err}"
-    );
-    assert!(!err.contains("DENIED"), "venv python: {err}");
+    ran_as_recorded("venv python", &enforce(&base, &cmd), "[42] 1\n");
 }
