@@ -158,10 +158,10 @@ impl State {
             );
             // Under the UI the denial shows there; a line on stderr would tear the screen.
             if self.tui.is_none() {
-                eprintln!(
+                say(&format!(
                     "agentguard: {what} {} {}{access} by {chain}: {}",
                     d.op, d.object, d.reason
-                );
+                ));
             }
         }
         if let Kind::Flag(f) = &ev.kind {
@@ -191,12 +191,12 @@ impl State {
                             .as_ref()
                             .map(|c| format!("\n        {}", report::cause_line(c)))
                             .unwrap_or_default();
-                        eprintln!(
+                        say(&format!(
                             "agentguard: {} {}{cause}\n        by {}",
                             f.severity.name().to_uppercase(),
                             report::finding_line(&f),
                             report::chain(&f.process)
-                        );
+                        ));
                     }
                     finding = Some(f);
                 }
@@ -211,6 +211,13 @@ impl State {
             app.push(ev, finding);
         }
     }
+}
+
+/// A live line on standard error in one write: the tree writes to the same stderr, and
+/// eprintln! writes piece by piece, so the tree's own messages could land inside ours.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 /// Landlock reports no denials; a file operation or exec of the tree that failed with
