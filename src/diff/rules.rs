@@ -29,6 +29,7 @@ impl Severity {
     }
 }
 
+#[derive(Debug)]
 pub struct Rule {
     pub id: &'static str,
     pub severity: Severity,
@@ -48,17 +49,19 @@ rules! {
     FLAG_CRITICAL = "flag-critical", Critical, "exec through an fd or a memfd, a kernel module load, bpf(), ptrace of a process outside the tree";
     EXEC_SHELL = "exec-shell", High, "a shell or interpreter spawned under the agent (sh, bash, python, perl, node, ...)";
     EXEC_NETWORK = "exec-network", High, "a network-capable program (curl, wget, nc, ssh, scp, rsync, git, openssl, ...)";
+    EXEC_ELSEWHERE = "exec-elsewhere", High, "a program outside the system's program directories (/usr/bin, /usr/sbin, /usr/local/bin, ...): written, downloaded or unpacked";
     NET_NEW_HOST = "net-new-host", High, "a connection or datagram to an IP address the baseline never reached (loopback too: local services are targets)";
     NET_NEW_RESOLVER = "net-new-resolver", High, "a query to a DNS server the baseline never used";
     DNS_NEW = "dns-new", High, "a DNS name the baseline never resolved";
     LLM_NEW_HOST = "llm-new-host", High, "an LLM API host the baseline never called (prompts, context and tool results go there)";
+    NET_NEW_PORT = "net-new-port", High, "a known host on a port the baseline never used: another service";
+    NET_NEW_UNIX = "net-new-unix", High, "a unix-socket destination the baseline never used (container engines, D-Bus and ssh-agent sockets hand out root or credentials)";
     NET_NEW_LISTENER = "net-new-listener", High, "a new listening or bound socket on an address outside loopback";
     WRITE_OUTSIDE = "write-outside", High, "a write, create, delete, rename, chmod or link outside the workspace (${CWD}) and the temp directories";
     FLAG_HIGH = "flag-high", High, "setuid, setgid, capset, io_uring (its operations are invisible), 32-bit syscalls, open_by_handle_at";
-    NET_NEW_PORT = "net-new-port", Medium, "a known host on a port the baseline never used";
-    NET_NEW_LOCAL = "net-new-local", Medium, "a new unix-socket destination, or a new listener on loopback or a unix socket";
+    NET_NEW_LOCAL = "net-new-local", Medium, "a new listener on loopback or a unix socket";
     WRITE_WORKSPACE = "write-workspace", Medium, "a new write in the workspace or a temp directory";
-    EXEC_NEW = "exec-new", Medium, "a program the baseline never ran";
+    EXEC_NEW = "exec-new", Medium, "a program in a system program directory that the baseline never ran";
     TOOL_NEW = "tool-new", Medium, "a tool the model never called in the baseline";
     READ_NEW = "read-new", Medium, "a read in a directory the baseline never read from";
     FLAG_MEDIUM = "flag-medium", Medium, "memfd_create, ptrace within the tree";
@@ -151,6 +154,23 @@ const COREUTILS: &[&str] = &[
     "more",
 ];
 
+/// Where a system's programs are installed (the kernel reports the resolved path: on a
+/// merged-/usr system /bin/ls runs as /usr/bin/ls).
+pub const SYSTEM_BIN: &[&str] = &[
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/bin",
+    "/sbin",
+];
+
+/// A program directly in one of the system's program directories.
+pub fn in_system_bin(path: &str) -> bool {
+    path.rsplit_once('/')
+        .is_some_and(|(dir, name)| !name.is_empty() && SYSTEM_BIN.contains(&dir))
+}
+
 /// "python3.11" -> "python3" -> matches "python3"; "/usr/bin/nc.openbsd" stays whole too.
 fn program(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
@@ -174,9 +194,9 @@ const WRITES: &[Access] = &[
     Access::Link,
     Access::Symlink,
 ];
-const TEMP_DIRS: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/run/user"];
+pub const TEMP_DIRS: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/run/user"];
 
-fn under(path: &str, dir: &str) -> bool {
+pub fn under(path: &str, dir: &str) -> bool {
     path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
@@ -237,10 +257,12 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
                 )
             };
             let writes = missing.iter().any(|a| WRITES.contains(a));
-            let in_workspace = cx.workspace.is_some_and(|w| under(path, w));
+            // Beneath: the workspace and the temp directories themselves are not scratch.
+            let beneath = |d: &str| path != d && under(path, d);
+            let in_workspace = cx.workspace.is_some_and(beneath);
             // The home directory is never a scratch area, even when it lives under /tmp.
             let in_home = cx.home.is_some_and(|h| under(path, h));
-            let in_work = in_workspace || (!in_home && TEMP_DIRS.iter().any(|d| under(path, d)));
+            let in_work = in_workspace || (!in_home && TEMP_DIRS.iter().any(|d| beneath(d)));
             let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
             if writes && !in_work {
                 (
@@ -301,8 +323,14 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
                         program(path)
                     ),
                 )
-            } else {
+            } else if in_system_bin(path) {
                 (&EXEC_NEW, "a program the baseline never ran".to_string())
+            } else {
+                (
+                    &EXEC_ELSEWHERE,
+                    "a program outside the system's program directories that the baseline never ran"
+                        .to_string(),
+                )
             }
         }
         What::Net { op, addr, port, .. } => {
@@ -321,7 +349,7 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
                     format!("a new local listener on {addr}:{port}"),
                 ),
                 NetDir::Connect if addr.starts_with('/') || addr.starts_with('@') => {
-                    (&NET_NEW_LOCAL, "a new unix-socket destination".to_string())
+                    (&NET_NEW_UNIX, "a new unix-socket destination".to_string())
                 }
                 NetDir::Connect if (cx.host_known)(NetDir::Connect, addr) => {
                     (&NET_NEW_PORT, format!("a known host on a new port {port}"))

@@ -198,10 +198,10 @@ fn each_rule_of_the_model() {
             },
             Some(("flag-high", Severity::High)),
         ),
-        // medium
+        // medium, and the high neighbours of medium rules
         (
             net("127.0.0.1", 9090),
-            Some(("net-new-port", Severity::Medium)),
+            Some(("net-new-port", Severity::High)),
         ),
         (
             What::Net {
@@ -210,7 +210,7 @@ fn each_rule_of_the_model() {
                 addr: "/run/docker.sock".into(),
                 port: 0,
             },
-            Some(("net-new-local", Severity::Medium)),
+            Some(("net-new-unix", Severity::High)),
         ),
         (
             file("/home/ann/work/out/new.md", &[Write, Create]),
@@ -222,6 +222,10 @@ fn each_rule_of_the_model() {
         ),
         (
             exec("/opt/tool/bin/frob"),
+            Some(("exec-elsewhere", Severity::High)),
+        ),
+        (
+            exec("/usr/bin/frob"),
             Some(("exec-new", Severity::Medium)),
         ),
         (

@@ -319,7 +319,8 @@ impl Matcher {
                     && r.proto == proto
                     && r.port.contains(port)
                     && match &r.addr {
-                        AddrRule::Any => true,
+                        // As the kernel compiles it: any IP address, no unix socket.
+                        AddrRule::Any => ip.is_some(),
                         AddrRule::Net(n) => ip.is_some_and(|ip| n.contains(&ip)),
                         AddrRule::Unix(p) => p == addr,
                     }
