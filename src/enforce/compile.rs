@@ -124,7 +124,7 @@ pub fn expand_braces(p: &str) -> Result<Vec<String>> {
 }
 
 /// A segment's text with globset's escapes ("[*]") resolved; None if it has a class or '?'.
-fn literal(seg: &str) -> Option<Vec<u8>> {
+pub fn literal(seg: &str) -> Option<Vec<u8>> {
     let b = seg.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

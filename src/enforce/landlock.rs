@@ -59,8 +59,9 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
         }));
     for (source, pattern, access) in rules {
         let exec = source.starts_with("[[exec]]");
-        let raw = crate::profile::learn::unescape(&pattern);
-        let expanded = match vars.expand_raw(&raw) {
+        // In pattern syntax throughout: a literal '[' or '*' in a name is escaped ("[[]"),
+        // and only an unescaped one makes a pattern.
+        let expanded = match vars.expand(&pattern) {
             Ok(x) => x,
             Err(e) => {
                 plan.narrowed.push(format!("{source}: {e}"));
@@ -130,6 +131,20 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
                     holder.display()
                 ));
             }
+            // A pattern's directory that holds protected paths: its entries, less the
+            // protected ones, as they are at the start ("/etc/*" without /etc/shadow).
+            if !exact && path.is_dir() && guarded.beneath(&path).is_some() && !rights.is_empty() {
+                let deep = alt.ends_with("/**");
+                let skipped = guarded.entries_but_protected(&path, rights, deep, 3, &mut plan);
+                plan.widened.push(format!(
+                    "{source}: allowed for each entry of {} as it is at the start{}, except the protected {}",
+                    path.display(),
+                    if deep { " (each a hierarchy)" } else { "" },
+                    skipped.join(", ")
+                ));
+                add_holder(&guarded, &source, &holder, parent_rights, &mut plan);
+                continue;
+            }
             let add = |at: &Path, r: BitFlags<AccessFs>, plan: &mut Plan| {
                 if r.is_empty() {
                     return;
@@ -156,7 +171,7 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
                 *plan.grants.entry(at.to_path_buf()).or_default() |= r;
             };
             add(&path, rights, &mut plan);
-            add(&holder, parent_rights, &mut plan);
+            add_holder(&guarded, &source, &holder, parent_rights, &mut plan);
         }
     }
     if plan.grants.keys().any(|p| p.is_dir()) {
@@ -167,6 +182,28 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
     plan.narrowed.sort();
     plan.narrowed.dedup();
     plan
+}
+
+/// Rights on the directory that holds an entry (create, delete, rename in it): Landlock
+/// grants them for the whole hierarchy, so not where protected paths lie.
+fn add_holder(g: &Guarded, source: &str, at: &Path, r: BitFlags<AccessFs>, plan: &mut Plan) {
+    if r.is_empty() {
+        return;
+    }
+    if let Some(p) = g.beneath(at) {
+        plan.narrowed.push(format!(
+            "{source}: not allowed: beneath {} lies the protected {} (Landlock cannot exclude it; write a narrower rule)",
+            at.display(),
+            p.display()
+        ));
+    } else if !at.exists() {
+        plan.narrowed.push(format!(
+            "{source}: not allowed: {} does not exist",
+            at.display()
+        ));
+    } else {
+        *plan.grants.entry(at.to_path_buf()).or_default() |= r;
+    }
 }
 
 fn dir_only(is_dir: bool, r: AccessFs) -> BitFlags<AccessFs> {
@@ -235,6 +272,61 @@ impl Guarded {
         g
     }
 
+    /// Whether everything at `p` is protected: a protected file, or a directory whose
+    /// every entry is (`.ssh`, `.git/hooks`).
+    fn protected(&self, p: &Path) -> bool {
+        let s = p.to_string_lossy();
+        protected::is_protected(&s) || (p.is_dir() && protected::is_protected(&format!("{s}/x")))
+    }
+
+    /// Grants `r` on each entry of `dir` but the protected ones: files as files, and
+    /// directories as hierarchies when `deep` (a pattern ending in "**"), descending
+    /// `depth` levels into those holding protected paths; otherwise only listing them.
+    /// Returns the entries left out.
+    fn entries_but_protected(
+        &self,
+        dir: &Path,
+        r: BitFlags<AccessFs>,
+        deep: bool,
+        depth: u32,
+        plan: &mut Plan,
+    ) -> Vec<String> {
+        let mut skipped = Vec::new();
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return vec![format!("{} (unreadable)", dir.display())];
+        };
+        let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for c in entries {
+            if self.protected(&c) {
+                skipped.push(c.display().to_string());
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&c);
+            let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
+            if !is_dir {
+                let fr = r & AccessFs::from_file(HANDLED);
+                if !fr.is_empty() && meta.is_ok_and(|m| m.is_file()) {
+                    *plan.grants.entry(c).or_default() |= fr;
+                }
+                continue;
+            }
+            let holds = self.beneath(&c).is_some();
+            if !deep {
+                if !holds && r.contains(AccessFs::ReadDir) {
+                    *plan.grants.entry(c).or_default() |= AccessFs::ReadDir;
+                }
+            } else if !holds {
+                *plan.grants.entry(c).or_default() |= r;
+            } else if depth > 0 {
+                skipped.extend(self.entries_but_protected(&c, r, deep, depth - 1, plan));
+            } else {
+                skipped.push(c.display().to_string());
+            }
+        }
+        skipped
+    }
+
     /// A protected location beneath the directory `d`, if there is one.
     fn beneath(&self, d: &Path) -> Option<PathBuf> {
         if let Some(a) = self
@@ -253,11 +345,11 @@ impl Guarded {
 fn literal_prefix(p: &str) -> (String, bool) {
     let mut out = String::new();
     for seg in p.split('/').filter(|s| !s.is_empty()) {
-        if seg.contains(['*', '?', '[', '{']) {
+        let Some(lit) = super::compile::literal(seg) else {
             return (if out.is_empty() { "/".into() } else { out }, false);
-        }
+        };
         out.push('/');
-        out.push_str(seg);
+        out.push_str(&String::from_utf8_lossy(&lit));
     }
     (if out.is_empty() { "/".into() } else { out }, true)
 }
@@ -276,6 +368,8 @@ mod tests {
         assert_eq!(literal_prefix("/usr/lib/*.so"), ("/usr/lib".into(), false));
         assert_eq!(literal_prefix("/etc/hosts"), ("/etc/hosts".into(), true));
         assert_eq!(literal_prefix("**/x.pyc"), ("/".into(), false));
+        // An escaped metacharacter is part of a name: /usr/bin/[ is a program.
+        assert_eq!(literal_prefix("/usr/bin/[[]"), ("/usr/bin/[".into(), true));
         assert_eq!(
             braces("/etc/{passwd,group}"),
             vec!["/etc/passwd", "/etc/group"]
@@ -322,12 +416,18 @@ path = "/usr/bin/{true,false}"
         assert!(plan.grants[Path::new("/etc/hostname")].contains(AccessFs::ReadFile));
         assert!(plan.grants[Path::new("/usr/bin/true")].contains(AccessFs::Execute));
         assert!(!plan.grants.contains_key(&home), "{plan:?}");
-        let n = plan.narrowed.join("\n");
+        // ${HOME}/* holds ~/.ssh: each entry but that one, the work directory for listing.
+        let w = plan.widened.join("\n");
         assert!(
-            n.contains("[[file]] ${HOME}/*: not allowed: beneath"),
-            "{n}"
+            w.contains(&format!(
+                "[[file]] ${{HOME}}/*: allowed for each entry of {} as it is at the start, except the protected {}",
+                home.display(),
+                home.join(".ssh").display()
+            )),
+            "{w}"
         );
-        assert!(n.contains(".ssh"), "{n}");
+        assert!(!plan.grants.contains_key(&home.join(".ssh")), "{plan:?}");
+        let n = plan.narrowed.join("\n");
         assert!(n.contains("**/__pycache__/*.pyc: not allowed: as a hierarchy it would be the whole file system"), "{n}");
         assert!(plan
             .widened
