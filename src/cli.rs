@@ -60,12 +60,23 @@ datagrams (IPv4, IPv6, unix sockets) that the profile does not allow fail with E
 outside the tree, kernel module loads, bpf() and mounts are denied. Protected paths are denied unless a \
 hand-written rule names them. Each denial is printed on standard error, written to --events, and counted in \
 the summary. Everything record does, enforce does too (-o, --events, --baseline).\n\n\
+Progressive enforcement: a baseline learned from a few runs never holds everything the next run does (another \
+document, wc instead of grep). --deny-at LEVEL (default high) denies what `agentguard diff` would rate LEVEL or \
+above, and admits what it rates below: the same rule table (agentguard diff --help, RULES) decides both. Before \
+the start enforce prints, rule by rule, what it admits beyond the profile: at high, new files in directories \
+the baseline reads and read-only core utilities (low), and reads outside the protected set, writes in the \
+workspace and temp directories and the other programs of the system's program directories, as they are at \
+the start (medium). Shells and interpreters, network programs, programs elsewhere, writes outside the \
+workspace, new destinations (a new port on a known host too), protected paths and critical operations stay \
+denied. An admitted operation is reported when it happens (ALLOWED (low) exec /usr/bin/head ... \
+[exec-coreutil]) and listed in the summary: record the run with -o and merge it into the baseline to make it \
+part of it. --deny-at new denies everything the profile does not cover.\n\n\
 Fails closed: when the LSM programs cannot load (no bpf in the kernel's lsm= list, no BTF), or the profile \
 holds a pattern the kernel cannot check exactly, or lacks the ELF loader or #! interpreter that a program it \
 names needs, the command is not started and the exit status is 2. The \
 tree runs in a cgroup of its own; if agentguard dies, even by SIGKILL, a watchdog kills what is left of it; \
 when enforce ends, so does the tree.",
-        after_help = "Examples:\n  sudo agentguard enforce --profile baseline.toml -- python agent.py\n  sudo agentguard enforce --profile baseline.toml --audit -- python agent.py"
+        after_help = "Examples:\n  sudo agentguard enforce --profile baseline.toml -- python agent.py\n  sudo agentguard enforce --profile baseline.toml --deny-at new -- python agent.py\n  sudo agentguard enforce --profile baseline.toml --audit -- python agent.py"
     )]
     Enforce(EnforceArgs),
     /// Compare a run with a baseline: rank what is new, and gate CI on it
@@ -172,6 +183,10 @@ pub struct EnforceArgs {
     /// The profile to enforce
     #[arg(long, value_name = "PROFILE.toml")]
     pub profile: PathBuf,
+    /// Deny what `agentguard diff` would rate at LEVEL or above; admit, and report as
+    /// ALLOWED, what the profile does not cover but rates below it. `new` denies all of it
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = DenyAt::High)]
+    pub deny_at: DenyAt,
     /// Complain mode: report what would be denied, deny nothing
     #[arg(long)]
     pub audit: bool,
@@ -194,6 +209,36 @@ pub enum Backend {
     BpfLsm,
     /// Landlock for files and cgroup programs for connections
     Landlock,
+}
+
+/// From which rating `enforce` denies behaviour the profile does not cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DenyAt {
+    /// everything the profile does not cover (strict)
+    New,
+    /// low and above: the same as `new`, every uncovered operation rates low or more
+    Low,
+    /// medium and above: admits new files in directories the baseline reads and read-only
+    /// core utilities
+    Medium,
+    /// high and above: also admits reads outside the protected set, writes in the workspace
+    /// and temp directories and the system's other programs
+    High,
+    /// critical only: admits everything but the protected set and critical operations
+    Critical,
+}
+
+impl DenyAt {
+    /// The lowest rating denied; None: everything uncovered is denied.
+    pub fn level(self) -> Option<crate::diff::rules::Severity> {
+        use crate::diff::rules::Severity;
+        match self {
+            DenyAt::New | DenyAt::Low => None,
+            DenyAt::Medium => Some(Severity::Medium),
+            DenyAt::High => Some(Severity::High),
+            DenyAt::Critical => Some(Severity::Critical),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

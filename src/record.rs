@@ -47,6 +47,10 @@ struct State {
     syscalls: bool,
     /// With --baseline: the live check.
     checker: Option<Checker>,
+    /// enforce --deny-at: the profile as written and the level; what it does not cover
+    /// and rates below the level was admitted: each such operation is reported once.
+    admitting: Option<(Checker, Severity)>,
+    admitted: Vec<diff::Finding>,
     decoder: Decoder,
     builder: Builder,
     jsonl: Option<JsonlWriter<BufWriter<std::fs::File>>>,
@@ -202,6 +206,35 @@ impl State {
                 }
             }
         }
+        if let Some((c, level)) = &mut self.admitting {
+            // What failed was not admitted (Landlock may narrow an admission).
+            if !refused(&ev) {
+                for w in &whats {
+                    let tree = Some((self.builder.tree(), ev.pid));
+                    let Some(f) = c.check_caused(w, 1, tree, ev.cause.as_ref()) else {
+                        continue;
+                    };
+                    if !f.new || f.severity >= *level {
+                        continue;
+                    }
+                    if self.tui.is_none() {
+                        let cause = f
+                            .cause
+                            .as_ref()
+                            .map(|c| format!("\n        {}", report::cause_line(c)))
+                            .unwrap_or_default();
+                        say(&format!(
+                            "agentguard: ALLOWED ({}) {} [{}]{cause}\n        by {}",
+                            f.severity.name(),
+                            report::finding_line(&f),
+                            f.rule,
+                            report::chain(&f.process)
+                        ));
+                    }
+                    self.admitted.push(f);
+                }
+            }
+        }
         if let (Some(w), None) = (&mut self.jsonl, &self.write_error) {
             if let Err(e) = w.write(&ev) {
                 self.write_error = Some(e);
@@ -211,6 +244,17 @@ impl State {
             app.push(ev, finding);
         }
     }
+}
+
+/// An operation the kernel refused: nothing was admitted.
+fn refused(ev: &Event) -> bool {
+    let error = match &ev.kind {
+        Kind::File(f) => &f.error,
+        Kind::Exec(x) => &x.error,
+        Kind::Net(n) => &n.error,
+        _ => return false,
+    };
+    matches!(error.as_deref(), Some("EPERM" | "EACCES"))
 }
 
 /// A live line on standard error in one write: the tree writes to the same stderr, and
@@ -253,7 +297,7 @@ enum Target {
 }
 
 /// Records a tree; with `enforce`, also enforces a compiled profile on it (enforce.rs).
-pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
+pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32> {
     let target = match args.pid {
         Some(pid) => Target::Pid(pid),
         None => Target::Command(args.command.clone()),
@@ -298,6 +342,7 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
     // they are found (handle_one).
     let decode_syscalls = enforce.is_none()
         || landlock_fd.is_some()
+        || enforce.as_ref().is_some_and(|e| e.admitting.is_some())
         || args.output.is_some()
         || args.events.is_some()
         || args.baseline.is_some()
@@ -367,6 +412,8 @@ pub fn run(args: RecordArgs, enforce: Option<enforce::Setup>) -> Result<i32> {
             )
         }),
         checker,
+        admitting: enforce.as_mut().and_then(|e| e.admitting.take()),
+        admitted: Vec::new(),
         decoder: Decoder::new(sensor::mono_to_wall_ns()),
         builder: Builder::new(vars.clone()),
         jsonl,
@@ -823,6 +870,23 @@ fn print_summary(
     if st.enforcing {
         let what = if st.audit { "would deny" } else { "denied" };
         s.push_str(&format!("  {what:<13}{:>8}\n", st.denials));
+    }
+    if let Some((_, level)) = &st.admitting {
+        s.push_str(&format!("  {:<13}{:>8}\n", "allowed", st.admitted.len()));
+        if !st.admitted.is_empty() {
+            s.push_str(&format!(
+                "  allowed beyond the profile, rated below {} (record with -o and merge into the baseline to make them part of it):\n",
+                level.name()
+            ));
+            for f in &st.admitted {
+                s.push_str(&format!(
+                    "    {:<7}{} [{}]\n",
+                    f.severity.name(),
+                    report::finding_line(f),
+                    f.rule
+                ));
+            }
+        }
     }
     if stats.procs_untracked > 0 {
         s.push_str(&format!(

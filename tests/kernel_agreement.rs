@@ -148,6 +148,8 @@ fn kernel_decisions_equal_the_matchers() {
             .args([
                 "enforce",
                 "-q",
+                "--deny-at",
+                "new",
                 "--backend",
                 "bpf-lsm",
                 "--audit",

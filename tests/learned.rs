@@ -30,10 +30,15 @@ fn learn(baseline: &Path, cmd: &[&str], runs: usize) -> Output {
     last.unwrap()
 }
 
+/// `agentguard enforce` at the default level (--deny-at high).
 fn enforce(profile: &Path, cmd: &[&str]) -> Output {
+    enforce_at(profile, "high", cmd)
+}
+
+fn enforce_at(profile: &Path, deny_at: &str, cmd: &[&str]) -> Output {
     Command::new(BIN)
         .current_dir(profile.parent().unwrap())
-        .args(["enforce", "--backend", "auto", "--profile"])
+        .args(["enforce", "--backend", "auto", "--deny-at", deny_at, "--profile"])
         .arg(profile)
         .arg("--")
         .args(cmd)
@@ -92,22 +97,98 @@ fn a_learned_baseline_runs_the_programs_it_was_learned_from() {
         );
         ran_as_recorded(name, &enforce(&baseline, cmd), &text(&recorded.stdout));
     }
-    // Not a baseline that admits anything: the same cat on a file it never read is denied.
-    let out = enforce(
-        &d.join("cat.toml"),
-        &[
-            "/bin/cat",
-            data.to_str().unwrap(),
-            d.join("secret.txt").to_str().unwrap(),
-        ],
+    // The same cat on a file it never read, beside the one it reads: rated low
+    // (read-known-dir), so admitted and reported at the default level; denied under
+    // --deny-at new.
+    let secret = d.join("secret.txt");
+    let cmd = ["/bin/cat", data.to_str().unwrap(), secret.to_str().unwrap()];
+    let out = enforce(&d.join("cat.toml"), &cmd);
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        (out.status.code(), so.as_str()),
+        (Some(0), "one\ntwo\nthree\nsecret\n"),
+        "{se}"
     );
+    assert!(
+        se.contains(&format!("ALLOWED (low) file  {} (read)", secret.display()))
+            && se.contains("[read-known-dir]"),
+        "{se}"
+    );
+    let out = enforce_at(&d.join("cat.toml"), "new", &cmd);
     let (so, se) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(so, "one\ntwo\nthree\n", "{se}");
     assert_eq!(out.status.code(), Some(1), "{se}");
     assert!(
-        se.contains(&format!("DENIED open {}/secret.txt", d.display())),
+        se.contains(&format!("DENIED open {}", secret.display())),
         "{se}"
     );
+}
+
+/// Progressive enforcement on a learned baseline: what `diff` would rate below the level
+/// runs and is reported as ALLOWED; what it rates at the level or above is denied.
+#[test]
+fn a_learned_baseline_admits_what_rates_below_the_level_and_denies_the_rest() {
+    let d = scratch("learned-levels");
+    let work = d.join("work");
+    let home = d.join("home");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(work.join("data.txt"), "one\ntwo\n").unwrap();
+    let baseline = work.join("b.toml");
+    let run = |cmd: &[&str], deny_at: Option<&str>| {
+        let mut c = Command::new(BIN);
+        c.current_dir(&work).env("HOME", &home);
+        match deny_at {
+            Some(level) => c
+                .args(["enforce", "--backend", "auto", "--deny-at", level, "--profile"])
+                .arg(&baseline),
+            None => c.args(["record", "-q", "--merge-into"]).arg(&baseline),
+        };
+        c.arg("--").args(cmd).output().unwrap()
+    };
+    for _ in 0..3 {
+        let out = run(&["/bin/sh", "-c", "cat data.txt"], None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let planted = home.join("planted");
+    // head: a core utility (low); out.txt: a write in the workspace (medium), read back
+    // (low); the home directory: a write outside the workspace (high); python: an
+    // interpreter (high).
+    let script = format!(
+        "head -n1 data.txt; echo made > out.txt; cat out.txt; echo x > {}; {} -c 'print(1)'; exit 0",
+        planted.display(),
+        python()
+    );
+    let out = run(&["/bin/sh", "-c", &script], Some("high"));
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!((out.status.code(), so.as_str()), (Some(0), "one\nmade\n"), "{se}");
+    let out_txt = work.join("out.txt");
+    for want in [
+        "ALLOWED (low) exec  /usr/bin/head".to_string(),
+        "[exec-coreutil]".to_string(),
+        format!("ALLOWED (medium) file  {}", out_txt.display()),
+        "[write-workspace]".to_string(),
+        format!("DENIED open {}", planted.display()),
+        format!("DENIED exec {}", python()),
+        "allowed beyond the profile, rated below high".to_string(),
+    ] {
+        assert!(se.contains(&want), "{want:?} in\n{se}");
+    }
+    assert!(!planted.exists(), "the write outside the workspace had no effect");
+    // --deny-at medium: the write in the workspace is denied now; head still runs.
+    std::fs::remove_file(&out_txt).unwrap();
+    let out = run(&["/bin/sh", "-c", &script], Some("medium"));
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(so, "one\n", "{se}");
+    assert!(se.contains(&format!("DENIED open {}", out_txt.display())), "{se}");
+    assert!(se.contains("ALLOWED (low) exec  /usr/bin/head"), "{se}");
+    assert!(!out_txt.exists());
+    // --deny-at new: nothing beyond the baseline, head included.
+    let out = run(&["/bin/sh", "-c", &script], Some("new"));
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(so, "", "{se}");
+    assert!(se.contains("DENIED exec /usr/bin/head"), "{se}");
+    assert!(!se.contains("ALLOWED"), "{se}");
 }
 
 #[test]

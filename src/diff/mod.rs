@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::cli::{DiffArgs, FailOn};
 use crate::event::{read_jsonl, Access, Event, Kind};
 use crate::profile::learn::unescape;
-use crate::profile::matcher::Matcher;
+use crate::profile::matcher::{Hit, Matcher};
 use crate::profile::{include, NetDir, Observer, Profile, Tree, Vars, What};
 use rules::{classify, Context, Severity};
 
@@ -117,7 +117,55 @@ impl Checker {
             f.count += count;
             return None;
         }
-        let (kind, object, detail, hit) = match what {
+        let (kind, object, detail, hit) = self.assess(what);
+        let (rule, mut reason) = self.classify(what, &hit)?;
+        if self.baseline.runs < 3 && rule.id != rules::RARE.id {
+            reason.push_str(&format!(
+                " (the baseline has only {} run{})",
+                self.baseline.runs,
+                if self.baseline.runs == 1 { "" } else { "s" }
+            ));
+        }
+        let process = tree
+            .map(|(t, pid)| {
+                t.chain(pid)
+                    .into_iter()
+                    .map(|(pid, exe)| Proc { pid, exe })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let f = Finding {
+            severity: rule.severity,
+            kind,
+            object,
+            detail,
+            reason,
+            rule: rule.id,
+            new: rule.id != rules::RARE.id,
+            count,
+            process,
+            cause: cause.cloned(),
+        };
+        self.findings.insert(what.clone(), f.clone());
+        Some(f)
+    }
+
+    /// The rule and reason for one operation, without counting it: None when the
+    /// baseline covers it by strong enough evidence. What `enforce --deny-at` admits is
+    /// decided by this, so enforcement and `diff` rate alike.
+    pub fn rate(&self, what: &What) -> Option<(&'static rules::Rule, String)> {
+        let (_, _, _, hit) = self.assess(what);
+        self.classify(what, &hit)
+    }
+
+    /// The directories holding a file the baseline reads.
+    pub fn known_dirs(&self) -> &HashSet<String> {
+        &self.known_dirs
+    }
+
+    /// A finding's kind, object and detail, and what the baseline says of it.
+    fn assess(&self, what: &What) -> (&'static str, String, String, Hit) {
+        match what {
             What::Exec { path } => (
                 "exec",
                 path.clone(),
@@ -190,7 +238,10 @@ impl Checker {
                 api.clone(),
                 simple_hit(self.matcher.llm_strength(host)),
             ),
-        };
+        }
+    }
+
+    fn classify(&self, what: &What, hit: &Hit) -> Option<(&'static rules::Rule, String)> {
         let workspace = self.vars.cwd.clone();
         let matcher = &self.matcher;
         let host_known = |op, addr: &str| {
@@ -204,36 +255,7 @@ impl Checker {
             baseline_runs: self.baseline.runs,
             host_known: &host_known,
         };
-        let (rule, mut reason) = classify(what, &hit, &cx)?;
-        if self.baseline.runs < 3 && rule.id != rules::RARE.id {
-            reason.push_str(&format!(
-                " (the baseline has only {} run{})",
-                self.baseline.runs,
-                if self.baseline.runs == 1 { "" } else { "s" }
-            ));
-        }
-        let process = tree
-            .map(|(t, pid)| {
-                t.chain(pid)
-                    .into_iter()
-                    .map(|(pid, exe)| Proc { pid, exe })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let f = Finding {
-            severity: rule.severity,
-            kind,
-            object,
-            detail,
-            reason,
-            rule: rule.id,
-            new: rule.id != rules::RARE.id,
-            count,
-            process,
-            cause: cause.cloned(),
-        };
-        self.findings.insert(what.clone(), f.clone());
-        Some(f)
+        classify(what, hit, &cx)
     }
 
     /// The findings, most severe first; and the baseline's constant behaviour (seen in

@@ -1,5 +1,6 @@
 //! `agentguard enforce`: a saved profile enforced in the kernel, through BPF LSM (exact) or,
 //! where that is unavailable, Landlock for files and cgroup programs for connections.
+pub mod admit;
 pub mod compile;
 pub mod egress;
 pub mod landlock;
@@ -27,6 +28,9 @@ pub struct Setup {
     pub opts: lsm::Options,
     pub profile_name: String,
     pub backend: Backend,
+    /// With --deny-at above `new`: the profile as written, rating what the tree does, and
+    /// the level below which uncovered behaviour was admitted (reported as ALLOWED).
+    pub admitting: Option<(crate::diff::Checker, crate::diff::rules::Severity)>,
 }
 
 pub fn run(args: EnforceArgs) -> Result<i32> {
@@ -54,14 +58,42 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
             }
         },
     };
-    let compiled = match compile::compile(&resolved, &vars) {
+    // --deny-at: what the table rates below the level joins the profile, as kernel rules.
+    let admitting = match args.deny_at.level() {
+        Some(level) => Some((
+            crate::diff::Checker::new(&profile, &args.profile, vars.clone())?,
+            level,
+        )),
+        None => None,
+    };
+    let effective = match &admitting {
+        Some((checker, level)) => {
+            let a = admit::widen(&resolved, checker, &vars, *level);
+            if !args.run.quiet {
+                eprintln!(
+                    "agentguard: --deny-at {}: denied is what diff rates {} or above; admitted beyond {name}, and reported as ALLOWED when it happens:",
+                    level.name(),
+                    level.name()
+                );
+                for l in &a.lines {
+                    eprintln!("agentguard:   {l}");
+                }
+            }
+            for n in &a.narrowed {
+                eprintln!("agentguard:   not admitted: {n}");
+            }
+            a.profile
+        }
+        None => resolved.clone(),
+    };
+    let compiled = match compile::compile(&effective, &vars) {
         Ok(c) => c,
         // Landlock widens what BPF LSM cannot check exactly; BPF LSM refuses it.
         Err(e) if use_lsm => {
             eprintln!("agentguard: {name}: {e:#}\nagentguard: the profile cannot be enforced exactly; the command was not started");
             return Ok(2);
         }
-        Err(_) => compile::compile_net(&resolved)?,
+        Err(_) => compile::compile_net(&effective)?,
     };
     // What the kernel needs to run the profile's own programs, found before the start
     // rather than as the first exec's EPERM.
@@ -82,7 +114,7 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
     let backend = if use_lsm {
         Backend::Lsm
     } else {
-        match landlock_backend(&args, &resolved, &vars, &compiled, &name) {
+        match landlock_backend(&args, &effective, &vars, &compiled, &name) {
             Ok(b) => b,
             Err(why) => {
                 eprintln!("agentguard: {why:#}\nagentguard: the command was not started");
@@ -95,6 +127,7 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
         opts,
         profile_name: name,
         backend,
+        admitting,
     };
     crate::record::run(args.run, Some(setup))
 }

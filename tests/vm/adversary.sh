@@ -47,7 +47,7 @@ TOML
 # for another reason (a missing file, a refused connection) does not count as denied.
 denied() {
     local what=$1; shift
-    "$ag" enforce --backend bpf-lsm -q --profile "$t/p.toml" -- "$adv" "$@" > "$t/logs/out" 2> "$t/logs/err"
+    "$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/p.toml" -- "$adv" "$@" > "$t/logs/out" 2> "$t/logs/err"
     if grep -q "^$1 denied: Operation not permitted" "$t/logs/out"; then ok "$what"; else bad "$what"; cat "$t/logs/out" "$t/logs/err" | head -5; fi
 }
 
@@ -59,7 +59,7 @@ denied "openat2 with RESOLVE flags is denied" openat2 "$t/secret.txt"
 mkdir -p "$t/work/fs" && mount -t tmpfs none "$t/work/fs" && echo secret > "$t/work/fs/secret.txt"
 cp "$t/p.toml" "$t/handle.toml"
 printf '\n[[file]]\npath = "%s/work/fs"\naccess = ["list"]\n' "$t" >> "$t/handle.toml"
-"$ag" enforce --backend bpf-lsm -q --profile "$t/handle.toml" -- "$adv" open_by_handle_at "$t/work/fs/secret.txt" > "$t/logs/out" 2> "$t/logs/err"
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/handle.toml" -- "$adv" open_by_handle_at "$t/work/fs/secret.txt" > "$t/logs/out" 2> "$t/logs/err"
 if grep -q "^open_by_handle_at denied: Operation not permitted" "$t/logs/out"; then ok "open_by_handle_at is denied"; else bad "open_by_handle_at is denied"; cat "$t/logs/out" "$t/logs/err" | head -5; fi
 umount "$t/work/fs"
 denied "execveat of an fd of a program not allowed is denied" execveat_fd /usr/bin/id
@@ -109,7 +109,7 @@ access = ["delete"]
 path = "/dev/null"
 access = ["write", "truncate"]
 TOML
-"$ag" enforce --backend bpf-lsm --ring-buffer-mb 1 --events "$t/logs/flood.jsonl" --profile "$t/flood.toml" -- \
+"$ag" enforce --deny-at new --backend bpf-lsm --ring-buffer-mb 1 --events "$t/logs/flood.jsonl" --profile "$t/flood.toml" -- \
     /bin/sh -c ": > $t/work/started; while [ ! -e $t/work/go ]; do :; done; TMPDIR=$t/work $ag __storm open 30000 > /dev/null; $adv openat2 $t/secret.txt > $t/work/result" \
     > "$t/logs/out" 2> "$t/logs/err" &
 enf=$!

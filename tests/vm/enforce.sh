@@ -48,7 +48,7 @@ TOML
 
 # 1. A denied read beside an allowed read.
 { base; printf '\n[[file]]\npath = "%s/data/allowed.txt"\naccess = ["read"]\n' "$t"; } > "$t/read.toml"
-"$ag" enforce --backend bpf-lsm -q --profile "$t/read.toml" --events "$t/logs/read.jsonl" -- \
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/read.toml" --events "$t/logs/read.jsonl" -- \
     /bin/sh -c "cat $t/data/allowed.txt > $t/logs/read.out; cat $t/data/denied.txt > $t/logs/denied.out 2> $t/logs/denied.err; echo \$? > $t/logs/denied.rc" \
     2> "$t/logs/read.stderr"
 check "an allowed read works" grep -q allowed "$t/logs/read.out"
@@ -59,7 +59,7 @@ check "the denial is an event" grep -q '"kind":"deny".*denied.txt' "$t/logs/read
 
 # 2. A denied exec while an allowed program runs (the resolved file is checked).
 { base | sed 's#{dash,bash,sh,sleep,id}#{dash,bash,sh,sleep}#'; printf '\n[[file]]\npath = "%s/data/a.txt"\naccess = ["read"]\n' "$t"; } > "$t/exec.toml"
-"$ag" enforce --backend bpf-lsm -q --profile "$t/exec.toml" -- /bin/sh -c "cat $t/data/a.txt > $t/logs/exec.out; nproc > $t/logs/nproc.out 2> $t/logs/nproc.err" 2> "$t/logs/exec.stderr"
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/exec.toml" -- /bin/sh -c "cat $t/data/a.txt > $t/logs/exec.out; nproc > $t/logs/nproc.out 2> $t/logs/nproc.err" 2> "$t/logs/exec.stderr"
 check "an allowed program runs" grep -q a "$t/logs/exec.out"
 check "a denied exec fails" grep -q "Operation not permitted\|Permission denied" "$t/logs/nproc.err"
 check "the denied exec is reported, by resolved path" grep -q "DENIED exec /usr/bin/nproc" "$t/logs/exec.stderr"
@@ -81,17 +81,17 @@ for _ in $(seq 150); do
     sleep 0.2
 done
 { base; printf '\n[[net]]\nop = "connect"\nproto = "tcp"\naddr = "127.0.0.1"\nport = 18201\n'; } > "$t/net.toml"
-"$ag" enforce --backend bpf-lsm -q --profile "$t/net.toml" -- /bin/bash -c \
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/net.toml" -- /bin/bash -c \
     "echo > /dev/tcp/127.0.0.1/18201 && echo ok > $t/logs/net-allowed.out; { echo > /dev/tcp/127.0.0.1/18202; } 2> $t/logs/net-denied.err" \
     2> "$t/logs/net.stderr"
 check "an allowed connect works" grep -q ok "$t/logs/net-allowed.out"
 check "a denied connect fails with EPERM" grep -q "Operation not permitted" "$t/logs/net-denied.err"
 check "the denied connect names the destination" grep -q "DENIED connect 127.0.0.1:18202" "$t/logs/net.stderr"
 # An unconnected datagram to an address the profile does not name.
-"$ag" enforce --backend bpf-lsm -q --profile "$t/net.toml" -- /bin/bash -c "{ echo x > /dev/udp/127.0.0.1/18203; } 2> $t/logs/udp.err" 2> "$t/logs/udp.stderr"
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/net.toml" -- /bin/bash -c "{ echo x > /dev/udp/127.0.0.1/18203; } 2> $t/logs/udp.err" 2> "$t/logs/udp.stderr"
 check "a datagram to a denied destination is denied" grep -q "DENIED connect 127.0.0.1:18203" "$t/logs/udp.stderr"
 { cat "$t/net.toml"; printf '\n[[exec]]\npath = "/usr/bin/perl*"\n[[file]]\npath = "/usr/{lib/x86_64-linux-gnu,share}/perl*/**"\naccess = ["read", "list"]\n'; } > "$t/perl.toml"
-"$ag" enforce --backend bpf-lsm -q --profile "$t/perl.toml" -- perl -MSocket -e \
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/perl.toml" -- perl -MSocket -e \
     'socket(S, PF_INET, SOCK_DGRAM, 0) or die; send(S, "x", 0, pack_sockaddr_in(18204, inet_aton("127.0.0.1"))) or print "denied: $!\n"' \
     > "$t/logs/sendto.out" 2> "$t/logs/sendto.stderr"
 check "sendto without connect to a denied destination fails" grep -q "denied: Operation not permitted" "$t/logs/sendto.out"
@@ -100,18 +100,18 @@ kill $listener 2>/dev/null
 [ -s "$t/logs/net-allowed.out" ] || cat "$t/logs/net.stderr"
 
 # 4. Audit: denies nothing, reports what it would have denied.
-"$ag" enforce --backend bpf-lsm -q --audit --profile "$t/read.toml" -- /bin/sh -c "cat $t/data/denied.txt > $t/logs/audit.out" 2> "$t/logs/audit.stderr"
+"$ag" enforce --deny-at new --backend bpf-lsm -q --audit --profile "$t/read.toml" -- /bin/sh -c "cat $t/data/denied.txt > $t/logs/audit.out" 2> "$t/logs/audit.stderr"
 check "audit denies nothing" grep -q secret "$t/logs/audit.out"
 check "audit reports the would-be denial" grep -q "WOULD DENY open $t/data/denied.txt" "$t/logs/audit.stderr"
 
 # 5. The protected set: a learned rule does not admit a key; a hand-written one does.
 { base; printf '\n[[file]]\npath = "%s/data/**"\naccess = ["read"]\nlearned = true\n' "$t"; } > "$t/prot.toml"
-"$ag" enforce --backend bpf-lsm -q --profile "$t/prot.toml" -- /bin/sh -c "cat $t/data/.ssh/id_ed25519 > $t/logs/key.out 2> $t/logs/key.err; cat $t/data/a.txt > $t/logs/prot-a.out" 2> "$t/logs/prot.stderr"
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/prot.toml" -- /bin/sh -c "cat $t/data/.ssh/id_ed25519 > $t/logs/key.out 2> $t/logs/key.err; cat $t/data/a.txt > $t/logs/prot-a.out" 2> "$t/logs/prot.stderr"
 check "a learned pattern still admits ordinary files" grep -q a "$t/logs/prot-a.out"
 check "a learned pattern does not admit a protected path" grep -q "Operation not permitted" "$t/logs/key.err"
 check "the protected denial says why" grep -q "protected path (credentials)" "$t/logs/prot.stderr"
 { cat "$t/prot.toml"; printf '\n[[file]]\npath = "%s/data/.ssh/id_ed25519"\naccess = ["read"]\n' "$t"; } > "$t/prot-hand.toml"
-"$ag" enforce --backend bpf-lsm -q --profile "$t/prot-hand.toml" -- /bin/sh -c "cat $t/data/.ssh/id_ed25519 > $t/logs/key2.out" 2>/dev/null
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/prot-hand.toml" -- /bin/sh -c "cat $t/data/.ssh/id_ed25519 > $t/logs/key2.out" 2>/dev/null
 check "a hand-written rule admits a protected path" grep -q key "$t/logs/key2.out"
 
 # 6. Two trees at once, each under its own profile.
@@ -119,9 +119,9 @@ check "a hand-written rule admits a protected path" grep -q key "$t/logs/key2.ou
 { base; printf '\n[[file]]\npath = "%s/data/b.txt"\naccess = ["read"]\n' "$t"; } > "$t/B.toml"
 # Both trees run at once: each waits for `both-go`, made only once both are running.
 both=": > $t/logs/up-\$\$; while [ ! -e $t/logs/both-go ]; do sleep 0.05; done; cat $t/data/a.txt; cat $t/data/b.txt"
-"$ag" enforce --backend bpf-lsm -q --profile "$t/A.toml" -- /bin/sh -c "$both" > "$t/logs/A.out" 2>/dev/null &
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/A.toml" -- /bin/sh -c "$both" > "$t/logs/A.out" 2>/dev/null &
 a=$!
-"$ag" enforce --backend bpf-lsm -q --profile "$t/B.toml" -- /bin/sh -c "$both" > "$t/logs/B.out" 2>/dev/null &
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/B.toml" -- /bin/sh -c "$both" > "$t/logs/B.out" 2>/dev/null &
 b=$!
 for _ in $(seq 600); do [ "$(ls "$t"/logs/up-* 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
 check "two trees ran at once" test "$(ls "$t"/logs/up-* | wc -l)" -ge 2
@@ -136,7 +136,7 @@ mkdir -p "$t/data/home"
 echo "# rc" > "$t/data/home/.bashrc"
 { base; printf '\n[[file]]\npath = "%s/data/scratch/*"\naccess = ["read", "write", "create", "truncate", "rename", "delete"]\n[[exec]]\npath = "/usr/bin/{mv,ln,rm,mkdir,chmod}"\n' "$t"; } > "$t/names.toml"
 mkdir -p "$t/data/scratch"
-"$ag" enforce --backend bpf-lsm -q --profile "$t/names.toml" -- /bin/sh -c "
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/names.toml" -- /bin/sh -c "
     echo evil > $t/data/scratch/x
     mv $t/data/scratch/x $t/data/home/.bashrc 2> $t/logs/mv.err
     ln $t/data/.ssh/id_ed25519 $t/data/scratch/key 2> $t/logs/ln.err
@@ -153,7 +153,7 @@ check "a chmod the profile does not grant is denied" test "$(stat -c %a "$t/data
 check "a delete the profile grants works" grep -q ok "$t/logs/rm-allowed.out"
 
 # 8. --on-deny kill: the offending process is killed instead.
-"$ag" enforce --backend bpf-lsm -q --on-deny kill --profile "$t/read.toml" -- /bin/sh -c "cat $t/data/denied.txt > /dev/null; echo \$? > $t/logs/kill.rc; echo survived > $t/logs/kill.out" 2> "$t/logs/kill.stderr"
+"$ag" enforce --deny-at new --backend bpf-lsm -q --on-deny kill --profile "$t/read.toml" -- /bin/sh -c "cat $t/data/denied.txt > /dev/null; echo \$? > $t/logs/kill.rc; echo survived > $t/logs/kill.out" 2> "$t/logs/kill.stderr"
 check "--on-deny kill: the denied process died of SIGKILL" grep -q 137 "$t/logs/kill.rc"
 check "--on-deny kill kills the process that was denied, not its parent" grep -q survived "$t/logs/kill.out"
 [ -s "$t/logs/kill.out" ] || cat "$t/logs/kill.stderr"
@@ -164,7 +164,7 @@ grep -q "DENIED open $t/data/denied.txt" "$t/logs/kill.stderr" || { echo "--- ki
 # 9. --pid: a running tree is enforced from then on.
 /bin/sh -c "while [ ! -e $t/logs/go ]; do sleep 0.1; done; cat $t/data/denied.txt > $t/logs/pid-denied.out 2> $t/logs/pid.err; cat $t/data/allowed.txt > $t/logs/pid.out" &
 running=$!
-"$ag" enforce --backend bpf-lsm --profile "$t/read.toml" --pid $running 2> "$t/logs/pid.stderr" &
+"$ag" enforce --deny-at new --backend bpf-lsm --profile "$t/read.toml" --pid $running 2> "$t/logs/pid.stderr" &
 enf=$!
 # Wait until the running tree is in scope (record says so once it tracks it), not just loaded.
 for _ in $(seq 150); do grep -q "recording pid" "$t/logs/pid.stderr" 2>/dev/null && break; sleep 0.2; done
@@ -176,7 +176,7 @@ grep -q "Operation not permitted" "$t/logs/pid.err" || { echo "--- pid.stderr:";
 check "--pid: and its allowed read works" grep -q allowed "$t/logs/pid.out"
 
 # 10. agentguard killed with SIGKILL: the tree does not go on unenforced.
-"$ag" enforce --backend bpf-lsm -q --profile "$t/read.toml" -- /bin/sh -c "sleep 300; sleep 301" 2>/dev/null &
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/read.toml" -- /bin/sh -c "sleep 300; sleep 301" 2>/dev/null &
 ag_pid=$!
 # The tree runs (it is released only once enforced).
 for _ in $(seq 300); do tree=$(pgrep -fx "sleep 300") && break; sleep 0.1; done

@@ -89,7 +89,7 @@ port = 18090
 private = true
 TOML
 
-unshare -m sh -c "mount --bind $t/resolv.conf /etc/resolv.conf && exec $ag enforce --backend bpf-lsm -q --profile $t/p.toml -- \
+unshare -m sh -c "mount --bind $t/resolv.conf /etc/resolv.conf && exec $ag enforce --deny-at new --backend bpf-lsm -q --profile $t/p.toml -- \
     /usr/bin/python3 tests/dns/client.py api.test:18090 api.test:18090 other.test:18090 plain.test:18090 127.0.0.24:18090 \
     db.svc.test:18090 svc.test:18090" \
     > "$t/out" 2> "$t/err"

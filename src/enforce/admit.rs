@@ -1,0 +1,264 @@
+//! `enforce --deny-at LEVEL`: what the profile does not cover but the severity model rates
+//! below LEVEL, added to the profile as rules the kernel checks like any other.
+//!
+//! One table decides: each candidate is rated by the same `Checker` that `agentguard diff`
+//! and `record --baseline` use, against the profile as written. A rule of the table is
+//! admitted as a whole only when its scope can be written as kernel rules: reads beside
+//! files the baseline reads (`dir/*`), reads anywhere (`/**`), writes in the workspace and
+//! the temp directories, and programs, which are listed one by one from the system's
+//! program directories as they are at the start. The protected set still wins over every
+//! admitted rule (they are learned rules, not hand-written ones), as it does in `diff`.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::diff::rules::{self, Rule, Severity};
+use crate::diff::Checker;
+use crate::event::{Access, Proto};
+use crate::profile::learn::escape;
+use crate::profile::pattern::{AddrPat, PathPat, PortPat, Vars};
+use crate::profile::{ExecEntry, FileEntry, NetDir, NetEntry, Profile, What};
+
+/// The profile widened for a level, and what the widening admits, for the person.
+#[derive(Debug)]
+pub struct Admitted {
+    pub profile: Profile,
+    /// "read-known-dir (low): new files in 12 directories the baseline reads", ...
+    pub lines: Vec<String>,
+    /// Where an admitted rule could not be written for the kernel: it stays denied.
+    pub narrowed: Vec<String>,
+}
+
+const ALL_FILE: &[Access] = &[
+    Access::Read,
+    Access::Write,
+    Access::Append,
+    Access::Create,
+    Access::Truncate,
+    Access::List,
+    Access::Delete,
+    Access::Rename,
+    Access::Chmod,
+    Access::Mkdir,
+    Access::Link,
+    Access::Symlink,
+    Access::Path,
+];
+const READS: &[Access] = &[Access::Read, Access::List, Access::Path];
+
+fn below(rule: &Rule, level: Severity) -> bool {
+    rule.severity < level
+}
+
+fn file(path: String, access: &[Access]) -> FileEntry {
+    FileEntry {
+        path: PathPat(path),
+        access: access.iter().copied().collect(),
+        learned: true,
+        protected: false,
+        seen: Vec::new(),
+        count: 0,
+        replaced: Vec::new(),
+    }
+}
+
+fn exec(path: String) -> ExecEntry {
+    ExecEntry {
+        path: PathPat(path),
+        learned: true,
+        protected: false,
+        seen: Vec::new(),
+        count: 0,
+        replaced: Vec::new(),
+    }
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '[', ']', '{', '}'])
+}
+
+/// `resolved`: the profile with its includes resolved, as the checker was built from.
+pub fn widen(resolved: &Profile, checker: &Checker, vars: &Vars, level: Severity) -> Admitted {
+    widen_in(resolved, checker, vars, level, rules::SYSTEM_BIN)
+}
+
+/// `widen`, listing programs from `bins` (tests use their own directories).
+pub fn widen_in(
+    resolved: &Profile,
+    checker: &Checker,
+    vars: &Vars,
+    level: Severity,
+    bins: &[&str],
+) -> Admitted {
+    let mut p = resolved.clone();
+    let mut lines = Vec::new();
+    let mut narrowed = Vec::new();
+    let say = |r: &Rule, what: String| format!("{} ({}): {what}", r.id, r.severity.name());
+
+    if below(&rules::READ_KNOWN_DIR, level) {
+        let mut dirs: Vec<&String> = checker
+            .known_dirs()
+            .iter()
+            .filter(|d| !d.is_empty() && !has_glob(d))
+            .collect();
+        dirs.sort();
+        for d in &dirs {
+            p.file.push(file(format!("{}/*", escape(d)), READS));
+        }
+        // A file the baseline has a rule for, with an access it never used (a read of
+        // what it only wrote): the same rule.
+        for e in resolved.file.iter().filter(|e| !e.protected) {
+            p.file.push(file(e.path.0.clone(), READS));
+        }
+        lines.push(say(
+            &rules::READ_KNOWN_DIR,
+            format!(
+                "reads of new files in the {} directories the baseline reads, and reads of the files it writes",
+                dirs.len()
+            ),
+        ));
+    }
+    if below(&rules::READ_NEW, level) {
+        p.file.push(file("/**".into(), READS));
+        lines.push(say(
+            &rules::READ_NEW,
+            "reads anywhere outside the protected set".into(),
+        ));
+    }
+    if below(&rules::WRITE_OUTSIDE, level) {
+        p.file.push(file("/**".into(), ALL_FILE));
+        lines.push(say(
+            &rules::WRITE_OUTSIDE,
+            "writes anywhere outside the protected set".into(),
+        ));
+    } else if below(&rules::WRITE_WORKSPACE, level) {
+        let home = vars.home.as_deref();
+        let mut at = Vec::new();
+        match vars.cwd.as_deref() {
+            Some("/") | None => narrowed.push(say(
+                &rules::WRITE_WORKSPACE,
+                "no workspace: the command starts in / (writes there stay denied)".into(),
+            )),
+            Some(_) => {
+                p.file.push(file("${CWD}/**".into(), ALL_FILE));
+                at.push("${CWD}".to_string());
+            }
+        }
+        for t in rules::TEMP_DIRS {
+            // The home directory is never a scratch area: a temp directory that holds it
+            // cannot be admitted as a whole, and the kernel has no "except".
+            if home.is_some_and(|h| rules::under(h, t)) {
+                narrowed.push(say(
+                    &rules::WRITE_WORKSPACE,
+                    format!("not in {t}: the home directory is beneath it (writes there stay denied)"),
+                ));
+                continue;
+            }
+            p.file.push(file(format!("{t}/**"), ALL_FILE));
+            at.push((*t).to_string());
+        }
+        lines.push(say(
+            &rules::WRITE_WORKSPACE,
+            format!("writes in {}", at.join(", ")),
+        ));
+    }
+    if below(&rules::EXEC_ELSEWHERE, level) {
+        p.exec.push(exec("/**".into()));
+        lines.push(say(
+            &rules::EXEC_ELSEWHERE,
+            "programs anywhere outside the protected set".into(),
+        ));
+    }
+    // Programs: each rated on its own, as the kernel will report it (resolved).
+    let mut by_rule: BTreeMap<&'static str, (Severity, Vec<String>)> = BTreeMap::new();
+    for prog in programs(bins) {
+        if let Some((rule, _)) = checker.rate(&What::Exec { path: prog.clone() }) {
+            if below(rule, level) && rule.id != rules::RARE.id {
+                p.exec.push(exec(escape(&prog)));
+                by_rule
+                    .entry(rule.id)
+                    .or_insert((rule.severity, Vec::new()))
+                    .1
+                    .push(prog);
+            }
+        }
+    }
+    for (id, (sev, progs)) in by_rule {
+        let names: Vec<&str> = progs
+            .iter()
+            .take(6)
+            .map(|p| p.rsplit('/').next().unwrap_or(p))
+            .collect();
+        lines.push(format!(
+            "{id} ({}): {} programs ({}{})",
+            sev.name(),
+            progs.len(),
+            names.join(", "),
+            if progs.len() > names.len() { ", ..." } else { "" }
+        ));
+    }
+    if below(&rules::NET_NEW_HOST, level) {
+        for proto in [Proto::Tcp, Proto::Udp] {
+            p.net.push(net(NetDir::Connect, proto));
+        }
+        p.net.push(net(NetDir::Resolve, Proto::Udp));
+        lines.push(say(
+            &rules::NET_NEW_HOST,
+            "connections to any address and port, DNS servers included".into(),
+        ));
+        narrowed.push(say(
+            &rules::NET_NEW_UNIX,
+            "unix-socket destinations stay as the profile lists them (the kernel matches them by exact path)".into(),
+        ));
+    }
+    Admitted {
+        profile: p,
+        lines,
+        narrowed,
+    }
+}
+
+fn net(op: NetDir, proto: Proto) -> NetEntry {
+    NetEntry {
+        op,
+        proto,
+        addr: Some(AddrPat("*".into())),
+        host: None,
+        port: PortPat::default(),
+        private: false,
+        addresses: Vec::new(),
+        learned: true,
+        seen: Vec::new(),
+        count: 0,
+        failed: 0,
+    }
+}
+
+/// The executable files in the program directories, by the path the kernel reports when
+/// one runs (symbolic links resolved), each once.
+fn programs(bins: &[&str]) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for d in bins {
+        let Ok(rd) = std::fs::read_dir(d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(real) = std::fs::canonicalize(e.path()) else {
+                continue;
+            };
+            if is_executable(&real) {
+                if let Some(s) = real.to_str() {
+                    out.insert(s.to_string());
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests;

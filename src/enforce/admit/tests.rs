@@ -1,0 +1,205 @@
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::enforce::compile::{self, kernel_model};
+use crate::profile::matcher::{Matcher, Verdict};
+
+fn vars() -> Vars {
+    Vars {
+        home: Some("/home/ann".into()),
+        cwd: Some("/home/ann/work".into()),
+    }
+}
+
+const BASELINE: &str = r#"
+version = 1
+[[file]]
+path = "/etc/hostname"
+access = ["read"]
+learned = true
+[[file]]
+path = "/usr/share/agent/prompts/*.txt"
+access = ["read"]
+learned = true
+replaced = [{ path = "/usr/share/agent/prompts/a.txt", access = ["read"], seen = [], count = 1 }]
+[[file]]
+path = "${CWD}/out.md"
+access = ["write", "create"]
+learned = true
+[[exec]]
+path = "/usr/bin/cat"
+learned = true
+[[net]]
+op = "connect"
+proto = "tcp"
+addr = "10.0.0.1"
+port = 443
+learned = true
+"#;
+
+/// Small deterministic generator: no dependency for a test's inputs.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// What the table says enforce must do: admit what the baseline covers and what it rates
+/// below the level.
+fn table_admits(c: &Checker, what: &What, level: Severity) -> bool {
+    match c.rate(what) {
+        None => true,
+        Some((r, _)) => r.id == rules::RARE.id || r.severity < level,
+    }
+}
+
+/// For generated operations, three answers agree: the severity table (what `diff` says),
+/// the user-space matcher on the widened profile, and the kernel's decision on the rules
+/// compiled from it (the model the VM tests hold the kernel to).
+#[test]
+fn enforce_admits_exactly_what_diff_rates_below_the_level() {
+    let base = Profile::parse(BASELINE, Path::new("b.toml")).unwrap();
+    let checker = Checker::new(&base, Path::new("b.toml"), vars()).unwrap();
+    let progs = programs(rules::SYSTEM_BIN);
+    assert!(
+        progs.iter().any(|p| p.ends_with("/ls")) && progs.iter().any(|p| p.ends_with("/sh") || p.ends_with("/dash")),
+        "the system's programs are listed: {progs:?}"
+    );
+    let words = [
+        "etc", "hostname", "passwd", "shadow", "usr", "share", "agent", "prompts", "b.txt",
+        "home", "ann", "work", ".ssh", "id_rsa", ".env", ".git", "hooks", "tmp", "var",
+        "out.md", "notes", ".bashrc", "lib",
+    ];
+    let accesses = [
+        vec![Access::Read],
+        vec![Access::List],
+        vec![Access::Write],
+        vec![Access::Read, Access::Write],
+        vec![Access::Create, Access::Write],
+        vec![Access::Delete],
+        vec![Access::Mkdir],
+    ];
+    let elsewhere = [
+        "/tmp/payload",
+        "/home/ann/work/run.sh",
+        "/opt/tool/bin/frob",
+        "/home/ann/.ssh/evil",
+    ];
+    let mut rng = Lcg(11);
+    let mut seen_levels = BTreeSet::new();
+    for level in [Severity::Low, Severity::Medium, Severity::High, Severity::Critical] {
+        let w = widen(&base, &checker, &vars(), level);
+        let m = Matcher::new(&w.profile, &vars()).unwrap();
+        let k = compile::compile(&w.profile, &vars()).unwrap();
+        let (mut admitted, mut denied) = (0, 0);
+        for _ in 0..3000 {
+            let depth = 1 + rng.next(5);
+            let path: String = (0..depth)
+                .map(|_| format!("/{}", words[rng.next(words.len())]))
+                .collect();
+            let access: BTreeSet<Access> = accesses[rng.next(accesses.len())]
+                .iter()
+                .copied()
+                .collect();
+            let what = What::File {
+                path: path.clone(),
+                access: access.clone(),
+            };
+            let table = table_admits(&checker, &what, level);
+            let user = m.file(&path, &access) == Verdict::Covered;
+            let kernel = kernel_model(&k, &path, compile::access_bits(&access));
+            assert_eq!(
+                (table, table),
+                (user, kernel),
+                "{path} {access:?} at {level:?}: {:?}",
+                checker.rate(&what)
+            );
+            if table {
+                admitted += 1;
+            } else {
+                denied += 1;
+            }
+        }
+        for prog in progs.iter().map(String::as_str).chain(elsewhere) {
+            let what = What::Exec { path: prog.into() };
+            let table = table_admits(&checker, &what, level);
+            let user = m.exec_hit(prog).verdict == Verdict::Covered;
+            let kernel = kernel_model(&k, prog, compile::EXEC);
+            assert_eq!((table, table), (user, kernel), "exec {prog} at {level:?}");
+        }
+        for (addr, port, proto) in [
+            ("10.0.0.1", 443, Proto::Tcp),
+            ("10.0.0.1", 22, Proto::Tcp),
+            ("203.0.113.9", 443, Proto::Tcp),
+            ("203.0.113.9", 53, Proto::Udp),
+            ("/run/docker.sock", 0, Proto::Stream),
+        ] {
+            let what = What::Net {
+                op: NetDir::Connect,
+                proto,
+                addr: addr.into(),
+                port,
+            };
+            let table = table_admits(&checker, &what, level);
+            let user = m.net_strength(NetDir::Connect, proto, addr, port) > 0;
+            // A unix destination is matched by exact path at every level (`narrowed`).
+            if addr.starts_with('/') && level == Severity::Critical {
+                assert!(!user && w.narrowed.iter().any(|n| n.contains("net-new-unix")));
+                continue;
+            }
+            assert_eq!(table, user, "connect {addr}:{port} at {level:?}");
+        }
+        assert!(
+            denied > 0 && (admitted > 0 || level == Severity::Low),
+            "{level:?}: {admitted} admitted, {denied} denied"
+        );
+        seen_levels.insert(format!("{level:?}:{admitted}"));
+    }
+    // Each level admits more than the one below it.
+    assert_eq!(seen_levels.len(), 4, "{seen_levels:?}");
+}
+
+#[test]
+fn what_each_level_admits_is_said_by_rule() {
+    let base = Profile::parse(BASELINE, Path::new("b.toml")).unwrap();
+    let checker = Checker::new(&base, Path::new("b.toml"), vars()).unwrap();
+    let low = widen(&base, &checker, &vars(), Severity::Low);
+    assert!(low.lines.is_empty() && low.profile == base, "{:?}", low.lines);
+    let medium = widen(&base, &checker, &vars(), Severity::Medium).lines.join("\n");
+    assert!(medium.contains("read-known-dir (low): reads of new files in the 2 directories"), "{medium}");
+    assert!(medium.contains("exec-coreutil (low): "), "{medium}");
+    assert!(!medium.contains("medium)"), "{medium}");
+    let high = widen(&base, &checker, &vars(), Severity::High).lines.join("\n");
+    for want in [
+        "read-new (medium): reads anywhere outside the protected set",
+        "write-workspace (medium): writes in ${CWD}, /tmp, /var/tmp, /dev/shm, /run/user",
+        "exec-new (medium): ",
+    ] {
+        assert!(high.contains(want), "{want} in {high}");
+    }
+    assert!(!high.contains("exec-shell") && !high.contains("(high)"), "{high}");
+}
+
+/// A home directory beneath /tmp (as in tests and some containers): writes in /tmp are not
+/// admitted as a whole, since that would admit the home directory, and the report says so.
+#[test]
+fn a_temp_directory_that_holds_home_is_not_admitted() {
+    let vars = Vars {
+        home: Some("/tmp/h".into()),
+        cwd: Some("/tmp/h/work".into()),
+    };
+    let base = Profile::parse(BASELINE, Path::new("b.toml")).unwrap();
+    let checker = Checker::new(&base, Path::new("b.toml"), vars.clone()).unwrap();
+    let w = widen(&base, &checker, &vars, Severity::High);
+    assert!(w.narrowed.iter().any(|n| n.contains("not in /tmp: the home directory")), "{:?}", w.narrowed);
+    let m = Matcher::new(&w.profile, &vars).unwrap();
+    let write = BTreeSet::from([Access::Write]);
+    assert_eq!(m.file("/tmp/h/.cache/x", &write), Verdict::Uncovered(write.clone()));
+    assert_eq!(m.file("/tmp/h/work/x", &write), Verdict::Covered);
+    assert_eq!(m.file("/var/tmp/x", &write), Verdict::Covered);
+}
