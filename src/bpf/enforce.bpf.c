@@ -352,14 +352,14 @@ __noinline int glob_match(struct pathbuf *pb, struct ag_glob *g, __u32 j)
 struct verdict {
 	__u32 hand;		/* granted by hand-written rules */
 	__u32 learned;		/* granted by learned rules */
-	__u32 protected;	/* a protected-set rule matched */
+	__u32 keep;		/* what the protected-set rules that matched leave to learned ones */
 	__u32 rule;		/* the last rule that matched, for events */
 };
 
 static __always_inline void apply(struct verdict *v, struct ag_glob *g)
 {
 	if (g->flags & AG_RULE_PROTECTED)
-		v->protected = 1;
+		v->keep &= g->grant;
 	else if (g->flags & AG_RULE_HAND)
 		v->hand |= g->grant;
 	else
@@ -521,7 +521,7 @@ static __always_inline int deny_simple(__u16 op, __u32 what)
 
 static __always_inline int check_path(__u16 op, __u64 where, __u32 want)
 {
-	struct verdict v = { .rule = 0xfffffffe };	/* no rule matched */
+	struct verdict v = { .rule = 0xfffffffe, .keep = 0xffffffff };	/* no rule matched */
 	struct pathbuf *pb = path_of(where);
 	__u32 granted;
 
@@ -532,11 +532,12 @@ static __always_inline int check_path(__u16 op, __u64 where, __u32 want)
 		return deny(&d);
 	}
 	decide(pb, &v);
-	granted = v.hand | (v.protected ? 0 : v.learned);
+	granted = v.hand | (v.learned & v.keep);
 	/* An exec's open asks for either bit (see enforce_file_open); every other open for all. */
 	if (want == (AG_ACC_EXEC | AG_ACC_READ) ? (want & granted) != 0 : (want & granted) == want)
 		return 0;
-	d.rule = v.protected ? 0xffffffff : v.rule;
+	/* Denied for protection: it asks for what a protected rule keeps from learned ones. */
+	d.rule = (want & ~v.keep) ? 0xffffffff : v.rule;
 	d.pb = pb;
 	return deny(&d);
 }

@@ -41,7 +41,9 @@ enum ag_access {
 enum ag_rule_flags {
 	AG_RULE_HAND = 1 << 0,		/* written by hand: admits protected paths too */
 	AG_RULE_TAIL_ANY = 1 << 1,	/* ends in "**": any further components */
-	AG_RULE_PROTECTED = 1 << 2,	/* a rule of the protected set (it grants nothing) */
+	AG_RULE_PROTECTED = 1 << 2,	/* a rule of the protected set: its grant is what it
+					 * leaves to learned rules (0 for a secret; reads for
+					 * a persistence point, protected.rs Guard) */
 };
 
 struct ag_seg {

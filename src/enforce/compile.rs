@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::event::{Access, Proto};
 use crate::profile::pattern::{AddrPat, Vars};
-use crate::profile::protected::PROTECTED;
+use crate::profile::protected::{Guard, PROTECTED};
 use crate::profile::{NetDir, Profile};
 
 pub const SEGS: usize = 4;
@@ -313,11 +313,17 @@ fn net_rule(
 pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
     let mut out = Compiled::default();
     for (pat, cat) in PROTECTED {
+        // A protected rule's grant is what it leaves to learned rules: nothing for a
+        // secret, all but writes for a persistence point (protected.rs, Guard).
+        let keep = match Guard::of(cat) {
+            Guard::All => 0,
+            Guard::Writes => READ | LIST | EXEC,
+        };
         add_path_rules(
             &mut out,
             pat,
             vars,
-            0,
+            keep,
             PROTECTED_RULE,
             format!("protected set: {pat} ({cat})"),
         )?;
@@ -442,10 +448,10 @@ pub fn kernel_model(c: &Compiled, path: &str, want: u32) -> bool {
             .enumerate()
             .all(|(i, s)| seg_match(s, comps[j + i]))
     };
-    let (mut hand, mut learned, mut protected) = (0u32, 0u32, false);
+    let (mut hand, mut learned, mut keep) = (0u32, 0u32, u32::MAX);
     let mut apply = |r: &Rule| {
         if r.flags & PROTECTED_RULE != 0 {
-            protected = true;
+            keep &= r.grant;
         } else if r.flags & HAND != 0 {
             hand |= r.grant;
         } else {
@@ -476,7 +482,7 @@ pub fn kernel_model(c: &Compiled, path: &str, want: u32) -> bool {
             }
         }
     }
-    let granted = hand | if protected { 0 } else { learned };
+    let granted = hand | (learned & keep);
     if want == EXEC | READ {
         want & granted != 0 // the kernel's own opens for an exec (enforce_file_open)
     } else {

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::pattern::PathPat;
-use super::protected::is_protected;
+use super::protected;
 use super::{
     AddrPat, DnsEntry, DomainPat, ExecEntry, FileEntry, FlagEntry, Literal, LlmEntry, NetDir,
     NetEntry, PortPat, Profile, RunInfo, ToolEntry,
@@ -488,7 +488,17 @@ fn learn_paths(obs: &BTreeMap<String, Lit>, collapse: bool) -> Vec<Unit> {
     let mut shaped: BTreeMap<String, Unit> = BTreeMap::new();
     let mut literal: Vec<Unit> = Vec::new();
     for (raw, l) in obs {
-        if is_protected(&placeholder(raw)) {
+        // Protected from what it did (an exec: no access): a read of .git/config is
+        // learned like any read; a write to it is listed for review and admits nothing.
+        let guard = protected::guard(&placeholder(raw));
+        let guarded = guard.is_some_and(|g| {
+            if l.access.is_empty() {
+                g.covers(None)
+            } else {
+                l.access.iter().any(|a| g.covers(Some(*a)))
+            }
+        });
+        if guarded {
             out.push(Unit {
                 path: escape(raw),
                 lit: l.clone(),

@@ -10,7 +10,7 @@ use globset::GlobMatcher;
 use ipnet::IpNet;
 
 use super::pattern::{expand_braces, glob, is_glob, subject, DomainPat, PortPat, Vars};
-use super::protected::is_protected;
+use super::protected;
 use super::{NetDir, Profile};
 use crate::event::{Access, FlagKind, Proto};
 
@@ -255,22 +255,30 @@ impl Matcher {
     }
 
     pub fn file_hit(&self, path: &str, access: &BTreeSet<Access>) -> Hit {
-        let protected = is_protected(path);
+        // Learned rules grant a protected path only what its guard leaves (a read of
+        // .git/config); hand-written rules grant everything they say.
+        let guard = protected::guard(path);
+        let guarded = |a: &Access| guard.is_some_and(|g| g.covers(Some(*a)));
         let mut known = BTreeSet::new();
         let mut strength = 0;
         self.files.each(path, |a, st| {
-            if st == HAND || !protected {
-                known.extend(a.iter().copied());
-                if a.iter().any(|x| access.contains(x)) {
-                    strength = strength.max(st);
-                }
+            let usable: Vec<Access> = a
+                .iter()
+                .filter(|x| st == HAND || !guarded(x))
+                .copied()
+                .collect();
+            known.extend(usable.iter().copied());
+            if usable.iter().any(|x| access.contains(x)) {
+                strength = strength.max(st);
             }
         });
         let missing: BTreeSet<Access> = access.difference(&known).copied().collect();
-        let verdict = match (missing.is_empty(), protected) {
-            (true, _) => Verdict::Covered,
-            (false, true) => Verdict::Protected,
-            (false, false) => Verdict::Uncovered(missing),
+        let verdict = if missing.is_empty() {
+            Verdict::Covered
+        } else if missing.iter().any(guarded) {
+            Verdict::Protected
+        } else {
+            Verdict::Uncovered(missing)
         };
         Hit {
             verdict,
@@ -285,7 +293,7 @@ impl Matcher {
     }
 
     pub fn exec_hit(&self, path: &str) -> Hit {
-        let protected = is_protected(path);
+        let protected = protected::protects(path, None);
         let mut strength = 0;
         self.execs.each(path, |_, st| {
             if st == HAND || !protected {

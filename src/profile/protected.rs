@@ -4,6 +4,8 @@ use std::sync::OnceLock;
 
 use globset::{GlobSet, GlobSetBuilder};
 
+use crate::event::Access;
+
 /// (pattern, category): credentials, shell start-up files, VCS hooks, agent configuration,
 /// system secrets and persistence points, process memory and raw devices. `**/` matches any
 /// home or checkout.
@@ -56,26 +58,26 @@ pub const PROTECTED: &[(&str, &str)] = &[
     ("**/.codex/**", "agent configuration"),
     ("**/.continue/**", "agent configuration"),
     ("**/.config/github-copilot/**", "agent configuration"),
-    // system secrets and persistence
-    ("/etc/shadow", "a system secret or persistence point"),
-    ("/etc/gshadow", "a system secret or persistence point"),
-    ("/etc/sudoers", "a system secret or persistence point"),
-    ("/etc/sudoers.d/**", "a system secret or persistence point"),
-    ("/etc/crontab", "a system secret or persistence point"),
-    ("/etc/cron.*/**", "a system secret or persistence point"),
-    ("/var/spool/cron/**", "a system secret or persistence point"),
-    ("/etc/systemd/**", "a system secret or persistence point"),
+    // system secrets, and persistence points
+    ("/etc/shadow", "a system secret"),
+    ("/etc/gshadow", "a system secret"),
+    ("/etc/sudoers", "a persistence point"),
+    ("/etc/sudoers.d/**", "a persistence point"),
+    ("/etc/crontab", "a persistence point"),
+    ("/etc/cron.*/**", "a persistence point"),
+    ("/var/spool/cron/**", "a persistence point"),
+    ("/etc/systemd/**", "a persistence point"),
     (
         "/usr/lib/systemd/system/**",
-        "a system secret or persistence point",
+        "a persistence point",
     ),
     (
         "/lib/systemd/system/**",
-        "a system secret or persistence point",
+        "a persistence point",
     ),
     (
         "**/.config/systemd/**",
-        "a system secret or persistence point",
+        "a persistence point",
     ),
     // process memory and raw devices
     ("/proc/*/mem", "process memory or a raw device"),
@@ -102,9 +104,72 @@ fn set() -> &'static GlobSet {
     })
 }
 
-/// Whether an absolute path (variables expanded) is protected.
+/// What a protected path is protected from. Secrets (credentials, history, process memory,
+/// raw devices) from every access: reading one is the harm. Persistence points (shell
+/// start-up files, VCS hooks and configuration, agent configuration, sudoers, cron,
+/// systemd) from writes only: git reads .git/config and bash its .bashrc on every run,
+/// and changing them is the harm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    All,
+    Writes,
+}
+
+/// The accesses a `Guard::Writes` path is protected from.
+pub const WRITES: &[Access] = &[
+    Access::Write,
+    Access::Append,
+    Access::Create,
+    Access::Truncate,
+    Access::Delete,
+    Access::Rename,
+    Access::Chmod,
+    Access::Mkdir,
+    Access::Link,
+    Access::Symlink,
+];
+
+impl Guard {
+    pub fn of(category: &str) -> Guard {
+        match category {
+            "credentials" | "shell history" | "a system secret" | "process memory or a raw device" => {
+                Guard::All
+            }
+            _ => Guard::Writes,
+        }
+    }
+
+    /// Whether it protects `a` (an exec is an access outside the file set: `None`).
+    pub fn covers(self, a: Option<Access>) -> bool {
+        match (self, a) {
+            (Guard::All, _) => true,
+            (Guard::Writes, Some(a)) => WRITES.contains(&a),
+            (Guard::Writes, None) => false,
+        }
+    }
+}
+
+/// Whether an absolute path (variables expanded) is protected from some access.
+#[cfg(test)]
 pub fn is_protected(path: &str) -> bool {
     set().is_match(super::pattern::subject(path))
+}
+
+/// How a path is protected: from everything if any pattern that matches it says so.
+pub fn guard(path: &str) -> Option<Guard> {
+    let m = set().matches(super::pattern::subject(path));
+    if m.is_empty() {
+        None
+    } else if m.iter().any(|i| Guard::of(PROTECTED[*i].1) == Guard::All) {
+        Some(Guard::All)
+    } else {
+        Some(Guard::Writes)
+    }
+}
+
+/// Whether `access` on `path` (None: exec) is protected.
+pub fn protects(path: &str, access: Option<Access>) -> bool {
+    guard(path).is_some_and(|g| g.covers(access))
 }
 
 /// What kind of protected path this is ("credentials", "a shell start-up file", ...).
@@ -147,5 +212,26 @@ mod tests {
         ] {
             assert!(!is_protected(p), "{p}");
         }
+    }
+
+    #[test]
+    fn secrets_are_guarded_from_reading_persistence_points_from_writing() {
+        for p in ["/home/ann/.ssh/id_ed25519", "/srv/app/.env", "/etc/shadow", "/proc/1/mem"] {
+            assert_eq!(guard(p), Some(Guard::All), "{p}");
+            assert!(protects(p, Some(Access::Read)) && protects(p, None), "{p}");
+        }
+        for p in [
+            "/home/ann/.bashrc",
+            "/srv/app/.git/config",
+            "/srv/app/.git/hooks/pre-commit",
+            "/srv/app/.mcp.json",
+            "/etc/sudoers",
+            "/etc/systemd/system/x.service",
+        ] {
+            assert_eq!(guard(p), Some(Guard::Writes), "{p}");
+            assert!(!protects(p, Some(Access::Read)) && !protects(p, None), "{p}");
+            assert!(protects(p, Some(Access::Write)) && protects(p, Some(Access::Rename)), "{p}");
+        }
+        assert_eq!(guard("/etc/hosts"), None);
     }
 }
