@@ -38,7 +38,7 @@ pub struct Plan {
 /// The profile's file and exec rules as Landlock grants.
 pub fn plan(p: &Profile, vars: &Vars) -> Plan {
     let mut plan = Plan::default();
-    let guarded = Guarded::new();
+    let guarded = Guarded::new(vars.home.as_deref());
     let rules = p
         .file
         .iter()
@@ -118,19 +118,6 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
             } else {
                 (path.clone(), false)
             };
-            if !exact {
-                plan.widened
-                    .push(format!("{source}: allowed beneath {literal} (a hierarchy)"));
-            } else if is_dir && !rights.is_empty() {
-                plan.widened
-                    .push(format!("{source}: allowed beneath the directory {literal}"));
-            }
-            if !parent_rights.is_empty() && widened_to_parent {
-                plan.widened.push(format!(
-                    "{source}: creating, deleting or renaming it is allowed for any entry of {}",
-                    holder.display()
-                ));
-            }
             // A pattern's directory that holds protected paths: its entries, less the
             // protected ones, as they are at the start ("/etc/*" without /etc/shadow).
             if !exact && path.is_dir() && guarded.beneath(&path).is_some() && !rights.is_empty() {
@@ -144,6 +131,19 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
                 ));
                 add_holder(&guarded, &source, &holder, parent_rights, &mut plan);
                 continue;
+            }
+            if !exact {
+                plan.widened
+                    .push(format!("{source}: allowed beneath {literal} (a hierarchy)"));
+            } else if is_dir && !rights.is_empty() {
+                plan.widened
+                    .push(format!("{source}: allowed beneath the directory {literal}"));
+            }
+            if !parent_rights.is_empty() && widened_to_parent {
+                plan.widened.push(format!(
+                    "{source}: creating, deleting or renaming it is allowed for any entry of {}",
+                    holder.display()
+                ));
             }
             let add = |at: &Path, r: BitFlags<AccessFs>, plan: &mut Plan| {
                 if r.is_empty() {
@@ -248,19 +248,30 @@ pub fn ruleset(plan: &Plan) -> Result<OwnedFd> {
 struct Guarded {
     absolute: Vec<PathBuf>,
     names: Vec<String>,
+    /// Names whose protected paths lie beneath them (`.git` for .git/config): a directory
+    /// so named holds protected paths.
+    holders: Vec<String>,
+    /// The home directory: it holds the credentials and start-up files whatever is in
+    /// it now, so a hierarchy holding it holds protected paths (a HOME under /tmp).
+    home: Option<PathBuf>,
 }
 
 impl Guarded {
-    fn new() -> Guarded {
+    fn new(home: Option<&str>) -> Guarded {
         let mut g = Guarded {
             absolute: Vec::new(),
             names: Vec::new(),
+            holders: Vec::new(),
+            home: home.map(PathBuf::from),
         };
         for (pat, _) in protected::PROTECTED {
             if let Some(rest) = pat.strip_prefix("**/") {
                 let first = rest.split('/').next().unwrap_or(rest);
                 if !first.contains(['*', '?', '[']) && !g.names.iter().any(|n| n == first) {
                     g.names.push(first.to_string());
+                }
+                if rest.contains('/') && !g.holders.iter().any(|n| n == first) {
+                    g.holders.push(first.to_string());
                 }
             } else {
                 let (lit, _) = literal_prefix(pat);
@@ -272,11 +283,15 @@ impl Guarded {
         g
     }
 
-    /// Whether everything at `p` is protected: a protected file, or a directory whose
-    /// every entry is (`.ssh`, `.git/hooks`).
-    fn protected(&self, p: &Path) -> bool {
+    /// How everything at `p` is protected: a protected file, or a directory whose every
+    /// entry is (`.ssh`: from all access, `.git/hooks`: from writes).
+    fn guard(&self, p: &Path) -> Option<protected::Guard> {
         let s = p.to_string_lossy();
-        protected::is_protected(&s) || (p.is_dir() && protected::is_protected(&format!("{s}/x")))
+        protected::guard(&s).or_else(|| {
+            p.is_dir()
+                .then(|| protected::guard(&format!("{s}/x")))
+                .flatten()
+        })
     }
 
     /// Grants `r` on each entry of `dir` but the protected ones: files as files, and
@@ -297,10 +312,27 @@ impl Guarded {
         };
         let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
         entries.sort();
+        let reads = AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute;
         for c in entries {
-            if self.protected(&c) {
-                skipped.push(c.display().to_string());
-                continue;
+            match self.guard(&c) {
+                Some(protected::Guard::All) => {
+                    skipped.push(c.display().to_string());
+                    continue;
+                }
+                // A persistence point (.git/config, .bashrc): read, never written.
+                Some(protected::Guard::Writes) => {
+                    let keep = if c.is_dir() {
+                        r & reads
+                    } else {
+                        r & reads & AccessFs::from_file(HANDLED)
+                    };
+                    if !keep.is_empty() {
+                        *plan.grants.entry(c.clone()).or_default() |= keep;
+                    }
+                    skipped.push(format!("{} (writing)", c.display()));
+                    continue;
+                }
+                None => {}
             }
             let meta = std::fs::symlink_metadata(&c);
             let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
@@ -329,6 +361,13 @@ impl Guarded {
 
     /// A protected location beneath the directory `d`, if there is one.
     fn beneath(&self, d: &Path) -> Option<PathBuf> {
+        if let Some(h) = self.home.as_ref().filter(|h| h.starts_with(d) && h.as_path() != d) {
+            return Some(h.clone());
+        }
+        let name = d.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| self.holders.contains(&n)) {
+            return Some(d.to_path_buf());
+        }
         if let Some(a) = self
             .absolute
             .iter()
