@@ -274,3 +274,65 @@ fn everyday_programs_run_under_the_baseline_learned_from_them() {
     learn(&base, &cmd, 3);
     ran_as_recorded("venv python", &enforce(&base, &cmd), "[42] 1\n");
 }
+
+/// git, the program agents run most: status, add and commit in a scratch repository,
+/// learned from three recorded runs and enforced on a fourth. Under BPF LSM it runs as
+/// recorded. Landlock cannot let git create files in .git without letting it create hooks
+/// there (a right on a directory covers everything beneath it): enforce says so before the
+/// start, and the commit is refused rather than the hooks left open.
+#[test]
+fn git_runs_under_the_baseline_learned_from_it() {
+    let d = scratch("learned-git");
+    let repo = d.join("repo");
+    let home = d.join("home");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let git = |args: &[&str]| {
+        let st = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("HOME", &home)
+            .status()
+            .unwrap();
+        assert!(st.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["config", "user.email", "agent@example.com"]);
+    git(&["config", "user.name", "agent"]);
+    let baseline = d.join("git.toml");
+    let run = |i: u32, enforce: bool| {
+        let script = format!(
+            "echo line-{i} >> notes.txt && git add notes.txt && git commit -q -m note-{i} && git status --short && git log --oneline | wc -l"
+        );
+        let mut c = Command::new(BIN);
+        c.current_dir(&repo).env("HOME", &home);
+        if enforce {
+            c.args(["enforce", "--backend", "auto", "--profile"]);
+        } else {
+            c.args(["record", "-q", "--merge-into"]);
+        }
+        c.arg(&baseline)
+            .args(["--", "/bin/sh", "-c", &script])
+            .output()
+            .unwrap()
+    };
+    for i in 1..=3 {
+        let out = run(i, false);
+        assert_eq!(text(&out.stdout), format!("{i}\n"), "{}", text(&out.stderr));
+    }
+    let p = std::fs::read_to_string(&baseline).unwrap();
+    assert!(
+        !p.contains("path = \"${CWD}/.git/config\"\naccess = [\"read\"]\nprotected = true"),
+        "reading .git/config is learned, not held for review:\n{p}"
+    );
+    let out = run(4, true);
+    let err = text(&out.stderr);
+    if err.contains("with Landlock") {
+        assert!(
+            err.contains(&format!("beneath {}/.git lies the protected", repo.display())),
+            "{err}"
+        );
+        return;
+    }
+    ran_as_recorded("git", &out, "4\n");
+}
