@@ -162,8 +162,13 @@ impl State {
             );
             // Under the UI the denial shows there; a line on stderr would tear the screen.
             if self.tui.is_none() {
+                let cause = ev
+                    .cause
+                    .as_ref()
+                    .map(|c| format!("\n        {}", report::cause_line(c)))
+                    .unwrap_or_default();
                 say(&format!(
-                    "agentguard: {what} {} {}{access} by {chain}: {}",
+                    "agentguard: {what} {} {}{access} by {chain}: {}{cause}",
                     d.op, d.object, d.reason
                 ));
             }

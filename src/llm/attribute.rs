@@ -84,7 +84,12 @@ impl Attributor {
                 self.procs.remove(&ev.pid);
                 return;
             }
-            Kind::Exec(_) | Kind::File(_) | Kind::Net(_) | Kind::Dns(_) | Kind::Flag(_) => {}
+            Kind::Exec(_)
+            | Kind::File(_)
+            | Kind::Net(_)
+            | Kind::Dns(_)
+            | Kind::Flag(_)
+            | Kind::Deny(_) => {}
             _ => return,
         }
         let objects = objects(ev);
@@ -173,6 +178,8 @@ fn objects(ev: &Event) -> Vec<String> {
         Kind::Net(n) => vec![n.addr.clone()],
         Kind::Dns(d) => d.names.clone(),
         Kind::Flag(f) => vec![f.detail.clone()],
+        // A denial names the file, program or destination ("127.0.0.66:18082").
+        Kind::Deny(d) => vec![d.object.clone()],
         _ => Vec::new(),
     }
 }
