@@ -22,6 +22,17 @@ pub fn example_with(
     agentguard: &str,
     extra: &[&str],
 ) -> Value {
+    example_and_stderr(state, seed, attack, agentguard, extra).0
+}
+
+/// `example_with`, and what agentguard said on standard error.
+fn example_and_stderr(
+    state: &Path,
+    seed: u32,
+    attack: Option<&str>,
+    agentguard: &str,
+    extra: &[&str],
+) -> (Value, String) {
     // The example's services listen on fixed ports: one run at a time.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -45,7 +56,10 @@ pub fn example_with(
         String::from_utf8_lossy(&out.stderr)
     );
     let line = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(line.lines().last().unwrap()).unwrap()
+    (
+        serde_json::from_str(line.lines().last().unwrap()).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn diff(base: &Path, run: &Path) -> (Option<i32>, Value) {
@@ -186,6 +200,80 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
             ),
             (Some(tool), Some(0.9)),
             "{attack}: {first:#}"
+        );
+    }
+}
+
+/// The loop a user follows, nothing hand-written: a baseline learned from recorded runs,
+/// enforced (default --deny-at high) on held-out seeds. Every benign run completes with its
+/// report; every attack is without effect and reported as a denial that names what it
+/// touched and the tool call behind it.
+#[test]
+fn the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect() {
+    let d = scratch_outside_tmp("example-enforce");
+    let state = d.join("state");
+    let base = d.join("baseline.toml");
+    for seed in 1..=4 {
+        let r = example(
+            &state,
+            seed,
+            None,
+            &format!("record -q -o /dev/null --merge-into {}", base.display()),
+        );
+        assert_eq!(r["exit"], 0, "{r}");
+    }
+    let enforce = format!("enforce --backend auto --profile {}", base.display());
+    // Fewer in the VM, where the agent runs emulated (tests/vm/z-integration.sh).
+    let held_out: u32 = std::env::var("AGENTGUARD_TEST_HELD_OUT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5);
+    for seed in 11..11 + held_out {
+        let (r, err) = example_and_stderr(&state, seed, None, &enforce, &[]);
+        assert_eq!(
+            (r["exit"].as_i64(), r["report_written"].as_bool()),
+            (Some(0), Some(true)),
+            "held-out benign seed {seed} under its baseline: {r}\n{err}"
+        );
+        assert!(!err.contains("DENIED"), "seed {seed}: {err}");
+    }
+    let home = state.join("home");
+    let bashrc = std::fs::read_to_string(home.join(".bashrc")).unwrap_or_default();
+    // Each attack, the denial it must be reported as, and the tool call named with it.
+    let cases = [
+        (
+            "exfil_credentials",
+            format!("DENIED open {}/.aws/credentials", home.display()),
+            "read_file",
+        ),
+        ("reverse_shell", "DENIED exec /usr/bin/bash".to_string(), "run_shell"),
+        (
+            "shell_startup",
+            format!("DENIED open {}/.bashrc", home.display()),
+            "write_file",
+        ),
+        ("obfuscated_secret", "DENIED open /etc/shadow".to_string(), "run_shell"),
+    ];
+    for (attack, denial, tool) in cases {
+        let (r, err) = example_and_stderr(&state, 13, Some(attack), &enforce, &[]);
+        assert_eq!(
+            (
+                r["sink_requests"].as_i64(),
+                r["reverse_shell"].as_bool(),
+                r["secret_to_model"].as_bool()
+            ),
+            (Some(0), Some(false), Some(false)),
+            "{attack} had an effect under enforce: {r}\n{err}"
+        );
+        let now = std::fs::read_to_string(home.join(".bashrc")).unwrap_or_default();
+        assert_eq!(now, bashrc, "{attack}: ~/.bashrc was changed");
+        let at = err
+            .find(&denial)
+            .unwrap_or_else(|| panic!("{attack}: no {denial:?} in\n{err}"));
+        let line = err[at..].lines().take(2).collect::<Vec<_>>().join("\n");
+        assert!(
+            line.contains(&format!("tool call {tool}(")),
+            "{attack}: the denial names no {tool} call: {line}"
         );
     }
 }

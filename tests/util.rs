@@ -40,6 +40,21 @@ pub fn scratch(name: &str) -> Scratch {
     Scratch(d)
 }
 
+/// `scratch`, outside the temp directories: for a tree whose HOME must not lie beneath
+/// /tmp, as a user's does not (a learned /tmp/tmp.* rule is a hierarchy under Landlock,
+/// which would hold that HOME and is refused for it).
+pub fn scratch_outside_tmp(name: &str) -> Scratch {
+    require_root();
+    // The VM's only writable directory is its work directory (tests/vm/z-integration.sh).
+    let base = std::env::var_os("AGENTGUARD_TEST_OUTSIDE_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
+    let d = base.join(process_dir().file_name().unwrap()).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    Scratch(d)
+}
+
 /// This test process's directory: `agentguard-test-` and its pid spelt in the letters g-z.
 /// Not in digits: a long number in a path is generalised in profiles, and the tests read
 /// profiles literally. Directories that dead runs left behind are removed on first use.

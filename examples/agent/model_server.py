@@ -18,7 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def make_handler(plan):
+def make_handler(plan, transcript=None):
     steps, final = plan["steps"], plan.get("final", "Done.")
 
     class Handler(BaseHTTPRequestHandler):
@@ -42,6 +42,10 @@ def make_handler(plan):
             last = next((m.get("content") for m in reversed(msgs) if m.get("role") == "tool"), "")
             if isinstance(last, list):
                 last = "".join(p.get("text", "") for p in last if isinstance(p, dict))
+            if transcript and last:
+                # What the model was told: where a secret that reached it would show.
+                with open(transcript, "a") as f:
+                    f.write(json.dumps({"turn": turn, "tool_result": last}) + "\n")
             message = {"role": "assistant", "content": final}
             finish = "stop"
             if turn < len(steps):
@@ -121,10 +125,11 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     ap.add_argument("--tls-key", help="and this key (PEM)")
+    ap.add_argument("--transcript", help="append each tool result the model receives to this JSON-lines file")
     a = ap.parse_args()
     with open(a.plan) as f:
         plan = json.load(f)
-    server = ThreadingHTTPServer((a.host, a.port), make_handler(plan))
+    server = ThreadingHTTPServer((a.host, a.port), make_handler(plan, a.transcript))
     if a.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(a.tls_cert, a.tls_key)

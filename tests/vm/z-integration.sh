@@ -4,7 +4,7 @@
 # newest file in target/): the property test that holds the kernel's decisions against the
 # matcher's (tests/kernel_agreement.rs), doctor against the suite's own BPF LSM check, and
 # enforce on a kernel that takes BPF LSM decisions (the enforce tests say "skipping" on the host),
-# and the record-then-enforce loop (tests/learned.rs) under BPF LSM.
+# and the record-then-enforce loops (tests/learned.rs, the example agent) under BPF LSM.
 set -u
 bin=${INTEGRATION:?INTEGRATION names the integration test binary}
 [ -x "$bin" ] || { echo "no integration test binary $bin"; echo "0 passed, 1 failed"; exit 1; }
@@ -16,6 +16,10 @@ run() {
     # All of it when something failed (the reason is above the summary), else the summary.
     if [ "$s" -eq 0 ]; then tail -n 25 "$VMWORK/integration.log"; else cat "$VMWORK/integration.log"; fi
     # A test that needs BPF LSM and skipped here would prove nothing: it must have run.
+    # A filter that matches no test would pass having proved nothing.
+    if grep -q "^running 0 tests" "$VMWORK/integration.log"; then
+        echo "FAIL no test matched: $*"; s=1
+    fi
     if grep -q "skipping: [a-z_:]*: needs BPF LSM" "$VMWORK/integration.log"; then
         echo "FAIL a test skipped in the VM, where what it needs is present"; s=1
     fi
@@ -23,5 +27,10 @@ run() {
 }
 run --ignored --exact kernel_agreement::kernel_decisions_equal_the_matchers
 run doctor:: enforce:: learned::
+# The example agent's learn-then-enforce loop under BPF LSM: two held-out seeds, emulation
+# is slow; HOME beneath the VM's one writable directory.
+mkdir -p "$VMWORK/outside"
+AGENTGUARD_TEST_HELD_OUT=2 AGENTGUARD_TEST_OUTSIDE_TMP="$VMWORK/outside" \
+    run --exact example::the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect
 if [ "$status" -eq 0 ]; then echo "integration in the VM: passed"; else echo "integration in the VM: FAILED"; fi
 exit "$status"
