@@ -151,6 +151,18 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
                 }
                 // A hierarchy holding protected paths: Landlock cannot carve them out.
                 let hierarchy = at.is_dir();
+                // Listing only: names, no contents. Landlock gives it to the hierarchy,
+                // protected directories included; said, not refused.
+                if hierarchy && r == AccessFs::ReadDir && at.exists() {
+                    if guarded.beneath(at).is_some() {
+                        plan.widened.push(format!(
+                            "{source}: listing allowed beneath {} (names only; protected directories in it included)",
+                            at.display()
+                        ));
+                    }
+                    *plan.grants.entry(at.to_path_buf()).or_default() |= r;
+                    return;
+                }
                 if hierarchy {
                     if let Some(g) = guarded.beneath(at) {
                         plan.narrowed.push(format!(
