@@ -336,3 +336,97 @@ fn git_runs_under_the_baseline_learned_from_it() {
     }
     ran_as_recorded("git", &out, "4\n");
 }
+
+/// A wheel built here, with nothing but zipfile: no build backend, no index.
+fn local_wheel(dir: &Path) -> std::path::PathBuf {
+    let whl = dir.join("agdemo-1.0-py3-none-any.whl");
+    let code = format!(
+        r#"import zipfile
+files = {{
+    "agdemo/__init__.py": "X = 7\n",
+    "agdemo-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: agdemo\nVersion: 1.0\n",
+    "agdemo-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}}
+files["agdemo-1.0.dist-info/RECORD"] = "".join(f"{{n}},,\n" for n in files) + "agdemo-1.0.dist-info/RECORD,,\n"
+with zipfile.ZipFile({:?}, "w") as z:
+    for n, t in files.items():
+        z.writestr(n, t)
+"#,
+        whl.display()
+    );
+    let st = Command::new(python()).args(["-c", &code]).status().unwrap();
+    assert!(st.success(), "building the wheel");
+    whl
+}
+
+/// `pip install` of a local wheel into a fresh virtualenv, learned from three recorded
+/// installs and enforced on a fourth. pip's temporary directories have new random names
+/// each run: writes beneath /tmp rate medium (write-workspace), so the default level
+/// admits them, and reports them. HOME lies outside /tmp, as a user's does.
+#[test]
+fn pip_installs_a_local_wheel_under_the_baseline_learned_from_it() {
+    let d = scratch_outside_tmp("learned-pip");
+    let (home, work) = (d.join("home"), d.join("work"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let whl = local_wheel(&work);
+    let venv = work.join("venv");
+    let baseline = work.join("pip.toml");
+    let pip = [
+        venv.join("bin/python").display().to_string(),
+        "-m".into(),
+        "pip".into(),
+        "install".into(),
+        "-q".into(),
+        "--no-index".into(),
+        "--no-deps".into(),
+        "--no-cache-dir".into(),
+        "--disable-pip-version-check".into(),
+        whl.display().to_string(),
+    ];
+    let run = |enforce: bool| {
+        // A fresh virtualenv each time, made outside the recorded tree.
+        let _ = std::fs::remove_dir_all(&venv);
+        let st = Command::new(python())
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(st.success(), "python -m venv (with pip)");
+        let mut c = Command::new(BIN);
+        c.current_dir(&work).env("HOME", &home);
+        if enforce {
+            c.args(["enforce", "--backend", "auto", "--profile"]);
+        } else {
+            c.args(["record", "-q", "--merge-into"]);
+        }
+        let out = c.arg(&baseline).arg("--").args(&pip).output().unwrap();
+        let check = Command::new(venv.join("bin/python"))
+            .args(["-c", "import agdemo; print(agdemo.X)"])
+            .output()
+            .unwrap();
+        (out, text(&check.stdout))
+    };
+    for _ in 0..3 {
+        let (out, installed) = run(false);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(installed, "7\n");
+    }
+    let (out, installed) = run(true);
+    let err = text(&out.stderr);
+    if err.contains("with Landlock") {
+        // Landlock cannot name a process's own /proc/PID before it exists, and /proc as a
+        // whole holds /proc/kcore: the preamble says /proc is narrowed, and the Rust
+        // programs pip runs (rustc, for its user agent) fail to read /proc/self, harmlessly.
+        assert!(err.contains("narrowed: [[file]] /proc/"), "{err}");
+        let other: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("DENIED") && !l.contains(" /proc/self/"))
+            .collect();
+        assert!(other.is_empty(), "{other:#?}\n{err}");
+        assert_eq!(out.status.code(), Some(0), "{err}");
+    } else {
+        ran_as_recorded("pip", &out, "");
+    }
+    assert_eq!(installed, "7\n", "the wheel was installed under enforce");
+}

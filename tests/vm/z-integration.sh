@@ -9,6 +9,10 @@ set -u
 bin=${INTEGRATION:?INTEGRATION names the integration test binary}
 [ -x "$bin" ] || { echo "no integration test binary $bin"; echo "0 passed, 1 failed"; exit 1; }
 export TMPDIR=${VMWORK:?}
+# Scratch directories kept out of /tmp (tests/util.rs, scratch_outside_tmp): the VM's one
+# writable directory.
+export AGENTGUARD_TEST_OUTSIDE_TMP="$VMWORK/outside"
+mkdir -p "$AGENTGUARD_TEST_OUTSIDE_TMP"
 status=0
 run() {
     "$bin" "$@" --test-threads 1 --nocapture > "$VMWORK/integration.log" 2>&1
@@ -28,9 +32,8 @@ run() {
 run --ignored --exact kernel_agreement::kernel_decisions_equal_the_matchers
 run doctor:: enforce:: learned::
 # The example agent's learn-then-enforce loop under BPF LSM: two held-out seeds, emulation
-# is slow; HOME beneath the VM's one writable directory.
-mkdir -p "$VMWORK/outside"
-AGENTGUARD_TEST_HELD_OUT=2 AGENTGUARD_TEST_OUTSIDE_TMP="$VMWORK/outside" \
-    run --exact example::the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect
+# is slow.
+export AGENTGUARD_TEST_HELD_OUT=2
+run --exact example::the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect
 if [ "$status" -eq 0 ]; then echo "integration in the VM: passed"; else echo "integration in the VM: FAILED"; fi
 exit "$status"
