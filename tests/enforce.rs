@@ -39,7 +39,14 @@ fn enforce_fails_closed_where_bpf_lsm_cannot_load() {
     let profile = d.join("p.toml");
     std::fs::write(&profile, "version = 1\ninclude = [\"coreutils\"]\n").unwrap();
     let child = Command::new(BIN)
-        .args(["enforce", "--deny-at", "new", "--backend", "bpf-lsm", "--profile"])
+        .args([
+            "enforce",
+            "--deny-at",
+            "new",
+            "--backend",
+            "bpf-lsm",
+            "--profile",
+        ])
         .arg(&profile)
         .args([
             "--",
@@ -88,7 +95,14 @@ fn enforce_with_bpf_lsm_runs_the_command_and_denies_what_the_profile_lacks() {
     )
     .unwrap();
     let child = Command::new(BIN)
-        .args(["enforce", "--deny-at", "new", "--backend", "bpf-lsm", "--profile"])
+        .args([
+            "enforce",
+            "--deny-at",
+            "new",
+            "--backend",
+            "bpf-lsm",
+            "--profile",
+        ])
         .arg(&profile)
         .arg("--")
         .arg("/bin/cat")
@@ -127,7 +141,14 @@ fn a_profile_the_kernel_cannot_check_exactly_is_refused_naming_the_rule() {
     )
     .unwrap();
     let out = Command::new(BIN)
-        .args(["enforce", "--deny-at", "new", "--backend", "bpf-lsm", "--profile"])
+        .args([
+            "enforce",
+            "--deny-at",
+            "new",
+            "--backend",
+            "bpf-lsm",
+            "--profile",
+        ])
         .arg(&profile)
         .args(["--", "/bin/true"])
         .output()

@@ -246,13 +246,21 @@ fn the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect
             format!("DENIED open {}/.aws/credentials", home.display()),
             "read_file",
         ),
-        ("reverse_shell", "DENIED exec /usr/bin/bash".to_string(), "run_shell"),
+        (
+            "reverse_shell",
+            "DENIED exec /usr/bin/bash".to_string(),
+            "run_shell",
+        ),
         (
             "shell_startup",
             format!("DENIED open {}/.bashrc", home.display()),
             "write_file",
         ),
-        ("obfuscated_secret", "DENIED open /etc/shadow".to_string(), "run_shell"),
+        (
+            "obfuscated_secret",
+            "DENIED open /etc/shadow".to_string(),
+            "run_shell",
+        ),
     ];
     for (attack, denial, tool) in cases {
         let (r, err) = example_and_stderr(&state, 13, Some(attack), &enforce, &[]);

@@ -76,7 +76,14 @@ fn landlock_denies_what_the_profile_does_not_allow_and_reports_widened_rules() {
         d = d.display()
     );
     let out = Command::new(BIN)
-        .args(["enforce", "--deny-at", "new", "--backend", "landlock", "--profile"])
+        .args([
+            "enforce",
+            "--deny-at",
+            "new",
+            "--backend",
+            "landlock",
+            "--profile",
+        ])
         .arg(&p)
         .args(["--", "/usr/bin/bash", "-c", &script])
         .output()
@@ -143,7 +150,14 @@ fn landlock_refuses_what_it_cannot_do_rather_than_degrade() {
         ),
     ] {
         let out = Command::new(BIN)
-            .args(["enforce", "--deny-at", "new", "--backend", "landlock", "--profile"])
+            .args([
+                "enforce",
+                "--deny-at",
+                "new",
+                "--backend",
+                "landlock",
+                "--profile",
+            ])
             .arg(&p)
             .args(&extra)
             .output()
@@ -177,7 +191,15 @@ fn a_profile_edited_while_enforce_runs_is_not_half_applied() {
     );
     let child = Started::new(
         Command::new(BIN)
-            .args(["enforce", "-q", "--deny-at", "new", "--backend", "landlock", "--profile"])
+            .args([
+                "enforce",
+                "-q",
+                "--deny-at",
+                "new",
+                "--backend",
+                "landlock",
+                "--profile",
+            ])
             .arg(&p)
             .args(["--", "/usr/bin/bash", "-c", &script])
             .stdout(std::process::Stdio::piped())
@@ -221,7 +243,14 @@ fn a_hundred_thousand_rule_profile_is_refused_by_bpf_lsm_with_a_clear_message() 
     );
     // ...and the kernel side says how much it holds, before anything starts.
     let out = Command::new(BIN)
-        .args(["enforce", "--deny-at", "new", "--backend", "bpf-lsm", "--profile"])
+        .args([
+            "enforce",
+            "--deny-at",
+            "new",
+            "--backend",
+            "bpf-lsm",
+            "--profile",
+        ])
         .arg(&p)
         .args(["--", "/bin/true"])
         .output()

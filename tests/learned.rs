@@ -38,7 +38,14 @@ fn enforce(profile: &Path, cmd: &[&str]) -> Output {
 fn enforce_at(profile: &Path, deny_at: &str, cmd: &[&str]) -> Output {
     Command::new(BIN)
         .current_dir(profile.parent().unwrap())
-        .args(["enforce", "--backend", "auto", "--deny-at", deny_at, "--profile"])
+        .args([
+            "enforce",
+            "--backend",
+            "auto",
+            "--deny-at",
+            deny_at,
+            "--profile",
+        ])
         .arg(profile)
         .arg("--")
         .args(cmd)
@@ -140,7 +147,14 @@ fn a_learned_baseline_admits_what_rates_below_the_level_and_denies_the_rest() {
         c.current_dir(&work).env("HOME", &home);
         match deny_at {
             Some(level) => c
-                .args(["enforce", "--backend", "auto", "--deny-at", level, "--profile"])
+                .args([
+                    "enforce",
+                    "--backend",
+                    "auto",
+                    "--deny-at",
+                    level,
+                    "--profile",
+                ])
                 .arg(&baseline),
             None => c.args(["record", "-q", "--merge-into"]).arg(&baseline),
         };
@@ -161,7 +175,11 @@ fn a_learned_baseline_admits_what_rates_below_the_level_and_denies_the_rest() {
     );
     let out = run(&["/bin/sh", "-c", &script], Some("high"));
     let (so, se) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!((out.status.code(), so.as_str()), (Some(0), "one\nmade\n"), "{se}");
+    assert_eq!(
+        (out.status.code(), so.as_str()),
+        (Some(0), "one\nmade\n"),
+        "{se}"
+    );
     let out_txt = work.join("out.txt");
     for want in [
         "ALLOWED (low) exec  /usr/bin/head".to_string(),
@@ -174,13 +192,19 @@ fn a_learned_baseline_admits_what_rates_below_the_level_and_denies_the_rest() {
     ] {
         assert!(se.contains(&want), "{want:?} in\n{se}");
     }
-    assert!(!planted.exists(), "the write outside the workspace had no effect");
+    assert!(
+        !planted.exists(),
+        "the write outside the workspace had no effect"
+    );
     // --deny-at medium: the write in the workspace is denied now; head still runs.
     std::fs::remove_file(&out_txt).unwrap();
     let out = run(&["/bin/sh", "-c", &script], Some("medium"));
     let (so, se) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(so, "one\n", "{se}");
-    assert!(se.contains(&format!("DENIED open {}", out_txt.display())), "{se}");
+    assert!(
+        se.contains(&format!("DENIED open {}", out_txt.display())),
+        "{se}"
+    );
     assert!(se.contains("ALLOWED (low) exec  /usr/bin/head"), "{se}");
     assert!(!out_txt.exists());
     // --deny-at new: nothing beyond the baseline, head included.
@@ -329,7 +353,10 @@ fn git_runs_under_the_baseline_learned_from_it() {
     let err = text(&out.stderr);
     if err.contains("with Landlock") {
         assert!(
-            err.contains(&format!("beneath {}/.git lies the protected", repo.display())),
+            err.contains(&format!(
+                "beneath {}/.git lies the protected",
+                repo.display()
+            )),
             "{err}"
         );
         return;

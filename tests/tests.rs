@@ -26,6 +26,9 @@ mod example;
 /// The user's loop with nothing hand-written: record, merge, enforce the result.
 mod learned;
 
+/// Each shipped include enforced on a real program that needs it.
+mod includes;
+
 /// `enforce` on this machine, whose kernel refuses LSM programs: it fails closed.
 mod enforce;
 

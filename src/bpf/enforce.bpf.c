@@ -745,6 +745,17 @@ int BPF_PROG(enforce_rmdir, const struct path *dir, struct dentry *dentry, int r
 	return ret ? ret : check_entry(dir, dentry, AG_ACC_DELETE);
 }
 
+/*
+ * A new file: open(O_CREAT) creates it before file_open is asked, so a create checked only
+ * there would leave an empty file behind. mknod(2) (fifos, sockets, devices) comes here too.
+ */
+SEC("lsm/path_mknod")
+int BPF_PROG(enforce_mknod, const struct path *dir, struct dentry *dentry, umode_t mode, unsigned int dev,
+	     int ret)
+{
+	return ret ? ret : check_entry(dir, dentry, AG_ACC_CREATE);
+}
+
 SEC("lsm/path_mkdir")
 int BPF_PROG(enforce_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode, int ret)
 {

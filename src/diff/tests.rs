@@ -224,10 +224,7 @@ fn each_rule_of_the_model() {
             exec("/opt/tool/bin/frob"),
             Some(("exec-elsewhere", Severity::High)),
         ),
-        (
-            exec("/usr/bin/frob"),
-            Some(("exec-new", Severity::Medium)),
-        ),
+        (exec("/usr/bin/frob"), Some(("exec-new", Severity::Medium))),
         (
             file("/var/lib/secretish/data", &[Read]),
             Some(("read-new", Severity::Medium)),

@@ -149,7 +149,9 @@ pub fn widen_in(
             if home.is_some_and(|h| rules::under(h, t)) {
                 narrowed.push(say(
                     &rules::WRITE_WORKSPACE,
-                    format!("not in {t}: the home directory is beneath it (writes there stay denied)"),
+                    format!(
+                        "not in {t}: the home directory is beneath it (writes there stay denied)"
+                    ),
                 ));
                 continue;
             }
@@ -193,7 +195,11 @@ pub fn widen_in(
             sev.name(),
             progs.len(),
             names.join(", "),
-            if progs.len() > names.len() { ", ..." } else { "" }
+            if progs.len() > names.len() {
+                ", ..."
+            } else {
+                ""
+            }
         ));
     }
     if below(&rules::NET_NEW_HOST, level) {

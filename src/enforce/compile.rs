@@ -243,17 +243,64 @@ fn add_path_rules(
         .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
     for p in expand_braces(&expanded)? {
         let (anchor, segs, tail) = glob_rule(&p).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+        let flags = flags | if tail { TAIL_ANY } else { 0 };
+        // The same glob twice (a rule and what --deny-at adds to it): one kernel rule
+        // granting both, since a directory holds few. Protected rules stay apart: their
+        // grant is what they leave, not what they give.
+        if flags & PROTECTED_RULE == 0 {
+            if let Some(r) = out
+                .rules
+                .iter_mut()
+                .find(|r| r.anchor == anchor && r.segs == segs && r.flags == flags)
+            {
+                r.grant |= grant;
+                continue;
+            }
+        }
         let id = out.rules.len() as u32;
         out.rules.push(Rule {
             id,
             anchor,
             segs,
-            flags: flags | if tail { TAIL_ANY } else { 0 },
+            flags,
             grant,
             source: source.clone(),
         });
     }
     Ok(())
+}
+
+/// Drops learned rules that a learned `dir/*` of the same directory covers (`dir/*.so`
+/// read beside `dir/*` read): the kernel holds AG_DIR_RULES per directory, and
+/// --deny-at adds a `dir/*` to every directory the baseline reads.
+fn drop_subsumed(out: &mut Compiled) {
+    let any = Seg {
+        star: true,
+        pre: Vec::new(),
+        suf: Vec::new(),
+    };
+    let learned = |r: &Rule| r.flags & (HAND | PROTECTED_RULE | TAIL_ANY) == 0;
+    let wide: Vec<(Anchor, u32)> = out
+        .rules
+        .iter()
+        .filter(|r| learned(r) && r.segs.len() == 1 && r.segs[0] == any)
+        .map(|r| (r.anchor.clone(), r.grant))
+        .collect();
+    if wide.is_empty() {
+        return;
+    }
+    out.rules.retain(|r| {
+        let covered = learned(r)
+            && r.segs.len() == 1
+            && r.segs[0] != any
+            && wide
+                .iter()
+                .any(|(a, g)| *a == r.anchor && r.grant & !g == 0);
+        !covered
+    });
+    for (i, r) in out.rules.iter_mut().enumerate() {
+        r.id = i as u32;
+    }
 }
 
 fn sotype(p: Proto) -> u16 {
@@ -351,6 +398,7 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
             format!("[[exec]] {}", e.path),
         )?;
     }
+    drop_subsumed(&mut out);
     add_net_rules(&mut out, p)?;
     Ok(out)
 }
@@ -625,6 +673,38 @@ mod tests {
             }
         }
         assert!(checked > 10_000, "{checked}");
+    }
+
+    /// What --deny-at adds to a directory (`dir/*`) takes in the learned rules it covers,
+    /// so a directory the baseline reads many files of stays within the kernel's limit.
+    #[test]
+    fn a_directory_wide_rule_takes_in_the_narrower_ones_it_covers() {
+        let mut text = String::from("version = 1\n");
+        for i in 0..40 {
+            text.push_str(&format!(
+                "[[file]]\npath = \"/usr/lib/x/lib{i}*.so\"\naccess = [\"read\"]\nlearned = true\n"
+            ));
+        }
+        text.push_str(
+            "[[file]]\npath = \"/usr/lib/x/lib7*.so\"\naccess = [\"write\"]\nlearned = true\n",
+        );
+        text.push_str(
+            "[[file]]\npath = \"/usr/lib/x/*\"\naccess = [\"read\", \"list\"]\nlearned = true\n",
+        );
+        text.push_str("[[file]]\npath = \"/usr/lib/x/*\"\naccess = [\"list\"]\nlearned = true\n");
+        let p = Profile::parse(&text, std::path::Path::new("w.toml")).unwrap();
+        let c = compile(&p, &vars()).unwrap();
+        let here: Vec<&Rule> = c
+            .rules
+            .iter()
+            .filter(|r| r.anchor == Anchor::Dir("/usr/lib/x".into()))
+            .collect();
+        // dir/* (its two entries merged), and lib7*.so for its write.
+        assert_eq!(here.len(), 2, "{here:#?}");
+        assert!(c.rules.iter().enumerate().all(|(i, r)| r.id == i as u32));
+        assert!(kernel_model(&c, "/usr/lib/x/lib7a.so", WRITE));
+        assert!(kernel_model(&c, "/usr/lib/x/lib39b.so", READ));
+        assert!(!kernel_model(&c, "/usr/lib/x/lib39b.so", WRITE));
     }
 
     /// That it equals the kernel's mix() is checked where it can be: in the VM, where rules

@@ -373,7 +373,11 @@ impl Guarded {
 
     /// A protected location beneath the directory `d`, if there is one.
     fn beneath(&self, d: &Path) -> Option<PathBuf> {
-        if let Some(h) = self.home.as_ref().filter(|h| h.starts_with(d) && h.as_path() != d) {
+        if let Some(h) = self
+            .home
+            .as_ref()
+            .filter(|h| h.starts_with(d) && h.as_path() != d)
+        {
             return Some(h.clone());
         }
         let name = d.file_name().map(|n| n.to_string_lossy().into_owned());

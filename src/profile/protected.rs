@@ -67,18 +67,9 @@ pub const PROTECTED: &[(&str, &str)] = &[
     ("/etc/cron.*/**", "a persistence point"),
     ("/var/spool/cron/**", "a persistence point"),
     ("/etc/systemd/**", "a persistence point"),
-    (
-        "/usr/lib/systemd/system/**",
-        "a persistence point",
-    ),
-    (
-        "/lib/systemd/system/**",
-        "a persistence point",
-    ),
-    (
-        "**/.config/systemd/**",
-        "a persistence point",
-    ),
+    ("/usr/lib/systemd/system/**", "a persistence point"),
+    ("/lib/systemd/system/**", "a persistence point"),
+    ("**/.config/systemd/**", "a persistence point"),
     // process memory and raw devices
     ("/proc/*/mem", "process memory or a raw device"),
     ("/proc/kcore", "process memory or a raw device"),
@@ -132,9 +123,10 @@ pub const WRITES: &[Access] = &[
 impl Guard {
     pub fn of(category: &str) -> Guard {
         match category {
-            "credentials" | "shell history" | "a system secret" | "process memory or a raw device" => {
-                Guard::All
-            }
+            "credentials"
+            | "shell history"
+            | "a system secret"
+            | "process memory or a raw device" => Guard::All,
             _ => Guard::Writes,
         }
     }
@@ -216,7 +208,12 @@ mod tests {
 
     #[test]
     fn secrets_are_guarded_from_reading_persistence_points_from_writing() {
-        for p in ["/home/ann/.ssh/id_ed25519", "/srv/app/.env", "/etc/shadow", "/proc/1/mem"] {
+        for p in [
+            "/home/ann/.ssh/id_ed25519",
+            "/srv/app/.env",
+            "/etc/shadow",
+            "/proc/1/mem",
+        ] {
             assert_eq!(guard(p), Some(Guard::All), "{p}");
             assert!(protects(p, Some(Access::Read)) && protects(p, None), "{p}");
         }
@@ -229,8 +226,14 @@ mod tests {
             "/etc/systemd/system/x.service",
         ] {
             assert_eq!(guard(p), Some(Guard::Writes), "{p}");
-            assert!(!protects(p, Some(Access::Read)) && !protects(p, None), "{p}");
-            assert!(protects(p, Some(Access::Write)) && protects(p, Some(Access::Rename)), "{p}");
+            assert!(
+                !protects(p, Some(Access::Read)) && !protects(p, None),
+                "{p}"
+            );
+            assert!(
+                protects(p, Some(Access::Write)) && protects(p, Some(Access::Rename)),
+                "{p}"
+            );
         }
         assert_eq!(guard("/etc/hosts"), None);
     }

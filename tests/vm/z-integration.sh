@@ -4,7 +4,8 @@
 # newest file in target/): the property test that holds the kernel's decisions against the
 # matcher's (tests/kernel_agreement.rs), doctor against the suite's own BPF LSM check, and
 # enforce on a kernel that takes BPF LSM decisions (the enforce tests say "skipping" on the host),
-# and the record-then-enforce loops (tests/learned.rs, the example agent) under BPF LSM.
+# the record-then-enforce loops (tests/learned.rs, the example agent) and each shipped
+# include on a real program (tests/includes.rs) under BPF LSM.
 set -u
 bin=${INTEGRATION:?INTEGRATION names the integration test binary}
 [ -x "$bin" ] || { echo "no integration test binary $bin"; echo "0 passed, 1 failed"; exit 1; }
@@ -30,7 +31,7 @@ run() {
     [ "$s" -eq 0 ] || status=1
 }
 run --ignored --exact kernel_agreement::kernel_decisions_equal_the_matchers
-run doctor:: enforce:: learned::
+run doctor:: enforce:: learned:: includes::
 # The example agent's learn-then-enforce loop under BPF LSM: two held-out seeds, emulation
 # is slow.
 export AGENTGUARD_TEST_HELD_OUT=2

@@ -67,13 +67,16 @@ fn enforce_admits_exactly_what_diff_rates_below_the_level() {
     let checker = Checker::new(&base, Path::new("b.toml"), vars()).unwrap();
     let progs = programs(rules::SYSTEM_BIN);
     assert!(
-        progs.iter().any(|p| p.ends_with("/ls")) && progs.iter().any(|p| p.ends_with("/sh") || p.ends_with("/dash")),
+        progs.iter().any(|p| p.ends_with("/ls"))
+            && progs
+                .iter()
+                .any(|p| p.ends_with("/sh") || p.ends_with("/dash")),
         "the system's programs are listed: {progs:?}"
     );
     let words = [
-        "etc", "hostname", "passwd", "shadow", "usr", "share", "agent", "prompts", "b.txt",
-        "home", "ann", "work", ".ssh", "id_rsa", ".env", ".git", "hooks", "tmp", "var",
-        "out.md", "notes", ".bashrc", "lib",
+        "etc", "hostname", "passwd", "shadow", "usr", "share", "agent", "prompts", "b.txt", "home",
+        "ann", "work", ".ssh", "id_rsa", ".env", ".git", "hooks", "tmp", "var", "out.md", "notes",
+        ".bashrc", "lib",
     ];
     let accesses = [
         vec![Access::Read],
@@ -92,7 +95,12 @@ fn enforce_admits_exactly_what_diff_rates_below_the_level() {
     ];
     let mut rng = Lcg(11);
     let mut seen_levels = BTreeSet::new();
-    for level in [Severity::Low, Severity::Medium, Severity::High, Severity::Critical] {
+    for level in [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ] {
         let w = widen(&base, &checker, &vars(), level);
         let m = Matcher::new(&w.profile, &vars()).unwrap();
         let k = compile::compile(&w.profile, &vars()).unwrap();
@@ -102,10 +110,8 @@ fn enforce_admits_exactly_what_diff_rates_below_the_level() {
             let path: String = (0..depth)
                 .map(|_| format!("/{}", words[rng.next(words.len())]))
                 .collect();
-            let access: BTreeSet<Access> = accesses[rng.next(accesses.len())]
-                .iter()
-                .copied()
-                .collect();
+            let access: BTreeSet<Access> =
+                accesses[rng.next(accesses.len())].iter().copied().collect();
             let what = What::File {
                 path: path.clone(),
                 access: access.clone(),
@@ -169,12 +175,23 @@ fn what_each_level_admits_is_said_by_rule() {
     let base = Profile::parse(BASELINE, Path::new("b.toml")).unwrap();
     let checker = Checker::new(&base, Path::new("b.toml"), vars()).unwrap();
     let low = widen(&base, &checker, &vars(), Severity::Low);
-    assert!(low.lines.is_empty() && low.profile == base, "{:?}", low.lines);
-    let medium = widen(&base, &checker, &vars(), Severity::Medium).lines.join("\n");
-    assert!(medium.contains("read-known-dir (low): reads of new files in the 2 directories"), "{medium}");
+    assert!(
+        low.lines.is_empty() && low.profile == base,
+        "{:?}",
+        low.lines
+    );
+    let medium = widen(&base, &checker, &vars(), Severity::Medium)
+        .lines
+        .join("\n");
+    assert!(
+        medium.contains("read-known-dir (low): reads of new files in the 2 directories"),
+        "{medium}"
+    );
     assert!(medium.contains("exec-coreutil (low): "), "{medium}");
     assert!(!medium.contains("medium)"), "{medium}");
-    let high = widen(&base, &checker, &vars(), Severity::High).lines.join("\n");
+    let high = widen(&base, &checker, &vars(), Severity::High)
+        .lines
+        .join("\n");
     for want in [
         "read-new (medium): reads anywhere outside the protected set",
         "write-workspace (medium): writes in ${CWD}, /tmp, /var/tmp, /dev/shm, /run/user",
@@ -182,7 +199,10 @@ fn what_each_level_admits_is_said_by_rule() {
     ] {
         assert!(high.contains(want), "{want} in {high}");
     }
-    assert!(!high.contains("exec-shell") && !high.contains("(high)"), "{high}");
+    assert!(
+        !high.contains("exec-shell") && !high.contains("(high)"),
+        "{high}"
+    );
 }
 
 /// A home directory beneath /tmp (as in tests and some containers): writes in /tmp are not
@@ -196,10 +216,19 @@ fn a_temp_directory_that_holds_home_is_not_admitted() {
     let base = Profile::parse(BASELINE, Path::new("b.toml")).unwrap();
     let checker = Checker::new(&base, Path::new("b.toml"), vars.clone()).unwrap();
     let w = widen(&base, &checker, &vars, Severity::High);
-    assert!(w.narrowed.iter().any(|n| n.contains("not in /tmp: the home directory")), "{:?}", w.narrowed);
+    assert!(
+        w.narrowed
+            .iter()
+            .any(|n| n.contains("not in /tmp: the home directory")),
+        "{:?}",
+        w.narrowed
+    );
     let m = Matcher::new(&w.profile, &vars).unwrap();
     let write = BTreeSet::from([Access::Write]);
-    assert_eq!(m.file("/tmp/h/.cache/x", &write), Verdict::Uncovered(write.clone()));
+    assert_eq!(
+        m.file("/tmp/h/.cache/x", &write),
+        Verdict::Uncovered(write.clone())
+    );
     assert_eq!(m.file("/tmp/h/work/x", &write), Verdict::Covered);
     assert_eq!(m.file("/var/tmp/x", &write), Verdict::Covered);
 }
