@@ -373,6 +373,17 @@ fn is_zero_u16(v: &u16) -> bool {
 
 impl Event {
     /// Whether the operation this event reports failed.
+    /// Refused by a policy (EPERM, EACCES): enforce's, Landlock's or the host's own.
+    pub fn denied(&self) -> bool {
+        let error = match &self.kind {
+            Kind::Exec(x) => &x.error,
+            Kind::File(x) => &x.error,
+            Kind::Net(x) => &x.error,
+            _ => return false,
+        };
+        matches!(error.as_deref(), Some("EPERM" | "EACCES"))
+    }
+
     pub fn failed(&self) -> bool {
         match &self.kind {
             Kind::Exec(x) => x.error.is_some(),

@@ -20,11 +20,13 @@ pub struct GatedChild {
 /// Forks `argv` but holds it before exec until `release`. With `output`, the command's
 /// standard output and error go to that file and its input is /dev/null (the terminal
 /// belongs to the watch UI).
-/// With `landlock`, the child restricts itself with that ruleset (and no_new_privs) after
-/// the release and before exec; if it cannot, it does not run.
+/// With `no_new_privs` (enforce), the child sets it after the release and before exec: a
+/// setuid program or file capabilities give the tree nothing (sudo, pkexec). With
+/// `landlock`, it also restricts itself with that ruleset. If it cannot, it does not run.
 pub fn spawn_gated(
     argv: &[String],
     output: Option<&std::path::Path>,
+    no_new_privs: bool,
     landlock: Option<std::os::fd::RawFd>,
 ) -> Result<GatedChild> {
     let out = match output {
@@ -73,11 +75,13 @@ pub fn spawn_gated(
                 // The parent gave up (or died) before putting us in scope: never run unseen.
                 unsafe { libc::_exit(127) };
             }
-            if let Some(fd) = landlock {
+            if no_new_privs || landlock.is_some() {
                 // SAFETY: two system calls on values this child owns; async-signal-safe.
                 let failed = unsafe {
                     libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-                        || libc::syscall(libc::SYS_landlock_restrict_self, fd, 0) != 0
+                        || landlock.is_some_and(|fd| {
+                            libc::syscall(libc::SYS_landlock_restrict_self, fd, 0) != 0
+                        })
                 };
                 if failed {
                     let e = nix::errno::Errno::last() as i32 | LANDLOCK_FAILED;

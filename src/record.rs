@@ -213,7 +213,7 @@ impl State {
         }
         if let Some((c, level)) = &mut self.admitting {
             // What failed was not admitted (Landlock may narrow an admission).
-            if !refused(&ev) {
+            if !ev.denied() {
                 for w in &whats {
                     let tree = Some((self.builder.tree(), ev.pid));
                     let Some(f) = c.check_caused(w, 1, tree, ev.cause.as_ref()) else {
@@ -249,17 +249,6 @@ impl State {
             app.push(ev, finding);
         }
     }
-}
-
-/// An operation the kernel refused: nothing was admitted.
-fn refused(ev: &Event) -> bool {
-    let error = match &ev.kind {
-        Kind::File(f) => &f.error,
-        Kind::Exec(x) => &x.error,
-        Kind::Net(n) => &n.error,
-        _ => return false,
-    };
-    matches!(error.as_deref(), Some("EPERM" | "EACCES"))
 }
 
 /// A live line on standard error in one write: the tree writes to the same stderr, and
@@ -484,6 +473,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
             let c = launch::spawn_gated(
                 argv,
                 args.tui.then_some(args.output_log.as_path()),
+                enforce_active,
                 landlock_fd,
             )?;
             let pid = c.pid.as_raw() as u32;

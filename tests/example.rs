@@ -212,22 +212,35 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
 fn the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect() {
     let d = scratch_outside_tmp("example-enforce");
     let state = d.join("state");
-    let base = d.join("baseline.toml");
-    for seed in 1..=4 {
-        let r = example(
-            &state,
-            seed,
-            None,
-            &format!("record -q -o /dev/null --merge-into {}", base.display()),
-        );
-        assert_eq!(r["exit"], 0, "{r}");
-    }
+    // Where this test leaves the baseline it learned, for its run in the VM (BPF LSM),
+    // which enforces it rather than record four runs again under emulation
+    // (tests/vm/z-integration.sh): learned on one machine, enforced on another.
+    let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("example-baseline.toml");
+    let base = match std::env::var_os("AGENTGUARD_TEST_EXAMPLE_BASELINE") {
+        Some(p) if Path::new(&p).exists() => PathBuf::from(p),
+        _ => {
+            let base = d.join("baseline.toml");
+            for seed in 1..=4 {
+                let r = example(
+                    &state,
+                    seed,
+                    None,
+                    &format!("record -q -o /dev/null --merge-into {}", base.display()),
+                );
+                assert_eq!(r["exit"], 0, "{r}");
+            }
+            let _ = std::fs::copy(&base, &shared);
+            base
+        }
+    };
     let enforce = format!("enforce --backend auto --profile {}", base.display());
     // Fewer in the VM, where the agent runs emulated (tests/vm/z-integration.sh).
-    let held_out: u32 = std::env::var("AGENTGUARD_TEST_HELD_OUT")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(5);
+    let env_or = |name: &str, default: &str| std::env::var(name).unwrap_or(default.to_string());
+    let held_out: u32 = env_or("AGENTGUARD_TEST_HELD_OUT", "5").parse().unwrap();
+    let attacks = env_or(
+        "AGENTGUARD_TEST_ATTACKS",
+        "exfil_credentials,reverse_shell,shell_startup,obfuscated_secret",
+    );
     for seed in 11..11 + held_out {
         let (r, err) = example_and_stderr(&state, seed, None, &enforce, &[]);
         assert_eq!(
@@ -262,6 +275,11 @@ fn the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect
             "run_shell",
         ),
     ];
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|(a, _, _)| attacks.split(',').any(|x| x == *a))
+        .collect();
+    assert!(!cases.is_empty(), "no attack named in {attacks:?}");
     for (attack, denial, tool) in cases {
         let (r, err) = example_and_stderr(&state, 13, Some(attack), &enforce, &[]);
         assert_eq!(

@@ -49,6 +49,7 @@ rules! {
     FLAG_CRITICAL = "flag-critical", Critical, "exec through an fd or a memfd, a kernel module load, bpf(), ptrace of a process outside the tree";
     EXEC_SHELL = "exec-shell", High, "a shell or interpreter spawned under the agent (sh, bash, python, perl, node, ...)";
     EXEC_NETWORK = "exec-network", High, "a network-capable program (curl, wget, nc, ssh, scp, rsync, git, openssl, ...)";
+    EXEC_PRIVILEGED = "exec-privileged", High, "a setuid or setgid program, or one that changes privileges, namespaces or mounts, or drives a container engine or the service manager (sudo, su, pkexec, nsenter, unshare, chroot, mount, debugfs, systemd-run, docker, ...)";
     EXEC_ELSEWHERE = "exec-elsewhere", High, "a program outside the system's program directories (/usr/bin, /usr/sbin, /usr/local/bin, ...): written, downloaded or unpacked";
     NET_NEW_HOST = "net-new-host", High, "a connection or datagram to an IP address the baseline never reached (loopback too: local services are targets)";
     NET_NEW_RESOLVER = "net-new-resolver", High, "a query to a DNS server the baseline never used";
@@ -57,7 +58,7 @@ rules! {
     NET_NEW_PORT = "net-new-port", High, "a known host on a port the baseline never used: another service";
     NET_NEW_UNIX = "net-new-unix", High, "a unix-socket destination the baseline never used (container engines, D-Bus and ssh-agent sockets hand out root or credentials)";
     NET_NEW_LISTENER = "net-new-listener", High, "a new listening or bound socket on an address outside loopback";
-    WRITE_OUTSIDE = "write-outside", High, "a write, create, delete, rename, chmod or link outside the workspace (${CWD}) and the temp directories";
+    WRITE_OUTSIDE = "write-outside", High, "a write, create, delete, rename, chmod or link outside the workspace (${CWD}) and the temp directories, or in the home directory or a program directory wherever they are (a launch directory of $HOME, / or /usr is no workspace)";
     FLAG_HIGH = "flag-high", High, "setuid, setgid, capset, io_uring (its operations are invisible), 32-bit syscalls, open_by_handle_at";
     NET_NEW_LOCAL = "net-new-local", Medium, "a new listener on loopback or a unix socket";
     WRITE_WORKSPACE = "write-workspace", Medium, "a new write in the workspace or a temp directory";
@@ -73,8 +74,61 @@ rules! {
 const SHELLS: &[&str] = &[
     "sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "busybox", "python",
     "python2", "python3", "perl", "ruby", "node", "nodejs", "deno", "bun", "php", "lua", "luajit",
-    "tclsh", "wish", "awk", "gawk", "mawk", "expect", "pwsh", "Rscript", "julia",
+    "tclsh", "wish", "awk", "gawk", "mawk", "nawk", "expect", "pwsh", "Rscript", "R", "julia",
+    "pypy", "pypy3", "guile", "java", "jshell", "erl", "escript", "elixir", "racket", "sbcl",
+    "ocaml", "swipl", "gdb", "emacs",
 ];
+/// Programs that change who the tree is or what it can reach: privileges, namespaces,
+/// mounts, raw file systems, container engines, the service manager.
+const PRIVILEGED: &[&str] = &[
+    "sudo",
+    "su",
+    "sg",
+    "newgrp",
+    "pkexec",
+    "doas",
+    "runuser",
+    "setpriv",
+    "capsh",
+    "setcap",
+    "nsenter",
+    "unshare",
+    "chroot",
+    "pivot_root",
+    "mount",
+    "umount",
+    "losetup",
+    "debugfs",
+    "dd",
+    "insmod",
+    "modprobe",
+    "systemctl",
+    "systemd-run",
+    "busctl",
+    "machinectl",
+    "docker",
+    "podman",
+    "nerdctl",
+    "ctr",
+    "crictl",
+    "kubectl",
+    "lxc",
+    "chattr",
+    "crontab",
+    "at",
+    "passwd",
+    "chpasswd",
+    "useradd",
+    "usermod",
+    "visudo",
+];
+
+/// A program with the setuid or setgid bit, as installed where the rating is made.
+fn setid(path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o6000 != 0)
+}
+
 const NETWORK: &[&str] = &[
     "curl",
     "wget",
@@ -176,10 +230,17 @@ fn program(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// By name, version suffixes ignored: python3.11 is python3, and what comes before a first
+/// digit, dot or dash names the program too (perl5.36-x86_64-linux-gnu is perl, a copy of
+/// the interpreter under Debian's multiarch name; ip6tables is ip).
 fn is_in(list: &[&str], path: &str) -> bool {
     let name = program(path);
     let stem = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    list.contains(&name) || list.contains(&stem)
+    let head = name
+        .split(|c: char| c.is_ascii_digit() || c == '.' || c == '-')
+        .next()
+        .unwrap_or(name);
+    list.contains(&name) || list.contains(&stem) || (!head.is_empty() && list.contains(&head))
 }
 
 const WRITES: &[Access] = &[
@@ -197,13 +258,38 @@ const WRITES: &[Access] = &[
 pub const TEMP_DIRS: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/run/user"];
 
 pub fn under(path: &str, dir: &str) -> bool {
-    path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
+    path == dir
+        || dir == "/" && path.starts_with('/')
+        || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
 fn is_loopback(addr: &str) -> bool {
     addr.parse::<std::net::IpAddr>()
         .map(|a| a.is_loopback())
         .unwrap_or(false)
+}
+
+/// Whether a write to `path` is scratch work: beneath the workspace or a temp directory
+/// (not the directories themselves). Never in the home directory, unless the workspace is
+/// a directory inside it (`~/project`): a workspace of $HOME, or above it, and a temp
+/// directory holding it, do not make the home directory scratch. Never in the system's
+/// program directories, whatever the workspace.
+pub fn in_work(path: &str, workspace: Option<&str>, home: Option<&str>) -> bool {
+    let beneath = |d: &str| path != d && under(path, d);
+    if SYSTEM_BIN.iter().any(|b| under(path, b)) {
+        return false;
+    }
+    let in_home = home.is_some_and(|h| under(path, h));
+    let in_workspace = workspace
+        .filter(|w| !holds_home_or_programs(w, home))
+        .is_some_and(beneath);
+    in_workspace || (!in_home && TEMP_DIRS.iter().any(|d| beneath(d)))
+}
+
+/// A launch directory that is the home directory, or above it or a program directory (/,
+/// /home, /usr): no workspace at all.
+pub fn holds_home_or_programs(workspace: &str, home: Option<&str>) -> bool {
+    home.is_some_and(|h| under(h, workspace)) || SYSTEM_BIN.iter().any(|b| under(b, workspace))
 }
 
 /// What diff knows besides the matcher's answer.
@@ -257,12 +343,7 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
                 )
             };
             let writes = missing.iter().any(|a| WRITES.contains(a));
-            // Beneath: the workspace and the temp directories themselves are not scratch.
-            let beneath = |d: &str| path != d && under(path, d);
-            let in_workspace = cx.workspace.is_some_and(beneath);
-            // The home directory is never a scratch area, even when it lives under /tmp.
-            let in_home = cx.home.is_some_and(|h| under(path, h));
-            let in_work = in_workspace || (!in_home && TEMP_DIRS.iter().any(|d| beneath(d)));
+            let in_work = in_work(path, cx.workspace, cx.home);
             let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
             if writes && !in_work {
                 (
@@ -312,6 +393,14 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
                     &EXEC_NETWORK,
                     format!(
                         "a network-capable program ({}) spawned under the agent",
+                        program(path)
+                    ),
+                )
+            } else if is_in(PRIVILEGED, path) || setid(path) {
+                (
+                    &EXEC_PRIVILEGED,
+                    format!(
+                        "a program that changes privileges or what the tree can reach ({})",
                         program(path)
                     ),
                 )
@@ -447,7 +536,8 @@ baseline of fewer than three runs as weak evidence.\n\n",
     s.push_str(
         "\nFile rules apply to the accesses the baseline does not grant (a read that became a write is ranked \
 as a write: \"wider access\"). Shells and interpreters, network programs and core utilities are recognised \
-by program name, version suffixes ignored (python3.11 is python).\n\n\
+by program name, version suffixes ignored (python3.11 is python), and by what comes before a first digit, \
+dot or dash (perl5.36-x86_64-linux-gnu is perl).\n\n\
 JSON (--format json, version 1): an object with version, baseline, baseline_runs, run, fail_on, failed, \
 counts {critical, high, medium, low}, missing [{kind, object, seen}] and findings, each with severity \
 (low|medium|high|critical), kind (exec|file|net|dns|flag|tool|llm), object (path, address:port, name, \

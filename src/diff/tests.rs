@@ -143,6 +143,16 @@ fn each_rule_of_the_model() {
             exec("/usr/bin/perl5.36"),
             Some(("exec-shell", Severity::High)),
         ),
+        // Debian's multiarch copy of the interpreter, and a VM with an interpreter inside.
+        (
+            exec("/usr/bin/perl5.36-x86_64-linux-gnu"),
+            Some(("exec-shell", Severity::High)),
+        ),
+        (exec("/usr/bin/gdb"), Some(("exec-shell", Severity::High))),
+        (
+            exec("/usr/sbin/ip6tables"),
+            Some(("exec-network", Severity::High)),
+        ),
         (
             exec("/usr/bin/curl"),
             Some(("exec-network", Severity::High)),

@@ -133,10 +133,16 @@ pub fn widen_in(
     } else if below(&rules::WRITE_WORKSPACE, level) {
         let home = vars.home.as_deref();
         let mut at = Vec::new();
+        // A launch directory holding the home directory or a program directory is no
+        // workspace (rules::in_work).
         match vars.cwd.as_deref() {
-            Some("/") | None => narrowed.push(say(
+            None => narrowed.push(say(
                 &rules::WRITE_WORKSPACE,
-                "no workspace: the command starts in / (writes there stay denied)".into(),
+                "no workspace (writes there stay denied)".into(),
+            )),
+            Some(cwd) if rules::holds_home_or_programs(cwd, home) => narrowed.push(say(
+                &rules::WRITE_WORKSPACE,
+                format!("not in {cwd}: it holds the home directory or a program directory, so it is no workspace (writes there stay denied)"),
             )),
             Some(_) => {
                 p.file.push(file("${CWD}/**".into(), ALL_FILE));

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::event::{Access, Proto};
 use crate::profile::pattern::{AddrPat, Vars};
-use crate::profile::protected::{Guard, PROTECTED};
+use crate::profile::protected::{self, Guard};
 use crate::profile::{NetDir, Profile};
 
 pub const SEGS: usize = 4;
@@ -33,7 +33,7 @@ pub const HAND: u32 = 1 << 0;
 pub const TAIL_ANY: u32 = 1 << 1;
 pub const PROTECTED_RULE: u32 = 1 << 2;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Seg {
     pub star: bool,
     pub pre: Vec<u8>,
@@ -42,7 +42,7 @@ pub struct Seg {
 
 /// Where a rule hangs: under a literal directory, anchored on a literal component (rules
 /// that start with "**"), or in the short unanchored list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Anchor {
     Dir(String),
     Component(Vec<u8>),
@@ -80,6 +80,8 @@ pub struct Compiled {
     pub net: Vec<NetRule>,
     /// Destinations by name: allowed at the addresses DNS answers for them gave the tree.
     pub names: Vec<NameRule>,
+    /// Where each glob is in `rules`, to merge a repeated one.
+    index: std::collections::HashMap<(Anchor, Vec<Seg>, u32), usize>,
 }
 
 /// A `host` rule: connections to addresses the tree resolved from a matching name.
@@ -247,15 +249,13 @@ fn add_path_rules(
         // The same glob twice (a rule and what --deny-at adds to it): one kernel rule
         // granting both, since a directory holds few. Protected rules stay apart: their
         // grant is what they leave, not what they give.
+        let key = (anchor.clone(), segs.clone(), flags);
         if flags & PROTECTED_RULE == 0 {
-            if let Some(r) = out
-                .rules
-                .iter_mut()
-                .find(|r| r.anchor == anchor && r.segs == segs && r.flags == flags)
-            {
-                r.grant |= grant;
+            if let Some(&i) = out.index.get(&key) {
+                out.rules[i].grant |= grant;
                 continue;
             }
+            out.index.insert(key, out.rules.len());
         }
         let id = out.rules.len() as u32;
         out.rules.push(Rule {
@@ -280,7 +280,7 @@ fn drop_subsumed(out: &mut Compiled) {
         suf: Vec::new(),
     };
     let learned = |r: &Rule| r.flags & (HAND | PROTECTED_RULE | TAIL_ANY) == 0;
-    let wide: Vec<(Anchor, u32)> = out
+    let wide: std::collections::HashMap<Anchor, u32> = out
         .rules
         .iter()
         .filter(|r| learned(r) && r.segs.len() == 1 && r.segs[0] == any)
@@ -293,14 +293,13 @@ fn drop_subsumed(out: &mut Compiled) {
         let covered = learned(r)
             && r.segs.len() == 1
             && r.segs[0] != any
-            && wide
-                .iter()
-                .any(|(a, g)| *a == r.anchor && r.grant & !g == 0);
+            && wide.get(&r.anchor).is_some_and(|g| r.grant & !g == 0);
         !covered
     });
     for (i, r) in out.rules.iter_mut().enumerate() {
         r.id = i as u32;
     }
+    out.index.clear();
 }
 
 fn sotype(p: Proto) -> u16 {
@@ -359,12 +358,14 @@ fn net_rule(
 /// The profile (includes resolved) as kernel rules, with the protected set.
 pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
     let mut out = Compiled::default();
-    for (pat, cat) in PROTECTED {
+    for (pat, cat, guard) in protected::rules() {
         // A protected rule's grant is what it leaves to learned rules: nothing for a
-        // secret, all but writes for a persistence point (protected.rs, Guard).
-        let keep = match Guard::of(cat) {
+        // secret, all but writes for a persistence point, all but moving, removing and
+        // replacing for a directory above them (protected.rs, Guard).
+        let keep = match guard {
             Guard::All => 0,
             Guard::Writes => READ | LIST | EXEC,
+            Guard::Entry => !(DELETE | RENAME | CREATE | LINK | SYMLINK),
         };
         add_path_rules(
             &mut out,

@@ -299,11 +299,13 @@ impl Guarded {
     /// entry is (`.ssh`: from all access, `.git/hooks`: from writes).
     fn guard(&self, p: &Path) -> Option<protected::Guard> {
         let s = p.to_string_lossy();
-        protected::guard(&s).or_else(|| {
-            p.is_dir()
-                .then(|| protected::guard(&format!("{s}/x")))
-                .flatten()
-        })
+        // A directory whose contents are guarded (`.ssh/x`) before its own entry guard.
+        let within = p
+            .is_dir()
+            .then(|| protected::guard(&format!("{s}/x")))
+            .flatten()
+            .filter(|g| *g != protected::Guard::Entry);
+        within.or_else(|| protected::guard(&s))
     }
 
     /// Grants `r` on each entry of `dir` but the protected ones: files as files, and
@@ -344,7 +346,8 @@ impl Guarded {
                     skipped.push(format!("{} (writing)", c.display()));
                     continue;
                 }
-                None => {}
+                // Moving or replacing it needs rights on `dir`, which are not granted here.
+                Some(protected::Guard::Entry) | None => {}
             }
             let meta = std::fs::symlink_metadata(&c);
             let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());

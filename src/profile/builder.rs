@@ -254,6 +254,12 @@ impl Builder {
         }
         let whats = self.observer.observe(ev);
         let failed = u64::from(ev.failed());
+        // A connection refused by a policy (enforce's, or the host's own) is reported, and
+        // rated by a live check, but never learned: merging an enforced run into its
+        // baseline must not turn what was denied into what is allowed.
+        if ev.denied() {
+            return whats;
+        }
         for w in &whats {
             match w {
                 What::Exec { path } => self.ev.add_exec(&self.vars.abstract_path(path), 0, 1),

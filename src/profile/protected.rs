@@ -25,12 +25,25 @@ pub const PROTECTED: &[(&str, &str)] = &[
     ("**/.env", "credentials"),
     ("**/.env.*", "credentials"),
     ("/etc/ssh/ssh_host_*_key", "credentials"),
+    ("**/.config/gh/hosts.yml", "credentials"),
+    ("**/.config/git/credentials", "credentials"),
+    ("**/.pgpass", "credentials"),
+    ("**/.my.cnf", "credentials"),
+    ("**/.vault-token", "credentials"),
+    ("**/.cache/huggingface/token", "credentials"),
+    ("**/.terraform.d/credentials.tfrc.json", "credentials"),
+    ("/etc/ssl/private/**", "credentials"),
+    ("/etc/letsencrypt/**", "credentials"),
+    ("/etc/kubernetes/**", "credentials"),
+    ("/var/run/secrets/**", "credentials"),
+    ("/run/secrets/**", "credentials"),
     // shell and interpreter history: typed secrets
     ("**/.bash_history", "shell history"),
     ("**/.zsh_history", "shell history"),
     ("**/.python_history", "shell history"),
     ("**/.psql_history", "shell history"),
     ("**/.mysql_history", "shell history"),
+    ("**/.local/share/fish/fish_history", "shell history"),
     // shell start-up files
     ("**/.bashrc", "a shell start-up file"),
     ("**/.bash_profile", "a shell start-up file"),
@@ -41,7 +54,9 @@ pub const PROTECTED: &[(&str, &str)] = &[
     ("**/.zshenv", "a shell start-up file"),
     ("**/.zprofile", "a shell start-up file"),
     ("**/.zlogin", "a shell start-up file"),
+    ("**/.bash_aliases", "a shell start-up file"),
     ("**/.config/fish/**", "a shell start-up file"),
+    ("**/.config/autostart/**", "a shell start-up file"),
     ("/etc/profile", "a shell start-up file"),
     ("/etc/profile.d/**", "a shell start-up file"),
     ("/etc/bash.bashrc", "a shell start-up file"),
@@ -50,6 +65,11 @@ pub const PROTECTED: &[(&str, &str)] = &[
     // version control hooks and configuration
     ("**/.git/hooks/**", "version control hooks"),
     ("**/.git/config", "version control hooks"),
+    ("**/.git/modules/*/hooks/**", "version control hooks"),
+    ("**/.git/modules/*/config", "version control hooks"),
+    // core.hooksPath and core.fsmonitor run programs in every repository
+    ("**/.gitconfig", "version control hooks"),
+    ("**/.config/git/config", "version control hooks"),
     // agent configuration
     ("**/.mcp.json", "agent configuration"),
     ("**/.claude/**", "agent configuration"),
@@ -67,6 +87,13 @@ pub const PROTECTED: &[(&str, &str)] = &[
     ("/etc/cron.*/**", "a persistence point"),
     ("/var/spool/cron/**", "a persistence point"),
     ("/etc/systemd/**", "a persistence point"),
+    ("/etc/passwd", "a persistence point"),
+    ("/etc/group", "a persistence point"),
+    ("/etc/pam.d/**", "a persistence point"),
+    ("/etc/ld.so.conf.d/**", "a persistence point"),
+    ("/etc/init.d/**", "a persistence point"),
+    ("/etc/rc.local", "a persistence point"),
+    ("**/.local/share/systemd/**", "a persistence point"),
     ("/usr/lib/systemd/system/**", "a persistence point"),
     ("/lib/systemd/system/**", "a persistence point"),
     ("**/.config/systemd/**", "a persistence point"),
@@ -82,13 +109,57 @@ pub const PROTECTED: &[(&str, &str)] = &[
     ("/dev/nvme*", "process memory or a raw device"),
     ("/dev/dm-*", "process memory or a raw device"),
     ("/dev/mapper/**", "process memory or a raw device"),
+    ("/dev/md*", "process memory or a raw device"),
+    ("/dev/mmcblk*", "process memory or a raw device"),
+    ("/dev/loop*", "process memory or a raw device"),
+    ("/dev/nbd*", "process memory or a raw device"),
+    ("/dev/sr*", "process memory or a raw device"),
+    ("/dev/hd*", "process memory or a raw device"),
+    ("/dev/zd*", "process memory or a raw device"),
+    ("/dev/rbd*", "process memory or a raw device"),
+    ("/dev/disk/**", "process memory or a raw device"),
 ];
+
+/// The protected set as it is checked: each pattern with its category and guard, then the
+/// directories above the patterns (`**/.git`, `**/.git/hooks`, `**/.ssh`, `/etc/sudoers.d`),
+/// guarded as entries: `mv .git/hooks .git/h0; mv h .git/hooks` would otherwise swap a
+/// protected directory for one of the tree's, since a rename is checked on the entry it
+/// moves and `**/.git/hooks/**` matches only what lies beneath.
+pub fn rules() -> &'static [(String, &'static str, Guard)] {
+    static RULES: OnceLock<Vec<(String, &'static str, Guard)>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let mut v: Vec<(String, &'static str, Guard)> = PROTECTED
+            .iter()
+            .map(|(p, c)| (p.to_string(), *c, Guard::of(c)))
+            .collect();
+        for (p, c) in PROTECTED {
+            let comps: Vec<&str> = p.split('/').collect();
+            // `dir/**` protects what is beneath dir: dir itself is an entry to guard too.
+            let tail = comps.last() == Some(&"**");
+            let body = if tail {
+                &comps[..comps.len() - 1]
+            } else {
+                &comps[..]
+            };
+            // Every prefix that names a directory above: not "" (/) nor "**" alone.
+            let last = if tail { body.len() } else { body.len() - 1 };
+            for k in 2..=last {
+                let a = body[..k].join("/");
+                if a.is_empty() || a == "**" || v.iter().any(|(x, _, _)| *x == a) {
+                    continue;
+                }
+                v.push((a, c, Guard::Entry));
+            }
+        }
+        v
+    })
+}
 
 fn set() -> &'static GlobSet {
     static SET: OnceLock<GlobSet> = OnceLock::new();
     SET.get_or_init(|| {
         let mut b = GlobSetBuilder::new();
-        for (p, _) in PROTECTED {
+        for (p, _, _) in rules() {
             b.add(super::pattern::glob(p).expect("the protected set's patterns are valid"));
         }
         b.build().expect("the protected set compiles")
@@ -104,7 +175,18 @@ fn set() -> &'static GlobSet {
 pub enum Guard {
     All,
     Writes,
+    /// A directory above protected paths: not to be moved, removed or replaced.
+    Entry,
 }
+
+/// The accesses a `Guard::Entry` directory is protected from.
+pub const ENTRY: &[Access] = &[
+    Access::Delete,
+    Access::Rename,
+    Access::Create,
+    Access::Link,
+    Access::Symlink,
+];
 
 /// The accesses a `Guard::Writes` path is protected from.
 pub const WRITES: &[Access] = &[
@@ -136,7 +218,8 @@ impl Guard {
         match (self, a) {
             (Guard::All, _) => true,
             (Guard::Writes, Some(a)) => WRITES.contains(&a),
-            (Guard::Writes, None) => false,
+            (Guard::Entry, Some(a)) => ENTRY.contains(&a),
+            (Guard::Writes | Guard::Entry, None) => false,
         }
     }
 }
@@ -150,13 +233,11 @@ pub fn is_protected(path: &str) -> bool {
 /// How a path is protected: from everything if any pattern that matches it says so.
 pub fn guard(path: &str) -> Option<Guard> {
     let m = set().matches(super::pattern::subject(path));
-    if m.is_empty() {
-        None
-    } else if m.iter().any(|i| Guard::of(PROTECTED[*i].1) == Guard::All) {
-        Some(Guard::All)
-    } else {
-        Some(Guard::Writes)
-    }
+    let has = |g: Guard| m.iter().any(|i| rules()[*i].2 == g);
+    // Writes covers what Entry does.
+    [Guard::All, Guard::Writes, Guard::Entry]
+        .into_iter()
+        .find(|g| has(*g))
 }
 
 /// Whether `access` on `path` (None: exec) is protected.
@@ -169,7 +250,7 @@ pub fn category(path: &str) -> Option<&'static str> {
     set()
         .matches(super::pattern::subject(path))
         .first()
-        .map(|i| PROTECTED[*i].1)
+        .map(|i| rules()[*i].1)
 }
 
 #[cfg(test)]
@@ -236,5 +317,32 @@ mod tests {
             );
         }
         assert_eq!(guard("/etc/hosts"), None);
+    }
+
+    #[test]
+    fn the_directories_above_protected_paths_cannot_be_moved_or_replaced() {
+        for p in [
+            "/srv/app/.git/hooks",
+            "/srv/app/.git",
+            "/home/ann/.ssh",
+            "/etc/sudoers.d",
+            "/etc",
+        ] {
+            assert_eq!(guard(p), Some(Guard::Entry), "{p}");
+            for a in [
+                Access::Rename,
+                Access::Delete,
+                Access::Create,
+                Access::Symlink,
+            ] {
+                assert!(protects(p, Some(a)), "{p} {a:?}");
+            }
+            for a in [Access::Read, Access::List, Access::Mkdir] {
+                assert!(!protects(p, Some(a)), "{p} {a:?}");
+            }
+        }
+        // What lies beneath keeps its own guard.
+        assert_eq!(guard("/srv/app/.git/hooks/pre-commit"), Some(Guard::Writes));
+        assert_eq!(guard("/srv/app/.git/HEAD"), None);
     }
 }

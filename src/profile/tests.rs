@@ -549,6 +549,31 @@ fn saving_to_a_fifo_writes_through_it_rather_than_replacing_it() {
     assert_eq!(got, p.to_toml().unwrap(), "the reader got the profile");
 }
 
+/// The tree may write where -o points, and agentguard saves as root after it ran: a
+/// symbolic link planted at the temporary name or at the profile's own name is never
+/// written through.
+#[test]
+fn saving_follows_no_symbolic_link_the_tree_could_plant() {
+    let dir = std::env::temp_dir().join(format!("ag-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "untouched").unwrap();
+    let out = dir.join("out.toml");
+    std::os::unix::fs::symlink(&victim, dir.join("out.toml.tmp")).unwrap();
+    let p = run_profile(1);
+    p.save(&out).unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    // A link at the profile's name: replaced by the profile, its target untouched.
+    let out2 = dir.join("out2.toml");
+    std::os::unix::fs::symlink(&victim, &out2).unwrap();
+    p.save(&out2).unwrap();
+    let kind = std::fs::symlink_metadata(&out2).unwrap().file_type();
+    let victim_text = std::fs::read_to_string(&victim).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(kind.is_file(), "{kind:?}");
+    assert_eq!(victim_text, "untouched");
+}
+
 fn answer(name: &str, addr: &str) -> Kind {
     Kind::Dns(Dns {
         names: vec![name.into()],
@@ -631,4 +656,26 @@ fn connections_to_resolved_addresses_are_learned_by_name_with_their_addresses() 
     );
     // A round trip keeps the evidence.
     assert_eq!(Profile::parse(&t, Path::new("m.toml")).unwrap(), m);
+}
+
+/// A connect refused by a policy (EPERM: enforce denied it) is not learned, so merging an
+/// enforced run into its baseline does not allow what was denied; one that failed for
+/// other reasons (ECONNREFUSED) is intent, and is.
+#[test]
+fn a_denied_connection_is_not_learned_a_refused_one_is() {
+    let mut denied = connect("203.0.113.9", 443);
+    let mut refused = connect("127.0.0.1", 9);
+    if let Kind::Net(n) = &mut denied {
+        n.error = Some("EPERM".into());
+    }
+    if let Kind::Net(n) = &mut refused {
+        n.error = Some("ECONNREFUSED".into());
+    }
+    let p = named_profile("a", &[denied, refused]);
+    let addrs: Vec<String> = p
+        .net
+        .iter()
+        .filter_map(|e| e.addr.as_ref().map(|a| a.0.clone()))
+        .collect();
+    assert_eq!(addrs, vec!["127.0.0.1"], "{:?}", p.net);
 }
