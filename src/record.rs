@@ -162,11 +162,7 @@ impl State {
             );
             // Under the UI the denial shows there; a line on stderr would tear the screen.
             if self.tui.is_none() {
-                let cause = ev
-                    .cause
-                    .as_ref()
-                    .map(|c| format!("\n        {}", report::cause_line(c)))
-                    .unwrap_or_default();
+                let cause = cause_suffix(ev.cause.as_ref());
                 say(&format!(
                     "agentguard: {what} {} {}{access} by {chain}: {}{cause}",
                     d.op, d.object, d.reason
@@ -195,11 +191,7 @@ impl State {
                 let tree = Some((self.builder.tree(), ev.pid));
                 if let Some(f) = c.check_caused(w, 1, tree, ev.cause.as_ref()) {
                     if self.tui.is_none() {
-                        let cause = f
-                            .cause
-                            .as_ref()
-                            .map(|c| format!("\n        {}", report::cause_line(c)))
-                            .unwrap_or_default();
+                        let cause = cause_suffix(f.cause.as_ref());
                         say(&format!(
                             "agentguard: {} {}{cause}\n        by {}",
                             f.severity.name().to_uppercase(),
@@ -223,11 +215,7 @@ impl State {
                         continue;
                     }
                     if self.tui.is_none() {
-                        let cause = f
-                            .cause
-                            .as_ref()
-                            .map(|c| format!("\n        {}", report::cause_line(c)))
-                            .unwrap_or_default();
+                        let cause = cause_suffix(f.cause.as_ref());
                         say(&format!(
                             "agentguard: ALLOWED ({}) {} [{}]{cause}\n        by {}",
                             f.severity.name(),
@@ -249,6 +237,12 @@ impl State {
             app.push(ev, finding);
         }
     }
+}
+
+/// The tool call behind a live line, on a line of its own; nothing without one.
+fn cause_suffix(c: Option<&crate::event::Cause>) -> String {
+    c.map(|c| format!("\n        {}", report::cause_line(c)))
+        .unwrap_or_default()
 }
 
 /// A live line on standard error in one write: the tree writes to the same stderr, and

@@ -291,6 +291,11 @@ fn the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect
             (Some(0), Some(false), Some(false)),
             "{attack} had an effect under enforce: {r}\n{err}"
         );
+        // Without effect because it was denied, not because nothing ran.
+        assert!(
+            !err.contains("the command was not started"),
+            "{attack}: {err}"
+        );
         let now = std::fs::read_to_string(home.join(".bashrc")).unwrap_or_default();
         assert_eq!(now, bashrc, "{attack}: ~/.bashrc was changed");
         let at = err

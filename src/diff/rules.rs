@@ -243,18 +243,6 @@ fn is_in(list: &[&str], path: &str) -> bool {
     list.contains(&name) || list.contains(&stem) || (!head.is_empty() && list.contains(&head))
 }
 
-const WRITES: &[Access] = &[
-    Access::Write,
-    Access::Append,
-    Access::Create,
-    Access::Truncate,
-    Access::Delete,
-    Access::Rename,
-    Access::Chmod,
-    Access::Mkdir,
-    Access::Link,
-    Access::Symlink,
-];
 pub const TEMP_DIRS: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/run/user"];
 
 pub fn under(path: &str, dir: &str) -> bool {
@@ -342,7 +330,7 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
                     names(&missing)
                 )
             };
-            let writes = missing.iter().any(|a| WRITES.contains(a));
+            let writes = missing.iter().any(|a| protected::WRITES.contains(a));
             let in_work = in_work(path, cx.workspace, cx.home);
             let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
             if writes && !in_work {

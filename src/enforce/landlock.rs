@@ -236,7 +236,13 @@ pub fn ruleset(plan: &Plan) -> Result<OwnedFd> {
         .create()
         .context("Landlock: creating the ruleset")?;
     for (path, rights) in &plan.grants {
-        let fd = PathFd::new(path).with_context(|| format!("opening {}", path.display()))?;
+        let fd = match PathFd::new(path) {
+            Ok(fd) => fd,
+            // Gone since the plan listed it (a temporary file, a process's /proc entry):
+            // there is nothing left to grant.
+            Err(_) if std::fs::symlink_metadata(path).is_err() => continue,
+            Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+        };
         // File-only rights on a file; all of them on a directory.
         let r = if path.is_dir() {
             *rights
@@ -324,7 +330,21 @@ impl Guarded {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return vec![format!("{} (unreadable)", dir.display())];
         };
-        let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        // Other processes' /proc entries: never the tree's (its pids do not exist yet),
+        // and they hold other processes' environments.
+        let proc_root = dir == Path::new("/proc");
+        let mut entries: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| {
+                !proc_root
+                    || !e
+                        .file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+            })
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         let reads = AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute;
         for c in entries {
