@@ -54,7 +54,10 @@ type Case<'a> = (
 fn each_shipped_include_runs_a_real_program_that_needs_it() {
     let d = scratch("includes");
     let py = python();
-    let resolve = "import socket; print(sorted({a[4][0] for a in socket.getaddrinfo('localhost', 80, socket.AF_INET)})[0])";
+    // What the include admits is reading the resolver's files; whether `localhost` then
+    // resolves depends on the machine (a minimal Debian has no /etc/hosts and asks DNS,
+    // which no rule here admits): either way the program ends normally.
+    let resolve = "import socket\ntry:\n    socket.getaddrinfo('localhost', 80, socket.AF_INET)\nexcept socket.gaierror:\n    pass\nprint('done')";
     let tls =
         "import ssl; c = ssl.create_default_context(); print(c.cert_store_stats()['x509_ca'] > 0)";
     let cases: Vec<Case> = vec![
@@ -88,7 +91,7 @@ fn each_shipped_include_runs_a_real_program_that_needs_it() {
             vec!["coreutils", "locale", "python"],
             vec![py, "-I", "-S", "-c", resolve],
             vec![],
-            "127.0.0.1\n",
+            "done\n",
             "DENIED open /etc/",
         ),
         (
@@ -110,7 +113,13 @@ fn each_shipped_include_runs_a_real_program_that_needs_it() {
             (Some(0), stdout),
             "{include}: {cmd:?} under include {with:?}: {err}"
         );
-        assert!(!err.contains("DENIED"), "{include}: {err}");
+        // No file or program denied (a DNS query may be: no include admits a resolver).
+        assert!(
+            !err.contains("DENIED open")
+                && !err.contains("DENIED exec")
+                && !err.contains("DENIED path"),
+            "{include}: {err}"
+        );
         // Without it: what it admits is denied.
         let out = enforce(&d, &others, &cmd, &env);
         let err = text(&out.stderr);
