@@ -62,6 +62,19 @@ fn example_and_stderr(
     )
 }
 
+/// The baseline both example tests learn: benign seeds 1-4, recorded and merged.
+fn learn_baseline(state: &Path, base: &Path) {
+    for seed in 1..=4 {
+        let r = example(
+            state,
+            seed,
+            None,
+            &format!("record -q -o /dev/null --merge-into {}", base.display()),
+        );
+        assert_eq!(r["exit"], 0, "{r}");
+    }
+}
+
 fn diff(base: &Path, run: &Path) -> (Option<i32>, Value) {
     let out = Command::new(BIN)
         .args(["diff", "--format", "json", "--fail-on", "high"])
@@ -97,15 +110,7 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
     let d = scratch("example");
     let state = d.join("state");
     let base = d.join("baseline.toml");
-    for seed in 1..=4 {
-        let r = example(
-            &state,
-            seed,
-            None,
-            &format!("record -q -o /dev/null --merge-into {}", base.display()),
-        );
-        assert_eq!(r["exit"], 0, "{r}");
-    }
+    learn_baseline(&state, &base);
     for seed in [11, 12] {
         let run = d.join(format!("held-{seed}.jsonl"));
         let r = example(
@@ -220,15 +225,7 @@ fn the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect
         Some(p) if Path::new(&p).exists() => PathBuf::from(p),
         _ => {
             let base = d.join("baseline.toml");
-            for seed in 1..=4 {
-                let r = example(
-                    &state,
-                    seed,
-                    None,
-                    &format!("record -q -o /dev/null --merge-into {}", base.display()),
-                );
-                assert_eq!(r["exit"], 0, "{r}");
-            }
+            learn_baseline(&state, &base);
             let _ = std::fs::copy(&base, &shared);
             base
         }

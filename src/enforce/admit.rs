@@ -15,7 +15,8 @@ use crate::diff::rules::{self, Rule, Severity};
 use crate::diff::Checker;
 use crate::event::{Access, Proto};
 use crate::profile::learn::escape;
-use crate::profile::pattern::{AddrPat, PathPat, PortPat, Vars};
+use crate::profile::pattern::{is_glob, AddrPat, PathPat, PortPat, Vars};
+use crate::profile::protected;
 use crate::profile::{ExecEntry, FileEntry, NetDir, NetEntry, Profile, What};
 
 /// The profile widened for a level, and what the widening admits, for the person.
@@ -28,22 +29,12 @@ pub struct Admitted {
     pub narrowed: Vec<String>,
 }
 
-const ALL_FILE: &[Access] = &[
-    Access::Read,
-    Access::Write,
-    Access::Append,
-    Access::Create,
-    Access::Truncate,
-    Access::List,
-    Access::Delete,
-    Access::Rename,
-    Access::Chmod,
-    Access::Mkdir,
-    Access::Link,
-    Access::Symlink,
-    Access::Path,
-];
 const READS: &[Access] = &[Access::Read, Access::List, Access::Path];
+
+/// Every file access: the reads and the protected set's list of writing ones.
+fn all_file() -> Vec<Access> {
+    READS.iter().chain(protected::WRITES).copied().collect()
+}
 
 fn below(rule: &Rule, level: Severity) -> bool {
     rule.severity < level
@@ -72,23 +63,8 @@ fn exec(path: String) -> ExecEntry {
     }
 }
 
-fn has_glob(s: &str) -> bool {
-    s.contains(['*', '?', '[', ']', '{', '}'])
-}
-
 /// `resolved`: the profile with its includes resolved, as the checker was built from.
 pub fn widen(resolved: &Profile, checker: &Checker, vars: &Vars, level: Severity) -> Admitted {
-    widen_in(resolved, checker, vars, level, rules::SYSTEM_BIN)
-}
-
-/// `widen`, listing programs from `bins` (tests use their own directories).
-pub fn widen_in(
-    resolved: &Profile,
-    checker: &Checker,
-    vars: &Vars,
-    level: Severity,
-    bins: &[&str],
-) -> Admitted {
     let mut p = resolved.clone();
     let mut lines = Vec::new();
     let mut narrowed = Vec::new();
@@ -98,7 +74,7 @@ pub fn widen_in(
         let mut dirs: Vec<&String> = checker
             .known_dirs()
             .iter()
-            .filter(|d| !d.is_empty() && !has_glob(d))
+            .filter(|d| !d.is_empty() && !is_glob(d))
             .collect();
         dirs.sort();
         for d in &dirs {
@@ -125,7 +101,7 @@ pub fn widen_in(
         ));
     }
     if below(&rules::WRITE_OUTSIDE, level) {
-        p.file.push(file("/**".into(), ALL_FILE));
+        p.file.push(file("/**".into(), &all_file()));
         lines.push(say(
             &rules::WRITE_OUTSIDE,
             "writes anywhere outside the protected set".into(),
@@ -145,7 +121,7 @@ pub fn widen_in(
                 format!("not in {cwd}: it holds the home directory or a program directory, so it is no workspace (writes there stay denied)"),
             )),
             Some(_) => {
-                p.file.push(file("${CWD}/**".into(), ALL_FILE));
+                p.file.push(file("${CWD}/**".into(), &all_file()));
                 at.push("${CWD}".to_string());
             }
         }
@@ -161,7 +137,7 @@ pub fn widen_in(
                 ));
                 continue;
             }
-            p.file.push(file(format!("{t}/**"), ALL_FILE));
+            p.file.push(file(format!("{t}/**"), &all_file()));
             at.push((*t).to_string());
         }
         lines.push(say(
@@ -178,7 +154,7 @@ pub fn widen_in(
     }
     // Programs: each rated on its own, as the kernel will report it (resolved).
     let mut by_rule: BTreeMap<&'static str, (Severity, Vec<String>)> = BTreeMap::new();
-    for prog in programs(bins) {
+    for prog in programs(rules::SYSTEM_BIN) {
         if let Some((rule, _)) = checker.rate(&What::Exec { path: prog.clone() }) {
             if below(rule, level) && rule.id != rules::RARE.id {
                 p.exec.push(exec(escape(&prog)));

@@ -80,8 +80,6 @@ pub struct Compiled {
     pub net: Vec<NetRule>,
     /// Destinations by name: allowed at the addresses DNS answers for them gave the tree.
     pub names: Vec<NameRule>,
-    /// Where each glob is in `rules`, to merge a repeated one.
-    index: std::collections::HashMap<(Anchor, Vec<Seg>, u32), usize>,
 }
 
 /// A `host` rule: connections to addresses the tree resolved from a matching name.
@@ -232,8 +230,12 @@ pub fn glob_rule(p: &str) -> Result<(Anchor, Vec<Seg>, bool)> {
     Ok((anchor, segs, tail_any))
 }
 
+/// Where each glob already is in `Compiled::rules`, while compiling: a repeated one merges.
+type Index = std::collections::HashMap<(Anchor, Vec<Seg>, u32), usize>;
+
 fn add_path_rules(
     out: &mut Compiled,
+    index: &mut Index,
     pattern: &str,
     vars: &Vars,
     grant: u32,
@@ -251,11 +253,11 @@ fn add_path_rules(
         // grant is what they leave, not what they give.
         let key = (anchor.clone(), segs.clone(), flags);
         if flags & PROTECTED_RULE == 0 {
-            if let Some(&i) = out.index.get(&key) {
+            if let Some(&i) = index.get(&key) {
                 out.rules[i].grant |= grant;
                 continue;
             }
-            out.index.insert(key, out.rules.len());
+            index.insert(key, out.rules.len());
         }
         let id = out.rules.len() as u32;
         out.rules.push(Rule {
@@ -299,7 +301,6 @@ fn drop_subsumed(out: &mut Compiled) {
     for (i, r) in out.rules.iter_mut().enumerate() {
         r.id = i as u32;
     }
-    out.index.clear();
 }
 
 fn sotype(p: Proto) -> u16 {
@@ -358,6 +359,7 @@ fn net_rule(
 /// The profile (includes resolved) as kernel rules, with the protected set.
 pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
     let mut out = Compiled::default();
+    let mut index = Index::new();
     for (pat, cat, guard) in protected::rules() {
         // A protected rule's grant is what it leaves to learned rules: nothing for a
         // secret, all but writes for a persistence point, all but moving, removing and
@@ -369,6 +371,7 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
         };
         add_path_rules(
             &mut out,
+            &mut index,
             pat,
             vars,
             keep,
@@ -381,6 +384,7 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
         let flags = if e.learned { 0 } else { HAND };
         add_path_rules(
             &mut out,
+            &mut index,
             &e.path.0,
             vars,
             grant,
@@ -392,6 +396,7 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
         let flags = if e.learned { 0 } else { HAND };
         add_path_rules(
             &mut out,
+            &mut index,
             &e.path.0,
             vars,
             EXEC,

@@ -129,7 +129,7 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
                     if deep { " (each a hierarchy)" } else { "" },
                     skipped.join(", ")
                 ));
-                add_holder(&guarded, &source, &holder, parent_rights, &mut plan);
+                grant(&guarded, &source, &holder, parent_rights, &mut plan);
                 continue;
             }
             if !exact {
@@ -145,45 +145,8 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
                     holder.display()
                 ));
             }
-            let add = |at: &Path, r: BitFlags<AccessFs>, plan: &mut Plan| {
-                if r.is_empty() {
-                    return;
-                }
-                // A hierarchy holding protected paths: Landlock cannot carve them out.
-                let hierarchy = at.is_dir();
-                // Listing only: names, no contents. Landlock gives it to the hierarchy,
-                // protected directories included; said, not refused.
-                if hierarchy && r == AccessFs::ReadDir && at.exists() {
-                    if guarded.beneath(at).is_some() {
-                        plan.widened.push(format!(
-                            "{source}: listing allowed beneath {} (names only; protected directories in it included)",
-                            at.display()
-                        ));
-                    }
-                    *plan.grants.entry(at.to_path_buf()).or_default() |= r;
-                    return;
-                }
-                if hierarchy {
-                    if let Some(g) = guarded.beneath(at) {
-                        plan.narrowed.push(format!(
-                            "{source}: not allowed: beneath {} lies the protected {} (Landlock cannot exclude it; write a narrower rule)",
-                            at.display(),
-                            g.display()
-                        ));
-                        return;
-                    }
-                }
-                if !at.exists() {
-                    plan.narrowed.push(format!(
-                        "{source}: not allowed: {} does not exist",
-                        at.display()
-                    ));
-                    return;
-                }
-                *plan.grants.entry(at.to_path_buf()).or_default() |= r;
-            };
-            add(&path, rights, &mut plan);
-            add_holder(&guarded, &source, &holder, parent_rights, &mut plan);
+            grant(&guarded, &source, &path, rights, &mut plan);
+            grant(&guarded, &source, &holder, parent_rights, &mut plan);
         }
     }
     if plan.grants.keys().any(|p| p.is_dir()) {
@@ -196,26 +159,43 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
     plan
 }
 
-/// Rights on the directory that holds an entry (create, delete, rename in it): Landlock
-/// grants them for the whole hierarchy, so not where protected paths lie.
-fn add_holder(g: &Guarded, source: &str, at: &Path, r: BitFlags<AccessFs>, plan: &mut Plan) {
+/// `r` on `at` (a file, or the hierarchy of a directory), unless Landlock would open
+/// protected paths with it or `at` does not exist: then narrowed, and said.
+fn grant(g: &Guarded, source: &str, at: &Path, r: BitFlags<AccessFs>, plan: &mut Plan) {
     if r.is_empty() {
         return;
     }
-    if let Some(p) = g.beneath(at) {
-        plan.narrowed.push(format!(
-            "{source}: not allowed: beneath {} lies the protected {} (Landlock cannot exclude it; write a narrower rule)",
-            at.display(),
-            p.display()
-        ));
-    } else if !at.exists() {
+    let hierarchy = at.is_dir();
+    // Listing only: names, no contents. Landlock gives it to the hierarchy, protected
+    // directories included; said, not refused.
+    if hierarchy && r == AccessFs::ReadDir {
+        if g.beneath(at).is_some() {
+            plan.widened.push(format!(
+                "{source}: listing allowed beneath {} (names only; protected directories in it included)",
+                at.display()
+            ));
+        }
+        *plan.grants.entry(at.to_path_buf()).or_default() |= r;
+        return;
+    }
+    if hierarchy {
+        if let Some(p) = g.beneath(at) {
+            plan.narrowed.push(format!(
+                "{source}: not allowed: beneath {} lies the protected {} (Landlock cannot exclude it; write a narrower rule)",
+                at.display(),
+                p.display()
+            ));
+            return;
+        }
+    }
+    if !at.exists() {
         plan.narrowed.push(format!(
             "{source}: not allowed: {} does not exist",
             at.display()
         ));
-    } else {
-        *plan.grants.entry(at.to_path_buf()).or_default() |= r;
+        return;
     }
+    *plan.grants.entry(at.to_path_buf()).or_default() |= r;
 }
 
 fn dir_only(is_dir: bool, r: AccessFs) -> BitFlags<AccessFs> {
