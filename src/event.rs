@@ -265,6 +265,24 @@ pub enum FlagKind {
     Bpf,
     CompatSyscall,
     OpenByHandle,
+    /// TIOCSTI or TIOCLINUX: input pushed into a terminal as if typed.
+    Terminal,
+    /// A socket of a family or type no net rule describes (raw, packet, vsock, ...).
+    Socket,
+    /// A signal to a process outside the tree.
+    Signal,
+    /// mknod of a character or block device.
+    Device,
+    /// clone3 into another cgroup.
+    Cgroup,
+    /// mount, open_tree, fsmount, move_mount and the like.
+    Mount,
+    /// Another process's memory or descriptors: process_vm_readv/writev, pidfd_getfd.
+    ProcessAccess,
+    /// Setting a security.* or trusted.* extended attribute (file capabilities, labels).
+    Xattr,
+    /// A file reached through a detached mount or another mount namespace.
+    DetachedPath,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

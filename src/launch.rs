@@ -12,6 +12,8 @@ const LANDLOCK_FAILED: i32 = 1 << 30;
 
 pub struct GatedChild {
     pub pid: Pid,
+    /// The tree's own terminal, when agentguard runs on one: relay it after the release.
+    pub pty: Option<crate::pty::Pty>,
     go: OwnedFd,
     exec_err: OwnedFd,
     name: String,
@@ -19,7 +21,8 @@ pub struct GatedChild {
 
 /// Forks `argv` but holds it before exec until `release`. With `output`, the command's
 /// standard output and error go to that file and its input is /dev/null (the terminal
-/// belongs to the watch UI).
+/// belongs to the watch UI). Either way the command starts a session of its own, and
+/// holds no descriptor of the user's terminal (src/pty.rs).
 /// With `no_new_privs` (enforce), the child sets it after the release and before exec: a
 /// setuid program or file capabilities give the tree nothing (sudo, pkexec). With
 /// `landlock`, it also restricts itself with that ruleset. If it cannot, it does not run.
@@ -49,6 +52,15 @@ pub fn spawn_gated(
                 .with_context(|| format!("argument {a:?} contains a NUL byte"))
         })
         .collect::<Result<_>>()?;
+    let pty = match output {
+        Some(_) => None,
+        None => crate::pty::Pty::open()?,
+    };
+    // Built before the fork: the child only installs them.
+    let filters = match landlock {
+        Some(_) => crate::enforce::seccomp::filters()?,
+        None => Vec::new(),
+    };
     let (go_r, go_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     // SAFETY: agentguard is single-threaded here (libbpf starts no threads), and the child
@@ -70,6 +82,14 @@ pub fn spawn_gated(
                     libc::dup2(o.as_raw_fd(), 2);
                 }
             }
+            // Not agentguard's session or process group: the tree cannot signal them as
+            // a group, and a terminal's job control does not mix the two.
+            match &pty {
+                Some(p) => p.attach_child(),
+                None => {
+                    let _ = nix::unistd::setsid();
+                }
+            }
             let mut b = [0u8; 1];
             if !matches!(read(&go_r, &mut b), Ok(1)) {
                 // The parent gave up (or died) before putting us in scope: never run unseen.
@@ -82,6 +102,7 @@ pub fn spawn_gated(
                         || landlock.is_some_and(|fd| {
                             libc::syscall(libc::SYS_landlock_restrict_self, fd, 0) != 0
                         })
+                        || crate::enforce::seccomp::install(&filters).is_err()
                 };
                 if failed {
                     let e = nix::errno::Errno::last() as i32 | LANDLOCK_FAILED;
@@ -95,6 +116,7 @@ pub fn spawn_gated(
         }
         ForkResult::Parent { child } => Ok(GatedChild {
             pid: child,
+            pty,
             go: go_w,
             exec_err: err_r,
             name: name.clone(),

@@ -14,6 +14,7 @@ mod man;
 mod names;
 mod paths;
 mod profile;
+mod pty;
 mod record;
 mod sensor;
 mod tui;

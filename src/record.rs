@@ -310,6 +310,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         Signal::SIGTERM,
         Signal::SIGHUP,
         Signal::SIGQUIT,
+        Signal::SIGWINCH,
     ] {
         mask.add(s);
     }
@@ -461,10 +462,11 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
 
     // Put the tree in scope before it can do anything.
     let mut child = None;
+    let mut relay = None;
     let mut pending: Vec<(u32, u64)> = Vec::new();
     let command_text = match &target {
         Target::Command(argv) => {
-            let c = launch::spawn_gated(
+            let mut c = launch::spawn_gated(
                 argv,
                 args.tui.then_some(args.output_log.as_path()),
                 enforce_active,
@@ -484,11 +486,13 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
                     .unwrap_or_default(),
             );
             state.root = pid;
+            let pty = c.pty.take();
             if let Err(e) = c.release() {
                 let _ = waitpid(Pid::from_raw(pid as i32), None);
                 eprintln!("agentguard: {e:#}");
                 return Ok(127);
             }
+            relay = pty.map(crate::pty::Pty::relay).transpose()?;
             child = Some(Pid::from_raw(pid as i32));
             shell_words(argv)
         }
@@ -594,16 +598,22 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
 
         while let Ok(Some(si)) = signals.read_signal() {
             let sig = Signal::try_from(si.ssi_signo as i32).unwrap_or(Signal::SIGTERM);
+            if sig == Signal::SIGWINCH {
+                if let Some(r) = &relay {
+                    r.resize();
+                }
+                continue;
+            }
             // The terminal went away: no one is left to press q at the end.
             hung_up |= sig == Signal::SIGHUP;
             interrupts += 1;
             match (child, root_status) {
                 (Some(pid), None) if interrupts < 3 => {
-                    // A terminal's Ctrl-C already reached the command (same process group);
-                    // a signal sent to agentguard alone is passed on.
-                    if si.ssi_code != libc::SI_KERNEL {
-                        let _ = kill(pid, sig);
-                    }
+                    // The command leads a session of its own, so the terminal's Ctrl-C
+                    // reaches agentguard only (on a pseudo-terminal of its own, the
+                    // command gets its Ctrl-C from there). Passed on to its group, as the
+                    // terminal would have.
+                    let _ = nix::sys::signal::killpg(pid, sig);
                 }
                 _ => interrupted = true,
             }
@@ -652,6 +662,9 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
     }
     interrupted_ok(ring.consume())?;
     report_losses(&sensor, &state, &mut last_stats)?;
+    if let Some(r) = &mut relay {
+        r.finish();
+    }
     if let Some(mut t) = terminal.take() {
         // The tree ended: the UI stays, with how it ended, until q.
         let ended = if interrupted {

@@ -30,6 +30,20 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
+#define AF_NETLINK 16
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define SOCK_TYPE_MASK 0xf
+#define IPPROTO_ICMP 1
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_ICMPV6 58
+#define S_IFCHR 0020000
+#define S_IFBLK 0060000
+#define TIOCSTI 0x5412
+#define TIOCLINUX 0x541C
+#define CLONE_THREAD 0x00010000
+#define CLONE_INTO_CGROUP 0x200000000ULL
 #define SIGKILL 9
 #define MASK (AG_PATHBUF - 1)
 #define IX(i) ix(i)
@@ -174,6 +188,18 @@ static int walk_step(__u32 i, struct walk_ctx *c)
 
 		mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 		if (mnt_parent == mnt || !mnt_parent) {
+			/*
+			 * The top of a tree of mounts: the tree's own namespace, or a kernel-internal
+			 * mount (pipes, memfds, overlayfs layers). Anything else is detached
+			 * (open_tree, fsmount, a lazy unmount) or another namespace's: its path is
+			 * relative to a root the profile does not describe (~/.ssh/id_ed25519 would
+			 * read as /id_ed25519), so it cannot be checked.
+			 */
+			struct mnt_namespace *ns = BPF_CORE_READ(mnt, mnt_ns);
+			struct task_struct *t = bpf_get_current_task_btf();
+
+			if ((long)ns != -22 /* MNT_NS_INTERNAL */ && ns != t->nsproxy->mnt_ns)
+				c->bad = 1;
 			c->done = 1;
 			return 1;
 		}
@@ -644,6 +670,12 @@ static __always_inline int check_sockaddr(struct socket *sock, struct sockaddr *
 
 	family = BPF_CORE_READ(address, sa_family);
 	c.sotype = BPF_CORE_READ(sock, type);
+	/*
+	 * The socket's own family decides how the kernel reads the address: an IPv4 socket
+	 * sends a datagram addressed AF_UNSPEC as if it were AF_INET.
+	 */
+	if (family == 0 /* AF_UNSPEC */ && BPF_CORE_READ(sock, sk, __sk_common.skc_family) == AF_INET)
+		family = AF_INET;
 	if (family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)address;
 
@@ -753,7 +785,23 @@ SEC("lsm/path_mknod")
 int BPF_PROG(enforce_mknod, const struct path *dir, struct dentry *dentry, umode_t mode, unsigned int dev,
 	     int ret)
 {
-	return ret ? ret : check_entry(dir, dentry, AG_ACC_CREATE);
+	if (ret)
+		return ret;
+	/*
+	 * A device node made by the tree would reach /dev/mem or a disk under a name the
+	 * profile allows: no profile rule admits one.
+	 */
+	if (((mode & S_IFMT) == S_IFCHR || (mode & S_IFMT) == S_IFBLK) &&
+	    in_scope(bpf_get_current_task_btf())) {
+		struct denial d = { .op = AG_DENY_DEVICE, .want = dev, .port = mode & S_IFMT };
+		struct path p;
+
+		p.mnt = dir->mnt;
+		p.dentry = dentry;
+		d.pb = path_of(addr_of(&p));
+		return deny(&d);
+	}
+	return check_entry(dir, dentry, AG_ACC_CREATE);
 }
 
 SEC("lsm/path_mkdir")
@@ -801,6 +849,56 @@ int BPF_PROG(enforce_chmod, const struct path *path, umode_t mode, int ret)
 	if (!in_scope(bpf_get_current_task_btf()))
 		return 0;
 	return check_path(AG_DENY_PATH, addr_of(path), AG_ACC_CHMOD);
+}
+
+/* A change of owner is a change of mode: a protected file handed to another user. */
+SEC("lsm/path_chown")
+int BPF_PROG(enforce_chown, const struct path *path, __u32 uid, __u32 gid, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return check_path(AG_DENY_PATH, addr_of(path), AG_ACC_CHMOD);
+}
+
+/*
+ * security.* and trusted.* attributes are the kernel's: file capabilities
+ * (security.capability) a root process outside the tree would run with later, and the
+ * labels of other security modules. No profile rule admits setting or removing them.
+ */
+static __always_inline bool has_prefix(const char *s, const char *pre, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s[i] != pre[i])
+			return false;
+	return true;
+}
+
+static __always_inline int check_xattr(const char *name)
+{
+	char n[10] = {};
+
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	bpf_probe_read_kernel_str(n, sizeof(n), name);
+	if (!has_prefix(n, "security.", 9) && !has_prefix(n, "trusted.", 8))
+		return 0;
+	return deny_simple(AG_DENY_XATTR, n[0] == 's' ? 1 : 2);
+}
+
+SEC("lsm/inode_setxattr")
+int BPF_PROG(enforce_setxattr, struct mnt_idmap *idmap, struct dentry *dentry, const char *name,
+	     const void *value, size_t size, int flags, int ret)
+{
+	return ret ? ret : check_xattr(name);
+}
+
+SEC("lsm/inode_removexattr")
+int BPF_PROG(enforce_removexattr, struct mnt_idmap *idmap, struct dentry *dentry, const char *name,
+	     int ret)
+{
+	return ret ? ret : check_xattr(name);
 }
 
 SEC("lsm/path_truncate")
@@ -875,4 +973,101 @@ int BPF_PROG(enforce_move_mount, const struct path *from, const struct path *to,
 	if (!in_scope(bpf_get_current_task_btf()))
 		return 0;
 	return deny_simple(AG_DENY_MOUNT, 0);
+}
+
+/*
+ * The guard itself: a tree process may signal its own tree only. Stopping the watchdog or
+ * killing agentguard would end enforcement, and the tree has no business with the rest of
+ * the host's processes either (kill -9 -1 is one signal per process, each asked here).
+ */
+SEC("lsm/task_kill")
+int BPF_PROG(enforce_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
+	     const struct cred *cred, int ret)
+{
+	struct denial d = { .op = AG_DENY_SIGNAL };
+
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()) || in_scope(p))
+		return 0;
+	d.want = p->tgid;
+	d.port = sig;
+	return deny(&d);
+}
+
+/*
+ * New processes. clone3(CLONE_INTO_CGROUP) would start a child outside the tree's cgroup,
+ * where the watchdog's cgroup.kill does not reach. And a child the sensor cannot track
+ * (its process map full) would run unenforced: the fork fails instead. The probe inserts
+ * a key no pid can have (pids stop at 2^22), per CPU, and takes it out again.
+ */
+SEC("lsm/task_alloc")
+int BPF_PROG(enforce_task_alloc, struct task_struct *task, unsigned long clone_flags, int ret)
+{
+	struct ag_proc blank = {};
+	__u32 probe;
+	long err;
+
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	if (clone_flags & CLONE_INTO_CGROUP)
+		return deny_simple(AG_DENY_CLONE, 1);
+	if (clone_flags & CLONE_THREAD)
+		return 0;	/* a thread joins its process's entry */
+	probe = 0xffffff00 | (bpf_get_smp_processor_id() & 0xff);
+	err = bpf_map_update_elem(&procs, &probe, &blank, BPF_NOEXIST);
+	if (!err)
+		bpf_map_delete_elem(&procs, &probe);
+	else if (err != -17 /* EEXIST: another task's probe on this CPU, so there was room */)
+		return deny_simple(AG_DENY_CLONE, 2);
+	return 0;
+}
+
+/*
+ * The terminal: TIOCSTI pushes input into a terminal as if typed, TIOCLINUX can do the
+ * same on a console. The tree's own terminal is a pseudo-terminal agentguard relays, but a
+ * descriptor of the user's terminal could still reach the tree.
+ */
+SEC("lsm/file_ioctl")
+int BPF_PROG(enforce_ioctl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	if (ret)
+		return ret;
+	if (cmd != TIOCSTI && cmd != TIOCLINUX)
+		return 0;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return deny_simple(AG_DENY_IOCTL, cmd);
+}
+
+/*
+ * Socket families and types: what the net rules can describe (unix, and TCP, UDP and ICMP
+ * over IPv4 and IPv6) and what name resolution needs (netlink's routing protocol). Raw IP
+ * and packet sockets would send past every address check; other families (vsock, alg,
+ * bluetooth, xdp) reach what no rule names.
+ */
+SEC("lsm/socket_create")
+int BPF_PROG(enforce_socket, int family, int type, int protocol, int kern, int ret)
+{
+	int t = type & SOCK_TYPE_MASK;
+	struct denial d = { .op = AG_DENY_SOCKET };
+
+	if (ret || kern)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	if (family == AF_UNIX)
+		return 0;
+	if ((family == AF_INET || family == AF_INET6) && (t == SOCK_STREAM || t == SOCK_DGRAM) &&
+	    (protocol == 0 || protocol == IPPROTO_TCP || protocol == IPPROTO_UDP ||
+	     protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6))
+		return 0;
+	if (family == AF_NETLINK && protocol == 0 /* NETLINK_ROUTE */)
+		return 0;
+	d.family = family;
+	d.port = t;
+	d.want = protocol;
+	return deny(&d);
 }

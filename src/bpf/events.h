@@ -94,6 +94,15 @@ enum ag_flag_op {
 	AG_FLAG_BPF = 8,
 	AG_FLAG_COMPAT_SYSCALL = 9,
 	AG_FLAG_OPEN_BY_HANDLE = 10,
+	AG_FLAG_TERMINAL = 11,		/* TIOCSTI, TIOCLINUX: input pushed into a terminal */
+	AG_FLAG_SOCKET = 12,		/* a socket family or type net rules cannot describe */
+	AG_FLAG_SIGNAL = 13,		/* a signal to a process outside the tree */
+	AG_FLAG_DEVICE = 14,		/* mknod of a character or block device */
+	AG_FLAG_CGROUP = 15,		/* clone3 into another cgroup */
+	AG_FLAG_MOUNT = 16,		/* mount, open_tree, fsmount, move_mount, ... */
+	AG_FLAG_PROCESS = 17,		/* process_vm_readv/writev, pidfd_getfd */
+	AG_FLAG_XATTR = 18,		/* setting a security.* or trusted.* attribute */
+	AG_FLAG_DETACHED = 19,		/* never sent: a file record with AG_F_DETACHED, as decoded */
 };
 
 /* ag_hdr.flags bits. */
@@ -122,6 +131,10 @@ enum ag_flags {
 	/* exec: a binfmt handler (a #! script, binfmt_misc) ran str[3]'s file through the
 	 * interpreter in str[0]. */
 	AG_F_EXEC_SCRIPT = 1 << 11,
+	/* A resolved path ended at the root of a mount outside the process's namespace: a
+	 * detached tree (open_tree, fsmount), a lazily unmounted one, or another namespace's.
+	 * The path is relative to that root. */
+	AG_F_DETACHED = 1 << 12,
 };
 
 /* Counters kept per CPU in the `stats` map, indexed by these. */

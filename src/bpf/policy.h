@@ -139,7 +139,13 @@ enum ag_deny_op {
 	AG_DENY_BPF = 6,
 	AG_DENY_MOUNT = 7,
 	AG_DENY_UNCHECKABLE = 8,	/* path too deep or long for the kernel to check */
-	AG_DENY_PATH = 9,		/* unlink, rmdir, mkdir, rename, link, symlink, chmod, truncate */
+	AG_DENY_PATH = 9,		/* unlink, rmdir, mkdir, rename, link, symlink, chmod, chown, truncate */
+	AG_DENY_SIGNAL = 10,		/* a signal to a process outside the tree; want = pid, port = signal */
+	AG_DENY_CLONE = 11,		/* want: 1 into another cgroup, 2 the process map is full */
+	AG_DENY_IOCTL = 12,		/* want = the request (TIOCSTI, TIOCLINUX) */
+	AG_DENY_SOCKET = 13,		/* family, port = type, want = protocol */
+	AG_DENY_DEVICE = 14,		/* mknod of a device; want = dev, port = S_IFCHR or S_IFBLK */
+	AG_DENY_XATTR = 15,		/* want: 1 security.*, 2 trusted.* */
 };
 
 #endif

@@ -34,6 +34,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define S_IFDIR 0040000
+#define S_IFCHR 0020000
+#define S_IFBLK 0060000
+#define AF_NETLINK 16
+#define TIOCSTI 0x5412
+#define TIOCLINUX 0x541C
+#define CLONE_INTO_CGROUP 0x200000000ULL
 #define FMODE_CREATED 0x100000
 #define O_WRONLY 01
 #define O_CREAT 0100
@@ -217,8 +223,15 @@ __noinline __u32 put_path_at(struct ag_event *e, __u32 off, __u32 slot, __u64 wh
 		parent = BPF_CORE_READ(dentry, d_parent);
 		if (dentry == root) {
 			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (mnt_parent == mnt || !mnt_parent)
+			if (mnt_parent == mnt || !mnt_parent) {
+				struct mnt_namespace *ns = BPF_CORE_READ(mnt, mnt_ns);
+				struct task_struct *t = bpf_get_current_task_btf();
+
+				/* As enforce.bpf.c's walk: kernel-internal mounts are fine. */
+				if ((long)ns != -22 && ns != t->nsproxy->mnt_ns)
+					e->h.flags |= AG_F_DETACHED;
 				goto done;
+			}
 			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 			mnt = mnt_parent;
 			vfsmnt = &mnt->mnt;
@@ -355,7 +368,7 @@ static __noinline int emit_file(struct file_args *a)
 
 /* Read a user sockaddr into the record; returns its family. */
 static __always_inline __u16 read_sockaddr(struct ag_event *e, __u32 *off, const void *uaddr,
-					   __u32 alen)
+					   __u32 alen, __u16 sfam)
 {
 	__u16 family = 0;
 	__u16 port;
@@ -363,6 +376,9 @@ static __always_inline __u16 read_sockaddr(struct ag_event *e, __u32 *off, const
 
 	if (!uaddr || alen < 2 || bpf_probe_read_user(&family, 2, uaddr))
 		return 0;
+	/* The kernel reads an AF_UNSPEC address on an IPv4 socket as AF_INET. */
+	if (family == 0 && sfam == AF_INET)
+		family = AF_INET;
 	e->h.family = family;
 	if (family == AF_INET || family == AF_INET6) {
 		bpf_probe_read_user(&port, 2, uaddr + 2);
@@ -437,9 +453,13 @@ static __noinline int emit_net(struct net_args *a)
 	e->h.arg[0] = a->fd;
 	if (sock)
 		e->h.sotype = BPF_CORE_READ(sock, type);
-	if (a->uaddr)
-		read_sockaddr(e, &off, a->uaddr, a->alen);
-	else if (sock && a->op == AG_NET_LISTEN) {
+	if (a->uaddr) {
+		__u16 sfam = sock ? BPF_CORE_READ(sock, sk, __sk_common.skc_family) : 0;
+
+		/* AF_UNSPEC on an IPv6 socket means "the connected peer". */
+		if (!read_sockaddr(e, &off, a->uaddr, a->alen, sfam) && sock && is_send)
+			read_sock_addr(e, sock, false);
+	} else if (sock && a->op == AG_NET_LISTEN) {
 		read_sock_addr(e, sock, true);
 		e->h.flags |= AG_F_LOCAL;
 	} else if (sock && is_send)
@@ -600,7 +620,7 @@ static __noinline int on_recv(long ret, int fd, __u64 buf, const void *uaddr, co
 		return 0;
 	if (uaddr && ualen)
 		bpf_probe_read_user(&alen, sizeof(alen), ualen);
-	if (!uaddr || !alen || !read_sockaddr(e, &(__u32){ 0 }, uaddr, alen))
+	if (!uaddr || !alen || !read_sockaddr(e, &(__u32){ 0 }, uaddr, alen, 0))
 		read_sock_addr(e, sock, false);
 	if (e->h.port != DNS_PORT || (e->h.family != AF_INET && e->h.family != AF_INET6))
 		return 0;
@@ -615,6 +635,49 @@ static __noinline int on_recv(long ret, int fd, __u64 buf, const void *uaddr, co
 	e->h.len[0] = n;
 	ev_submit(e, n, false);
 	return 0;
+}
+
+/*
+ * A signal's target outside the tree: the guard (agentguard, its watchdog) or any other
+ * process of the host. kill(-1) reaches every process; a negative pid names a process
+ * group, here by its leader.
+ */
+static __always_inline int on_signal(long ret, long nr, long pid, __u64 sig)
+{
+	__u32 target;
+
+	if (nr == NR_kill && pid == 0)
+		return 0;	/* the caller's own process group */
+	target = pid < 0 ? -pid : pid;
+	if (pid != -1 && bpf_map_lookup_elem(&procs, &target))
+		return 0;
+	return emit_flag(AG_FLAG_SIGNAL, ret, nr, pid, sig);
+}
+
+/* pidfd_send_signal: the pid behind the descriptor (a pidfd's private data is its pid). */
+static __always_inline int on_pidfd_signal(long ret, int fd, __u64 sig)
+{
+	struct file *f = fd_file(bpf_get_current_task_btf(), fd);
+	struct pid *p;
+
+	if (!f)
+		return 0;
+	p = BPF_CORE_READ(f, private_data);
+	return on_signal(ret, NR_pidfd_send_signal, BPF_CORE_READ(p, numbers[0].nr), sig);
+}
+
+/* setxattr of the kernel's attributes: file capabilities, other modules' labels. */
+static __always_inline int on_setxattr(long ret, long nr, const char *uname)
+{
+	char n[10] = {};
+
+	bpf_probe_read_user_str(n, sizeof(n), uname);
+	if (!(n[0] == 's' && n[1] == 'e' && n[2] == 'c' && n[3] == 'u' && n[4] == 'r' &&
+	      n[5] == 'i' && n[6] == 't' && n[7] == 'y' && n[8] == '.') &&
+	    !(n[0] == 't' && n[1] == 'r' && n[2] == 'u' && n[3] == 's' && n[4] == 't' &&
+	      n[5] == 'e' && n[6] == 'd' && n[7] == '.'))
+		return 0;
+	return emit_flag_str(AG_FLAG_XATTR, ret, nr, uname, -1);
 }
 
 /* The syscalls the dispatcher below handles: the rest return before the scope lookup. */
@@ -634,6 +697,13 @@ static __always_inline bool wanted(long nr)
 	case NR_setgid: case NR_setregid: case NR_setresgid: case NR_setfsgid:
 	case NR_capset: case NR_memfd_create: case NR_init_module: case NR_finit_module:
 	case NR_bpf:
+	case NR_ioctl: case NR_socket: case NR_kill: case NR_tkill: case NR_tgkill:
+	case NR_rt_sigqueueinfo: case NR_rt_tgsigqueueinfo: case NR_pidfd_send_signal:
+	case NR_mknod: case NR_mknodat: case NR_clone3:
+	case NR_mount: case NR_umount2: case NR_pivot_root: case NR_open_tree: case NR_move_mount:
+	case NR_fsopen: case NR_fsmount: case NR_fspick:
+	case NR_process_vm_readv: case NR_process_vm_writev: case NR_pidfd_getfd:
+	case NR_setxattr: case NR_lsetxattr: case NR_fsetxattr:
 		return true;
 	}
 	return false;
@@ -781,6 +851,68 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return emit_flag_str(AG_FLAG_MODULE, ret, nr, NULL, SC_ARG0(regs));
 	case NR_bpf:
 		return emit_flag(AG_FLAG_BPF, ret, SC_ARG0(regs), 0, 0);
+	case NR_ioctl:
+		if (SC_ARG1(regs) == TIOCSTI || SC_ARG1(regs) == TIOCLINUX)
+			return emit_flag(AG_FLAG_TERMINAL, ret, SC_ARG0(regs), SC_ARG1(regs), 0);
+		return 0;
+	case NR_socket: {
+		int fam = SC_ARG0(regs), type = SC_ARG1(regs) & 0xf, proto = SC_ARG2(regs);
+
+		/* What net rules describe (as enforce.bpf.c's socket_create admits them). */
+		if (fam == AF_UNIX || (fam == AF_NETLINK && proto == 0))
+			return 0;
+		if ((fam == AF_INET || fam == AF_INET6) && (type == 1 || type == 2) &&
+		    (proto == 0 || proto == 1 || proto == 6 || proto == 17 || proto == 58))
+			return 0;
+		return emit_flag(AG_FLAG_SOCKET, ret, fam, SC_ARG1(regs), proto);
+	}
+	case NR_kill:
+	case NR_tkill:
+		return on_signal(ret, nr, (int)SC_ARG0(regs), SC_ARG1(regs));
+	case NR_rt_sigqueueinfo:
+		return on_signal(ret, nr, (int)SC_ARG0(regs), SC_ARG1(regs));
+	case NR_tgkill:
+	case NR_rt_tgsigqueueinfo:
+		return on_signal(ret, nr, (int)SC_ARG0(regs), SC_ARG2(regs));
+	case NR_pidfd_send_signal:
+		return on_pidfd_signal(ret, SC_ARG0(regs), SC_ARG1(regs));
+	case NR_mknod:
+	case NR_mknodat: {
+		__u64 mode = nr == NR_mknod ? SC_ARG1(regs) : SC_ARG2(regs);
+		__u64 dev = nr == NR_mknod ? SC_ARG2(regs) : SC_ARG3(regs);
+
+		if ((mode & S_IFMT) != S_IFCHR && (mode & S_IFMT) != S_IFBLK)
+			return 0;
+		return emit_flag_str(AG_FLAG_DEVICE, ret, (mode & 0xffffffff) | (dev << 32),
+				     (const char *)(nr == NR_mknod ? SC_ARG0(regs) : SC_ARG1(regs)), -1);
+	}
+	case NR_clone3: {
+		__u64 flags = 0;
+
+		if (ret == 0)
+			return 0;	/* the child's return: the parent reports */
+		bpf_probe_read_user(&flags, sizeof(flags), (const void *)SC_ARG0(regs));
+		if (!(flags & CLONE_INTO_CGROUP))
+			return 0;
+		return emit_flag(AG_FLAG_CGROUP, ret, flags, 0, 0);
+	}
+	case NR_mount:
+	case NR_umount2:
+	case NR_pivot_root:
+	case NR_open_tree:
+	case NR_move_mount:
+	case NR_fsopen:
+	case NR_fsmount:
+	case NR_fspick:
+		return emit_flag(AG_FLAG_MOUNT, ret, nr, 0, 0);
+	case NR_process_vm_readv:
+	case NR_process_vm_writev:
+	case NR_pidfd_getfd:
+		return emit_flag(AG_FLAG_PROCESS, ret, nr, SC_ARG0(regs), 0);
+	case NR_setxattr:
+	case NR_lsetxattr:
+	case NR_fsetxattr:
+		return on_setxattr(ret, nr, (const char *)SC_ARG1(regs));
 	}
 	return 0;
 }

@@ -8,6 +8,31 @@
 
 #if defined(__TARGET_ARCH_x86)
 #define NR_open 2
+#define NR_ioctl 16
+#define NR_socket 41
+#define NR_kill 62
+#define NR_rt_sigqueueinfo 129
+#define NR_mknod 133
+#define NR_pivot_root 155
+#define NR_mount 165
+#define NR_umount2 166
+#define NR_setxattr 188
+#define NR_lsetxattr 189
+#define NR_fsetxattr 190
+#define NR_tkill 200
+#define NR_tgkill 234
+#define NR_mknodat 259
+#define NR_rt_tgsigqueueinfo 297
+#define NR_process_vm_readv 310
+#define NR_process_vm_writev 311
+#define NR_pidfd_send_signal 424
+#define NR_open_tree 428
+#define NR_move_mount 429
+#define NR_fsopen 430
+#define NR_fsmount 432
+#define NR_fspick 433
+#define NR_clone3 435
+#define NR_pidfd_getfd 438
 #define NR_sendto 44
 #define NR_recvfrom 45
 #define NR_sendmsg 46

@@ -460,9 +460,20 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
             "a tool the model never called in the baseline".to_string(),
         ),
         What::Flag { flag, detail } => {
+            // Each critical one reaches past the tree: the kernel, the user's terminal,
+            // the guard or another process, a device, a cgroup the watchdog does not kill.
             let critical = matches!(
                 flag,
-                FlagKind::ExecFd | FlagKind::ModuleLoad | FlagKind::Bpf
+                FlagKind::ExecFd
+                    | FlagKind::ModuleLoad
+                    | FlagKind::Bpf
+                    | FlagKind::Terminal
+                    | FlagKind::Signal
+                    | FlagKind::Device
+                    | FlagKind::Cgroup
+                    | FlagKind::ProcessAccess
+                    | FlagKind::Xattr
+                    | FlagKind::DetachedPath
             ) || (*flag == FlagKind::Ptrace && detail.contains("outside the tree"));
             let medium = matches!(flag, FlagKind::MemfdCreate | FlagKind::Ptrace);
             let rule = if critical {
@@ -490,6 +501,15 @@ pub fn flag_name(f: FlagKind) -> &'static str {
         FlagKind::Bpf => "bpf",
         FlagKind::CompatSyscall => "compat_syscall",
         FlagKind::OpenByHandle => "open_by_handle",
+        FlagKind::Terminal => "terminal",
+        FlagKind::Socket => "socket",
+        FlagKind::Signal => "signal",
+        FlagKind::Device => "device",
+        FlagKind::Cgroup => "cgroup",
+        FlagKind::Mount => "mount",
+        FlagKind::ProcessAccess => "process_access",
+        FlagKind::Xattr => "xattr",
+        FlagKind::DetachedPath => "detached_path",
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use landlock::{
     Access, AccessFs, BitFlags, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, ABI,
+    RulesetCreatedAttr, Scope, ABI,
 };
 
 use crate::event::Access as A;
@@ -213,6 +213,10 @@ pub fn ruleset(plan: &Plan) -> Result<OwnedFd> {
         .set_compatibility(landlock::CompatLevel::HardRequirement)
         .handle_access(handled)
         .context("Landlock: handling file access")?
+        // The tree may not signal processes outside its domain: agentguard, its watchdog,
+        // the rest of the host (ABI 6, Linux 6.12).
+        .scope(Scope::Signal)
+        .context("Landlock: scoping signals to the tree (needs Linux 6.12 or newer)")?
         .create()
         .context("Landlock: creating the ruleset")?;
     for (path, rights) in &plan.grants {

@@ -6,6 +6,7 @@ pub mod egress;
 pub mod landlock;
 pub mod lsm;
 pub mod needs;
+pub mod seccomp;
 pub mod watchdog;
 
 use std::os::fd::OwnedFd;
@@ -157,10 +158,12 @@ fn landlock_backend(
         plan.grants.len(),
         c.net.len()
     );
+    eprintln!(
+        "agentguard: and a seccomp filter: clone3 (ENOSYS: clone is used instead), terminal input injection, raw, packet and other socket families, device nodes, mounts, kernel modules, bpf() and kexec fail with EPERM; signals outside the tree are refused by Landlock"
+    );
     let mut not = vec![
         "unix-socket destinations (not checked: allowed)".to_string(),
-        "ptrace, kernel modules, bpf() and mounts (not denied; BPF LSM denies them)".to_string(),
-        "chmod (not restricted)".to_string(),
+        "chmod, chown and extended attributes (not restricted)".to_string(),
     ];
     if !c.names.is_empty() {
         not.push(format!(

@@ -129,6 +129,20 @@ impl Decoder {
                     error: errno(h.ret),
                 })
             }
+            // A path relative to a detached mount's root names nothing a profile can
+            // describe (~/.ssh/id_ed25519 would read /id_ed25519): flagged, not learned.
+            ag_kind::AG_FILE if has(&h, ag_flags::AG_F_DETACHED) => {
+                let f = file(&h, strs)?;
+                Kind::Flag(event::Flag {
+                    flag: FlagKind::DetachedPath,
+                    detail: format!(
+                        "{} of {} through a detached mount (open_tree, fsmount) or another mount namespace: the path is relative to that mount's root",
+                        format!("{:?}", f.op).to_lowercase(),
+                        f.path
+                    ),
+                    error: f.error,
+                })
+            }
             ag_kind::AG_FILE => Kind::File(file(&h, strs)?),
             ag_kind::AG_NET => Kind::Net(net(&h, strs[0])?),
             ag_kind::AG_DNS => Kind::Dns(dns(&h, strs[0])),
@@ -249,6 +263,52 @@ impl Decoder {
                 "mounting is denied: it could hide paths from the profile".to_string(),
             ),
             9 => ("path", path.clone(), access, rule_reason()),
+            10 => (
+                "signal",
+                format!("pid {want}, signal {}", h.port),
+                Vec::new(),
+                "a signal to a process outside the tree".to_string(),
+            ),
+            11 => (
+                "clone",
+                String::new(),
+                Vec::new(),
+                if want == 1 {
+                    "clone3 into another cgroup: the tree stays in its own".to_string()
+                } else {
+                    "the process map is full (--max-procs): an untracked child would run unenforced".to_string()
+                },
+            ),
+            12 => (
+                "ioctl",
+                ioctl_name(want as u32).to_string(),
+                Vec::new(),
+                "pushing input into a terminal is denied".to_string(),
+            ),
+            13 => (
+                "socket",
+                socket_name(h.family as u64, h.port as u64, want),
+                Vec::new(),
+                "a socket family or type no [[net]] rule can describe".to_string(),
+            ),
+            14 => (
+                "mknod",
+                path.clone(),
+                Vec::new(),
+                format!(
+                    "making a {} device node ({}:{}) is denied",
+                    if h.port as u32 == 0o060000 { "block" } else { "character" },
+                    want >> 20,
+                    want & 0xfffff
+                ),
+            ),
+            15 => (
+                "xattr",
+                if want == 1 { "security.*" } else { "trusted.*" }.to_string(),
+                Vec::new(),
+                "setting the kernel's extended attributes (file capabilities, labels) is denied"
+                    .to_string(),
+            ),
             _ => (
                 "uncheckable",
                 path.clone(),
@@ -609,6 +669,49 @@ fn flag(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::Flag> {
         ag_flag_op::AG_FLAG_OPEN_BY_HANDLE => {
             (FlagKind::OpenByHandle, format!("open_by_handle_at(mount fd {}, flags {:#o})", a[0] as i32, a[1]))
         }
+        ag_flag_op::AG_FLAG_TERMINAL => (
+            FlagKind::Terminal,
+            format!("ioctl(fd {}, {}): input pushed into a terminal", a[0] as i32, ioctl_name(a[1] as u32)),
+        ),
+        ag_flag_op::AG_FLAG_SOCKET => (FlagKind::Socket, socket_name(a[0], a[1], a[2])),
+        ag_flag_op::AG_FLAG_SIGNAL => {
+            let target = match a[1] as i64 {
+                -1 => "every process (-1)".to_string(),
+                p if p < 0 => format!("process group {}", -p),
+                p => format!("pid {p}"),
+            };
+            (
+                FlagKind::Signal,
+                format!("{} signal {} to {target}, outside the tree", signal_syscall(a[0]), a[2] as i32),
+            )
+        }
+        ag_flag_op::AG_FLAG_DEVICE => {
+            let (mode, dev) = (a[0] & 0xffff_ffff, a[0] >> 32);
+            let kind = if mode & 0o170000 == 0o060000 { "block" } else { "character" };
+            (
+                FlagKind::Device,
+                format!(
+                    "mknod {:?}: a {kind} device {}:{}",
+                    paths::display_bytes(cstr(s[1])),
+                    // The kernel's dev_t encoding for mknod's argument (new_decode_dev).
+                    ((dev & 0xfff00) >> 8),
+                    (dev & 0xff) | ((dev >> 12) & 0xfff00)
+                ),
+            )
+        }
+        ag_flag_op::AG_FLAG_CGROUP => (
+            FlagKind::Cgroup,
+            "clone3 into another cgroup (CLONE_INTO_CGROUP)".to_string(),
+        ),
+        ag_flag_op::AG_FLAG_MOUNT => (FlagKind::Mount, format!("{}()", mount_syscall(a[0]))),
+        ag_flag_op::AG_FLAG_PROCESS => (
+            FlagKind::ProcessAccess,
+            format!("{}() on pid or pidfd {}", process_syscall(a[0]), a[1] as i32),
+        ),
+        ag_flag_op::AG_FLAG_XATTR => (
+            FlagKind::Xattr,
+            format!("setxattr {:?}", paths::display_bytes(cstr(s[1]))),
+        ),
         other => bail!("unknown flag {}", other.0),
     };
     Ok(event::Flag {
@@ -616,6 +719,71 @@ fn flag(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::Flag> {
         detail,
         error: errno(h.ret),
     })
+}
+
+fn signal_syscall(nr: u64) -> &'static str {
+    match nr {
+        62 => "kill",
+        200 => "tkill",
+        234 => "tgkill",
+        129 => "rt_sigqueueinfo",
+        297 => "rt_tgsigqueueinfo",
+        424 => "pidfd_send_signal",
+        _ => "signal",
+    }
+}
+
+fn mount_syscall(nr: u64) -> &'static str {
+    match nr {
+        165 => "mount",
+        166 => "umount2",
+        155 => "pivot_root",
+        428 => "open_tree",
+        429 => "move_mount",
+        430 => "fsopen",
+        432 => "fsmount",
+        433 => "fspick",
+        _ => "mount",
+    }
+}
+
+fn process_syscall(nr: u64) -> &'static str {
+    match nr {
+        310 => "process_vm_readv",
+        311 => "process_vm_writev",
+        _ => "pidfd_getfd",
+    }
+}
+
+fn ioctl_name(cmd: u32) -> &'static str {
+    match cmd {
+        0x5412 => "TIOCSTI",
+        0x541C => "TIOCLINUX",
+        _ => "ioctl",
+    }
+}
+
+/// socket(2)'s arguments, named where they have a common name.
+fn socket_name(family: u64, ty: u64, protocol: u64) -> String {
+    let f = match family {
+        1 => "unix".to_string(),
+        2 => "inet".to_string(),
+        10 => "inet6".to_string(),
+        16 => "netlink".to_string(),
+        17 => "packet".to_string(),
+        38 => "alg".to_string(),
+        40 => "vsock".to_string(),
+        44 => "xdp".to_string(),
+        f => format!("family {f}"),
+    };
+    let t = match ty & 0xf {
+        1 => "stream".to_string(),
+        2 => "dgram".to_string(),
+        3 => "raw".to_string(),
+        5 => "seqpacket".to_string(),
+        t => format!("type {t}"),
+    };
+    format!("socket({f}, {t}, protocol {protocol})")
 }
 
 fn syscall_name(nr: u64) -> &'static str {

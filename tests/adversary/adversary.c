@@ -30,6 +30,13 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
+#include <sys/sysmacros.h>
+#include <linux/if_ether.h>
+#include <linux/mount.h>
+#include <termios.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static const char *name;
@@ -320,7 +327,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(name, "clone3_cgroup")) {
 		/* t: a cgroup v2 directory to start the child in; the child reads arg */
-		int cg = open(t, O_RDONLY | O_DIRECTORY);
+		/* O_PATH: no open for reading that a file rule could refuse */
+		int cg = open(t, O_PATH | O_DIRECTORY);
 		if (cg < 0)
 			return result(0);
 		struct clone_args ca = { .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = cg };
@@ -370,6 +378,90 @@ int main(int argc, char **argv)
 		char p[64];
 		snprintf(p, sizeof(p), "/proc/%s/mem", t);
 		return result(open(p, O_RDWR) >= 0);
+	}
+	if (!strcmp(name, "kill_guard")) {
+		/* Stop every other child of the parent (agentguard's watchdog), then kill the
+		 * parent (agentguard): enforcement would end with them. */
+		pid_t guard = getppid();
+		char p[64], line[4096];
+		int ok = 1;
+		snprintf(p, sizeof(p), "/proc/%d/task/%d/children", guard, guard);
+		FILE *f = fopen(p, "r");
+		if (f && fgets(line, sizeof(line), f)) {
+			for (char *tok = strtok(line, " \n"); tok; tok = strtok(NULL, " \n"))
+				if (atoi(tok) != getpid() && kill(atoi(tok), SIGSTOP) < 0)
+					ok = 0;
+		}
+		if (ok && kill(guard, SIGKILL) < 0)
+			ok = 0;
+		return result(ok);
+	}
+	if (!strcmp(name, "signal_outside")) {
+		/* t: a pid outside the tree */
+		return result(kill(atoi(t), SIGTERM) == 0);
+	}
+	if (!strcmp(name, "tiocsti")) {
+		/* Push a character into the terminal on standard input, and say which terminal
+		 * and session that is. */
+		char c = '\n';
+		int ok = ioctl(0, TIOCSTI, &c) == 0;
+		int e = errno;
+		char *tty = ttyname(0);
+		printf("tty=%s sid=%d\n", tty ? tty : "none", getsid(0));
+		errno = e;
+		return result(ok);
+	}
+	if (!strcmp(name, "raw_socket") || !strcmp(name, "packet_socket")) {
+		/* t: ADDR:PORT for the raw datagram */
+		int s = !strcmp(name, "raw_socket") ? socket(AF_INET, SOCK_RAW, IPPROTO_UDP)
+						   : socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+		if (s < 0)
+			return result(0);
+		if (!strcmp(name, "packet_socket"))
+			return result(1);
+		struct sockaddr_in a = { .sin_family = AF_INET };
+		const char *colon = strrchr(t, ':');
+		char host[64];
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - t), t);
+		inet_pton(AF_INET, host, &a.sin_addr);
+		char pkt[8 + 4] = { 0 };
+		uint16_t port = htons(atoi(colon + 1));
+		memcpy(pkt + 2, &port, 2);
+		pkt[5] = sizeof(pkt);
+		return result(sendto(s, pkt, sizeof(pkt), 0, (struct sockaddr *)&a, sizeof(a)) >= 0);
+	}
+	if (!strcmp(name, "udp_unspec")) {
+		/* A datagram addressed AF_UNSPEC: an IPv4 socket sends it as AF_INET. */
+		struct sockaddr_in a = { .sin_family = AF_UNSPEC };
+		const char *colon = strrchr(t, ':');
+		char host[64];
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - t), t);
+		inet_pton(AF_INET, host, &a.sin_addr);
+		a.sin_port = htons(atoi(colon + 1));
+		int s = socket(AF_INET, SOCK_DGRAM, 0);
+		if (s < 0)
+			return result(0);
+		return result(sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof(a)) == 1);
+	}
+	if (!strcmp(name, "mknod_mem")) {
+		/* t: a new name for /dev/mem (character 1:1); then read through it */
+		if (mknod(t, S_IFCHR | 0600, makedev(1, 1)) < 0)
+			return result(0);
+		return result(read_fd(open(t, O_RDONLY)));
+	}
+	if (!strcmp(name, "setxattr_security")) {
+		return result(setxattr(t, "security.agentguard", "x", 1, 0) == 0);
+	}
+	if (!strcmp(name, "chown")) {
+		return result(chown(t, 1, 1) == 0);
+	}
+	if (!strcmp(name, "detached_read")) {
+		/* t: a directory, arg: a file in it, read through a detached copy of its mount
+		 * (open_tree): its path is then relative to the copy's root. */
+		int tree = syscall(__NR_open_tree, AT_FDCWD, t, OPEN_TREE_CLONE | AT_RECURSIVE);
+		if (tree < 0)
+			return result(0);
+		return result(read_fd(openat(tree, arg, O_RDONLY)));
 	}
 	fprintf(stderr, "adversary: unknown case %s\n", name);
 	return 2;
