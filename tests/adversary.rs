@@ -216,6 +216,43 @@ fn every_adversarial_case_is_recorded() {
         opened(&r, fs).is_some(),
         "a child started in another cgroup stays in scope"
     );
+    assert!(flagged(&r, "cgroup").is_some(), "clone3 into a cgroup flagged");
+
+    // What reaches past the tree is flagged, whatever the profile.
+    let (o, r) = case(&d, &["tiocsti", "-"]);
+    assert!(o.contains("tiocsti "), "{o}");
+    let t = flagged(&r, "terminal").expect("TIOCSTI flagged");
+    assert!(t["detail"].as_str().unwrap().contains("TIOCSTI"), "{t}");
+    for (c, what) in [("raw_socket", "inet, raw"), ("packet_socket", "packet, raw")] {
+        let (o, r) = case(&d, &[c, "127.0.0.1:9"]);
+        assert!(o.contains(&format!("{c} ok")), "{c}: {o}");
+        let f = flagged(&r, "socket").unwrap_or_else(|| panic!("{c} not flagged"));
+        assert!(f["detail"].as_str().unwrap().contains(what), "{f}");
+    }
+    // AF_UNSPEC on an IPv4 socket is AF_INET to the kernel: recorded with its address.
+    let (_, r) = case(&d, &["udp_unspec", "127.0.0.1:9"]);
+    assert!(
+        r.kind("net")
+            .iter()
+            .any(|e| e["op"] == "sendto" && e["addr"] == "127.0.0.1" && e["port"] == 9),
+        "{:?}",
+        r.kind("net")
+    );
+    let node = d.join("mem");
+    let (_, r) = case(&d, &["mknod_mem", node.to_str().unwrap()]);
+    let f = flagged(&r, "device").expect("mknod of a device flagged");
+    assert!(f["detail"].as_str().unwrap().contains("character device 1:1"), "{f}");
+    let _ = std::fs::remove_file(&node);
+    let (_, r) = case(&d, &["setxattr_security", fs]);
+    assert!(flagged(&r, "xattr").is_some(), "security.* xattr flagged");
+    // A detached copy of the mount: the open's path would be /secret.txt, so it is a
+    // flag naming what it is, not a file entry a profile could learn.
+    let (o, r) = case(&d, &["detached_read", ds, "secret.txt"]);
+    assert!(o.contains("detached_read ok"), "{o}");
+    assert!(flagged(&r, "mount").is_some(), "open_tree flagged");
+    let f = flagged(&r, "detached_path").expect("the detached open flagged");
+    assert!(f["detail"].as_str().unwrap().contains("/secret.txt"), "{f}");
+    assert!(opened(&r, "/secret.txt").is_none(), "learned as a file entry");
 
     let mut outsider = Command::new("/bin/sleep").arg("30").spawn().unwrap();
     let pid = outsider.id().to_string();
@@ -231,6 +268,10 @@ fn every_adversarial_case_is_recorded() {
         .iter()
         .any(|e| e["path"] == format!("/proc/{pid}/mem")
             && e["access"].as_array().unwrap().iter().any(|a| a == "write")));
+    let (o, r) = case(&d, &["signal_outside", &pid]);
+    assert!(o.contains("signal_outside ok"), "{o}");
+    let f = flagged(&r, "signal").expect("a signal outside the tree flagged");
+    assert!(f["detail"].as_str().unwrap().contains(&format!("pid {pid}")), "{f}");
     let _ = outsider.kill();
     let _ = outsider.wait();
 }
@@ -309,4 +350,69 @@ fn a_pid_reused_after_a_tracked_process_exits_is_not_in_scope() {
         opened(&r, "/etc/hostname").is_none(),
         "the stranger's open was recorded"
     );
+}
+
+#[test]
+fn the_tree_gets_a_terminal_and_a_session_of_its_own() {
+    // agentguard on a terminal (a pseudo-terminal this test holds, as the controlling
+    // terminal of agentguard's own session). The tree pushes a newline into the terminal
+    // on its standard input (TIOCSTI) and says which terminal and session it has: not
+    // the user's, not agentguard's. The push is recorded as a flag.
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let d = scratch("adversary-pty");
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let outer = nix::unistd::ttyname(&pty.slave).unwrap();
+    let slave = pty.slave.as_raw_fd();
+    let io = || std::process::Stdio::from(pty.slave.try_clone().unwrap());
+    let mut cmd = Command::new(BIN);
+    cmd.args(["record", "-q", "-o"])
+        .arg(d.join("run.toml"))
+        .arg("--events")
+        .arg(d.join("run.jsonl"))
+        .arg("--")
+        .arg(adversary())
+        .args(["tiocsti", "-"])
+        .stdin(io())
+        .stdout(io())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: two system calls in the child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            libc::ioctl(slave, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    let guard = child.id() as i32;
+    // Only agentguard and its tree may hold the terminal now: the command's copies too.
+    drop(cmd);
+    drop(pty.slave);
+    // Everything the tree wrote, until the last holder of the terminal is gone (EIO).
+    let mut m = std::fs::File::from(pty.master);
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = m.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&text);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("tty="))
+        .unwrap_or_else(|| panic!("no tty line in {text:?}"));
+    let tty = line.split_whitespace().next().unwrap().trim_start_matches("tty=");
+    let sid: i32 = line.rsplit("sid=").next().unwrap().trim().parse().unwrap();
+    assert!(tty.starts_with("/dev/pts/"), "the tree has no terminal: {text:?}");
+    assert_ne!(Path::new(tty), outer, "the tree holds the user's terminal");
+    assert_ne!(sid, guard, "the tree shares agentguard's session");
+    assert!(text.contains("tiocsti ok"), "{text:?}");
+    let r = read_outputs(out, &d.join("run.toml"), &d.join("run.jsonl"));
+    assert!(flagged(&r, "terminal").is_some(), "TIOCSTI not flagged");
 }

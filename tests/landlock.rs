@@ -263,3 +263,103 @@ fn a_hundred_thousand_rule_profile_is_refused_by_bpf_lsm_with_a_clear_message() 
         "{se}"
     );
 }
+
+#[test]
+fn landlock_and_its_seccomp_filter_deny_what_reaches_past_the_tree() {
+    // The adversary's cases that Landlock itself cannot say, each refused by the signal
+    // scope or the seccomp filter, each reported as a denial. The tree is given a profile
+    // that lets it run and write its work directory; every case is a real attempt.
+    let d = scratch("landlock-adversary");
+    let work = d.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let adv = crate::adversary::adversary();
+    let p = d.join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"version = 1
+[[exec]]
+path = "{adv}"
+
+[[file]]
+path = "/usr/lib/x86_64-linux-gnu/*"
+access = ["read"]
+
+[[file]]
+path = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+access = ["read"]
+
+[[file]]
+path = "/etc/ld.so.cache"
+access = ["read"]
+
+[[file]]
+path = "/proc/*/task/*/children"
+access = ["read"]
+
+[[file]]
+path = "{w}/*"
+access = ["read", "write", "create"]
+"#,
+            adv = adv.display(),
+            w = work.display()
+        ),
+    )
+    .unwrap();
+    let mut outsider = Command::new("/bin/sleep").arg("30").spawn().unwrap();
+    let pid = outsider.id().to_string();
+    let node = work.join("mem");
+    let (w, n) = (work.to_str().unwrap(), node.to_str().unwrap());
+    for (args, denial) in [
+        (vec!["kill_guard", "-"], "DENIED signal"),
+        (vec!["signal_outside", &pid], "DENIED signal"),
+        (vec!["tiocsti", "-"], "DENIED terminal"),
+        (vec!["raw_socket", "127.0.0.1:9"], "DENIED socket"),
+        (vec!["packet_socket", "-"], "DENIED socket"),
+        (vec!["mknod_mem", n], "DENIED device"),
+        (vec!["detached_read", w, "x"], "DENIED mount"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["enforce", "--deny-at", "new", "--backend", "landlock", "-q", "--profile"])
+            .arg(&p)
+            .arg("--")
+            .arg(adv)
+            .args(&args)
+            .output()
+            .unwrap();
+        let so = String::from_utf8_lossy(&out.stdout);
+        let se = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            so.contains(&format!("{} denied: Operation not permitted", args[0])),
+            "{args:?}: {so}\n{se}"
+        );
+        assert!(se.contains(denial), "{args:?}: {se}");
+    }
+    // clone3 fails with ENOSYS, so that C libraries fall back to clone(2), which cannot
+    // start a child in another cgroup; threads still start.
+    let out = Command::new(BIN)
+        .args(["enforce", "--deny-at", "new", "--backend", "landlock", "-q", "--profile"])
+        .arg(&p)
+        .arg("--")
+        .arg(adv)
+        .args(["clone3_cgroup", "/sys/fs/cgroup", "-"])
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(so.contains("clone3_cgroup denied: Function not implemented"), "{so}");
+    let out = Command::new(BIN)
+        .args(["enforce", "--deny-at", "new", "--backend", "landlock", "-q", "--profile"])
+        .arg(&p)
+        .arg("--")
+        .arg(adv)
+        .args(["thread_open", &format!("{w}/absent")])
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(so.contains("thread_open denied: No such file"), "a thread could not start: {so}");
+    assert!(!node.exists(), "the device node was made");
+    // The outsider got no signal.
+    assert!(outsider.try_wait().unwrap().is_none(), "the outsider was signalled");
+    let _ = outsider.kill();
+    let _ = outsider.wait();
+}

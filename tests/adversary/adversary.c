@@ -327,12 +327,19 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(name, "clone3_cgroup")) {
 		/* t: a cgroup v2 directory to start the child in; the child reads arg */
-		/* O_PATH: no open for reading that a file rule could refuse */
+		/* O_PATH first: no open for reading that a file rule could refuse. Kernels that
+		 * take only a real descriptor (EBADF) get one opened for reading. */
 		int cg = open(t, O_PATH | O_DIRECTORY);
 		if (cg < 0)
 			return result(0);
 		struct clone_args ca = { .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = cg };
 		long c = syscall(__NR_clone3, &ca, sizeof(ca));
+		if (c < 0 && errno == EBADF) {
+			ca.cgroup = open(t, O_RDONLY | O_DIRECTORY);
+			if ((int)ca.cgroup < 0)
+				return result(0);
+			c = syscall(__NR_clone3, &ca, sizeof(ca));
+		}
 		if (c < 0)
 			return result(0);
 		if (c == 0) {
@@ -394,6 +401,28 @@ int main(int argc, char **argv)
 		}
 		if (ok && kill(guard, SIGKILL) < 0)
 			ok = 0;
+		return result(ok);
+	}
+	if (!strcmp(name, "fork_many")) {
+		/* t: how many children to start, each held until all are started */
+		int n = atoi(t), ok = 1, p[2];
+		if (pipe(p) < 0)
+			return 2;
+		for (int i = 0; i < n && ok; i++) {
+			pid_t c = fork();
+			if (c == 0) {
+				char b;
+				close(p[1]);
+				read(p[0], &b, 1);
+				_exit(0);
+			}
+			ok = c > 0;
+		}
+		int e = errno;
+		close(p[1]);
+		while (wait(NULL) > 0)
+			;
+		errno = e;
 		return result(ok);
 	}
 	if (!strcmp(name, "signal_outside")) {

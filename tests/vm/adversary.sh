@@ -40,6 +40,16 @@ access = ["read", "list"]
 [[file]]
 path = "$t/work/*"
 access = ["read", "write", "create", "truncate", "symlink", "mkdir"]
+
+# What the guard cases read to find the watchdog, and the cgroup root they open: allowed,
+# so that what denies them is the signal and the clone themselves.
+[[file]]
+path = "/proc/*/task/*/children"
+access = ["read"]
+
+[[file]]
+path = "/sys/fs/cgroup"
+access = ["read", "list"]
 TOML
 
 # case: name, then the adversary's arguments; expects "<case> denied: Operation not
@@ -50,6 +60,9 @@ denied() {
     "$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/p.toml" -- "$adv" "$@" > "$t/logs/out" 2> "$t/logs/err"
     if grep -q "^$1 denied: Operation not permitted" "$t/logs/out"; then ok "$what"; else bad "$what"; cat "$t/logs/out" "$t/logs/err" | head -5; fi
 }
+
+# reported PATTERN WHAT: the last case's denial said why (so it was denied by that check).
+reported() { if grep -q "$1" "$t/logs/err"; then ok "$2"; else bad "$2"; head -5 "$t/logs/err"; fi; }
 
 sleep 300 & outsider=$!
 denied "io_uring: an open through io_uring is denied" io_uring_open "$t/secret.txt"
@@ -80,9 +93,26 @@ denied "after setsid and a double fork, still denied" setsid_double_fork "$t/sec
 denied "under a subreaper, still denied" subreaper "$t/secret.txt"
 denied "from a thread, denied" thread_open "$t/secret.txt"
 denied "vfork and exec of a program not allowed is denied" vfork_exec /usr/bin/id
-denied "clone3 into another cgroup: still in scope, denied" clone3_cgroup /sys/fs/cgroup "$t/secret.txt"
+denied "clone3 into another cgroup is denied" clone3_cgroup /sys/fs/cgroup "$t/work/allowed.txt"
+reported "DENIED clone" "by the clone check (task_alloc), with the cgroup readable"
 denied "ptrace of a process outside the tree is denied" ptrace_outside "$outsider"
 denied "writing /proc/PID/mem is denied" proc_mem_write "$outsider"
+denied "a signal to a process outside the tree is denied" signal_outside "$outsider"
+kill -0 "$outsider" && ok "and the process is still there" || bad "the outsider was killed"
+denied "stopping the watchdog and killing agentguard is denied" kill_guard -
+grep -q "DENIED signal" "$t/logs/err" && ok "and reported" || { bad "kill_guard: no DENIED line"; head -5 "$t/logs/err"; }
+denied "TIOCSTI is denied" tiocsti -
+denied "a raw IP socket is denied" raw_socket 127.0.0.1:9
+denied "a packet socket is denied" packet_socket -
+denied "a datagram addressed AF_UNSPEC is checked as AF_INET: denied" udp_unspec 127.0.0.1:9
+reported "DENIED connect 127.0.0.1:9" "as a connection to 127.0.0.1:9"
+denied "mknod of /dev/mem's device in the workspace is denied" mknod_mem "$t/work/mem"
+denied "setting a security.* attribute is denied" setxattr_security "$t/work/allowed.txt"
+denied "chown of a file the profile does not grant is denied" chown "$t/secret.txt"
+denied "a read through a detached mount (open_tree) is denied: uncheckable" detached_read "$t" secret.txt
+reported "DENIED uncheckable" "as uncheckable"
+"$ag" enforce --deny-at new --backend bpf-lsm -q --max-procs 8 --profile "$t/p.toml" -- "$adv" fork_many 20 > "$t/logs/out" 2> "$t/logs/err"
+if grep -q "^fork_many denied: Operation not permitted" "$t/logs/out" && grep -q "process map is full" "$t/logs/err"; then ok "with the process map full, a fork is refused"; else bad "fork_many"; cat "$t/logs/out" "$t/logs/err" | head -5; fi
 kill "$outsider" 2>/dev/null
 
 # The ring buffer flooded: agentguard is stopped (SIGSTOP) so nothing reads the 1 MiB ring
