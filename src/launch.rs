@@ -33,9 +33,7 @@ pub fn spawn_gated(
     landlock: Option<std::os::fd::RawFd>,
 ) -> Result<GatedChild> {
     let out = match output {
-        Some(p) => {
-            Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
-        }
+        Some(p) => Some(crate::output::create_stream(p)?),
         None => None,
     };
     let null = match output {

@@ -12,6 +12,7 @@ mod llm;
 #[cfg(test)]
 mod man;
 mod names;
+mod output;
 mod paths;
 mod profile;
 mod pty;

@@ -4,12 +4,48 @@
 pub fn display_bytes(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len());
     for chunk in b.utf8_chunks() {
+        push_printable(&mut s, chunk.valid());
+        for byte in chunk.invalid() {
+            s.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    s
+}
+
+/// The same, with control characters kept: for argv, which is matched against the tool
+/// call that ran it (a multi-line `python -c`), and printed only through [`printable`].
+pub fn argv_bytes(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
         s.push_str(chunk.valid());
         for byte in chunk.invalid() {
             s.push_str(&format!("\\x{byte:02x}"));
         }
     }
     s
+}
+
+/// A name for a person, a terminal, a CI page or a profile: control characters (a
+/// newline that would start a forged line, an escape sequence a terminal would obey)
+/// written as `\xNN` (`\u{NNNN}` beyond ASCII), the way invalid UTF-8 is. Names the
+/// tree chose pass through here before anything prints or stores them.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    push_printable(&mut out, s);
+    std::borrow::Cow::Owned(out)
+}
+
+fn push_printable(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c as u32 {
+            _ if !c.is_control() => out.push(c),
+            n if n < 0x80 => out.push_str(&format!("\\x{n:02x}")),
+            n => out.push_str(&format!("\\u{{{n:04x}}}")),
+        }
+    }
 }
 
 /// Resolves `.` and `..` lexically in an absolute path (a relative one is taken from `/`).

@@ -72,8 +72,8 @@ impl Pty {
         let Pty { master, slave, on } = self;
         drop(slave);
         let stop = Arc::new(AtomicBool::new(false));
-        let foreground = on[0]
-            && nix::unistd::tcgetpgrp(std::io::stdin()).ok() == Some(nix::unistd::getpgrp());
+        let foreground =
+            on[0] && nix::unistd::tcgetpgrp(std::io::stdin()).ok() == Some(nix::unistd::getpgrp());
         let saved = if foreground {
             let t = termios::tcgetattr(std::io::stdin()).context("reading the terminal's mode")?;
             let mut raw = t.clone();
@@ -84,7 +84,9 @@ impl Pty {
         } else {
             None
         };
-        let out_fd = master.try_clone().context("duplicating the pseudo-terminal")?;
+        let out_fd = master
+            .try_clone()
+            .context("duplicating the pseudo-terminal")?;
         let to_user = std::thread::spawn(move || {
             let mut m = std::fs::File::from(out_fd);
             let mut buf = [0u8; 8192];
@@ -103,7 +105,9 @@ impl Pty {
             }
         });
         if foreground {
-            let in_fd = master.try_clone().context("duplicating the pseudo-terminal")?;
+            let in_fd = master
+                .try_clone()
+                .context("duplicating the pseudo-terminal")?;
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut m = std::fs::File::from(in_fd);

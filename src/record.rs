@@ -163,10 +163,12 @@ impl State {
             // Under the UI the denial shows there; a line on stderr would tear the screen.
             if self.tui.is_none() {
                 let cause = cause_suffix(ev.cause.as_ref());
-                say(&format!(
+                // One line whatever the names hold: a newline in a name must not forge
+                // a line of agentguard's own.
+                say(&crate::paths::printable(&format!(
                     "agentguard: {what} {} {}{access} by {chain}: {}{cause}",
                     d.op, d.object, d.reason
-                ));
+                )));
             }
         }
         if let Kind::Flag(f) = &ev.kind {
@@ -421,10 +423,28 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         }
         None => None,
     };
+    // Outputs are named and their directories opened now, before the tree can plant
+    // anything in them (src/output.rs), and a wrong path fails before the run.
+    let out_profile = args
+        .output
+        .as_deref()
+        .map(crate::output::Output::prepare)
+        .transpose()?;
+    let out_base = args
+        .merge_into
+        .as_deref()
+        .map(crate::output::Output::prepare)
+        .transpose()?;
+    // The baseline learned into is read now too: what the tree does to the file during
+    // the run does not become part of it, and a broken baseline fails before the run.
+    let base_before = match &args.merge_into {
+        Some(b) if b.exists() => Some(Profile::load(b)?),
+        _ => None,
+    };
     let jsonl = match &args.events {
         Some(p) => Some(JsonlWriter::new(BufWriter::with_capacity(
             1 << 20,
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            crate::output::create_stream(p)?,
         ))),
         None => None,
     };
@@ -770,8 +790,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
     let mut outputs = Vec::new();
     if let Some(base) = &args.merge_into {
         // Learn as you go: the baseline gains this run (a missing baseline starts here).
-        let merged = if base.exists() {
-            let b = Profile::load(base)?;
+        let merged = if let Some(b) = base_before {
             merge::merge(&[
                 (b, base.display().to_string()),
                 (profile.clone(), "this run".into()),
@@ -779,12 +798,18 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         } else {
             profile.clone()
         };
-        merged.save(base)?;
+        match &out_base {
+            Some(o) => merged.save_to(o)?,
+            None => merged.save(base)?,
+        }
         outputs.push(format!("{} ({} runs)", base.display(), merged.runs));
     }
     match &args.output {
         Some(p) => {
-            profile.save(p)?;
+            match &out_profile {
+                Some(o) => profile.save_to(o)?,
+                None => profile.save(p)?,
+            }
             outputs.push(p.display().to_string());
         }
         // Under enforce, or when learning into a baseline, the profile is written only on request.

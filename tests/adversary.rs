@@ -216,14 +216,20 @@ fn every_adversarial_case_is_recorded() {
         opened(&r, fs).is_some(),
         "a child started in another cgroup stays in scope"
     );
-    assert!(flagged(&r, "cgroup").is_some(), "clone3 into a cgroup flagged");
+    assert!(
+        flagged(&r, "cgroup").is_some(),
+        "clone3 into a cgroup flagged"
+    );
 
     // What reaches past the tree is flagged, whatever the profile.
     let (o, r) = case(&d, &["tiocsti", "-"]);
     assert!(o.contains("tiocsti "), "{o}");
     let t = flagged(&r, "terminal").expect("TIOCSTI flagged");
     assert!(t["detail"].as_str().unwrap().contains("TIOCSTI"), "{t}");
-    for (c, what) in [("raw_socket", "inet, raw"), ("packet_socket", "packet, raw")] {
+    for (c, what) in [
+        ("raw_socket", "inet, raw"),
+        ("packet_socket", "packet, raw"),
+    ] {
         let (o, r) = case(&d, &[c, "127.0.0.1:9"]);
         assert!(o.contains(&format!("{c} ok")), "{c}: {o}");
         let f = flagged(&r, "socket").unwrap_or_else(|| panic!("{c} not flagged"));
@@ -241,7 +247,13 @@ fn every_adversarial_case_is_recorded() {
     let node = d.join("mem");
     let (_, r) = case(&d, &["mknod_mem", node.to_str().unwrap()]);
     let f = flagged(&r, "device").expect("mknod of a device flagged");
-    assert!(f["detail"].as_str().unwrap().contains("character device 1:1"), "{f}");
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap()
+            .contains("character device 1:1"),
+        "{f}"
+    );
     let _ = std::fs::remove_file(&node);
     let (_, r) = case(&d, &["setxattr_security", fs]);
     assert!(flagged(&r, "xattr").is_some(), "security.* xattr flagged");
@@ -252,7 +264,10 @@ fn every_adversarial_case_is_recorded() {
     assert!(flagged(&r, "mount").is_some(), "open_tree flagged");
     let f = flagged(&r, "detached_path").expect("the detached open flagged");
     assert!(f["detail"].as_str().unwrap().contains("/secret.txt"), "{f}");
-    assert!(opened(&r, "/secret.txt").is_none(), "learned as a file entry");
+    assert!(
+        opened(&r, "/secret.txt").is_none(),
+        "learned as a file entry"
+    );
 
     let mut outsider = Command::new("/bin/sleep").arg("30").spawn().unwrap();
     let pid = outsider.id().to_string();
@@ -271,7 +286,13 @@ fn every_adversarial_case_is_recorded() {
     let (o, r) = case(&d, &["signal_outside", &pid]);
     assert!(o.contains("signal_outside ok"), "{o}");
     let f = flagged(&r, "signal").expect("a signal outside the tree flagged");
-    assert!(f["detail"].as_str().unwrap().contains(&format!("pid {pid}")), "{f}");
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pid {pid}")),
+        "{f}"
+    );
     let _ = outsider.kill();
     let _ = outsider.wait();
 }
@@ -402,14 +423,25 @@ fn the_tree_gets_a_terminal_and_a_session_of_its_own() {
     }
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&text);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = text
         .lines()
         .find(|l| l.starts_with("tty="))
         .unwrap_or_else(|| panic!("no tty line in {text:?}"));
-    let tty = line.split_whitespace().next().unwrap().trim_start_matches("tty=");
+    let tty = line
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches("tty=");
     let sid: i32 = line.rsplit("sid=").next().unwrap().trim().parse().unwrap();
-    assert!(tty.starts_with("/dev/pts/"), "the tree has no terminal: {text:?}");
+    assert!(
+        tty.starts_with("/dev/pts/"),
+        "the tree has no terminal: {text:?}"
+    );
     assert_ne!(Path::new(tty), outer, "the tree holds the user's terminal");
     assert_ne!(sid, guard, "the tree shares agentguard's session");
     assert!(text.contains("tiocsti ok"), "{text:?}");

@@ -320,7 +320,15 @@ access = ["read", "write", "create"]
         (vec!["detached_read", w, "x"], "DENIED mount"),
     ] {
         let out = Command::new(BIN)
-            .args(["enforce", "--deny-at", "new", "--backend", "landlock", "-q", "--profile"])
+            .args([
+                "enforce",
+                "--deny-at",
+                "new",
+                "--backend",
+                "landlock",
+                "-q",
+                "--profile",
+            ])
             .arg(&p)
             .arg("--")
             .arg(adv)
@@ -338,7 +346,15 @@ access = ["read", "write", "create"]
     // clone3 fails with ENOSYS, so that C libraries fall back to clone(2), which cannot
     // start a child in another cgroup; threads still start.
     let out = Command::new(BIN)
-        .args(["enforce", "--deny-at", "new", "--backend", "landlock", "-q", "--profile"])
+        .args([
+            "enforce",
+            "--deny-at",
+            "new",
+            "--backend",
+            "landlock",
+            "-q",
+            "--profile",
+        ])
         .arg(&p)
         .arg("--")
         .arg(adv)
@@ -346,9 +362,20 @@ access = ["read", "write", "create"]
         .output()
         .unwrap();
     let so = String::from_utf8_lossy(&out.stdout);
-    assert!(so.contains("clone3_cgroup denied: Function not implemented"), "{so}");
+    assert!(
+        so.contains("clone3_cgroup denied: Function not implemented"),
+        "{so}"
+    );
     let out = Command::new(BIN)
-        .args(["enforce", "--deny-at", "new", "--backend", "landlock", "-q", "--profile"])
+        .args([
+            "enforce",
+            "--deny-at",
+            "new",
+            "--backend",
+            "landlock",
+            "-q",
+            "--profile",
+        ])
         .arg(&p)
         .arg("--")
         .arg(adv)
@@ -356,10 +383,16 @@ access = ["read", "write", "create"]
         .output()
         .unwrap();
     let so = String::from_utf8_lossy(&out.stdout);
-    assert!(so.contains("thread_open denied: No such file"), "a thread could not start: {so}");
+    assert!(
+        so.contains("thread_open denied: No such file"),
+        "a thread could not start: {so}"
+    );
     assert!(!node.exists(), "the device node was made");
     // The outsider got no signal.
-    assert!(outsider.try_wait().unwrap().is_none(), "the outsider was signalled");
+    assert!(
+        outsider.try_wait().unwrap().is_none(),
+        "the outsider was signalled"
+    );
     let _ = outsider.kill();
     let _ = outsider.wait();
 }

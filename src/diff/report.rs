@@ -1,6 +1,7 @@
 //! Rendering a diff: text for a person (colour on a terminal only), markdown for a CI job
 //! summary or a pull-request comment, JSON for programs (documented, stable: the field list
 //! is in man/agentguard-diff.1).
+use crate::paths::printable;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
@@ -94,7 +95,7 @@ pub fn chain(p: &[Proc]) -> String {
         .map(|x| {
             format!(
                 "{} (pid {})",
-                x.exe.rsplit('/').next().unwrap_or(&x.exe),
+                printable(x.exe.rsplit('/').next().unwrap_or(&x.exe)),
                 x.pid
             )
         })
@@ -123,15 +124,16 @@ pub fn finding_line(f: &Finding) -> String {
     } else {
         String::new()
     };
-    format!("{:<5} {what}{times}: {}", f.kind, f.reason)
+    printable(&format!("{:<5} {what}{times}: {}", f.kind, f.reason)).into_owned()
 }
 
 /// `<- tool call run_shell(command='curl ...') (confidence 0.9: its arguments name it)`
 pub fn cause_line(c: &crate::event::Cause) -> String {
-    format!(
+    printable(&format!(
         "<- tool call {} (confidence {:.1}: {})",
         c.summary, c.confidence, c.why
-    )
+    ))
+    .into_owned()
 }
 
 pub fn text(r: &Report, tty: bool) -> String {
@@ -146,7 +148,9 @@ pub fn text(r: &Report, tty: bool) -> String {
     let _ = writeln!(
         s,
         "agentguard diff: {} against {} ({} runs)",
-        r.run, r.baseline, r.baseline_runs
+        printable(&r.run),
+        printable(&r.baseline),
+        r.baseline_runs
     );
     if r.findings.is_empty() {
         let _ = writeln!(
@@ -183,7 +187,7 @@ pub fn text(r: &Report, tty: bool) -> String {
             r.missing.len()
         );
         for m in r.missing.iter().take(20) {
-            let _ = writeln!(s, "  {:<5} {}", m.kind, m.object);
+            let _ = writeln!(s, "  {:<5} {}", m.kind, printable(&m.object));
         }
         if r.missing.len() > 20 {
             let _ = writeln!(s, "  ... and {} more", r.missing.len() - 20);
@@ -194,8 +198,23 @@ pub fn text(r: &Report, tty: bool) -> String {
     s
 }
 
+/// Text inside a code span: it cannot close the span (a backquote becomes a quote) or the
+/// table cell, and shows control characters escaped.
+fn md_code(s: &str) -> String {
+    printable(s).replace('|', "\\|").replace('`', "'")
+}
+
+/// Text outside a code span: markdown and HTML in a name the tree chose stay text (a
+/// `<details>` or `<!--` would hide the rest of a CI summary, a link would dress it up).
 fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('`', "'")
+    let mut out = String::with_capacity(s.len());
+    for c in printable(s).chars() {
+        if "\\`*_[]<>|&".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 pub fn markdown(r: &Report) -> String {
@@ -215,8 +234,8 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(
         s,
         "Run `{}` against baseline `{}` ({} runs). Gate `--fail-on {}`: **{}**.\n",
-        md_escape(&r.run),
-        md_escape(&r.baseline),
+        md_code(&r.run),
+        md_code(&r.baseline),
         r.baseline_runs,
         fail_on_name(r.fail_on),
         if r.failed { "failed" } else { "passed" }
@@ -226,14 +245,14 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- |");
         for f in &r.findings {
             let what = if f.detail.is_empty() {
-                format!("`{}`", md_escape(&f.object))
+                format!("`{}`", md_code(&f.object))
             } else {
-                format!("`{}` ({})", md_escape(&f.object), md_escape(&f.detail))
+                format!("`{}` ({})", md_code(&f.object), md_escape(&f.detail))
             };
             let call = f
                 .cause
                 .as_ref()
-                .map(|c| format!("`{}` ({:.1})", md_escape(&c.summary), c.confidence))
+                .map(|c| format!("`{}` ({:.1})", md_code(&c.summary), c.confidence))
                 .unwrap_or_default();
             let _ = writeln!(
                 s,
@@ -253,7 +272,7 @@ pub fn markdown(r: &Report) -> String {
             r.missing.len()
         );
         for m in &r.missing {
-            let _ = writeln!(s, "- {} `{}`", m.kind, md_escape(&m.object));
+            let _ = writeln!(s, "- {} `{}`", m.kind, md_code(&m.object));
         }
         let _ = writeln!(s, "\n</details>");
     }

@@ -549,3 +549,43 @@ fn the_rules_table_is_in_the_help() {
         assert!(h.contains(r.id) && h.contains(r.when), "{}", r.id);
     }
 }
+
+#[test]
+fn names_the_tree_chose_cannot_forge_lines_or_hide_a_ci_summary() {
+    let mut r = attack_report();
+    r.findings[0].object = "/tmp/x\n\ngate --fail-on high: passed\n\x1b[2J".into();
+    r.findings[0].detail = "<details><summary>ok</summary> <!-- [x](http://e)".into();
+    r.findings[0].process[0].exe = "/tmp/\x1b]0;title\x07evil".into();
+    let t = report::text(&r, false);
+    assert_eq!(
+        t.lines()
+            .filter(|l| l.starts_with("gate --fail-on"))
+            .count(),
+        1,
+        "{t}"
+    );
+    assert!(!t.contains('\x1b') && !t.contains('\x07'), "{t:?}");
+    assert!(t.contains("\\x0agate --fail-on high: passed"), "{t}");
+    let m = report::markdown(&r);
+    // Markup in a name stays text: outside code spans (which render nothing), every '<'
+    // and '[' is backslash-escaped; a name cannot close a code span (no backquote).
+    let rows: String = m.lines().filter(|l| l.starts_with("| ")).collect();
+    let b = rows.as_bytes();
+    let mut code = false;
+    for (i, c) in b.iter().enumerate() {
+        match *c {
+            b'`' => code = !code,
+            b'<' | b'[' if !code => {
+                assert!(i > 0 && b[i - 1] == b'\\', "unescaped at {i}: {rows}")
+            }
+            _ => {}
+        }
+    }
+    assert!(!m.contains('\x1b'), "{m:?}");
+    // Every finding is still one table row.
+    assert_eq!(
+        m.lines().filter(|l| l.starts_with("| ")).count(),
+        r.findings.len() + 2, // and the header and its rule
+        "{m}"
+    );
+}

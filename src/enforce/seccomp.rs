@@ -35,10 +35,7 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// The two filters, in the order to install them.
 pub fn filters() -> Result<Vec<BpfProgram>> {
     let eperm = deny_list()?;
-    let enosys = compile(
-        BTreeMap::from([(libc::SYS_clone3, vec![])]),
-        libc::ENOSYS,
-    )?;
+    let enosys = compile(BTreeMap::from([(libc::SYS_clone3, vec![])]), libc::ENOSYS)?;
     Ok(vec![eperm, enosys])
 }
 
@@ -143,9 +140,24 @@ fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProg
     arch_fail.k = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
     let x32 = [
         // A = seccomp_data.nr; if A >= X32_SYSCALL_BIT return ENOSYS.
-        seccompiler::sock_filter { code: 0x20, jt: 0, jf: 0, k: 0 },
-        seccompiler::sock_filter { code: 0x35, jt: 0, jf: 1, k: X32_SYSCALL_BIT },
-        seccompiler::sock_filter { code: 0x06, jt: 0, jf: 0, k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32 },
+        seccompiler::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        seccompiler::sock_filter {
+            code: 0x35,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        seccompiler::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        },
     ];
     prog.splice(3..3, x32);
     Ok(prog)

@@ -99,11 +99,69 @@ pub struct Observer {
     pub tree: Tree,
 }
 
+impl What {
+    /// Every name escaped for a person and for the profile's text (paths::printable): a
+    /// name the tree or the model chose never brings a control character along.
+    fn printable(self) -> What {
+        let p = |s: String| match crate::paths::printable(&s) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(o) => o,
+        };
+        match self {
+            What::Exec { path } => What::Exec { path: p(path) },
+            What::File { path, access } => What::File {
+                path: p(path),
+                access,
+            },
+            What::Net {
+                op,
+                proto,
+                addr,
+                port,
+            } => What::Net {
+                op,
+                proto,
+                addr: p(addr),
+                port,
+            },
+            What::Host {
+                proto,
+                name,
+                port,
+                addr,
+            } => What::Host {
+                proto,
+                name: p(name),
+                port,
+                addr: p(addr),
+            },
+            What::Dns { name } => What::Dns { name: p(name) },
+            What::Flag { flag, detail } => What::Flag {
+                flag,
+                detail: p(detail),
+            },
+            What::Tool { name } => What::Tool { name: p(name) },
+            What::Llm { host, api } => What::Llm {
+                host: p(host),
+                api: p(api),
+            },
+        }
+    }
+}
+
 impl Observer {
+    /// The behaviour one event shows, its names escaped (What::printable).
+    pub fn observe(&mut self, ev: &Event) -> Vec<What> {
+        self.observe_raw(ev)
+            .into_iter()
+            .map(What::printable)
+            .collect()
+    }
+
     /// The behaviour one event shows. Failures show none: only what succeeded is behaviour
     /// a profile admits (failed network attempts count, as intent); the rest stays in the
     /// event log.
-    pub fn observe(&mut self, ev: &Event) -> Vec<What> {
+    fn observe_raw(&mut self, ev: &Event) -> Vec<What> {
         self.tree.update(ev);
         match &ev.kind {
             Kind::Exec(x) if x.error.is_none() => {

@@ -361,38 +361,14 @@ impl Profile {
         Self::parse(&text, path)
     }
 
-    /// Writes atomically: a reader (enforce, a second merge) never sees half a profile.
-    /// Something that is not a regular file (/dev/null, a pipe) is written in place: renaming
-    /// over it would replace the device with a file.
-    ///
-    /// Written at the end of a run, as root, perhaps in a directory the tree could write:
-    /// no symbolic link is followed. A link the tree planted at the temporary name makes
-    /// the write fail rather than land where it points, and one at the profile's own name
-    /// is replaced, not written through.
+    /// Writes atomically, never through a link the tree planted (src/output.rs).
     pub fn save(&self, path: &Path) -> Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-        let text = self.to_toml()?;
-        let special = std::fs::symlink_metadata(path)
-            .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_char_device());
-        if special {
-            return std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(nix::libc::O_NOFOLLOW)
-                .open(path)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .with_context(|| format!("writing {}", path.display()));
-        }
-        let tmp = path.with_extension("toml.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+        crate::output::write_atomic(path, self.to_toml()?.as_bytes())
+    }
+
+    /// The same, to an output named before the run.
+    pub fn save_to(&self, out: &crate::output::Output) -> Result<()> {
+        out.write(self.to_toml()?.as_bytes())
     }
 }
 

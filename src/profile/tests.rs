@@ -679,3 +679,26 @@ fn a_denied_connection_is_not_learned_a_refused_one_is() {
         .collect();
     assert_eq!(addrs, vec!["127.0.0.1"], "{:?}", p.net);
 }
+
+#[test]
+fn a_name_with_newlines_stays_on_one_line_of_the_profile() {
+    // A file name the tree chose must not become lines of its own in the written TOML
+    // (a `.pth` file, a shell profile: anything that runs lines it does not understand).
+    let name = "/tmp/x\nimport os; os.system('id')\n\"\"\"\n[[exec]]\npath = \"/bin/sh\"";
+    let p = profile(
+        "r1",
+        "2026-11-26T12:00:00Z",
+        &[open(name, vec![Access::Read])],
+    );
+    let t = text(&p);
+    assert!(
+        !t.lines()
+            .any(|l| l.starts_with("import") || l.starts_with("path = \"/bin/sh\"")),
+        "{t}"
+    );
+    let back = Profile::parse(&t, Path::new("p.toml")).unwrap();
+    assert!(
+        back.file.iter().any(|f| f.path.0.contains("os.system")),
+        "{t}"
+    );
+}

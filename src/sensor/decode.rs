@@ -276,7 +276,8 @@ impl Decoder {
                 if want == 1 {
                     "clone3 into another cgroup: the tree stays in its own".to_string()
                 } else {
-                    "the process map is full (--max-procs): an untracked child would run unenforced".to_string()
+                    "the process map is full (--max-procs): an untracked child would run unenforced"
+                        .to_string()
                 },
             ),
             12 => (
@@ -297,7 +298,11 @@ impl Decoder {
                 Vec::new(),
                 format!(
                     "making a {} device node ({}:{}) is denied",
-                    if h.port as u32 == 0o060000 { "block" } else { "character" },
+                    if h.port as u32 == 0o060000 {
+                        "block"
+                    } else {
+                        "character"
+                    },
                     want >> 20,
                     want & 0xfffff
                 ),
@@ -369,7 +374,7 @@ fn arg_path(h: &ag_hdr, base: &[u8], raw: &[u8], base_flag: u32) -> String {
 
 fn exec(h: &ag_hdr, s: [&[u8]; 4]) -> event::Exec {
     let path = components_path(s[0]);
-    let mut argv: Vec<String> = s[1].split(|c| *c == 0).map(paths::display_bytes).collect();
+    let mut argv: Vec<String> = s[1].split(|c| *c == 0).map(paths::argv_bytes).collect();
     if argv.last().is_some_and(|a| a.is_empty()) {
         argv.pop();
     }
@@ -588,11 +593,14 @@ fn dns(h: &ag_hdr, payload: &[u8]) -> event::Dns {
             };
         }
         for q in &p.questions {
-            let name = q
-                .qname
-                .to_string()
-                .trim_end_matches('.')
-                .to_ascii_lowercase();
+            // A label may hold any byte: printed and stored escaped.
+            let name = paths::printable(
+                &q.qname
+                    .to_string()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase(),
+            )
+            .into_owned();
             if !names.contains(&name) {
                 names.push(name);
             }

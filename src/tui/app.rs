@@ -115,7 +115,9 @@ fn what(ev: &Event) -> String {
             None => format!(
                 "exec {} {}",
                 x.path,
-                x.argv.iter().skip(1).cloned().collect::<Vec<_>>().join(" ")
+                crate::paths::printable(
+                    &x.argv.iter().skip(1).cloned().collect::<Vec<_>>().join(" ")
+                )
             ),
         },
         Kind::Exit { code, signal } => match (code, signal) {
@@ -275,7 +277,12 @@ impl App {
                     exit: None,
                 });
                 p.exe = x.path.clone();
-                p.argv = x.argv.clone();
+                // Shown on the terminal: no control character reaches it.
+                p.argv = x
+                    .argv
+                    .iter()
+                    .map(|a| crate::paths::printable(a).into_owned())
+                    .collect();
             }
             Kind::Exit { code, signal } => {
                 if let Some(p) = self.procs.get_mut(&ev.pid) {
