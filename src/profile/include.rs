@@ -141,4 +141,29 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn no_shipped_include_grants_keys_or_writes_code_others_run() {
+        // tls reads certificates, not /etc/ssl/private; python reads byte code, and writes
+        // none where a Python outside the tree would run it.
+        use super::super::matcher::{Matcher, Verdict};
+        use crate::event::Access;
+        let mut p = Profile::empty();
+        p.include = SHIPPED.iter().map(|(n, _)| n.to_string()).collect();
+        let r = resolve(&p, Path::new("x.toml")).unwrap();
+        let vars = super::super::Vars {
+            home: Some("/root".into()),
+            cwd: Some("/w".into()),
+        };
+        let m = Matcher::new(&r, &vars).unwrap();
+        let read = std::collections::BTreeSet::from([Access::Read]);
+        let write = std::collections::BTreeSet::from([Access::Write, Access::Create]);
+        assert_eq!(m.file("/etc/ssl/certs/ca-certificates.crt", &read), Verdict::Covered);
+        for key in ["/etc/ssl/private/host.key", "/etc/pki/tls/private/host.key"] {
+            assert_ne!(m.file(key, &read), Verdict::Covered, "{key}");
+        }
+        let pyc = "/usr/lib/python3/dist-packages/__pycache__/six.cpython-311.pyc";
+        assert_eq!(m.file(pyc, &read), Verdict::Covered);
+        assert_ne!(m.file(pyc, &write), Verdict::Covered);
+    }
 }
