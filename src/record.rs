@@ -550,6 +550,10 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
                     .unwrap_or_default(),
             );
             state.root = pid;
+            if let Some(w) = &watchdog {
+                // From here the kernel side outlives agentguard until the tree is dead.
+                w.hold_links()?;
+            }
             let pty = c.pty.take();
             if let Err(e) = c.release() {
                 let _ = waitpid(Pid::from_raw(pid as i32), None);
@@ -562,6 +566,9 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         }
         Target::Pid(root) => {
             let tree = attach::tree_of(*root)?;
+            if let Some(w) = &watchdog {
+                w.hold_links()?;
+            }
             for p in &tree {
                 sensor.track(p.pid, p.start_ticks)?;
                 if let Some(w) = &watchdog {

@@ -396,3 +396,101 @@ access = ["read", "write", "create"]
     let _ = outsider.kill();
     let _ = outsider.wait();
 }
+
+#[test]
+fn the_kernel_side_outlives_a_killed_agentguard_until_the_tree_is_dead() {
+    // agentguard hands its BPF links to the watchdog. With the watchdog stopped (by root,
+    // from outside the tree) and agentguard killed, the tree's next connection is still
+    // refused by the cgroup program; once the watchdog runs again, it kills the tree and
+    // removes the cgroup.
+    let d = scratch("landlock-outlives");
+    let no = TcpListener::bind("127.0.0.1:0").unwrap();
+    let nop = no.local_addr().unwrap().port();
+    let p = profile(&d, 1);
+    // Where the profile lets the tree write (out/) and read (data/).
+    std::fs::create_dir_all(d.join("out")).unwrap();
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    let (started, go, out) = (
+        fifo(&d.join("out"), "started"),
+        fifo(&d.join("data"), "go"),
+        fifo(&d.join("out"), "result"),
+    );
+    let script = format!(
+        "echo up > {s}; read x < {g}; \
+         if (exec 3<>/dev/tcp/127.0.0.1/{nop}) 2>/dev/null; then echo CONNECTED > {o}; else echo REFUSED > {o}; fi; \
+         read y < {g}",
+        s = started.display(),
+        g = go.display(),
+        o = out.display()
+    );
+    let ag = Started::new(
+        Command::new(BIN)
+            .args([
+                "enforce",
+                "--deny-at",
+                "new",
+                "--backend",
+                "landlock",
+                "-q",
+                "--profile",
+            ])
+            .arg(&p)
+            .args(["--", "/usr/bin/bash", "-c", &script])
+            // The tree inherits these and outlives agentguard here: no pipe to wait on.
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let agp = ag.id();
+    assert_eq!(await_line(&started, 60).trim(), "up");
+    let kids = std::fs::read_to_string(format!("/proc/{agp}/task/{agp}/children")).unwrap();
+    // agentguard's children: the watchdog and the tree's root (bash).
+    let watchdog: i32 = kids
+        .split_whitespace()
+        .map(|k| k.parse::<i32>().unwrap())
+        .find(|k| {
+            // Forked, not run: it has agentguard's name.
+            std::fs::read_to_string(format!("/proc/{k}/comm"))
+                .is_ok_and(|c| c.trim() == "agentguard")
+        })
+        .expect("the watchdog");
+    let links = std::fs::read_dir(format!("/proc/{watchdog}/fd"))
+        .unwrap()
+        .filter(|e| {
+            std::fs::read_link(e.as_ref().unwrap().path())
+                .is_ok_and(|t| t.as_os_str() == "anon_inode:bpf_link")
+        })
+        .count();
+    assert!(links > 0, "the watchdog holds no BPF link");
+    let wd = nix::unistd::Pid::from_raw(watchdog);
+    nix::sys::signal::kill(wd, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(agp as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = ag.wait_with_output();
+    send_line(&go, "go", 30);
+    let r = await_line(&out, 60);
+    nix::sys::signal::kill(wd, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert_eq!(
+        r.trim(),
+        "REFUSED",
+        "the tree connected once agentguard was gone"
+    );
+    // The watchdog kills the tree (still waiting on `go`) and exits.
+    let t = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{watchdog}")).exists()
+        && std::fs::read_to_string(format!("/proc/{watchdog}/stat"))
+            .is_ok_and(|s| !s.contains(") Z "))
+    {
+        assert!(t.elapsed().as_secs() < 30, "the watchdog did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !std::path::Path::new(&format!("/sys/fs/cgroup/agentguard-{agp}")).exists(),
+        "the tree's cgroup is left"
+    );
+    drop(no);
+}

@@ -1,9 +1,16 @@
 //! The tree must not outlive its enforcement. The tree is put in a cgroup of its own; a
-//! watchdog process, forked before any BPF object exists (so it holds none), waits on a
-//! pipe from agentguard. When that pipe closes, because agentguard finished or because it
-//! was killed, even with SIGKILL, the watchdog kills whatever is left of the tree through
+//! watchdog process, forked before any BPF object exists, waits on a pipe from
+//! agentguard. When that pipe closes, because agentguard finished or because it was
+//! killed, even with SIGKILL, the watchdog kills whatever is left of the tree through
 //! cgroup.kill and removes the cgroup. A tree process cannot leave the cgroup: writing
-//! cgroup.procs is a file open that the profile does not allow.
+//! cgroup.procs is a file open the profile does not allow, and clone3 into another cgroup
+//! is denied (task_alloc under BPF LSM, the seccomp filter under Landlock).
+//!
+//! The kernel side must outlive agentguard until the tree is dead: once the programs are
+//! attached, agentguard hands the watchdog a copy of every BPF link it holds (SCM_RIGHTS),
+//! so a killed agentguard leaves the links attached until the watchdog has killed the
+//! tree and exits. The tree cannot signal the watchdog (task_kill, Landlock's signal
+//! scope), so it can neither stop it nor kill it.
 use std::fs;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -11,11 +18,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 use nix::unistd::{fork, pipe2, ForkResult};
 
 pub struct Watchdog {
     pub cgroup: PathBuf,
     _alive: OwnedFd,
+    links: OwnedFd,
 }
 
 /// Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified in hybrid mode).
@@ -46,24 +58,77 @@ impl Watchdog {
             bail!("this kernel has no cgroup.kill (it needs Linux 5.14 or newer): enforce could not kill the tree if agentguard died");
         }
         let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
-        // SAFETY: single-threaded here; the child only waits, writes and exits.
+        let (held, links) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .context("creating a socket pair")?;
+        // SAFETY: single-threaded here; the child only waits, receives, writes and exits.
         match unsafe { fork() }.context("fork")? {
             ForkResult::Child => {
                 drop(w);
-                close_other_fds(r.as_raw_fd());
+                drop(links);
+                close_other_fds(&[r.as_raw_fd(), held.as_raw_fd()]);
+                // Nor agentguard's standard streams: a pipe agentguard wrote to must end
+                // when agentguard does, and the user's terminal is none of its business.
+                // SAFETY: descriptors of this fresh child.
+                unsafe {
+                    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                    if null >= 0 {
+                        for fd in 0..3 {
+                            libc::dup2(null, fd);
+                        }
+                        if null > 2 {
+                            libc::close(null);
+                        }
+                    }
+                }
                 // Not in the tree's process group: a terminal's Ctrl-C must not kill it.
                 let _ = nix::unistd::setsid();
+                // The links agentguard hands over, kept open (never used) until the end.
+                let mut kept: Vec<OwnedFd> = Vec::new();
+                receive_links(&held, &mut kept);
                 let mut f = fs::File::from(r);
                 let mut b = [0u8; 1];
                 let _ = f.read(&mut b); // returns when agentguard is gone
                 kill_cgroup(&cgroup);
+                drop(kept);
                 unsafe { libc::_exit(0) }
             }
             ForkResult::Parent { .. } => {
                 drop(r);
-                Ok(Watchdog { cgroup, _alive: w })
+                drop(held);
+                Ok(Watchdog {
+                    cgroup,
+                    _alive: w,
+                    links,
+                })
             }
         }
+    }
+
+    /// Hands the watchdog a copy of every BPF link agentguard holds now (the sensor's
+    /// tracepoints, the LSM or cgroup programs): they stay attached while it lives. Then
+    /// closes the channel, which lets the watchdog go on to wait for agentguard's end.
+    pub fn hold_links(&self) -> Result<usize> {
+        let fds = bpf_links().context("listing agentguard's BPF links")?;
+        for chunk in fds.chunks(250) {
+            let cmsg = [ControlMessage::ScmRights(chunk)];
+            let iov = [std::io::IoSlice::new(b"L")];
+            sendmsg::<()>(self.links.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+                .context("handing the BPF links to the watchdog")?;
+        }
+        sendmsg::<()>(
+            self.links.as_raw_fd(),
+            &[std::io::IoSlice::new(b"E")],
+            &[],
+            MsgFlags::empty(),
+            None,
+        )
+        .context("handing the BPF links to the watchdog")?;
+        Ok(fds.len())
     }
 
     /// Moves a process into the tree's cgroup.
@@ -73,13 +138,63 @@ impl Watchdog {
     }
 }
 
-fn close_other_fds(keep: i32) {
+/// The descriptors of this process that are BPF links.
+fn bpf_links() -> Result<Vec<i32>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc/self/fd")? {
+        let e = e?;
+        let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if fs::read_link(e.path()).is_ok_and(|t| t.as_os_str() == "anon_inode:bpf_link") {
+            out.push(fd);
+        }
+    }
+    Ok(out)
+}
+
+/// In the watchdog: takes links until agentguard says it is done ("E") or goes away.
+fn receive_links(sock: &OwnedFd, kept: &mut Vec<OwnedFd>) {
+    use std::os::fd::FromRawFd;
+    loop {
+        let mut buf = [0u8; 1];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 250]);
+        let Ok(msg) = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        ) else {
+            return;
+        };
+        if msg.bytes == 0 {
+            return; // agentguard closed the channel (it died, or had nothing to hand)
+        }
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    // SAFETY: descriptors just received, owned by nothing else here.
+                    kept.extend(
+                        fds.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+        }
+        if buf[0] == b'E' {
+            return;
+        }
+    }
+}
+
+fn close_other_fds(keep: &[i32]) {
     if let Ok(dir) = fs::read_dir("/proc/self/fd") {
         let fds: Vec<i32> = dir
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
             .collect();
         for fd in fds {
-            if fd > 2 && fd != keep {
+            if fd > 2 && !keep.contains(&fd) {
                 // SAFETY: closing descriptors this fresh child does not use.
                 unsafe { libc::close(fd) };
             }

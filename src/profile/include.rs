@@ -158,7 +158,10 @@ mod tests {
         let m = Matcher::new(&r, &vars).unwrap();
         let read = std::collections::BTreeSet::from([Access::Read]);
         let write = std::collections::BTreeSet::from([Access::Write, Access::Create]);
-        assert_eq!(m.file("/etc/ssl/certs/ca-certificates.crt", &read), Verdict::Covered);
+        assert_eq!(
+            m.file("/etc/ssl/certs/ca-certificates.crt", &read),
+            Verdict::Covered
+        );
         for key in ["/etc/ssl/private/host.key", "/etc/pki/tls/private/host.key"] {
             assert_ne!(m.file(key, &read), Verdict::Covered, "{key}");
         }

@@ -189,5 +189,26 @@ left=$(pgrep -f 'sleep 30[01]' | grep -v "^$ag_pid\$")
 check "the tree is gone once agentguard is killed" test -z "$left"
 check "its cgroup is removed" test -z "$(ls -d /sys/fs/cgroup/agentguard-* 2>/dev/null)"
 
+# 11. The kernel side outlives agentguard until the tree is dead: agentguard hands its BPF
+# links to the watchdog. With the watchdog stopped (by root, from outside the tree) and
+# agentguard killed, the tree's denied read is still denied; once the watchdog runs again
+# it kills the tree.
+mkfifo "$t/logs/go11"
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/read.toml" -- /bin/sh -c "read x < $t/logs/go11; cat $t/data/denied.txt > $t/logs/held.out 2> $t/logs/held.err; sleep 302" 2>/dev/null &
+ag_pid=$!
+for _ in $(seq 300); do tree=$(pgrep -f "read x < $t/logs/go11" | grep -v "^$ag_pid\$") && break; sleep 0.1; done
+wd=""
+for k in $(cat /proc/$ag_pid/task/$ag_pid/children 2>/dev/null); do [ "$(cat /proc/$k/comm)" = agentguard ] && wd=$k; done
+check "the watchdog holds agentguard's BPF links" test -n "$(ls -l /proc/$wd/fd 2>/dev/null | grep bpf_link)"
+kill -STOP "$wd"
+kill -9 "$ag_pid"
+wait "$ag_pid" 2>/dev/null
+echo go > "$t/logs/go11"
+for _ in $(seq 150); do [ -s "$t/logs/held.err" ] || [ -s "$t/logs/held.out" ] && break; sleep 0.1; done
+check "with agentguard killed, a denied read is still denied" grep -q "Operation not permitted" "$t/logs/held.err"
+kill -CONT "$wd"
+for _ in $(seq 150); do [ -z "$(pgrep -f 'sleep 302')" ] && break; sleep 0.2; done
+check "and the watchdog then kills the tree" test -z "$(pgrep -f 'sleep 302')"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
