@@ -242,6 +242,10 @@ pub struct Dns {
     /// A query that failed, or an answer's error (NXDOMAIN, SERVFAIL, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The message's transaction id: an answer counts only if it answers a query the tree
+    /// sent to that server with that id (names.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -519,6 +523,7 @@ mod tests {
                 answer: false,
                 addrs: vec![],
                 error: None,
+                id: Some(7),
             })),
             ev(Kind::Flag(Flag {
                 flag: FlagKind::Ptrace,

@@ -1071,3 +1071,29 @@ int BPF_PROG(enforce_socket, int family, int type, int protocol, int kern, int r
 	d.want = protocol;
 	return deny(&d);
 }
+
+/*
+ * Port 53: an answer from it names addresses (dns.h, names.rs). A tree that served DNS to
+ * itself could make an allowed name stand for any address; agents do not serve DNS.
+ */
+SEC("lsm/socket_bind")
+int BPF_PROG(enforce_bind, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	__u16 family, port;
+	struct denial d = { .op = AG_DENY_BIND };
+
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	family = BPF_CORE_READ(address, sa_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	/* sin_port and sin6_port sit at the same offset. */
+	port = bpf_ntohs(BPF_CORE_READ((struct sockaddr_in *)address, sin_port));
+	if (port != 53)
+		return 0;
+	d.family = family;
+	d.port = port;
+	return deny(&d);
+}

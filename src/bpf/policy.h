@@ -146,6 +146,7 @@ enum ag_deny_op {
 	AG_DENY_SOCKET = 13,		/* family, port = type, want = protocol */
 	AG_DENY_DEVICE = 14,		/* mknod of a device; want = dev, port = S_IFCHR or S_IFBLK */
 	AG_DENY_XATTR = 15,		/* want: 1 security.*, 2 trusted.* */
+	AG_DENY_BIND = 16,		/* binding port 53 */
 };
 
 #endif

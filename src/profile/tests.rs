@@ -132,6 +132,7 @@ fn agent_run(i: u32) -> Vec<Kind> {
             answer: false,
             addrs: vec![],
             error: None,
+            id: None,
         }),
     ]
 }
@@ -585,6 +586,7 @@ fn answer(name: &str, addr: &str) -> Kind {
             ttl: 300,
         }],
         error: None,
+        id: None,
     })
 }
 

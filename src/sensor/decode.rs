@@ -307,6 +307,12 @@ impl Decoder {
                     want & 0xfffff
                 ),
             ),
+            16 => (
+                "bind",
+                format!("port {}", h.port),
+                Vec::new(),
+                "binding port 53 is denied: answers from it would name addresses".to_string(),
+            ),
             15 => (
                 "xattr",
                 if want == 1 { "security.*" } else { "trusted.*" }.to_string(),
@@ -569,7 +575,9 @@ fn dns(h: &ag_hdr, payload: &[u8]) -> event::Dns {
     let mut qtypes = Vec::new();
     let mut addrs = Vec::new();
     let mut error = if answer { None } else { errno(h.ret) };
+    let mut id = None;
     if let Ok(p) = simple_dns::Packet::parse(payload) {
+        id = Some(p.id());
         if answer {
             // Every A and AAAA record of the answer: the resolver followed the CNAMEs.
             for rr in &p.answers {
@@ -623,6 +631,7 @@ fn dns(h: &ag_hdr, payload: &[u8]) -> event::Dns {
         answer,
         addrs,
         error,
+        id,
     }
 }
 

@@ -459,6 +459,15 @@ int main(int argc, char **argv)
 		pkt[5] = sizeof(pkt);
 		return result(sendto(s, pkt, sizeof(pkt), 0, (struct sockaddr *)&a, sizeof(a)) >= 0);
 	}
+	if (!strcmp(name, "bind_dns")) {
+		/* Serve "DNS" to itself: bind port 53 on t (an address) */
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(53) };
+		inet_pton(AF_INET, t, &a.sin_addr);
+		int s = socket(AF_INET, SOCK_DGRAM, 0);
+		if (s < 0)
+			return result(0);
+		return result(bind(s, (struct sockaddr *)&a, sizeof(a)) == 0);
+	}
 	if (!strcmp(name, "udp_unspec")) {
 		/* A datagram addressed AF_UNSPEC: an IPv4 socket sends it as AF_INET. */
 		struct sockaddr_in a = { .sin_family = AF_UNSPEC };

@@ -106,6 +106,7 @@ denied "a raw IP socket is denied" raw_socket 127.0.0.1:9
 denied "a packet socket is denied" packet_socket -
 denied "a datagram addressed AF_UNSPEC is checked as AF_INET: denied" udp_unspec 127.0.0.1:9
 reported "DENIED connect 127.0.0.1:9" "as a connection to 127.0.0.1:9"
+denied "binding port 53 (a DNS server of the tree's own) is denied" bind_dns 127.0.0.99
 denied "mknod of /dev/mem's device in the workspace is denied" mknod_mem "$t/work/mem"
 denied "setting a security.* attribute is denied" setxattr_security "$t/work/allowed.txt"
 denied "chown of a file the profile does not grant is denied" chown "$t/secret.txt"
