@@ -36,8 +36,7 @@ impl Names {
                     if self.pending.len() >= 4096 {
                         self.pending.clear();
                     }
-                    self.pending
-                        .insert((d.server.clone(), id), d.names.clone());
+                    self.pending.insert((d.server.clone(), id), d.names.clone());
                 }
             }
             Kind::Dns(d) if d.answer && d.error.is_none() => {
@@ -208,7 +207,9 @@ mod tests {
         // Unasked: the tree delivered it to itself.
         let mut a = dns(true, 7, "api.example.com");
         n.observe(&mut a);
-        assert!(matches!(&a.kind, Kind::Dns(d) if d.error.as_deref().is_some_and(|e| e.contains("answers no query"))));
+        assert!(
+            matches!(&a.kind, Kind::Dns(d) if d.error.as_deref().is_some_and(|e| e.contains("answers no query")))
+        );
         assert_eq!(named(&mut n), None);
         // Asked for another name, or with another id: nothing either.
         n.observe(&mut dns(false, 8, "other.example.com"));
