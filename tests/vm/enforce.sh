@@ -193,17 +193,22 @@ check "its cgroup is removed" test -z "$(ls -d /sys/fs/cgroup/agentguard-* 2>/de
 # links to the watchdog. With the watchdog stopped (by root, from outside the tree) and
 # agentguard killed, the tree's denied read is still denied; once the watchdog runs again
 # it kills the tree.
-mkfifo "$t/logs/go11"
-"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/read.toml" -- /bin/sh -c "read x < $t/logs/go11; cat $t/data/denied.txt > $t/logs/held.out 2> $t/logs/held.err; sleep 302" 2>/dev/null &
+# A file, not a FIFO, for the handshake: the VM's shared directory makes no FIFOs.
+rm -f "$t/logs/go11"
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/read.toml" -- /bin/sh -c "while [ ! -e $t/logs/go11 ]; do sleep 0.1; done; cat $t/data/denied.txt > $t/logs/held.out 2> $t/logs/held.err; sleep 302" 2>/dev/null &
 ag_pid=$!
-for _ in $(seq 300); do tree=$(pgrep -f "read x < $t/logs/go11" | grep -v "^$ag_pid\$") && break; sleep 0.1; done
 wd=""
-for k in $(cat /proc/$ag_pid/task/$ag_pid/children 2>/dev/null); do [ "$(cat /proc/$k/comm)" = agentguard ] && wd=$k; done
+for _ in $(seq 300); do
+    for k in $(cat /proc/$ag_pid/task/$ag_pid/children 2>/dev/null); do [ "$(cat /proc/$k/comm 2>/dev/null)" = agentguard ] && wd=$k; done
+    # and the tree released (its shell runs), not only forked
+    [ -n "$wd" ] && pgrep -P "$ag_pid" -x sh > /dev/null && break
+    sleep 0.1
+done
 check "the watchdog holds agentguard's BPF links" test -n "$(ls -l /proc/$wd/fd 2>/dev/null | grep bpf_link)"
 kill -STOP "$wd"
 kill -9 "$ag_pid"
 wait "$ag_pid" 2>/dev/null
-echo go > "$t/logs/go11"
+touch "$t/logs/go11"
 for _ in $(seq 150); do [ -s "$t/logs/held.err" ] || [ -s "$t/logs/held.out" ] && break; sleep 0.1; done
 check "with agentguard killed, a denied read is still denied" grep -q "Operation not permitted" "$t/logs/held.err"
 kill -CONT "$wd"
