@@ -77,12 +77,13 @@ names needs, the command is not started and the exit status is 2. The \
 tree runs in a cgroup of its own; if agentguard dies, even by SIGKILL, a watchdog kills what is left of it; \
 when enforce ends, so does the tree.\n\n\
 Threat model: the tree may be root and attack agentguard itself. Its signals reach only the tree (BPF LSM \
-task_kill; Landlock's signal scope), so it can neither stop the watchdog nor kill agentguard, and the BPF \
+task_kill and file_fcntl for SIGIO owners; Landlock's signal scope), and it may not change the limits or \
+scheduling of other processes, so it can neither stop the watchdog nor kill agentguard, and the BPF \
 links are handed to the watchdog, so a killed agentguard leaves the policy in force until the tree is dead. \
 The tree runs in a session of its own, on a pseudo-terminal agentguard relays when it has a terminal, and \
 TIOCSTI and TIOCLINUX are denied. Denied too, whatever the profile: clone3 into another cgroup, a fork the \
-process map cannot track, device nodes, raw, packet and other socket families, binding port 53, security.* \
-and trusted.* attributes, and paths through detached mounts. Under Landlock a seccomp filter denies what \
+process map cannot track, device nodes, raw, packet and other socket families, netlink routing changes, \
+binding port 53, security.* and trusted.* attributes, pivot_root, umount and paths through detached mounts. Under Landlock a seccomp filter denies what \
 Landlock cannot say (clone3 fails with ENOSYS; TIOCSTI, socket families, device nodes, mounts, modules, \
 bpf(), kexec, 32-bit system calls fail with EPERM); it needs Linux 6.12 for the signal scope. Outputs are \
 opened before the tree starts and never written through a link; names are printed escaped. What is not \

@@ -108,6 +108,17 @@ pub fn spawn_gated(
                     unsafe { libc::_exit(126) }
                 }
             }
+            // Nothing agentguard inherited or opened reaches the tree beyond its standard
+            // streams (a descriptor of the user's terminal, of a BPF object).
+            // SAFETY: one system call on this child's own descriptor table.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                )
+            };
             let e = execvp(&cargs[0], &cargs).unwrap_err();
             let _ = write(&err_w, &(e as i32).to_ne_bytes());
             unsafe { libc::_exit(127) }

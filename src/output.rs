@@ -79,7 +79,16 @@ impl Output {
                 let t = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
                 if t == SFlag::S_IFIFO || t == SFlag::S_IFCHR {
                     Ok(true)
-                } else if t == SFlag::S_IFREG || t == SFlag::S_IFLNK {
+                } else if t == SFlag::S_IFLNK {
+                    // /dev/stdout and the like: a link to a pipe or a terminal is written
+                    // through (what it reaches is a stream, not a file to overwrite); a
+                    // link to anything else is replaced.
+                    let followed = fstatat(&self.dir, self.name.as_os_str(), AtFlags::empty());
+                    Ok(followed.is_ok_and(|f| {
+                        let t = SFlag::from_bits_truncate(f.st_mode & SFlag::S_IFMT.bits());
+                        t == SFlag::S_IFIFO || t == SFlag::S_IFCHR
+                    }))
+                } else if t == SFlag::S_IFREG {
                     Ok(false)
                 } else {
                     bail!(
@@ -91,18 +100,49 @@ impl Output {
         }
     }
 
+    /// The stream at the name (a pipe, /dev/null, a terminal, or a link to one, such as
+    /// /dev/stdout), opened for writing.
+    fn open_in_place(&self) -> Result<File> {
+        let shown = self.shown.display();
+        // Non-blocking open, retried for a while: a FIFO whose reader comes a little
+        // later is written, one nobody reads (planted by the tree) is an error after 10 s,
+        // not a hang. Then blocking writes, so that a slow reader gets it all.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let fd = loop {
+            match openat(
+                &self.dir,
+                self.name.as_os_str(),
+                OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+                Mode::empty(),
+            ) {
+                Err(Errno::ENXIO) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(Errno::ENXIO) => bail!("{shown}: a FIFO no one reads"),
+                r => break r.with_context(|| format!("writing {shown}"))?,
+            }
+        };
+        // What was opened, not what was looked at: a pipe, /dev/null or a terminal.
+        let st = nix::sys::stat::fstat(&fd).with_context(|| format!("writing {shown}"))?;
+        let t = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        let null = libc::makedev(1, 3);
+        let ok = t == SFlag::S_IFIFO
+            || (t == SFlag::S_IFCHR
+                && (st.st_rdev == null || nix::unistd::isatty(&fd).unwrap_or(false)));
+        if !ok {
+            bail!("{shown}: not a pipe, /dev/null or a terminal: agentguard does not write there");
+        }
+        nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
+            .with_context(|| format!("writing {shown}"))?;
+        Ok(File::from(fd))
+    }
+
     /// Writes `bytes` whole: a reader never sees half of it.
     pub fn write(&self, bytes: &[u8]) -> Result<()> {
         let shown = self.shown.display();
         if self.kind()? {
-            let fd = openat(
-                &self.dir,
-                self.name.as_os_str(),
-                OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .with_context(|| format!("writing {shown}"))?;
-            return File::from(fd)
+            return self
+                .open_in_place()?
                 .write_all(bytes)
                 .with_context(|| format!("writing {shown}"));
         }
@@ -141,6 +181,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// written as it is.
 pub fn create_stream(path: &Path) -> Result<File> {
     let out = Output::prepare(path)?;
+    if out.kind()? {
+        return out.open_in_place();
+    }
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = match openat(
         &out.dir,

@@ -30,7 +30,7 @@ pub fn argv_bytes(b: &[u8]) -> String {
 /// written as `\xNN` (`\u{NNNN}` beyond ASCII), the way invalid UTF-8 is. Names the
 /// tree chose pass through here before anything prints or stores them.
 pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -38,10 +38,17 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Control characters, and those that reorder or hide text (bidirectional overrides,
+/// zero-width characters): a name must read as what it is.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c as u32, 0x200b..=0x200f | 0x202a..=0x202e | 0x2066..=0x2069 | 0xfeff)
+}
+
 fn push_printable(out: &mut String, s: &str) {
     for c in s.chars() {
         match c as u32 {
-            _ if !c.is_control() => out.push(c),
+            _ if !hidden(c) => out.push(c),
             n if n < 0x80 => out.push_str(&format!("\\x{n:02x}")),
             n => out.push_str(&format!("\\u{{{n:04x}}}")),
         }

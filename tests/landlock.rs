@@ -388,6 +388,35 @@ access = ["read", "write", "create"]
         "a thread could not start: {so}"
     );
     assert!(!node.exists(), "the device node was made");
+    // Limits on a process outside the tree: refused by the seccomp filter (no flag, so
+    // no DENIED line); the process keeps its limits.
+    let out = Command::new(BIN)
+        .args([
+            "enforce",
+            "--deny-at",
+            "new",
+            "--backend",
+            "landlock",
+            "-q",
+            "--profile",
+        ])
+        .arg(&p)
+        .arg("--")
+        .arg(adv)
+        .args(["prlimit_outside", &pid])
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        so.contains("prlimit_outside denied: Operation not permitted"),
+        "{so}"
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let nofile = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert!(!nofile.split_whitespace().any(|w| w == "0"), "{nofile}");
     // The outsider got no signal.
     assert!(
         outsider.try_wait().unwrap().is_none(),

@@ -300,20 +300,15 @@ static __noinline int dns_answer(struct dns_buf *b)
 	return 0;
 }
 
-/* Where a recvfrom's datagram came from: the sockaddr it filled, or the connected peer. */
-static __always_inline __u16 dgram_source_port(struct socket *sock, const void *uaddr,
-					       const __u32 *ualen)
+/*
+ * Where a recvfrom's datagram came from: the socket's connected peer, never the address
+ * buffer. The kernel writes that buffer only as far as the caller's length allowed (0
+ * bytes when it passed 0) and still reports the full length, so its contents can be the
+ * tree's own. The C library's resolver connects its socket to the server; answers read
+ * from an unconnected socket name nothing here (connections by name then fail closed).
+ */
+static __always_inline __u16 dgram_source_port(struct socket *sock)
 {
-	__u32 alen = 0;
-	__u16 family = 0, port = 0;
-
-	if (uaddr && ualen)
-		bpf_probe_read_user(&alen, sizeof(alen), ualen);
-	if (uaddr && alen >= 4 && !bpf_probe_read_user(&family, 2, uaddr) &&
-	    (family == AF_INET || family == AF_INET6)) {
-		bpf_probe_read_user(&port, 2, uaddr + 2);
-		return bpf_ntohs(port);
-	}
 	return bpf_ntohs(BPF_CORE_READ(sock, sk, __sk_common.skc_dport));
 }
 
@@ -349,13 +344,20 @@ int BPF_PROG(dns_sys_exit, struct pt_regs *regs, long ret)
 	sock = BPF_CORE_READ(f, private_data);
 	if (!sock || BPF_CORE_READ(sock, type) != SOCK_DGRAM)
 		return 0;
-	if (dgram_source_port(sock, (const void *)SC_ARG4(regs), (const __u32 *)SC_ARG5(regs)) !=
-	    DNS_PORT)
+	if (dgram_source_port(sock) != DNS_PORT)
 		return 0;
 	b = bpf_map_lookup_elem(&dns_scratch, &zero);
 	if (!b)
 		return 0;
+	/*
+	 * Only what the kernel copied: with MSG_TRUNC recvfrom returns the datagram's length
+	 * even when the buffer (its length argument) took less, or nothing.
+	 */
 	n = ret > DNS_BUF ? DNS_BUF : ret;
+	if (n > SC_ARG2(regs))
+		n = SC_ARG2(regs);
+	if (n < 12)
+		return 0;
 	barrier_var(n);
 	n &= DNS_BUF * 2 - 1;
 	if (n > DNS_BUF)

@@ -1087,6 +1087,9 @@ int BPF_PROG(enforce_bind, struct socket *sock, struct sockaddr *address, int ad
 	if (!in_scope(bpf_get_current_task_btf()))
 		return 0;
 	family = BPF_CORE_READ(address, sa_family);
+	/* An IPv4 socket binds an AF_UNSPEC address as AF_INET (__inet_bind). */
+	if (family == 0 && BPF_CORE_READ(sock, sk, __sk_common.skc_family) == AF_INET)
+		family = AF_INET;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	/* sin_port and sin6_port sit at the same offset. */
@@ -1096,4 +1099,130 @@ int BPF_PROG(enforce_bind, struct socket *sock, struct sockaddr *address, int ad
 	d.family = family;
 	d.port = port;
 	return deny(&d);
+}
+
+/* A pid a tree process names: one of the tree's (by the process map), or 0 (itself). */
+static __always_inline bool pid_in_tree(int pid)
+{
+	__u32 k = pid < 0 ? -pid : pid;
+
+	return pid == 0 || bpf_map_lookup_elem(&procs, &k) != NULL;
+}
+
+/*
+ * SIGIO and friends: F_SETOWN makes the kernel signal the owner when the file is ready,
+ * past task_kill (send_sigio checks file_send_sigiotask). A tree process may name only
+ * its own tree as the owner.
+ */
+SEC("lsm/file_fcntl")
+int BPF_PROG(enforce_fcntl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	struct { int type; int pid; } ex = {};
+	int pid;
+
+	if (ret)
+		return ret;
+	if (cmd != 8 /* F_SETOWN */ && cmd != 15 /* F_SETOWN_EX */)
+		return 0;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	if (cmd == 8) {
+		pid = (int)arg;
+	} else {
+		if (bpf_probe_read_user(&ex, sizeof(ex), (const void *)arg))
+			return deny_simple(AG_DENY_TASK, 0);
+		pid = ex.type == 2 /* F_OWNER_PGRP */ ? -ex.pid : ex.pid;
+	}
+	if (pid_in_tree(pid))
+		return 0;
+	return deny_simple(AG_DENY_TASK, pid < 0 ? -pid : pid);
+}
+
+/*
+ * Limits and scheduling of processes outside the tree: an RLIMIT_NOFILE of 0 would keep
+ * the watchdog from opening cgroup.kill, an RLIMIT_CPU of 1 s has the kernel kill
+ * agentguard, a nice of 19 starves its reader. The tree may set its own.
+ */
+static __always_inline int check_target(struct task_struct *p)
+{
+	if (!in_scope(bpf_get_current_task_btf()) || in_scope(p))
+		return 0;
+	return deny_simple(AG_DENY_TASK, p->tgid);
+}
+
+SEC("lsm/task_setrlimit")
+int BPF_PROG(enforce_setrlimit, struct task_struct *p, unsigned int resource, struct rlimit *new_rlim,
+	     int ret)
+{
+	return ret ? ret : check_target(p);
+}
+
+SEC("lsm/task_setnice")
+int BPF_PROG(enforce_setnice, struct task_struct *p, int nice, int ret)
+{
+	return ret ? ret : check_target(p);
+}
+
+SEC("lsm/task_setscheduler")
+int BPF_PROG(enforce_setscheduler, struct task_struct *p, int ret)
+{
+	return ret ? ret : check_target(p);
+}
+
+SEC("lsm/task_setioprio")
+int BPF_PROG(enforce_setioprio, struct task_struct *p, int ioprio, int ret)
+{
+	return ret ? ret : check_target(p);
+}
+
+/* Mounts, continued: pivot_root and umount remap or uncover paths. */
+SEC("lsm/sb_pivotroot")
+int BPF_PROG(enforce_pivotroot, const struct path *old_path, const struct path *new_path, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return deny_simple(AG_DENY_MOUNT, 0);
+}
+
+SEC("lsm/sb_umount")
+int BPF_PROG(enforce_umount, struct vfsmount *mnt, int flags, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return deny_simple(AG_DENY_MOUNT, 0);
+}
+
+/*
+ * Netlink's routing protocol is admitted for what name resolution asks (RTM_GET*: the
+ * low two bits of the type are 2). A request that changes links, addresses or routes
+ * (a tunnel to another host, a route for an allowed address through it) would carry
+ * traffic past every socket check.
+ */
+SEC("lsm/netlink_send")
+int BPF_PROG(enforce_netlink_send, struct sock *sk, struct sk_buff *skb, int ret)
+{
+	__u16 type = 0;
+	unsigned char *data;
+
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	if (BPF_CORE_READ(sk, sk_protocol) != 0 /* NETLINK_ROUTE */)
+		return 0;
+	data = BPF_CORE_READ(skb, data);
+	/* struct nlmsghdr: __u32 len, then __u16 type */
+	if (bpf_probe_read_kernel(&type, sizeof(type), data + 4))
+		return deny_simple(AG_DENY_SOCKET, 0);
+	if (type < 16 /* NLMSG_MIN_TYPE: control messages */ || (type & 3) == 2)
+		return 0;
+	{
+		struct denial d = { .op = AG_DENY_SOCKET, .family = AF_NETLINK, .port = type };
+
+		return deny(&d);
+	}
 }

@@ -147,6 +147,7 @@ enum ag_deny_op {
 	AG_DENY_DEVICE = 14,		/* mknod of a device; want = dev, port = S_IFCHR or S_IFBLK */
 	AG_DENY_XATTR = 15,		/* want: 1 security.*, 2 trusted.* */
 	AG_DENY_BIND = 16,		/* binding port 53 */
+	AG_DENY_TASK = 17,		/* limits, scheduling or signal owner of a process outside the tree; want = pid */
 };
 
 #endif

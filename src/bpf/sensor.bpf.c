@@ -598,14 +598,36 @@ static __always_inline int on_capset(long ret, const void *hdrp, const void *dat
  * port 53 is a DNS answer, which user space reads to name the addresses the tree connects
  * to. uaddr/ualen: where recvfrom stores the sender (NULL on a connected socket).
  */
-static __noinline int on_recv(long ret, int fd, __u64 buf, const void *uaddr, const __u32 *ualen)
+struct recv_args {
+	long ret;
+	int fd;
+	__u64 buf;
+	__u64 blen;
+	const void *uaddr;
+	const __u32 *ualen;
+};
+
+static __noinline int on_recv(struct recv_args *a)
 {
+	long ret;
+	int fd;
+	__u64 buf, blen;
+	const void *uaddr;
+	const __u32 *ualen;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct socket *sock;
 	struct ag_event *e;
 	__u32 alen = 0;
 	__u64 n;
 
+	if (!a)
+		return 0;
+	ret = a->ret;
+	fd = a->fd;
+	buf = a->buf;
+	blen = a->blen;
+	uaddr = a->uaddr;
+	ualen = a->ualen;
 	if (ret <= 0)
 		return 0;
 	sock = fd_socket(task, fd);
@@ -618,15 +640,26 @@ static __noinline int on_recv(long ret, int fd, __u64 buf, const void *uaddr, co
 	e = ev_init(AG_DNS, AG_NET_SENDTO, task);
 	if (!e)
 		return 0;
-	if (uaddr && ualen)
-		bpf_probe_read_user(&alen, sizeof(alen), ualen);
-	if (!uaddr || !alen || !read_sockaddr(e, &(__u32){ 0 }, uaddr, alen, 0))
+	/*
+	 * The source: the connected peer when there is one (the buffer the kernel fills is
+	 * written only as far as the caller's length allowed, and could hold the tree's own
+	 * bytes); else the address buffer, which names.rs still matches to a query.
+	 */
+	if (BPF_CORE_READ(sock, sk, __sk_common.skc_dport)) {
 		read_sock_addr(e, sock, false);
+	} else {
+		if (uaddr && ualen)
+			bpf_probe_read_user(&alen, sizeof(alen), ualen);
+		if (!uaddr || !alen || !read_sockaddr(e, &(__u32){ 0 }, uaddr, alen, 0))
+			read_sock_addr(e, sock, false);
+	}
 	if (e->h.port != DNS_PORT || (e->h.family != AF_INET && e->h.family != AF_INET6))
 		return 0;
 	e->h.flags |= AG_F_ANSWER;
 	e->h.ret = ret;
-	n = ret;
+	/* Only what the kernel copied: MSG_TRUNC returns the length of a datagram the
+	 * buffer did not take. */
+	n = ret < blen ? ret : blen;
 	if (n > AG_DNS_ANSWER_MAX)
 		n = AG_DNS_ANSWER_MAX;
 	barrier_var(n);
@@ -817,8 +850,13 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return on_sock(AG_NET_SENDTO, ret, SC_ARG0(regs), (const void *)SC_ARG4(regs),
 			       SC_ARG5(regs), (const void *)SC_ARG1(regs), SC_ARG2(regs));
 	case NR_recvfrom:
-		return on_recv(ret, SC_ARG0(regs), SC_ARG1(regs), (const void *)SC_ARG4(regs),
-			       (const __u32 *)SC_ARG5(regs));
+	{
+		struct recv_args r = { .ret = ret, .fd = SC_ARG0(regs), .buf = SC_ARG1(regs),
+				       .blen = SC_ARG2(regs), .uaddr = (const void *)SC_ARG4(regs),
+				       .ualen = (const __u32 *)SC_ARG5(regs) };
+
+		return on_recv(&r);
+	}
 	case NR_sendmsg:
 		return emit_msghdr(ret, SC_ARG0(regs), (const struct user_msghdr *)SC_ARG1(regs),
 				   AG_NET_SENDMSG);

@@ -13,7 +13,8 @@
 //!   IPv6 and netlink's routing protocol.
 //! - device nodes (mknod of a character or block device).
 //! - mounts, old and new API (a detached mount's paths are relative to its own root).
-//! - kernel modules, bpf(), kexec.
+//! - kernel modules, bpf(), kexec, io_uring (its operations pass no seccomp filter).
+//! - prlimit64 on another process (limits that would disarm the watchdog or agentguard).
 //! - every x32 and 32-bit system call: their numbers differ, so a filter of 64-bit
 //!   numbers would not see them.
 use std::collections::BTreeMap;
@@ -56,21 +57,20 @@ fn deny_list() -> Result<BpfProgram> {
         (0, Len::Dword, Op::Ne, netlink),
     ])?];
     for fam in [inet, inet6] {
-        // Types other than stream and datagram: raw, rdm, seqpacket, packet.
-        for ty in [3, 4, 5, 10] {
+        // Types other than stream and datagram: raw, rdm, seqpacket, dccp, packet.
+        for ty in [3, 4, 5, 6, 10] {
             socket.push(rule(&[
                 (0, Len::Dword, Op::Eq, fam),
                 (1, Len::Dword, Op::MaskedEq(0xf), ty),
             ])?);
         }
-        // Protocols other than the default, ICMP, TCP, UDP and ICMPv6.
+        // Protocols other than the default, TCP and UDP. ICMP too: a ping socket's
+        // datagrams do not pass the cgroup sendmsg programs, which see UDP only.
         socket.push(rule(&[
             (0, Len::Dword, Op::Eq, fam),
             (2, Len::Dword, Op::Ne, 0),
-            (2, Len::Dword, Op::Ne, 1),
             (2, Len::Dword, Op::Ne, 6),
             (2, Len::Dword, Op::Ne, 17),
-            (2, Len::Dword, Op::Ne, 58),
         ])?);
     }
     socket.push(rule(&[
@@ -78,6 +78,15 @@ fn deny_list() -> Result<BpfProgram> {
         (2, Len::Dword, Op::Ne, 0),
     ])?);
     rules.insert(libc::SYS_socket, socket);
+    // Limits of another process (pid not 0, a new limit given): RLIMIT_NOFILE 0 on the
+    // watchdog, RLIMIT_CPU on agentguard. Landlock does not scope them.
+    rules.insert(
+        libc::SYS_prlimit64,
+        vec![rule(&[
+            (0, Len::Dword, Op::Ne, 0),
+            (2, Len::Qword, Op::Ne, 0),
+        ])?],
+    );
     for (nr, mode_arg) in [(libc::SYS_mknod, 1), (libc::SYS_mknodat, 2)] {
         rules.insert(
             nr,
@@ -104,6 +113,8 @@ fn deny_list() -> Result<BpfProgram> {
         libc::SYS_bpf,
         libc::SYS_kexec_load,
         libc::SYS_kexec_file_load,
+        // io_uring submits socket() and other calls that no seccomp filter sees.
+        libc::SYS_io_uring_setup,
     ] {
         rules.insert(nr, vec![]);
     }

@@ -87,13 +87,19 @@ impl Watchdog {
                 }
                 // Not in the tree's process group: a terminal's Ctrl-C must not kill it.
                 let _ = nix::unistd::setsid();
+                // Opened now: nothing the tree does later (a limit of 0 open files, were it
+                // allowed) keeps the watchdog from killing it.
+                let kill = fs::OpenOptions::new()
+                    .write(true)
+                    .open(cgroup.join("cgroup.kill"));
+                let procs = fs::File::open(cgroup.join("cgroup.procs"));
                 // The links agentguard hands over, kept open (never used) until the end.
                 let mut kept: Vec<OwnedFd> = Vec::new();
                 receive_links(&held, &mut kept);
                 let mut f = fs::File::from(r);
                 let mut b = [0u8; 1];
                 let _ = f.read(&mut b); // returns when agentguard is gone
-                kill_cgroup(&cgroup);
+                kill_cgroup(&cgroup, kill.ok(), procs.ok());
                 drop(kept);
                 unsafe { libc::_exit(0) }
             }
@@ -202,12 +208,30 @@ fn close_other_fds(keep: &[i32]) {
     }
 }
 
-fn kill_cgroup(cgroup: &Path) {
-    let _ = fs::write(cgroup.join("cgroup.kill"), "1");
+fn kill_cgroup(cgroup: &Path, kill: Option<fs::File>, procs: Option<fs::File>) {
+    use std::io::{Seek, Write};
+    match kill {
+        Some(mut k) => {
+            let _ = k.write_all(b"1");
+        }
+        None => {
+            let _ = fs::write(cgroup.join("cgroup.kill"), "1");
+        }
+    }
+    let mut procs = procs;
     for _ in 0..200 {
-        let empty = fs::read_to_string(cgroup.join("cgroup.procs"))
-            .map(|s| s.trim().is_empty())
-            .unwrap_or(true);
+        // Empty only when the kernel says so: an unreadable list is not an empty one.
+        let empty = match procs.as_mut() {
+            Some(p) => {
+                let mut s = String::new();
+                p.seek(std::io::SeekFrom::Start(0)).is_ok()
+                    && p.read_to_string(&mut s).is_ok()
+                    && s.trim().is_empty()
+            }
+            None => fs::read_to_string(cgroup.join("cgroup.procs"))
+                .map(|s| s.trim().is_empty())
+                .unwrap_or(false),
+        };
         if empty && fs::remove_dir(cgroup).is_ok() {
             return;
         }

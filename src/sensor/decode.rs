@@ -286,6 +286,12 @@ impl Decoder {
                 Vec::new(),
                 "pushing input into a terminal is denied".to_string(),
             ),
+            13 if h.family == 16 => (
+                "netlink",
+                format!("routing message type {}", h.port),
+                Vec::new(),
+                "changing links, addresses or routes is denied".to_string(),
+            ),
             13 => (
                 "socket",
                 socket_name(h.family as u64, h.port as u64, want),
@@ -306,6 +312,13 @@ impl Decoder {
                     want >> 20,
                     want & 0xfffff
                 ),
+            ),
+            17 => (
+                "process",
+                format!("pid {want}"),
+                Vec::new(),
+                "changing a process outside the tree (its limits, scheduling, or signals sent to it) is denied"
+                    .to_string(),
             ),
             16 => (
                 "bind",

@@ -99,6 +99,9 @@ denied "ptrace of a process outside the tree is denied" ptrace_outside "$outside
 denied "writing /proc/PID/mem is denied" proc_mem_write "$outsider"
 denied "a signal to a process outside the tree is denied" signal_outside "$outsider"
 kill -0 "$outsider" && ok "and the process is still there" || bad "the outsider was killed"
+denied "making a process outside the tree a SIGIO owner is denied" setown_outside "$outsider"
+denied "limits on a process outside the tree are denied" prlimit_outside "$outsider"
+kill -0 "$outsider" && ok "and the process is still there" || bad "the outsider was signalled"
 denied "stopping the watchdog and killing agentguard is denied" kill_guard -
 grep -q "DENIED signal" "$t/logs/err" && ok "and reported" || { bad "kill_guard: no DENIED line"; head -5 "$t/logs/err"; }
 denied "TIOCSTI is denied" tiocsti -
