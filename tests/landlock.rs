@@ -310,15 +310,8 @@ access = ["read", "write", "create"]
     let pid = outsider.id().to_string();
     let node = work.join("mem");
     let (w, n) = (work.to_str().unwrap(), node.to_str().unwrap());
-    for (args, denial) in [
-        (vec!["kill_guard", "-"], "DENIED signal"),
-        (vec!["signal_outside", &pid], "DENIED signal"),
-        (vec!["tiocsti", "-"], "DENIED terminal"),
-        (vec!["raw_socket", "127.0.0.1:9"], "DENIED socket"),
-        (vec!["packet_socket", "-"], "DENIED socket"),
-        (vec!["mknod_mem", n], "DENIED device"),
-        (vec!["detached_read", w, "x"], "DENIED mount"),
-    ] {
+    // One case under enforce: its standard output and error.
+    let run = |args: &[&str]| {
         let out = Command::new(BIN)
             .args([
                 "enforce",
@@ -332,11 +325,24 @@ access = ["read", "write", "create"]
             .arg(&p)
             .arg("--")
             .arg(adv)
-            .args(&args)
+            .args(args)
             .output()
             .unwrap();
-        let so = String::from_utf8_lossy(&out.stdout);
-        let se = String::from_utf8_lossy(&out.stderr);
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (args, denial) in [
+        (vec!["kill_guard", "-"], "DENIED signal"),
+        (vec!["signal_outside", &pid], "DENIED signal"),
+        (vec!["tiocsti", "-"], "DENIED terminal"),
+        (vec!["raw_socket", "127.0.0.1:9"], "DENIED socket"),
+        (vec!["packet_socket", "-"], "DENIED socket"),
+        (vec!["mknod_mem", n], "DENIED device"),
+        (vec!["detached_read", w, "x"], "DENIED mount"),
+    ] {
+        let (so, se) = run(&args);
         assert!(
             so.contains(&format!("{} denied: Operation not permitted", args[0])),
             "{args:?}: {so}\n{se}"
@@ -345,44 +351,12 @@ access = ["read", "write", "create"]
     }
     // clone3 fails with ENOSYS, so that C libraries fall back to clone(2), which cannot
     // start a child in another cgroup; threads still start.
-    let out = Command::new(BIN)
-        .args([
-            "enforce",
-            "--deny-at",
-            "new",
-            "--backend",
-            "landlock",
-            "-q",
-            "--profile",
-        ])
-        .arg(&p)
-        .arg("--")
-        .arg(adv)
-        .args(["clone3_cgroup", "/sys/fs/cgroup", "-"])
-        .output()
-        .unwrap();
-    let so = String::from_utf8_lossy(&out.stdout);
+    let (so, _) = run(&["clone3_cgroup", "/sys/fs/cgroup", "-"]);
     assert!(
         so.contains("clone3_cgroup denied: Function not implemented"),
         "{so}"
     );
-    let out = Command::new(BIN)
-        .args([
-            "enforce",
-            "--deny-at",
-            "new",
-            "--backend",
-            "landlock",
-            "-q",
-            "--profile",
-        ])
-        .arg(&p)
-        .arg("--")
-        .arg(adv)
-        .args(["thread_open", &format!("{w}/absent")])
-        .output()
-        .unwrap();
-    let so = String::from_utf8_lossy(&out.stdout);
+    let (so, _) = run(&["thread_open", &format!("{w}/absent")]);
     assert!(
         so.contains("thread_open denied: No such file"),
         "a thread could not start: {so}"
@@ -390,23 +364,7 @@ access = ["read", "write", "create"]
     assert!(!node.exists(), "the device node was made");
     // Limits on a process outside the tree: refused by the seccomp filter (no flag, so
     // no DENIED line); the process keeps its limits.
-    let out = Command::new(BIN)
-        .args([
-            "enforce",
-            "--deny-at",
-            "new",
-            "--backend",
-            "landlock",
-            "-q",
-            "--profile",
-        ])
-        .arg(&p)
-        .arg("--")
-        .arg(adv)
-        .args(["prlimit_outside", &pid])
-        .output()
-        .unwrap();
-    let so = String::from_utf8_lossy(&out.stdout);
+    let (so, _) = run(&["prlimit_outside", &pid]);
     assert!(
         so.contains("prlimit_outside denied: Operation not permitted"),
         "{so}"

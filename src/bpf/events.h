@@ -102,7 +102,6 @@ enum ag_flag_op {
 	AG_FLAG_MOUNT = 16,		/* mount, open_tree, fsmount, move_mount, ... */
 	AG_FLAG_PROCESS = 17,		/* process_vm_readv/writev, pidfd_getfd */
 	AG_FLAG_XATTR = 18,		/* setting a security.* or trusted.* attribute */
-	AG_FLAG_DETACHED = 19,		/* never sent: a file record with AG_F_DETACHED, as decoded */
 };
 
 /* ag_hdr.flags bits. */
