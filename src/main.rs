@@ -6,6 +6,7 @@ mod cli;
 mod diff;
 mod doctor;
 mod enforce;
+mod escapes;
 mod event;
 mod launch;
 mod llm;

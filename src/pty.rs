@@ -2,7 +2,8 @@
 //! input into it (TIOCSTI) that the user's shell runs after agentguard has exited, or read
 //! what the user types next. So, as sudo does with use_pty, the tree gets a
 //! pseudo-terminal of its own in a session of its own, and agentguard relays between it
-//! and the user's terminal: the tree never holds a descriptor of the real one.
+//! and the user's terminal: the tree never holds a descriptor of the real one. What it
+//! prints passes through src/escapes.rs on the way.
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,13 +92,19 @@ impl Pty {
             let mut m = std::fs::File::from(out_fd);
             let mut buf = [0u8; 8192];
             let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+            // Sequences that act beyond the screen (the clipboard, files, answers typed
+            // back) do not reach the user's terminal: src/escapes.rs.
+            let mut filter = crate::escapes::Filter::default();
+            let mut passed = Vec::with_capacity(buf.len());
             loop {
                 match m.read(&mut buf) {
                     // EIO: every descriptor of the slave is closed.
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         let w: &mut dyn Write = if on[1] { &mut out } else { &mut err };
-                        if w.write_all(&buf[..n]).and_then(|_| w.flush()).is_err() {
+                        passed.clear();
+                        filter.feed(&buf[..n], &mut passed);
+                        if w.write_all(&passed).and_then(|_| w.flush()).is_err() {
                             break;
                         }
                     }
