@@ -100,6 +100,8 @@ pub fn spawn_gated(
                         || landlock.is_some_and(|fd| {
                             libc::syscall(libc::SYS_landlock_restrict_self, fd, 0) != 0
                         })
+                        || (landlock.is_some()
+                            && crate::enforce::seccomp::drop_capabilities().is_err())
                         || crate::enforce::seccomp::install(&filters).is_err()
                 };
                 if failed {

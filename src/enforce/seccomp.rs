@@ -17,6 +17,12 @@
 //! - prlimit64 on another process (limits that would disarm the watchdog or agentguard).
 //! - every x32 and 32-bit system call: their numbers differ, so a filter of 64-bit
 //!   numbers would not see them.
+//!
+//! And two capabilities the tree loses ([`drop_capabilities`]): CAP_NET_ADMIN, with which a
+//! root tree could add routes, addresses or a tunnel through netlink, messages on a socket
+//! that name resolution needs open (BPF LSM denies them by type, `netlink_send`); and
+//! CAP_SETFCAP, with which it could give a program file capabilities (`security.capability`)
+//! that a later run outside the tree would have (BPF LSM: `inode_setxattr`).
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
@@ -172,6 +178,65 @@ fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProg
     ];
     prog.splice(3..3, x32);
     Ok(prog)
+}
+
+const CAP_SETPCAP: u32 = 8;
+/// What the tree runs without: see the module's comment.
+const DROPPED: [u32; 2] = [12 /* CAP_NET_ADMIN */, 31 /* CAP_SETFCAP */];
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Takes [`DROPPED`] from the calling process for good: out of its bounding set (so that a
+/// root exec does not grant them again), its ambient, inheritable, permitted and effective
+/// sets. Only system calls: async-signal-safe after a fork. Without the right to change
+/// the bounding set (not root), the process has none of them to gain: with no_new_privs
+/// set, exec grants nothing.
+pub fn drop_capabilities() -> std::io::Result<()> {
+    let mut h = CapHeader {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut d = [CapData::default(); 2];
+    // SAFETY: capget/capset read and write the two structures passed, sized for version 3.
+    unsafe {
+        if libc::syscall(libc::SYS_capget, &mut h as *mut CapHeader, d.as_mut_ptr()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let can_drop = d[0].effective & (1 << CAP_SETPCAP) != 0;
+        for cap in DROPPED {
+            if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 && can_drop {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_LOWER as libc::c_ulong,
+                cap as libc::c_ulong,
+                0,
+                0,
+            );
+            // All of them are below 32: the first word of each set.
+            let bit = 1u32 << cap;
+            d[0].effective &= !bit;
+            d[0].permitted &= !bit;
+            d[0].inheritable &= !bit;
+        }
+        if libc::syscall(libc::SYS_capset, &mut h as *mut CapHeader, d.as_ptr()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Installs the filters on the calling process (the child, before exec). Only system
