@@ -404,8 +404,15 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         Some(setup) => {
             let loaded = match &setup.backend {
                 enforce::Backend::Lsm => {
-                    Lsm::load(&mut lsm_obj, sensor.procs_fd(), &setup.compiled, setup.opts)
-                        .map(Guard::Lsm)
+                    let cgroup = &watchdog.as_ref().expect("enforce starts a watchdog").cgroup;
+                    Lsm::load(
+                        &mut lsm_obj,
+                        sensor.procs_fd(),
+                        &setup.compiled,
+                        setup.opts,
+                        cgroup,
+                    )
+                    .map(Guard::Lsm)
                 }
                 enforce::Backend::Landlock(_) => {
                     let cgroup = &watchdog.as_ref().expect("enforce starts a watchdog").cgroup;

@@ -1,25 +1,23 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Egress by name, included by enforce.bpf.c (it uses its scope test, keyed hash and
- * scratch conventions).
+ * Egress by name, included by enforce.bpf.c (it uses its keyed hash and scratch
+ * conventions).
  *
- * A DNS answer the tree receives (recvfrom on a UDP socket, from port 53) is parsed at
- * syscall exit, before the process can read it: when the question's name matches a `host`
- * rule, every A and AAAA address of the answer is allowed for that rule's ports until the
- * answer's TTL (at least ttl_floor_ns) runs out. So the first connect to a fresh address
- * never races user space. Answers for names that match no rule allow nothing; addresses in
- * loopback, link-local and cloud-metadata ranges are allowed only by rules that say
- * `private = true` (DNS rebinding).
+ * The tree's DNS traffic is read from the packets themselves, by cgroup_skb programs on
+ * its cgroup: a query going out is remembered by its socket, id, server and question; an
+ * answer coming in counts only when it comes from that server, to that socket, with that
+ * id and question. It is parsed from the datagram the kernel queues, which no thread of
+ * the tree can rewrite (a buffer read at the end of recvfrom could be), before the process
+ * can read it. When the question's name matches a `host` rule, every A and AAAA address of
+ * the answer is allowed for that rule's ports until the answer's TTL (at least
+ * ttl_floor_ns) runs out. So the first connect to a fresh address never races user space.
+ * Answers for names that match no rule allow nothing; addresses in loopback, link-local
+ * and cloud-metadata ranges are allowed only by rules that say `private = true` (DNS
+ * rebinding).
  */
 #ifndef AGENTGUARD_DNS_H
 #define AGENTGUARD_DNS_H
 
-#include "syscalls.h"
-
-#define SOCK_DGRAM 2
-#ifndef S_IFSOCK
-#define S_IFSOCK 0140000
-#endif
 #define DNS_PORT 53
 #define DNS_BUF 1024		/* bytes of an answer parsed (a power of two) */
 #define DNS_LABELS 16		/* labels of a question name whose suffixes are tried */
@@ -64,6 +62,25 @@ struct {
 	__type(value, struct dns_allowed);
 } dns_allow SEC(".maps");
 
+/* A query the tree sent, by its socket and id: what an answer must match. */
+struct dns_qkey {
+	__u64 cookie;		/* the socket's */
+	__u32 id;
+	__u32 pad;
+};
+
+struct dns_query {
+	__u64 qhash;		/* keyed hash of the question's name */
+	__u8 server[16];	/* v4 as v4-mapped */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct dns_qkey);
+	__type(value, struct dns_query);
+} dns_queries SEC(".maps");
+
 /*
  * All parsing state lives here, in map memory, not in a stack context: kernels before 6.7
  * verify a bpf_loop callback once, with the constants of the first iteration, and may
@@ -85,6 +102,7 @@ struct dns_buf {
 	__u64 rules;		/* name rules the question matches */
 	__u64 private_ok;	/* those of them that accept private addresses */
 	__u64 now;
+	__u64 expect;		/* answers: the hash of the question the query asked */
 };
 
 struct {
@@ -143,7 +161,7 @@ static int suffix_step(__u32 i, struct dns_ctx *c)
 		return 1;
 	at = b->starts[k & (DNS_LABELS - 1)] + j;
 	if (at < b->pos)
-		b->hash[k & (DNS_LABELS - 1)] = mix(b->hash[k & (DNS_LABELS - 1)], b->name[at & 255]);
+		b->hash[k & (DNS_LABELS - 1)] = ag_mix(b->hash[k & (DNS_LABELS - 1)], b->name[at & 255]);
 	return 0;
 }
 
@@ -252,7 +270,31 @@ static int private_step(__u32 i, struct dns_ctx *c)
 	return 0;
 }
 
-/* A DNS answer in b->msg[0..b->len): allow its addresses for the rules its name matches. */
+/* The question of the message in b->msg[0..b->len): its name and the keyed hash of each
+ * suffix (b->hash[0]: the whole name). 0 when it is one the rules can read. */
+static __noinline int dns_question(struct dns_buf *b)
+{
+	struct dns_ctx c = { .b = b };
+	__u32 k;
+
+	if (!b || b->len < 12 || b->len > DNS_BUF || rd16(b, 4) != 1)
+		return -1;
+	b->off = 12;
+	b->left = 0;
+	b->pos = 0;
+	b->labels = 0;
+	b->bad = 0;
+	bpf_loop(256, qname_step, &c, 0);
+	if (b->bad || b->labels == 0)
+		return -1;
+	for (k = 0; k < DNS_LABELS; k++)
+		b->hash[k] = hash_key;
+	bpf_loop(DNS_LABELS * 256, suffix_step, &c, 0);
+	return 0;
+}
+
+/* A DNS answer in b->msg[0..b->len), to the query whose question hash is b->expect:
+ * allow its addresses for the rules its name matches. 1 when it answered that question. */
 static __noinline int dns_answer(struct dns_buf *b)
 {
 	struct dns_ctx c = { .b = b };
@@ -261,21 +303,12 @@ static __noinline int dns_answer(struct dns_buf *b)
 
 	if (!b || b->len < 12 || b->len > DNS_BUF)
 		return 0;
-	/* A response (QR), no error (RCODE 0), one question. */
-	if (!(b->msg[2] & 0x80) || (b->msg[3] & 0x0f) || rd16(b, 4) != 1)
+	/* A response (QR), no error (RCODE 0), one question: the one asked. */
+	if (!(b->msg[2] & 0x80) || (b->msg[3] & 0x0f))
 		return 0;
 	ancount = rd16(b, 6);
-	b->off = 12;
-	b->left = 0;
-	b->pos = 0;
-	b->labels = 0;
-	b->bad = 0;
-	bpf_loop(256, qname_step, &c, 0);
-	if (b->bad || b->labels == 0)
+	if (dns_question(b) || b->hash[0] != b->expect)
 		return 0;
-	for (k = 0; k < DNS_LABELS; k++)
-		b->hash[k] = hash_key;
-	bpf_loop(DNS_LABELS * 256, suffix_step, &c, 0);
 	b->rules = 0;
 	r = bpf_map_lookup_elem(&name_exact, &b->hash[0]);
 	if (r)
@@ -289,7 +322,7 @@ static __noinline int dns_answer(struct dns_buf *b)
 			b->rules |= *r;
 	}
 	if (!b->rules)
-		return 0;
+		return 1;
 	b->private_ok = 0;
 	bpf_loop(AG_NAME_RULES, private_step, &c, 0);
 	b->off += 4;	/* QTYPE, QCLASS */
@@ -297,75 +330,125 @@ static __noinline int dns_answer(struct dns_buf *b)
 	b->in_name = 1;
 	b->now = bpf_ktime_get_ns();
 	bpf_loop(DNS_ANSWERS * 64, answer_step, &c, 0);
+	return 1;
+}
+
+/* A UDP datagram in an skb (data at the network header): its payload and peer. */
+struct dns_pkt {
+	__u32 off;		/* of the UDP payload */
+	__u32 len;		/* of the UDP payload */
+	__u8 peer[16];		/* v4 as v4-mapped: the destination going out, the source coming in */
+	__u16 sport;
+	__u16 dport;
+};
+
+static __always_inline int dns_pkt(struct __sk_buff *skb, struct dns_pkt *p, bool out)
+{
+	__u8 h[40], u[8];
+	__u32 ip, ulen;
+
+	if (bpf_skb_load_bytes(skb, 0, h, 1))
+		return -1;
+	if ((h[0] >> 4) == 4) {
+		if (bpf_skb_load_bytes(skb, 0, h, 20))
+			return -1;
+		/* UDP, and not a fragment (more fragments, or an offset). */
+		if (h[9] != 17 || (h[6] & 0x3f) || h[7])
+			return -1;
+		ip = (h[0] & 0xf) * 4;
+		p->peer[10] = 0xff;
+		p->peer[11] = 0xff;
+		__builtin_memcpy(&p->peer[12], out ? &h[16] : &h[12], 4);
+	} else if ((h[0] >> 4) == 6) {
+		if (bpf_skb_load_bytes(skb, 0, h, 40))
+			return -1;
+		if (h[6] != 17)
+			return -1;	/* extension headers: not a resolver's datagram */
+		ip = 40;
+		__builtin_memcpy(p->peer, out ? &h[24] : &h[8], 16);
+	} else {
+		return -1;
+	}
+	if (ip < 20 || ip > 60 || bpf_skb_load_bytes(skb, ip, u, 8))
+		return -1;
+	p->sport = (u[0] << 8) | u[1];
+	p->dport = (u[2] << 8) | u[3];
+	ulen = (u[4] << 8) | u[5];
+	if (ulen < 8 + 12)
+		return -1;
+	p->off = ip + 8;
+	p->len = ulen - 8;
 	return 0;
 }
 
-/*
- * Where a recvfrom's datagram came from: the socket's connected peer, never the address
- * buffer. The kernel writes that buffer only as far as the caller's length allowed (0
- * bytes when it passed 0) and still reports the full length, so its contents can be the
- * tree's own. The C library's resolver connects its socket to the server; answers read
- * from an unconnected socket name nothing here (connections by name then fail closed).
- */
-static __always_inline __u16 dgram_source_port(struct socket *sock)
+/* The DNS message of the datagram into b->msg (as much as DNS_BUF holds). */
+static __always_inline int dns_load(struct __sk_buff *skb, struct dns_pkt *p, struct dns_buf *b)
 {
-	return bpf_ntohs(BPF_CORE_READ(sock, sk, __sk_common.skc_dport));
-}
+	__u32 n = p->len > DNS_BUF ? DNS_BUF : p->len;
 
-/* Attached only when the profile has `host` rules (user space leaves it unloaded). */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(dns_sys_exit, struct pt_regs *regs, long ret)
-{
-	struct task_struct *task;
-	struct dns_buf *b;
-	struct socket *sock;
-	struct file *f;
-	__u32 zero = 0, n;
-	int fd;
-
-	if (SC_NR(regs) != NR_recvfrom || ret < 12)
-		return 0;
-	task = bpf_get_current_task_btf();
-	if (!in_scope(task))
-		return 0;
-	fd = SC_ARG0(regs);
-	{
-		struct fdtable *fdt = task->files->fdt;
-		struct file **fda;
-
-		if (fd < 0 || !fdt || fd >= fdt->max_fds)
-			return 0;
-		fda = fdt->fd;
-		f = NULL;
-		bpf_probe_read_kernel(&f, sizeof(f), &fda[fd]);
-	}
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return 0;
-	sock = BPF_CORE_READ(f, private_data);
-	if (!sock || BPF_CORE_READ(sock, type) != SOCK_DGRAM)
-		return 0;
-	if (dgram_source_port(sock) != DNS_PORT)
-		return 0;
-	b = bpf_map_lookup_elem(&dns_scratch, &zero);
-	if (!b)
-		return 0;
-	/*
-	 * Only what the kernel copied: with MSG_TRUNC recvfrom returns the datagram's length
-	 * even when the buffer (its length argument) took less, or nothing.
-	 */
-	n = ret > DNS_BUF ? DNS_BUF : ret;
-	if (n > SC_ARG2(regs))
-		n = SC_ARG2(regs);
-	if (n < 12)
-		return 0;
 	barrier_var(n);
 	n &= DNS_BUF * 2 - 1;
-	if (n > DNS_BUF)
-		return 0;
-	if (bpf_probe_read_user(b->msg, n, (const void *)SC_ARG1(regs)))
-		return 0;
+	if (n < 12 || n > DNS_BUF)
+		return -1;
+	if (bpf_skb_load_bytes(skb, p->off, b->msg, n))
+		return -1;
 	b->len = n;
-	return dns_answer(b);
+	return 0;
+}
+
+/* Attached to the tree's cgroup only when the profile has `host` rules (lsm.rs). The
+ * datagram always passes: these programs decide what the answer allows, not its delivery. */
+SEC("cgroup_skb/egress")
+int dns_egress(struct __sk_buff *skb)
+{
+	struct dns_pkt p = {};
+	struct dns_qkey k = {};
+	struct dns_query q = {};
+	struct dns_buf *b;
+	__u32 zero = 0;
+
+	if (dns_pkt(skb, &p, true) || p.dport != DNS_PORT)
+		return 1;
+	b = bpf_map_lookup_elem(&dns_scratch, &zero);
+	if (!b || dns_load(skb, &p, b))
+		return 1;
+	if ((b->msg[2] & 0x80) || dns_question(b))
+		return 1;	/* not a query, or a question the rules cannot read */
+	k.cookie = bpf_get_socket_cookie(skb);
+	k.id = rd16(b, 0);
+	q.qhash = b->hash[0];
+	__builtin_memcpy(q.server, p.peer, 16);
+	bpf_map_update_elem(&dns_queries, &k, &q, BPF_ANY);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int dns_ingress(struct __sk_buff *skb)
+{
+	struct dns_pkt p = {};
+	struct dns_qkey k = {};
+	struct dns_query *q;
+	struct dns_buf *b;
+	__u32 zero = 0, i;
+
+	if (dns_pkt(skb, &p, false) || p.sport != DNS_PORT)
+		return 1;
+	b = bpf_map_lookup_elem(&dns_scratch, &zero);
+	if (!b || dns_load(skb, &p, b))
+		return 1;
+	k.cookie = bpf_get_socket_cookie(skb);
+	k.id = rd16(b, 0);
+	q = bpf_map_lookup_elem(&dns_queries, &k);
+	if (!q)
+		return 1;	/* no query of this socket has this id */
+	for (i = 0; i < 16; i++)
+		if (q->server[i] != p.peer[i])
+			return 1;	/* not from the server asked */
+	b->expect = q->qhash;
+	/* One answer per query: a second datagram with its id counts for nothing. */
+	if (dns_answer(b))
+		bpf_map_delete_elem(&dns_queries, &k);
+	return 1;
 }
 
 /* A connect no address rule allowed: is its address one an allowed name resolved to? */

@@ -29,6 +29,9 @@ pub struct Options {
 
 pub struct Lsm<'obj> {
     skel: EnforceSkel<'obj>,
+    /// The DNS programs on the tree's cgroup (attached by hand: libbpf attaches LSM
+    /// programs only).
+    _dns: Vec<libbpf_rs::Link>,
 }
 
 fn bytes<T>(v: &T) -> &[u8] {
@@ -36,12 +39,14 @@ fn bytes<T>(v: &T) -> &[u8] {
     unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
 }
 
-fn random_key() -> Result<u64> {
-    let mut b = [0u8; 8];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .context("reading /dev/urandom for the rule hash key")?;
-    Ok(u64::from_ne_bytes(b))
+/// Whether the running kernel has a function (an LSM hook's BPF attach point). Unreadable
+/// symbols count as present: loading then fails loudly rather than skipping a hook.
+fn kernel_has(symbol: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/kallsyms") else {
+        return true;
+    };
+    text.lines()
+        .any(|l| l.split_whitespace().nth(2) == Some(symbol))
 }
 
 /// Why LSM programs would not load here, as precisely as the system tells.
@@ -73,12 +78,14 @@ pub fn explain_refusal(err: &str) -> String {
 
 impl<'obj> Lsm<'obj> {
     /// Loads and attaches the programs with the policy in place; `procs` is the sensor's
-    /// map of tracked processes, which the programs share.
+    /// map of tracked processes, which the programs share; `cgroup` the tree's, where the
+    /// DNS programs go.
     pub fn load(
         obj: &'obj mut MaybeUninit<OpenObject>,
         procs: BorrowedFd<'_>,
         c: &Compiled,
         opts: Options,
+        cgroup: &std::path::Path,
     ) -> Result<Self> {
         if c.rules.len() > MAX_RULES {
             bail!(
@@ -86,7 +93,7 @@ impl<'obj> Lsm<'obj> {
                 c.rules.len()
             );
         }
-        let key = random_key()?;
+        let key = super::compile::random_key()?;
         let slow: Vec<u32> = c
             .rules
             .iter()
@@ -113,8 +120,13 @@ impl<'obj> Lsm<'obj> {
         ro.n_net = c.net.len() as u32;
         ro.n_names = c.names.len() as u32;
         if c.names.is_empty() {
-            // Every syscall of the host would pass through it: only for `host` rules.
-            open.progs.dns_sys_exit.set_autoload(false);
+            // Only `host` rules need the tree's DNS traffic read.
+            open.progs.dns_egress.set_autoload(false);
+            open.progs.dns_ingress.set_autoload(false);
+        }
+        if !kernel_has("bpf_lsm_file_ioctl_compat") {
+            // Before Linux 6.8 the 32-bit ioctl entry calls file_ioctl's hook.
+            open.progs.enforce_ioctl_compat.set_autoload(false);
         }
         open.maps
             .procs
@@ -126,7 +138,24 @@ impl<'obj> Lsm<'obj> {
         fill(&skel, c, key, &slow)?;
         skel.attach()
             .map_err(|e| anyhow::anyhow!(explain_refusal(&format!("attaching: {e}"))))?;
-        Ok(Lsm { skel })
+        let mut dns = Vec::new();
+        if !c.names.is_empty() {
+            let dir = std::fs::File::open(cgroup)
+                .with_context(|| format!("opening the tree's cgroup {}", cgroup.display()))?;
+            for prog in [&skel.progs.dns_egress, &skel.progs.dns_ingress] {
+                dns.push(
+                    prog.attach_cgroup(std::os::fd::AsRawFd::as_raw_fd(&dir))
+                        .with_context(|| {
+                            format!(
+                                "attaching the DNS programs to {}: {}",
+                                cgroup.display(),
+                                crate::sensor::libbpf_log_tail()
+                            )
+                        })?,
+                );
+            }
+        }
+        Ok(Lsm { skel, _dns: dns })
     }
 
     pub fn denials(&self) -> &dyn MapCore {
@@ -218,7 +247,7 @@ fn fill(skel: &EnforceSkel, c: &Compiled, key: u64, slow: &[u32]) -> Result<()> 
             unix_hash: r
                 .unix
                 .as_deref()
-                .map(|u| hash(key, u.as_bytes()))
+                .map(|u| hash(key, &super::compile::unix_name(u)))
                 .unwrap_or(0),
         };
         skel.maps

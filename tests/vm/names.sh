@@ -102,6 +102,21 @@ check "an address no answer gave is denied" grep -q "^127.0.0.24 127.0.0.24 erro
 check "a wildcard admits a name under it" grep -q "^db.svc.test 127.0.0.25 ok" "$t/out"
 check "but not the name itself" grep -q "^svc.test 127.0.0.26 error .*Operation not permitted" "$t/out"
 check "the denials are reported" grep -q "DENIED connect 127.0.0.22:18090" "$t/err"
+
+# The tree forges the answer: it asks for api.test while a second thread keeps writing an
+# answer that gives 127.0.0.24 into the receive buffer. The answer is read from the
+# datagram, not that buffer, so 127.0.0.24 stays denied. The same hand-made query for a
+# name with one address, the forger writing that same address, connects: the answer
+# counted.
+adv=${ADVERSARY:?ADVERSARY names the built tests/adversary/adversary.c}
+cp "$t/p.toml" "$t/adv.toml"
+printf '\n[[exec]]\npath = "%s"\n\n[[file]]\npath = "%s"\naccess = ["read"]\n' "$adv" "$adv" >> "$t/adv.toml"
+race() { "$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/adv.toml" -- "$adv" dns_race 127.0.0.153 "$1" > "$t/out" 2> "$t/err"; }
+race api.test=127.0.0.24:18090
+check "a forged answer in the receive buffer allows nothing" grep -q "^dns_race denied: Operation not permitted" "$t/out"
+# (db.svc.test has one address; the server rotates api.test's two.)
+race db.svc.test=127.0.0.25:18090
+check "while the real answer to the same query allows its address" grep -q "^dns_race ok" "$t/out"
 kill "$server" 2>/dev/null
 echo "names: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
