@@ -55,6 +55,44 @@ fn push_printable(out: &mut String, s: &str) {
     }
 }
 
+/// The bytes a [`display_bytes`] text stands for: `\xNN` is that byte, `\u{NNNN}` that
+/// character. A name's own backslash is not escaped, so this is the reading the kernel
+/// side uses for names a profile holds (unix sockets), not a way to print them.
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            let hex2 = |x: &&str| x.bytes().all(|c| c.is_ascii_hexdigit());
+            if let Some(x) = s
+                .get(i + 2..i + 4)
+                .filter(|x| b.get(i + 1) == Some(&b'x') && hex2(x))
+            {
+                if let Ok(v) = u8::from_str_radix(x, 16) {
+                    out.push(v);
+                    i += 4;
+                    continue;
+                }
+            }
+            if s[i + 1..].starts_with("u{") {
+                if let Some(end) = s[i + 3..].find('}') {
+                    let hex = &s[i + 3..i + 3 + end];
+                    if let Some(c) = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
+                        let mut buf = [0; 4];
+                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                        i += 4 + end;
+                        continue;
+                    }
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
 /// Resolves `.` and `..` lexically in an absolute path (a relative one is taken from `/`).
 /// Symlinks are not followed: this is for names the kernel did not resolve for us.
 pub fn normalize(p: &str) -> String {
@@ -99,6 +137,20 @@ mod tests {
         assert_eq!(join("/home/u", "../v/x"), "/home/v/x");
         assert_eq!(join("/home/u", "/etc/passwd"), "/etc/passwd");
         assert_eq!(join("/", "."), "/");
+    }
+
+    #[test]
+    fn unescape_reverses_display_bytes() {
+        for raw in [
+            &b"plain"[..],
+            b"a\x00b\x1b[31m",
+            b"\xff\xfe",
+            "zero\u{200b}width".as_bytes(),
+            b"trailing\\",
+            b"\\x4",
+        ] {
+            assert_eq!(unescape(&display_bytes(raw)), raw, "{raw:?}");
+        }
     }
 
     #[test]

@@ -54,7 +54,6 @@ static __always_inline __u32 ix(__u32 i)
 	barrier_var(i);
 	return i & 63;
 }
-#define HASH_PRIME 0x100000001b3ULL
 
 const volatile __u64 tick_ns = 10000000;
 const volatile __u64 hash_key = 0;	/* random per session: rules are found by keyed hash */
@@ -153,12 +152,6 @@ static __always_inline bool in_scope(struct task_struct *task)
 	if (p->start_ns == start)
 		return true;
 	return p->start_ns == 0 && tick_ns && p->start_ticks == start / tick_ns;
-}
-
-static __always_inline __u64 mix(__u64 h, __u8 c)
-{
-	h = (h ^ c) * HASH_PRIME;
-	return h ^ (h >> 29);
 }
 
 struct walk_ctx {
@@ -295,9 +288,9 @@ static int hash_byte(__u32 i, struct hash_ctx *c)
 		pb->coff[IX(k)] = at;
 		c->hc = hash_key;
 	} else {
-		c->hc = mix(c->hc, ch);
+		c->hc = ag_mix(c->hc, ch);
 	}
-	c->h = mix(c->h, ch);
+	c->h = ag_mix(c->h, ch);
 	return 0;
 }
 
@@ -662,11 +655,10 @@ static int net_rule_cb(__u32 i, struct net_ctx *c)
 #include "dns.h"
 
 /* An outbound destination (connect, or a datagram's own address) against the net rules. */
-static __always_inline int check_sockaddr(struct socket *sock, struct sockaddr *address, int addrlen)
+static __always_inline int check_sockaddr(struct socket *sock, struct sockaddr *address)
 {
 	struct net_ctx c = {};
 	__u16 family, port = 0;
-	int i;
 
 	family = BPF_CORE_READ(address, sa_family);
 	c.sotype = BPF_CORE_READ(sock, type);
@@ -691,23 +683,13 @@ static __always_inline int check_sockaddr(struct socket *sock, struct sockaddr *
 		c.family = AF_INET6;
 		bpf_probe_read_kernel(c.addr, 16, &sin6->sin6_addr);
 		port = bpf_ntohs(BPF_CORE_READ(sin6, sin6_port));
-	} else if (family == AF_UNIX) {
-		char p[108] = {};
-		__u64 h = hash_key;
-
-		c.family = AF_UNIX;
-		bpf_probe_read_kernel(p, sizeof(p), ((struct sockaddr_un *)address)->sun_path);
-		/* Abstract names start with NUL: hashed as '@', the way profiles write them. */
-		for (i = 0; i < 108; i++) {
-			if (i >= addrlen - 2)
-				break;
-			if (i > 0 && p[i] == 0)
-				break;
-			h = mix(h, i == 0 && p[0] == 0 ? '@' : p[i]);
-		}
-		c.unix_hash = h;
 	} else {
-		return 0;	/* netlink and the like: not outbound connections */
+		/*
+		 * Unix sockets are checked where the kernel has found the socket it reaches
+		 * (unix_stream_connect, unix_may_send below); netlink and the like are not
+		 * outbound connections.
+		 */
+		return 0;
 	}
 	c.port = port;
 	bpf_loop(AG_NET_RULES, net_rule_cb, &c, 0);
@@ -723,6 +705,70 @@ static __always_inline int check_sockaddr(struct socket *sock, struct sockaddr *
 	}
 }
 
+/*
+ * A unix socket by the socket the kernel reaches, not the name the program passed: the
+ * peer's bound name (a symlink at an allowed path that leads to the D-Bus system bus is
+ * the bus's name; an abstract name with a NUL inside is that whole name). An unnamed peer
+ * (socketpair, a descriptor passed over a socket) is one the tree already holds.
+ */
+static __noinline int check_unix_peer(struct sock *other)
+{
+	struct unix_address *a = BPF_CORE_READ((struct unix_sock *)other, addr);
+	struct net_ctx c = { .family = AF_UNIX };
+	struct pathbuf *pb;
+	__u32 zero = 0, n;
+	__u8 *name;
+
+	if (!a)
+		return 0;
+	pb = bpf_map_lookup_elem(&scratch, &zero);
+	if (!pb)
+		return -EPERM;
+	n = BPF_CORE_READ(a, len);
+	n = n > 2 ? n - 2 : 0;
+	if (n > AG_UNIX_NAME)
+		n = AG_UNIX_NAME;
+	/* At the end of the buffer, where deny() reports a path from. */
+	name = (__u8 *)&pb->buf[AG_PATHBUF - AG_UNIX_NAME];
+	__builtin_memset(name, 0, AG_UNIX_NAME);
+	bpf_probe_read_kernel(name, n & 127, &a->name[0].sun_path);
+	c.unix_hash = ag_unix_hash(hash_key, name, n);
+	c.sotype = BPF_CORE_READ(other, sk_type);
+	bpf_loop(AG_NET_RULES, net_rule_cb, &c, 0);
+	if (c.ok)
+		return 0;
+	{
+		struct denial d = { .op = AG_DENY_CONNECT, .family = AF_UNIX, .pb = pb };
+
+		/* The name by its length (deny() copies from start to the end). */
+		pb->start = AG_PATHBUF - AG_UNIX_NAME;
+		d.want = n;
+		return deny(&d);
+	}
+}
+
+SEC("lsm/unix_stream_connect")
+int BPF_PROG(enforce_unix_connect, struct sock *sock, struct sock *other, struct sock *newsk,
+	     int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return check_unix_peer(other);
+}
+
+/* Every datagram, connected or not, and a datagram socket's connect. */
+SEC("lsm/unix_may_send")
+int BPF_PROG(enforce_unix_send, struct socket *sock, struct socket *other, int ret)
+{
+	if (ret)
+		return ret;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return check_unix_peer(BPF_CORE_READ(other, sk));
+}
+
 SEC("lsm/socket_connect")
 int BPF_PROG(enforce_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
 {
@@ -730,7 +776,7 @@ int BPF_PROG(enforce_connect, struct socket *sock, struct sockaddr *address, int
 		return ret;
 	if (!in_scope(bpf_get_current_task_btf()))
 		return 0;
-	return check_sockaddr(sock, address, addrlen);
+	return check_sockaddr(sock, address);
 }
 
 /* A datagram sent to an address without connect() is an outbound destination too. */
@@ -746,7 +792,7 @@ int BPF_PROG(enforce_sendmsg, struct socket *sock, struct msghdr *msg, int size,
 	name = BPF_CORE_READ(msg, msg_name);
 	if (!name)
 		return 0;	/* connected: connect() was checked */
-	return check_sockaddr(sock, name, BPF_CORE_READ(msg, msg_namelen));
+	return check_sockaddr(sock, name);
 }
 
 /*
@@ -1030,16 +1076,30 @@ int BPF_PROG(enforce_task_alloc, struct task_struct *task, unsigned long clone_f
  * same on a console. The tree's own terminal is a pseudo-terminal agentguard relays, but a
  * descriptor of the user's terminal could still reach the tree.
  */
-SEC("lsm/file_ioctl")
-int BPF_PROG(enforce_ioctl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+static __always_inline int check_ioctl(unsigned int cmd)
 {
-	if (ret)
-		return ret;
 	if (cmd != TIOCSTI && cmd != TIOCLINUX)
 		return 0;
 	if (!in_scope(bpf_get_current_task_btf()))
 		return 0;
 	return deny_simple(AG_DENY_IOCTL, cmd);
+}
+
+SEC("lsm/file_ioctl")
+int BPF_PROG(enforce_ioctl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	return ret ? ret : check_ioctl(cmd);
+}
+
+/*
+ * The same through the 32-bit entry. Linux 6.8 gave compat ioctl a hook of its own; before
+ * that it went through file_ioctl, and this program is not loaded (lsm.rs).
+ */
+SEC("lsm/file_ioctl_compat")
+int BPF_PROG(enforce_ioctl_compat, struct file *file, unsigned int cmd, unsigned long arg,
+	     int ret)
+{
+	return ret ? ret : check_ioctl(cmd);
 }
 
 /*

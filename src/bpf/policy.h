@@ -85,8 +85,40 @@ struct ag_net_rule {
 	__u32 prefixlen;	/* of addr, in bits; unix: 0 */
 	__u32 id;
 	__u8 addr[16];
-	__u64 unix_hash;	/* AF_UNIX: keyed hash of the path (abstract: '@' first) */
+	__u64 unix_hash;	/* AF_UNIX: keyed hash of the name's bytes (ag_unix_hash) */
 };
+
+#define AG_HASH_PRIME 0x100000001b3ULL
+
+/* The keyed hash rules are found by, byte by byte (compile.rs, hash()). */
+static __always_inline __u64 ag_mix(__u64 h, __u8 c)
+{
+	h = (h ^ c) * AG_HASH_PRIME;
+	return h ^ (h >> 29);
+}
+
+/* sun_path's size: a unix socket's name is at most this long. */
+#define AG_UNIX_NAME 108
+
+/*
+ * A unix socket's name as the kernel compares it: a path up to its first NUL, an abstract
+ * name (a NUL first) by its whole length, NULs inside included, so "@a" and "@a\0" differ
+ * here as they do in the kernel. `n` is the length after sun_family.
+ */
+static __always_inline __u64 ag_unix_hash(__u64 key, const __u8 *name, __u32 n)
+{
+	__u64 h = key;
+	__u32 i;
+
+	for (i = 0; i < AG_UNIX_NAME; i++) {
+		if (i >= n)
+			break;
+		if (i > 0 && name[0] != 0 && name[i] == 0)
+			break;
+		h = ag_mix(h, name[i]);
+	}
+	return h;
+}
 
 /*
  * Whether an IP destination (v4 as v4-mapped) and port fall under a rule: its port range,

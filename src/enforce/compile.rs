@@ -4,7 +4,7 @@
 //! quietly widens or narrows a profile.
 use std::collections::BTreeSet;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::event::{Access, Proto};
 use crate::profile::pattern::{AddrPat, Vars};
@@ -112,8 +112,8 @@ pub fn access_bits(a: &BTreeSet<Access>) -> u32 {
             Access::Mkdir => MKDIR,
             Access::Link => LINK,
             Access::Symlink => SYMLINK,
-            // O_PATH opens reach no LSM hook: a handle, no data.
-            Access::Path => 0,
+            // O_PATH opens reach no LSM hook: a handle, no data. Times: no hook with a path.
+            Access::Path | Access::Times => 0,
         })
         .fold(0, |a, b| a | b)
 }
@@ -465,7 +465,40 @@ fn add_net_rules(out: &mut Compiled, p: &Profile) -> Result<()> {
     Ok(())
 }
 
-/// The kernel's keyed hash (enforce.bpf.c, mix()), byte by byte.
+/// A profile's unix socket name as the kernel compares it (policy.h, ag_unix_hash): '@'
+/// is the abstract name's leading NUL, and `\xNN` escapes (how a recording writes a NUL
+/// or control byte in a name) are that byte again.
+pub fn unix_name(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let rest = match s.strip_prefix('@') {
+        Some(r) => {
+            out.push(0);
+            r
+        }
+        None => s,
+    };
+    out.extend(crate::paths::unescape(rest));
+    out.truncate(108);
+    if out.first() != Some(&0) {
+        // A path ends at its first NUL, as the kernel reads it.
+        if let Some(end) = out.iter().position(|&b| b == 0) {
+            out.truncate(end);
+        }
+    }
+    out
+}
+
+/// A key per session for that hash: the tree cannot precompute names that collide with
+/// a rule's.
+pub fn random_key() -> Result<u64> {
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .context("reading /dev/urandom for the rule hash key")?;
+    Ok(u64::from_ne_bytes(b))
+}
+
+/// The kernel's keyed hash (policy.h, ag_mix()), byte by byte.
 pub fn hash(key: u64, bytes: &[u8]) -> u64 {
     let mut h = key;
     for &c in bytes {

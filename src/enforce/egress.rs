@@ -41,6 +41,9 @@ impl<'obj> Egress<'obj> {
             .rodata_data
             .as_deref_mut()
             .context("the network object has no .rodata")?;
+        // Its own key: nothing is shared with enforce.bpf.c's maps.
+        let key = super::compile::random_key()?;
+        ro.hash_key = key;
         ro.n_net = c.net.len() as u32;
         ro.audit = u32::from(audit);
         let skel = open.load().map_err(|e| {
@@ -58,7 +61,11 @@ impl<'obj> Egress<'obj> {
                 prefixlen: r.prefixlen,
                 id: r.id,
                 addr: r.addr,
-                unix_hash: 0,
+                unix_hash: r
+                    .unix
+                    .as_deref()
+                    .map(|u| super::compile::hash(key, &super::compile::unix_name(u)))
+                    .unwrap_or(0),
             };
             // SAFETY: ag_net_rule is plain old data generated from policy.h.
             let bytes = unsafe {
@@ -81,6 +88,8 @@ impl<'obj> Egress<'obj> {
             &p.egress_connect6,
             &p.egress_sendmsg4,
             &p.egress_sendmsg6,
+            &p.egress_connect_unix,
+            &p.egress_sendmsg_unix,
         ] {
             links.push(prog.attach_cgroup(dir.as_raw_fd()).map_err(|e| {
                 anyhow!(
