@@ -133,6 +133,12 @@ pub enum FileOp {
     /// The ELF interpreter (dynamic loader) that the kernel mapped for an exec of this
     /// process: read by the kernel on the program's behalf, reported after the exec.
     Interp,
+    /// truncate(2) by path.
+    Truncate,
+    /// A change of owner. Learned as `chmod`, the right enforce checks it under.
+    Chown,
+    /// A change of a file's access or modification time.
+    Utimes,
 }
 
 /// What an operation did to a path: the words a profile uses.
@@ -154,6 +160,9 @@ pub enum Access {
     Mkdir,
     Link,
     Symlink,
+    /// Setting a file's access or modification time (utimensat): recorded and compared,
+    /// not enforced (no LSM hook enforce can check it at has the file's path).
+    Times,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,6 +296,9 @@ pub enum FlagKind {
     Xattr,
     /// A file reached through a detached mount or another mount namespace.
     DetachedPath,
+    /// A descriptor the process did not open: received over a unix socket (SCM_RIGHTS)
+    /// or taken from another process (pidfd_getfd). What it does with it is not recorded.
+    FdReceived,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -71,6 +71,12 @@ enum ag_file_op {
 	/* the ELF interpreter (dynamic loader) an exec mapped for the new program: follows
 	 * the AG_EXEC record of the same process */
 	AG_FILE_INTERP = 10,
+	/* truncate(2) of a path (ftruncate needs a descriptor open for writing: its open). */
+	AG_FILE_TRUNCATE = 11,
+	/* chown, lchown, fchownat, fchown: arg[1] = the new owner (uid << 32 | gid). */
+	AG_FILE_CHOWN = 12,
+	/* utime, utimes, futimesat, utimensat (a NULL path: the descriptor's file). */
+	AG_FILE_UTIMES = 13,
 };
 
 /* AG_NET operations. */
@@ -102,6 +108,8 @@ enum ag_flag_op {
 	AG_FLAG_MOUNT = 16,		/* mount, open_tree, fsmount, move_mount, ... */
 	AG_FLAG_PROCESS = 17,		/* process_vm_readv/writev, pidfd_getfd */
 	AG_FLAG_XATTR = 18,		/* setting a security.* or trusted.* attribute */
+	AG_FLAG_FD_RECEIVED = 19,	/* a descriptor the process did not open: arg[0] = how many
+					 * (0: pidfd_getfd), str[0] = the first one's file */
 };
 
 /* ag_hdr.flags bits. */
@@ -134,6 +142,9 @@ enum ag_flags {
 	 * detached tree (open_tree, fsmount), a lazily unmounted one, or another namespace's.
 	 * The path is relative to that root. */
 	AG_F_DETACHED = 1 << 12,
+	/* net, unix connect: the name is the one the connected peer was bound to (the socket
+	 * the kernel reached), not the one the program passed. */
+	AG_F_PEER = 1 << 13,
 };
 
 /* Counters kept per CPU in the `stats` map, indexed by these. */

@@ -359,6 +359,10 @@ static __noinline int emit_file(struct file_args *a)
 			e->h.flags |= AG_F_DIR;
 	} else if (a->p1) {
 		off = put_arg_path(e, off, 0, a->dfd1, a->p1);
+	} else if (a->op != AG_FILE_OPEN && a->dfd1 >= 0 && (f = fd_file(task, a->dfd1))) {
+		/* By descriptor (fchmod, fchown): the file it is. */
+		off = put_path(e, off, 0, &f->f_path);
+		e->h.flags |= AG_F_RESOLVED;
 	}
 	if (a->p2)
 		off = put_arg_path(e, off, 2, a->dfd2, a->p2);
@@ -423,6 +427,36 @@ static __always_inline void read_sock_addr(struct ag_event *e, struct socket *so
 	}
 }
 
+/*
+ * A connected unix socket's peer by the name it was bound to: what enforce.bpf.c checks
+ * (unix_stream_connect), so a symlink at one name that leads to another socket is
+ * recorded as the socket it reached. Returns the name's length (0: left as given).
+ */
+static __always_inline __u32 read_unix_peer(struct ag_event *e, struct socket *sock)
+{
+	struct unix_sock *u = (struct unix_sock *)BPF_CORE_READ(sock, sk);
+	struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ(u, peer);
+	struct unix_address *a;
+	__u32 n;
+
+	if (!peer)
+		return 0;
+	a = BPF_CORE_READ(peer, addr);
+	if (!a)
+		return 0;
+	n = BPF_CORE_READ(a, len);
+	n = n > 2 ? n - 2 : 0;
+	if (n > 108)
+		n = 108;
+	barrier_var(n);
+	n &= 127;
+	if (!n || bpf_probe_read_kernel(&e->data[0], n, &a->name[0].sun_path))
+		return 0;
+	e->h.len[0] = n;
+	e->h.flags |= AG_F_PEER;
+	return n;
+}
+
 struct net_args {
 	long ret;
 	const void *uaddr;
@@ -459,6 +493,12 @@ static __noinline int emit_net(struct net_args *a)
 		/* AF_UNSPEC on an IPv6 socket means "the connected peer". */
 		if (!read_sockaddr(e, &off, a->uaddr, a->alen, sfam) && sock && is_send)
 			read_sock_addr(e, sock, false);
+		else if (e->h.family == AF_UNIX && a->op == AG_NET_CONNECT && !a->ret && sock) {
+			__u32 n = read_unix_peer(e, sock);
+
+			if (n)
+				off = n;
+		}
 	} else if (sock && a->op == AG_NET_LISTEN) {
 		read_sock_addr(e, sock, true);
 		e->h.flags |= AG_F_LOCAL;
@@ -571,12 +611,33 @@ static __always_inline int on_open_how(long ret, int dfd, const char *p, const s
 	return on_file(AG_FILE_OPEN, ret, dfd, p, how.flags, how.mode);
 }
 
+struct mmsg_ctx {
+	long ret;
+	const struct mmsghdr *vec;
+	int fd;
+};
+
+static int mmsg_step(__u32 i, struct mmsg_ctx *c)
+{
+	emit_msghdr(c->ret, c->fd, &c->vec[i].msg_hdr, AG_NET_SENDMSG);
+	return 0;
+}
+
+/*
+ * Every message sent (ret of them; the first when the call failed), up to the kernel's
+ * own limit: a destination in the last message is a destination. glibc's resolver sends
+ * its A and AAAA queries as one sendmmsg of two.
+ */
 static __always_inline int on_sendmmsg(long ret, int fd, const struct mmsghdr *vec, __u64 vlen)
 {
-	/* glibc's resolver sends its A and AAAA queries as one sendmmsg of two. */
-	emit_msghdr(ret, fd, &vec[0].msg_hdr, AG_NET_SENDMSG);
-	if (vlen > 1)
-		emit_msghdr(ret, fd, &vec[1].msg_hdr, AG_NET_SENDMSG);
+	struct mmsg_ctx c = { .ret = ret, .vec = vec, .fd = fd };
+	__u32 n = ret > 0 ? ret : 1;
+
+	if (n > vlen)
+		n = vlen;
+	if (n > 1024)	/* UIO_MAXIOV */
+		n = 1024;
+	bpf_loop(n, mmsg_step, &c, 0);
 	return 0;
 }
 
@@ -671,6 +732,55 @@ static __noinline int on_recv(struct recv_args *a)
 }
 
 /*
+ * Descriptors received over a unix socket (SCM_RIGHTS in the first control message):
+ * files the process holds without having opened them, so no open of theirs is recorded.
+ * Flagged with the first one's file.
+ */
+static __always_inline int on_rights(long ret, const struct user_msghdr *m)
+{
+	struct {
+		__u64 len;
+		int level;
+		int type;
+		int fd;
+	} c = {};
+
+	if (ret < 0 || !m->msg_control || m->msg_controllen < 20 ||
+	    bpf_probe_read_user(&c, sizeof(c), m->msg_control))
+		return 0;
+	if (c.level != 1 /* SOL_SOCKET */ || c.type != 1 /* SCM_RIGHTS */ || c.len < 20)
+		return 0;
+	return emit_flag_str(AG_FLAG_FD_RECEIVED, ret, (c.len - 16) / 4, NULL, c.fd);
+}
+
+/* recvmsg: the sender and first buffer from a user_msghdr the kernel has filled in. */
+static __always_inline int on_recvmsg(long ret, int fd, struct user_msghdr *um)
+{
+	struct recv_args r = { .ret = ret, .fd = fd };
+	struct user_msghdr m;
+	struct iovec iov;
+	struct socket *sock = fd_socket(bpf_get_current_task_btf(), fd);
+
+	if (sock && BPF_CORE_READ(sock, sk, __sk_common.skc_family) == AF_UNIX &&
+	    !bpf_probe_read_user(&m, sizeof(m), um))
+		on_rights(ret, &m);
+
+	/* Datagrams only: a stream's bytes may span several buffers, and the LLM capture
+	 * reads streams from read, recv and recvfrom. */
+	if (!sock || BPF_CORE_READ(sock, type) != SOCK_DGRAM)
+		return 0;
+	if (ret <= 0 || bpf_probe_read_user(&m, sizeof(m), um))
+		return 0;
+	if (!m.msg_iovlen || bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov))
+		return 0;
+	r.buf = (__u64)iov.iov_base;
+	r.blen = iov.iov_len;
+	r.uaddr = m.msg_name;
+	r.ualen = (const __u32 *)&um->msg_namelen;
+	return on_recv(&r);
+}
+
+/*
  * A signal's target outside the tree: the guard (agentguard, its watchdog) or any other
  * process of the host. kill(-1) reaches every process; a negative pid names a process
  * group, here by its leader.
@@ -720,11 +830,13 @@ static __always_inline bool wanted(long nr)
 	case NR_open: case NR_creat: case NR_openat: case NR_openat2: case NR_open_by_handle_at:
 	case NR_execve: case NR_execveat:
 	case NR_unlink: case NR_unlinkat: case NR_rmdir: case NR_mkdir: case NR_mkdirat:
-	case NR_chmod: case NR_fchmodat: case NR_fchmodat2:
+	case NR_chmod: case NR_fchmodat: case NR_fchmodat2: case NR_fchmod:
+	case NR_truncate: case NR_chown: case NR_lchown: case NR_fchown: case NR_fchownat:
+	case NR_utime: case NR_utimes: case NR_futimesat: case NR_utimensat:
 	case NR_rename: case NR_renameat: case NR_renameat2:
 	case NR_link: case NR_linkat: case NR_symlink: case NR_symlinkat:
 	case NR_connect: case NR_bind: case NR_listen:
-	case NR_sendto: case NR_sendmsg: case NR_sendmmsg: case NR_recvfrom:
+	case NR_sendto: case NR_sendmsg: case NR_sendmmsg: case NR_recvfrom: case NR_recvmsg:
 	case NR_io_uring_setup: case NR_ptrace:
 	case NR_setuid: case NR_setreuid: case NR_setresuid: case NR_setfsuid:
 	case NR_setgid: case NR_setregid: case NR_setresgid: case NR_setfsgid:
@@ -815,6 +927,27 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	case NR_fchmodat2:
 		return on_file(AG_FILE_CHMOD, ret, SC_ARG0(regs), (const char *)SC_ARG1(regs), 0,
 			       SC_ARG2(regs));
+	case NR_fchmod:
+		return on_file(AG_FILE_CHMOD, ret, SC_ARG0(regs), NULL, 0, SC_ARG1(regs));
+	case NR_truncate:
+		return on_file(AG_FILE_TRUNCATE, ret, AT_FDCWD, (const char *)SC_ARG0(regs), 0, 0);
+	case NR_chown:
+	case NR_lchown:
+		return on_file(AG_FILE_CHOWN, ret, AT_FDCWD, (const char *)SC_ARG0(regs), 0,
+			       (SC_ARG1(regs) << 32) | (SC_ARG2(regs) & 0xffffffff));
+	case NR_utime:
+	case NR_utimes:
+		return on_file(AG_FILE_UTIMES, ret, AT_FDCWD, (const char *)SC_ARG0(regs), 0, 0);
+	case NR_futimesat:
+	case NR_utimensat:
+		return on_file(AG_FILE_UTIMES, ret, SC_ARG0(regs), (const char *)SC_ARG1(regs),
+			       nr == NR_utimensat ? SC_ARG3(regs) : 0, 0);
+	case NR_fchown:
+		return on_file(AG_FILE_CHOWN, ret, SC_ARG0(regs), NULL, 0,
+			       (SC_ARG1(regs) << 32) | (SC_ARG2(regs) & 0xffffffff));
+	case NR_fchownat:
+		return on_file(AG_FILE_CHOWN, ret, SC_ARG0(regs), (const char *)SC_ARG1(regs),
+			       SC_ARG4(regs), (SC_ARG2(regs) << 32) | (SC_ARG3(regs) & 0xffffffff));
 	case NR_rename:
 		return on_file2(AG_FILE_RENAME, ret, AT_FDCWD, (const char *)SC_ARG0(regs),
 				AT_FDCWD, (const char *)SC_ARG1(regs), 0);
@@ -857,6 +990,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 
 		return on_recv(&r);
 	}
+	case NR_recvmsg:
+		return on_recvmsg(ret, SC_ARG0(regs), (struct user_msghdr *)SC_ARG1(regs));
 	case NR_sendmsg:
 		return emit_msghdr(ret, SC_ARG0(regs), (const struct user_msghdr *)SC_ARG1(regs),
 				   AG_NET_SENDMSG);

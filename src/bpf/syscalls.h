@@ -12,6 +12,7 @@
 #define NR_socket 41
 #define NR_kill 62
 #define NR_rt_sigqueueinfo 129
+#define NR_utime 132
 #define NR_mknod 133
 #define NR_pivot_root 155
 #define NR_mount 165
@@ -21,6 +22,7 @@
 #define NR_fsetxattr 190
 #define NR_tkill 200
 #define NR_tgkill 234
+#define NR_utimes 235
 #define NR_mknodat 259
 #define NR_rt_tgsigqueueinfo 297
 #define NR_process_vm_readv 310
@@ -36,6 +38,7 @@
 #define NR_sendto 44
 #define NR_recvfrom 45
 #define NR_sendmsg 46
+#define NR_recvmsg 47
 #define NR_connect 42
 #define NR_bind 49
 #define NR_listen 50
@@ -47,7 +50,12 @@
 #define NR_link 86
 #define NR_unlink 87
 #define NR_symlink 88
+#define NR_truncate 76
 #define NR_chmod 90
+#define NR_fchmod 91
+#define NR_chown 92
+#define NR_fchown 93
+#define NR_lchown 94
 #define NR_ptrace 101
 #define NR_setuid 105
 #define NR_setgid 106
@@ -61,11 +69,14 @@
 #define NR_init_module 175
 #define NR_openat 257
 #define NR_mkdirat 258
+#define NR_fchownat 260
+#define NR_futimesat 261
 #define NR_unlinkat 263
 #define NR_renameat 264
 #define NR_linkat 265
 #define NR_symlinkat 266
 #define NR_fchmodat 268
+#define NR_utimensat 280
 #define NR_open_by_handle_at 304
 #define NR_sendmmsg 307
 #define NR_finit_module 313

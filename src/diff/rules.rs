@@ -510,6 +510,7 @@ pub fn flag_name(f: FlagKind) -> &'static str {
         FlagKind::ProcessAccess => "process_access",
         FlagKind::Xattr => "xattr",
         FlagKind::DetachedPath => "detached_path",
+        FlagKind::FdReceived => "fd_received",
     }
 }
 

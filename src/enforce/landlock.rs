@@ -93,8 +93,13 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
                     A::List => rights |= dir_only(is_dir || !exact, AccessFs::ReadDir),
                     A::Write | A::Append => rights |= AccessFs::WriteFile,
                     A::Truncate => rights |= AccessFs::Truncate,
-                    A::Path | A::Chmod => {}
-                    A::Create => parent_rights |= AccessFs::MakeReg,
+                    A::Path | A::Chmod | A::Times => {}
+                    // A new file of any kind but a device: a socket bound to a path and a
+                    // FIFO are made where a regular file is (BPF LSM checks all three at
+                    // path_mknod).
+                    A::Create => {
+                        parent_rights |= AccessFs::MakeReg | AccessFs::MakeSock | AccessFs::MakeFifo
+                    }
                     A::Delete => parent_rights |= AccessFs::RemoveFile | AccessFs::RemoveDir,
                     A::Mkdir => parent_rights |= AccessFs::MakeDir,
                     A::Symlink => parent_rights |= AccessFs::MakeSym,

@@ -222,12 +222,21 @@ impl Observer {
                     // AF_UNSPEC (a UDP disconnect) and other families stay in the event log.
                     _ => return Vec::new(),
                 };
-                vec![What::Net {
+                let mut v = vec![What::Net {
                     op,
                     proto: n.proto,
                     addr,
                     port: n.port,
-                }]
+                }];
+                // Binding a unix socket to a path makes a file there, which enforce checks
+                // as a creation (path_mknod; Landlock's make-socket right).
+                if n.op == NetOp::Bind && n.error.is_none() && n.addr.starts_with('/') {
+                    v.push(What::File {
+                        path: n.addr.clone(),
+                        access: BTreeSet::from([Access::Create]),
+                    });
+                }
+                v
             }
             // The query said what was asked; the answer names connections (names.rs).
             Kind::Dns(d) if d.answer => Vec::new(),

@@ -186,6 +186,7 @@ pub const ENTRY: &[Access] = &[
     Access::Create,
     Access::Link,
     Access::Symlink,
+    Access::Times,
 ];
 
 /// The accesses a `Guard::Writes` path is protected from.

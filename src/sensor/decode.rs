@@ -204,6 +204,8 @@ impl Decoder {
             (1 << 12, Access::Symlink),
         ];
         let (rule, want) = (h.arg[0], h.arg[1]);
+        // A unix socket's name comes by its length (want): abstract names hold NULs.
+        let unix = &path[..(want as usize).min(path.len())];
         let path = paths::display_bytes(cstr(path));
         let access: Vec<Access> = ACCESS
             .iter()
@@ -225,9 +227,9 @@ impl Decoder {
             1 => ("open", path.clone(), access, rule_reason()),
             2 => ("exec", path.clone(), Vec::new(), rule_reason()),
             3 => {
-                let (_, addr, _) = address(h, &[]);
+                let (_, addr, _) = address(h, unix);
                 let object = if h.family == AF_UNIX {
-                    "a unix socket".to_string()
+                    format!("unix socket {addr}")
                 } else {
                     format!("{addr}:{}", h.port)
                 };
@@ -462,6 +464,9 @@ fn file(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::File> {
         ag_file_op::AG_FILE_LINK => FileOp::Link,
         ag_file_op::AG_FILE_SYMLINK => FileOp::Symlink,
         ag_file_op::AG_FILE_INTERP => FileOp::Interp,
+        ag_file_op::AG_FILE_TRUNCATE => FileOp::Truncate,
+        ag_file_op::AG_FILE_CHOWN => FileOp::Chown,
+        ag_file_op::AG_FILE_UTIMES => FileOp::Utimes,
         other => bail!("unknown file operation {}", other.0),
     };
     let resolved = has(h, ag_flags::AG_F_RESOLVED);
@@ -485,7 +490,9 @@ fn file(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::File> {
         ),
         FileOp::Unlink | FileOp::Rmdir => vec![Access::Delete],
         FileOp::Rename => vec![Access::Rename],
-        FileOp::Chmod => vec![Access::Chmod],
+        FileOp::Chmod | FileOp::Chown => vec![Access::Chmod],
+        FileOp::Truncate => vec![Access::Truncate],
+        FileOp::Utimes => vec![Access::Times],
         FileOp::Mkdir => vec![Access::Mkdir],
         FileOp::Link => vec![Access::Link],
         FileOp::Symlink => vec![Access::Symlink],
@@ -738,6 +745,20 @@ fn flag(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::Flag> {
             FlagKind::ProcessAccess,
             format!("{}() on pid or pidfd {}", process_syscall(a[0]), a[1] as i32),
         ),
+        ag_flag_op::AG_FLAG_FD_RECEIVED => {
+            let file = if has(h, ag_flags::AG_F_RESOLVED) {
+                components_path(s[0])
+            } else {
+                "a file with no name here (a socket, a pipe, or outside this mount namespace)"
+                    .to_string()
+            };
+            let how = match a[0] {
+                0 => "pidfd_getfd: a descriptor taken from another process".to_string(),
+                1 => "a descriptor received over a unix socket".to_string(),
+                n => format!("{n} descriptors received over a unix socket, the first"),
+            };
+            (FlagKind::FdReceived, format!("{how}: {file}"))
+        }
         ag_flag_op::AG_FLAG_XATTR => (
             FlagKind::Xattr,
             format!("setxattr {:?}", paths::display_bytes(cstr(s[1]))),
