@@ -189,6 +189,21 @@ fn every_adversarial_case_is_recorded() {
             "{c}"
         );
     }
+    // A descriptor received over a unix socket: flagged, with its file.
+    let (o, r) = case(&d, &["scm_rights", fs]);
+    assert!(o.contains("scm_rights ok"), "{o}");
+    let f = flagged(&r, "fd_received").expect("SCM_RIGHTS flagged");
+    assert!(f["detail"].as_str().unwrap().contains(fs), "{f}");
+    // A destination in a sendmmsg's last message is a destination.
+    let (o, r) = case(&d, &["udp_mmsg", "127.0.0.1:9"]);
+    assert!(o.contains("udp_mmsg ok"), "{o}");
+    assert!(
+        r.kind("net")
+            .iter()
+            .any(|e| e["op"] == "sendmsg" && e["addr"] == "127.0.0.1" && e["port"] == 10),
+        "{:?}",
+        r.kind("net")
+    );
     let (_, r) = case(&d, &["unix_connect", "@agentguard-adversary"]);
     assert!(r
         .kind("net")
@@ -200,6 +215,41 @@ fn every_adversarial_case_is_recorded() {
         .kind("net")
         .iter()
         .any(|e| e["family"] == "unix" && e["addr"] == sock.to_str().unwrap()));
+    // Through a symlink: recorded as the socket the kernel reached (its bound name), which
+    // is what enforce checks, not the name the program passed.
+    let (real, link) = (d.join("real.sock"), d.join("link.sock"));
+    let (o, r) = case(
+        &d,
+        &[
+            "unix_symlink",
+            real.to_str().unwrap(),
+            link.to_str().unwrap(),
+        ],
+    );
+    assert!(o.contains("unix_symlink ok"), "{o}");
+    let connects: Vec<_> = r
+        .kind("net")
+        .into_iter()
+        .filter(|e| e["family"] == "unix" && e["op"] == "connect")
+        .collect();
+    assert!(
+        connects.iter().any(|e| e["addr"] == real.to_str().unwrap()),
+        "{connects:?}"
+    );
+    assert!(
+        !connects.iter().any(|e| e["addr"] == link.to_str().unwrap()),
+        "{connects:?}"
+    );
+    // An abstract name with a NUL inside is that whole name, not the part before it.
+    let (o, r) = case(&d, &["unix_nul", "@agentguard-adversary"]);
+    assert!(o.contains("unix_nul ok"), "{o}");
+    assert!(
+        r.kind("net")
+            .iter()
+            .any(|e| e["op"] == "connect" && e["addr"] == "@agentguard-adversary\\x00x"),
+        "{:?}",
+        r.kind("net")
+    );
 
     // Leaving the tree's lineage does not leave the recording.
     for c in ["setsid_double_fork", "subreaper", "thread_open"] {
@@ -257,6 +307,27 @@ fn every_adversarial_case_is_recorded() {
     let _ = std::fs::remove_file(&node);
     let (_, r) = case(&d, &["setxattr_security", fs]);
     assert!(flagged(&r, "xattr").is_some(), "security.* xattr flagged");
+    // Changes without an open: owner (by path and by descriptor) and truncate(2), each
+    // a file entry with the right enforce checks it under.
+    let victim = d.join("victim.txt");
+    std::fs::write(&victim, "x").unwrap();
+    let vs = victim.to_str().unwrap();
+    for (c, op, access) in [
+        ("chown", "chown", "chmod"),
+        ("fchown", "chown", "chmod"),
+        ("truncate", "truncate", "truncate"),
+        ("utimes", "utimes", "times"),
+    ] {
+        let (o, r) = case(&d, &[c, vs]);
+        assert!(o.contains(&format!("{c} ok")), "{o}");
+        assert!(
+            r.kind("file").iter().any(|e| e["op"] == op
+                && e["path"] == vs
+                && e["access"].as_array().unwrap().iter().any(|a| a == access)),
+            "{c}: {:?}",
+            r.kind("file")
+        );
+    }
     // A detached copy of the mount: the open's path would be /secret.txt, so it is a
     // flag naming what it is, not a file entry a profile could learn.
     let (o, r) = case(&d, &["detached_read", ds, "secret.txt"]);
@@ -373,16 +444,13 @@ fn a_pid_reused_after_a_tracked_process_exits_is_not_in_scope() {
     );
 }
 
-#[test]
-fn the_tree_gets_a_terminal_and_a_session_of_its_own() {
-    // agentguard on a terminal (a pseudo-terminal this test holds, as the controlling
-    // terminal of agentguard's own session). The tree pushes a newline into the terminal
-    // on its standard input (TIOCSTI) and says which terminal and session it has: not
-    // the user's, not agentguard's. The push is recorded as a flag.
+/// Records `args` of the adversary with agentguard on a terminal: a pseudo-terminal this
+/// test holds, as the controlling terminal of agentguard's own session. Returns what
+/// reached that terminal, agentguard's pid, its output and the terminal's name.
+fn on_terminal(d: &Path, args: &[&str]) -> (Vec<u8>, i32, std::process::Output, PathBuf) {
     use std::io::Read;
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
-    let d = scratch("adversary-pty");
     let pty = nix::pty::openpty(None, None).unwrap();
     let outer = nix::unistd::ttyname(&pty.slave).unwrap();
     let slave = pty.slave.as_raw_fd();
@@ -394,7 +462,7 @@ fn the_tree_gets_a_terminal_and_a_session_of_its_own() {
         .arg(d.join("run.jsonl"))
         .arg("--")
         .arg(adversary())
-        .args(["tiocsti", "-"])
+        .args(args)
         .stdin(io())
         .stdout(io())
         .stderr(std::process::Stdio::piped());
@@ -421,7 +489,16 @@ fn the_tree_gets_a_terminal_and_a_session_of_its_own() {
         }
         text.extend_from_slice(&buf[..n]);
     }
-    let out = child.wait_with_output().unwrap();
+    (text, guard, child.wait_with_output().unwrap(), outer)
+}
+
+#[test]
+fn the_tree_gets_a_terminal_and_a_session_of_its_own() {
+    // The tree pushes a newline into the terminal on its standard input (TIOCSTI) and
+    // says which terminal and session it has: not the user's, not agentguard's. The push
+    // is recorded as a flag.
+    let d = scratch("adversary-pty");
+    let (text, guard, out, outer) = on_terminal(&d, &["tiocsti", "-"]);
     let text = String::from_utf8_lossy(&text);
     assert!(
         out.status.success(),
@@ -447,4 +524,33 @@ fn the_tree_gets_a_terminal_and_a_session_of_its_own() {
     assert!(text.contains("tiocsti ok"), "{text:?}");
     let r = read_outputs(out, &d.join("run.toml"), &d.join("run.jsonl"));
     assert!(flagged(&r, "terminal").is_some(), "TIOCSTI not flagged");
+}
+
+#[test]
+fn sequences_that_act_beyond_the_screen_do_not_reach_the_users_terminal() {
+    // The tree prints an OSC 52 (set the clipboard to a command the user pastes later),
+    // a DCS request the terminal would answer, and a title report request, between
+    // ordinary text: only the text reaches the user's terminal.
+    let d = scratch("adversary-osc");
+    let (text, _, out, _) = on_terminal(&d, &["escapes", "-"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("before") && text.contains("after"),
+        "{text:?}"
+    );
+    for bad in ["\x1b]52", "ZWNobyBwd25lZA", "\x1bP", "\x1b[21t"] {
+        assert!(
+            !text.contains(bad),
+            "{bad:?} reached the terminal: {text:?}"
+        );
+    }
+    assert!(
+        text.contains("\x1b[1mbold"),
+        "ordinary sequences pass: {text:?}"
+    );
 }

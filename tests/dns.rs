@@ -148,3 +148,31 @@ fn connections_are_recorded_by_the_name_the_tree_resolved_and_diffed_by_name() {
         "a known name at a new address is no finding: {nets:?}"
     );
 }
+
+#[test]
+fn an_answer_read_with_recvmsg_names_the_connection() {
+    // The same resolution, by a client that reads the answer with recvmsg: the answer is
+    // recorded and the connection is named by it.
+    let d = scratch("dns-recvmsg");
+    let srv = DnsServer::start(
+        &d,
+        "127.0.0.154",
+        r#"{"api.test": "127.0.0.24"}"#,
+        &["127.0.0.24:18091"],
+    );
+    let r = record(&d, &[], &strs(&srv.resolving(&["recvmsg:api.test:18091"])));
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(
+        r.kind("dns")
+            .iter()
+            .any(|e| e["answer"] == true && e["addrs"][0]["addr"] == "127.0.0.24"),
+        "{:?}",
+        r.kind("dns")
+    );
+    let conn = r
+        .kind("net")
+        .into_iter()
+        .find(|e| e["addr"] == "127.0.0.24")
+        .expect("the connection");
+    assert_eq!(conn["name"], "api.test", "{conn}");
+}

@@ -113,7 +113,9 @@ fn landlock_denies_what_the_profile_does_not_allow_and_reports_widened_rules() {
         "{se}"
     );
     assert!(
-        se.contains("not covered by Landlock: unix-socket destinations"),
+        se.contains(
+            "not covered by Landlock: unix sockets are checked by the name the program passes"
+        ),
         "{se}"
     );
     assert!(
@@ -300,6 +302,13 @@ access = ["read"]
 [[file]]
 path = "{w}/*"
 access = ["read", "write", "create"]
+
+# Unix sockets the cases may reach by these names, and no other.
+[[net]]
+op = "connect"
+proto = "stream"
+addr = "@agentguard-landlock"
+
 "#,
             adv = adv.display(),
             w = work.display()
@@ -310,6 +319,8 @@ access = ["read", "write", "create"]
     let pid = outsider.id().to_string();
     let node = work.join("mem");
     let (w, n) = (work.to_str().unwrap(), node.to_str().unwrap());
+    // Abstract: a path socket would need the right to make one in the directory.
+    let outside_sock = "@agentguard-landlock-other".to_string();
     // One case under enforce: its standard output and error.
     let run = |args: &[&str]| {
         let out = Command::new(BIN)
@@ -341,6 +352,10 @@ access = ["read", "write", "create"]
         (vec!["packet_socket", "-"], "DENIED socket"),
         (vec!["mknod_mem", n], "DENIED device"),
         (vec!["detached_read", w, "x"], "DENIED mount"),
+        // Unix sockets by the name passed: one the profile does not name, and an abstract
+        // name that extends an allowed one past a NUL.
+        (vec!["unix_self", &outside_sock], "DENIED connect"),
+        (vec!["unix_nul", "@agentguard-landlock"], "DENIED connect"),
     ] {
         let (so, se) = run(&args);
         assert!(
@@ -356,6 +371,16 @@ access = ["read", "write", "create"]
         so.contains("clone3_cgroup denied: Function not implemented"),
         "{so}"
     );
+    // A routing change needs CAP_NET_ADMIN, which the tree no longer has (the deletion
+    // of a route that does not exist: nothing changes here either way).
+    let (so, _) = run(&["netlink_route", "-"]);
+    assert!(
+        so.contains("netlink_route denied: Operation not permitted"),
+        "{so}"
+    );
+    // What the profile names is reached: the check is not a blanket refusal.
+    let (so, _) = run(&["unix_self", "@agentguard-landlock"]);
+    assert!(so.contains("unix_self ok"), "{so}");
     let (so, _) = run(&["thread_open", &format!("{w}/absent")]);
     assert!(
         so.contains("thread_open denied: No such file"),

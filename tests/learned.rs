@@ -461,3 +461,102 @@ fn pip_installs_a_local_wheel_under_the_baseline_learned_from_it() {
     }
     assert_eq!(installed, "7\n", "the wheel was installed under enforce");
 }
+
+/// A baseline learned from a run that attacked: the adversary's cases recorded and merged
+/// the way a user learns a baseline from runs that, unknown to them, were prompt-injected.
+/// What record flags is not learned, so enforcing that baseline (--deny-at new) still
+/// denies every attack; what a profile does hold runs again: an abstract unix socket whose
+/// name holds a NUL, and, under BPF LSM, one reached through a symlink (learned by the
+/// socket's bound name, as BPF LSM checks it).
+#[test]
+fn a_baseline_learned_from_attacking_runs_still_denies_the_attacks() {
+    // Outside the temp directory: in the VM that is 9p, where no unix socket can be made.
+    let d = scratch_outside_tmp("learned-adversary");
+    let adv = crate::adversary::adversary().to_str().unwrap().to_string();
+    let baseline = d.join("adversary.toml");
+    let node = d.join("mem");
+    let file = d.join("file.txt");
+    std::fs::write(&file, "x").unwrap();
+    let (real, link) = (d.join("real.sock"), d.join("link.sock"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let outsider = || Command::new("/bin/sleep").arg("60").spawn().unwrap();
+    let attacks = |pid: u32| -> Vec<Vec<String>> {
+        [
+            vec!["signal_outside".into(), pid.to_string()],
+            vec!["tiocsti".into(), "-".into()],
+            vec!["raw_socket".into(), "127.0.0.1:9".into()],
+            vec!["packet_socket".into(), "-".into()],
+            vec!["mknod_mem".into(), s(&node)],
+            vec!["netlink_route".into(), "-".into()],
+            vec!["setcap".into(), s(&file)],
+        ]
+        .into_iter()
+        .collect()
+    };
+    let unix = ["unix_symlink".to_string(), s(&real), s(&link)];
+    // An abstract name with a NUL inside, learned as `@agentguard-learned\x00x`: the
+    // kernel side must read that text back as the same bytes.
+    let nul = ["unix_nul".to_string(), "@agentguard-learned".to_string()];
+    let clean = || {
+        for p in [&node, &real, &link] {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    let mut o = outsider();
+    for a in attacks(o.id())
+        .iter()
+        .chain([unix.to_vec(), nul.to_vec()].iter())
+    {
+        clean();
+        let mut cmd = vec![adv.as_str()];
+        cmd.extend(a.iter().map(String::as_str));
+        learn(&baseline, &cmd, 1);
+    }
+    let _ = o.kill();
+    let _ = o.wait();
+    let p = std::fs::read_to_string(&baseline).unwrap();
+    assert!(
+        p.contains(&format!("addr = \"{}\"", real.display())),
+        "the connection learned by the socket it reached:\n{p}"
+    );
+    let mut o = outsider();
+    for a in attacks(o.id()) {
+        clean();
+        let mut cmd = vec![adv.as_str()];
+        cmd.extend(a.iter().map(String::as_str));
+        let out = enforce_at(&baseline, "new", &cmd);
+        let (so, se) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            so.contains(&format!("{} denied: Operation not permitted", a[0])),
+            "{a:?} under the baseline learned from it: {so}\n{se}"
+        );
+    }
+    assert!(
+        o.try_wait().unwrap().is_none(),
+        "the outsider was signalled"
+    );
+    let _ = o.kill();
+    let _ = o.wait();
+    assert!(!node.exists(), "the device node was made");
+    let mut cmd = vec![adv.as_str()];
+    cmd.extend(nul.iter().map(String::as_str));
+    let out = enforce_at(&baseline, "new", &cmd);
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    assert!(so.contains("unix_nul ok"), "{so}\n{se}");
+    clean();
+    let mut cmd = vec![adv.as_str()];
+    cmd.extend(unix.iter().map(String::as_str));
+    let out = enforce_at(&baseline, "new", &cmd);
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    if se.contains("with Landlock") {
+        // Stated before the start: Landlock's hooks see the name passed, the symlink.
+        assert!(
+            so.contains("unix_symlink denied: Operation not permitted")
+                && se.contains("checked by the name the program passes"),
+            "{so}\n{se}"
+        );
+    } else {
+        assert!(so.contains("unix_symlink ok"), "{so}\n{se}");
+    }
+    clean();
+}

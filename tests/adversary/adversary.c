@@ -34,6 +34,8 @@
 #include <sys/sysmacros.h>
 #include <linux/if_ether.h>
 #include <linux/mount.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <termios.h>
 #include <dirent.h>
 #include <sys/ioctl.h>
@@ -104,6 +106,95 @@ static int connect_to(int family, const void *sa, socklen_t len, int type)
 	if (s < 0)
 		return result(0);
 	return result(connect(s, sa, len) == 0);
+}
+
+/*
+ * A unix socket name from an argument: a path, or @name for an abstract one; with nul
+ * set, the abstract name gets a NUL and an 'x' after it (a different socket from @name,
+ * whose first bytes are @name's).
+ */
+static socklen_t unix_name(struct sockaddr_un *u, const char *t, int nul)
+{
+	size_t n;
+
+	memset(u, 0, sizeof(*u));
+	u->sun_family = AF_UNIX;
+	if (t[0] != '@') {
+		strncpy(u->sun_path, t, sizeof(u->sun_path) - 1);
+		return sizeof(*u);
+	}
+	n = strlen(t + 1);
+	if (n > sizeof(u->sun_path) - 4)
+		n = sizeof(u->sun_path) - 4;
+	memcpy(u->sun_path + 1, t + 1, n);
+	if (nul) {
+		u->sun_path[1 + n + 1] = 'x';
+		n += 2;
+	}
+	return offsetof(struct sockaddr_un, sun_path) + 1 + n;
+}
+
+/* A listening stream socket of the process's own at a name: what the unix cases reach. */
+static int unix_listener(const struct sockaddr_un *u, socklen_t len)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (s < 0 || bind(s, (const struct sockaddr *)u, len) < 0 || listen(s, 4) < 0) {
+		perror("adversary: a unix listener");
+		exit(2);
+	}
+	return s;
+}
+
+/* The dns_race case: a thread that keeps writing a forged answer into a buffer. */
+struct forge {
+	unsigned char *buf;
+	const unsigned char *answer;
+	size_t len;
+	volatile int stop;
+};
+
+static void *forger(void *arg)
+{
+	struct forge *f = arg;
+
+	while (!f->stop)
+		memcpy(f->buf, f->answer, f->len);
+	return NULL;
+}
+
+/* A DNS message for name: a query (A, IN) with id, or with addr an answer giving it. */
+static size_t dns_message(unsigned char *m, uint16_t id, const char *name, const char *addr)
+{
+	size_t n = 12;
+	const char *p = name;
+
+	memset(m, 0, 12);
+	m[0] = id >> 8;
+	m[1] = id & 0xff;
+	m[2] = addr ? 0x81 : 0x01;	/* QR for an answer; RD */
+	m[3] = addr ? 0x80 : 0;		/* RA */
+	m[5] = 1;			/* one question */
+	m[7] = addr ? 1 : 0;		/* one answer */
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+		m[n++] = l;
+		memcpy(m + n, p, l);
+		n += l;
+		p += l + (dot ? 1 : 0);
+	}
+	m[n++] = 0;
+	memcpy(m + n, "\0\1\0\1", 4);
+	n += 4;
+	if (addr) {
+		/* name (a pointer to the question's), A, IN, TTL 600, 4 bytes */
+		memcpy(m + n, "\xc0\x0c\0\1\0\1\0\0\x02\x58\0\4", 12);
+		n += 12;
+		inet_pton(AF_INET, addr, m + n);
+		n += 4;
+	}
+	return n;
 }
 
 /* Parse "ADDR:PORT" (IPv6 in brackets) into a sockaddr_in6 (IPv4 mapped when asked). */
@@ -256,6 +347,29 @@ int main(int argc, char **argv)
 		struct msghdr m = { .msg_name = &s, .msg_namelen = sizeof(s), .msg_iov = &iov, .msg_iovlen = 1 };
 		return result(sendmsg(fd, &m, 0) == 1);
 	}
+	if (!strcmp(name, "udp_mmsg")) {
+		/* One sendmmsg of five datagrams: four to t, the last to t's port + 1. */
+		struct sockaddr_in s[2] = { { .sin_family = AF_INET }, { .sin_family = AF_INET } };
+		struct iovec iov = { "x", 1 };
+		struct mmsghdr v[5];
+		char host[64];
+		const char *colon = strrchr(t, ':');
+		int fd = socket(AF_INET, SOCK_DGRAM, 0), i;
+
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - t), t);
+		for (i = 0; i < 2; i++) {
+			inet_pton(AF_INET, host, &s[i].sin_addr);
+			s[i].sin_port = htons(atoi(colon + 1) + i);
+		}
+		memset(v, 0, sizeof(v));
+		for (i = 0; i < 5; i++) {
+			v[i].msg_hdr.msg_name = &s[i == 4];
+			v[i].msg_hdr.msg_namelen = sizeof(s[0]);
+			v[i].msg_hdr.msg_iov = &iov;
+			v[i].msg_hdr.msg_iovlen = 1;
+		}
+		return result(sendmmsg(fd, v, 5, 0) == 5);
+	}
 	if (!strcmp(name, "unix_connect")) {
 		/* t: a path, or @name for an abstract socket */
 		struct sockaddr_un u = { .sun_family = AF_UNIX };
@@ -268,6 +382,139 @@ int main(int argc, char **argv)
 			len = sizeof(u);
 		}
 		return connect_to(AF_UNIX, &u, len, SOCK_STREAM);
+	}
+	if (!strcmp(name, "unix_self") || !strcmp(name, "unix_nul")) {
+		/* Listen at t (unix_nul: at "@t\0x") and connect to it: the peer is named. */
+		struct sockaddr_un u;
+		socklen_t len = unix_name(&u, t, !strcmp(name, "unix_nul"));
+
+		unix_listener(&u, len);
+		return connect_to(AF_UNIX, &u, len, SOCK_STREAM);
+	}
+	if (!strcmp(name, "unix_symlink")) {
+		/* Listen at the path t, then connect through a symlink at arg that leads there. */
+		struct sockaddr_un u, l;
+		socklen_t len = unix_name(&u, t, 0);
+
+		unix_listener(&u, len);
+		if (!arg || symlink(t, arg) < 0) {
+			perror("adversary: unix_symlink needs a link path");
+			return 2;
+		}
+		return connect_to(AF_UNIX, &l, unix_name(&l, arg, 0), SOCK_STREAM);
+	}
+	if (!strcmp(name, "netlink_route")) {
+		/*
+		 * A routing change, the start of a tunnel or a new route past the egress rules:
+		 * the deletion of a route that does not exist (TEST-NET-3), so that nothing on
+		 * the host changes whatever the outcome. Past the permission check the kernel
+		 * answers ESRCH ("ok": it would have acted); refused, EPERM.
+		 */
+		struct {
+			struct nlmsghdr n;
+			struct rtmsg r;
+			struct rtattr a;
+			struct in_addr dst;
+		} req = {
+			.n = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_DELROUTE,
+			       .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK, .nlmsg_seq = 1 },
+			.r = { .rtm_family = AF_INET, .rtm_dst_len = 32, .rtm_table = RT_TABLE_MAIN,
+			       .rtm_scope = RT_SCOPE_NOWHERE },
+			.a = { .rta_len = RTA_LENGTH(4), .rta_type = RTA_DST },
+		};
+		char buf[512];
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+		int s = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+		ssize_t n;
+
+		inet_pton(AF_INET, "203.0.113.77", &req.dst);
+		if (s < 0 || send(s, &req, sizeof(req), 0) < 0)
+			return result(0);
+		n = recv(s, buf, sizeof(buf), 0);
+		if (n < (ssize_t)sizeof(*h) || h->nlmsg_type != NLMSG_ERROR) {
+			fprintf(stderr, "adversary: no netlink answer\n");
+			return 2;
+		}
+		errno = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+		return result(errno != EPERM);
+	}
+	if (!strcmp(name, "escapes")) {
+		/* Sequences a terminal acts on beyond its screen, between ordinary output: the
+		 * clipboard set to a command (OSC 52), a request it answers (DCS DECRQSS), a
+		 * title report typed back as input (CSI 21 t). */
+		printf("before \033]52;c;ZWNobyBwd25lZA==\007\033P$qm\033\\\033[21t"
+		       "\033[1mbold\033[0m after\n");
+		return 0;
+	}
+	if (!strcmp(name, "dns_race")) {
+		/*
+		 * t: the DNS server's address; arg: NAME=ADDR:PORT. Asks the server for NAME
+		 * while a second thread keeps writing an answer that gives ADDR into the receive
+		 * buffer, then connects to ADDR:PORT: a name the profile allows made to resolve
+		 * to an address of the tree's choosing, if the answer is read from that buffer.
+		 */
+		char nm[256], addr[64];
+		unsigned char q[512], forged[512], buf[512];
+		const char *eq = arg ? strchr(arg, '=') : NULL, *colon = eq ? strrchr(eq, ':') : NULL;
+		struct sockaddr_in srv = { .sin_family = AF_INET, .sin_port = htons(53) };
+		struct sockaddr_in dst = { .sin_family = AF_INET };
+		struct forge f = { .buf = buf, .answer = forged };
+		pthread_t th;
+		size_t qn;
+		int s;
+
+		if (!colon) {
+			fprintf(stderr, "adversary: dns_race SERVER NAME=ADDR:PORT\n");
+			return 2;
+		}
+		snprintf(nm, sizeof(nm), "%.*s", (int)(eq - arg), arg);
+		snprintf(addr, sizeof(addr), "%.*s", (int)(colon - eq - 1), eq + 1);
+		inet_pton(AF_INET, t, &srv.sin_addr);
+		inet_pton(AF_INET, addr, &dst.sin_addr);
+		dst.sin_port = htons(atoi(colon + 1));
+		qn = dns_message(q, 0x4147, nm, NULL);
+		f.len = dns_message(forged, 0x4147, nm, addr);
+		s = socket(AF_INET, SOCK_DGRAM, 0);
+		if (s < 0 || connect(s, (struct sockaddr *)&srv, sizeof(srv)) < 0 ||
+		    send(s, q, qn, 0) < 0) {
+			perror("adversary: dns_race query");
+			return 2;
+		}
+		pthread_create(&th, NULL, forger, &f);
+		recv(s, buf, sizeof(buf), 0);
+		f.stop = 1;
+		pthread_join(th, NULL);
+		return connect_to(AF_INET, &dst, sizeof(dst), SOCK_STREAM);
+	}
+	if (!strcmp(name, "scm_rights")) {
+		/* A descriptor of t passed over a unix socket pair and received back: a file
+		 * held without an open of the receiver's. */
+		int sv[2], fd = open(t, O_RDONLY), got = -1;
+		char cbuf[CMSG_SPACE(sizeof(int))], b = 'x';
+		struct iovec iov = { &b, 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *c;
+
+		if (fd < 0 || socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) < 0)
+			return result(0);
+		memset(cbuf, 0, sizeof(cbuf));
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		if (sendmsg(sv[0], &m, 0) < 0)
+			return result(0);
+		close(fd);
+		memset(cbuf, 0, sizeof(cbuf));
+		m.msg_controllen = sizeof(cbuf);
+		if (recvmsg(sv[1], &m, 0) < 0)
+			return result(0);
+		c = CMSG_FIRSTHDR(&m);
+		if (c && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&got, CMSG_DATA(c), sizeof(int));
+		return result(read_fd(got));
 	}
 	if (!strcmp(name, "setsid_double_fork")) {
 		/* a daemon: fork, setsid, fork again, the grandchild reads t after its parents exit */
@@ -508,8 +755,30 @@ int main(int argc, char **argv)
 	if (!strcmp(name, "setxattr_security")) {
 		return result(setxattr(t, "security.agentguard", "x", 1, 0) == 0);
 	}
+	if (!strcmp(name, "setcap")) {
+		/* File capabilities (cap_net_raw, permitted and effective) on t: a program a
+		 * later run outside the tree would start with them. */
+		struct { uint32_t magic; uint32_t data[4]; } cap = {
+			0x02000001 /* VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE */,
+			{ 1u << 13, 0, 0, 0 },
+		};
+		return result(setxattr(t, "security.capability", &cap, sizeof(cap), 0) == 0);
+	}
 	if (!strcmp(name, "chown")) {
 		return result(chown(t, 1, 1) == 0);
+	}
+	if (!strcmp(name, "fchown")) {
+		/* By a descriptor opened for nothing (O_PATH cannot, so read). */
+		int fd = open(t, O_RDONLY);
+		return result(fd >= 0 && fchown(fd, 1, 1) == 0);
+	}
+	if (!strcmp(name, "utimes")) {
+		/* Back-date t (hiding a change from whoever looks at times). */
+		struct timespec ts[2] = { { 0, 0 }, { 0, 0 } };
+		return result(utimensat(AT_FDCWD, t, ts, 0) == 0);
+	}
+	if (!strcmp(name, "truncate")) {
+		return result(truncate(t, 0) == 0);
 	}
 	if (!strcmp(name, "detached_read")) {
 		/* t: a directory, arg: a file in it, read through a detached copy of its mount

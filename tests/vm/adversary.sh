@@ -12,6 +12,9 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
+# Unix sockets cannot be made on the work directory (9p): a directory of tmpfs for them.
+u=$(mktemp -d /dev/shm/agentguard-adversary.XXXXXX)
+trap 'rm -rf "$u"' EXIT
 echo secret > "$t/secret.txt"
 echo allowed > "$t/work/allowed.txt"
 cat > "$t/p.toml" <<TOML
@@ -50,6 +53,22 @@ access = ["read"]
 [[file]]
 path = "/sys/fs/cgroup"
 access = ["read", "list"]
+
+# Unix sockets the cases may reach by these names: an abstract one, and a path where the
+# symlink case puts its link.
+[[net]]
+op = "connect"
+proto = "stream"
+addr = "@agentguard-vm"
+
+[[net]]
+op = "connect"
+proto = "stream"
+addr = "$u/link.sock"
+
+[[file]]
+path = "$u/*"
+access = ["create", "symlink"]
 TOML
 
 # case: name, then the adversary's arguments; expects "<case> denied: Operation not
@@ -87,8 +106,16 @@ denied "a v4-mapped connect is denied" v4mapped_connect 127.0.0.1:9
 denied "a v4-compatible connect is denied" v4compat_connect 127.0.0.1:9
 denied "UDP sendto without connect is denied" udp_sendto 127.0.0.1:9
 denied "UDP sendmsg without connect is denied" udp_sendmsg 127.0.0.1:9
-denied "a unix socket path is denied" unix_connect "$t/sock"
-denied "an abstract unix socket is denied" unix_connect @agentguard-adversary
+# The unix cases listen themselves, so that the connect reaches a socket: the check is on
+# the socket the kernel found.
+denied "a unix socket path is denied" unix_self "$u/other.sock"
+denied "an abstract unix socket is denied" unix_self @agentguard-adversary
+denied "a symlink at an allowed unix socket name, to another socket, is denied" unix_symlink "$u/real.sock" "$u/link.sock"
+reported "DENIED connect unix socket $u/real.sock" "by the socket reached, not the name passed"
+denied "an abstract name that extends an allowed one past a NUL is denied" unix_nul @agentguard-vm
+"$ag" enforce --deny-at new --backend bpf-lsm -q --profile "$t/p.toml" -- "$adv" unix_self @agentguard-vm > "$t/logs/out" 2> "$t/logs/err"
+grep -q "^unix_self ok" "$t/logs/out" && ok "an allowed abstract unix socket is reached" || { bad "an allowed unix socket"; cat "$t/logs/out" "$t/logs/err" | head -5; }
+denied "a routing change through netlink is denied" netlink_route -
 denied "after setsid and a double fork, still denied" setsid_double_fork "$t/secret.txt"
 denied "under a subreaper, still denied" subreaper "$t/secret.txt"
 denied "from a thread, denied" thread_open "$t/secret.txt"
