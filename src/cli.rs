@@ -56,7 +56,8 @@ share some runs but not all are refused. Writes to -o, or standard output.",
     #[command(
         long_about = "Runs COMMAND (or watches --pid and its descendants) under a profile enforced by BPF LSM \
 programs: opens of files by access, executions (of the resolved file), outbound connections and unconnected \
-datagrams (IPv4, IPv6, unix sockets) that the profile does not allow fail with EPERM; ptrace of processes \
+datagrams (IPv4, IPv6; unix sockets by the socket the kernel reaches, its bound name) that the profile does \
+not allow fail with EPERM; ptrace of processes \
 outside the tree, kernel module loads, bpf() and mounts are denied. Protected paths are denied unless a \
 hand-written rule names them. Each denial is printed on standard error, written to --events, and counted in \
 the summary. Everything record does, enforce does too (-o, --events, --baseline).\n\n\
@@ -81,11 +82,13 @@ task_kill and file_fcntl for SIGIO owners; Landlock's signal scope), and it may 
 scheduling of other processes, so it can neither stop the watchdog nor kill agentguard, and the BPF \
 links are handed to the watchdog, so a killed agentguard leaves the policy in force until the tree is dead. \
 The tree runs in a session of its own, on a pseudo-terminal agentguard relays when it has a terminal, and \
-TIOCSTI and TIOCLINUX are denied. Denied too, whatever the profile: clone3 into another cgroup, a fork the \
+TIOCSTI and TIOCLINUX are denied (through the 32-bit entry too); escape sequences that reach past the \
+screen (the clipboard, files, answers typed back) are not relayed. Denied too, whatever the profile: clone3 into another cgroup, a fork the \
 process map cannot track, device nodes, raw, packet and other socket families, netlink routing changes, \
 binding port 53, security.* and trusted.* attributes, pivot_root, umount and paths through detached mounts. Under Landlock a seccomp filter denies what \
 Landlock cannot say (clone3 fails with ENOSYS; TIOCSTI, socket families, device nodes, mounts, modules, \
-bpf(), kexec, 32-bit system calls fail with EPERM); it needs Linux 6.12 for the signal scope. Outputs are \
+bpf(), kexec, 32-bit system calls fail with EPERM), the tree runs without CAP_NET_ADMIN, and unix sockets \
+are checked by the name passed; it needs Linux 6.12 for the signal scope. Outputs are \
 opened before the tree starts and never written through a link; names are printed escaped. What is not \
 covered is listed in the README (Threat model).",
         after_help = "Examples:\n  sudo agentguard enforce --profile baseline.toml -- python agent.py\n  sudo agentguard enforce --profile baseline.toml --deny-at new -- python agent.py\n  sudo agentguard enforce --profile baseline.toml --audit -- python agent.py"

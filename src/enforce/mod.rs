@@ -159,11 +159,11 @@ fn landlock_backend(
         c.net.len()
     );
     eprintln!(
-        "agentguard: and a seccomp filter: clone3 (ENOSYS: clone is used instead), terminal input injection, raw, packet and other socket families, device nodes, mounts, kernel modules, bpf() and kexec fail with EPERM; signals outside the tree are refused by Landlock"
+        "agentguard: and a seccomp filter: clone3 (ENOSYS: clone is used instead), terminal input injection, raw, packet and other socket families, device nodes, mounts, kernel modules, bpf() and kexec fail with EPERM; signals outside the tree are refused by Landlock; the tree runs without CAP_NET_ADMIN and CAP_SETFCAP"
     );
     let mut not = vec![
-        "unix-socket destinations (not checked: allowed)".to_string(),
-        "chmod, chown and extended attributes (not restricted)".to_string(),
+        "unix sockets are checked by the name the program passes, not the socket a symlink there leads to".to_string(),
+        "chmod, chown and extended attributes (not restricted; file capabilities are: CAP_SETFCAP is dropped)".to_string(),
     ];
     if !c.names.is_empty() {
         not.push(format!(
