@@ -12,6 +12,28 @@ pub fn display_bytes(b: &[u8]) -> String {
     s
 }
 
+/// A unix socket's name: as [`display_bytes`], and a backslash written `\x5c`, so that
+/// [`unescape`] gives back exactly the bytes (a name the tree chose, `\x62us`, must not
+/// read back as another socket's, `bus`).
+pub fn display_unix(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for part in chunk.valid().split_inclusive('\\') {
+            match part.strip_suffix('\\') {
+                Some(text) => {
+                    push_printable(&mut s, text);
+                    s.push_str("\\x5c");
+                }
+                None => push_printable(&mut s, part),
+            }
+        }
+        for byte in chunk.invalid() {
+            s.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    s
+}
+
 /// The same, with control characters kept: for argv, which is matched against the tool
 /// call that ran it (a multi-line `python -c`), and printed only through [`printable`].
 pub fn argv_bytes(b: &[u8]) -> String {
@@ -151,6 +173,19 @@ mod tests {
         ] {
             assert_eq!(unescape(&display_bytes(raw)), raw, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn unix_names_read_back_as_the_same_bytes() {
+        for raw in [
+            &b"/run/user/1000/\\x62us"[..],
+            b"\\\\",
+            b"a\\u{41}\x00b\xff",
+            b"/tmp/.X11-unix/X0",
+        ] {
+            assert_eq!(unescape(&display_unix(raw)), raw, "{raw:?}");
+        }
+        assert_eq!(display_unix(b"/run/\\x62us"), "/run/\\x5cx62us");
     }
 
     #[test]

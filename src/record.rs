@@ -559,7 +559,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
             state.root = pid;
             if let Some(w) = &watchdog {
                 // From here the kernel side outlives agentguard until the tree is dead.
-                w.hold_links()?;
+                w.hold_links(sensor.procs_fd())?;
             }
             let pty = c.pty.take();
             if let Err(e) = c.release() {
@@ -574,7 +574,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         Target::Pid(root) => {
             let tree = attach::tree_of(*root)?;
             if let Some(w) = &watchdog {
-                w.hold_links()?;
+                w.hold_links(sensor.procs_fd())?;
             }
             for p in &tree {
                 sensor.track(p.pid, p.start_ticks)?;

@@ -414,7 +414,9 @@ fn the_kernel_side_outlives_a_killed_agentguard_until_the_tree_is_dead() {
     // agentguard hands its BPF links to the watchdog. With the watchdog stopped (by root,
     // from outside the tree) and agentguard killed, the tree's next connection is still
     // refused by the cgroup program; once the watchdog runs again, it kills the tree and
-    // removes the cgroup.
+    // removes the cgroup. The tree's root was moved out of the cgroup meanwhile (by root,
+    // from outside: the tree cannot), standing for a way out nobody has found: the
+    // watchdog kills by process set as well, so it dies too.
     let d = scratch("landlock-outlives");
     let no = TcpListener::bind("127.0.0.1:0").unwrap();
     let nop = no.local_addr().unwrap().port();
@@ -475,6 +477,21 @@ fn the_kernel_side_outlives_a_killed_agentguard_until_the_tree_is_dead() {
         })
         .count();
     assert!(links > 0, "the watchdog holds no BPF link");
+    let root: i32 = kids
+        .split_whitespace()
+        .map(|k| k.parse::<i32>().unwrap())
+        .find(|&k| k != watchdog)
+        .expect("the tree's root");
+    let cgroup2 = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            right
+                .starts_with("cgroup2 ")
+                .then(|| left.split_whitespace().nth(4).unwrap().to_string())
+        })
+        .expect("cgroup2 mounted");
     let wd = nix::unistd::Pid::from_raw(watchdog);
     nix::sys::signal::kill(wd, nix::sys::signal::Signal::SIGSTOP).unwrap();
     nix::sys::signal::kill(
@@ -485,6 +502,8 @@ fn the_kernel_side_outlives_a_killed_agentguard_until_the_tree_is_dead() {
     let _ = ag.wait_with_output();
     send_line(&go, "go", 30);
     let r = await_line(&out, 60);
+    // Out of the cgroup, with the watchdog still stopped: only the process set holds it.
+    std::fs::write(format!("{cgroup2}/cgroup.procs"), root.to_string()).unwrap();
     nix::sys::signal::kill(wd, nix::sys::signal::Signal::SIGCONT).unwrap();
     assert_eq!(
         r.trim(),
@@ -501,8 +520,15 @@ fn the_kernel_side_outlives_a_killed_agentguard_until_the_tree_is_dead() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(
-        !std::path::Path::new(&format!("/sys/fs/cgroup/agentguard-{agp}")).exists(),
+        !std::path::Path::new(&format!("{cgroup2}/agentguard-{agp}")).exists(),
         "the tree's cgroup is left"
+    );
+    // Killed by process set: gone, or a zombie nobody has reaped yet.
+    let dead =
+        std::fs::read_to_string(format!("/proc/{root}/stat")).map_or(true, |s| s.contains(") Z "));
+    assert!(
+        dead,
+        "the tree's root, outside the cgroup, outlived agentguard"
     );
     drop(no);
 }

@@ -42,7 +42,8 @@ fn watch_shows_a_recorded_tree_in_a_real_terminal() {
         d.join("run.jsonl").display()
     );
     start(&session, &cmd);
-    let s = screen_with(&session, "replayed");
+    // The footer is drawn last: the header's "replayed" can show on a half-drawn screen.
+    let s = screen_with(&session, "q quit");
     let _guard = Kill(session.clone());
     assert!(s.contains("processes (3)"), "{s}");
     assert!(s.contains("cat") && s.contains("ls"), "{s}");

@@ -71,8 +71,16 @@ struct dns_qkey {
 
 struct dns_query {
 	__u64 qhash;		/* keyed hash of the question's name */
+	__u64 sent;		/* bpf_ktime_get_ns() */
 	__u8 server[16];	/* v4 as v4-mapped */
 };
+
+/*
+ * How long a query waits for its answer. Resolvers give up after a few seconds; a query
+ * kept open longer (one that never reached its server: a TTL of 1) would leave its id and
+ * port for an off-path attacker to answer at leisure.
+ */
+#define DNS_QUERY_NS (10ULL * 1000000000ULL)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -417,6 +425,7 @@ int dns_egress(struct __sk_buff *skb)
 	k.cookie = bpf_get_socket_cookie(skb);
 	k.id = rd16(b, 0);
 	q.qhash = b->hash[0];
+	q.sent = bpf_ktime_get_ns();
 	__builtin_memcpy(q.server, p.peer, 16);
 	bpf_map_update_elem(&dns_queries, &k, &q, BPF_ANY);
 	return 1;
@@ -441,6 +450,10 @@ int dns_ingress(struct __sk_buff *skb)
 	q = bpf_map_lookup_elem(&dns_queries, &k);
 	if (!q)
 		return 1;	/* no query of this socket has this id */
+	if (bpf_ktime_get_ns() - q->sent > DNS_QUERY_NS) {
+		bpf_map_delete_elem(&dns_queries, &k);
+		return 1;	/* too late to be the answer */
+	}
 	for (i = 0; i < 16; i++)
 		if (q->server[i] != p.peer[i])
 			return 1;	/* not from the server asked */

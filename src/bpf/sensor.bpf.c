@@ -454,6 +454,9 @@ static __always_inline __u32 read_unix_peer(struct ag_event *e, struct socket *s
 		return 0;
 	e->h.len[0] = n;
 	e->h.flags |= AG_F_PEER;
+	e->h.family = AF_UNIX;
+	e->h.port = 0;
+	__builtin_memset(e->h.addr, 0, sizeof(e->h.addr));
 	return n;
 }
 
@@ -493,7 +496,8 @@ static __noinline int emit_net(struct net_args *a)
 		/* AF_UNSPEC on an IPv6 socket means "the connected peer". */
 		if (!read_sockaddr(e, &off, a->uaddr, a->alen, sfam) && sock && is_send)
 			read_sock_addr(e, sock, false);
-		else if (e->h.family == AF_UNIX && a->op == AG_NET_CONNECT && !a->ret && sock) {
+		else if (sfam == AF_UNIX && a->op == AG_NET_CONNECT && !a->ret) {
+			/* By the socket's family, not the address another thread may rewrite. */
 			__u32 n = read_unix_peer(e, sock);
 
 			if (n)
@@ -744,13 +748,23 @@ static __always_inline int on_rights(long ret, const struct user_msghdr *m)
 		int type;
 		int fd;
 	} c = {};
+	__u64 at = 0;
+	int i;
 
-	if (ret < 0 || !m->msg_control || m->msg_controllen < 20 ||
-	    bpf_probe_read_user(&c, sizeof(c), m->msg_control))
+	if (ret < 0 || !m->msg_control)
 		return 0;
-	if (c.level != 1 /* SOL_SOCKET */ || c.type != 1 /* SCM_RIGHTS */ || c.len < 20)
-		return 0;
-	return emit_flag_str(AG_FLAG_FD_RECEIVED, ret, (c.len - 16) / 4, NULL, c.fd);
+	/* SCM_RIGHTS among the first few: SO_PASSCRED puts SCM_CREDENTIALS before it. */
+	for (i = 0; i < 4; i++) {
+		if (at + 20 > m->msg_controllen ||
+		    bpf_probe_read_user(&c, sizeof(c), m->msg_control + at))
+			return 0;
+		if (c.len < 16)
+			return 0;
+		if (c.level == 1 /* SOL_SOCKET */ && c.type == 1 /* SCM_RIGHTS */ && c.len >= 20)
+			return emit_flag_str(AG_FLAG_FD_RECEIVED, ret, (c.len - 16) / 4, NULL, c.fd);
+		at += (c.len + 7) & ~7ULL;	/* CMSG_ALIGN */
+	}
+	return 0;
 }
 
 /* recvmsg: the sender and first buffer from a user_msghdr the kernel has filled in. */

@@ -11,6 +11,11 @@
 //! so a killed agentguard leaves the links attached until the watchdog has killed the
 //! tree and exits. The tree cannot signal the watchdog (task_kill, Landlock's signal
 //! scope), so it can neither stop it nor kill it.
+//!
+//! It kills by process set as well as by cgroup: agentguard hands it the sensor's map of
+//! the tree's processes too, and each process the map holds is killed through a pidfd,
+//! once its start time says it is the process the map tracked. A process that left the
+//! cgroup anyway (a way out nobody has found yet) still dies with the tree.
 use std::fs;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -93,12 +98,17 @@ impl Watchdog {
                     .write(true)
                     .open(cgroup.join("cgroup.kill"));
                 let procs = fs::File::open(cgroup.join("cgroup.procs"));
-                // The links agentguard hands over, kept open (never used) until the end.
+                // The links agentguard hands over, kept open (never used) until the end,
+                // and the map of the tree's processes.
                 let mut kept: Vec<OwnedFd> = Vec::new();
-                receive_links(&held, &mut kept);
+                let mut set = None;
+                receive_links(&held, &mut kept, &mut set);
                 let mut f = fs::File::from(r);
                 let mut b = [0u8; 1];
                 let _ = f.read(&mut b); // returns when agentguard is gone
+                if let Some(m) = &set {
+                    kill_process_set(m);
+                }
                 kill_cgroup(&cgroup, kill.ok(), procs.ok());
                 drop(kept);
                 unsafe { libc::_exit(0) }
@@ -116,9 +126,18 @@ impl Watchdog {
     }
 
     /// Hands the watchdog a copy of every BPF link agentguard holds now (the sensor's
-    /// tracepoints, the LSM or cgroup programs): they stay attached while it lives. Then
-    /// closes the channel, which lets the watchdog go on to wait for agentguard's end.
-    pub fn hold_links(&self) -> Result<usize> {
+    /// tracepoints, the LSM or cgroup programs): they stay attached while it lives; and
+    /// `procs`, the sensor's map of the tree's processes. Then closes the channel, which
+    /// lets the watchdog go on to wait for agentguard's end.
+    pub fn hold_links(&self, procs: std::os::fd::BorrowedFd<'_>) -> Result<usize> {
+        sendmsg::<()>(
+            self.links.as_raw_fd(),
+            &[std::io::IoSlice::new(b"M")],
+            &[ControlMessage::ScmRights(&[procs.as_raw_fd()])],
+            MsgFlags::empty(),
+            None,
+        )
+        .context("handing the process map to the watchdog")?;
         let fds = bpf_links().context("listing agentguard's BPF links")?;
         for chunk in fds.chunks(250) {
             let cmsg = [ControlMessage::ScmRights(chunk)];
@@ -159,8 +178,9 @@ fn bpf_links() -> Result<Vec<i32>> {
     Ok(out)
 }
 
-/// In the watchdog: takes links until agentguard says it is done ("E") or goes away.
-fn receive_links(sock: &OwnedFd, kept: &mut Vec<OwnedFd>) {
+/// In the watchdog: takes links, and the process map ("M"), until agentguard says it is
+/// done ("E") or goes away.
+fn receive_links(sock: &OwnedFd, kept: &mut Vec<OwnedFd>, set: &mut Option<OwnedFd>) {
     use std::os::fd::FromRawFd;
     loop {
         let mut buf = [0u8; 1];
@@ -177,16 +197,22 @@ fn receive_links(sock: &OwnedFd, kept: &mut Vec<OwnedFd>) {
         if msg.bytes == 0 {
             return; // agentguard closed the channel (it died, or had nothing to hand)
         }
+        let mut got: Vec<OwnedFd> = Vec::new();
         if let Ok(cmsgs) = msg.cmsgs() {
             for c in cmsgs {
                 if let ControlMessageOwned::ScmRights(fds) = c {
                     // SAFETY: descriptors just received, owned by nothing else here.
-                    kept.extend(
+                    got.extend(
                         fds.into_iter()
                             .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
                     );
                 }
             }
+        }
+        if buf[0] == b'M' {
+            *set = got.into_iter().next();
+        } else {
+            kept.extend(got);
         }
         if buf[0] == b'E' {
             return;
@@ -204,6 +230,88 @@ fn close_other_fds(keep: &[i32]) {
                 // SAFETY: closing descriptors this fresh child does not use.
                 unsafe { libc::close(fd) };
             }
+        }
+    }
+}
+
+/// The sensor's map value for a process (events.h, struct ag_proc).
+#[repr(C)]
+#[derive(Default)]
+struct Proc {
+    start_ns: u64,
+    start_ticks: u64,
+    flags: u32,
+    pad: u32,
+}
+
+/// Kills each process of the map that is still the process the map tracked: its start
+/// time, read through a pidfd taken first (so that the pid cannot be reused in between),
+/// is the one the map holds.
+fn kill_process_set(map: &OwnedFd) {
+    use libbpf_rs::libbpf_sys::{bpf_map_get_next_key, bpf_map_lookup_elem};
+    // SAFETY: sysconf has no preconditions.
+    let tick_ns = 1_000_000_000 / (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64);
+    // The keys first: the sensor deletes entries as processes die, and a walk from a
+    // deleted key starts over. Bounded by far more than the map holds.
+    let mut keys = Vec::new();
+    let (mut key, mut next) = (0u32, 0u32);
+    for i in 0..(1 << 20) {
+        let prev: *const libc::c_void = if i == 0 {
+            std::ptr::null()
+        } else {
+            (&key as *const u32).cast()
+        };
+        // SAFETY: key and next are u32, the map's key size.
+        if unsafe { bpf_map_get_next_key(map.as_raw_fd(), prev, (&mut next as *mut u32).cast()) }
+            != 0
+        {
+            break;
+        }
+        key = next;
+        keys.push(key);
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    for pid in keys {
+        // Probe keys of the fork check (enforce.bpf.c) are not processes.
+        if pid == 0 || pid >= 0xff00_0000 {
+            continue;
+        }
+        let mut v = Proc::default();
+        // SAFETY: v is the map's value layout.
+        if unsafe {
+            bpf_map_lookup_elem(
+                map.as_raw_fd(),
+                (&pid as *const u32).cast(),
+                (&mut v as *mut Proc).cast(),
+            )
+        } != 0
+        {
+            continue;
+        }
+        let want = if v.start_ns != 0 {
+            v.start_ns / tick_ns
+        } else {
+            v.start_ticks
+        };
+        // SAFETY: pidfd_open takes a pid and flags.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: a descriptor pidfd_open just returned.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        if crate::launch::start_ticks(pid).is_ok_and(|t| t == want) {
+            // SAFETY: a pidfd this process holds; no siginfo.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
         }
     }
 }

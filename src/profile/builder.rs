@@ -218,6 +218,10 @@ impl Observer {
                     "inet" | "inet6" => n.addr.clone(),
                     // An unnamed unix socket (autobind) gets an abstract name.
                     "unix" if n.addr.is_empty() => "@".to_string(),
+                    // A name bound relative to another process's directory says nothing
+                    // a rule can hold (the kernel side compares bound names): the event
+                    // log keeps it; enforce denies it.
+                    "unix" if n.addr.starts_with("./") => return Vec::new(),
                     "unix" => n.addr.clone(),
                     // AF_UNSPEC (a UDP disconnect) and other families stay in the event log.
                     _ => return Vec::new(),

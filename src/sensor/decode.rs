@@ -550,8 +550,11 @@ fn address(h: &ag_hdr, unix: &[u8]) -> (String, String, bool) {
         AF_UNIX => {
             let text = match unix.first() {
                 // Abstract: a leading NUL, then a name of exactly the remaining length.
-                Some(0) => format!("@{}", paths::display_bytes(&unix[1..])),
-                Some(_) => paths::display_bytes(cstr(unix)),
+                Some(0) => format!("@{}", paths::display_unix(&unix[1..])),
+                // Bound relative to its binder's directory: marked so, never to be read
+                // as an absolute or abstract name (`@/tmp/.X11-unix/X0` as a file name).
+                Some(b'/') => paths::display_unix(cstr(unix)),
+                Some(_) => format!("./{}", paths::display_unix(cstr(unix))),
                 None => String::new(), // unnamed (autobind or socketpair)
             };
             ("unix".into(), text, false)
