@@ -162,3 +162,86 @@ fn a_profile_the_kernel_cannot_check_exactly_is_refused_naming_the_rule() {
     );
     assert!(err.contains("the command was not started"), "{err}");
 }
+
+#[test]
+fn a_tree_process_the_process_map_lost_is_still_enforced() {
+    // The process map is how the LSM programs know the tree; a child that lost a race for
+    // its last slot is not in it. Root, from outside the tree, deletes the tree's shell
+    // from the map, so that the cat it then starts is not tracked either: the cat is
+    // still in the tree's cgroup, which no tree process can leave, and its read of a file
+    // the profile does not grant is still denied.
+    if let Err(why) = host::bpf_lsm() {
+        skip(
+            "a_tree_process_the_process_map_lost_is_still_enforced",
+            &format!("needs BPF LSM ({why}); scripts/vm-test.sh runs it in a VM"),
+        );
+        return;
+    }
+    use libbpf_rs::MapCore;
+    // Outside the temp directory: in the VM that is 9p, which holds no FIFO.
+    let d = scratch_outside_tmp("enforce-untracked");
+    std::fs::write(d.join("secret.txt"), "secret\n").unwrap();
+    let (started, go, out) = (fifo(&d, "started"), fifo(&d, "go"), fifo(&d, "result"));
+    let profile = d.join("p.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "version = 1\ninclude = [\"coreutils\"]\n\n[[exec]]\npath = \"/usr/bin/dash\"\n\n\
+             [[file]]\npath = \"{}/{{started,go,result}}\"\naccess = [\"read\", \"write\"]\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        "echo up > {s}; read x < {g}; if cat {secret} > {o}; then :; else echo DENIED > {o}; fi; read y < {g}",
+        s = started.display(),
+        g = go.display(),
+        o = out.display(),
+        secret = d.join("secret.txt").display()
+    );
+    let ag = Started::new(
+        Command::new(BIN)
+            .args([
+                "enforce",
+                "--deny-at",
+                "new",
+                "--backend",
+                "bpf-lsm",
+                "-q",
+                "--profile",
+            ])
+            .arg(&profile)
+            .args(["--", "/usr/bin/dash", "-c", &script])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let agp = ag.id();
+    assert_eq!(await_line(&started, 60).trim(), "up");
+    let shell: u32 = std::fs::read_to_string(format!("/proc/{agp}/task/{agp}/children"))
+        .unwrap()
+        .split_whitespace()
+        .map(|k| k.parse::<u32>().unwrap())
+        .find(|k| {
+            std::fs::read_to_string(format!("/proc/{k}/comm")).is_ok_and(|c| c.trim() == "dash")
+        })
+        .expect("the tree's shell");
+    // The newest map named procs: agentguard's, loaded last.
+    let id = libbpf_rs::query::MapInfoIter::default()
+        .filter(|m| m.name == "procs")
+        .map(|m| m.id)
+        .max()
+        .expect("the process map");
+    libbpf_rs::MapHandle::from_map_id(id)
+        .unwrap()
+        .delete(&shell.to_ne_bytes())
+        .expect("the shell was in the process map");
+    send_line(&go, "go", 30);
+    let r = await_line(&out, 60);
+    send_line(&go, "go", 30);
+    let o = ag.wait_with_output();
+    let se = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(r.trim(), "DENIED", "the untracked cat read the file: {se}");
+    assert!(se.contains("DENIED open"), "{se}");
+}

@@ -59,6 +59,7 @@ const volatile __u64 tick_ns = 10000000;
 const volatile __u64 hash_key = 0;	/* random per session: rules are found by keyed hash */
 const volatile __u32 audit = 0;		/* report, deny nothing */
 const volatile __u32 kill_on_deny = 0;
+const volatile __u64 tree_cgid = 0;	/* the tree's cgroup (its directory's inode number) */
 const volatile __u32 n_slow = 0;	/* rules in `slow` */
 const volatile __u32 n_net = 0;		/* rules in `net_rules` */
 
@@ -146,8 +147,12 @@ static __always_inline bool in_scope(struct task_struct *task)
 	struct ag_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	__u64 start;
 
+	/*
+	 * Not tracked, yet in the tree's cgroup, which no tree process can leave: a child
+	 * that lost a race for the process map's last slot. Enforced all the same.
+	 */
 	if (!p)
-		return false;
+		return tree_cgid && BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id) == tree_cgid;
 	start = task->group_leader->start_boottime;
 	if (p->start_ns == start)
 		return true;

@@ -114,6 +114,10 @@ impl<'obj> Lsm<'obj> {
         // SAFETY: sysconf has no preconditions.
         ro.tick_ns = 1_000_000_000 / (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64);
         ro.hash_key = key;
+        ro.tree_cgid = std::os::unix::fs::MetadataExt::ino(
+            &std::fs::metadata(cgroup)
+                .with_context(|| format!("reading the tree's cgroup {}", cgroup.display()))?,
+        );
         ro.audit = u32::from(opts.audit);
         ro.kill_on_deny = u32::from(opts.kill_on_deny);
         ro.n_slow = slow.len() as u32;
