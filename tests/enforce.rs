@@ -186,8 +186,8 @@ fn a_tree_process_the_process_map_lost_is_still_enforced() {
     std::fs::write(
         &profile,
         format!(
-            "version = 1\ninclude = [\"coreutils\"]\n\n[[exec]]\npath = \"/usr/bin/dash\"\n\n\
-             [[file]]\npath = \"{}/{{started,go,result}}\"\naccess = [\"read\", \"write\"]\n",
+            "version = 1\ninclude = [\"coreutils\", \"locale\"]\n\n[[exec]]\npath = \"/usr/bin/dash\"\n\n\
+             [[file]]\npath = \"{}/{{started,go,result}}\"\naccess = [\"read\", \"write\", \"truncate\"]\n",
             d.display()
         ),
     )
@@ -218,6 +218,7 @@ fn a_tree_process_the_process_map_lost_is_still_enforced() {
             .unwrap(),
     );
     let agp = ag.id();
+    // `>` opens the FIFO for writing with O_TRUNC: the rule grants both.
     assert_eq!(await_line(&started, 60).trim(), "up");
     let shell: u32 = std::fs::read_to_string(format!("/proc/{agp}/task/{agp}/children"))
         .unwrap()
@@ -243,5 +244,8 @@ fn a_tree_process_the_process_map_lost_is_still_enforced() {
     let o = ag.wait_with_output();
     let se = String::from_utf8_lossy(&o.stderr);
     assert_eq!(r.trim(), "DENIED", "the untracked cat read the file: {se}");
-    assert!(se.contains("DENIED open"), "{se}");
+    assert!(
+        se.contains(&format!("DENIED open {}/secret.txt", d.display())),
+        "{se}"
+    );
 }
