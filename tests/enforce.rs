@@ -220,14 +220,8 @@ fn a_tree_process_the_process_map_lost_is_still_enforced() {
     let agp = ag.id();
     // `>` opens the FIFO for writing with O_TRUNC: the rule grants both.
     assert_eq!(await_line(&started, 60).trim(), "up");
-    let shell: u32 = std::fs::read_to_string(format!("/proc/{agp}/task/{agp}/children"))
-        .unwrap()
-        .split_whitespace()
-        .map(|k| k.parse::<u32>().unwrap())
-        .find(|k| {
-            std::fs::read_to_string(format!("/proc/{k}/comm")).is_ok_and(|c| c.trim() == "dash")
-        })
-        .expect("the tree's shell");
+    let (_, shell) = guard_children(agp);
+    let shell = shell as u32;
     // The newest map named procs: agentguard's, loaded last.
     let id = libbpf_rs::query::MapInfoIter::default()
         .filter(|m| m.name == "procs")

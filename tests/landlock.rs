@@ -458,17 +458,7 @@ fn the_kernel_side_outlives_a_killed_agentguard_until_the_tree_is_dead() {
     );
     let agp = ag.id();
     assert_eq!(await_line(&started, 60).trim(), "up");
-    let kids = std::fs::read_to_string(format!("/proc/{agp}/task/{agp}/children")).unwrap();
-    // agentguard's children: the watchdog and the tree's root (bash).
-    let watchdog: i32 = kids
-        .split_whitespace()
-        .map(|k| k.parse::<i32>().unwrap())
-        .find(|k| {
-            // Forked, not run: it has agentguard's name.
-            std::fs::read_to_string(format!("/proc/{k}/comm"))
-                .is_ok_and(|c| c.trim() == "agentguard")
-        })
-        .expect("the watchdog");
+    let (watchdog, root) = guard_children(agp);
     let links = std::fs::read_dir(format!("/proc/{watchdog}/fd"))
         .unwrap()
         .filter(|e| {
@@ -477,11 +467,6 @@ fn the_kernel_side_outlives_a_killed_agentguard_until_the_tree_is_dead() {
         })
         .count();
     assert!(links > 0, "the watchdog holds no BPF link");
-    let root: i32 = kids
-        .split_whitespace()
-        .map(|k| k.parse::<i32>().unwrap())
-        .find(|&k| k != watchdog)
-        .expect("the tree's root");
     let cgroup2 = std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()

@@ -321,3 +321,26 @@ pub fn skip(test: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipping: {test}: {why}");
 }
+
+/// A running agentguard's children: its watchdog (forked, not run, so it has agentguard's
+/// name) and the tree's root.
+pub fn guard_children(agentguard: u32) -> (i32, i32) {
+    let kids: Vec<i32> =
+        std::fs::read_to_string(format!("/proc/{agentguard}/task/{agentguard}/children"))
+            .unwrap()
+            .split_whitespace()
+            .map(|k| k.parse().unwrap())
+            .collect();
+    let watchdog = *kids
+        .iter()
+        .find(|k| {
+            std::fs::read_to_string(format!("/proc/{k}/comm"))
+                .is_ok_and(|c| c.trim() == "agentguard")
+        })
+        .expect("the watchdog");
+    let root = *kids
+        .iter()
+        .find(|&&k| k != watchdog)
+        .expect("the tree's root");
+    (watchdog, root)
+}

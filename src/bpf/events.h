@@ -142,9 +142,6 @@ enum ag_flags {
 	 * detached tree (open_tree, fsmount), a lazily unmounted one, or another namespace's.
 	 * The path is relative to that root. */
 	AG_F_DETACHED = 1 << 12,
-	/* net, unix connect: the name is the one the connected peer was bound to (the socket
-	 * the kernel reached), not the one the program passed. */
-	AG_F_PEER = 1 << 13,
 };
 
 /* Counters kept per CPU in the `stats` map, indexed by these. */

@@ -453,7 +453,6 @@ static __always_inline __u32 read_unix_peer(struct ag_event *e, struct socket *s
 	if (!n || bpf_probe_read_kernel(&e->data[0], n, &a->name[0].sun_path))
 		return 0;
 	e->h.len[0] = n;
-	e->h.flags |= AG_F_PEER;
 	e->h.family = AF_UNIX;
 	e->h.port = 0;
 	__builtin_memset(e->h.addr, 0, sizeof(e->h.addr));
@@ -775,15 +774,13 @@ static __always_inline int on_recvmsg(long ret, int fd, struct user_msghdr *um)
 	struct iovec iov;
 	struct socket *sock = fd_socket(bpf_get_current_task_btf(), fd);
 
-	if (sock && BPF_CORE_READ(sock, sk, __sk_common.skc_family) == AF_UNIX &&
-	    !bpf_probe_read_user(&m, sizeof(m), um))
+	if (!sock || ret < 0 || bpf_probe_read_user(&m, sizeof(m), um))
+		return 0;
+	if (BPF_CORE_READ(sock, sk, __sk_common.skc_family) == AF_UNIX)
 		on_rights(ret, &m);
-
 	/* Datagrams only: a stream's bytes may span several buffers, and the LLM capture
 	 * reads streams from read, recv and recvfrom. */
-	if (!sock || BPF_CORE_READ(sock, type) != SOCK_DGRAM)
-		return 0;
-	if (ret <= 0 || bpf_probe_read_user(&m, sizeof(m), um))
+	if (!ret || BPF_CORE_READ(sock, type) != SOCK_DGRAM)
 		return 0;
 	if (!m.msg_iovlen || bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov))
 		return 0;

@@ -111,8 +111,7 @@ impl<'obj> Lsm<'obj> {
             .rodata_data
             .as_deref_mut()
             .context("the LSM object has no .rodata")?;
-        // SAFETY: sysconf has no preconditions.
-        ro.tick_ns = 1_000_000_000 / (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64);
+        ro.tick_ns = crate::launch::tick_ns();
         ro.hash_key = key;
         ro.tree_cgid = std::os::unix::fs::MetadataExt::ino(
             &std::fs::metadata(cgroup)

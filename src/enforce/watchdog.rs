@@ -249,8 +249,7 @@ struct Proc {
 /// is the one the map holds.
 fn kill_process_set(map: &OwnedFd) {
     use libbpf_rs::libbpf_sys::{bpf_map_get_next_key, bpf_map_lookup_elem};
-    // SAFETY: sysconf has no preconditions.
-    let tick_ns = 1_000_000_000 / (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64);
+    let tick_ns = crate::launch::tick_ns();
     // The keys first: the sensor deletes entries as processes die, and a walk from a
     // deleted key starts over. Bounded by far more than the map holds.
     let mut keys = Vec::new();
