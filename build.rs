@@ -42,6 +42,7 @@ fn main() {
         "src/bpf/events.h",
         "src/bpf/payload.h",
         "src/bpf/dns.h",
+        "src/bpf/times.h",
         "src/bpf/policy.h",
         "src/bpf/syscalls.h",
         "src/bpf/vmlinux.h",

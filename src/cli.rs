@@ -212,6 +212,10 @@ pub struct EnforceArgs {
     /// (hierarchies; where BPF LSM is unavailable), or auto: BPF LSM when it works here
     #[arg(long, value_enum, value_name = "BACKEND", default_value_t = Backend::Auto)]
     pub backend: Backend,
+    /// How many tasks (processes and threads) the tree may have at once: the pids.max of
+    /// its cgroup, so a fork bomb's forks fail (EAGAIN)
+    #[arg(long, value_name = "N", default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tasks: u32,
     #[command(flatten)]
     pub run: RecordArgs,
 }

@@ -160,9 +160,21 @@ pub enum Access {
     Mkdir,
     Link,
     Symlink,
-    /// Setting a file's access or modification time (utimensat): recorded and compared,
-    /// not enforced (no LSM hook enforce can check it at has the file's path).
+    /// Setting a file's access or modification time (utimensat). Enforced under BPF LSM;
+    /// Landlock has no control over it.
     Times,
+}
+
+impl Access {
+    /// What a rule granting `self` grants besides: setting times where it grants writing a
+    /// file (a write sets them too) or making a directory (tar and cp -p set the times of
+    /// what they make). The matcher and the kernel rules both read this.
+    pub fn implies(self) -> &'static [Access] {
+        match self {
+            Access::Write | Access::Mkdir => &[Access::Times],
+            _ => &[],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -340,8 +340,13 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
     // before any other descriptor, so that agentguard's end of its pipe is the first one a
     // dying agentguard closes, ahead of the BPF links that enforce the tree.
     let watchdog = match &enforce {
-        Some(_) => match Watchdog::start() {
-            Ok(w) => Some(w),
+        Some(setup) => match Watchdog::start(setup.max_tasks) {
+            Ok(w) => {
+                if let (Some(why), false) = (&w.unlimited, args.quiet) {
+                    eprintln!("agentguard: --max-tasks is not applied: {why}; forks past --max-procs are still refused");
+                }
+                Some(w)
+            }
             Err(e) => {
                 eprintln!("agentguard: {e:#}\nagentguard: the command was not started");
                 return Ok(2);

@@ -962,6 +962,8 @@ int BPF_PROG(enforce_truncate, const struct path *path, int ret)
 	return check_path(AG_DENY_PATH, addr_of(path), AG_ACC_TRUNCATE);
 }
 
+#include "times.h"
+
 /* Escapes: a tree process may not trace a process outside its tree. */
 SEC("lsm/ptrace_access_check")
 int BPF_PROG(enforce_ptrace, struct task_struct *child, unsigned int mode, int ret)

@@ -35,6 +35,7 @@ enum ag_access {
 	AG_ACC_MKDIR = 1 << 10,
 	AG_ACC_LINK = 1 << 11,
 	AG_ACC_SYMLINK = 1 << 12,
+	AG_ACC_TIMES = 1 << 13,		/* utimes: setting a file's times */
 };
 
 /* Rule flags. */

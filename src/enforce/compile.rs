@@ -28,6 +28,7 @@ pub const CHMOD: u32 = 1 << 9;
 pub const MKDIR: u32 = 1 << 10;
 pub const LINK: u32 = 1 << 11;
 pub const SYMLINK: u32 = 1 << 12;
+pub const TIMES: u32 = 1 << 13;
 
 pub const HAND: u32 = 1 << 0;
 pub const TAIL_ANY: u32 = 1 << 1;
@@ -110,12 +111,23 @@ pub fn access_bits(a: &BTreeSet<Access>) -> u32 {
             Access::Rename => RENAME,
             Access::Chmod => CHMOD,
             Access::Mkdir => MKDIR,
+            Access::Times => TIMES,
             Access::Link => LINK,
             Access::Symlink => SYMLINK,
-            // O_PATH opens reach no LSM hook: a handle, no data. Times: no hook with a path.
-            Access::Path | Access::Times => 0,
+            // O_PATH opens reach no LSM hook: a handle, no data.
+            Access::Path => 0,
         })
         .fold(0, |a, b| a | b)
+}
+
+/// What a rule granting `a` grants in the kernel: its accesses and what they imply
+/// (`Access::implies`).
+pub fn grant_bits(a: &BTreeSet<Access>) -> u32 {
+    let all: BTreeSet<Access> = a
+        .iter()
+        .flat_map(|x| std::iter::once(*x).chain(x.implies().iter().copied()))
+        .collect();
+    access_bits(&all)
 }
 
 /// `{a,b}` alternatives multiplied out: the profile's one expansion (pattern.rs).
@@ -367,7 +379,7 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
         let keep = match guard {
             Guard::All => 0,
             Guard::Writes => READ | LIST | EXEC,
-            Guard::Entry => !(DELETE | RENAME | CREATE | LINK | SYMLINK),
+            Guard::Entry => !(DELETE | RENAME | CREATE | LINK | SYMLINK | TIMES),
         };
         add_path_rules(
             &mut out,
@@ -380,7 +392,7 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
         )?;
     }
     for e in p.file.iter().filter(|e| !e.protected) {
-        let grant = access_bits(&e.access);
+        let grant = grant_bits(&e.access);
         let flags = if e.learned { 0 } else { HAND };
         add_path_rules(
             &mut out,

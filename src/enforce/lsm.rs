@@ -49,6 +49,15 @@ fn kernel_has(symbol: &str) -> bool {
         .any(|l| l.split_whitespace().nth(2) == Some(symbol))
 }
 
+/// How many arguments an LSM hook's BPF attach point takes, by the kernel's BTF.
+fn hook_params(func: &str) -> Option<usize> {
+    use libbpf_rs::btf::{types, Btf};
+    let btf = Btf::from_vmlinux().ok()?;
+    let f: types::Func = btf.type_by_name(func)?;
+    let proto = types::FuncProto::try_from(f.next_type()?).ok()?;
+    Some(proto.len())
+}
+
 /// Why LSM programs would not load here, as precisely as the system tells.
 pub fn explain_refusal(err: &str) -> String {
     let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
@@ -127,6 +136,15 @@ impl<'obj> Lsm<'obj> {
             open.progs.dns_egress.set_autoload(false);
             open.progs.dns_ingress.set_autoload(false);
         }
+        // inode_setattr gained the mount's id map as its first argument in Linux 6.8.
+        match hook_params("bpf_lsm_inode_setattr") {
+            Some(3) => open.progs.enforce_setattr_dentry_first.set_autoload(false),
+            Some(2) => open.progs.enforce_setattr.set_autoload(false),
+            other => anyhow::bail!(
+                "the kernel's inode_setattr hook has {} arguments in its BTF; this agentguard knows the 6.1 and 6.8 forms (a file's times could not be enforced)",
+                other.map_or("unknown".to_string(), |n| n.to_string())
+            ),
+        };
         if !kernel_has("bpf_lsm_file_ioctl_compat") {
             // Before Linux 6.8 the 32-bit ioctl entry calls file_ioctl's hook.
             open.progs.enforce_ioctl_compat.set_autoload(false);

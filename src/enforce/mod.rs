@@ -32,6 +32,8 @@ pub struct Setup {
     /// With --deny-at above `new`: the profile as written, rating what the tree does, and
     /// the level below which uncovered behaviour was admitted (reported as ALLOWED).
     pub admitting: Option<(crate::diff::Checker, crate::diff::rules::Severity)>,
+    /// The tree cgroup's pids.max (--max-tasks).
+    pub max_tasks: u32,
 }
 
 pub fn run(args: EnforceArgs) -> Result<i32> {
@@ -129,6 +131,7 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
         profile_name: name,
         backend,
         admitting,
+        max_tasks: args.max_tasks,
     };
     crate::record::run(args.run, Some(setup))
 }

@@ -31,6 +31,8 @@ use nix::unistd::{fork, pipe2, ForkResult};
 
 pub struct Watchdog {
     pub cgroup: PathBuf,
+    /// Why the tree's task count is not limited (pids.max), when it is not.
+    pub unlimited: Option<String>,
     _alive: OwnedFd,
     links: OwnedFd,
 }
@@ -52,8 +54,36 @@ pub fn cgroup2_root() -> Result<PathBuf> {
     bail!("cgroup v2 is not mounted: enforce puts the tree in a cgroup so that it can be killed if agentguard dies (mount -t cgroup2 none /sys/fs/cgroup)")
 }
 
+/// Caps the tree's tasks (processes and threads) at `max` with the pids controller, so
+/// the kernel refuses a fork bomb's forks before the process map fills. The controller
+/// is enabled for the cgroup's parent when it is available there but off (as systemd
+/// enables it); where it is not (a hybrid host binds it to cgroup v1), says why.
+fn limit_tasks(root: &Path, cgroup: &Path, max: u32) -> Option<String> {
+    let pids_max = cgroup.join("pids.max");
+    if !pids_max.exists() {
+        let available = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+        if !available.split_whitespace().any(|c| c == "pids") {
+            return Some(format!(
+                "the pids controller is not available in {} (cgroup v1 may hold it)",
+                root.display()
+            ));
+        }
+        if let Err(e) = fs::write(root.join("cgroup.subtree_control"), "+pids") {
+            return Some(format!(
+                "enabling the pids controller in {}: {e}",
+                root.join("cgroup.subtree_control").display()
+            ));
+        }
+    }
+    match fs::write(&pids_max, max.to_string()) {
+        Ok(()) => None,
+        Err(e) => Some(format!("writing {}: {e}", pids_max.display())),
+    }
+}
+
 impl Watchdog {
-    pub fn start() -> Result<Watchdog> {
+    /// `max_tasks`: the tree's cgroup's pids.max.
+    pub fn start(max_tasks: u32) -> Result<Watchdog> {
         let root = cgroup2_root()?;
         let cgroup = root.join(format!("agentguard-{}", std::process::id()));
         fs::create_dir(&cgroup)
@@ -62,6 +92,7 @@ impl Watchdog {
             let _ = fs::remove_dir(&cgroup);
             bail!("this kernel has no cgroup.kill (it needs Linux 5.14 or newer): enforce could not kill the tree if agentguard died");
         }
+        let unlimited = limit_tasks(&root, &cgroup, max_tasks);
         let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
         let (held, links) = socketpair(
             AddressFamily::Unix,
@@ -118,6 +149,7 @@ impl Watchdog {
                 drop(held);
                 Ok(Watchdog {
                     cgroup,
+                    unlimited,
                     _alive: w,
                     links,
                 })

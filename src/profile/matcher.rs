@@ -264,8 +264,8 @@ impl Matcher {
         self.files.each(path, |a, st| {
             let usable: Vec<Access> = a
                 .iter()
+                .flat_map(|x| std::iter::once(*x).chain(x.implies().iter().copied()))
                 .filter(|x| st == HAND || !guarded(x))
-                .copied()
                 .collect();
             known.extend(usable.iter().copied());
             if usable.iter().any(|x| access.contains(x)) {

@@ -201,6 +201,7 @@ pub const WRITES: &[Access] = &[
     Access::Mkdir,
     Access::Link,
     Access::Symlink,
+    Access::Times,
 ];
 
 impl Guard {

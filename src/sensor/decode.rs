@@ -189,7 +189,7 @@ impl Decoder {
     /// A record from enforce.bpf.c: what was denied (or would have been), and why.
     fn deny(&self, h: &ag_hdr, path: &[u8]) -> event::Deny {
         // Mirrors policy.h: enum ag_access bits.
-        const ACCESS: [(u64, Access); 12] = [
+        const ACCESS: [(u64, Access); 13] = [
             (1, Access::Read),
             (2, Access::Write),
             (4, Access::Append),
@@ -202,6 +202,7 @@ impl Decoder {
             (1 << 10, Access::Mkdir),
             (1 << 11, Access::Link),
             (1 << 12, Access::Symlink),
+            (1 << 13, Access::Times),
         ];
         let (rule, want) = (h.arg[0], h.arg[1]);
         // A unix socket's name comes by its length (want): abstract names hold NULs.

@@ -86,6 +86,7 @@ fn enforce_admits_exactly_what_diff_rates_below_the_level() {
         vec![Access::Create, Access::Write],
         vec![Access::Delete],
         vec![Access::Mkdir],
+        vec![Access::Times],
     ];
     let elsewhere = [
         "/tmp/payload",
