@@ -35,14 +35,14 @@ fn doctors_table_matches_what_this_machine_does() {
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     // What the rest of this suite relies on, tried here by doing.
     for p in ["tracepoint (tp_btf)", "uprobe", "BTF", "capabilities"] {
-        assert_eq!(probe(&r, p)["ok"], true, "{p}: {}", probe(&r, p));
+        assert_eq!(probe(&r, p)["status"], "ok", "{p}: {}", probe(&r, p));
     }
     assert_eq!(feature(&r, "record"), "works");
     assert_eq!(feature(&r, "diff"), "works");
     // BPF LSM: doctor says what the suite's own LSM program found (tests/host.rs).
     let lsm = crate::host::bpf_lsm();
     assert_eq!(
-        probe(&r, "BPF LSM program")["ok"],
+        probe(&r, "BPF LSM program")["status"] == "ok",
         lsm.is_ok(),
         "{} / the suite's check: {lsm:?}",
         probe(&r, "BPF LSM program")
@@ -64,7 +64,7 @@ fn doctors_table_matches_what_this_machine_does() {
     if abi > 0 {
         assert_eq!(probe(&r, "Landlock")["detail"], format!("ABI {abi}"));
     } else {
-        assert_eq!(probe(&r, "Landlock")["ok"], false);
+        assert_eq!(probe(&r, "Landlock")["status"], "failed");
     }
     // cgroup v2: where mountinfo says.
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -91,4 +91,63 @@ fn doctors_table_matches_what_this_machine_does() {
         text.contains("enforce (Landlock)") && text.contains("features:"),
         "{text}"
     );
+}
+
+/// Without root, doctor says what it could not try and why, and claims nothing about it:
+/// no "not supported by this kernel", no feature rated on a probe it did not run.
+#[test]
+fn doctor_without_root_says_what_it_did_not_try() {
+    require_root();
+    // setpriv (util-linux) drops to nobody for this one command.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .args([BIN, "doctor", "--format", "json"])
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(r["root"], false);
+    for p in [
+        "tracepoint (tp_btf)",
+        "uprobe",
+        "multi-uprobe links",
+        "BPF LSM program",
+        "cgroup program (connect4)",
+    ] {
+        let v = probe(&r, p);
+        assert_eq!(v["status"], "not_tried", "{p}: {v}");
+        assert!(v["detail"].as_str().unwrap().contains("needs root"), "{v}");
+        assert!(v["fix"].as_str().unwrap().contains("as root"), "{v}");
+    }
+    for f in [
+        "record",
+        "enforce (BPF LSM)",
+        "enforce (Landlock)",
+        "LLM visibility",
+    ] {
+        assert_eq!(feature(&r, f), "unchecked", "{f}");
+    }
+    assert_eq!(feature(&r, "diff"), "works");
+    let text = serde_json::to_string(&r).unwrap();
+    assert!(
+        !text.contains("not supported by this kernel") && !text.contains("programs are refused"),
+        "{text}"
+    );
+    // Ids for programs: no spaces, stable.
+    for section in ["probes", "features"] {
+        for x in r[section].as_array().unwrap() {
+            let id = x["id"].as_str().unwrap();
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{id}"
+            );
+        }
+    }
+    assert_eq!(out.status.code(), Some(1), "unchecked is not works");
 }

@@ -9,13 +9,27 @@ use serde::Serialize;
 use crate::cli::{DoctorArgs, DoctorFormat};
 use bpf::Kind;
 
-/// One thing tried.
+/// One thing tried, or not tried and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Probe {
+    /// Stable, for programs: `bpf_lsm_program`.
+    pub id: &'static str,
+    /// For a person: "BPF LSM program".
     pub name: &'static str,
-    pub ok: bool,
-    /// What happened (or why not).
+    pub status: ProbeStatus,
+    /// What happened, or why it was not tried.
     pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeStatus {
+    Ok,
+    Failed,
+    /// Needs what doctor does not have (root): not a failure of the host.
+    NotTried,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,19 +38,27 @@ pub enum Status {
     Works,
     Degraded,
     Unavailable,
+    /// What it needs could not be tried (doctor without root).
+    Unchecked,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Feature {
+    /// Stable, for programs: `enforce_bpf_lsm`.
+    pub id: &'static str,
     pub name: &'static str,
     pub status: Status,
-    /// Degraded: what is lost; unavailable: why, and the fix.
+    /// Works: how; degraded: what is lost; unavailable: why; unchecked: what was not tried.
     pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub version: u32,
+    /// Whether doctor ran as root: without it, what needs root is not tried.
+    pub root: bool,
     pub probes: Vec<Probe>,
     pub features: Vec<Feature>,
 }
@@ -52,197 +74,345 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
     ))
 }
 
+const AS_ROOT: &str = "run doctor as root (sudo agentguard doctor): agentguard itself runs as root";
+
+/// A probe's outcome: what it found, or why it failed, or why it was not tried.
+enum Tried {
+    Ok(String),
+    Failed(String),
+    NotTried(String),
+}
+
+impl Tried {
+    fn ok(&self) -> bool {
+        matches!(self, Tried::Ok(_))
+    }
+    fn untried(&self) -> bool {
+        matches!(self, Tried::NotTried(_))
+    }
+    fn why(&self) -> &str {
+        match self {
+            Tried::Ok(_) => "",
+            Tried::Failed(s) | Tried::NotTried(s) => s,
+        }
+    }
+    fn from(r: Result<String>) -> Tried {
+        match r {
+            Ok(s) => Tried::Ok(s),
+            Err(e) => Tried::Failed(format!("{e:#}")),
+        }
+    }
+}
+
+fn feature(
+    id: &'static str,
+    name: &'static str,
+    status: Status,
+    detail: String,
+    fix: Option<String>,
+) -> Feature {
+    Feature {
+        id,
+        name,
+        status,
+        detail,
+        fix,
+    }
+}
+
 /// Every probe, then the features they support.
 pub fn examine() -> Report {
     crate::sensor::capture_libbpf();
     let root = nix::unistd::Uid::effective().is_root();
-    let caps = host::capabilities();
-    let btf = host::btf();
+    let untried = || {
+        Tried::NotTried("not tried: loading BPF programs needs root (CAP_BPF, CAP_PERFMON)".into())
+    };
+    let caps = Tried::from(host::capabilities());
+    let btf = Tried::from(host::btf());
     let cgroup = host::cgroup2();
     let cg_root = cgroup.as_ref().ok().cloned();
-    let lsm_list = host::lsm_list();
+    let lsm_list = Tried::from(host::lsm_list());
     let landlock = host::landlock_abi();
-    let try_prog = |k: Kind| -> Result<String> {
-        if !root {
-            anyhow::bail!("not tried: needs root");
+    let try_prog = |k: Kind| -> Tried {
+        if root {
+            Tried::from(bpf::probe(k, cg_root.as_deref()))
+        } else {
+            untried()
         }
-        bpf::probe(k, cg_root.as_deref())
     };
     let tp = try_prog(Kind::Tracepoint);
     let up = try_prog(Kind::Uprobe);
     let fe = try_prog(Kind::Fentry);
     let lsm = try_prog(Kind::Lsm);
     let cg = try_prog(Kind::Cgroup);
-    let multi = crate::sensor::kernel_has_uprobe_multi();
-
-    let probe = |name, r: &Result<String>| Probe {
-        name,
-        ok: r.is_ok(),
-        detail: match r {
-            Ok(s) => s.clone(),
-            Err(e) => format!("{e:#}"),
-        },
+    let multi = if !root {
+        untried()
+    } else if crate::sensor::kernel_has_uprobe_multi() {
+        Tried::Ok("a program of that type loads".into())
+    } else {
+        Tried::Failed("not supported by this kernel (6.6 and later): plain uprobes are used".into())
     };
-    let probes = vec![
-        probe("capabilities", &caps),
-        probe("BTF", &btf),
-        probe("tracepoint (tp_btf)", &tp),
-        probe("uprobe", &up),
+    let landlock_t = match &landlock {
+        Ok(v) => Tried::Ok(format!("ABI {v}")),
+        Err(e) => Tried::Failed(format!("{e:#}")),
+    };
+    let cgroup_t = match &cgroup {
+        Ok(p) => Tried::Ok(format!("mounted at {}", p.display())),
+        Err(e) => Tried::Failed(format!("{e:#}")),
+    };
+
+    let probe = |id, name, t: &Tried, fix: Option<&str>| {
+        let (status, detail) = match t {
+            Tried::Ok(s) => (ProbeStatus::Ok, s.clone()),
+            Tried::Failed(s) => (ProbeStatus::Failed, s.clone()),
+            Tried::NotTried(s) => (ProbeStatus::NotTried, s.clone()),
+        };
+        let fix = match status {
+            ProbeStatus::Ok => None,
+            ProbeStatus::NotTried => Some(AS_ROOT.to_string()),
+            ProbeStatus::Failed => fix.map(str::to_string),
+        };
         Probe {
-            name: "multi-uprobe links",
-            ok: multi,
-            detail: if multi {
-                "a program of that type loads".into()
-            } else {
-                "not supported by this kernel (6.6 and later): plain uprobes are used".into()
-            },
-        },
-        probe("fentry", &fe),
-        probe("BPF LSM program", &lsm),
-        probe("BPF LSM in the active list", &lsm_list),
+            id,
+            name,
+            status,
+            detail,
+            fix,
+        }
+    };
+    const BTF_FIX: &str = "a kernel with CONFIG_DEBUG_INFO_BTF=y (BTF at /sys/kernel/btf/vmlinux)";
+    const LSM_FIX: &str = "add bpf to the kernel's lsm= list (GRUB_CMDLINE_LINUX in /etc/default/grub, update-grub, reboot; CONFIG_BPF_LSM=y), or use --backend landlock";
+    let probes = vec![
+        probe("capabilities", "capabilities", &caps, Some(AS_ROOT)),
+        probe("btf", "BTF", &btf, Some(BTF_FIX)),
+        probe("tracepoint", "tracepoint (tp_btf)", &tp, Some(BTF_FIX)),
+        probe("uprobe", "uprobe", &up, None),
         probe(
-            "cgroup v2",
-            &cgroup
-                .as_ref()
-                .map(|p| format!("mounted at {}", p.display()))
-                .map_err(|e| anyhow::anyhow!("{e:#}")),
+            "uprobe_multi",
+            "multi-uprobe links",
+            &multi,
+            Some("Linux 6.6 or later (plain uprobes work meanwhile)"),
         ),
-        probe("cgroup program (connect4)", &cg),
+        probe("fentry", "fentry", &fe, None),
+        probe("bpf_lsm_program", "BPF LSM program", &lsm, Some(LSM_FIX)),
         probe(
+            "bpf_lsm_active",
+            "BPF LSM in the active list",
+            &lsm_list,
+            Some(LSM_FIX),
+        ),
+        probe(
+            "cgroup2",
+            "cgroup v2",
+            &cgroup_t,
+            Some("mount -t cgroup2 none /sys/fs/cgroup"),
+        ),
+        probe("cgroup_program", "cgroup program (connect4)", &cg, None),
+        probe(
+            "landlock",
             "Landlock",
-            &landlock
-                .as_ref()
-                .map(|v| format!("ABI {v}"))
-                .map_err(|e| anyhow::anyhow!("{e:#}")),
+            &landlock_t,
+            Some("boot with landlock in the lsm= list (CONFIG_SECURITY_LANDLOCK=y)"),
         ),
     ];
 
-    let why = |r: &Result<String>| match r {
-        Ok(_) => String::new(),
-        Err(e) => format!("{e:#}"),
-    };
     let mut features = Vec::new();
-    let record_ok = tp.is_ok() && btf.is_ok();
-    features.push(Feature {
-        name: "record",
-        status: if record_ok { Status::Works } else { Status::Unavailable },
-        detail: if record_ok {
-            "the sensor's tracepoints load and fire".into()
-        } else if !root {
-            "needs root (CAP_BPF and CAP_PERFMON): run doctor as root to check".into()
-        } else {
-            format!("tracepoints with BTF: {}{}; fix: a kernel with CONFIG_DEBUG_INFO_BTF and BTF at /sys/kernel/btf/vmlinux", why(&tp), why(&btf))
-        },
-    });
-    features.push(Feature {
-        name: "diff",
-        status: Status::Works,
-        detail: "reads files only".into(),
-    });
-    features.push(Feature {
-        name: "watch",
-        status: if record_ok {
-            Status::Works
-        } else {
-            Status::Degraded
-        },
-        detail: if record_ok {
-            "live and replayed".into()
-        } else {
-            "live watching needs record; --replay of a kept event log works".into()
-        },
-    });
-    let lsm_ok = lsm.is_ok();
-    features.push(Feature {
-        name: "enforce (BPF LSM)",
-        status: if lsm_ok { Status::Works } else { Status::Unavailable },
-        detail: if lsm_ok {
-            "LSM programs load, attach and fire".into()
-        } else {
-            let listed = lsm_list.as_ref().map(|s| s.contains("bpf")).unwrap_or(false);
+    let record_ok = tp.ok() && btf.ok();
+    features.push(if record_ok {
+        feature(
+            "record",
+            "record",
+            Status::Works,
+            "the sensor's tracepoints load and fire".into(),
+            None,
+        )
+    } else if tp.untried() {
+        feature(
+            "record",
+            "record",
+            Status::Unchecked,
             format!(
-                "{}; {}",
-                why(&lsm),
-                if listed {
-                    "\"bpf\" is in the active LSM list, yet programs are refused (a kernel or sandbox policy): use --backend landlock".to_string()
-                } else {
-                    "fix: add bpf to the kernel's lsm= list (GRUB_CMDLINE_LINUX, update-grub, reboot; CONFIG_BPF_LSM=y), or use --backend landlock".to_string()
-                }
-            )
-        },
+                "{}; BTF: {}",
+                tp.why(),
+                if btf.ok() { "present" } else { btf.why() }
+            ),
+            Some(AS_ROOT.into()),
+        )
+    } else {
+        feature(
+            "record",
+            "record",
+            Status::Unavailable,
+            format!("tracepoints with BTF: {}{}", tp.why(), btf.why()),
+            Some(BTF_FIX.into()),
+        )
+    });
+    features.push(feature(
+        "diff",
+        "diff",
+        Status::Works,
+        "reads files only".into(),
+        None,
+    ));
+    features.push(if record_ok {
+        feature(
+            "watch",
+            "watch",
+            Status::Works,
+            "live and replayed".into(),
+            None,
+        )
+    } else if tp.untried() {
+        feature(
+            "watch",
+            "watch",
+            Status::Unchecked,
+            "--replay of a kept event log works; live watching needs record, not tried".into(),
+            Some(AS_ROOT.into()),
+        )
+    } else {
+        feature(
+            "watch",
+            "watch",
+            Status::Degraded,
+            "live watching needs record; --replay of a kept event log works".into(),
+            Some(BTF_FIX.into()),
+        )
+    });
+    features.push(match &lsm {
+        Tried::Ok(_) => feature("enforce_bpf_lsm", "enforce (BPF LSM)", Status::Works, "LSM programs load, attach and fire".into(), None),
+        Tried::NotTried(why) => feature(
+            "enforce_bpf_lsm",
+            "enforce (BPF LSM)",
+            Status::Unchecked,
+            format!(
+                "{why}; bpf is {} the active LSM list",
+                if lsm_list.ok() { "in" } else { "not in" }
+            ),
+            Some(AS_ROOT.into()),
+        ),
+        Tried::Failed(why) if lsm_list.ok() => feature(
+            "enforce_bpf_lsm",
+            "enforce (BPF LSM)",
+            Status::Unavailable,
+            format!("{why}; \"bpf\" is in the active LSM list, yet programs are refused (a kernel or sandbox policy)"),
+            Some("use --backend landlock".into()),
+        ),
+        Tried::Failed(why) => feature("enforce_bpf_lsm", "enforce (BPF LSM)", Status::Unavailable, why.clone(), Some(LSM_FIX.into())),
     });
     let ll = landlock.as_ref().ok().copied().unwrap_or(0);
-    let (ll_status, ll_detail) = match (ll, cg.is_ok()) {
-        (0, _) => (
+    features.push(match (ll, &cg) {
+        (0, _) => feature(
+            "enforce_landlock",
+            "enforce (Landlock)",
             Status::Unavailable,
-            format!("Landlock: {}; fix: boot with landlock in the lsm= list (CONFIG_SECURITY_LANDLOCK=y)", landlock.as_ref().err().map(|e| format!("{e:#}")).unwrap_or_default()),
+            format!("Landlock: {}", landlock_t.why()),
+            Some("boot with landlock in the lsm= list (CONFIG_SECURITY_LANDLOCK=y)".into()),
         ),
-        (_, false) => (
+        (v, Tried::NotTried(why)) => feature(
+            "enforce_landlock",
+            "enforce (Landlock)",
+            Status::Unchecked,
+            format!("Landlock ABI {v} is there; the cgroup programs that enforce connections: {why}"),
+            Some(AS_ROOT.into()),
+        ),
+        (v, Tried::Failed(why)) => feature(
+            "enforce_landlock",
+            "enforce (Landlock)",
             Status::Degraded,
-            format!("files by hierarchy work (ABI {ll}); outbound connections are not enforced: cgroup programs: {}", why(&cg)),
+            format!("files by hierarchy work (ABI {v}); outbound connections are not enforced: cgroup programs: {why}"),
+            None,
         ),
-        (v, true) if v < 2 => (
+        (v, Tried::Ok(_)) if v < 2 => feature(
+            "enforce_landlock",
+            "enforce (Landlock)",
             Status::Degraded,
             format!("ABI {v}: renames and links across directories cannot be restricted (ABI 2)"),
+            Some("Linux 5.19 or later".into()),
         ),
-        (v, true) => (
+        (v, Tried::Ok(_)) => feature(
+            "enforce_landlock",
+            "enforce (Landlock)",
             Status::Works,
             format!("files by hierarchy (ABI {v}), connections by address and port (cgroup programs); rules are widened to hierarchies, reported before the start"),
+            None,
         ),
-    };
-    features.push(Feature {
-        name: "enforce (Landlock)",
-        status: ll_status,
-        detail: ll_detail,
     });
-    features.push(Feature {
-        name: "LLM visibility",
-        status: match (up.is_ok(), record_ok) {
-            (true, true) => Status::Works,
-            (false, true) => Status::Degraded,
-            _ => Status::Unavailable,
-        },
-        detail: match (up.is_ok(), record_ok) {
-            (true, true) if multi => {
+    let (llm_status, llm_detail, llm_fix) = if !root {
+        (
+            Status::Unchecked,
+            format!("uprobes and the sensor: {}", up.why()),
+            Some(AS_ROOT.to_string()),
+        )
+    } else {
+        match (up.ok(), record_ok) {
+            (true, true) if multi.ok() => (
+                Status::Works,
                 "TLS plaintext through uprobes (multi-uprobe links), plain HTTP through the sensor"
-                    .into()
-            }
-            (true, true) => {
-                "TLS plaintext through plain uprobes, plain HTTP through the sensor".into()
-            }
-            (false, true) => format!("plain HTTP only: TLS is not visible: uprobes: {}", why(&up)),
-            _ => "needs record".into(),
-        },
-    });
-    features.push(Feature {
-        name: "egress by name",
-        status: match (record_ok, lsm_ok) {
-            (true, true) => Status::Works,
-            (true, false) => Status::Degraded,
-            _ => Status::Unavailable,
-        },
-        detail: match (record_ok, lsm_ok) {
-            (true, true) => "names recorded, and enforced in the kernel (BPF LSM)".into(),
-            (true, false) => "names are recorded, learned and diffed; enforcing host rules needs BPF LSM (the Landlock backend allows by address only)".into(),
-            _ => "needs record".into(),
-        },
-    });
+                    .into(),
+                None,
+            ),
+            (true, true) => (
+                Status::Works,
+                "TLS plaintext through plain uprobes, plain HTTP through the sensor".into(),
+                None,
+            ),
+            (false, true) => (
+                Status::Degraded,
+                format!("plain HTTP only: TLS is not visible: uprobes: {}", up.why()),
+                None,
+            ),
+            _ => (
+                Status::Unavailable,
+                "needs record".into(),
+                Some(BTF_FIX.into()),
+            ),
+        }
+    };
+    features.push(feature(
+        "llm_visibility",
+        "LLM visibility",
+        llm_status,
+        llm_detail,
+        llm_fix,
+    ));
+    let (eg_status, eg_detail, eg_fix) = match (&tp, &lsm) {
+        (Tried::NotTried(why), _) | (_, Tried::NotTried(why)) => (Status::Unchecked, why.clone(), Some(AS_ROOT.to_string())),
+        _ if record_ok && lsm.ok() => (Status::Works, "names recorded, and enforced in the kernel (BPF LSM)".into(), None),
+        _ if record_ok => (Status::Degraded, "names are recorded, learned and diffed; enforcing host rules needs BPF LSM (the Landlock backend allows by address only)".into(), Some(LSM_FIX.to_string())),
+        _ => (Status::Unavailable, "needs record".into(), Some(BTF_FIX.to_string())),
+    };
+    features.push(feature(
+        "egress_by_name",
+        "egress by name",
+        eg_status,
+        eg_detail,
+        eg_fix,
+    ));
     Report {
-        version: 1,
+        version: 2,
+        root,
         probes,
         features,
     }
 }
 
 fn text(r: &Report) -> String {
-    let mut s = String::from("agentguard doctor: what this host supports, tried\n\n");
+    let mut s = String::from("agentguard doctor: what this host supports, tried\n");
+    if !r.root {
+        s.push_str("(not root: what needs root was not tried; run sudo agentguard doctor)\n");
+    }
+    s.push('\n');
     for p in &r.probes {
-        s.push_str(&format!(
-            "  {:<4} {:<28} {}\n",
-            if p.ok { "ok" } else { "no" },
-            p.name,
-            p.detail
-        ));
+        let st = match p.status {
+            ProbeStatus::Ok => "ok",
+            ProbeStatus::Failed => "no",
+            ProbeStatus::NotTried => "--",
+        };
+        s.push_str(&format!("  {st:<4} {:<28} {}\n", p.name, p.detail));
+        if let (Some(fix), ProbeStatus::Failed) = (&p.fix, p.status) {
+            s.push_str(&format!("  {:<4} {:<28} fix: {fix}\n", "", ""));
+        }
     }
     s.push_str("\nfeatures:\n");
     for f in &r.features {
@@ -250,8 +420,12 @@ fn text(r: &Report) -> String {
             Status::Works => "works",
             Status::Degraded => "degraded",
             Status::Unavailable => "unavailable",
+            Status::Unchecked => "unchecked",
         };
         s.push_str(&format!("  {:<20} {:<12} {}\n", f.name, st, f.detail));
+        if let Some(fix) = &f.fix {
+            s.push_str(&format!("  {:<20} {:<12} fix: {fix}\n", "", ""));
+        }
     }
     s
 }
