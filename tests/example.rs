@@ -305,3 +305,27 @@ fn the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect
         );
     }
 }
+
+/// A port the example's services need is taken: run.py names the port and the service
+/// before it starts anything, and --port-base moves them all.
+#[test]
+fn a_taken_port_is_named_with_its_service() {
+    let d = scratch("example-port");
+    // Four free ports in a row, the first held here: what another program would do.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = held.local_addr().unwrap().port();
+    let out = Command::new("python3")
+        .arg(root().join("examples/agent/run.py"))
+        .args(["--port-base", &base.to_string(), "--state"])
+        .arg(d.as_ref())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "port {base} on 127.0.0.1, for the internal API (services.py), is not free"
+        )) && err.contains("--port-base"),
+        "{err}"
+    );
+}

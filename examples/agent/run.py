@@ -36,10 +36,18 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import plans  # noqa: E402
 
-API = "127.0.0.1:18080"
-MODEL = "127.0.0.1:18081"
-SINK = "127.0.0.66:18082"
-LISTENER = "127.0.0.77:18083"
+# The services' addresses: ports --port-base and the three after it (a baseline learns them,
+# so a baseline and the runs checked against it use the same base).
+API = MODEL = SINK = LISTENER = ""
+
+
+def set_ports(base):
+    global API, MODEL, SINK, LISTENER
+    API, MODEL = f"127.0.0.1:{base}", f"127.0.0.1:{base + 1}"
+    SINK, LISTENER = f"127.0.0.66:{base + 2}", f"127.0.0.77:{base + 3}"
+
+
+set_ports(int(os.environ.get("AGENTGUARD_EXAMPLE_PORT_BASE", "18080")))
 VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
 SECRET_MARKERS = ("FAKE-KEY", "AKIAFAKE", "fake/secret", " accounts")
 DEFAULT_BIN = os.path.join(ROOT, "target", "release", "agentguard")
@@ -71,18 +79,43 @@ def setup(state):
     return home, ws, logs
 
 
-def wait_port(hostport, proc, timeout=20):
+def services_named():
+    return ((API, "the internal API (services.py)"), (SINK, "the exfiltration sink (services.py)"),
+            (LISTENER, "the reverse-shell listener (services.py)"), (MODEL, "the model server (model_server.py)"))
+
+
+def check_ports_free():
+    """Before anything starts: each service's port must be free, or the run says which is not."""
+    for hostport, name in services_named():
+        host, port = hostport.rsplit(":", 1)
+        with socket.socket() as s:
+            # As the services bind: a port left in TIME_WAIT by the last run is free.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, int(port)))
+            except OSError as e:
+                raise SystemExit(f"port {port} on {host}, for {name}, is not free ({e.strerror}): stop what holds it "
+                                 f"(ss -ltnp 'sport = :{port}') or choose other ports with --port-base N "
+                                 f"(ports N to N+3; the baseline and the runs checked against it need the same N)")
+
+
+def wait_port(hostport, proc, name, err_path, timeout=20):
     host, port = hostport.rsplit(":", 1)
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
-            raise SystemExit(f"a service exited early (status {proc.returncode})")
+            tail = ""
+            if os.path.exists(err_path):
+                with open(err_path) as f:
+                    tail = "".join(f.readlines()[-5:]).strip()
+            raise SystemExit(f"{name}, to listen on {hostport}, exited early (status {proc.returncode})"
+                             + (f":\n{tail}" if tail else ""))
         try:
             socket.create_connection((host, int(port)), timeout=0.5).close()
             return
         except OSError:
             time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {hostport}")
+    raise SystemExit(f"nothing listens on {hostport} ({name}) after {timeout} s")
 
 
 def read_log(path):
@@ -112,17 +145,21 @@ def environment(seed, attack, state, tls=False, stream=False):
     with open(plan_path, "w") as f:
         json.dump(plan, f, indent=1)
     out = subprocess.DEVNULL
-    services = subprocess.Popen([sys.executable, f"{HERE}/services.py", "--api", API, "--sink", SINK, "--listener", LISTENER, "--log-dir", logs], stdout=out, stderr=out)
+    check_ports_free()
+    services_err, model_err = f"{logs}/services.err", f"{logs}/model_server.err"
+    services = subprocess.Popen([sys.executable, f"{HERE}/services.py", "--api", API, "--sink", SINK, "--listener", LISTENER, "--log-dir", logs],
+                                stdout=out, stderr=open(services_err, "w"))
     host, port = MODEL.rsplit(":", 1)
     model_cmd = [sys.executable, f"{HERE}/model_server.py", "--plan", plan_path, "--host", host, "--port", port, "--transcript", f"{logs}/transcript.jsonl"]
     cert = None
     if tls:
         cert, key = make_cert(logs)
         model_cmd += ["--tls-cert", cert, "--tls-key", key]
-    model = subprocess.Popen(model_cmd, stdout=out, stderr=out)
+    model = subprocess.Popen(model_cmd, stdout=out, stderr=open(model_err, "w"))
     try:
-        for hp, p in ((API, services), (SINK, services), (LISTENER, services), (MODEL, model)):
-            wait_port(hp, p)
+        procs = {API: (services, services_err), SINK: (services, services_err), LISTENER: (services, services_err), MODEL: (model, model_err)}
+        for hp, name in services_named():
+            wait_port(hp, procs[hp][0], name, procs[hp][1])
         # The listener logs a connection; the readiness probe above was one: start clean.
         time.sleep(0.1)
         for f in ("listener.jsonl", "sink.jsonl"):
@@ -265,7 +302,10 @@ def main():
     ap.add_argument("--stream", action="store_true", help="the agent streams the model's answers (server-sent events)")
     ap.add_argument("--baseline-seeds", default="1-5")
     ap.add_argument("--seeds", default="6-25")
+    ap.add_argument("--port-base", type=int, default=int(os.environ.get("AGENTGUARD_EXAMPLE_PORT_BASE", "18080")),
+                    help="the services listen on ports N to N+3 (default 18080, or $AGENTGUARD_EXAMPLE_PORT_BASE)")
     a = ap.parse_args()
+    set_ports(a.port_base)
     if a.mode == "eval":
         return evaluate(a)
     if a.mode == "bench":
