@@ -13,7 +13,39 @@ const OBJECTS: &[(&str, &str)] = &[
     ("src/bpf/egress.bpf.c", "egress"),
 ];
 
+/// The commit built, for --version: "unknown" outside a git checkout, "-dirty" with
+/// uncommitted changes.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(c) if !c.is_empty() => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{c}-dirty")
+            } else {
+                c
+            }
+        }
+        _ => "unknown".to_string(),
+    }
+}
+
 fn main() {
+    println!("cargo:rustc-env=AGENTGUARD_COMMIT={}", commit());
+    // A new commit or checkout moves HEAD's log; the index, a change staged.
+    for f in [".git/logs/HEAD", ".git/index"] {
+        if std::path::Path::new(f).exists() {
+            println!("cargo:rerun-if-changed={f}");
+        }
+    }
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
     let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
         Ok("x86_64") => "x86",

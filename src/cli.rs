@@ -6,16 +6,36 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "agentguard",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("AGENTGUARD_COMMIT"), ")"),
+    long_version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (commit ",
+        env!("AGENTGUARD_COMMIT"),
+        ")\nbuilt in: record, diff, watch; enforce with BPF LSM and with Landlock and cgroup programs; \
+LLM visibility (OpenSSL-ABI libssl uprobes, plain HTTP); no optional features\n\
+what works on this host: agentguard doctor"
+    ),
     about = "Learn, review, diff and enforce what an AI agent's process tree does, with eBPF",
     long_about = "agentguard watches one agent's process tree with eBPF: every exec, file, \
 connection, DNS name and risky kernel operation of the tree, from its first instruction to its \
 last process. It records what the tree did as a TOML profile and a JSONL event stream.\n\n\
-Loading the sensor needs root (CAP_BPF and CAP_PERFMON) and a kernel with BTF."
+Loading the sensor needs root (CAP_BPF and CAP_PERFMON) and a kernel with BTF.\n\n\
+Exit status: each command's page says; 2 on a usage error."
 )]
 pub struct Cli {
+    /// Colour in agentguard's own output: auto (on a terminal, unless NO_COLOR is set),
+    /// always or never
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,7 +46,9 @@ pub enum Command {
 process of that tree until the tree ends (or Ctrl-C with --pid). Writes the run as a profile (-o, or \
 standard output) and, with --events, every event as JSON lines. A summary goes to standard error.\n\n\
 Exit status: the command's own (128+N if it was killed by signal N); 127 if it could not be started; \
-130 when a --pid recording is interrupted; 2 when agentguard itself fails.",
+130 when a --pid recording is interrupted; with --baseline, when the command succeeded: 1 when the \
+gate (--fail-on) failed, 2 when it could not judge the run (records lost); 2 when agentguard itself fails \
+(before the command starts when an output cannot be written or an input does not parse).",
         after_help = "Examples:\n  sudo agentguard record -o run.toml -- python3 agent.py --task \"...\"\n  \
 sudo agentguard record -o run.toml --events run.jsonl --pid 4242"
     )]
@@ -36,9 +58,13 @@ sudo agentguard record -o run.toml --events run.jsonl --pid 4242"
         long_about = "Runs COMMAND (or watches --pid and its descendants, or replays a kept event log) in a \
 terminal UI: the process tree with each process running or exited, the event stream with filters by text and \
 by process, counters per kind and of lost events, findings against --baseline highlighted by severity, \
-denials standing out. Keys: q quit, ? help, / filter, tab switch pane, arrows move, enter select, p pause, \
-esc clear. The command's output goes to --output-log. When the tree ends the UI stays until q. The same \
-view is available while recording or enforcing: record --tui, enforce --tui.",
+denials standing out. Keys: q quit, ? help, / filter (text, or a severity: /critical), F findings view \
+(each press raises the lowest severity shown), tab switch pane, arrows or j/k move, PgUp/PgDn, g/G or \
+Home/End first and last, enter select, p pause, esc clear. The command's output goes to --output-log. When \
+the tree ends the UI stays until q. The same view is available while recording or enforcing: record --tui, \
+enforce --tui. watch has no gate.\n\n\
+Exit status: the command's own, as record's; 0 after a replay; 2 without a terminal (standard input and \
+output must be one) or when agentguard fails.",
         after_help = "Examples:\n  sudo agentguard watch -- python agent.py\n  sudo agentguard watch --pid 4242 --baseline baseline.toml\n  agentguard watch --replay run.jsonl"
     )]
     Watch(WatchArgs),
@@ -48,14 +74,17 @@ view is available while recording or enforcing: record --tui, enforce --tui.",
 each entry counting the runs it was seen in, generalised from that evidence (random names become \
 patterns, directories whose files vary across runs collapse). Order does not matter. Hand-written \
 rules and includes are kept as they are. A run that two inputs both hold is counted once; inputs that \
-share some runs but not all are refused. Writes to -o, or standard output.",
+share some runs but not all are refused. Writes to -o, or standard output.\n\n\
+Exit status: 0 when the baseline was written, 2 on error (an input that does not parse, inputs that share \
+some runs but not all).",
         after_help = "Example:\n  agentguard merge runs/*.toml -o baseline.toml"
     )]
     Merge(MergeArgs),
-    /// Enforce a profile in the kernel (BPF LSM): what it does not allow fails with EPERM
+    /// Enforce a profile in the kernel (BPF LSM, or Landlock where it is off): what it does not allow fails
     #[command(
         long_about = "Runs COMMAND (or watches --pid and its descendants) under a profile enforced by BPF LSM \
-programs: opens of files by access, executions (of the resolved file), outbound connections and unconnected \
+programs, or, where BPF LSM is unavailable, by Landlock with cgroup programs and a seccomp filter (--backend \
+auto, the default, says which before the start): opens of files by access, executions (of the resolved file), outbound connections and unconnected \
 datagrams (IPv4, IPv6; unix sockets by the socket the kernel reaches, its bound name) that the profile does \
 not allow fail with EPERM; ptrace of processes \
 outside the tree, kernel module loads, bpf() and mounts are denied. Protected paths are denied unless a \
@@ -72,9 +101,10 @@ workspace, new destinations (a new port on a known host too), protected paths an
 denied. An admitted operation is reported when it happens (ALLOWED (low) exec /usr/bin/head ... \
 [exec-coreutil]) and listed in the summary: record the run with -o and merge it into the baseline to make it \
 part of it. --deny-at new denies everything the profile does not cover.\n\n\
-Fails closed: when the LSM programs cannot load (no bpf in the kernel's lsm= list, no BTF), or the profile \
-holds a pattern the kernel cannot check exactly, or lacks the ELF loader or #! interpreter that a program it \
-names needs, the command is not started and the exit status is 2. The \
+Fails closed: when the chosen backend cannot enforce (--backend bpf-lsm where the LSM programs cannot load: \
+no bpf in the kernel's lsm= list, no BTF; Landlock missing too under auto), or the profile holds a pattern \
+BPF LSM cannot check exactly, or lacks the ELF loader or #! interpreter that a program it names needs, the \
+command is not started and the exit status is 2. The \
 tree runs in a cgroup of its own; if agentguard dies, even by SIGKILL, a watchdog kills what is left of it; \
 when enforce ends, so does the tree.\n\n\
 Threat model: the tree may be root and attack agentguard itself. Its signals reach only the tree (BPF LSM \
@@ -90,7 +120,10 @@ Landlock cannot say (clone3 fails with ENOSYS; TIOCSTI, socket families, device 
 bpf(), kexec, 32-bit system calls fail with EPERM), the tree runs without CAP_NET_ADMIN, and unix sockets \
 are checked by the name passed; it needs Linux 6.12 for the signal scope. Outputs are \
 opened before the tree starts and never written through a link; names are printed escaped. What is not \
-covered is listed in the README (Threat model).",
+covered is listed in the README (Threat model).\n\n\
+Exit status: the command's own (128+N if it was killed by signal N); 127 if it could not be started; with \
+--baseline, as record's; 2 when the profile cannot be enforced (the command is not started) or agentguard \
+fails.",
         after_help = "Examples:\n  sudo agentguard enforce --profile baseline.toml -- python agent.py\n  sudo agentguard enforce --profile baseline.toml --deny-at new -- python agent.py\n  sudo agentguard enforce --profile baseline.toml --audit -- python agent.py"
     )]
     Enforce(EnforceArgs),
@@ -98,9 +131,12 @@ covered is listed in the README (Threat model).",
     #[command(
         long_about = "Reports what RUN (a profile, or an event log in JSONL, which also names the processes) \
 did that BASELINE does not cover: new programs, files or wider access to them, destinations, DNS names and \
-flagged kinds, each with a severity from the rules in the RULES section of the man page and a one-line \
+flagged kinds, each with a severity from the rule table (RULES, below) and a one-line \
 reason; and, for information, what the baseline saw in every run and this run did not.\n\n\
-Exit status: 1 when a finding at or above --fail-on exists, 0 when none, 2 on error.",
+Exit status: 1 when a finding at or above --fail-on exists, 0 when none, 2 on error. A gate never passes \
+on missing data: an event log without its start or end record (a recording cut short), one whose end \
+record counts other lines than it has, a recording that lost records, and a profile (run or baseline) \
+without recorded runs are errors.",
         after_help = "Examples:\n  agentguard diff baseline.toml run.toml\n  agentguard diff baseline.toml run.jsonl --format markdown >> $GITHUB_STEP_SUMMARY\n  agentguard diff baseline.toml run.toml --fail-on high",
         after_long_help = crate::diff::rules::help()
     )]
@@ -110,14 +146,16 @@ Exit status: 1 when a finding at or above --fail-on exists, 0 when none, 2 on er
         long_about = "Prints what a profile admits, grouped by kind: how many runs it learned from, \
 which entries were seen in every run and which were rare, what each learned pattern replaced, \
 protected paths seen during training (to review: they are admitted only by hand-written rules), and \
-the includes and hand-written rules."
+the includes and hand-written rules.\n\n\
+Exit status: 0, or 2 when the profile cannot be read."
     )]
     Show(ShowArgs),
     /// Measure the sensor's overhead: syscall storms bare, in the tree and beside it
     #[command(
         long_about = "Runs the same syscall storms bare, inside a recorded tree and outside it while a \
 recording is active, and prints the time of each storm's loop and the ratios. Also measures the start-up \
-until the recorded command's first instruction and the events lost during the open storm. Needs root."
+until the recorded command's first instruction and the events lost during the open storm. Needs root.\n\n\
+Exit status: 0, or 2 when a measurement could not be made."
     )]
     Bench(BenchArgs),
     /// Check what this host supports, by doing it: which features work, which do not and why
@@ -128,9 +166,24 @@ Exit status: 0 when everything works, 1 when something is degraded or unavailabl
         after_help = "Examples:\n  sudo agentguard doctor\n  sudo agentguard doctor --format json"
     )]
     Doctor(DoctorArgs),
+    /// Print a shell completion script for agentguard
+    #[command(
+        long_about = "Prints the completion script for SHELL on standard output: subcommands, options and \
+their values.\n\n\
+Exit status: 0.",
+        after_help = "Examples:\n  agentguard completions bash | sudo tee /usr/share/bash-completion/completions/agentguard\n  agentguard completions zsh > ~/.zfunc/_agentguard\n  agentguard completions fish > ~/.config/fish/completions/agentguard.fish"
+    )]
+    Completions(CompletionsArgs),
     /// Run one syscall storm and print its loop time in nanoseconds (used by bench)
     #[command(hide = true, name = "__storm")]
     Storm(StormArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +218,9 @@ pub struct RecordArgs {
     /// to --output
     #[arg(long)]
     pub tui: bool,
+    /// Run as `agentguard watch`: no profile on standard output, no gate.
+    #[arg(skip)]
+    pub watch: bool,
     /// With --tui: where the command's standard output and error go
     #[arg(long, value_name = "FILE", default_value = "agentguard-output.log")]
     pub output_log: PathBuf,
@@ -186,7 +242,7 @@ pub struct LlmArgs {
     pub no_llm: bool,
     /// Keep LLM request and response bodies in the events (secrets redacted, bounded by
     /// --llm-body-max); without it only what they say (model, tools, tool calls, usage)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_llm")]
     pub llm_bodies: bool,
     /// With --llm-bodies: bytes kept of each body
     #[arg(long, value_name = "BYTES", default_value_t = 16384)]

@@ -88,6 +88,17 @@ pub enum Kind {
         lost: u64,
         procs_untracked: u64,
     },
+    /// The recording ended: the last line of a complete event log. A log without it was
+    /// cut short; `events` counts the lines before it, so a log that lost lines is known.
+    End {
+        /// The command's exit status (128 + N for signal N).
+        exit: i32,
+        #[serde(default, skip_serializing_if = "is_false")]
+        interrupted: bool,
+        events: u64,
+        lost: u64,
+        procs_untracked: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@ mod attach;
 mod baseline;
 mod bench;
 mod cli;
+mod colour;
 mod diff;
 mod doctor;
 mod enforce;
@@ -17,6 +18,10 @@ mod output;
 mod paths;
 mod profile;
 mod pty;
+#[cfg(test)]
+mod readme;
+#[cfg(test)]
+mod readme_lines;
 mod record;
 mod sensor;
 mod tui;
@@ -28,6 +33,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
+    colour::set(cli.color);
     match cli.command {
         Command::Record(args) => record::run(args, None),
         Command::Enforce(args) => enforce::run(args),
@@ -38,6 +44,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bench(args) => bench::run(args),
         Command::Storm(args) => bench::storm(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(args.shell, &mut cmd, "agentguard", &mut std::io::stdout());
+            Ok(0)
+        }
     }
 }
 

@@ -41,6 +41,9 @@ struct State {
     tui: Option<crate::tui::app::App>,
     /// Denials (or, under audit, would-be denials) reported by enforcement.
     denials: u64,
+    /// Each denial line printed, with how many times the same denial came: a loop that
+    /// retries does not flood the terminal; the count is given at the end.
+    denied_lines: Vec<(String, u64)>,
     audit: bool,
     enforcing: bool,
     /// Whether syscalls were decoded (not under a bare enforce).
@@ -161,7 +164,13 @@ impl State {
                     .collect::<Vec<_>>(),
             );
             // Under the UI the denial shows there; a line on stderr would tear the screen.
-            if self.tui.is_none() {
+            // The same denial (what, object, access, reason) again: counted, not printed.
+            let same = format!("{what} {} {}{access}: {}", d.op, d.object, d.reason);
+            let seen = self.denied_lines.iter_mut().find(|(l, _)| *l == same);
+            if let Some((_, n)) = seen {
+                *n += 1;
+            } else if self.tui.is_none() {
+                self.denied_lines.push((same, 1));
                 let cause = cause_suffix(ev.cause.as_ref());
                 // One line whatever the names hold: a newline in a name must not forge
                 // a line of agentguard's own.
@@ -332,6 +341,12 @@ enum Target {
 
 /// Records a tree; with `enforce`, also enforces a compiled profile on it (enforce.rs).
 pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32> {
+    if args.tui {
+        if let Some(why) = crate::tui::need_terminal("--tui") {
+            eprintln!("agentguard: {why}");
+            return Ok(2);
+        }
+    }
     let target = match args.pid {
         Some(pid) => Target::Pid(pid),
         None => Target::Command(args.command.clone()),
@@ -466,7 +481,11 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         None => Vars::from_env(),
     };
     let checker = match &args.baseline {
-        Some(b) => Some(Checker::new(&Profile::load(b)?, b, vars.clone())?),
+        Some(b) => {
+            let p = Profile::load(b)?;
+            crate::diff::complete::profile(b, &p, "baseline")?;
+            Some(Checker::new(&p, b, vars.clone())?)
+        }
         None => None,
     };
     let mut state = State {
@@ -488,6 +507,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         root_exit: None,
         root: 0,
         warnings: Vec::new(),
+        denied_lines: Vec::new(),
         denials: 0,
         audit: enforce.as_ref().is_some_and(|e| e.opts.audit),
         enforcing: enforce.is_some(),
@@ -795,6 +815,23 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         (Target::Pid(_), _) if interrupted => 130,
         (Target::Pid(_), _) => st.root_exit.unwrap_or(0),
     };
+    // The log's last line: whoever reads it knows it is whole.
+    let end = Event {
+        ts: st.decoder.wall_time(mono_now()),
+        pid: st.root,
+        tid: st.root,
+        ppid: 0,
+        exe: String::new(),
+        kind: Kind::End {
+            exit,
+            interrupted,
+            events: st.events,
+            lost: last_stats.lost,
+            procs_untracked: last_stats.procs_untracked,
+        },
+        cause: None,
+    };
+    st.handle_one(end);
     let run = RunInfo {
         id: run_id(),
         command: command_text.clone(),
@@ -832,7 +869,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
             outputs.push(p.display().to_string());
         }
         // Under enforce, or when learning into a baseline, the profile is written only on request.
-        None if args.merge_into.is_some() || enforce_active => {}
+        None if args.merge_into.is_some() || enforce_active || args.watch => {}
         None => {
             let text = profile.to_toml()?;
             let mut out = std::io::stdout().lock();
@@ -857,6 +894,11 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
             st.events
         ));
     }
+    for (line, n) in st.denied_lines.iter().filter(|(_, n)| *n > 1) {
+        say(&crate::paths::printable(&format!(
+            "agentguard: {line} ({n} times in all; printed once)"
+        )));
+    }
     if !args.quiet {
         print_summary(
             &command_text,
@@ -873,20 +915,37 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
     if let Some(c) = &st.checker {
         let (findings, _) = c.finish();
         let failed = diff::gate(args.fail_on, &findings);
+        // A gate never passes on missing data: what the sensor lost could be the finding.
+        let incomplete = (last_stats.lost > 0 || last_stats.procs_untracked > 0) && !failed;
         if !args.quiet {
             let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+            // watch has no gate: it shows, it does not judge.
+            let gate = if args.watch {
+                String::new()
+            } else if failed {
+                "; gate --fail-on: FAILED".to_string()
+            } else if incomplete {
+                format!(
+                    "; gate --fail-on: INCOMPLETE ({} records lost, {} processes untracked: the run was not seen whole)",
+                    last_stats.lost, last_stats.procs_untracked
+                )
+            } else {
+                "; gate --fail-on: passed".to_string()
+            };
             eprintln!(
-                "agentguard: {} findings against the baseline ({} critical, {} high, {} medium, {} low); gate --fail-on: {}",
+                "agentguard: {} findings against the baseline ({} critical, {} high, {} medium, {} low){gate}",
                 findings.len(),
                 n(Severity::Critical),
                 n(Severity::High),
                 n(Severity::Medium),
                 n(Severity::Low),
-                if failed { "FAILED" } else { "passed" }
             );
         }
         if exit == 0 && failed {
             return Ok(1);
+        }
+        if exit == 0 && incomplete && !args.watch {
+            return Ok(2);
         }
     }
     Ok(exit)
@@ -934,8 +993,9 @@ fn print_summary(
     } else {
         format!("exit {exit}")
     };
+    let did = if st.enforcing { "enforced" } else { "recorded" };
     s.push_str(&format!(
-        "agentguard: recorded {command} ({how}, {seconds:.2} s)\n"
+        "agentguard: {did} {command} ({how}, {seconds:.2} s)\n"
     ));
     for (what, n) in [
         ("processes", b.processes),

@@ -156,3 +156,75 @@ fn record_with_a_baseline_checks_live_and_keeps_the_commands_exit_status_first()
         .unwrap();
     assert_eq!(bad_baseline.status.code(), Some(2));
 }
+
+/// The gate never passes on missing data: a log cut short, one that lost lines, an empty
+/// one, and a baseline with no recorded runs are errors (exit 2), each saying where and
+/// what; the whole log passes.
+#[test]
+fn the_gate_fails_closed_on_a_log_or_baseline_that_is_not_whole() {
+    let d = setup("closed");
+    let benign = record(&d, &[], &strs(&sh(&script(&d, false, 0))));
+    assert_eq!(benign.code(), Some(0), "{}", benign.stderr());
+    let log = std::fs::read_to_string(d.join("run.jsonl")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        lines[0].contains("\"kind\":\"start\"")
+            && lines.last().unwrap().contains("\"kind\":\"end\""),
+        "a log starts and ends with its records"
+    );
+    let diff = |baseline: &std::path::Path, run: &std::path::Path| {
+        Command::new(BIN)
+            .args(["diff", "--fail-on", "new"])
+            .arg(baseline)
+            .arg(run)
+            .output()
+            .unwrap()
+    };
+    let base = d.join("baseline.toml");
+    let whole = diff(&base, &d.join("run.jsonl"));
+    assert_eq!(
+        whole.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&whole.stdout)
+    );
+    let cases: [(&str, String, &str); 4] = [
+        ("empty.jsonl", String::new(), "the event log is empty"),
+        (
+            "cut.jsonl",
+            lines[..lines.len() - 1].join("\n"),
+            "ends without its end record",
+        ),
+        (
+            "holed.jsonl",
+            [&lines[..2], &lines[3..]].concat().join("\n"),
+            "records are missing or were added",
+        ),
+        (
+            "headless.jsonl",
+            lines[1..].join("\n"),
+            ":1: the first record is not the recording's start",
+        ),
+    ];
+    for (name, text, why) in cases {
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        let out = diff(&base, &p);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(why) && err.contains(name), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}: no report on missing data");
+    }
+    // A profile without recorded runs, as the baseline or as the run.
+    let hand = d.join("hand.toml");
+    std::fs::write(&hand, "version = 1\n\n[[exec]]\npath = \"/usr/bin/true\"\n").unwrap();
+    for (b, r) in [(&hand, &d.join("run.toml")), (&base, &hand)] {
+        let out = diff(b, r);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("hand.toml") && err.contains("no recorded runs"),
+            "{err}"
+        );
+    }
+}

@@ -69,6 +69,7 @@ fn landlock_denies_what_the_profile_does_not_allow_and_reports_widened_rules() {
     let p = profile(&d, okp);
     let script = format!(
         "cat {d}/data/ok.txt; cat {d}/secret.txt || echo READ-DENIED; \
+         cat {d}/secret.txt 2>/dev/null; cat {d}/secret.txt 2>/dev/null; \
          echo hi > {d}/out/x.txt && echo WROTE; (echo no > {d}/y.txt) 2>/dev/null || echo WRITE-DENIED; \
          /usr/bin/id || echo EXEC-DENIED; \
          (exec 3<>/dev/tcp/127.0.0.1/{okp}) && echo CONNECTED; \
@@ -126,15 +127,47 @@ fn landlock_denies_what_the_profile_does_not_allow_and_reports_widened_rules() {
         )),
         "{se}"
     );
-    // And each denial, as it happened.
+    // And each denial, as it happened: the same one three times is one line and a count.
+    let secret = format!("DENIED open {}/secret.txt (read)", d.display());
+    assert_eq!(
+        se.matches(&secret).count(),
+        2,
+        "once as it happened, once counted: {se}"
+    );
     assert!(
-        se.contains(&format!("DENIED open {}/secret.txt (read)", d.display())),
+        se.contains(&format!("{secret}: ")) && se.contains("(3 times in all; printed once)"),
         "{se}"
+    );
+    assert!(
+        se.contains("agentguard: enforced /usr/bin/bash"),
+        "the summary: {se}"
     );
     assert!(se.contains("DENIED exec /usr/bin/id"), "{se}");
     assert!(
         se.contains(&format!("DENIED connect 127.0.0.1:{nop}")),
         "{se}"
+    );
+    // -q: what Landlock changes is one line, not the lists.
+    let quiet = Command::new(BIN)
+        .args([
+            "enforce",
+            "-q",
+            "--deny-at",
+            "new",
+            "--backend",
+            "landlock",
+            "--profile",
+        ])
+        .arg(&p)
+        .args(["--", "/usr/bin/bash", "-c", "true"])
+        .output()
+        .unwrap();
+    let qe = String::from_utf8_lossy(&quiet.stderr);
+    assert!(
+        qe.contains("with Landlock: ")
+            && qe.contains("rules widened")
+            && !qe.contains("widened: [[file]]"),
+        "{qe}"
     );
     drop((ok, no));
 }

@@ -530,3 +530,43 @@ fn a_flood_that_overflows_the_ring_buffer_is_counted_not_hidden() {
         r.profile
     );
 }
+
+/// Outputs are checked and inputs parsed before the command starts: a recording is never
+/// lost after the run.
+#[test]
+fn a_bad_output_or_input_fails_before_the_command_runs() {
+    let d = scratch("before-start");
+    let mark = d.join("ran");
+    let cmd = format!("touch {}", mark.display());
+    let bad_baseline = d.join("bad.toml");
+    std::fs::write(&bad_baseline, "version = 1\nruns = \"many\"\n").unwrap();
+    let nowhere = d.join("no/such/dir/x.toml");
+    let nowhere_events = d.join("no/such/dir/x.jsonl");
+    let cases: Vec<(Vec<&std::ffi::OsStr>, &str)> = vec![
+        (vec!["-o".as_ref(), nowhere.as_os_str()], "no/such/dir"),
+        (
+            vec!["--events".as_ref(), nowhere_events.as_os_str()],
+            "no/such/dir",
+        ),
+        (
+            vec!["--merge-into".as_ref(), bad_baseline.as_os_str()],
+            "bad.toml",
+        ),
+        (
+            vec!["--baseline".as_ref(), bad_baseline.as_os_str()],
+            "bad.toml",
+        ),
+    ];
+    for (args, names) in cases {
+        let out = Command::new(BIN)
+            .arg("record")
+            .args(&args)
+            .args(["--", "/bin/sh", "-c", &cmd])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(names), "{args:?}: {err}");
+        assert!(!mark.exists(), "{args:?}: the command ran: {err}");
+    }
+}

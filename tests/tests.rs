@@ -63,3 +63,9 @@ mod dns;
 
 /// `watch`: the terminal UI in a real terminal (tmux), on a real recording.
 mod watch;
+
+/// The conventions of a command-line tool: --version, completions, colour, conflicts.
+mod cli;
+
+/// The README's commands, run as a user runs them.
+mod readme;

@@ -111,6 +111,49 @@ fn watch_follows_a_live_tree_and_stays_until_q() {
     tmux(&["send-keys", "-t", &session, "q"]);
     let s = screen_with(&session, "EXITED");
     assert!(s.contains("EXITED 0"), "{s}");
+    // watch shows; it does not judge, nor print a profile after the UI.
+    assert!(
+        !s.contains("gate --fail-on") && !s.contains("version = 1"),
+        "{s}"
+    );
+}
+
+/// Without a terminal, watch (live or replayed) and record --tui say so and exit 2: no
+/// panic, no UI drawn into a pipe waiting for a q nobody can type.
+#[test]
+fn watch_without_a_terminal_says_so() {
+    let d = scratch("watch-no-tty");
+    let log = d.join("run.jsonl");
+    std::fs::write(&log, "").unwrap();
+    let mark = d.join("ran");
+    let touch = format!("touch {}", mark.display());
+    let replay = ["watch", "--replay", log.to_str().unwrap()];
+    let live = ["watch", "--", "/bin/sh", "-c", touch.as_str()];
+    let tui = [
+        "record",
+        "--tui",
+        "-o",
+        "/dev/null",
+        "--",
+        "/bin/sh",
+        "-c",
+        touch.as_str(),
+    ];
+    for args in [&replay[..], &live[..], &tui[..]] {
+        // Standard input and output are not terminals here (output() captures them).
+        let out = Command::new(BIN).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("needs a terminal") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: nothing drawn into the pipe"
+        );
+    }
+    assert!(!mark.exists(), "the command did not run");
 }
 
 #[test]

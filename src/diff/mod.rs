@@ -1,5 +1,6 @@
 //! `agentguard diff`: what a run did that its baseline does not cover, ranked, and a gate
 //! for CI. The same checker runs live under `record --baseline`.
+pub mod complete;
 pub mod report;
 pub mod rules;
 
@@ -421,9 +422,13 @@ impl RunInput {
             .extension()
             .is_some_and(|e| e == "jsonl" || e == "json")
         {
-            Ok(RunInput::Events(read_jsonl(path)?))
+            let evs = read_jsonl(path)?;
+            complete::events(path, &evs)?;
+            Ok(RunInput::Events(evs))
         } else {
-            Ok(RunInput::Profile(Profile::load(path)?))
+            let p = Profile::load(path)?;
+            complete::profile(path, &p, "run")?;
+            Ok(RunInput::Profile(p))
         }
     }
 
@@ -565,6 +570,7 @@ impl RunInput {
 
 pub fn run(args: DiffArgs) -> Result<i32> {
     let baseline = Profile::load(&args.baseline)?;
+    complete::profile(&args.baseline, &baseline, "baseline")?;
     let input = RunInput::load(&args.run)?;
     // ${CWD} and ${HOME} mean the run's launch directory and home, wherever diff runs.
     let mut vars = input.vars().unwrap_or_else(Vars::from_env);

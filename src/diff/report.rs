@@ -55,7 +55,7 @@ fn counts(f: &[Finding]) -> Counts {
 pub fn print(r: &Report, format: DiffFormat) -> Result<()> {
     let out = std::io::stdout();
     let text = match format {
-        DiffFormat::Text => text(r, out.is_terminal()),
+        DiffFormat::Text => text(r, crate::colour::enabled(out.is_terminal())),
         DiffFormat::Markdown => markdown(r),
         DiffFormat::Json => json(r)?,
     };

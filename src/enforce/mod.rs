@@ -156,6 +156,26 @@ fn landlock_backend(
     }
     let plan = landlock::plan(p, vars);
     let ruleset = landlock::ruleset(&plan)?;
+    let mut not = vec![
+        "unix sockets are checked by the name the program passes, not the socket a symlink there leads to".to_string(),
+        "chmod, chown, a file's times and extended attributes (not restricted; file capabilities are: CAP_SETFCAP is dropped)".to_string(),
+    ];
+    if !c.names.is_empty() {
+        not.push(format!(
+            "{} host rules: connections by name are denied (allowed by address only)",
+            c.names.len()
+        ));
+    }
+    if args.run.quiet {
+        // Quiet, not silent: what Landlock changes is said in one line.
+        eprintln!(
+            "agentguard: enforcing {name} with Landlock: {} rules widened, {} narrowed, {} things not covered (without -q: which)",
+            plan.widened.len(),
+            plan.narrowed.len(),
+            not.len()
+        );
+        return Ok(Backend::Landlock(ruleset));
+    }
     eprintln!(
         "agentguard: enforcing {name} with Landlock ({} file grants) and cgroup programs ({} network rules)",
         plan.grants.len(),
@@ -164,16 +184,6 @@ fn landlock_backend(
     eprintln!(
         "agentguard: and a seccomp filter: clone3 (ENOSYS: clone is used instead), terminal input injection, raw, packet and other socket families, device nodes, mounts, kernel modules, bpf() and kexec fail with EPERM; signals outside the tree are refused by Landlock; the tree runs without CAP_NET_ADMIN and CAP_SETFCAP"
     );
-    let mut not = vec![
-        "unix sockets are checked by the name the program passes, not the socket a symlink there leads to".to_string(),
-        "chmod, chown and extended attributes (not restricted; file capabilities are: CAP_SETFCAP is dropped)".to_string(),
-    ];
-    if !c.names.is_empty() {
-        not.push(format!(
-            "{} host rules: connections by name are denied (allowed by address only)",
-            c.names.len()
-        ));
-    }
     eprintln!("agentguard: not covered by Landlock: {}", not.join("; "));
     for w in &plan.widened {
         eprintln!("agentguard: widened: {w}");

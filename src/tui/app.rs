@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use crate::diff::rules::Severity;
 use crate::diff::{Checker, Finding};
 use crate::event::{Event, Kind};
 use crate::profile::Observer;
@@ -58,6 +59,12 @@ pub struct App {
     pub filter: String,
     /// Show only the events of this process.
     pub only_pid: Option<u32>,
+    /// The findings view: only findings at or above this severity, and denials.
+    pub min_severity: Option<Severity>,
+    /// Rows a PgUp or PgDn moves (the events pane's height, set as it is drawn).
+    pub page: usize,
+    /// Colours drawn (NO_COLOR and --color never turn them off).
+    pub colour: bool,
     pub selected_proc: usize,
     pub selected_row: usize,
     /// How many rows the filters let through (kept up to date as events arrive).
@@ -81,6 +88,7 @@ pub fn kind_name(k: &Kind) -> &'static str {
         Kind::Flag(_) => "flag",
         Kind::Deny(_) => "deny",
         Kind::Lost { .. } => "lost",
+        Kind::End { .. } => "end",
         Kind::LlmRequest(_) => "llm.request",
         Kind::LlmResponse(_) => "llm.response",
         Kind::ToolCall(_) => "llm.tool_call",
@@ -168,6 +176,15 @@ fn what(ev: &Event) -> String {
             d.reason
         ),
         Kind::Lost { lost, .. } => format!("lost {lost} events"),
+        Kind::End {
+            exit, interrupted, ..
+        } => {
+            if *interrupted {
+                "end (interrupted)".to_string()
+            } else {
+                format!("end (exit {exit})")
+            }
+        }
         Kind::LlmRequest(r) => format!(
             "llm.request {} {}{} model {} ({} tools offered)",
             r.api,
@@ -211,6 +228,9 @@ impl App {
             paused: false,
             filter: String::new(),
             only_pid: None,
+            min_severity: None,
+            page: 20,
+            colour: crate::colour::enabled(true),
             selected_proc: 0,
             selected_row: 0,
             n_visible: 0,
@@ -295,15 +315,16 @@ impl App {
         }
         if self.rows.len() == KEEP {
             if let Some(old) = self.rows.pop_front() {
-                if self.matches(&old.ev) {
+                if self.matches(&old) {
                     self.n_visible -= 1;
                     self.selected_row = self.selected_row.saturating_sub(1);
                 }
             }
             self.dropped += 1;
         }
-        let shown = self.matches(&ev);
-        self.rows.push_back(Row { ev, finding });
+        let row = Row { ev, finding };
+        let shown = self.matches(&row);
+        self.rows.push_back(row);
         if shown {
             self.n_visible += 1;
             if !self.paused && self.mode == Mode::Normal && self.pane == Pane::Events {
@@ -313,18 +334,34 @@ impl App {
         }
     }
 
-    /// Whether the filters let an event through.
-    fn matches(&self, ev: &Event) -> bool {
-        self.only_pid.is_none_or(|p| ev.pid == p)
+    /// Whether the filters let a row through. The text filter sees what the row shows:
+    /// its summary, program, and the severity and rule of its finding ("critical").
+    fn matches(&self, r: &Row) -> bool {
+        let ev = &r.ev;
+        let denied = matches!(ev.kind, Kind::Deny(_));
+        let severe = match self.min_severity {
+            None => true,
+            Some(min) => denied || r.finding.as_ref().is_some_and(|f| f.severity >= min),
+        };
+        severe
+            && self.only_pid.is_none_or(|p| ev.pid == p)
             && (self.filter.is_empty() || {
                 let f = self.filter.to_lowercase();
-                summary(ev).to_lowercase().contains(&f) || ev.exe.to_lowercase().contains(&f)
+                let finding = r
+                    .finding
+                    .as_ref()
+                    .map(|x| format!("{} {}", x.severity.name(), x.rule))
+                    .unwrap_or_default();
+                summary(ev).to_lowercase().contains(&f)
+                    || ev.exe.to_lowercase().contains(&f)
+                    || finding.to_lowercase().contains(&f)
+                    || (denied && "denied".contains(&f))
             })
     }
 
     /// After a filter changes: count again, and go to the last row.
     fn refilter(&mut self) {
-        self.n_visible = self.rows.iter().filter(|r| self.matches(&r.ev)).count();
+        self.n_visible = self.rows.iter().filter(|r| self.matches(r)).count();
         self.selected_row = self.n_visible.saturating_sub(1);
     }
 
@@ -333,7 +370,7 @@ impl App {
         self.rows
             .iter()
             .enumerate()
-            .filter(|(_, r)| self.matches(&r.ev))
+            .filter(|(_, r)| self.matches(r))
             .map(|(i, _)| i)
             .collect()
     }
@@ -364,6 +401,20 @@ impl App {
     pub fn selected_event(&self) -> Option<&Row> {
         let v = self.visible();
         v.get(self.selected_row).and_then(|i| self.rows.get(*i))
+    }
+
+    /// Moves the selection of the focused pane by `n` rows, within its bounds. Moving in
+    /// the events pauses the stream, as Up does.
+    fn move_by(&mut self, n: isize, procs: usize, rows: usize) {
+        let (sel, len) = match self.pane {
+            Pane::Tree => (&mut self.selected_proc, procs),
+            Pane::Events => {
+                self.paused = true;
+                (&mut self.selected_row, rows)
+            }
+        };
+        let to = (*sel as isize).saturating_add(n);
+        *sel = to.clamp(0, len.saturating_sub(1) as isize) as usize;
     }
 
     /// Handles a key; returns true to quit.
@@ -410,6 +461,26 @@ impl App {
                 self.mode = Mode::Filter(self.filter.clone())
             }
             KeyCode::Char('p') => self.paused = !self.paused,
+            KeyCode::Char('F') => {
+                self.min_severity = match self.min_severity {
+                    None => Some(Severity::Low),
+                    Some(Severity::Low) => Some(Severity::Medium),
+                    Some(Severity::Medium) => Some(Severity::High),
+                    Some(Severity::High) => Some(Severity::Critical),
+                    Some(Severity::Critical) => None,
+                };
+                self.pane = Pane::Events;
+                self.refilter();
+            }
+            KeyCode::PageUp => self.move_by(-(self.page as isize), procs, rows),
+            KeyCode::PageDown => self.move_by(self.page as isize, procs, rows),
+            KeyCode::Home | KeyCode::Char('g') => self.move_by(isize::MIN / 2, procs, rows),
+            KeyCode::End | KeyCode::Char('G') => {
+                self.move_by(isize::MAX / 2, procs, rows);
+                if self.pane == Pane::Events {
+                    self.paused = false; // at the end: follow the stream again
+                }
+            }
             KeyCode::Tab => {
                 self.pane = if self.pane == Pane::Tree {
                     Pane::Events

@@ -14,7 +14,29 @@ use crate::event::{read_jsonl, Kind};
 use crate::profile::{Profile, Vars};
 use app::App;
 
+/// The UI draws on standard output and reads keys from standard input: both must be a
+/// terminal. Drawn into a pipe it would wait for a `q` nobody can type.
+pub fn need_terminal(what: &str) -> Option<String> {
+    use std::io::IsTerminal;
+    let missing = match (
+        std::io::stdin().is_terminal(),
+        std::io::stdout().is_terminal(),
+    ) {
+        (true, true) => return None,
+        (false, true) => "standard input is not a terminal",
+        (true, false) => "standard output is not a terminal",
+        (false, false) => "neither standard input nor standard output is a terminal",
+    };
+    Some(format!(
+        "{what} needs a terminal ({missing}); without one, use agentguard record (--events FILE.jsonl keeps every event)"
+    ))
+}
+
 pub fn run(args: WatchArgs) -> Result<i32> {
+    if let Some(why) = need_terminal("watch") {
+        eprintln!("agentguard: {why}");
+        return Ok(2);
+    }
     let Some(replay) = &args.replay else {
         // Live: record's loop, with the UI in front.
         let rargs = crate::cli::RecordArgs {
@@ -27,6 +49,7 @@ pub fn run(args: WatchArgs) -> Result<i32> {
             fail_on: crate::cli::FailOn::Never,
             merge_into: None,
             tui: true,
+            watch: true,
             output_log: args.output_log.clone(),
             quiet: false,
             llm: args.llm,
@@ -80,6 +103,12 @@ pub fn step(
     if terminal_gone() {
         return Ok(true);
     }
+    // A page is the events pane's height: the screen less the header, footer and borders.
+    let height = terminal
+        .size()
+        .context("reading the terminal's size")?
+        .height;
+    app.page = usize::from(height.saturating_sub(6)).max(1);
     terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
     let mut wait = wait;
     // A bounded number per step: a terminal that went away can report input forever, and

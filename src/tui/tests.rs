@@ -217,3 +217,100 @@ fn events_show_the_tool_call_behind_them_and_the_filter_finds_it() {
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.n_visible, 2, "the call and the exec it caused");
 }
+
+/// The findings view (F) and the text filter see what a row shows: its finding's severity.
+#[test]
+fn the_findings_view_and_a_severity_filter_show_the_rows_rated_so() {
+    let base = crate::profile::Profile::parse(
+        r#"
+version = 1
+
+[[exec]]
+path = "/usr/bin/{python3.11,cat}"
+
+[[file]]
+path = "/w/notes.md"
+access = ["read"]
+"#,
+        std::path::Path::new("b.toml"),
+    )
+    .unwrap();
+    let vars = crate::profile::Vars {
+        home: Some("/home/a".into()),
+        cwd: Some("/w".into()),
+    };
+    let checker = crate::diff::Checker::new(&base, std::path::Path::new("b.toml"), vars).unwrap();
+    let mut a = App::new("agentguard watch".into(), Some(checker));
+    a.on_event(ev(100, 1, "", exec("/usr/bin/python3.11", &["python3"])));
+    a.on_event(ev(100, 1, "/usr/bin/python3.11", open("/w/notes.md")));
+    a.on_event(ev(100, 1, "/usr/bin/python3.11", open("/w/draft.md")));
+    a.on_event(ev(
+        100,
+        1,
+        "/usr/bin/python3.11",
+        open("/home/a/.ssh/id_rsa"),
+    ));
+    let severities: Vec<_> = a
+        .rows
+        .iter()
+        .map(|r| r.finding.as_ref().map(|f| f.severity.name()))
+        .collect();
+    assert_eq!(
+        severities,
+        [None, None, Some("low"), Some("critical")],
+        "the rows as diff rates them"
+    );
+    assert_eq!(a.visible().len(), 4);
+    key(&mut a, KeyCode::Char('F'));
+    assert_eq!(a.visible(), vec![2, 3], "findings, low and above");
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Char('F'));
+    }
+    assert_eq!(a.visible(), vec![3], "critical only");
+    assert!(frame(&a).contains("findings critical and above"));
+    key(&mut a, KeyCode::Char('F'));
+    assert_eq!(a.visible().len(), 4, "and back to every event");
+    key(&mut a, KeyCode::Char('/'));
+    for c in "critical".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(
+        a.visible(),
+        vec![3],
+        "/critical finds the row marked CRITICAL"
+    );
+}
+
+/// The keys an htop or less user reaches for move through the events.
+#[test]
+fn paging_keys_move_the_selection() {
+    let mut a = app();
+    for i in 0..100 {
+        a.on_event(ev(101, 100, "/usr/bin/cat", open(&format!("/w/f{i}"))));
+    }
+    let last = a.n_visible - 1;
+    assert_eq!(a.selected_row, last);
+    a.page = 10;
+    key(&mut a, KeyCode::PageUp);
+    assert_eq!(a.selected_row, last - 10);
+    assert!(a.paused, "moving up pauses the stream");
+    key(&mut a, KeyCode::Char('g'));
+    assert_eq!(a.selected_row, 0);
+    key(&mut a, KeyCode::PageDown);
+    assert_eq!(a.selected_row, 10);
+    key(&mut a, KeyCode::Char('k'));
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Char('j'));
+    assert_eq!(a.selected_row, 11);
+    key(&mut a, KeyCode::Char('G'));
+    assert_eq!(a.selected_row, last);
+    assert!(!a.paused, "at the end it follows again");
+    key(&mut a, KeyCode::Home);
+    key(&mut a, KeyCode::End);
+    assert_eq!(a.selected_row, last);
+    assert!(
+        frame(&a).contains("jk PgUp PgDn g G move"),
+        "the keys are shown"
+    );
+}

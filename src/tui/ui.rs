@@ -9,7 +9,7 @@ use super::app::{summary, App, Mode, Pane};
 use crate::diff::rules::Severity;
 
 pub const KEYS: &str =
-    "q quit  ? help  / filter  tab pane  ↑↓ move  enter select  p pause  esc clear";
+    "q quit  ? help  / filter  F findings  tab pane  ↑↓ jk PgUp PgDn g G move  enter select  p pause  esc clear";
 
 fn severity_style(s: Severity) -> Style {
     match s {
@@ -37,6 +37,12 @@ pub fn draw(f: &mut Frame, app: &App) {
         Mode::Help => help(f),
         Mode::Detail => detail(f, app),
         _ => {}
+    }
+    if !app.colour {
+        // NO_COLOR or --color never: bold and reverse video still mark what matters.
+        for cell in f.buffer_mut().content.iter_mut() {
+            cell.set_fg(Color::Reset).set_bg(Color::Reset);
+        }
     }
 }
 
@@ -172,6 +178,9 @@ fn events(f: &mut Frame, app: &App, area: Rect) {
     if let Some(p) = app.only_pid {
         title.push_str(&format!("pid {p} "));
     }
+    if let Some(s) = app.min_severity {
+        title.push_str(&format!("findings {} and above, denials ", s.name()));
+    }
     let mut state = ListState::default().with_selected(Some(sel - first));
     let list = List::new(items)
         .block(
@@ -221,15 +230,15 @@ fn help(f: &mut Frame) {
     let lines = [
         "q, Ctrl-C   quit (the watched command keeps running only under --replay)",
         "?           this help",
-        "/ or f      filter the events by text: kind, path, address, program",
+        "/ or f      filter the events by text: kind, path, address, program, severity",
         "esc         clear the filter and the process selection",
         "tab         switch between the process tree and the events",
-        "up, down    move (in the events, moving up pauses the stream)",
+        "F           findings only, from low up; each press raises the level, then all again",
+        "up/down j/k move (in the events, moving pauses the stream); PgUp/PgDn a page",
+        "g/Home G/End the first row, the last (which follows the stream again)",
         "enter       tree: show only that process's events; events: the event in full",
         "p           pause or resume following the stream",
-        "",
-        "Colours: findings against the baseline by severity (critical, high, medium, low);",
-        "denials on red; failed calls grey.",
+        "Colours: findings by severity (critical, high, medium, low); denials on red; failed grey",
     ];
     popup(f, "help", lines.iter().map(|l| Line::raw(*l)).collect());
 }
