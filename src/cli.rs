@@ -199,10 +199,10 @@ pub struct RecordArgs {
     #[arg(long, value_name = "PID", conflicts_with = "command")]
     pub pid: Option<u32>,
     /// Size of the kernel-to-user ring buffer in MiB (a power of two)
-    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    #[arg(long, value_name = "MIB", default_value_t = crate::sensor::RING_MB)]
     pub ring_buffer_mb: u32,
     /// How many live processes the tree may have at once
-    #[arg(long, value_name = "N", default_value_t = 65536)]
+    #[arg(long, value_name = "N", default_value_t = crate::sensor::MAX_PROCS)]
     pub max_procs: u32,
     /// Check the run live against this baseline: findings are printed as they happen
     #[arg(long, value_name = "BASELINE.toml")]

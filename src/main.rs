@@ -1,4 +1,5 @@
 //! agentguard: learn, review, diff and enforce what an AI agent's process tree does.
+mod abi;
 mod attach;
 mod baseline;
 mod bench;

@@ -24,7 +24,7 @@
 #define DNS_ANSWERS 32		/* answer records read */
 
 const volatile __u32 n_names = 0;		/* rules in `name_rules` */
-const volatile __u64 ttl_floor_ns = 60ULL * 1000000000ULL;
+const volatile __u64 ttl_floor_ns = 0;	/* set by lsm.rs from names.rs's TTL_FLOOR */
 
 /* keyed hash of a name, lower case, dotted, no trailing dot -> rules (bit i: rule i) */
 struct {

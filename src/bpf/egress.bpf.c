@@ -91,7 +91,7 @@ static __always_inline int decide(struct dest *d)
 		r->h.tgid = id >> 32;
 		r->h.tid = (__u32)id;
 		r->h.ret = audit ? 0 : -1;
-		r->h.arg[0] = 0xffffffff;	/* no rule allows it */
+		r->h.arg[0] = AG_RULE_NONE;	/* no rule allows it */
 		r->h.arg[1] = d->n;		/* as enforce.bpf.c reports a unix name */
 		r->h.family = d->family;
 		r->h.port = d->port;

@@ -71,6 +71,7 @@ struct ag_addr _addr = {};
 enum ag_access _access = 0;
 enum ag_rule_flags _rule_flags = 0;
 enum ag_deny_op _deny_op = 0;
+enum ag_rule_id _rule_id = 0;
 
 /* The sensor's map of tracked processes (user space hands over its fd before load). */
 struct {
@@ -545,7 +546,7 @@ static __always_inline int deny_simple(__u16 op, __u32 what)
 
 static __always_inline int check_path(__u16 op, __u64 where, __u32 want)
 {
-	struct verdict v = { .rule = 0xfffffffe, .keep = 0xffffffff };	/* no rule matched */
+	struct verdict v = { .rule = AG_RULE_NONE, .keep = 0xffffffff };	/* no rule matched */
 	struct pathbuf *pb = path_of(where);
 	__u32 granted;
 
@@ -561,7 +562,7 @@ static __always_inline int check_path(__u16 op, __u64 where, __u32 want)
 	if (want == (AG_ACC_EXEC | AG_ACC_READ) ? (want & granted) != 0 : (want & granted) == want)
 		return 0;
 	/* Denied for protection: it asks for what a protected rule keeps from learned ones. */
-	d.rule = (want & ~v.keep) ? 0xffffffff : v.rule;
+	d.rule = (want & ~v.keep) ? AG_RULE_PROTECTED_SET : v.rule;
 	d.pb = pb;
 	return deny(&d);
 }

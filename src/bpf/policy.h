@@ -38,6 +38,12 @@ enum ag_access {
 	AG_ACC_TIMES = 1 << 13,		/* utimes: setting a file's times */
 };
 
+/* A denial's rule (its arg[0]) when it is not one of the profile's rules. */
+enum ag_rule_id {
+	AG_RULE_NONE = 0xfffffffe,		/* no rule matched */
+	AG_RULE_PROTECTED_SET = 0xffffffff,	/* a protected-set rule keeps it from learned ones */
+};
+
 /* Rule flags. */
 enum ag_rule_flags {
 	AG_RULE_HAND = 1 << 0,		/* written by hand: admits protected paths too */

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{bail, Context, Result};
 
+use crate::abi::{ag_access, ag_rule_flags};
 use crate::event::{Access, Proto};
 use crate::profile::pattern::{AddrPat, Vars};
 use crate::profile::protected::{self, Guard};
@@ -15,24 +16,22 @@ pub const SEGS: usize = 4;
 pub const SEG_LIT: usize = 30;
 pub const PATHBUF: usize = 4096;
 
-pub const READ: u32 = 1 << 0;
-pub const WRITE: u32 = 1 << 1;
-pub const APPEND: u32 = 1 << 2;
-pub const CREATE: u32 = 1 << 3;
-pub const TRUNCATE: u32 = 1 << 4;
-pub const LIST: u32 = 1 << 5;
-pub const EXEC: u32 = 1 << 6;
-pub const DELETE: u32 = 1 << 7;
-pub const RENAME: u32 = 1 << 8;
-pub const CHMOD: u32 = 1 << 9;
-pub const MKDIR: u32 = 1 << 10;
-pub const LINK: u32 = 1 << 11;
-pub const SYMLINK: u32 = 1 << 12;
-pub const TIMES: u32 = 1 << 13;
+// The kernel's access bits and rule flags (policy.h), by their short names here.
+pub const READ: u32 = ag_access::AG_ACC_READ.0;
+#[cfg(test)]
+pub const WRITE: u32 = ag_access::AG_ACC_WRITE.0;
+pub const CREATE: u32 = ag_access::AG_ACC_CREATE.0;
+pub const LIST: u32 = ag_access::AG_ACC_LIST.0;
+pub const EXEC: u32 = ag_access::AG_ACC_EXEC.0;
+pub const DELETE: u32 = ag_access::AG_ACC_DELETE.0;
+pub const RENAME: u32 = ag_access::AG_ACC_RENAME.0;
+pub const LINK: u32 = ag_access::AG_ACC_LINK.0;
+pub const SYMLINK: u32 = ag_access::AG_ACC_SYMLINK.0;
+pub const TIMES: u32 = ag_access::AG_ACC_TIMES.0;
 
-pub const HAND: u32 = 1 << 0;
-pub const TAIL_ANY: u32 = 1 << 1;
-pub const PROTECTED_RULE: u32 = 1 << 2;
+pub const HAND: u32 = ag_rule_flags::AG_RULE_HAND.0;
+pub const TAIL_ANY: u32 = ag_rule_flags::AG_RULE_TAIL_ANY.0;
+pub const PROTECTED_RULE: u32 = ag_rule_flags::AG_RULE_PROTECTED.0;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Seg {
@@ -99,25 +98,7 @@ pub struct NameRule {
 }
 
 pub fn access_bits(a: &BTreeSet<Access>) -> u32 {
-    a.iter()
-        .map(|x| match x {
-            Access::Read => READ,
-            Access::Write => WRITE,
-            Access::Append => APPEND,
-            Access::Create => CREATE,
-            Access::Truncate => TRUNCATE,
-            Access::List => LIST,
-            Access::Delete => DELETE,
-            Access::Rename => RENAME,
-            Access::Chmod => CHMOD,
-            Access::Mkdir => MKDIR,
-            Access::Times => TIMES,
-            Access::Link => LINK,
-            Access::Symlink => SYMLINK,
-            // O_PATH opens reach no LSM hook: a handle, no data.
-            Access::Path => 0,
-        })
-        .fold(0, |a, b| a | b)
+    a.iter().fold(0, |bits, x| bits | crate::abi::bit(*x))
 }
 
 /// What a rule granting `a` grants in the kernel: its accesses and what they imply

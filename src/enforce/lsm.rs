@@ -131,6 +131,8 @@ impl<'obj> Lsm<'obj> {
         ro.n_slow = slow.len() as u32;
         ro.n_net = c.net.len() as u32;
         ro.n_names = c.names.len() as u32;
+        // One floor for what record believes and what the kernel allows (names.rs).
+        ro.ttl_floor_ns = crate::names::TTL_FLOOR.as_nanos() as u64;
         if c.names.is_empty() {
             // Only `host` rules need the tree's DNS traffic read.
             open.progs.dns_egress.set_autoload(false);

@@ -41,16 +41,29 @@ impl Attributor {
             Kind::LlmRequest(r) => {
                 // The next request carries the results: the calls are done.
                 self.open.remove(&ev.pid);
-                self.llm_hosts.insert(r.host.clone());
-                if !r.host.contains(':') {
+                // Host names are case-insensitive; a name or an address, with its port.
+                let host = r.host.to_ascii_lowercase();
+                if !host.contains(':') {
                     // The default ports, as connect reports them.
                     for port in [443, 80] {
-                        self.llm_hosts.insert(format!("{}:{port}", r.host));
+                        self.llm_hosts.insert(format!("{host}:{port}"));
                     }
                 }
+                self.llm_hosts.insert(host);
                 return;
             }
-            Kind::Net(n) if self.llm_hosts.contains(&format!("{}:{}", n.addr, n.port)) => {
+            // A connection to the model: its address, or the name the tree resolved it from
+            // (a Host header names a host, connect an address).
+            Kind::Net(n)
+                if self.llm_hosts.contains(&format!("{}:{}", n.addr, n.port))
+                    || n.name.as_ref().is_some_and(|name| {
+                        self.llm_hosts.contains(&format!(
+                            "{}:{}",
+                            name.to_ascii_lowercase(),
+                            n.port
+                        ))
+                    }) =>
+            {
                 return;
             }
             Kind::ToolCall(t) => {
@@ -391,6 +404,41 @@ mod tests {
         // The agent's own unrelated opens: weakly, to the latest call.
         let c = run(&mut a, open(10, "/usr/lib/python3/json/__init__.py")).unwrap();
         assert!(c.confidence < 0.5, "{c:?}");
+    }
+
+    /// The agent's own connection to its model, by the name it resolved (a Host header
+    /// names a host, connect an address): no tool call caused it.
+    #[test]
+    fn a_connection_to_the_model_by_name_is_no_tool_calls() {
+        let mut a = Attributor::default();
+        let mut req = request(10);
+        if let Kind::LlmRequest(r) = &mut req.kind {
+            r.host = "API.Example.com".into();
+        }
+        run(&mut a, req);
+        run(
+            &mut a,
+            call(10, "c1", "fetch", r#"{"url":"https://api.example.com/x"}"#),
+        );
+        let net = |name: Option<&str>, port| {
+            ev(
+                10,
+                Kind::Net(Net {
+                    op: NetOp::Connect,
+                    family: "inet".into(),
+                    proto: Proto::Tcp,
+                    addr: "192.0.2.7".into(),
+                    port,
+                    mapped: false,
+                    name: name.map(str::to_string),
+                    error: None,
+                }),
+            )
+        };
+        assert_eq!(run(&mut a, net(Some("api.example.com"), 443)), None);
+        // Another port of that host, or an address with no name, is not the model.
+        assert!(run(&mut a, net(Some("api.example.com"), 8443)).is_some());
+        assert!(run(&mut a, net(None, 443)).is_some());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use super::skel::types::{
     ag_data_op, ag_file_op, ag_flag_op, ag_flags, ag_hdr, ag_kind, ag_net_op,
 };
+use crate::abi::{ag_deny_op, ag_rule_id};
 use crate::event::{self, Access, Event, FileOp, FlagKind, Kind, NetOp, Proto};
 use crate::paths;
 
@@ -188,46 +189,25 @@ impl Decoder {
 impl Decoder {
     /// A record from enforce.bpf.c: what was denied (or would have been), and why.
     fn deny(&self, h: &ag_hdr, path: &[u8]) -> event::Deny {
-        // Mirrors policy.h: enum ag_access bits.
-        const ACCESS: [(u64, Access); 13] = [
-            (1, Access::Read),
-            (2, Access::Write),
-            (4, Access::Append),
-            (8, Access::Create),
-            (16, Access::Truncate),
-            (32, Access::List),
-            (1 << 7, Access::Delete),
-            (1 << 8, Access::Rename),
-            (1 << 9, Access::Chmod),
-            (1 << 10, Access::Mkdir),
-            (1 << 11, Access::Link),
-            (1 << 12, Access::Symlink),
-            (1 << 13, Access::Times),
-        ];
         let (rule, want) = (h.arg[0], h.arg[1]);
         // A unix socket's name comes by its length (want): abstract names hold NULs.
         let unix = &path[..(want as usize).min(path.len())];
         let path = paths::display_bytes(cstr(path));
-        let access: Vec<Access> = ACCESS
-            .iter()
-            .filter(|(b, _)| want & b != 0)
-            .map(|(_, a)| *a)
-            .collect();
-        let rule_reason = || match rule {
-            0xffff_ffff => {
+        let access = crate::abi::accesses(want);
+        let rule_reason = || match ag_rule_id(rule as u32) {
+            ag_rule_id::AG_RULE_PROTECTED_SET => {
                 let cat = crate::profile::protected::category(&path).unwrap_or("protected");
                 format!("protected path ({cat}): only a hand-written rule admits it")
             }
-            r => match self.rule_names.get(r as usize) {
+            r => match self.rule_names.get(r.0 as usize) {
                 Some(name) => format!("{name} does not grant it"),
                 None => "no rule of the profile allows it".to_string(),
             },
         };
-        // Mirrors policy.h: enum ag_deny_op.
-        let (op, object, access, reason) = match h.op {
-            1 => ("open", path.clone(), access, rule_reason()),
-            2 => ("exec", path.clone(), Vec::new(), rule_reason()),
-            3 => {
+        let (op, object, access, reason) = match ag_deny_op(u32::from(h.op)) {
+            ag_deny_op::AG_DENY_OPEN => ("open", path.clone(), access, rule_reason()),
+            ag_deny_op::AG_DENY_EXEC => ("exec", path.clone(), Vec::new(), rule_reason()),
+            ag_deny_op::AG_DENY_CONNECT => {
                 let (_, addr, _) = address(h, unix);
                 let object = if h.family == AF_UNIX {
                     format!("unix socket {addr}")
@@ -241,38 +221,38 @@ impl Decoder {
                     "no [[net]] rule allows this destination".to_string(),
                 )
             }
-            4 => (
+            ag_deny_op::AG_DENY_PTRACE => (
                 "ptrace",
                 format!("pid {want}"),
                 Vec::new(),
                 "ptrace of a process outside the tree".to_string(),
             ),
-            5 => (
+            ag_deny_op::AG_DENY_MODULE => (
                 "module_load",
                 String::new(),
                 Vec::new(),
                 "loading kernel modules is denied".to_string(),
             ),
-            6 => (
+            ag_deny_op::AG_DENY_BPF => (
                 "bpf",
                 format!("cmd {want}"),
                 Vec::new(),
                 "bpf() is denied: it could undo enforcement".to_string(),
             ),
-            7 => (
+            ag_deny_op::AG_DENY_MOUNT => (
                 "mount",
                 String::new(),
                 Vec::new(),
                 "mounting is denied: it could hide paths from the profile".to_string(),
             ),
-            9 => ("path", path.clone(), access, rule_reason()),
-            10 => (
+            ag_deny_op::AG_DENY_PATH => ("path", path.clone(), access, rule_reason()),
+            ag_deny_op::AG_DENY_SIGNAL => (
                 "signal",
                 format!("pid {want}, signal {}", h.port),
                 Vec::new(),
                 "a signal to a process outside the tree".to_string(),
             ),
-            11 => (
+            ag_deny_op::AG_DENY_CLONE => (
                 "clone",
                 String::new(),
                 Vec::new(),
@@ -283,25 +263,25 @@ impl Decoder {
                         .to_string()
                 },
             ),
-            12 => (
+            ag_deny_op::AG_DENY_IOCTL => (
                 "ioctl",
                 ioctl_name(want as u32).to_string(),
                 Vec::new(),
                 "pushing input into a terminal is denied".to_string(),
             ),
-            13 if h.family == 16 => (
+            ag_deny_op::AG_DENY_SOCKET if h.family == 16 => (
                 "netlink",
                 format!("routing message type {}", h.port),
                 Vec::new(),
                 "changing links, addresses or routes is denied".to_string(),
             ),
-            13 => (
+            ag_deny_op::AG_DENY_SOCKET => (
                 "socket",
                 socket_name(h.family as u64, h.port as u64, want),
                 Vec::new(),
                 "a socket family or type no [[net]] rule can describe".to_string(),
             ),
-            14 => (
+            ag_deny_op::AG_DENY_DEVICE => (
                 "mknod",
                 path.clone(),
                 Vec::new(),
@@ -316,20 +296,20 @@ impl Decoder {
                     want & 0xfffff
                 ),
             ),
-            17 => (
+            ag_deny_op::AG_DENY_TASK => (
                 "process",
                 format!("pid {want}"),
                 Vec::new(),
                 "changing a process outside the tree (its limits, scheduling, or signals sent to it) is denied"
                     .to_string(),
             ),
-            16 => (
+            ag_deny_op::AG_DENY_BIND => (
                 "bind",
                 format!("port {}", h.port),
                 Vec::new(),
                 "binding port 53 is denied: answers from it would name addresses".to_string(),
             ),
-            15 => (
+            ag_deny_op::AG_DENY_XATTR => (
                 "xattr",
                 if want == 1 { "security.*" } else { "trusted.*" }.to_string(),
                 Vec::new(),

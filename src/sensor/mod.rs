@@ -20,6 +20,11 @@ use libbpf_rs::{MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
 use skel::types::{ag_proc, ag_stat};
 use skel::{SensorSkel, SensorSkelBuilder};
 
+/// The ring buffer's default size in MiB (--ring-buffer-mb).
+pub const RING_MB: u32 = 64;
+/// How many live processes the tree may have by default (--max-procs).
+pub const MAX_PROCS: u32 = 65536;
+
 /// Sizes chosen by the user; defaults fit an agent's tree comfortably.
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
@@ -36,8 +41,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            ring_buffer_mb: 64,
-            max_procs: 65536,
+            ring_buffer_mb: RING_MB,
+            max_procs: MAX_PROCS,
             syscalls: true,
             payload: true,
         }
