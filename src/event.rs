@@ -177,12 +177,11 @@ pub enum Access {
 }
 
 impl Access {
-    /// What a rule granting `self` grants besides: setting times where it grants writing a
-    /// file (a write sets them too) or making a directory (tar and cp -p set the times of
-    /// what they make). The matcher and the kernel rules both read this.
+    /// What a rule granting `self` grants besides: setting times where it grants writing
+    /// (a write sets them too). The matcher and the kernel rules both read this.
     pub fn implies(self) -> &'static [Access] {
         match self {
-            Access::Write | Access::Mkdir => &[Access::Times],
+            Access::Write => &[Access::Times],
             _ => &[],
         }
     }

@@ -19,8 +19,9 @@
 #define ATTR_SIZE (1 << 3)
 #define ATTR_ATIME (1 << 4)
 #define ATTR_MTIME (1 << 5)
-#define TIMES_MOUNTS 8		/* names of one file tried; more mounts of it are not looked at */
-#define TIMES_SCAN 4096		/* mounts of one file system scanned for them */
+#define TIMES_MOUNTS 8		/* names of one file tried; more are not looked at */
+#define TIMES_SCAN (1 << 16)	/* mounts of one file system scanned (of every namespace) */
+#define MNT_NS_INTERNAL ((void *)-22)	/* a kernel-internal mount (fs/mount.h) */
 
 /* Before Linux 6.13 a super block's mounts are a list through mnt_instance. */
 struct super_block___list {
@@ -35,8 +36,10 @@ struct mounts_ctx {
 	struct mount *m;		/* the mount the scan is at */
 	void *head;			/* the list head (before 6.13) */
 	struct mnt_namespace *ns;	/* the tree's */
+	struct dentry *dentry;		/* the file */
 	struct mount *found[TIMES_MOUNTS];
 	__u32 n;
+	__u32 internal;			/* a kernel-internal mount's root is above the file */
 };
 
 static __always_inline struct mount *next_mount(struct mounts_ctx *c, struct mount *m)
@@ -51,42 +54,48 @@ static __always_inline struct mount *next_mount(struct mounts_ctx *c, struct mou
 	return BPF_CORE_READ(m, mnt_next_for_sb);
 }
 
-/* One mount of the file system: kept when it is in the tree's namespace. */
+/* Whether `root` is the file or one of its directories (within AG_DEPTH steps). */
+static __always_inline bool above(struct dentry *d, struct dentry *root)
+{
+	for (int i = 0; i < AG_DEPTH; i++) {
+		struct dentry *parent;
+
+		if (d == root)
+			return true;
+		parent = BPF_CORE_READ(d, d_parent);
+		if (!parent || parent == d)
+			return false;
+		d = parent;
+	}
+	return false;
+}
+
+/*
+ * One mount of the file system. Kept when it is in the tree's namespace and its root is
+ * above the file: a name the file has there. A bind mount of another directory is none.
+ */
 static int mounts_step(__u32 i, struct mounts_ctx *c)
 {
 	struct mount *m = c->m;
+	struct mnt_namespace *ns;
 	__u32 n = c->n;
 
 	if (!m)
 		return 1;
-	if (BPF_CORE_READ(m, mnt_ns) == c->ns) {
-		if (n >= TIMES_MOUNTS)
-			return 1;
-		c->found[n] = m;
-		c->n = n + 1;
-	}
 	c->m = next_mount(c, m);
-	return 0;
-}
-
-struct above_ctx {
-	struct dentry *d;
-	struct dentry *root;
-	__u32 found;
-};
-
-static int above_step(__u32 i, struct above_ctx *c)
-{
-	struct dentry *d = c->d, *parent;
-
-	if (d == c->root) {
-		c->found = 1;
-		return 1;
+	ns = BPF_CORE_READ(m, mnt_ns);
+	if (ns != c->ns && (void *)ns != MNT_NS_INTERNAL)
+		return 0;
+	if (!above(c->dentry, BPF_CORE_READ(m, mnt.mnt_root)))
+		return 0;
+	if ((void *)ns == MNT_NS_INTERNAL) {
+		c->internal = 1;
+		return 0;
 	}
-	parent = BPF_CORE_READ(d, d_parent);
-	if (!parent || parent == d)
+	if (n >= TIMES_MOUNTS)
 		return 1;
-	c->d = parent;
+	c->found[n] = m;
+	c->n = n + 1;
 	return 0;
 }
 
@@ -94,7 +103,7 @@ static __always_inline int check_times(struct dentry *dentry, struct iattr *attr
 {
 	struct denial d = { .op = AG_DENY_PATH, .want = AG_ACC_TIMES };
 	struct task_struct *t = bpf_get_current_task_btf();
-	struct mounts_ctx c = {};
+	struct mounts_ctx c = { .dentry = dentry };
 	struct super_block *sb;
 	struct mount *denied_at = NULL;
 	struct verdict denied_v = {};
@@ -121,16 +130,19 @@ static __always_inline int check_times(struct dentry *dentry, struct iattr *attr
 		c.m = BPF_CORE_READ(sb, s_mounts);
 	}
 	bpf_loop(TIMES_SCAN, mounts_step, &c, 0);
+	/*
+	 * No name in the tree's namespace, but under a kernel-internal mount: overlayfs
+	 * setting the times of its upper file, for a call on the overlay's own path that was
+	 * checked already (a container's root). Anything else without a name is uncheckable.
+	 */
+	if (!c.n && c.internal)
+		return 0;
 	for (__u32 i = 0; i < TIMES_MOUNTS && i < c.n; i++) {
 		struct mount *m = c.found[i];
-		struct above_ctx a = { .d = dentry, .root = BPF_CORE_READ(m, mnt.mnt_root) };
-		struct verdict v = { .rule = 0xfffffffe, .keep = 0xffffffff };
+		struct verdict v = { .rule = AG_RULE_NONE, .keep = 0xffffffff };
 		struct pathbuf *pb;
 		struct path p;
 
-		bpf_loop(AG_DEPTH * 8, above_step, &a, 0);
-		if (!a.found)
-			continue;	/* a bind mount of another directory: not a name of this file */
 		p.mnt = &m->mnt;
 		p.dentry = dentry;
 		pb = path_of(addr_of(&p));
@@ -154,7 +166,7 @@ static __always_inline int check_times(struct dentry *dentry, struct iattr *attr
 		p.dentry = dentry;
 		d.pb = path_of(addr_of(&p));
 	}
-	d.rule = (AG_ACC_TIMES & ~denied_v.keep) ? 0xffffffff : denied_v.rule;
+	d.rule = (AG_ACC_TIMES & ~denied_v.keep) ? AG_RULE_PROTECTED_SET : denied_v.rule;
 	return deny(&d);
 }
 
