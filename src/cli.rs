@@ -371,6 +371,10 @@ pub struct DiffArgs {
     /// What ${HOME} stands for (default: the run's home, as recorded)
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// Accept a run that stopped while its tree still ran (a --pid recording ended with
+    /// Ctrl-C): the report covers what was recorded. Lost records still fail
+    #[arg(long)]
+    pub partial: bool,
 }
 
 #[derive(Debug, Args)]

@@ -98,6 +98,13 @@ pub enum Kind {
         events: u64,
         lost: u64,
         procs_untracked: u64,
+        /// Processes of the tree still running when the recording stopped (--pid and
+        /// Ctrl-C, or agentguard interrupted): what they did next is not in the log.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        running: u64,
+        /// Records the decoder could not read.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        decode_errors: u64,
     },
 }
 

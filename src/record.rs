@@ -483,7 +483,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
     let checker = match &args.baseline {
         Some(b) => {
             let p = Profile::load(b)?;
-            crate::diff::complete::profile(b, &p, "baseline")?;
+            crate::diff::complete::profile(b, &p, "baseline", false)?;
             Some(Checker::new(&p, b, vars.clone())?)
         }
         None => None,
@@ -828,6 +828,8 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
             events: st.events,
             lost: last_stats.lost,
             procs_untracked: last_stats.procs_untracked,
+            running: leftover as u64,
+            decode_errors: st.decode_errors,
         },
         cause: None,
     };
@@ -839,6 +841,9 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         seconds: (seconds * 1000.0).round() / 1000.0,
         exit: Some(exit),
         lost_events: last_stats.lost,
+        procs_untracked: last_stats.procs_untracked,
+        running: leftover as u64,
+        decode_errors: st.decode_errors,
         cwd: vars.cwd.clone(),
         home: vars.home.clone(),
     };
@@ -916,7 +921,11 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         let (findings, _) = c.finish();
         let failed = diff::gate(args.fail_on, &findings);
         // A gate never passes on missing data: what the sensor lost could be the finding.
-        let incomplete = (last_stats.lost > 0 || last_stats.procs_untracked > 0) && !failed;
+        let incomplete = (last_stats.lost > 0
+            || last_stats.procs_untracked > 0
+            || leftover > 0
+            || st.decode_errors > 0)
+            && !failed;
         if !args.quiet {
             let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
             // watch has no gate: it shows, it does not judge.
@@ -926,8 +935,8 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
                 "; gate --fail-on: FAILED".to_string()
             } else if incomplete {
                 format!(
-                    "; gate --fail-on: INCOMPLETE ({} records lost, {} processes untracked: the run was not seen whole)",
-                    last_stats.lost, last_stats.procs_untracked
+                    "; gate --fail-on: INCOMPLETE ({} records lost, {} undecodable, {} processes untracked, {leftover} still running: the run was not seen whole)",
+                    last_stats.lost, st.decode_errors, last_stats.procs_untracked
                 )
             } else {
                 "; gate --fail-on: passed".to_string()

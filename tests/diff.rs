@@ -215,6 +215,53 @@ fn the_gate_fails_closed_on_a_log_or_baseline_that_is_not_whole() {
         assert!(err.contains(why) && err.contains(name), "{name}: {err}");
         assert!(out.stdout.is_empty(), "{name}: no report on missing data");
     }
+    // A recording that stopped while its tree ran: an error, unless --partial says a
+    // partial run is what is being judged; lost records fail either way.
+    let end: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let with_end = |field: &str, n: u64| {
+        let mut e = end.clone();
+        e[field] = n.into();
+        let mut all: Vec<String> = lines[..lines.len() - 1]
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        all.push(e.to_string());
+        all.join("\n")
+    };
+    let running = d.join("running.jsonl");
+    std::fs::write(&running, with_end("running", 2)).unwrap();
+    let out = diff(&base, &running);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("stopped while 2 processes of the tree still ran"),
+        "{err}"
+    );
+    let partial = Command::new(BIN)
+        .args(["diff", "--partial", "--fail-on", "new"])
+        .arg(&base)
+        .arg(&running)
+        .output()
+        .unwrap();
+    assert_eq!(
+        partial.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&partial.stderr)
+    );
+    for field in ["lost", "decode_errors", "procs_untracked"] {
+        let p = d.join(format!("{field}.jsonl"));
+        std::fs::write(&p, with_end(field, 3)).unwrap();
+        let out = Command::new(BIN)
+            .args(["diff", "--partial"])
+            .arg(&base)
+            .arg(&p)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {err}");
+        assert!(err.contains("is incomplete"), "{field}: {err}");
+    }
     // A profile without recorded runs, as the baseline or as the run.
     let hand = d.join("hand.toml");
     std::fs::write(&hand, "version = 1\n\n[[exec]]\npath = \"/usr/bin/true\"\n").unwrap();

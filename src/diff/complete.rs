@@ -1,8 +1,10 @@
 //! A gate never passes on missing data: the run diff checks, and the baseline it checks
 //! against, must be whole before a single finding is rated. An event log starts with its
 //! start record and ends with its end record, which counts the lines before it; a log
-//! cut short (agentguard killed, a full disk, a truncated upload) or one the sensor could
-//! not fill (lost records) is an error, not an empty run.
+//! cut short (agentguard killed, a full disk, a truncated upload), one the sensor could
+//! not fill (lost or undecodable records, untracked processes) or one that stopped while
+//! the tree ran is an error, not an empty run. The end record shows completeness, not
+//! authenticity: whoever can write the file can write a whole one.
 use std::path::Path;
 
 use anyhow::{bail, Result};
@@ -10,7 +12,38 @@ use anyhow::{bail, Result};
 use crate::event::{Event, Kind};
 use crate::profile::Profile;
 
-pub fn events(path: &Path, evs: &[Event]) -> Result<()> {
+/// What a recording could not see, from its end record or its profile's run.
+struct Gaps {
+    lost: u64,
+    untracked: u64,
+    running: u64,
+    undecoded: u64,
+}
+
+impl Gaps {
+    /// `partial`: a recording that stopped while the tree ran is accepted (--pid).
+    fn check(&self, what: &str, partial: bool) -> Result<()> {
+        let Gaps {
+            lost,
+            untracked,
+            running,
+            undecoded,
+        } = self;
+        if *lost > 0 || *untracked > 0 || *undecoded > 0 {
+            bail!(
+                "{what} is incomplete: the sensor lost {lost} records, {undecoded} could not be decoded and {untracked} processes could not be tracked (raise --ring-buffer-mb or --max-procs and record again)"
+            );
+        }
+        if *running > 0 && !partial {
+            bail!(
+                "{what} stopped while {running} processes of the tree still ran: what they did next is not in it (a --pid recording ended with Ctrl-C: diff --partial judges what was recorded)"
+            );
+        }
+        Ok(())
+    }
+}
+
+pub fn events(path: &Path, evs: &[Event], partial: bool) -> Result<()> {
     let p = path.display();
     let Some(first) = evs.first() else {
         bail!("{p}: the event log is empty: nothing was recorded, so there is nothing a gate could pass");
@@ -22,6 +55,8 @@ pub fn events(path: &Path, evs: &[Event]) -> Result<()> {
         events,
         lost,
         procs_untracked,
+        running,
+        decode_errors,
         ..
     }) = evs.last().map(|e| &e.kind)
     else {
@@ -37,33 +72,38 @@ pub fn events(path: &Path, evs: &[Event]) -> Result<()> {
             evs.len()
         );
     }
-    if let Some(i) = evs[..evs.len() - 1].iter().position(|e| {
-        matches!(e.kind, Kind::Start { .. } | Kind::End { .. }) && !std::ptr::eq(e, first)
-    }) {
+    if let Some(i) = evs[1..evs.len() - 1]
+        .iter()
+        .position(|e| matches!(e.kind, Kind::Start { .. } | Kind::End { .. }))
+    {
         bail!(
             "{p}:{}: a second start or end record: more than one recording in one log",
-            i + 1
+            i + 2
         );
     }
-    if *lost > 0 || *procs_untracked > 0 {
-        bail!(
-            "{p}: the recording is incomplete: the sensor lost {lost} records and could not track {procs_untracked} processes (raise --ring-buffer-mb or --max-procs and record again)"
-        );
+    Gaps {
+        lost: *lost,
+        untracked: *procs_untracked,
+        running: *running,
+        undecoded: *decode_errors,
     }
-    Ok(())
+    .check(&format!("{p}: the recording"), partial)
 }
 
 /// A profile as the run, or as the baseline: recorded (it has runs) and whole.
-pub fn profile(path: &Path, p: &Profile, role: &str) -> Result<()> {
+pub fn profile(path: &Path, p: &Profile, role: &str, partial: bool) -> Result<()> {
     let d = path.display();
     if p.runs == 0 || p.run_info.is_empty() {
         bail!("{d}: the {role} has no recorded runs (runs = {}): a gate needs what a recording saw (agentguard record -o {role}.toml -- COMMAND)", p.runs);
     }
-    if let Some(r) = p.run_info.iter().find(|r| r.lost_events > 0) {
-        bail!(
-            "{d}: the {role} is incomplete: its run {} lost {} events (record it again with a larger --ring-buffer-mb)",
-            r.id, r.lost_events
-        );
+    for r in &p.run_info {
+        Gaps {
+            lost: r.lost_events,
+            untracked: r.procs_untracked,
+            running: r.running,
+            undecoded: r.decode_errors,
+        }
+        .check(&format!("{d}: the {role}'s run {}", r.id), partial)?;
     }
     Ok(())
 }

@@ -414,7 +414,8 @@ enum RunInput {
 }
 
 impl RunInput {
-    fn load(path: &Path) -> Result<RunInput> {
+    /// `partial`: a recording that stopped while its tree ran is accepted (--partial).
+    fn load(path: &Path, partial: bool) -> Result<RunInput> {
         if !path.exists() {
             bail!("{}: no such file", path.display());
         }
@@ -423,11 +424,11 @@ impl RunInput {
             .is_some_and(|e| e == "jsonl" || e == "json")
         {
             let evs = read_jsonl(path)?;
-            complete::events(path, &evs)?;
+            complete::events(path, &evs, partial)?;
             Ok(RunInput::Events(evs))
         } else {
             let p = Profile::load(path)?;
-            complete::profile(path, &p, "run")?;
+            complete::profile(path, &p, "run", partial)?;
             Ok(RunInput::Profile(p))
         }
     }
@@ -570,8 +571,8 @@ impl RunInput {
 
 pub fn run(args: DiffArgs) -> Result<i32> {
     let baseline = Profile::load(&args.baseline)?;
-    complete::profile(&args.baseline, &baseline, "baseline")?;
-    let input = RunInput::load(&args.run)?;
+    complete::profile(&args.baseline, &baseline, "baseline", false)?;
+    let input = RunInput::load(&args.run, args.partial)?;
     // ${CWD} and ${HOME} mean the run's launch directory and home, wherever diff runs.
     let mut vars = input.vars().unwrap_or_else(Vars::from_env);
     if let Some(c) = &args.cwd {

@@ -64,6 +64,9 @@ fn synthetic(run: u32, n: usize, rng: &mut Lcg) -> Profile {
         seconds: 1.0,
         exit: Some(0),
         lost_events: 0,
+        procs_untracked: 0,
+        running: 0,
+        decode_errors: 0,
         cwd: None,
         home: None,
     })

@@ -75,6 +75,15 @@ pub struct RunInfo {
     /// Events the sensor could not deliver: a run with losses is an incomplete sample.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lost_events: u64,
+    /// Children the process map could not hold (--max-procs): not recorded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub procs_untracked: u64,
+    /// Processes of the tree still running when the recording stopped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub running: u64,
+    /// Records the decoder could not read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub decode_errors: u64,
     /// What ${CWD} and ${HOME} stood for in this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,

@@ -69,6 +69,9 @@ fn run(id: &str, started: &str) -> RunInfo {
         seconds: 0.5,
         exit: Some(0),
         lost_events: 0,
+        procs_untracked: 0,
+        running: 0,
+        decode_errors: 0,
         cwd: None,
         home: None,
     }
