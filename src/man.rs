@@ -47,7 +47,8 @@ fn pages() -> Vec<(String, Vec<u8>)> {
     // package's, without the commit, so the pages do not change with every commit.
     let top = Cli::command()
         .disable_help_subcommand(true)
-        .version(env!("CARGO_PKG_VERSION"));
+        .version(env!("CARGO_PKG_VERSION"))
+        .long_version(env!("CARGO_PKG_VERSION"));
     let mut pages = vec![("agentguard.1".to_string(), render(top.clone()))];
     for sub in top.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("agentguard-{}", sub.get_name());

@@ -42,8 +42,11 @@ struct State {
     /// Denials (or, under audit, would-be denials) reported by enforcement.
     denials: u64,
     /// Each denial line printed, with how many times the same denial came: a loop that
-    /// retries does not flood the terminal; the count is given at the end.
+    /// retries does not flood the terminal; the count is given at the end. Indexed, and
+    /// bounded (DISTINCT_DENIALS): a tree that makes every denial different costs a line
+    /// each, not a growing search.
     denied_lines: Vec<(String, u64)>,
+    denied_index: std::collections::HashMap<String, usize>,
     audit: bool,
     enforcing: bool,
     /// Whether syscalls were decoded (not under a bare enforce).
@@ -165,12 +168,22 @@ impl State {
             );
             // Under the UI the denial shows there; a line on stderr would tear the screen.
             // The same denial (what, object, access, reason) again: counted, not printed.
-            let same = format!("{what} {} {}{access}: {}", d.op, d.object, d.reason);
-            let seen = self.denied_lines.iter_mut().find(|(l, _)| *l == same);
-            if let Some((_, n)) = seen {
-                *n += 1;
+            // By program too: a denial of another program is printed, not counted.
+            let same = format!(
+                "{what} {} {}{access} by {}: {}",
+                d.op,
+                d.object,
+                crate::paths::printable(&ev.exe),
+                d.reason
+            );
+            if let Some(&i) = self.denied_index.get(&same) {
+                self.denied_lines[i].1 += 1;
             } else if self.tui.is_none() {
-                self.denied_lines.push((same, 1));
+                if self.denied_lines.len() < DISTINCT_DENIALS {
+                    self.denied_index
+                        .insert(same.clone(), self.denied_lines.len());
+                    self.denied_lines.push((same, 1));
+                }
                 let cause = cause_suffix(ev.cause.as_ref());
                 // One line whatever the names hold: a newline in a name must not forge
                 // a line of agentguard's own.
@@ -339,6 +352,9 @@ enum Target {
     Pid(u32),
 }
 
+/// Distinct denial lines counted rather than printed again; past this many, each prints.
+const DISTINCT_DENIALS: usize = 4096;
+
 /// Records a tree; with `enforce`, also enforces a compiled profile on it (enforce.rs).
 pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32> {
     if args.tui {
@@ -357,8 +373,9 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
     let watchdog = match &enforce {
         Some(setup) => match Watchdog::start(setup.max_tasks) {
             Ok(w) => {
-                if let (Some(why), false) = (&w.unlimited, args.quiet) {
-                    eprintln!("agentguard: --max-tasks is not applied: {why}; forks past --max-procs are still refused");
+                // Said under -q too: a limit that is not there is a degradation.
+                if let Some(why) = &w.unlimited {
+                    eprintln!("agentguard: --max-tasks is not applied: {why}; the tree's forks are not limited in number");
                 }
                 Some(w)
             }
@@ -508,6 +525,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         root: 0,
         warnings: Vec::new(),
         denied_lines: Vec::new(),
+        denied_index: std::collections::HashMap::new(),
         denials: 0,
         audit: enforce.as_ref().is_some_and(|e| e.opts.audit),
         enforcing: enforce.is_some(),
