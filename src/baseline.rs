@@ -1,8 +1,7 @@
 //! `agentguard merge` and `agentguard show`: building a baseline and reading one.
 use std::fmt::Write as _;
-use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::{MergeArgs, ShowArgs};
 use crate::profile::{include, merge as merging, Literal, Profile};
@@ -25,7 +24,7 @@ pub fn merge(args: MergeArgs) -> Result<i32> {
                 out.display()
             );
         }
-        None => write_stdout(&merged.to_toml()?)?,
+        None => crate::output::stdout(&merged.to_toml()?, "the baseline")?,
     }
     Ok(0)
 }
@@ -33,22 +32,11 @@ pub fn merge(args: MergeArgs) -> Result<i32> {
 pub fn show(args: ShowArgs) -> Result<i32> {
     let p = Profile::load(&args.profile)?;
     include::resolve(&p, &args.profile)?;
-    write_stdout(&describe(
-        &p,
-        &args.profile.display().to_string(),
-        args.examples,
-    ))?;
+    crate::output::stdout(
+        &describe(&p, &args.profile.display().to_string(), args.examples),
+        "the summary",
+    )?;
     Ok(0)
-}
-
-fn write_stdout(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(e).context("writing to standard output")
-        }
-        _ => Ok(()),
-    }
 }
 
 /// "all runs", "2/5 runs", or "hand" for a rule written by hand.

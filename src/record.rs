@@ -1,6 +1,6 @@
 //! `agentguard record`: follow a process tree until it ends and write what it did.
 use std::cell::RefCell;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::mem::MaybeUninit;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -894,13 +894,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         // Under enforce, or when learning into a baseline, the profile is written only on request.
         None if args.merge_into.is_some() || enforce_active || args.watch => {}
         None => {
-            let text = profile.to_toml()?;
-            let mut out = std::io::stdout().lock();
-            if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(e).context("writing the profile to standard output");
-                }
-            }
+            crate::output::stdout(&profile.to_toml()?, "the profile")?;
         }
     }
     if let Some(w) = st.jsonl.take() {

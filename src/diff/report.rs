@@ -3,9 +3,9 @@
 //! is in man/agentguard-diff.1).
 use crate::paths::printable;
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::rules::Severity;
@@ -59,13 +59,7 @@ pub fn print(r: &Report, format: DiffFormat) -> Result<()> {
         DiffFormat::Markdown => markdown(r),
         DiffFormat::Json => json(r)?,
     };
-    let mut lock = out.lock();
-    match lock.write_all(text.as_bytes()).and_then(|_| lock.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(e).context("writing the report")
-        }
-        _ => Ok(()),
-    }
+    crate::output::stdout(&text, "the report")
 }
 
 pub fn json(r: &Report) -> Result<String> {

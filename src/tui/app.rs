@@ -247,7 +247,10 @@ impl App {
         let mut finding = None;
         if let Some(c) = &mut self.checker {
             for w in &whats {
-                if let Some(f) = c.check(w, 1, Some((&self.observer.tree, ev.pid))) {
+                // The tool call the recording tied the event to: a replay's findings name
+                // it, as the live run's and diff's do.
+                let tree = Some((&self.observer.tree, ev.pid));
+                if let Some(f) = c.check_caused(w, 1, tree, ev.cause.as_ref()) {
                     finding = Some(f);
                 }
             }

@@ -244,12 +244,16 @@ access = ["read"]
     a.on_event(ev(100, 1, "", exec("/usr/bin/python3.11", &["python3"])));
     a.on_event(ev(100, 1, "/usr/bin/python3.11", open("/w/notes.md")));
     a.on_event(ev(100, 1, "/usr/bin/python3.11", open("/w/draft.md")));
-    a.on_event(ev(
-        100,
-        1,
-        "/usr/bin/python3.11",
-        open("/home/a/.ssh/id_rsa"),
-    ));
+    // As a recording wrote it: tied to the tool call that read the key.
+    let mut read = ev(100, 1, "/usr/bin/python3.11", open("/home/a/.ssh/id_rsa"));
+    read.cause = Some(crate::event::Cause {
+        call: "call_1".into(),
+        tool: "read_file".into(),
+        summary: "read_file(path='~/.ssh/id_rsa')".into(),
+        confidence: 0.9,
+        why: "its arguments name it".into(),
+    });
+    a.on_event(read);
     let severities: Vec<_> = a
         .rows
         .iter()
@@ -259,6 +263,15 @@ access = ["read"]
         severities,
         [None, None, Some("low"), Some("critical")],
         "the rows as diff rates them"
+    );
+    assert_eq!(
+        a.rows[3]
+            .finding
+            .as_ref()
+            .and_then(|f| f.cause.as_ref())
+            .map(|c| c.call.as_str()),
+        Some("call_1"),
+        "a replayed finding names the tool call behind it"
     );
     assert_eq!(a.visible().len(), 4);
     key(&mut a, KeyCode::Char('F'));
