@@ -55,4 +55,15 @@ mod tests {
         assert_eq!(all & ag_access::AG_ACC_EXEC.0, 0);
         assert_eq!(bit(Access::Path), 0);
     }
+
+    /// The capacities user space fills are those policy.h gave the generated arrays.
+    #[test]
+    fn the_rust_capacities_are_the_generated_arrays() {
+        use crate::enforce::compile::{SEGS, SEG_LIT};
+        use crate::enforce::lsm::skel::types::{ag_dir, ag_glob, ag_seg};
+        assert_eq!(ag_glob::default().seg.len(), SEGS);
+        assert_eq!(ag_seg::default().pre.len(), SEG_LIT);
+        assert_eq!(ag_seg::default().suf.len(), SEG_LIT);
+        assert_eq!(ag_dir::default().idx.len(), crate::enforce::lsm::DIR_RULES);
+    }
 }

@@ -135,7 +135,7 @@ flagged kinds, each with a severity from the rule table (RULES, below) and a one
 reason; and, for information, what the baseline saw in every run and this run did not.\n\n\
 Exit status: 1 when a finding at or above --fail-on exists, 0 when none, 2 on error. A gate never passes \
 on missing data: an event log without its start or end record (a recording cut short), one whose end \
-record counts other lines than it has, a recording that lost records, and a profile (run or baseline) \
+record counts other lines than it has, a recording that lost records, and a run profile \
 without recorded runs are errors.",
         after_help = "Examples:\n  agentguard diff baseline.toml run.toml\n  agentguard diff baseline.toml run.jsonl --format markdown >> $GITHUB_STEP_SUMMARY\n  agentguard diff baseline.toml run.toml --fail-on high",
         after_long_help = crate::diff::rules::help()

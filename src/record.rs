@@ -500,7 +500,6 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
     let checker = match &args.baseline {
         Some(b) => {
             let p = Profile::load(b)?;
-            crate::diff::complete::profile(b, &p, "baseline", false)?;
             Some(Checker::new(&p, b, vars.clone())?)
         }
         None => None,

@@ -262,16 +262,22 @@ fn the_gate_fails_closed_on_a_log_or_baseline_that_is_not_whole() {
         assert_eq!(out.status.code(), Some(2), "{field}: {err}");
         assert!(err.contains("is incomplete"), "{field}: {err}");
     }
-    // A profile without recorded runs, as the baseline or as the run.
+    // A run profile that recorded nothing is an error; a hand-written baseline is a
+    // baseline (what it lacks is findings, and the gate fails on them).
     let hand = d.join("hand.toml");
     std::fs::write(&hand, "version = 1\n\n[[exec]]\npath = \"/usr/bin/true\"\n").unwrap();
-    for (b, r) in [(&hand, &d.join("run.toml")), (&base, &hand)] {
-        let out = diff(b, r);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(
-            err.contains("hand.toml") && err.contains("no recorded runs"),
-            "{err}"
-        );
-    }
+    let out = diff(&base, &hand);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("hand.toml") && err.contains("no recorded runs"),
+        "{err}"
+    );
+    let out = diff(&hand, &d.join("run.toml"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "findings against a hand-written baseline: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

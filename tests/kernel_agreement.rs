@@ -128,7 +128,11 @@ fn kernel_decisions_equal_the_matchers() {
         std::fs::write(&prof, profile(&root, &mut rng)).unwrap();
         // The tree: one shell doing every operation.
         let mut script = String::new();
-        let mut run = String::from("version = 1\n");
+        // A run profile, as record writes one: one recorded run (diff refuses a run
+        // profile that recorded none).
+        let mut run = String::from(
+            "version = 1\nruns = 1\n\n[[run]]\nid = \"agree\"\ncommand = \"sh ops.sh\"\nstarted = \"2026-12-01T00:00:00Z\"\nseconds = 1.0\n",
+        );
         for (op, p) in &ops {
             let (line, access) = match *op {
                 "read" => (format!("cat '{p}' > /dev/null"), r#"["read"]"#),

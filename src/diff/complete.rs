@@ -1,5 +1,5 @@
-//! A gate never passes on missing data: the run diff checks, and the baseline it checks
-//! against, must be whole before a single finding is rated. An event log starts with its
+//! A gate never passes on missing data: the run diff checks must be whole before a single
+//! finding is rated. An event log starts with its
 //! start record and ends with its end record, which counts the lines before it; a log
 //! cut short (agentguard killed, a full disk, a truncated upload), one the sensor could
 //! not fill (lost or undecodable records, untracked processes) or one that stopped while
@@ -90,7 +90,8 @@ pub fn events(path: &Path, evs: &[Event], partial: bool) -> Result<()> {
     .check(&format!("{p}: the recording"), partial)
 }
 
-/// A profile as the run, or as the baseline: recorded (it has runs) and whole.
+/// A profile as the run: recorded (it has runs) and whole. (A baseline needs neither: what
+/// it lacks shows as findings.)
 pub fn profile(path: &Path, p: &Profile, role: &str, partial: bool) -> Result<()> {
     let d = path.display();
     if p.runs == 0 || p.run_info.is_empty() {

@@ -17,7 +17,7 @@ pub(crate) mod skel {
 use skel::types::{ag_dir, ag_glob, ag_name_rule, ag_net_rule, ag_seg};
 use skel::{EnforceSkel, EnforceSkelBuilder};
 
-const DIR_RULES: usize = 32;
+pub(crate) const DIR_RULES: usize = 32;
 const ANYWHERE: usize = 64;
 const MAX_RULES: usize = 16384;
 
