@@ -169,21 +169,31 @@ impl State {
             // Under the UI the denial shows there; a line on stderr would tear the screen.
             // The same denial (what, object, access, reason) again: counted, not printed.
             // By program too: a denial of another program is printed, not counted.
-            let same = format!(
-                "{what} {} {}{access} by {}: {}",
-                d.op,
-                d.object,
-                crate::paths::printable(&ev.exe),
-                d.reason
-            );
-            if let Some(&i) = self.denied_index.get(&same) {
-                self.denied_lines[i].1 += 1;
-            } else if self.tui.is_none() {
-                if self.denied_lines.len() < DISTINCT_DENIALS {
-                    self.denied_index
-                        .insert(same.clone(), self.denied_lines.len());
-                    self.denied_lines.push((same, 1));
-                }
+            let mut first = false;
+            if self.tui.is_none() {
+                let same = format!(
+                    "{what} {} {}{access} by {}: {}",
+                    d.op,
+                    d.object,
+                    crate::paths::printable(&ev.exe),
+                    d.reason
+                );
+                first = match self.denied_index.get(&same) {
+                    Some(&i) => {
+                        self.denied_lines[i].1 += 1;
+                        false
+                    }
+                    None => {
+                        if self.denied_lines.len() < DISTINCT_DENIALS {
+                            self.denied_index
+                                .insert(same.clone(), self.denied_lines.len());
+                            self.denied_lines.push((same, 1));
+                        }
+                        true
+                    }
+                };
+            }
+            if first {
                 let cause = cause_suffix(ev.cause.as_ref());
                 // One line whatever the names hold: a newline in a name must not forge
                 // a line of agentguard's own.
@@ -498,10 +508,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         None => Vars::from_env(),
     };
     let checker = match &args.baseline {
-        Some(b) => {
-            let p = Profile::load(b)?;
-            Some(Checker::new(&p, b, vars.clone())?)
-        }
+        Some(b) => Some(Checker::new(&Profile::load(b)?, b, vars.clone())?),
         None => None,
     };
     let mut state = State {
@@ -932,11 +939,13 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
         let (findings, _) = c.finish();
         let failed = diff::gate(args.fail_on, &findings);
         // A gate never passes on missing data: what the sensor lost could be the finding.
-        let incomplete = (last_stats.lost > 0
-            || last_stats.procs_untracked > 0
-            || leftover > 0
-            || st.decode_errors > 0)
-            && !failed;
+        let gaps = diff::complete::Gaps {
+            lost: last_stats.lost,
+            untracked: last_stats.procs_untracked,
+            running: leftover as u64,
+            undecoded: st.decode_errors,
+        };
+        let incomplete = !gaps.whole() && !failed;
         if !args.quiet {
             let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
             // watch has no gate: it shows, it does not judge.
@@ -946,8 +955,8 @@ pub fn run(args: RecordArgs, mut enforce: Option<enforce::Setup>) -> Result<i32>
                 "; gate --fail-on: FAILED".to_string()
             } else if incomplete {
                 format!(
-                    "; gate --fail-on: INCOMPLETE ({} records lost, {} undecodable, {} processes untracked, {leftover} still running: the run was not seen whole)",
-                    last_stats.lost, st.decode_errors, last_stats.procs_untracked
+                    "; gate --fail-on: INCOMPLETE ({} records lost, {} undecodable, {} processes untracked, {} still running: the run was not seen whole)",
+                    gaps.lost, gaps.undecoded, gaps.untracked, gaps.running
                 )
             } else {
                 "; gate --fail-on: passed".to_string()

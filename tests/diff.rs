@@ -172,14 +172,16 @@ fn the_gate_fails_closed_on_a_log_or_baseline_that_is_not_whole() {
             && lines.last().unwrap().contains("\"kind\":\"end\""),
         "a log starts and ends with its records"
     );
-    let diff = |baseline: &std::path::Path, run: &std::path::Path| {
+    let diff_with = |extra: &[&str], baseline: &std::path::Path, run: &std::path::Path| {
         Command::new(BIN)
             .args(["diff", "--fail-on", "new"])
+            .args(extra)
             .arg(baseline)
             .arg(run)
             .output()
             .unwrap()
     };
+    let diff = |baseline: &std::path::Path, run: &std::path::Path| diff_with(&[], baseline, run);
     let base = d.join("baseline.toml");
     let whole = diff(&base, &d.join("run.jsonl"));
     assert_eq!(
@@ -237,12 +239,7 @@ fn the_gate_fails_closed_on_a_log_or_baseline_that_is_not_whole() {
         err.contains("stopped while 2 processes of the tree still ran"),
         "{err}"
     );
-    let partial = Command::new(BIN)
-        .args(["diff", "--partial", "--fail-on", "new"])
-        .arg(&base)
-        .arg(&running)
-        .output()
-        .unwrap();
+    let partial = diff_with(&["--partial"], &base, &running);
     assert_eq!(
         partial.status.code(),
         Some(0),
@@ -252,12 +249,7 @@ fn the_gate_fails_closed_on_a_log_or_baseline_that_is_not_whole() {
     for field in ["lost", "decode_errors", "procs_untracked"] {
         let p = d.join(format!("{field}.jsonl"));
         std::fs::write(&p, with_end(field, 3)).unwrap();
-        let out = Command::new(BIN)
-            .args(["diff", "--partial"])
-            .arg(&base)
-            .arg(&p)
-            .output()
-            .unwrap();
+        let out = diff_with(&["--partial"], &base, &p);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{field}: {err}");
         assert!(err.contains("is incomplete"), "{field}: {err}");

@@ -548,6 +548,25 @@ fn a_baseline_learned_from_attacking_runs_still_denies_the_attacks() {
     cmd.extend(unix.iter().map(String::as_str));
     let out = enforce_at(&baseline, "new", &cmd);
     let (so, se) = (text(&out.stdout), text(&out.stderr));
+    // A persistence point's times, recorded and learned: learning never admits a change
+    // to one, so BPF LSM denies it; Landlock cannot restrict times and says so.
+    let rc = d.join(".bashrc");
+    std::fs::write(&rc, "# rc\n").unwrap();
+    let utimes = [adv.as_str(), "utimes", rc.to_str().unwrap()];
+    learn(&baseline, &utimes, 1);
+    let out = enforce_at(&baseline, "new", &utimes);
+    let (so2, se2) = (text(&out.stdout), text(&out.stderr));
+    if se2.contains("with Landlock") {
+        assert!(
+            so2.contains("utimes ok") && se2.contains("a file's times"),
+            "{so2}\n{se2}"
+        );
+    } else {
+        assert!(
+            so2.contains("utimes denied: Operation not permitted"),
+            "{so2}\n{se2}"
+        );
+    }
     if se.contains("with Landlock") {
         // Stated before the start: Landlock's hooks see the name passed, the symlink.
         assert!(

@@ -12,15 +12,21 @@ use anyhow::{bail, Result};
 use crate::event::{Event, Kind};
 use crate::profile::Profile;
 
-/// What a recording could not see, from its end record or its profile's run.
-struct Gaps {
-    lost: u64,
-    untracked: u64,
-    running: u64,
-    undecoded: u64,
+/// What a recording could not see, from its end record or its profile's run (record
+/// fills one in for its live gate).
+pub struct Gaps {
+    pub lost: u64,
+    pub untracked: u64,
+    pub running: u64,
+    pub undecoded: u64,
 }
 
 impl Gaps {
+    /// Nothing missing: a gate may pass on it.
+    pub fn whole(&self) -> bool {
+        self.check("", false).is_ok()
+    }
+
     /// `partial`: a recording that stopped while the tree ran is accepted (--pid).
     fn check(&self, what: &str, partial: bool) -> Result<()> {
         let Gaps {
