@@ -4,8 +4,15 @@
 # Sets up the machine first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-cargo fmt --all -- --check
-cargo test --release --locked
+# Each stage says how long it took: a CI job has a time limit, and a slow stage is found here.
+stage() {
+    local start=$SECONDS
+    echo "== test.sh: $*"
+    "$@"
+    echo "== test.sh: $* took $((SECONDS - start))s"
+}
+stage scripts/setup.sh
+stage cargo fmt --all -- --check
+stage cargo test --release --locked
 # BPF LSM enforcement, in a VM whose kernel allows it (see scripts/vm-test.sh).
-scripts/vm-test.sh
+stage scripts/vm-test.sh

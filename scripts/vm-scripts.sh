@@ -9,12 +9,14 @@ for t in tests/vm/*.sh; do
         *) limit=900 ;;
     esac
     echo "== $t"
+    start=$SECONDS
     # timeout signals its whole process group: the script and the agentguard it started.
     timeout --kill-after=20 "$limit" bash "$t"
     s=$?
     if [ "$s" -eq 124 ] || [ "$s" -eq 137 ]; then
         echo "FAIL $t did not finish in ${limit}s (killed); the last check above is where it stopped"
     fi
+    echo "== $t: exit $s after $((SECONDS - start))s"
     [ "$s" -eq 0 ] || rc=1
 done
 exit "$rc"

@@ -6,6 +6,9 @@
 # enforce on a kernel that takes BPF LSM decisions (the enforce tests say "skipping" on the host),
 # the record-then-enforce loops (tests/learned.rs, the example agent) and each shipped
 # include on a real program (tests/includes.rs) under BPF LSM.
+#
+# Each test runs alone under a time limit of its own, its output streamed as it comes: a
+# test that hangs fails by name with what it printed, and the ones after it still run.
 set -u
 bin=${INTEGRATION:?INTEGRATION names the integration test binary}
 [ -x "$bin" ] || { echo "no integration test binary $bin"; echo "0 passed, 1 failed"; exit 1; }
@@ -14,30 +17,41 @@ export TMPDIR=${VMWORK:?}
 # HOME is: /srv, which vng overlays with a writable layer in the VM.
 export AGENTGUARD_TEST_OUTSIDE_TMP=/srv/agentguard-test
 mkdir -p "$AGENTGUARD_TEST_OUTSIDE_TMP"
-status=0
+passed=0 failed=0
+# run LIMIT [--ignored] FILTER...: every test the filters name, one at a time.
 run() {
-    "$bin" "$@" --test-threads 1 --nocapture > "$VMWORK/integration.log" 2>&1
-    local s=$?
-    # All of it when something failed (the reason is above the summary), else the summary.
-    if [ "$s" -eq 0 ]; then tail -n 25 "$VMWORK/integration.log"; else cat "$VMWORK/integration.log"; fi
-    # A test that needs BPF LSM and skipped here would prove nothing: it must have run.
+    local limit=$1; shift
+    local ignored=()
+    if [ "$1" = --ignored ]; then ignored=(--ignored); shift; fi
+    local tests
+    tests=$("$bin" --list --format terse "${ignored[@]}" "$@" | sed -n 's/: test$//p')
     # A filter that matches no test would pass having proved nothing.
-    if grep -q "^running 0 tests" "$VMWORK/integration.log"; then
-        echo "FAIL no test matched: $*"; s=1
-    fi
-    if grep -q "skipping: [a-z_:]*: needs BPF LSM" "$VMWORK/integration.log"; then
-        echo "FAIL a test skipped in the VM, where what it needs is present"; s=1
-    fi
-    [ "$s" -eq 0 ] || status=1
+    if [ -z "$tests" ]; then echo "FAIL no test matched: $*"; failed=$((failed + 1)); return; fi
+    local t s start
+    for t in $tests; do
+        start=$SECONDS
+        echo "-- $t"
+        timeout --kill-after=20 "$limit" "$bin" "${ignored[@]}" --exact "$t" --test-threads 1 --nocapture \
+            2>&1 | tee "$VMWORK/test.log"
+        s=${PIPESTATUS[0]}
+        if [ "$s" -eq 124 ] || [ "$s" -eq 137 ]; then
+            echo "FAIL $t did not finish in ${limit}s (killed)"
+        # A test that needs BPF LSM and skipped here would prove nothing: it must have run.
+        elif grep -q "skipping: [a-z_:]*: needs BPF LSM" "$VMWORK/test.log"; then
+            echo "FAIL $t skipped in the VM, where what it needs is present"; s=1
+        fi
+        if [ "$s" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+        echo "-- $t: $([ "$s" -eq 0 ] && echo ok || echo FAILED) in $((SECONDS - start))s"
+    done
 }
-run --ignored --exact kernel_agreement::kernel_decisions_equal_the_matchers
-run doctor:: enforce:: learned:: includes::
+run 900 --ignored kernel_agreement::kernel_decisions_equal_the_matchers
+run 600 doctor:: enforce:: learned:: includes::
 # The example agent's loop under BPF LSM: the baseline the host's run of the test learned
 # from four recorded runs (recording them again here would take ten minutes of emulation),
 # enforced on one held-out seed and two attacks (a credential sent to a sink, a shell
 # start-up file written); every attack runs on the host, under Landlock.
 export AGENTGUARD_TEST_EXAMPLE_BASELINE="$PWD/target/tmp/example-baseline.toml"
 export AGENTGUARD_TEST_HELD_OUT=1 AGENTGUARD_TEST_ATTACKS=exfil_credentials,shell_startup
-run --exact example::the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect
-if [ "$status" -eq 0 ]; then echo "integration in the VM: passed"; else echo "integration in the VM: FAILED"; fi
-exit "$status"
+run 900 example::the_example_agent_runs_under_its_learned_baseline_and_no_attack_has_an_effect
+echo "integration in the VM: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
