@@ -4,6 +4,7 @@ mod attach;
 mod baseline;
 mod bench;
 mod cli;
+mod cmd;
 mod colour;
 mod diff;
 mod doctor;
@@ -17,14 +18,16 @@ mod man;
 mod names;
 mod output;
 mod paths;
+mod pipeline;
 mod profile;
 mod pty;
 #[cfg(test)]
 mod readme;
 #[cfg(test)]
 mod readme_lines;
-mod record;
 mod sensor;
+mod session;
+mod sinks;
 mod tui;
 
 use std::process::ExitCode;
@@ -36,10 +39,10 @@ use cli::{Cli, Command};
 fn run(cli: Cli) -> anyhow::Result<i32> {
     colour::set(cli.color);
     match cli.command {
-        Command::Record(args) => record::run(args, None),
-        Command::Enforce(args) => enforce::run(args),
+        Command::Record(args) => cmd::record::run(args),
+        Command::Enforce(args) => cmd::enforce::run(args),
         Command::Diff(args) => diff::run(args),
-        Command::Watch(args) => tui::run(args),
+        Command::Watch(args) => cmd::watch::run(args),
         Command::Merge(args) => baseline::merge(args),
         Command::Show(args) => baseline::show(args),
         Command::Bench(args) => bench::run(args),

@@ -11,10 +11,11 @@ use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
 use crate::cli::{DiffArgs, FailOn};
-use crate::event::{read_jsonl, Access, Event, Kind};
+use crate::event::{read_jsonl, Access, Event};
+use crate::pipeline::Pipeline;
 use crate::profile::learn::unescape;
 use crate::profile::matcher::{Hit, Matcher};
-use crate::profile::{include, NetDir, Observer, Profile, Tree, Vars, What};
+use crate::profile::{include, NetDir, Profile, Tree, Vars, What};
 use rules::{classify, Context, Severity};
 
 /// A process as a finding names it.
@@ -436,13 +437,7 @@ impl RunInput {
     /// What ${CWD} and ${HOME} stood for when the run was recorded.
     fn vars(&self) -> Option<Vars> {
         match self {
-            RunInput::Events(evs) => evs.iter().find_map(|e| match &e.kind {
-                Kind::Start { cwd, home, .. } => Some(Vars {
-                    cwd: cwd.clone(),
-                    home: home.clone(),
-                }),
-                _ => None,
-            }),
+            RunInput::Events(evs) => crate::pipeline::replay::recorded_vars(evs),
             RunInput::Profile(p) => p.run_info.first().map(|r| Vars {
                 cwd: r.cwd.clone(),
                 home: r.home.clone(),
@@ -450,16 +445,21 @@ impl RunInput {
         }
     }
 
-    fn check(&self, checker: &mut Checker, origin: &Path) -> Result<()> {
+    fn check(&self, mut checker: Checker, origin: &Path) -> Result<Checker> {
         let p = match self {
             RunInput::Events(evs) => {
-                let mut obs = Observer::default();
+                // Through the pipeline the live run used: the same findings, causes
+                // included. The checker goes in and comes back with what it found.
+                let mut pipe = Pipeline::replaying(evs, checker.vars.clone());
+                pipe.findings.checker = Some(checker);
                 for ev in evs {
-                    for w in obs.observe(ev) {
-                        checker.check_caused(&w, 1, Some((&obs.tree, ev.pid)), ev.cause.as_ref());
-                    }
+                    pipe.replay(ev.clone());
                 }
-                return Ok(());
+                return Ok(pipe
+                    .findings
+                    .checker
+                    .take()
+                    .expect("the checker stays in the pipeline"));
             }
             RunInput::Profile(p) => p,
         };
@@ -565,7 +565,7 @@ impl RunInput {
                 None,
             );
         }
-        Ok(())
+        Ok(checker)
     }
 }
 
@@ -582,9 +582,9 @@ pub fn run(args: DiffArgs) -> Result<i32> {
     if let Some(h) = &args.home {
         vars.home = Some(h.display().to_string());
     }
-    let mut checker = Checker::new(&baseline, &args.baseline, vars)?;
-    input
-        .check(&mut checker, &args.run)
+    let checker = Checker::new(&baseline, &args.baseline, vars)?;
+    let checker = input
+        .check(checker, &args.run)
         .with_context(|| format!("reading the run {}", args.run.display()))?;
     let (findings, missing) = checker.finish();
     let failed = gate(args.fail_on, &findings);

@@ -356,8 +356,6 @@ fn ev(pid: u32, ppid: u32, exe: &str, kind: Kind) -> Event {
 /// A replayed attack: the model asks for a shell command; the agent's python spawns a shell
 /// that reads a key and sends it out. Attributed to the tool call by the real attributor.
 fn attack_report() -> Report {
-    let mut c = checker(5);
-    let mut obs = Observer::default();
     let exec = |path: &str, argv: &[&str]| {
         Kind::Exec(Exec {
             path: path.into(),
@@ -484,14 +482,17 @@ fn attack_report() -> Report {
             }),
         ),
     ];
-    let mut attribution = crate::llm::attribute::Attributor::default();
-    for mut e in stream {
-        attribution.observe(&mut e);
-        for w in obs.observe(&e) {
-            c.check_caused(&w, 1, Some((&obs.tree, e.pid)), e.cause.as_ref());
-        }
+    // Through the live pipeline: its LLM stage ties each event to a tool call.
+    let mut p = crate::pipeline::Pipeline::replaying(&[], Default::default());
+    p.llm = Some(crate::llm::Llm::new(crate::llm::Options {
+        bodies: false,
+        body_max: 0,
+    }));
+    p.findings.checker = Some(checker(5));
+    for e in stream {
+        p.handle(e);
     }
-    let (findings, missing) = c.finish();
+    let (findings, missing) = p.findings.checker.take().unwrap().finish();
     let failed = gate(FailOn::High, &findings);
     Report {
         baseline: "baseline.toml".into(),

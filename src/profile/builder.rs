@@ -376,6 +376,10 @@ impl Builder {
     pub fn tree(&self) -> &Tree {
         &self.observer.tree
     }
+    /// What ${CWD} and ${HOME} stand for in this run.
+    pub fn vars(&self) -> &Vars {
+        &self.vars
+    }
     pub fn files(&self) -> usize {
         self.ev.file.len()
     }

@@ -460,3 +460,11 @@ pub fn mono_to_wall_ns() -> i128 {
     };
     ns(nix::time::ClockId::CLOCK_REALTIME) - ns(nix::time::ClockId::CLOCK_MONOTONIC)
 }
+
+/// Now on CLOCK_MONOTONIC, the clock of the kernel's event timestamps, in ns: events
+/// agentguard makes itself (start, notes, losses, end) are timed on the same clock.
+pub fn mono_now() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}

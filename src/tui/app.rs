@@ -5,9 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::diff::rules::Severity;
-use crate::diff::{Checker, Finding};
+use crate::diff::Finding;
 use crate::event::{Event, Kind};
-use crate::profile::Observer;
 
 /// Events kept for display; older ones are dropped (and counted).
 pub const KEEP: usize = 50_000;
@@ -72,8 +71,6 @@ pub struct App {
     /// The source has ended (the tree exited, or the replay was read).
     pub done: Option<String>,
     pub title: String,
-    checker: Option<Checker>,
-    observer: Observer,
 }
 
 pub fn kind_name(k: &Kind) -> &'static str {
@@ -214,7 +211,7 @@ fn what(ev: &Event) -> String {
 }
 
 impl App {
-    pub fn new(title: String, checker: Option<Checker>) -> App {
+    pub fn new(title: String) -> App {
         App {
             procs: BTreeMap::new(),
             rows: VecDeque::new(),
@@ -236,26 +233,7 @@ impl App {
             n_visible: 0,
             done: None,
             title,
-            checker,
-            observer: Observer::default(),
         }
-    }
-
-    /// One event of a replayed stream, checked against the baseline here.
-    pub fn on_event(&mut self, ev: Event) {
-        let whats = self.observer.observe(&ev);
-        let mut finding = None;
-        if let Some(c) = &mut self.checker {
-            for w in &whats {
-                // The tool call the recording tied the event to: a replay's findings name
-                // it, as the live run's and diff's do.
-                let tree = Some((&self.observer.tree, ev.pid));
-                if let Some(f) = c.check_caused(w, 1, tree, ev.cause.as_ref()) {
-                    finding = Some(f);
-                }
-            }
-        }
-        self.push(ev, finding);
     }
 
     /// One event, with the finding it raised if any. While paused, events are still

@@ -1,5 +1,6 @@
 //! `agentguard watch`: a terminal UI of a tree's processes, events, findings and denials,
-//! live (record's loop feeds it, see record.rs) or replayed from a kept event log.
+//! live (a session's pipeline feeds it, src/session) or replayed from a kept event log
+//! (src/cmd/watch.rs).
 pub mod app;
 pub mod ui;
 
@@ -8,10 +9,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
 
-use crate::cli::WatchArgs;
-use crate::diff::Checker;
-use crate::event::{read_jsonl, Kind};
-use crate::profile::{Profile, Vars};
 use app::App;
 
 /// The UI draws on standard output and reads keys from standard input: both must be a
@@ -30,65 +27,6 @@ pub fn need_terminal(what: &str) -> Option<String> {
     Some(format!(
         "{what} needs a terminal ({missing}); without one, use agentguard record (--events FILE.jsonl keeps every event)"
     ))
-}
-
-pub fn run(args: WatchArgs) -> Result<i32> {
-    if let Some(why) = need_terminal("watch") {
-        eprintln!("agentguard: {why}");
-        return Ok(2);
-    }
-    let Some(replay) = &args.replay else {
-        // Live: record's loop, with the UI in front.
-        let rargs = crate::cli::RecordArgs {
-            output: None,
-            events: args.events.clone(),
-            pid: args.pid,
-            ring_buffer_mb: crate::sensor::RING_MB,
-            max_procs: crate::sensor::MAX_PROCS,
-            baseline: args.baseline.clone(),
-            fail_on: crate::cli::FailOn::Never,
-            merge_into: None,
-            tui: true,
-            watch: true,
-            output_log: args.output_log.clone(),
-            quiet: false,
-            llm: args.llm,
-            command: args.command.clone(),
-        };
-        return crate::record::run(rargs, None);
-    };
-    let events = read_jsonl(replay)?;
-    let vars = events
-        .iter()
-        .find_map(|e| match &e.kind {
-            Kind::Start { cwd, home, .. } => Some(Vars {
-                cwd: cwd.clone(),
-                home: home.clone(),
-            }),
-            _ => None,
-        })
-        .unwrap_or_else(Vars::from_env);
-    let checker = match &args.baseline {
-        Some(b) => Some(Checker::new(&Profile::load(b)?, b, vars)?),
-        None => None,
-    };
-    let mut app = App::new(format!("agentguard watch {}", replay.display()), checker);
-    let n = events.len();
-    for ev in events {
-        app.on_event(ev);
-    }
-    app.done = Some(format!("replayed {n} events: q to quit"));
-    // ratatui::init restores the terminal on panic too.
-    let mut terminal = ratatui::init();
-    let result = (|| -> Result<()> {
-        loop {
-            if step(&mut terminal, &mut app, Duration::from_millis(250))? {
-                return Ok(());
-            }
-        }
-    })();
-    ratatui::restore();
-    result.map(|_| 0)
 }
 
 /// Draws the UI, then handles the keys that arrive within `wait`; true when the user quits.

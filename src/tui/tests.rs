@@ -49,7 +49,7 @@ fn open(path: &str) -> Kind {
 
 /// A small agent run: python starts a shell that reads a file and is denied a key.
 fn app() -> App {
-    let mut a = App::new("agentguard watch run.jsonl".into(), None);
+    let mut a = App::new("agentguard watch run.jsonl".into());
     for e in [
         ev(
             100,
@@ -97,7 +97,7 @@ fn app() -> App {
             },
         ),
     ] {
-        a.on_event(e);
+        a.push(e, None);
     }
     a.done = Some("replayed 7 events".into());
     a
@@ -160,13 +160,16 @@ fn keys_filter_select_and_show_detail() {
 fn a_long_stream_keeps_a_bounded_window_and_follows_the_tail() {
     let mut a = app();
     for i in 0..(super::app::KEEP + 10) {
-        a.on_event(ev(101, 100, "/usr/bin/cat", open(&format!("/w/f{i}"))));
+        a.push(
+            ev(101, 100, "/usr/bin/cat", open(&format!("/w/f{i}"))),
+            None,
+        );
     }
     assert_eq!(a.rows.len(), super::app::KEEP);
     assert_eq!(a.dropped, 17);
     assert_eq!(a.selected_row, super::app::KEEP - 1, "following the tail");
     key(&mut a, KeyCode::Char('p'));
-    a.on_event(ev(101, 100, "/usr/bin/cat", open("/w/late")));
+    a.push(ev(101, 100, "/usr/bin/cat", open("/w/late")), None);
     assert!(
         a.paused && a.selected_row < super::app::KEEP - 1,
         "paused: the view stays"
@@ -175,7 +178,7 @@ fn a_long_stream_keeps_a_bounded_window_and_follows_the_tail() {
 
 #[test]
 fn events_show_the_tool_call_behind_them_and_the_filter_finds_it() {
-    let mut a = App::new("agentguard watch".into(), None);
+    let mut a = App::new("agentguard watch".into());
     let call = ev(
         100,
         1,
@@ -199,7 +202,7 @@ fn events_show_the_tool_call_behind_them_and_the_filter_finds_it() {
     let fork = ev(100, 1, "/usr/bin/python3.11", Kind::Fork { child: 101 });
     for mut e in [call, fork, shell] {
         at.observe(&mut e);
-        a.on_event(e);
+        a.push(e, None);
     }
     let f = frame(&a);
     assert!(
@@ -240,10 +243,13 @@ access = ["read"]
         cwd: Some("/w".into()),
     };
     let checker = crate::diff::Checker::new(&base, std::path::Path::new("b.toml"), vars).unwrap();
-    let mut a = App::new("agentguard watch".into(), Some(checker));
-    a.on_event(ev(100, 1, "", exec("/usr/bin/python3.11", &["python3"])));
-    a.on_event(ev(100, 1, "/usr/bin/python3.11", open("/w/notes.md")));
-    a.on_event(ev(100, 1, "/usr/bin/python3.11", open("/w/draft.md")));
+    // As `watch --replay` has it: the UI behind the pipeline, the checker a sink beside it.
+    let mut p = crate::pipeline::Pipeline::replaying(&[], Default::default());
+    p.tui = Some(App::new("agentguard watch".into()));
+    p.findings.checker = Some(checker);
+    p.replay(ev(100, 1, "", exec("/usr/bin/python3.11", &["python3"])));
+    p.replay(ev(100, 1, "/usr/bin/python3.11", open("/w/notes.md")));
+    p.replay(ev(100, 1, "/usr/bin/python3.11", open("/w/draft.md")));
     // As a recording wrote it: tied to the tool call that read the key.
     let mut read = ev(100, 1, "/usr/bin/python3.11", open("/home/a/.ssh/id_rsa"));
     read.cause = Some(crate::event::Cause {
@@ -253,7 +259,8 @@ access = ["read"]
         confidence: 0.9,
         why: "its arguments name it".into(),
     });
-    a.on_event(read);
+    p.replay(read);
+    let mut a = p.tui.take().unwrap();
     let severities: Vec<_> = a
         .rows
         .iter()
@@ -300,7 +307,10 @@ access = ["read"]
 fn paging_keys_move_the_selection() {
     let mut a = app();
     for i in 0..100 {
-        a.on_event(ev(101, 100, "/usr/bin/cat", open(&format!("/w/f{i}"))));
+        a.push(
+            ev(101, 100, "/usr/bin/cat", open(&format!("/w/f{i}"))),
+            None,
+        );
     }
     let last = a.n_visible - 1;
     assert_eq!(a.selected_row, last);

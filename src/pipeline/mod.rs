@@ -1,0 +1,236 @@
+//! The pipeline every live run's events go through, in one order:
+//!
+//! 1. decode: the sensor's and the guard's records become events (sensor/decode.rs);
+//! 2. names: connections get the DNS name the tree resolved for the address (names.rs);
+//! 3. LLM: TLS plaintext becomes LLM calls and tool calls, and every event is tied to the
+//!    tool call behind it (llm/);
+//! 4. Landlock denials: under Landlock, a call that failed for its reasons becomes a denial
+//!    (landlock.rs);
+//! 5. the profile builder, which keeps the process tree the later stages read;
+//! 6. the sinks: denial lines, live findings and admissions (sinks/), the event log, the UI.
+pub mod landlock;
+pub mod replay;
+#[cfg(test)]
+mod tests;
+
+use std::io::BufWriter;
+
+use crate::event::{Event, FlagKind, JsonlWriter, Kind, Tls};
+use crate::profile::Builder;
+use crate::sensor::{decode::Decoder, decode::Record, mono_now, Sensor, Stats};
+use crate::sinks::{denials::Denials, findings::Findings};
+
+pub struct Pipeline {
+    pub decoder: Decoder,
+    /// Names for the addresses the tree connects to, from the DNS answers it received.
+    pub names: crate::names::Names,
+    /// LLM traffic and tool-call attribution (unless --no-llm).
+    pub llm: Option<crate::llm::Llm>,
+    /// Enforcing with Landlock: failed calls with EACCES are its denials.
+    pub landlock: bool,
+    pub builder: Builder,
+    pub denials: Denials,
+    pub findings: Findings,
+    pub jsonl: Option<JsonlWriter<BufWriter<std::fs::File>>>,
+    /// With --tui (watch): the UI's state, fed every event.
+    pub tui: Option<crate::tui::app::App>,
+    /// Denials and findings printed on standard error as they come (not under the UI,
+    /// where they show in place, nor in a replay).
+    pub print: bool,
+    /// Events that went through, the first event-log write error, undecodable records.
+    pub events: u64,
+    pub write_error: Option<anyhow::Error>,
+    pub decode_errors: u64,
+    /// The tree's root, and its exit status from its exit record (for an attached root).
+    pub root: u32,
+    pub root_exit: Option<i32>,
+    /// What the sensor cannot see (io_uring, 32-bit syscalls), said once each at the end.
+    pub warnings: Vec<String>,
+}
+
+impl Pipeline {
+    pub fn new(decoder: Decoder, builder: Builder) -> Pipeline {
+        Pipeline {
+            decoder,
+            names: Default::default(),
+            llm: None,
+            landlock: false,
+            builder,
+            denials: Denials::default(),
+            findings: Findings::default(),
+            jsonl: None,
+            tui: None,
+            print: true,
+            events: 0,
+            write_error: None,
+            decode_errors: 0,
+            root: 0,
+            root_exit: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// One record from a ring buffer, the sensor's or the guard's.
+    pub fn ingest(&mut self, raw: &[u8]) {
+        match self.decoder.decode(raw) {
+            Ok(Record::Event(ev)) => self.handle(ev),
+            Ok(Record::Data(p)) => {
+                let evs = self.llm.as_mut().map(|l| l.payload(p)).unwrap_or_default();
+                for ev in evs {
+                    self.handle(ev);
+                }
+            }
+            Err(_) => self.decode_errors += 1,
+        }
+    }
+
+    /// An event agentguard makes itself, timed and named as the tree's root.
+    pub fn own_event(&self, pid: u32, kind: Kind) -> Event {
+        Event {
+            ts: self.decoder.wall_time(mono_now()),
+            pid,
+            tid: pid,
+            ppid: 0,
+            exe: self.decoder.exe_of(pid),
+            kind,
+            cause: None,
+        }
+    }
+
+    /// The run's first event, then the notes of what was probed before the tree existed,
+    /// as its root's.
+    pub fn begin(&mut self, command: String, vars: &crate::profile::Vars, early: Vec<Event>) {
+        let start = Kind::Start {
+            command,
+            cwd: vars.cwd.clone(),
+            home: vars.home.clone(),
+        };
+        self.handle(self.own_event(self.root, start));
+        for mut n in early {
+            (n.pid, n.tid, n.exe) = (self.root, self.root, self.decoder.exe_of(self.root));
+            self.handle(n);
+        }
+    }
+
+    /// Puts the TLS probes on the host's libssl, before the command runs, so the tree's
+    /// first TLS write is seen; other copies are probed when the tree maps them.
+    pub fn attach_system_tls(&mut self, sensor: &Sensor) -> Vec<Event> {
+        if let Some(l) = &mut self.llm {
+            for path in crate::llm::libs::system_libssl() {
+                l.coverage.to_attach.push((path, 0, true));
+            }
+        }
+        self.attach_tls(sensor)
+    }
+
+    /// Puts the TLS probes on the files the tree mapped since the last call (the ring
+    /// buffer's callback cannot: the sensor is borrowed while it runs), and returns what
+    /// each attempt found, as events.
+    pub fn attach_tls(&mut self, sensor: &Sensor) -> Vec<Event> {
+        let Some(llm) = &mut self.llm else {
+            return Vec::new();
+        };
+        let todo = std::mem::take(&mut llm.coverage.to_attach);
+        let mut notes = Vec::new();
+        for (path, pid, is_lib) in todo {
+            let r = sensor.attach_tls(std::path::Path::new(&path));
+            llm.coverage.result(&path, r.is_ok());
+            match r {
+                Ok(funcs) => {
+                    llm.coverage.cover(pid);
+                    notes.push((
+                        pid,
+                        "covered",
+                        path,
+                        format!("TLS plaintext probed ({})", funcs.join(", ")),
+                    ));
+                }
+                Err(e) if is_lib => notes.push((pid, "uncovered", path, format!("{e:#}"))),
+                Err(_) => {}
+            }
+        }
+        notes
+            .into_iter()
+            .map(|(pid, status, library, detail)| {
+                self.own_event(
+                    pid,
+                    Kind::Tls(Tls {
+                        status: status.into(),
+                        library,
+                        detail,
+                    }),
+                )
+            })
+            .collect()
+    }
+
+    /// Losses are events too: they go into the stream, so a replay knows it is incomplete.
+    pub fn losses(&mut self, now: Stats, last: &mut Stats) {
+        if now == *last {
+            return;
+        }
+        *last = now;
+        let ev = Event {
+            exe: String::new(),
+            ..self.own_event(
+                0,
+                Kind::Lost {
+                    lost: now.lost,
+                    procs_untracked: now.procs_untracked,
+                },
+            )
+        };
+        self.handle(ev);
+    }
+
+    /// An event through the stages after decoding.
+    pub fn handle(&mut self, mut ev: Event) {
+        self.names.observe(&mut ev);
+        let notes = match &mut self.llm {
+            Some(l) => l.observe(&mut ev),
+            None => Vec::new(),
+        };
+        let denied = self.landlock.then(|| landlock::denial(&ev)).flatten();
+        self.handle_one(ev);
+        for n in notes.into_iter().chain(denied) {
+            self.handle_one(n);
+        }
+    }
+
+    /// An event that needs no further stage (the run's end, a note of a stage): the
+    /// builder and the sinks.
+    pub fn handle_one(&mut self, ev: Event) {
+        self.events += 1;
+        let print = self.print && self.tui.is_none();
+        if let Kind::Deny(d) = &ev.kind {
+            self.denials.observe(&ev, d, self.builder.tree(), print);
+        }
+        if let Kind::Flag(f) = &ev.kind {
+            let warn = match f.flag {
+                FlagKind::IoUring => Some(format!("pid {} ({}) set up io_uring: its io_uring operations are not visible to the sensor", ev.pid, ev.exe)),
+                FlagKind::CompatSyscall => Some(format!("pid {} ({}) made 32-bit syscalls, which the sensor does not decode", ev.pid, ev.exe)),
+                _ => None,
+            };
+            if let Some(w) = warn.filter(|w| !self.warnings.contains(w)) {
+                self.warnings.push(w);
+            }
+        }
+        if ev.pid == self.root {
+            if let Kind::Exit { code, signal } = ev.kind {
+                self.root_exit = code.or(signal.map(|s| 128 + s));
+            }
+        }
+        let whats = self.builder.add(&ev);
+        let finding = self
+            .findings
+            .observe(&ev, &whats, self.builder.tree(), print);
+        if let (Some(w), None) = (&mut self.jsonl, &self.write_error) {
+            if let Err(e) = w.write(&ev) {
+                self.write_error = Some(e);
+            }
+        }
+        if let Some(app) = &mut self.tui {
+            app.push(ev, finding);
+        }
+    }
+}

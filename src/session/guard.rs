@@ -1,0 +1,98 @@
+//! The guard: the kernel side of enforcement (BPF LSM, or Landlock's cgroup programs for
+//! connections), behind one interface, and the watchdog that holds the tree's cgroup.
+use std::mem::MaybeUninit;
+
+use anyhow::Result;
+use libbpf_rs::OpenObject;
+
+use crate::enforce::{egress::Egress, lsm::Lsm, watchdog::Watchdog, Backend, Setup};
+use crate::sensor::Sensor;
+
+/// The kernel side of enforcement, by backend: its denials are read with the sensor's.
+pub enum Guard<'a> {
+    Lsm(Lsm<'a>),
+    Egress(Egress<'a>),
+}
+
+impl Guard<'_> {
+    pub fn denials(&self) -> &dyn libbpf_rs::MapCore {
+        match self {
+            Guard::Lsm(l) => l.denials(),
+            Guard::Egress(e) => e.denials(),
+        }
+    }
+}
+
+/// Storage the guard's BPF objects live in, for as long as the session.
+pub struct Objects {
+    lsm: MaybeUninit<OpenObject>,
+    egress: MaybeUninit<OpenObject>,
+}
+
+impl Objects {
+    pub fn new() -> Objects {
+        Objects {
+            lsm: MaybeUninit::uninit(),
+            egress: MaybeUninit::uninit(),
+        }
+    }
+}
+
+/// The watchdog, started first of all: before any BPF object exists, so the watchdog holds
+/// none of them, and before any other descriptor, so that agentguard's end of its pipe is
+/// the first one a dying agentguard closes, ahead of the BPF links that enforce the tree.
+/// The error is what to say; the command is then not started.
+pub fn watchdog(setup: &Setup) -> Result<Watchdog, String> {
+    let w = Watchdog::start(setup.max_tasks)
+        .map_err(|e| format!("{e:#}\nagentguard: the command was not started"))?;
+    // Said under -q too: a limit that is not there is a degradation.
+    if let Some(why) = &w.unlimited {
+        eprintln!("agentguard: --max-tasks is not applied: {why}; the tree's forks are not limited in number");
+    }
+    Ok(w)
+}
+
+/// Loads the backend's programs onto the tree's cgroup.
+pub fn load<'a>(
+    objects: &'a mut Objects,
+    setup: &Setup,
+    sensor: &Sensor,
+    watchdog: &Watchdog,
+) -> Result<Guard<'a>> {
+    match &setup.backend {
+        Backend::Lsm => Lsm::load(
+            &mut objects.lsm,
+            sensor.procs_fd(),
+            &setup.compiled,
+            setup.opts,
+            &watchdog.cgroup,
+        )
+        .map(Guard::Lsm),
+        Backend::Landlock(_) => Egress::load(
+            &mut objects.egress,
+            &setup.compiled,
+            &watchdog.cgroup,
+            setup.opts.audit,
+        )
+        .map(Guard::Egress),
+    }
+}
+
+/// What enforcement says before the start (the Landlock backend said it already).
+pub fn announce(setup: &Setup, quiet: bool) {
+    if quiet || matches!(setup.backend, Backend::Landlock(_)) {
+        return;
+    }
+    let mode = if setup.opts.audit {
+        "auditing (denying nothing)"
+    } else {
+        "enforcing"
+    };
+    eprintln!(
+        "agentguard: {mode} {} ({} path rules, {} network rules, {} host rules) with BPF LSM",
+        setup.profile_name,
+        setup.compiled.rules.len(),
+        setup.compiled.net.len(),
+        setup.compiled.names.len()
+    );
+}

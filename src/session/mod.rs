@@ -1,0 +1,517 @@
+//! A session: one tree followed from its first instruction (or from when agentguard
+//! attached) to its end, for record, watch and enforce alike. The commands (src/cmd) say
+//! what it does through RecordArgs and, for enforce, the guard's setup; the events go
+//! through the pipeline (src/pipeline) to the sinks the arguments ask for.
+pub mod gate;
+pub mod guard;
+pub mod outputs;
+pub mod target;
+
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+
+use crate::cli::RecordArgs;
+use crate::enforce::{Backend, Setup};
+use crate::event::Kind;
+use crate::pipeline::Pipeline;
+use crate::profile::{Builder, RunInfo, Vars};
+use crate::sensor::{self, decode::Decoder, Sensor, Stats};
+use target::{Launch, Started, Target};
+
+/// Follows the tree `args` names; with `enforce`, enforces a compiled profile on it too.
+/// The exit status is the tree's, unless the gate or a failure to start decides.
+pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
+    if args.tui {
+        if let Some(why) = crate::tui::need_terminal("--tui") {
+            eprintln!("agentguard: {why}");
+            return Ok(2);
+        }
+    }
+    let target = match args.pid {
+        Some(pid) => Target::Pid(pid),
+        None => Target::Command(args.command.clone()),
+    };
+    // First of all (guard::watchdog says why).
+    let watchdog = match enforce.as_ref().map(guard::watchdog).transpose() {
+        Ok(w) => w,
+        Err(why) => {
+            eprintln!("agentguard: {why}");
+            return Ok(2);
+        }
+    };
+    let signals = block_signals()?;
+    let landlock_fd = match &enforce {
+        Some(Setup {
+            backend: Backend::Landlock(fd),
+            ..
+        }) => Some(std::os::fd::AsRawFd::as_raw_fd(fd)),
+        _ => None,
+    };
+    let syscalls = decodes_syscalls(&args, enforce.as_ref());
+    let started_wall = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let started = Instant::now();
+    let mut obj = MaybeUninit::uninit();
+    let mut sensor = Sensor::load(
+        &mut obj,
+        sensor::Config {
+            ring_buffer_mb: args.ring_buffer_mb,
+            max_procs: args.max_procs,
+            syscalls,
+            payload: syscalls && !args.llm.no_llm,
+        },
+    )?;
+    let mut objects = guard::Objects::new();
+    let guard = match (&enforce, &watchdog) {
+        (Some(setup), Some(w)) => match guard::load(&mut objects, setup, &sensor, w) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                eprintln!("agentguard: {e:#}");
+                return Ok(2);
+            }
+        },
+        _ => None,
+    };
+    let (outputs, log) = outputs::Outputs::prepare(&args, enforce.is_some())?;
+    // What ${CWD} and ${HOME} stand for in this run: the launch directory and home.
+    let vars = match args.pid {
+        Some(pid) => Vars::for_pid(pid),
+        None => Vars::from_env(),
+    };
+    let mut pipe = pipeline(&args, enforce.as_mut(), &vars, syscalls)?;
+    pipe.jsonl = log;
+    let early_notes = pipe.attach_system_tls(&sensor);
+    if let Some(setup) = &enforce {
+        let rules = setup.compiled.rules.iter().map(|r| r.source.clone());
+        pipe.decoder.set_rule_names(rules.collect());
+        pipe.landlock = landlock_fd.is_some();
+        guard::announce(setup, args.quiet);
+    }
+    let how = Launch {
+        output_log: args.tui.then_some(args.output_log.as_path()),
+        enforcing: enforce.is_some(),
+        landlock: landlock_fd,
+        quiet: args.quiet,
+    };
+    let Some(mut tree) = target::start(&target, &how, &mut sensor, watchdog.as_ref(), &mut pipe)?
+    else {
+        return Ok(127);
+    };
+    pipe.begin(tree.command.clone(), &vars, early_notes);
+    let pipe = Rc::new(RefCell::new(pipe));
+    let ingest = |pipe: Rc<RefCell<Pipeline>>| {
+        move |raw: &[u8]| {
+            pipe.borrow_mut().ingest(raw);
+            0
+        }
+    };
+    let ring = sensor.ring(
+        ingest(Rc::clone(&pipe)),
+        guard
+            .as_ref()
+            .map(|g| (g.denials(), ingest(Rc::clone(&pipe)))),
+    )?;
+    let followed = follow(&ring, &sensor, &pipe, &signals, &mut tree, args.tui)?;
+    let leftover = if sensor.tree_empty() {
+        0
+    } else {
+        sensor.tracked().len()
+    };
+    drop(ring);
+    let pipe = Rc::try_unwrap(pipe)
+        .ok()
+        .context("the ring buffer still holds the pipeline")?
+        .into_inner();
+    let ending = Ending {
+        args: &args,
+        target: &target,
+        command: &tree.command,
+        followed,
+        leftover,
+        started_wall,
+        seconds: started.elapsed().as_secs_f64(),
+        vars: &vars,
+        enforce: enforce.as_ref(),
+        syscalls,
+    };
+    ending.finish(pipe, outputs)
+}
+
+/// The pipeline with the sinks the arguments ask for.
+fn pipeline(
+    args: &RecordArgs,
+    enforce: Option<&mut Setup>,
+    vars: &Vars,
+    syscalls: bool,
+) -> Result<Pipeline> {
+    let mut p = Pipeline::new(
+        Decoder::new(sensor::mono_to_wall_ns()),
+        Builder::new(vars.clone()),
+    );
+    p.tui = args.tui.then(|| {
+        crate::tui::app::App::new(format!("agentguard watch: {}", args.command.join(" ")))
+    });
+    p.findings.checker = match &args.baseline {
+        Some(b) => Some(crate::diff::Checker::new(
+            &crate::profile::Profile::load(b)?,
+            b,
+            vars.clone(),
+        )?),
+        None => None,
+    };
+    p.findings.admitting = enforce.and_then(|e| e.admitting.take());
+    p.llm = (syscalls && !args.llm.no_llm).then(|| {
+        crate::llm::Llm::new(crate::llm::Options {
+            bodies: args.llm.llm_bodies,
+            body_max: args.llm.llm_body_max,
+        })
+    });
+    Ok(p)
+}
+
+/// enforce alone follows the tree and reports denials; it decodes syscalls only when
+/// something records them. Under Landlock the kernel reports no denials: the sensor's
+/// failed calls are how they are found (pipeline/landlock.rs).
+fn decodes_syscalls(args: &RecordArgs, enforce: Option<&Setup>) -> bool {
+    match enforce {
+        None => true,
+        Some(e) => {
+            matches!(e.backend, Backend::Landlock(_))
+                || e.admitting.is_some()
+                || args.output.is_some()
+                || args.events.is_some()
+                || args.baseline.is_some()
+                || args.merge_into.is_some()
+        }
+    }
+}
+
+/// Signals arrive through a descriptor, read in the loop: no handler races the state.
+fn block_signals() -> Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGWINCH,
+    ] {
+        mask.add(s);
+    }
+    mask.thread_block().context("blocking signals")?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).context("signalfd")
+}
+
+/// How the following ended.
+struct Followed {
+    /// The started command's exit status (128 + signal when killed).
+    root_status: Option<i32>,
+    /// Stopped by a signal or the UI's q, not by the tree's end.
+    interrupted: bool,
+    stats: Stats,
+}
+
+/// Reads the tree's events until it ends or agentguard is stopped; passes the terminal's
+/// signals on; under the UI, draws it and, at the end, keeps it up until q.
+fn follow(
+    ring: &libbpf_rs::RingBuffer,
+    sensor: &Sensor,
+    pipe: &Rc<RefCell<Pipeline>>,
+    signals: &SignalFd,
+    tree: &mut Started,
+    tui: bool,
+) -> Result<Followed> {
+    // The UI takes the terminal once the command runs (its output goes to --output-log).
+    let mut terminal = tui.then(ratatui::init);
+    // Gives the terminal back however this function ends (an error too; a panic is
+    // handled by ratatui's hook).
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if self.0 {
+                ratatui::restore();
+            }
+        }
+    }
+    let _restore = Restore(tui);
+    let child = tree.child;
+    let mut root_status: Option<i32> = None;
+    let mut interrupted = false;
+    let mut hung_up = false;
+    let mut stats = Stats::default();
+    let mut last_check = Instant::now();
+    loop {
+        // The kernel side wakes us only when a backlog builds: poll, then take the rest.
+        // A stop and continue (SIGSTOP, a debugger, a suspended terminal) interrupts the
+        // wait: that is no reason to stop reading.
+        interrupted_ok(ring.poll(Duration::from_millis(20)))?;
+        interrupted_ok(ring.consume())?;
+        {
+            let mut p = pipe.borrow_mut();
+            for n in p.attach_tls(sensor) {
+                p.handle(n);
+            }
+        }
+        let heard = signals_heard(signals, tree, root_status);
+        hung_up |= heard.hung_up;
+        interrupted |= heard.interrupted;
+        if let Some(t) = &mut terminal {
+            let mut p = pipe.borrow_mut();
+            let app = p
+                .tui
+                .as_mut()
+                .expect("the UI state exists with the terminal");
+            if crate::tui::step(t, app, Duration::ZERO)? {
+                // Quitting the UI ends the watch; a command still running is asked to stop.
+                if let (Some(pid), None) = (child, root_status) {
+                    let _ = kill(pid, Signal::SIGTERM);
+                }
+                interrupted = true;
+            }
+        }
+        if let (Some(pid), None) = (child, root_status) {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => root_status = Some(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => root_status = Some(128 + sig as i32),
+                _ => {}
+            }
+        }
+        if last_check.elapsed() >= Duration::from_millis(200) {
+            last_check = Instant::now();
+            pipe.borrow_mut().losses(sensor.stats()?, &mut stats);
+            // Processes found in /proc that died before their first event never had an
+            // exit record to take them out of scope.
+            tree.pending.retain(|(pid, ticks)| {
+                let gone = !crate::attach::alive(*pid, Some(*ticks));
+                if gone && sensor.tracked().contains(pid) {
+                    sensor.untrack(*pid);
+                }
+                !gone
+            });
+        }
+        let root_done = child.is_none() || root_status.is_some();
+        if interrupted || (root_done && sensor.tree_empty()) {
+            break;
+        }
+    }
+    interrupted_ok(ring.consume())?;
+    pipe.borrow_mut().losses(sensor.stats()?, &mut stats);
+    if let Some(r) = &mut tree.relay {
+        r.finish();
+    }
+    if let Some(mut t) = terminal.take() {
+        let mut p = pipe.borrow_mut();
+        let root_exit = p.root_exit;
+        let app = p
+            .tui
+            .as_mut()
+            .expect("the UI state exists with the terminal");
+        linger(
+            &mut t,
+            app,
+            signals,
+            interrupted,
+            hung_up,
+            root_status.or(root_exit),
+        )?;
+        ratatui::restore();
+    }
+    Ok(Followed {
+        root_status,
+        interrupted,
+        stats,
+    })
+}
+
+/// What the signals agentguard received since the last turn ask for.
+#[derive(Default)]
+struct Heard {
+    interrupted: bool,
+    hung_up: bool,
+}
+
+/// Reads the pending signals: a window resize goes to the tree's terminal; an interrupt
+/// goes to a command still running, twice, and the third stops agentguard.
+fn signals_heard(signals: &SignalFd, tree: &mut Started, root_status: Option<i32>) -> Heard {
+    let mut heard = Heard::default();
+    while let Ok(Some(si)) = signals.read_signal() {
+        let sig = Signal::try_from(si.ssi_signo as i32).unwrap_or(Signal::SIGTERM);
+        if sig == Signal::SIGWINCH {
+            if let Some(r) = &tree.relay {
+                r.resize();
+            }
+            continue;
+        }
+        // The terminal went away: no one is left to press q at the end.
+        heard.hung_up |= sig == Signal::SIGHUP;
+        tree.interrupts += 1;
+        match (tree.child, root_status) {
+            (Some(pid), None) if tree.interrupts < 3 => {
+                // The command leads a session of its own, so the terminal's Ctrl-C reaches
+                // agentguard only (on a pseudo-terminal of its own, the command gets its
+                // Ctrl-C from there). Passed on to its group, as the terminal would have.
+                let _ = nix::sys::signal::killpg(pid, sig);
+            }
+            _ => heard.interrupted = true,
+        }
+    }
+    heard
+}
+
+/// The tree ended: the UI stays, with how it ended, until q (or a hangup, SIGTERM or
+/// SIGINT).
+fn linger(
+    t: &mut ratatui::DefaultTerminal,
+    app: &mut crate::tui::app::App,
+    signals: &SignalFd,
+    interrupted: bool,
+    hung_up: bool,
+    exit: Option<i32>,
+) -> Result<()> {
+    let ended = if interrupted {
+        "stopped".to_string()
+    } else {
+        format!("the tree ended (exit {})", exit.unwrap_or(0))
+    };
+    app.done = Some(format!("{ended}: q to quit"));
+    while !interrupted && !hung_up && !crate::tui::step(t, app, Duration::from_millis(250))? {
+        if let Ok(Some(_)) = signals.read_signal() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A ring-buffer read that a signal interrupted is retried by the next turn of the loop.
+fn interrupted_ok(r: libbpf_rs::Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => Ok(()),
+        other => other.context("reading events"),
+    }
+}
+
+/// The end of a session: the end record, the profile and outputs, the summary, the gate.
+struct Ending<'a> {
+    args: &'a RecordArgs,
+    target: &'a Target,
+    command: &'a str,
+    followed: Followed,
+    /// Processes of the tree still running.
+    leftover: usize,
+    started_wall: String,
+    seconds: f64,
+    vars: &'a Vars,
+    enforce: Option<&'a Setup>,
+    syscalls: bool,
+}
+
+impl Ending<'_> {
+    fn finish(self, mut pipe: Pipeline, outputs: outputs::Outputs) -> Result<i32> {
+        let Followed {
+            root_status,
+            interrupted,
+            stats,
+        } = self.followed;
+        let exit = match (self.target, root_status) {
+            (Target::Command(_), Some(s)) => s,
+            (Target::Pid(_), _) if interrupted => 130,
+            _ => pipe.root_exit.unwrap_or(0),
+        };
+        let gaps = crate::diff::complete::Gaps {
+            lost: stats.lost,
+            untracked: stats.procs_untracked,
+            running: self.leftover as u64,
+            undecoded: pipe.decode_errors,
+        };
+        // The log's last line: whoever reads it knows it is whole.
+        let end = Kind::End {
+            exit,
+            interrupted,
+            events: pipe.events,
+            lost: gaps.lost,
+            procs_untracked: gaps.untracked,
+            running: gaps.running,
+            decode_errors: gaps.undecoded,
+        };
+        let end = crate::event::Event {
+            exe: String::new(),
+            ..pipe.own_event(pipe.root, end)
+        };
+        pipe.handle_one(end);
+        let run = RunInfo {
+            id: run_id(),
+            command: self.command.to_string(),
+            started: self.started_wall.clone(),
+            seconds: (self.seconds * 1000.0).round() / 1000.0,
+            exit: Some(exit),
+            lost_events: gaps.lost,
+            procs_untracked: gaps.untracked,
+            running: gaps.running,
+            decode_errors: gaps.undecoded,
+            cwd: self.vars.cwd.clone(),
+            home: self.vars.home.clone(),
+        };
+        let profile = pipe.builder.finish(run);
+        let log = pipe.jsonl.take().map(|w| (w, pipe.write_error.take()));
+        let written = outputs.write(&profile, log, pipe.events)?;
+        pipe.denials.print_repeats();
+        if !self.args.quiet {
+            self.summary(&pipe, exit, interrupted, stats, &written);
+        }
+        // The command's own failure comes first; then the gate.
+        let Some(c) = &pipe.findings.checker else {
+            return Ok(exit);
+        };
+        let a = self.args;
+        let verdict = gate::judge(c, a.fail_on, &gaps, a.watch, a.quiet);
+        Ok(verdict.filter(|_| exit == 0).unwrap_or(exit))
+    }
+
+    fn summary(
+        &self,
+        pipe: &Pipeline,
+        exit: i32,
+        interrupted: bool,
+        stats: Stats,
+        written: &[String],
+    ) {
+        let llm = pipe
+            .llm
+            .as_ref()
+            .map_or((0, 0), |l| (l.requests, l.tool_calls));
+        let f = &pipe.findings;
+        let s = crate::sinks::summary::Summary {
+            command: self.command,
+            exit,
+            seconds: self.seconds,
+            interrupted,
+            builder: &pipe.builder,
+            llm,
+            syscalls: self.syscalls,
+            enforcing: self.enforce.map(|e| (e.opts.audit, pipe.denials.count)),
+            admitted: f
+                .admitting
+                .as_ref()
+                .map(|(_, l)| (*l, f.admitted.as_slice())),
+            stats,
+            decode_errors: pipe.decode_errors,
+            leftover: self.leftover,
+            warnings: &pipe.warnings,
+            outputs: written,
+        };
+        eprint!("{}", s.text());
+    }
+}
+
+/// A unique id for this recording, so that merging it twice counts it once.
+fn run_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map(|u| u.trim().to_string())
+        .unwrap_or_else(|_| format!("{}-{}", std::process::id(), sensor::mono_to_wall_ns()))
+}

@@ -1,0 +1,70 @@
+//! Live findings: what the tree does that the baseline does not cover (--baseline), and,
+//! under enforce --deny-at, what was admitted beyond the profile. Each is printed as it
+//! happens, with the process chain and the tool call behind it.
+use super::{cause_suffix, say};
+use crate::diff::{report, rules::Severity, Checker, Finding};
+use crate::event::Event;
+use crate::profile::{Tree, What};
+
+#[derive(Default)]
+pub struct Findings {
+    /// With --baseline: the live check.
+    pub checker: Option<Checker>,
+    /// enforce --deny-at: the profile as written and the level; what it does not cover
+    /// and rates below the level was admitted: each such operation is reported once.
+    pub admitting: Option<(Checker, Severity)>,
+    pub admitted: Vec<Finding>,
+}
+
+impl Findings {
+    /// Checks what one event did (`whats`, from the profile builder). Prints each new
+    /// finding with `print` (not under the UI); returns the baseline's, for the UI.
+    pub fn observe(
+        &mut self,
+        ev: &Event,
+        whats: &[What],
+        tree: &Tree,
+        print: bool,
+    ) -> Option<Finding> {
+        let mut finding = None;
+        if let Some(c) = &mut self.checker {
+            for w in whats {
+                if let Some(f) = c.check_caused(w, 1, Some((tree, ev.pid)), ev.cause.as_ref()) {
+                    if print {
+                        let cause = cause_suffix(f.cause.as_ref());
+                        say(&format!(
+                            "agentguard: {} {}{cause}\n        by {}",
+                            f.severity.name().to_uppercase(),
+                            report::finding_line(&f),
+                            report::chain(&f.process)
+                        ));
+                    }
+                    finding = Some(f);
+                }
+            }
+        }
+        // What failed was not admitted (Landlock may narrow an admission).
+        if let Some((c, level)) = self.admitting.as_mut().filter(|_| !ev.denied()) {
+            for w in whats {
+                let Some(f) = c.check_caused(w, 1, Some((tree, ev.pid)), ev.cause.as_ref()) else {
+                    continue;
+                };
+                if !f.new || f.severity >= *level {
+                    continue;
+                }
+                if print {
+                    let cause = cause_suffix(f.cause.as_ref());
+                    say(&format!(
+                        "agentguard: ALLOWED ({}) {} [{}]{cause}\n        by {}",
+                        f.severity.name(),
+                        report::finding_line(&f),
+                        f.rule,
+                        report::chain(&f.process)
+                    ));
+                }
+                self.admitted.push(f);
+            }
+        }
+        finding
+    }
+}
