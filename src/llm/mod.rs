@@ -113,11 +113,7 @@ impl Llm {
                 ) = (sse, c.pending.pop_front())
                 {
                     if let Some(m) = c.rx.take_partial() {
-                        let base = Event {
-                            kind: Kind::Fork { child: 0 },
-                            cause: None,
-                            ..ev.clone()
-                        };
+                        let base = Origin::of(ev);
                         out.extend(response(api, &host, &m, &self.opts, &base));
                     }
                 }
@@ -129,25 +125,20 @@ impl Llm {
 
     /// One chunk of payload; returns the LLM events it completed.
     pub fn payload(&mut self, p: Payload) -> Vec<Event> {
-        let base = Event {
+        let base = Origin {
             ts: p.ts.clone(),
             pid: p.pid,
             tid: p.tid,
             ppid: p.ppid,
             exe: p.exe.clone(),
-            kind: Kind::Fork { child: 0 },
-            cause: None,
         };
         if p.write && p.offset == 0 && p.bytes.starts_with(b"PRI * HTTP/2") {
             if self.said_h2.insert(p.pid) {
-                return vec![Event {
-                    kind: Kind::Tls(Tls {
-                        status: "unparsed".into(),
-                        library: String::new(),
-                        detail: "speaks HTTP/2, which agentguard does not parse: its LLM calls on that connection are not visible".into(),
-                    }),
-                    ..base
-                }];
+                return vec![base.event(Kind::Tls(Tls {
+                    status: "unparsed".into(),
+                    library: String::new(),
+                    detail: "speaks HTTP/2, which agentguard does not parse: its LLM calls on that connection are not visible".into(),
+                }))];
             }
             return Vec::new();
         }
@@ -189,21 +180,18 @@ impl Llm {
                     let json: serde_json::Value =
                         serde_json::from_slice(&m.body).unwrap_or_default();
                     let r = api::request(api, &json);
-                    out.push(Event {
-                        kind: Kind::LlmRequest(LlmRequest {
-                            api: api.name().into(),
-                            host,
-                            method: method.clone(),
-                            path: redact::path(path),
-                            transport: if p.tls { "tls" } else { "tcp" }.into(),
-                            model: r.model,
-                            stream: r.stream,
-                            tools: r.tools,
-                            headers: redact::headers(&m.headers),
-                            body: body(&opts, &m.body),
-                        }),
-                        ..base.clone()
-                    });
+                    out.push(base.event(Kind::LlmRequest(LlmRequest {
+                        api: api.name().into(),
+                        host,
+                        method: method.clone(),
+                        path: redact::path(path),
+                        transport: if p.tls { "tls" } else { "tcp" }.into(),
+                        model: r.model,
+                        stream: r.stream,
+                        tools: r.tools,
+                        headers: redact::headers(&m.headers),
+                        body: body(&opts, &m.body),
+                    })));
                 }
                 http::Head::Response { .. } => {
                     if let Some(Pending {
@@ -255,7 +243,7 @@ fn is_sse(headers: &[(String, String)]) -> bool {
 }
 
 /// The llm.response event of a response, and one llm.tool_call per call it asks for.
-fn response(api: Api, host: &str, m: &http::Message, opts: &Options, base: &Event) -> Vec<Event> {
+fn response(api: Api, host: &str, m: &http::Message, opts: &Options, base: &Origin) -> Vec<Event> {
     let status = match m.head {
         http::Head::Response { status } => status,
         http::Head::Request { .. } => 0,
@@ -270,39 +258,67 @@ fn response(api: Api, host: &str, m: &http::Message, opts: &Options, base: &Even
             .map(|v| api::reply(api, &v))
             .unwrap_or_default()
     };
-    let mut out = vec![Event {
-        kind: Kind::LlmResponse(LlmResponse {
+    let mut out = vec![base.event(Kind::LlmResponse(LlmResponse {
+        api: api.name().into(),
+        host: host.to_string(),
+        status,
+        model: reply.model.clone(),
+        stream: sse,
+        tool_calls: reply
+            .calls
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.id))
+            .collect(),
+        input_tokens: reply.input_tokens,
+        output_tokens: reply.output_tokens,
+        headers: redact::headers(&m.headers),
+        body: body(opts, &m.body),
+        error: m.body_error.clone(),
+    }))];
+    for c in reply.calls {
+        out.push(base.event(Kind::ToolCall(ToolCall {
+            id: c.id,
+            name: c.name,
+            arguments: redact::bounded(&c.arguments, 4096),
             api: api.name().into(),
             host: host.to_string(),
-            status,
-            model: reply.model.clone(),
-            stream: sse,
-            tool_calls: reply
-                .calls
-                .iter()
-                .map(|c| format!("{} ({})", c.name, c.id))
-                .collect(),
-            input_tokens: reply.input_tokens,
-            output_tokens: reply.output_tokens,
-            headers: redact::headers(&m.headers),
-            body: body(opts, &m.body),
-            error: m.body_error.clone(),
-        }),
-        ..base.clone()
-    }];
-    for c in reply.calls {
-        out.push(Event {
-            kind: Kind::ToolCall(ToolCall {
-                id: c.id,
-                name: c.name,
-                arguments: redact::bounded(&c.arguments, 4096),
-                api: api.name().into(),
-                host: host.to_string(),
-            }),
-            ..base.clone()
-        });
+        })));
     }
     out
+}
+
+/// Where an event the LLM stage makes comes from: the process that moved the bytes.
+#[derive(Clone)]
+struct Origin {
+    ts: String,
+    pid: u32,
+    tid: u32,
+    ppid: u32,
+    exe: String,
+}
+
+impl Origin {
+    fn of(ev: &Event) -> Origin {
+        Origin {
+            ts: ev.ts.clone(),
+            pid: ev.pid,
+            tid: ev.tid,
+            ppid: ev.ppid,
+            exe: ev.exe.clone(),
+        }
+    }
+
+    fn event(&self, kind: Kind) -> Event {
+        Event {
+            ts: self.ts.clone(),
+            pid: self.pid,
+            tid: self.tid,
+            ppid: self.ppid,
+            exe: self.exe.clone(),
+            kind,
+            cause: None,
+        }
+    }
 }
 
 /// A body as events keep it: only when asked, redacted, bounded.
