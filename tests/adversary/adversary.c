@@ -6,6 +6,11 @@
  * was refused; exit 0 either way, 2 for a usage or set-up error. tests/adversary.rs runs
  * each case under record (what did the sensor report?) and tests/vm/adversary.sh under
  * enforce (was it denied?). Built by the tests with the system's C compiler.
+ *
+ * `adversary batch FILE` runs the cases FILE lists, one "CASE TARGET [ARG]" a line, each
+ * in a child of its own (this program again), one after another, after a line "@@ N" for
+ * the Nth: one enforce start for many cases, each starting as a fresh process. Under
+ * emulation a start (loading and verifying the BPF programs) is most of a case's time.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -225,8 +230,46 @@ static void *thread_open(void *path)
 	return NULL;
 }
 
+/* Each case of FILE in a child of its own: argv[0] again, with the case's words. */
+static int batch(const char *self, const char *file)
+{
+	FILE *f = fopen(file, "r");
+	char line[8192];
+	int n = 0;
+
+	if (!f) {
+		perror(file);
+		return 2;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *args[5] = { (char *)self };
+		int k = 1;
+		for (char *tok = strtok(line, " \n"); tok && k < 4; tok = strtok(NULL, " \n"))
+			args[k++] = tok;
+		if (k < 3)
+			continue;
+		printf("@@ %d\n", ++n);
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0) {
+			execv(self, args);
+			_exit(127);
+		}
+		int status = 0;
+		if (pid < 0 || waitpid(pid, &status, 0) < 0)
+			printf("@@ %d: no child: %s\n", n, strerror(errno));
+		else if (!WIFEXITED(status) || WEXITSTATUS(status))
+			printf("@@ %d: status 0x%x\n", n, status);
+		fflush(stdout);
+	}
+	fclose(f);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "batch"))
+		return batch(argv[0], argv[2]);
 	if (argc < 3) {
 		fprintf(stderr, "usage: adversary CASE TARGET [ARG]\n");
 		return 2;
