@@ -163,8 +163,6 @@ impl<'obj> Sensor<'obj> {
     /// process that maps the file; the programs keep to the tree. Returns the functions
     /// attached to; an error when the file exports neither.
     pub fn attach_tls(&self, path: &std::path::Path) -> Result<Vec<&'static str>> {
-        use libbpf_rs::AsRawLibbpf;
-        use std::os::unix::ffi::OsStrExt;
         // (symbol, attach cookie: which function it is, see payload.h)
         const ALL: [(&str, u64); 4] = [
             ("SSL_write", 1),
@@ -172,8 +170,6 @@ impl<'obj> Sensor<'obj> {
             ("SSL_read", 3),
             ("SSL_read_ex", 4),
         ];
-        let cpath = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .with_context(|| format!("{}: a NUL in the path", path.display()))?;
         let p = &self.skel.progs;
         // One multi-uprobe link for the entries and one for the returns; their offsets
         // found here (see elfsym.rs).
@@ -193,13 +189,11 @@ impl<'obj> Sensor<'obj> {
             .filter(|x| x.2 >= 3)
             .map(|x| (x.1, x.2))
             .collect();
-        let multi = p.tls_enter_multi.as_libbpf_object().as_ptr();
-        // SAFETY: a program of the loaded skeleton.
-        let multi_loaded = unsafe { libbpf_rs::libbpf_sys::bpf_program__fd(multi) } >= 0;
-        if !multi_loaded {
+        // Loaded only where the kernel takes multi-uprobe programs (see load).
+        if !p.tls_enter_multi.autoload() {
             // fall through to plain uprobes
-        } else if let Some(a) = attach_multi(&p.tls_enter_multi, &cpath, &enter, false) {
-            if let Some(b) = attach_multi(&p.tls_exit_multi, &cpath, &exit, true) {
+        } else if let Some(a) = attach_multi(&p.tls_enter_multi, path, &enter, false) {
+            if let Some(b) = attach_multi(&p.tls_exit_multi, path, &exit, true) {
                 self.tls_links.borrow_mut().extend([a, b]);
                 return Ok(found.iter().map(|x| x.0).collect());
             }
@@ -208,12 +202,12 @@ impl<'obj> Sensor<'obj> {
         let mut links = Vec::new();
         let mut names = Vec::new();
         for (func, cookie) in ALL {
-            let Some(l) = attach_one(&p.tls_enter_one, &cpath, func, cookie, false) else {
+            let Some(l) = attach_one(&p.tls_enter_one, path, func, cookie, false) else {
                 continue;
             };
             links.push(l);
             if cookie >= 3 {
-                match attach_one(&p.tls_exit_one, &cpath, func, cookie, true) {
+                match attach_one(&p.tls_exit_one, path, func, cookie, true) {
                     Some(l) => links.push(l),
                     None => continue,
                 }
@@ -340,70 +334,36 @@ impl<'obj> Sensor<'obj> {
 /// A multi-uprobe link of `prog` on functions of the file (file offsets, with a cookie
 /// each).
 fn attach_multi(
-    prog: &libbpf_rs::Program,
-    path: &std::ffi::CStr,
+    prog: &libbpf_rs::ProgramMut,
+    path: &std::path::Path,
     funcs: &[(u64, u64)],
     retprobe: bool,
 ) -> Option<libbpf_rs::Link> {
-    use libbpf_rs::libbpf_sys;
-    use libbpf_rs::AsRawLibbpf;
-    let offsets: Vec<std::os::raw::c_ulong> = funcs.iter().map(|f| f.0 as _).collect();
-    let cookies: Vec<u64> = funcs.iter().map(|f| f.1).collect();
-    let opts = libbpf_sys::bpf_uprobe_multi_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_uprobe_multi_opts>() as _,
-        offsets: offsets.as_ptr(),
-        cookies: cookies.as_ptr(),
-        cnt: funcs.len() as _,
+    let opts = libbpf_rs::UprobeMultiOpts {
+        offsets: funcs.iter().map(|f| f.0 as usize).collect(),
+        cookies: funcs.iter().map(|f| f.1).collect(),
         retprobe,
         ..Default::default()
     };
-    // Through libbpf directly: the skeleton's programs are shared (the ring buffer borrows
-    // the sensor while the tree runs), and attaching needs no more.
-    // SAFETY: the program outlives the link (the sensor drops its links first); the
-    // arrays and strings live across the call.
-    let link = unsafe {
-        libbpf_sys::bpf_program__attach_uprobe_multi(
-            prog.as_libbpf_object().as_ptr(),
-            -1,
-            path.as_ptr(),
-            std::ptr::null(),
-            &opts,
-        )
-    };
-    // SAFETY: a link libbpf just made, owned by nothing else.
-    std::ptr::NonNull::new(link).map(|l| unsafe { libbpf_rs::Link::from_ptr(l) })
+    // No pattern: the offsets name the functions.
+    prog.attach_uprobe_multi_with_opts(-1, path, "", opts).ok()
 }
 
 /// A plain uprobe link of `prog` on `func` of the file.
 fn attach_one(
-    prog: &libbpf_rs::Program,
-    path: &std::ffi::CStr,
+    prog: &libbpf_rs::ProgramMut,
+    path: &std::path::Path,
     func: &str,
     cookie: u64,
     retprobe: bool,
 ) -> Option<libbpf_rs::Link> {
-    use libbpf_rs::libbpf_sys;
-    use libbpf_rs::AsRawLibbpf;
-    let cfunc = std::ffi::CString::new(func).expect("no NUL in a symbol name");
-    let opts = libbpf_sys::bpf_uprobe_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_uprobe_opts>() as _,
-        bpf_cookie: cookie,
+    let opts = libbpf_rs::UprobeOpts {
+        cookie,
         retprobe,
-        func_name: cfunc.as_ptr(),
+        func_name: Some(func.to_string()),
         ..Default::default()
     };
-    // SAFETY: as in attach_multi.
-    let link = unsafe {
-        libbpf_sys::bpf_program__attach_uprobe_opts(
-            prog.as_libbpf_object().as_ptr(),
-            -1,
-            path.as_ptr(),
-            0,
-            &opts,
-        )
-    };
-    // SAFETY: a link libbpf just made, owned by nothing else.
-    std::ptr::NonNull::new(link).map(|l| unsafe { libbpf_rs::Link::from_ptr(l) })
+    prog.attach_uprobe_with_opts(-1, path, 0, opts).ok()
 }
 
 /// Whether this kernel loads multi-uprobe programs (6.6 and later): tried, with the
