@@ -415,15 +415,24 @@ fn pip_installs_a_local_wheel_under_the_baseline_learned_from_it() {
         "--disable-pip-version-check".into(),
         whl.display().to_string(),
     ];
+    // A virtualenv with pip, made once outside the recorded tree (ensurepip is most of a
+    // minute under the VM's emulation); each run starts from a fresh copy of it.
+    let template = d.join("venv-template");
+    let st = Command::new(python())
+        .args(["-m", "venv"])
+        .arg(&template)
+        .status()
+        .unwrap();
+    assert!(st.success(), "python -m venv (with pip)");
     let run = |enforce: bool| {
-        // A fresh virtualenv each time, made outside the recorded tree.
         let _ = std::fs::remove_dir_all(&venv);
-        let st = Command::new(python())
-            .args(["-m", "venv"])
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(&template)
             .arg(&venv)
             .status()
             .unwrap();
-        assert!(st.success(), "python -m venv (with pip)");
+        assert!(st.success(), "copying the virtualenv");
         let mut c = Command::new(BIN);
         c.current_dir(&work).env("HOME", &home);
         if enforce {
