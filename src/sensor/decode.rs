@@ -756,44 +756,53 @@ fn flag(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::Flag> {
     })
 }
 
+/// A syscall's name from its number, as the C library of this architecture numbers it
+/// (the kernel side's src/bpf/syscalls.h holds the same numbers for the BPF target).
+fn named(nr: u64, names: &[(libc::c_long, &'static str)], other: &'static str) -> &'static str {
+    names
+        .iter()
+        .find(|(n, _)| *n as u64 == nr)
+        .map_or(other, |(_, name)| name)
+}
+
 fn signal_syscall(nr: u64) -> &'static str {
-    match nr {
-        62 => "kill",
-        200 => "tkill",
-        234 => "tgkill",
-        129 => "rt_sigqueueinfo",
-        297 => "rt_tgsigqueueinfo",
-        424 => "pidfd_send_signal",
-        _ => "signal",
-    }
+    let names = [
+        (libc::SYS_kill, "kill"),
+        (libc::SYS_tkill, "tkill"),
+        (libc::SYS_tgkill, "tgkill"),
+        (libc::SYS_rt_sigqueueinfo, "rt_sigqueueinfo"),
+        (libc::SYS_rt_tgsigqueueinfo, "rt_tgsigqueueinfo"),
+        (libc::SYS_pidfd_send_signal, "pidfd_send_signal"),
+    ];
+    named(nr, &names, "signal")
 }
 
 fn mount_syscall(nr: u64) -> &'static str {
-    match nr {
-        165 => "mount",
-        166 => "umount2",
-        155 => "pivot_root",
-        428 => "open_tree",
-        429 => "move_mount",
-        430 => "fsopen",
-        432 => "fsmount",
-        433 => "fspick",
-        _ => "mount",
-    }
+    let names = [
+        (libc::SYS_mount, "mount"),
+        (libc::SYS_umount2, "umount2"),
+        (libc::SYS_pivot_root, "pivot_root"),
+        (libc::SYS_open_tree, "open_tree"),
+        (libc::SYS_move_mount, "move_mount"),
+        (libc::SYS_fsopen, "fsopen"),
+        (libc::SYS_fsmount, "fsmount"),
+        (libc::SYS_fspick, "fspick"),
+    ];
+    named(nr, &names, "mount")
 }
 
 fn process_syscall(nr: u64) -> &'static str {
-    match nr {
-        310 => "process_vm_readv",
-        311 => "process_vm_writev",
-        _ => "pidfd_getfd",
-    }
+    let names = [
+        (libc::SYS_process_vm_readv, "process_vm_readv"),
+        (libc::SYS_process_vm_writev, "process_vm_writev"),
+    ];
+    named(nr, &names, "pidfd_getfd")
 }
 
 fn ioctl_name(cmd: u32) -> &'static str {
-    match cmd {
-        0x5412 => "TIOCSTI",
-        0x541C => "TIOCLINUX",
+    match u64::from(cmd) {
+        c if c == libc::TIOCSTI as u64 => "TIOCSTI",
+        c if c == libc::TIOCLINUX as u64 => "TIOCLINUX",
         _ => "ioctl",
     }
 }
@@ -822,19 +831,19 @@ fn socket_name(family: u64, ty: u64, protocol: u64) -> String {
 }
 
 fn syscall_name(nr: u64) -> &'static str {
-    match nr {
-        105 => "setuid",
-        106 => "setgid",
-        113 => "setreuid",
-        114 => "setregid",
-        117 => "setresuid",
-        119 => "setresgid",
-        122 => "setfsuid",
-        123 => "setfsgid",
-        175 => "init_module",
-        313 => "finit_module",
-        _ => "syscall",
-    }
+    let names = [
+        (libc::SYS_setuid, "setuid"),
+        (libc::SYS_setgid, "setgid"),
+        (libc::SYS_setreuid, "setreuid"),
+        (libc::SYS_setregid, "setregid"),
+        (libc::SYS_setresuid, "setresuid"),
+        (libc::SYS_setresgid, "setresgid"),
+        (libc::SYS_setfsuid, "setfsuid"),
+        (libc::SYS_setfsgid, "setfsgid"),
+        (libc::SYS_init_module, "init_module"),
+        (libc::SYS_finit_module, "finit_module"),
+    ];
+    named(nr, &names, "syscall")
 }
 
 fn bpf_cmd(cmd: u64) -> String {
