@@ -332,8 +332,7 @@ pub enum FlagKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deny {
-    /// open, exec, connect, ptrace, module_load, bpf, mount, or uncheckable.
-    pub op: String,
+    pub op: DenyOp,
     /// The path, address:port, target pid or command it concerned.
     pub object: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -342,6 +341,71 @@ pub struct Deny {
     pub reason: String,
     /// false under --audit: reported, not denied.
     pub enforced: bool,
+}
+
+/// What kind of operation a denial refused; the same name whichever backend refused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyOp {
+    Open,
+    /// A path operation other than open (under Landlock: rename, unlink, mkdir, ...).
+    Path,
+    Exec,
+    Connect,
+    Bind,
+    Ptrace,
+    ModuleLoad,
+    Bpf,
+    Mount,
+    /// A signal to a process outside the tree.
+    Signal,
+    /// A clone the tree may not make (into another cgroup, or past --max-procs).
+    Clone,
+    /// TIOCSTI or TIOCLINUX on a terminal. Recordings of 0.x's Landlock backend say
+    /// `terminal`.
+    #[serde(alias = "terminal")]
+    Ioctl,
+    Netlink,
+    Socket,
+    /// A device node made. Recordings of 0.x's Landlock backend say `device`.
+    #[serde(alias = "device")]
+    Mknod,
+    /// Limits, scheduling or other changes of a process outside the tree.
+    Process,
+    Xattr,
+    /// Too deep or too long for the kernel to check: denied because unchecked.
+    Uncheckable,
+}
+
+impl DenyOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyOp::Open => "open",
+            DenyOp::Path => "path",
+            DenyOp::Exec => "exec",
+            DenyOp::Connect => "connect",
+            DenyOp::Bind => "bind",
+            DenyOp::Ptrace => "ptrace",
+            DenyOp::ModuleLoad => "module_load",
+            DenyOp::Bpf => "bpf",
+            DenyOp::Mount => "mount",
+            DenyOp::Signal => "signal",
+            DenyOp::Clone => "clone",
+            DenyOp::Ioctl => "ioctl",
+            DenyOp::Netlink => "netlink",
+            DenyOp::Socket => "socket",
+            DenyOp::Mknod => "mknod",
+            DenyOp::Process => "process",
+            DenyOp::Xattr => "xattr",
+            DenyOp::Uncheckable => "uncheckable",
+        }
+    }
+}
+
+impl std::fmt::Display for DenyOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -416,12 +480,36 @@ pub struct ToolCall {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tls {
-    /// covered, uncovered or unseen.
-    pub status: String,
+    pub status: TlsStatus,
     /// The library or executable concerned.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub library: String,
     pub detail: String,
+}
+
+/// How much of a process's TLS agentguard can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsStatus {
+    /// Its TLS library is probed: the plaintext is seen.
+    Covered,
+    /// It uses a TLS library agentguard cannot probe.
+    Uncovered,
+    /// It connects out with no TLS library agentguard probes mapped.
+    Unseen,
+    /// Its plaintext is seen but speaks a protocol agentguard does not parse (HTTP/2).
+    Unparsed,
+}
+
+impl std::fmt::Display for TlsStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsStatus::Covered => "covered",
+            TlsStatus::Uncovered => "uncovered",
+            TlsStatus::Unseen => "unseen",
+            TlsStatus::Unparsed => "unparsed",
+        })
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -499,6 +587,43 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Event>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn denial_operations_serialise_as_their_printed_names() {
+        use DenyOp::*;
+        let all = [
+            Open,
+            Path,
+            Exec,
+            Connect,
+            Bind,
+            Ptrace,
+            ModuleLoad,
+            Bpf,
+            Mount,
+            Signal,
+            Clone,
+            Ioctl,
+            Netlink,
+            Socket,
+            Mknod,
+            Process,
+            Xattr,
+            Uncheckable,
+        ];
+        for op in all {
+            let json = serde_json::to_string(&op).unwrap();
+            assert_eq!(json, format!("\"{}\"", op.as_str()));
+            assert_eq!(serde_json::from_str::<DenyOp>(&json).unwrap(), op);
+        }
+        // Older Landlock recordings named two operations differently.
+        assert_eq!(
+            serde_json::from_str::<DenyOp>("\"terminal\"").unwrap(),
+            Ioctl
+        );
+        assert_eq!(serde_json::from_str::<DenyOp>("\"device\"").unwrap(), Mknod);
+        assert!(serde_json::from_str::<DenyOp>("\"opne\"").is_err());
+    }
 
     fn ev(kind: Kind) -> Event {
         Event {

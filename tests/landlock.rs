@@ -381,10 +381,10 @@ addr = "@agentguard-landlock"
     for (args, denial) in [
         (vec!["kill_guard", "-"], "DENIED signal"),
         (vec!["signal_outside", &pid], "DENIED signal"),
-        (vec!["tiocsti", "-"], "DENIED terminal"),
+        (vec!["tiocsti", "-"], "DENIED ioctl"),
         (vec!["raw_socket", "127.0.0.1:9"], "DENIED socket"),
         (vec!["packet_socket", "-"], "DENIED socket"),
-        (vec!["mknod_mem", n], "DENIED device"),
+        (vec!["mknod_mem", n], "DENIED mknod"),
         (vec!["detached_read", w, "x"], "DENIED mount"),
         // Unix sockets by the name passed: one the profile does not name, and an abstract
         // name that extends an allowed one past a NUL.

@@ -2,7 +2,7 @@
 //! plaintext of: the ones that mapped a library it probes. The rest are said, not skipped.
 use std::collections::{HashMap, HashSet};
 
-use crate::event::{Event, Kind, Proto, Tls};
+use crate::event::{Event, Kind, Proto, Tls, TlsStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lib {
@@ -83,9 +83,9 @@ impl Coverage {
     /// Notes for the tree's processes that this event says something about.
     pub fn observe(&mut self, ev: &Event) -> Vec<Event> {
         let mut out = Vec::new();
-        let note = |ev: &Event, status: &str, library: &str, detail: String| Event {
+        let note = |ev: &Event, status: TlsStatus, library: &str, detail: String| Event {
             kind: Kind::Tls(Tls {
-                status: status.into(),
+                status,
                 library: library.into(),
                 detail,
             }),
@@ -115,7 +115,7 @@ impl Coverage {
                     if self.said.insert((ev.pid, name.to_string())) {
                         out.push(note(
                             ev,
-                            "uncovered",
+                            TlsStatus::Uncovered,
                             &f.path,
                             format!("uses {name}, which agentguard does not probe: its TLS plaintext is not visible"),
                         ));
@@ -131,7 +131,7 @@ impl Coverage {
             {
                 out.push(note(
                     ev,
-                    "unseen",
+                    TlsStatus::Unseen,
                     "",
                     format!(
                         "connects to {}:{} but maps no TLS library agentguard probes: if it speaks TLS (linked in statically, or another library), its plaintext is not visible",

@@ -9,7 +9,7 @@ pub mod redact;
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::event::{Event, Kind, LlmRequest, LlmResponse, Tls, ToolCall};
+use crate::event::{Event, Kind, LlmRequest, LlmResponse, Tls, TlsStatus, ToolCall};
 use api::Api;
 
 /// Bytes one call on a stream moved (or one chunk of them), as the sensor reports them.
@@ -135,7 +135,7 @@ impl Llm {
         if p.write && p.offset == 0 && p.bytes.starts_with(b"PRI * HTTP/2") {
             if self.said_h2.insert(p.pid) {
                 return vec![base.event(Kind::Tls(Tls {
-                    status: "unparsed".into(),
+                    status: TlsStatus::Unparsed,
                     library: String::new(),
                     detail: "speaks HTTP/2, which agentguard does not parse: its LLM calls on that connection are not visible".into(),
                 }))];

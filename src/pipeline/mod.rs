@@ -15,7 +15,7 @@ mod tests;
 
 use std::io::BufWriter;
 
-use crate::event::{Event, FlagKind, JsonlWriter, Kind, Tls};
+use crate::event::{Event, FlagKind, JsonlWriter, Kind, Tls, TlsStatus};
 use crate::profile::Builder;
 use crate::sensor::{decode::Decoder, decode::Record, mono_now, Sensor, Stats};
 use crate::sinks::{denials::Denials, findings::Findings};
@@ -140,12 +140,12 @@ impl Pipeline {
                     llm.coverage.cover(pid);
                     notes.push((
                         pid,
-                        "covered",
+                        TlsStatus::Covered,
                         path,
                         format!("TLS plaintext probed ({})", funcs.join(", ")),
                     ));
                 }
-                Err(e) if is_lib => notes.push((pid, "uncovered", path, format!("{e:#}"))),
+                Err(e) if is_lib => notes.push((pid, TlsStatus::Uncovered, path, format!("{e:#}"))),
                 Err(_) => {}
             }
         }
@@ -155,7 +155,7 @@ impl Pipeline {
                 self.own_event(
                     pid,
                     Kind::Tls(Tls {
-                        status: status.into(),
+                        status,
                         library,
                         detail,
                     }),

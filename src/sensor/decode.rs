@@ -9,7 +9,7 @@ use super::skel::types::{
     ag_data_op, ag_file_op, ag_flag_op, ag_flags, ag_hdr, ag_kind, ag_net_op,
 };
 use crate::abi::{ag_deny_op, ag_rule_id};
-use crate::event::{self, Access, Event, FileOp, FlagKind, Kind, NetOp, Proto};
+use crate::event::{self, Access, DenyOp, Event, FileOp, FlagKind, Kind, NetOp, Proto};
 use crate::paths;
 
 const HDR: usize = std::mem::size_of::<ag_hdr>();
@@ -205,8 +205,8 @@ impl Decoder {
             },
         };
         let (op, object, access, reason) = match ag_deny_op(u32::from(h.op)) {
-            ag_deny_op::AG_DENY_OPEN => ("open", path.clone(), access, rule_reason()),
-            ag_deny_op::AG_DENY_EXEC => ("exec", path.clone(), Vec::new(), rule_reason()),
+            ag_deny_op::AG_DENY_OPEN => (DenyOp::Open, path.clone(), access, rule_reason()),
+            ag_deny_op::AG_DENY_EXEC => (DenyOp::Exec, path.clone(), Vec::new(), rule_reason()),
             ag_deny_op::AG_DENY_CONNECT => {
                 let (_, addr, _) = address(h, unix);
                 let object = if h.family == AF_UNIX {
@@ -215,45 +215,45 @@ impl Decoder {
                     format!("{addr}:{}", h.port)
                 };
                 (
-                    "connect",
+                    DenyOp::Connect,
                     object,
                     Vec::new(),
                     "no [[net]] rule allows this destination".to_string(),
                 )
             }
             ag_deny_op::AG_DENY_PTRACE => (
-                "ptrace",
+                DenyOp::Ptrace,
                 format!("pid {want}"),
                 Vec::new(),
                 "ptrace of a process outside the tree".to_string(),
             ),
             ag_deny_op::AG_DENY_MODULE => (
-                "module_load",
+                DenyOp::ModuleLoad,
                 String::new(),
                 Vec::new(),
                 "loading kernel modules is denied".to_string(),
             ),
             ag_deny_op::AG_DENY_BPF => (
-                "bpf",
+                DenyOp::Bpf,
                 format!("cmd {want}"),
                 Vec::new(),
                 "bpf() is denied: it could undo enforcement".to_string(),
             ),
             ag_deny_op::AG_DENY_MOUNT => (
-                "mount",
+                DenyOp::Mount,
                 String::new(),
                 Vec::new(),
                 "mounting is denied: it could hide paths from the profile".to_string(),
             ),
-            ag_deny_op::AG_DENY_PATH => ("path", path.clone(), access, rule_reason()),
+            ag_deny_op::AG_DENY_PATH => (DenyOp::Path, path.clone(), access, rule_reason()),
             ag_deny_op::AG_DENY_SIGNAL => (
-                "signal",
+                DenyOp::Signal,
                 format!("pid {want}, signal {}", h.port),
                 Vec::new(),
                 "a signal to a process outside the tree".to_string(),
             ),
             ag_deny_op::AG_DENY_CLONE => (
-                "clone",
+                DenyOp::Clone,
                 String::new(),
                 Vec::new(),
                 if want == 1 {
@@ -264,25 +264,25 @@ impl Decoder {
                 },
             ),
             ag_deny_op::AG_DENY_IOCTL => (
-                "ioctl",
+                DenyOp::Ioctl,
                 ioctl_name(want as u32).to_string(),
                 Vec::new(),
                 "pushing input into a terminal is denied".to_string(),
             ),
             ag_deny_op::AG_DENY_SOCKET if h.family == 16 => (
-                "netlink",
+                DenyOp::Netlink,
                 format!("routing message type {}", h.port),
                 Vec::new(),
                 "changing links, addresses or routes is denied".to_string(),
             ),
             ag_deny_op::AG_DENY_SOCKET => (
-                "socket",
+                DenyOp::Socket,
                 socket_name(h.family as u64, h.port as u64, want),
                 Vec::new(),
                 "a socket family or type no [[net]] rule can describe".to_string(),
             ),
             ag_deny_op::AG_DENY_DEVICE => (
-                "mknod",
+                DenyOp::Mknod,
                 path.clone(),
                 Vec::new(),
                 format!(
@@ -297,34 +297,34 @@ impl Decoder {
                 ),
             ),
             ag_deny_op::AG_DENY_TASK => (
-                "process",
+                DenyOp::Process,
                 format!("pid {want}"),
                 Vec::new(),
                 "changing a process outside the tree (its limits, scheduling, or signals sent to it) is denied"
                     .to_string(),
             ),
             ag_deny_op::AG_DENY_BIND => (
-                "bind",
+                DenyOp::Bind,
                 format!("port {}", h.port),
                 Vec::new(),
                 "binding port 53 is denied: answers from it would name addresses".to_string(),
             ),
             ag_deny_op::AG_DENY_XATTR => (
-                "xattr",
+                DenyOp::Xattr,
                 if want == 1 { "security.*" } else { "trusted.*" }.to_string(),
                 Vec::new(),
                 "setting the kernel's extended attributes (file capabilities, labels) is denied"
                     .to_string(),
             ),
             _ => (
-                "uncheckable",
+                DenyOp::Uncheckable,
                 path.clone(),
                 Vec::new(),
                 "too deep or too long for the kernel to check".to_string(),
             ),
         };
         event::Deny {
-            op: op.to_string(),
+            op,
             object,
             access,
             reason,

@@ -5,7 +5,7 @@ use ratatui::Terminal;
 
 use super::app::{App, Mode, Pane};
 use super::ui;
-use crate::event::{Access, Deny, Event, Exec, File, FileOp, Kind};
+use crate::event::{Access, Deny, DenyOp, Event, Exec, File, FileOp, Kind};
 
 fn ev(pid: u32, ppid: u32, exe: &str, kind: Kind) -> Event {
     Event {
@@ -80,7 +80,7 @@ fn app() -> App {
             100,
             "/usr/bin/cat",
             Kind::Deny(Deny {
-                op: "open".into(),
+                op: DenyOp::Open,
                 object: "/home/a/.ssh/id".into(),
                 access: vec![Access::Read],
                 reason: "protected path (credentials)".into(),
