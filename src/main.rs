@@ -28,6 +28,7 @@ mod readme_lines;
 mod sensor;
 mod session;
 mod sinks;
+mod tree;
 mod tui;
 
 use std::process::ExitCode;

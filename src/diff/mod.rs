@@ -15,7 +15,8 @@ use crate::event::{read_jsonl, Access, Event};
 use crate::pipeline::Pipeline;
 use crate::profile::learn::unescape;
 use crate::profile::matcher::{Hit, Matcher};
-use crate::profile::{include, NetDir, Profile, Tree, Vars, What};
+use crate::profile::{include, NetDir, Profile, Vars, What};
+use crate::tree::Tree;
 use rules::{classify, Context, Severity};
 
 /// A process as a finding names it.

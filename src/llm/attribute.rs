@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::event::{Cause, Event, Kind};
+use crate::tree::Tree;
 
 #[derive(Debug, Clone)]
 struct Call {
@@ -28,15 +29,14 @@ pub struct Attributor {
     open: HashMap<u32, Vec<usize>>,
     /// Processes started under a call, and the cause they carry.
     procs: HashMap<u32, Cause>,
-    parent: HashMap<u32, u32>,
     /// Where the tree's LLM requests went (Host headers): connections there are the agent
     /// talking to its model, caused by no tool.
     llm_hosts: std::collections::HashSet<String>,
 }
 
 impl Attributor {
-    /// Sets `ev.cause` when a tool call explains it.
-    pub fn observe(&mut self, ev: &mut Event) {
+    /// Sets `ev.cause` when a tool call explains it; the run's tree gives the ancestors.
+    pub fn observe(&mut self, ev: &mut Event, tree: &Tree) {
         match &ev.kind {
             Kind::LlmRequest(r) => {
                 // The next request carries the results: the calls are done.
@@ -81,7 +81,6 @@ impl Attributor {
                 return;
             }
             Kind::Fork { child } => {
-                self.parent.insert(*child, ev.pid);
                 if let Some(c) = self.procs.get(&ev.pid).cloned() {
                     self.procs.insert(
                         *child,
@@ -118,7 +117,7 @@ impl Attributor {
             ev.cause = Some(c.clone());
             return;
         }
-        let Some((agent, open)) = self.nearest_open(ev.pid) else {
+        let Some((agent, open)) = self.nearest_open(ev.pid, tree) else {
             return;
         };
         let in_agent = agent == ev.pid;
@@ -159,13 +158,13 @@ impl Attributor {
         ev.cause = Some(cause);
     }
 
-    fn nearest_open(&self, pid: u32) -> Option<(u32, Vec<usize>)> {
+    fn nearest_open(&self, pid: u32, tree: &Tree) -> Option<(u32, Vec<usize>)> {
         let mut cur = pid;
         for _ in 0..64 {
             if let Some(o) = self.open.get(&cur).filter(|o| !o.is_empty()) {
                 return Some((cur, o.clone()));
             }
-            cur = *self.parent.get(&cur)?;
+            cur = tree.parent(cur)?;
         }
         None
     }
@@ -344,14 +343,16 @@ mod tests {
         )
     }
 
-    fn run(a: &mut Attributor, mut e: Event) -> Option<Cause> {
-        a.observe(&mut e);
+    /// One event through the tree and then the attributor, as the pipeline does.
+    fn run((a, tree): &mut (Attributor, Tree), mut e: Event) -> Option<Cause> {
+        tree.update(&e);
+        a.observe(&mut e, tree);
         e.cause
     }
 
     #[test]
     fn a_shell_command_and_its_children_are_tied_to_run_shell() {
-        let mut a = Attributor::default();
+        let mut a = (Attributor::default(), Tree::default());
         run(&mut a, request(10));
         run(
             &mut a,
@@ -410,7 +411,7 @@ mod tests {
     /// names a host, connect an address): no tool call caused it.
     #[test]
     fn a_connection_to_the_model_by_name_is_no_tool_calls() {
-        let mut a = Attributor::default();
+        let mut a = (Attributor::default(), Tree::default());
         let mut req = request(10);
         if let Kind::LlmRequest(r) = &mut req.kind {
             r.host = "API.Example.com".into();
@@ -443,7 +444,7 @@ mod tests {
 
     #[test]
     fn nothing_is_tied_outside_a_tool_call() {
-        let mut a = Attributor::default();
+        let mut a = (Attributor::default(), Tree::default());
         assert_eq!(run(&mut a, open(10, "/etc/hosts")), None);
         run(
             &mut a,

@@ -10,6 +10,7 @@ pub mod redact;
 use std::collections::{HashMap, VecDeque};
 
 use crate::event::{Event, Kind, LlmRequest, LlmResponse, Tls, TlsStatus, ToolCall};
+use crate::tree::Tree;
 use api::Api;
 
 /// Bytes one call on a stream moved (or one chunk of them), as the sensor reports them.
@@ -88,8 +89,8 @@ impl Llm {
     }
 
     /// Attributes an event of the tree; returns notes on TLS visibility it gave rise to.
-    pub fn observe(&mut self, ev: &mut Event) -> Vec<Event> {
-        self.attributor.observe(ev);
+    pub fn observe(&mut self, ev: &mut Event, tree: &Tree) -> Vec<Event> {
+        self.attributor.observe(ev, tree);
         let mut out = Vec::new();
         if let Kind::Exit { .. } = ev.kind {
             // A stream its process never finished reading is all there will be of it.

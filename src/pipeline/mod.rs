@@ -1,12 +1,14 @@
 //! The pipeline every live run's events go through, in one order:
 //!
-//! 1. decode: the sensor's and the guard's records become events (sensor/decode.rs);
+//! 1. decode: the sensor's and the guard's records become events (sensor/decode.rs),
+//!    named from the run's one process tree (tree.rs), which every event then updates
+//!    before the later stages read it;
 //! 2. names: connections get the DNS name the tree resolved for the address (names.rs);
 //! 3. LLM: TLS plaintext becomes LLM calls and tool calls, and every event is tied to the
 //!    tool call behind it (llm/);
 //! 4. Landlock denials: under Landlock, a call that failed for its reasons becomes a denial
 //!    (landlock.rs);
-//! 5. the profile builder, which keeps the process tree the later stages read;
+//! 5. the profile builder;
 //! 6. the sinks: denial lines, live findings and admissions (sinks/), the event log, the UI.
 pub mod landlock;
 pub mod replay;
@@ -19,9 +21,12 @@ use crate::event::{Event, FlagKind, JsonlWriter, Kind, Tls, TlsStatus};
 use crate::profile::Builder;
 use crate::sensor::{decode::Decoder, decode::Record, mono_now, Sensor, Stats};
 use crate::sinks::{denials::Denials, findings::Findings};
+use crate::tree::Tree;
 
 pub struct Pipeline {
     pub decoder: Decoder,
+    /// The run's process tree, shared by every stage.
+    pub tree: Tree,
     /// Names for the addresses the tree connects to, from the DNS answers it received.
     pub names: crate::names::Names,
     /// LLM traffic and tool-call attribution (unless --no-llm).
@@ -52,6 +57,7 @@ impl Pipeline {
     pub fn new(decoder: Decoder, builder: Builder) -> Pipeline {
         Pipeline {
             decoder,
+            tree: Tree::default(),
             names: Default::default(),
             llm: None,
             landlock: false,
@@ -72,7 +78,7 @@ impl Pipeline {
 
     /// One record from a ring buffer, the sensor's or the guard's.
     pub fn ingest(&mut self, raw: &[u8]) {
-        match self.decoder.decode(raw) {
+        match self.decoder.decode(raw, &self.tree) {
             Ok(Record::Event(ev)) => self.handle(ev),
             Ok(Record::Data(p)) => {
                 let evs = self.llm.as_mut().map(|l| l.payload(p)).unwrap_or_default();
@@ -91,7 +97,7 @@ impl Pipeline {
             pid,
             tid: pid,
             ppid: 0,
-            exe: self.decoder.exe_of(pid),
+            exe: self.tree.exe_of(pid).to_string(),
             kind,
             cause: None,
         }
@@ -107,7 +113,8 @@ impl Pipeline {
         };
         self.handle(self.own_event(self.root, start));
         for mut n in early {
-            (n.pid, n.tid, n.exe) = (self.root, self.root, self.decoder.exe_of(self.root));
+            (n.pid, n.tid) = (self.root, self.root);
+            n.exe = self.tree.exe_of(self.root).to_string();
             self.handle(n);
         }
     }
@@ -183,11 +190,19 @@ impl Pipeline {
         self.handle(ev);
     }
 
+    /// A root of the tree: the launched command (which runs agentguard until it execs),
+    /// or a process that already ran when tracking began.
+    pub fn add_root(&mut self, pid: u32, exe: &str) {
+        self.tree.add_root(pid, exe);
+        self.builder.add_root();
+    }
+
     /// An event through the stages after decoding.
     pub fn handle(&mut self, mut ev: Event) {
+        self.tree.update(&ev);
         self.names.observe(&mut ev);
         let notes = match &mut self.llm {
-            Some(l) => l.observe(&mut ev),
+            Some(l) => l.observe(&mut ev, &self.tree),
             None => Vec::new(),
         };
         let denied = self.landlock.then(|| landlock::denial(&ev)).flatten();
@@ -201,9 +216,11 @@ impl Pipeline {
     /// builder and the sinks.
     pub fn handle_one(&mut self, ev: Event) {
         self.events += 1;
+        // Events from handle() are in the tree already; updating twice changes nothing.
+        self.tree.update(&ev);
         let print = self.print && self.tui.is_none();
         if let Kind::Deny(d) = &ev.kind {
-            self.denials.observe(&ev, d, self.builder.tree(), print);
+            self.denials.observe(&ev, d, &self.tree, print);
         }
         if let Kind::Flag(f) = &ev.kind {
             let warn = match f.flag {
@@ -220,10 +237,8 @@ impl Pipeline {
                 self.root_exit = code.or(signal.map(|s| 128 + s));
             }
         }
-        let whats = self.builder.add(&ev);
-        let finding = self
-            .findings
-            .observe(&ev, &whats, self.builder.tree(), print);
+        let whats = self.builder.add(&ev, &self.tree);
+        let finding = self.findings.observe(&ev, &whats, &self.tree, print);
         if let (Some(w), None) = (&mut self.jsonl, &self.write_error) {
             if let Err(e) = w.write(&ev) {
                 self.write_error = Some(e);

@@ -25,6 +25,7 @@ impl Lcg {
 /// One run's profile of `n` file entries: a stable core and a varying part.
 fn synthetic(run: u32, n: usize, rng: &mut Lcg) -> Profile {
     let mut b = Builder::new(Vars::default());
+    let tree = crate::tree::Tree::default();
     for i in 0..n {
         let path = if i % 2 == 0 {
             format!("/srv/app/core/m{}/f{}.py", i % 97, i)
@@ -47,15 +48,18 @@ fn synthetic(run: u32, n: usize, rng: &mut Lcg) -> Profile {
             truncated: false,
             error: None,
         });
-        b.add(&Event {
-            ts: String::new(),
-            pid: 1,
-            tid: 1,
-            ppid: 0,
-            exe: String::new(),
-            kind,
-            cause: None,
-        });
+        b.add(
+            &Event {
+                ts: String::new(),
+                pid: 1,
+                tid: 1,
+                ppid: 0,
+                exe: String::new(),
+                kind,
+                cause: None,
+            },
+            &tree,
+        );
     }
     b.finish(RunInfo {
         id: format!("bench-{run}"),

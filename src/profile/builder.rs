@@ -1,10 +1,11 @@
 //! From one run's event stream to the behaviour it shows (`What`, shared with diff), and so
 //! to that run's evidence and profile.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use super::learn::Evidence;
 use super::{NetDir, PortPat, Profile, RunInfo, Vars};
 use crate::event::{Access, Event, FileOp, FlagKind, Kind, NetOp, Proto};
+use crate::tree::Tree;
 
 /// One piece of behaviour, in the terms a profile uses; paths are absolute.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,58 +46,6 @@ pub enum What {
         host: String,
         api: String,
     },
-}
-
-/// The process tree as the events describe it: who forked whom, who runs what.
-#[derive(Debug, Default, Clone)]
-pub struct Tree {
-    procs: HashMap<u32, (u32, String)>,
-}
-
-impl Tree {
-    pub fn add_root(&mut self, pid: u32, exe: &str) {
-        self.procs.entry(pid).or_insert((0, exe.to_string()));
-    }
-
-    pub fn contains(&self, pid: u32) -> bool {
-        self.procs.contains_key(&pid)
-    }
-
-    fn update(&mut self, ev: &Event) {
-        let exe = ev.exe.clone();
-        self.procs.entry(ev.pid).or_insert((0, exe));
-        match &ev.kind {
-            Kind::Fork { child } => {
-                self.procs.insert(*child, (ev.pid, ev.exe.clone()));
-            }
-            Kind::Exec(x) if x.error.is_none() => {
-                if let Some(p) = self.procs.get_mut(&ev.pid) {
-                    p.1 = x.path.clone();
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// (pid, exe) of `pid` and its ancestors in the tree, nearest first.
-    pub fn chain(&self, pid: u32) -> Vec<(u32, String)> {
-        let mut out = Vec::new();
-        let mut cur = pid;
-        while let Some((ppid, exe)) = self.procs.get(&cur) {
-            out.push((cur, exe.clone()));
-            if *ppid == 0 || out.len() > 64 || out.iter().any(|(p, _)| p == ppid) {
-                break;
-            }
-            cur = *ppid;
-        }
-        out
-    }
-}
-
-/// Turns events into behaviour, keeping the tree it needs for that.
-#[derive(Debug, Default, Clone)]
-pub struct Observer {
-    pub tree: Tree,
 }
 
 impl What {
@@ -149,145 +98,143 @@ impl What {
     }
 }
 
-impl Observer {
-    /// The behaviour one event shows, its names escaped (What::printable).
-    pub fn observe(&mut self, ev: &Event) -> Vec<What> {
-        self.observe_raw(ev)
-            .into_iter()
-            .map(What::printable)
-            .collect()
-    }
+/// The behaviour one event shows, its names escaped (What::printable); the run's process
+/// tree says whether a ptrace target is one of the tree's.
+pub fn observe(ev: &Event, tree: &Tree) -> Vec<What> {
+    observe_raw(ev, tree)
+        .into_iter()
+        .map(What::printable)
+        .collect()
+}
 
-    /// The behaviour one event shows. Failures show none: only what succeeded is behaviour
-    /// a profile admits (failed network attempts count, as intent); the rest stays in the
-    /// event log.
-    fn observe_raw(&mut self, ev: &Event) -> Vec<What> {
-        self.tree.update(ev);
-        match &ev.kind {
-            Kind::Exec(x) if x.error.is_none() => {
-                let mut v = vec![What::Exec {
-                    path: x.path.clone(),
-                }];
-                // A script is opened for execution as well as its interpreter.
-                if let Some(script) = &x.script {
-                    v.push(What::Exec {
-                        path: script.clone(),
-                    });
-                }
-                if x.via_fd || x.unlinked {
-                    let what = if x.unlinked {
-                        "a file with no name (memfd or deleted)"
-                    } else {
-                        "an fd"
-                    };
-                    v.push(What::Flag {
-                        flag: FlagKind::ExecFd,
-                        detail: format!("exec through {what}"),
-                    });
-                }
-                v
-            }
-            Kind::File(f) if f.error.is_none() => {
-                let mut v = vec![What::File {
-                    path: f.path.clone(),
-                    access: f.access.iter().copied().collect(),
-                }];
-                if let (FileOp::Rename | FileOp::Link, Some(t)) = (f.op, &f.target) {
-                    v.push(What::File {
-                        path: t.clone(),
-                        access: BTreeSet::from([Access::Create]),
-                    });
-                }
-                v
-            }
-            Kind::Net(n) => {
-                let op = match n.op {
-                    NetOp::Connect | NetOp::Sendto | NetOp::Sendmsg => NetDir::Connect,
-                    NetOp::Bind => NetDir::Bind,
-                    NetOp::Listen => NetDir::Listen,
-                };
-                if let (NetDir::Connect, Some(name)) = (op, &n.name) {
-                    return vec![What::Host {
-                        proto: n.proto,
-                        name: name.clone(),
-                        port: n.port,
-                        addr: n.addr.clone(),
-                    }];
-                }
-                let addr = match n.family.as_str() {
-                    "inet" | "inet6" => n.addr.clone(),
-                    // An unnamed unix socket (autobind) gets an abstract name.
-                    "unix" if n.addr.is_empty() => "@".to_string(),
-                    // A name bound relative to another process's directory says nothing
-                    // a rule can hold (the kernel side compares bound names): the event
-                    // log keeps it; enforce denies it.
-                    "unix" if n.addr.starts_with("./") => return Vec::new(),
-                    "unix" => n.addr.clone(),
-                    // AF_UNSPEC (a UDP disconnect) and other families stay in the event log.
-                    _ => return Vec::new(),
-                };
-                let mut v = vec![What::Net {
-                    op,
-                    proto: n.proto,
-                    addr,
-                    port: n.port,
-                }];
-                // Binding a unix socket to a path makes a file there, which enforce checks
-                // as a creation (path_mknod; Landlock's make-socket right).
-                if n.op == NetOp::Bind && n.error.is_none() && n.addr.starts_with('/') {
-                    v.push(What::File {
-                        path: n.addr.clone(),
-                        access: BTreeSet::from([Access::Create]),
-                    });
-                }
-                v
-            }
-            // The query said what was asked; the answer names connections (names.rs).
-            Kind::Dns(d) if d.answer => Vec::new(),
-            Kind::Dns(d) => {
-                let mut v: Vec<What> = d
-                    .names
-                    .iter()
-                    .map(|n| What::Dns { name: n.clone() })
-                    .collect();
-                let (addr, port) = split_host_port(&d.server);
-                v.push(What::Net {
-                    op: NetDir::Resolve,
-                    proto: Proto::Udp,
-                    addr,
-                    port,
+/// The behaviour one event shows. Failures show none: only what succeeded is behaviour
+/// a profile admits (failed network attempts count, as intent); the rest stays in the
+/// event log.
+fn observe_raw(ev: &Event, tree: &Tree) -> Vec<What> {
+    match &ev.kind {
+        Kind::Exec(x) if x.error.is_none() => {
+            let mut v = vec![What::Exec {
+                path: x.path.clone(),
+            }];
+            // A script is opened for execution as well as its interpreter.
+            if let Some(script) = &x.script {
+                v.push(What::Exec {
+                    path: script.clone(),
                 });
-                v
             }
-            Kind::Flag(f) => {
-                let detail = match f.flag {
-                    // The target pid differs every run; whether it is ours does not.
-                    FlagKind::Ptrace => {
-                        let (req, pid) = f.detail.rsplit_once(" pid ").unwrap_or((&f.detail, ""));
-                        match pid.parse::<u32>() {
-                            Ok(p) if p == 0 || self.tree.contains(p) => {
-                                format!("{req} (a process of the tree)")
-                            }
-                            _ => format!("{req} (a process outside the tree)"),
-                        }
-                    }
-                    FlagKind::Capset => "capset".to_string(),
-                    _ => f.detail.clone(),
+            if x.via_fd || x.unlinked {
+                let what = if x.unlinked {
+                    "a file with no name (memfd or deleted)"
+                } else {
+                    "an fd"
                 };
-                vec![What::Flag {
-                    flag: f.flag,
-                    detail,
-                }]
+                v.push(What::Flag {
+                    flag: FlagKind::ExecFd,
+                    detail: format!("exec through {what}"),
+                });
             }
-            Kind::ToolCall(t) => vec![What::Tool {
-                name: t.name.clone(),
-            }],
-            Kind::LlmRequest(r) => vec![What::Llm {
-                host: r.host.to_ascii_lowercase(),
-                api: r.api.clone(),
-            }],
-            _ => Vec::new(),
+            v
         }
+        Kind::File(f) if f.error.is_none() => {
+            let mut v = vec![What::File {
+                path: f.path.clone(),
+                access: f.access.iter().copied().collect(),
+            }];
+            if let (FileOp::Rename | FileOp::Link, Some(t)) = (f.op, &f.target) {
+                v.push(What::File {
+                    path: t.clone(),
+                    access: BTreeSet::from([Access::Create]),
+                });
+            }
+            v
+        }
+        Kind::Net(n) => {
+            let op = match n.op {
+                NetOp::Connect | NetOp::Sendto | NetOp::Sendmsg => NetDir::Connect,
+                NetOp::Bind => NetDir::Bind,
+                NetOp::Listen => NetDir::Listen,
+            };
+            if let (NetDir::Connect, Some(name)) = (op, &n.name) {
+                return vec![What::Host {
+                    proto: n.proto,
+                    name: name.clone(),
+                    port: n.port,
+                    addr: n.addr.clone(),
+                }];
+            }
+            let addr = match n.family.as_str() {
+                "inet" | "inet6" => n.addr.clone(),
+                // An unnamed unix socket (autobind) gets an abstract name.
+                "unix" if n.addr.is_empty() => "@".to_string(),
+                // A name bound relative to another process's directory says nothing
+                // a rule can hold (the kernel side compares bound names): the event
+                // log keeps it; enforce denies it.
+                "unix" if n.addr.starts_with("./") => return Vec::new(),
+                "unix" => n.addr.clone(),
+                // AF_UNSPEC (a UDP disconnect) and other families stay in the event log.
+                _ => return Vec::new(),
+            };
+            let mut v = vec![What::Net {
+                op,
+                proto: n.proto,
+                addr,
+                port: n.port,
+            }];
+            // Binding a unix socket to a path makes a file there, which enforce checks
+            // as a creation (path_mknod; Landlock's make-socket right).
+            if n.op == NetOp::Bind && n.error.is_none() && n.addr.starts_with('/') {
+                v.push(What::File {
+                    path: n.addr.clone(),
+                    access: BTreeSet::from([Access::Create]),
+                });
+            }
+            v
+        }
+        // The query said what was asked; the answer names connections (names.rs).
+        Kind::Dns(d) if d.answer => Vec::new(),
+        Kind::Dns(d) => {
+            let mut v: Vec<What> = d
+                .names
+                .iter()
+                .map(|n| What::Dns { name: n.clone() })
+                .collect();
+            let (addr, port) = split_host_port(&d.server);
+            v.push(What::Net {
+                op: NetDir::Resolve,
+                proto: Proto::Udp,
+                addr,
+                port,
+            });
+            v
+        }
+        Kind::Flag(f) => {
+            let detail = match f.flag {
+                // The target pid differs every run; whether it is ours does not.
+                FlagKind::Ptrace => {
+                    let (req, pid) = f.detail.rsplit_once(" pid ").unwrap_or((&f.detail, ""));
+                    match pid.parse::<u32>() {
+                        Ok(p) if p == 0 || tree.contains(p) => {
+                            format!("{req} (a process of the tree)")
+                        }
+                        _ => format!("{req} (a process outside the tree)"),
+                    }
+                }
+                FlagKind::Capset => "capset".to_string(),
+                _ => f.detail.clone(),
+            };
+            vec![What::Flag {
+                flag: f.flag,
+                detail,
+            }]
+        }
+        Kind::ToolCall(t) => vec![What::Tool {
+            name: t.name.clone(),
+        }],
+        Kind::LlmRequest(r) => vec![What::Llm {
+            host: r.host.to_ascii_lowercase(),
+            api: r.api.clone(),
+        }],
+        _ => Vec::new(),
     }
 }
 
@@ -296,7 +243,6 @@ impl Observer {
 pub struct Builder {
     ev: Evidence,
     vars: Vars,
-    observer: Observer,
     pub processes: u64,
     pub failures: u64,
 }
@@ -310,20 +256,21 @@ impl Builder {
         }
     }
 
-    pub fn add_root(&mut self, pid: u32) {
-        self.observer.tree.add_root(pid, "");
+    /// Counts a root of the tree (the pipeline's tree holds it).
+    pub fn add_root(&mut self) {
         self.processes += 1;
     }
 
-    /// Adds an event; returns the behaviour it showed.
-    pub fn add(&mut self, ev: &Event) -> Vec<What> {
+    /// Adds an event, read with the run's process tree (which already holds it); returns
+    /// the behaviour it showed.
+    pub fn add(&mut self, ev: &Event, tree: &Tree) -> Vec<What> {
         if ev.failed() {
             self.failures += 1;
         }
         if let Kind::Fork { .. } = ev.kind {
             self.processes += 1;
         }
-        let whats = self.observer.observe(ev);
+        let whats = observe(ev, tree);
         let failed = u64::from(ev.failed());
         // A connection refused by a policy (enforce's, or the host's own) is reported, and
         // rated by a live check, but never learned: merging an enforced run into its
@@ -373,9 +320,6 @@ impl Builder {
         whats
     }
 
-    pub fn tree(&self) -> &Tree {
-        &self.observer.tree
-    }
     /// What ${CWD} and ${HOME} stand for in this run.
     pub fn vars(&self) -> &Vars {
         &self.vars

@@ -20,7 +20,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-pub use builder::{Builder, Tree, What};
+pub use builder::{Builder, What};
 
 pub use pattern::{AddrPat, DomainPat, PathPat, PortPat, Vars};
 

@@ -6,6 +6,7 @@ use super::matcher::{Matcher, Verdict};
 use super::merge::merge;
 use super::*;
 use crate::event::{self, Dns, Event, Exec, File, FileOp, Flag, Kind, Net, NetOp};
+use crate::tree::Tree;
 
 fn ev(pid: u32, kind: Kind) -> Event {
     Event {
@@ -84,12 +85,20 @@ fn vars() -> Vars {
     }
 }
 
+/// An event into the run's tree, then the builder, as the pipeline does.
+fn add(b: &mut Builder, tree: &mut Tree, e: &Event) {
+    tree.update(e);
+    b.add(e, tree);
+}
+
 /// The profile of one run of a stream.
 fn profile(id: &str, started: &str, stream: &[Kind]) -> Profile {
     let mut b = Builder::new(vars());
-    b.add_root(10);
+    let mut tree = Tree::default();
+    tree.add_root(10, "");
+    b.add_root();
     for k in stream {
-        b.add(&ev(10, k.clone()));
+        add(&mut b, &mut tree, &ev(10, k.clone()));
     }
     b.finish(run(id, started))
 }
@@ -456,17 +465,23 @@ fn a_baseline_covers_a_new_run_with_new_random_names() {
 #[test]
 fn flags_describe_ptrace_targets_stably() {
     let mut b = Builder::new(Vars::default());
-    b.add_root(10);
-    b.add(&ev(10, Kind::Fork { child: 11 }));
+    let mut tree = Tree::default();
+    tree.add_root(10, "");
+    b.add_root();
+    add(&mut b, &mut tree, &ev(10, Kind::Fork { child: 11 }));
     for pid in [4242, 11] {
-        b.add(&ev(
-            11,
-            Kind::Flag(Flag {
-                flag: event::FlagKind::Ptrace,
-                detail: format!("PTRACE_ATTACH pid {pid}"),
-                error: None,
-            }),
-        ));
+        add(
+            &mut b,
+            &mut tree,
+            &ev(
+                11,
+                Kind::Flag(Flag {
+                    flag: event::FlagKind::Ptrace,
+                    detail: format!("PTRACE_ATTACH pid {pid}"),
+                    error: None,
+                }),
+            ),
+        );
     }
     let p = b.finish(run("x", "2026-11-26T12:00:00Z"));
     let details: Vec<&str> = p.flag.iter().map(|f| f.detail.as_str()).collect();
@@ -610,11 +625,13 @@ fn connect(addr: &str, port: u16) -> Kind {
 fn named_profile(id: &str, stream: &[Kind]) -> Profile {
     let mut names = crate::names::Names::default();
     let mut b = Builder::new(vars());
-    b.add_root(10);
+    let mut tree = Tree::default();
+    tree.add_root(10, "");
+    b.add_root();
     for k in stream {
         let mut e = ev(10, k.clone());
         names.observe(&mut e);
-        b.add(&e);
+        add(&mut b, &mut tree, &e);
     }
     b.finish(run(id, "2026-11-26T12:00:00Z"))
 }

@@ -1,6 +1,5 @@
 //! The kernel/user boundary: raw ring-buffer records (`ag_hdr` + strings, defined once in
 //! src/bpf/events.h) become owned `Event`s here, and nowhere else.
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{bail, Result};
@@ -11,6 +10,7 @@ use super::skel::types::{
 use crate::abi::{ag_deny_op, ag_rule_id};
 use crate::event::{self, Access, DenyOp, Event, FileOp, FlagKind, Kind, NetOp, Proto};
 use crate::paths;
+use crate::tree::Tree;
 
 const HDR: usize = std::mem::size_of::<ag_hdr>();
 
@@ -31,10 +31,9 @@ impl Record {
     }
 }
 
-/// Turns records into events, keeping what it needs to annotate them: each live process's
-/// executable, and the offset from the kernel's monotonic clock to wall-clock time.
+/// Turns records into events, annotated with what the run's process tree says each process
+/// runs and with wall-clock times (the offset from the kernel's monotonic clock).
 pub struct Decoder {
-    exes: HashMap<u32, String>,
     mono_to_wall_ns: i128,
     /// Under enforce: where each compiled rule came from, by rule id.
     rule_names: Vec<String>,
@@ -43,7 +42,6 @@ pub struct Decoder {
 impl Decoder {
     pub fn new(mono_to_wall_ns: i128) -> Self {
         Self {
-            exes: HashMap::new(),
             mono_to_wall_ns,
             rule_names: Vec::new(),
         }
@@ -54,11 +52,6 @@ impl Decoder {
         self.rule_names = names;
     }
 
-    /// A process that was already running when tracking began.
-    pub fn seed(&mut self, pid: u32, exe: String) {
-        self.exes.insert(pid, exe);
-    }
-
     pub fn wall_time(&self, mono_ns: u64) -> String {
         let ns = (mono_ns as i128 + self.mono_to_wall_ns).max(0) as u128;
         let t = std::time::UNIX_EPOCH
@@ -66,11 +59,9 @@ impl Decoder {
         humantime::format_rfc3339_nanos(t).to_string()
     }
 
-    pub fn exe_of(&self, pid: u32) -> String {
-        self.exes.get(&pid).cloned().unwrap_or_default()
-    }
-
-    pub fn decode(&mut self, raw: &[u8]) -> Result<Record> {
+    /// One record, read with the tree as it stood before it (the pipeline updates the
+    /// tree with each event it decodes).
+    pub fn decode(&self, raw: &[u8], tree: &Tree) -> Result<Record> {
         if raw.len() < HDR {
             bail!("short record: {} bytes", raw.len());
         }
@@ -94,15 +85,9 @@ impl Decoder {
         let kind = match ag_kind(h.kind as u32) {
             ag_kind::AG_FORK => {
                 let child = h.arg[0] as u32;
-                let exe = self.exe_of(h.tgid);
-                self.exes.insert(child, exe);
                 Kind::Fork { child }
             }
-            ag_kind::AG_EXEC => {
-                let x = exec(&h, strs);
-                self.exes.insert(h.tgid, x.path.clone());
-                Kind::Exec(x)
-            }
+            ag_kind::AG_EXEC => Kind::Exec(exec(&h, strs)),
             ag_kind::AG_EXIT => {
                 let status = h.ret;
                 if status & 0x7f == 0 {
@@ -156,7 +141,7 @@ impl Decoder {
                     pid: h.tgid,
                     tid: h.tid,
                     ppid: h.ppid,
-                    exe: self.exe_of(h.tgid),
+                    exe: tree.exe_of(h.tgid).to_string(),
                     tls: matches!(
                         op,
                         ag_data_op::AG_DATA_TLS_WRITE | ag_data_op::AG_DATA_TLS_READ
@@ -170,19 +155,20 @@ impl Decoder {
             }
             other => bail!("unknown record kind {}", other.0),
         };
-        let ev = Event {
+        // A process that execs runs, from this event on, what it executed.
+        let exe = match &kind {
+            Kind::Exec(x) => x.path.clone(),
+            _ => tree.exe_of(h.tgid).to_string(),
+        };
+        Ok(Record::Event(Event {
             ts: self.wall_time(h.ts),
             pid: h.tgid,
             tid: h.tid,
             ppid: h.ppid,
-            exe: self.exe_of(h.tgid),
+            exe,
             kind,
             cause: None,
-        };
-        if matches!(ev.kind, Kind::Exit { .. }) {
-            self.exes.remove(&h.tgid);
-        }
-        Ok(Record::Event(ev))
+        }))
     }
 }
 
@@ -900,10 +886,10 @@ mod tests {
         h.arg[0] = 0o1 | 0o100 | 0o1000; // O_WRONLY|O_CREAT|O_TRUNC
         h.arg[1] = 0o644;
         h.ret = 3;
-        let mut d = Decoder::new(0);
-        d.seed(100, "/usr/bin/python3".into());
-        let ev = d
-            .decode(&record(h, &[b"out.txt\0work\0tmp\0"]))
+        let mut tree = Tree::default();
+        tree.add_root(100, "/usr/bin/python3");
+        let ev = Decoder::new(0)
+            .decode(&record(h, &[b"out.txt\0work\0tmp\0"]), &tree)
             .unwrap()
             .event();
         assert_eq!(ev.exe, "/usr/bin/python3");
@@ -926,7 +912,10 @@ mod tests {
         h.flags = ag_flags::AG_F_BASE1.0;
         h.ret = -2;
         let ev = Decoder::new(0)
-            .decode(&record(h, &[b"sub\0home\0", b"../etc/./x\0"]))
+            .decode(
+                &record(h, &[b"sub\0home\0", b"../etc/./x\0"]),
+                &Tree::default(),
+            )
             .unwrap()
             .event();
         let Kind::File(f) = ev.kind else { panic!() };
@@ -941,7 +930,10 @@ mod tests {
         let mut h = hdr(ag_kind::AG_FILE, ag_file_op::AG_FILE_RENAME.0);
         h.flags = ag_flags::AG_F_BASE2.0;
         let ev = Decoder::new(0)
-            .decode(&record(h, &[b"", b"/a/b\0", b"tmp\0", b"c\0"]))
+            .decode(
+                &record(h, &[b"", b"/a/b\0", b"tmp\0", b"c\0"]),
+                &Tree::default(),
+            )
             .unwrap()
             .event();
         let Kind::File(f) = ev.kind else { panic!() };
@@ -952,31 +944,38 @@ mod tests {
     }
 
     #[test]
-    fn exec_splits_argv_and_tracks_exe_through_fork_and_exit() {
-        let mut d = Decoder::new(1_000_000_000);
-        d.seed(100, "/bin/bash".into());
+    fn exec_splits_argv_and_the_tree_names_the_exe_through_fork_and_exec() {
+        let d = Decoder::new(1_000_000_000);
+        let mut tree = Tree::default();
+        tree.add_root(100, "/bin/bash");
         let mut f = hdr(ag_kind::AG_FORK, 0);
         f.arg[0] = 200;
-        let ev = d.decode(&record(f, &[])).unwrap().event();
+        let ev = d.decode(&record(f, &[]), &tree).unwrap().event();
         assert_eq!(ev.kind, Kind::Fork { child: 200 });
+        assert_eq!(ev.exe, "/bin/bash");
+        tree.update(&ev);
         assert_eq!(ev.ts, "1970-01-01T00:00:01.000000005Z");
 
         let mut h = hdr(ag_kind::AG_EXEC, 0);
         h.tgid = 200;
         h.flags = ag_flags::AG_F_RESOLVED.0 | ag_flags::AG_F_ARGV_TRUNC.0;
         let ev = d
-            .decode(&record(
-                h,
-                &[
-                    b"dash\0bin\0usr\0",
-                    b"sh\0./run.sh\0x",
-                    b"w\0tmp\0",
-                    b"./run.sh\0",
-                ],
-            ))
+            .decode(
+                &record(
+                    h,
+                    &[
+                        b"dash\0bin\0usr\0",
+                        b"sh\0./run.sh\0x",
+                        b"w\0tmp\0",
+                        b"./run.sh\0",
+                    ],
+                ),
+                &tree,
+            )
             .unwrap()
             .event();
         assert_eq!(ev.exe, "/usr/bin/dash");
+        tree.update(&ev);
         let Kind::Exec(x) = ev.kind else { panic!() };
         assert_eq!(x.argv, vec!["sh", "./run.sh", "x"]);
         assert!(x.argv_truncated);
@@ -986,7 +985,8 @@ mod tests {
         let mut e = hdr(ag_kind::AG_EXIT, 0);
         e.tgid = 200;
         e.ret = 3 << 8;
-        let ev = d.decode(&record(e, &[])).unwrap().event();
+        let ev = d.decode(&record(e, &[]), &tree).unwrap().event();
+        assert_eq!(ev.exe, "/usr/bin/dash");
         assert_eq!(
             ev.kind,
             Kind::Exit {
@@ -997,13 +997,15 @@ mod tests {
         let mut e = hdr(ag_kind::AG_EXIT, 0);
         e.ret = 9;
         assert_eq!(
-            d.decode(&record(e, &[])).unwrap().event().kind,
+            d.decode(&record(e, &[]), &Tree::default())
+                .unwrap()
+                .event()
+                .kind,
             Kind::Exit {
                 code: None,
                 signal: Some(9)
             }
         );
-        assert_eq!(d.exe_of(200), "");
     }
 
     #[test]
@@ -1015,7 +1017,7 @@ mod tests {
         h.addr = Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped().octets();
         h.ret = -111;
         let Kind::Net(n) = Decoder::new(0)
-            .decode(&record(h, &[]))
+            .decode(&record(h, &[]), &Tree::default())
             .unwrap()
             .event()
             .kind
@@ -1032,7 +1034,7 @@ mod tests {
         h.family = AF_UNIX;
         h.sotype = 1;
         let Kind::Net(n) = Decoder::new(0)
-            .decode(&record(h, &[b"\0hidden"]))
+            .decode(&record(h, &[b"\0hidden"]), &Tree::default())
             .unwrap()
             .event()
             .kind
@@ -1041,7 +1043,7 @@ mod tests {
         };
         assert_eq!((n.addr.as_str(), n.proto), ("@hidden", Proto::Stream));
         let Kind::Net(n) = Decoder::new(0)
-            .decode(&record(h, &[b"/run/x.sock\0\0\0"]))
+            .decode(&record(h, &[b"/run/x.sock\0\0\0"]), &Tree::default())
             .unwrap()
             .event()
             .kind
@@ -1067,7 +1069,7 @@ mod tests {
         h.port = 53;
         h.addr[..4].copy_from_slice(&[127, 0, 0, 53]);
         let Kind::Dns(d) = Decoder::new(0)
-            .decode(&record(h, &[&payload]))
+            .decode(&record(h, &[&payload]), &Tree::default())
             .unwrap()
             .event()
             .kind
@@ -1081,10 +1083,10 @@ mod tests {
 
     #[test]
     fn malformed_records_are_errors_not_panics() {
-        let mut d = Decoder::new(0);
-        assert!(d.decode(&[1, 2, 3]).is_err());
+        let d = Decoder::new(0);
+        assert!(d.decode(&[1, 2, 3], &Tree::default()).is_err());
         let h = hdr(ag_kind(99), 0);
-        assert!(d.decode(&record(h, &[])).is_err());
+        assert!(d.decode(&record(h, &[]), &Tree::default()).is_err());
         let mut h = hdr(ag_kind::AG_FILE, 1);
         h.len[0] = 500; // claims more than the record holds
         let mut r = record(h, &[]);
@@ -1092,6 +1094,6 @@ mod tests {
         let mut hh: ag_hdr = unsafe { std::ptr::read_unaligned(r.as_ptr().cast()) };
         hh.len[0] = 500;
         unsafe { std::ptr::write_unaligned(r.as_mut_ptr().cast(), hh) };
-        assert!(d.decode(&r).is_err());
+        assert!(d.decode(&r, &Tree::default()).is_err());
     }
 }

@@ -58,13 +58,8 @@ pub fn start(
             if let Some(w) = watchdog {
                 w.adopt(pid)?;
             }
-            pipe.builder.add_root(pid);
-            pipe.decoder.seed(
-                pid,
-                std::env::current_exe()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            );
+            let me = std::env::current_exe().map(|p| p.display().to_string());
+            pipe.add_root(pid, &me.unwrap_or_default());
             pipe.root = pid;
             if let Some(w) = watchdog {
                 // From here the kernel side outlives agentguard until the tree is dead.
@@ -111,8 +106,7 @@ fn attach(
                 }
             }
         }
-        pipe.builder.add_root(p.pid);
-        pipe.decoder.seed(p.pid, p.exe.clone());
+        pipe.add_root(p.pid, &p.exe);
         pending.push((p.pid, p.start_ticks));
     }
     pipe.root = root;

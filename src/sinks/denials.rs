@@ -7,7 +7,7 @@ use super::{cause_suffix, say};
 use crate::diff::{report, Proc};
 use crate::event::{Deny, Event};
 use crate::paths::printable;
-use crate::profile::Tree;
+use crate::tree::Tree;
 
 /// Distinct denial lines counted rather than printed again; past this many, each prints:
 /// a tree that makes every denial different costs a line each, not a growing search.

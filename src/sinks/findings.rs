@@ -4,7 +4,8 @@
 use super::{cause_suffix, say};
 use crate::diff::{report, rules::Severity, Checker, Finding};
 use crate::event::Event;
-use crate::profile::{Tree, What};
+use crate::profile::What;
+use crate::tree::Tree;
 
 #[derive(Default)]
 pub struct Findings {

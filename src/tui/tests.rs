@@ -199,9 +199,11 @@ fn events_show_the_tool_call_behind_them_and_the_filter_finds_it() {
     );
     // The real attributor, as record runs it, before the UI sees each event.
     let mut at = crate::llm::attribute::Attributor::default();
+    let mut tree = crate::tree::Tree::default();
     let fork = ev(100, 1, "/usr/bin/python3.11", Kind::Fork { child: 101 });
     for mut e in [call, fork, shell] {
-        at.observe(&mut e);
+        tree.update(&e);
+        at.observe(&mut e, &tree);
         a.push(e, None);
     }
     let f = frame(&a);
