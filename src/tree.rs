@@ -49,8 +49,10 @@ impl Tree {
     /// Takes in what one event says about the tree: a fork adds the child (running its
     /// parent's executable until it execs), a successful exec renames the process.
     pub fn update(&mut self, ev: &Event) {
+        // A process whose fork the tree did not see (one running when tracking began)
+        // hangs under the parent the kernel reported, when that one is in the tree.
         self.procs.entry(ev.pid).or_insert_with(|| Proc {
-            ppid: 0,
+            ppid: ev.ppid,
             exe: ev.exe.clone(),
         });
         match &ev.kind {

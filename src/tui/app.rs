@@ -7,6 +7,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::diff::rules::Severity;
 use crate::diff::Finding;
 use crate::event::{Event, Kind};
+use crate::tree::Tree;
 
 /// Events kept for display; older ones are dropped (and counted).
 pub const KEEP: usize = 50_000;
@@ -27,10 +28,9 @@ pub enum Mode {
     Detail,
 }
 
-#[derive(Debug, Clone)]
+/// What the tree pane shows of a process besides its place in the tree.
+#[derive(Debug, Clone, Default)]
 pub struct Proc {
-    pub ppid: u32,
-    pub exe: String,
     pub argv: Vec<String>,
     /// None while running; the exit code or 128+signal once it ended.
     pub exit: Option<i32>,
@@ -44,7 +44,11 @@ pub struct Row {
 }
 
 pub struct App {
+    /// The processes shown, in pid order; their parents and executables are the tree's.
     pub procs: BTreeMap<u32, Proc>,
+    /// The run's process tree, fed the events the UI is fed. The UI keeps its own copy
+    /// because it outlives the pipeline: a replay is read in full before it is shown.
+    pub tree: Tree,
     pub rows: VecDeque<Row>,
     pub dropped: u64,
     pub counts: BTreeMap<&'static str, u64>,
@@ -214,6 +218,7 @@ impl App {
     pub fn new(title: String) -> App {
         App {
             procs: BTreeMap::new(),
+            tree: Tree::default(),
             rows: VecDeque::new(),
             dropped: 0,
             counts: BTreeMap::new(),
@@ -243,41 +248,17 @@ impl App {
         if finding.is_some() {
             self.findings += 1;
         }
+        self.tree.update(&ev);
         match &ev.kind {
             Kind::Start { .. } => {
-                self.procs.entry(ev.pid).or_insert(Proc {
-                    ppid: 0,
-                    exe: ev.exe.clone(),
-                    argv: Vec::new(),
-                    exit: None,
-                });
+                self.procs.entry(ev.pid).or_default();
             }
             Kind::Fork { child } => {
-                let exe = ev.exe.clone();
-                self.procs.insert(
-                    *child,
-                    Proc {
-                        ppid: ev.pid,
-                        exe,
-                        argv: Vec::new(),
-                        exit: None,
-                    },
-                );
-                self.procs.entry(ev.pid).or_insert(Proc {
-                    ppid: ev.ppid,
-                    exe: ev.exe.clone(),
-                    argv: Vec::new(),
-                    exit: None,
-                });
+                self.procs.insert(*child, Proc::default());
+                self.procs.entry(ev.pid).or_default();
             }
             Kind::Exec(x) if x.error.is_none() => {
-                let p = self.procs.entry(ev.pid).or_insert(Proc {
-                    ppid: ev.ppid,
-                    exe: String::new(),
-                    argv: Vec::new(),
-                    exit: None,
-                });
-                p.exe = x.path.clone();
+                let p = self.procs.entry(ev.pid).or_default();
                 // Shown on the terminal: no control character reaches it.
                 p.argv = x
                     .argv
@@ -359,20 +340,21 @@ impl App {
     /// Processes in tree order: (depth, pid).
     pub fn tree_order(&self) -> Vec<(usize, u32)> {
         let mut out = Vec::new();
+        let parent = |pid: u32| self.tree.parent(pid).filter(|p| self.procs.contains_key(p));
         let roots: Vec<u32> = self
             .procs
-            .iter()
-            .filter(|(_, p)| !self.procs.contains_key(&p.ppid))
-            .map(|(pid, _)| *pid)
+            .keys()
+            .copied()
+            .filter(|&pid| parent(pid).is_none())
             .collect();
         let mut stack: Vec<(usize, u32)> = roots.into_iter().rev().map(|p| (0, p)).collect();
         while let Some((d, pid)) = stack.pop() {
             out.push((d, pid));
             let kids: Vec<u32> = self
                 .procs
-                .iter()
-                .filter(|(c, p)| p.ppid == pid && **c != pid)
-                .map(|(c, _)| *c)
+                .keys()
+                .copied()
+                .filter(|&c| c != pid && parent(c) == Some(pid))
                 .collect();
             stack.extend(kids.into_iter().rev().map(|c| (d + 1, c)));
         }
@@ -508,18 +490,10 @@ impl App {
 impl App {
     /// "cat (12)", its parent, ... up to the root of the tree.
     pub fn procs_chain(&self, pid: u32) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut cur = pid;
-        while let Some(p) = self.procs.get(&cur) {
-            out.push(format!(
-                "{} ({cur})",
-                p.exe.rsplit('/').next().unwrap_or(&p.exe)
-            ));
-            if out.len() > 64 || p.ppid == cur {
-                break;
-            }
-            cur = p.ppid;
-        }
-        out
+        self.tree
+            .chain(pid)
+            .into_iter()
+            .map(|(pid, exe)| format!("{} ({pid})", exe.rsplit('/').next().unwrap_or(&exe)))
+            .collect()
     }
 }

@@ -107,7 +107,8 @@ fn tree(f: &mut Frame, app: &App, area: Rect) {
         .into_iter()
         .map(|(depth, pid)| {
             let p = &app.procs[&pid];
-            let name = p.exe.rsplit('/').next().unwrap_or(&p.exe);
+            let exe = app.tree.exe_of(pid);
+            let name = exe.rsplit('/').next().unwrap_or(exe);
             let args = p.argv.iter().skip(1).cloned().collect::<Vec<_>>().join(" ");
             let state = match p.exit {
                 None => Span::styled("running", Style::new().fg(Color::Green)),
