@@ -1,7 +1,7 @@
 //! `agentguard enforce`: a saved profile compiled for the backend this kernel allows (BPF
 //! LSM, exact; or Landlock for files and cgroup programs for connections), checked for what
 //! it needs to run its own programs, then enforced on the tree by a session.
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::cli::{Backend as Choice, EnforceArgs, OnDeny};
 use crate::enforce::{admit, compile, landlock, lsm, needs, Backend, Setup};
@@ -9,8 +9,7 @@ use crate::profile::{include, Profile, Vars};
 
 pub fn run(args: EnforceArgs) -> Result<i32> {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("agentguard: enforce loads BPF programs: run it as root");
-        return Ok(2);
+        bail!("enforce loads BPF programs: run it as root");
     }
     let profile = Profile::load(&args.profile)?;
     let resolved = include::resolve(&profile, &args.profile)?;
@@ -64,8 +63,7 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
         Ok(c) => c,
         // Landlock widens what BPF LSM cannot check exactly; BPF LSM refuses it.
         Err(e) if use_lsm => {
-            eprintln!("agentguard: {name}: {e:#}\nagentguard: the profile cannot be enforced exactly; the command was not started");
-            return Ok(2);
+            bail!("{name}: {e:#}\nagentguard: the profile cannot be enforced exactly; the command was not started");
         }
         Err(_) => compile::compile_net(&effective)?,
     };
@@ -76,10 +74,7 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
         for m in &missing {
             eprintln!("agentguard: {name}: {m}");
         }
-        eprintln!(
-            "agentguard: the profile cannot run its own programs; the command was not started"
-        );
-        return Ok(2);
+        bail!("the profile cannot run its own programs; the command was not started");
     }
     let opts = lsm::Options {
         audit: args.audit,
@@ -91,8 +86,7 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
         match landlock_backend(&args, &effective, &vars, &compiled, &name) {
             Ok(b) => b,
             Err(why) => {
-                eprintln!("agentguard: {why:#}\nagentguard: the command was not started");
-                return Ok(2);
+                bail!("{why:#}\nagentguard: the command was not started");
             }
         }
     };

@@ -1,7 +1,7 @@
 //! `agentguard watch`: the terminal UI, on a live session or on a kept event log.
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::cli::WatchArgs;
 use crate::diff::Checker;
@@ -12,8 +12,7 @@ use crate::tui::app::App;
 
 pub fn run(args: WatchArgs) -> Result<i32> {
     if let Some(why) = crate::tui::need_terminal("watch") {
-        eprintln!("agentguard: {why}");
-        return Ok(2);
+        bail!("{why}");
     }
     let Some(replay) = &args.replay else {
         // Live: a session, with the UI in front.

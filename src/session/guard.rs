@@ -42,9 +42,9 @@ impl Objects {
 /// none of them, and before any other descriptor, so that agentguard's end of its pipe is
 /// the first one a dying agentguard closes, ahead of the BPF links that enforce the tree.
 /// The error is what to say; the command is then not started.
-pub fn watchdog(setup: &Setup) -> Result<Watchdog, String> {
+pub fn watchdog(setup: &Setup) -> Result<Watchdog> {
     let w = Watchdog::start(setup.max_tasks)
-        .map_err(|e| format!("{e:#}\nagentguard: the command was not started"))?;
+        .map_err(|e| anyhow::anyhow!("{e:#}\nagentguard: the command was not started"))?;
     // Said under -q too: a limit that is not there is a degradation.
     if let Some(why) = &w.unlimited {
         eprintln!("agentguard: --max-tasks is not applied: {why}; the tree's forks are not limited in number");

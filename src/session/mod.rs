@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -30,8 +30,7 @@ use target::{Launch, Started, Target};
 pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
     if args.tui {
         if let Some(why) = crate::tui::need_terminal("--tui") {
-            eprintln!("agentguard: {why}");
-            return Ok(2);
+            bail!("{why}");
         }
     }
     let target = match args.pid {
@@ -39,13 +38,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         None => Target::Command(args.command.clone()),
     };
     // First of all (guard::watchdog says why).
-    let watchdog = match enforce.as_ref().map(guard::watchdog).transpose() {
-        Ok(w) => w,
-        Err(why) => {
-            eprintln!("agentguard: {why}");
-            return Ok(2);
-        }
-    };
+    let watchdog = enforce.as_ref().map(guard::watchdog).transpose()?;
     let signals = block_signals()?;
     let landlock_fd = match &enforce {
         Some(Setup {
@@ -69,13 +62,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
     )?;
     let mut objects = guard::Objects::new();
     let guard = match (&enforce, &watchdog) {
-        (Some(setup), Some(w)) => match guard::load(&mut objects, setup, &sensor, w) {
-            Ok(g) => Some(g),
-            Err(e) => {
-                eprintln!("agentguard: {e:#}");
-                return Ok(2);
-            }
-        },
+        (Some(setup), Some(w)) => Some(guard::load(&mut objects, setup, &sensor, w)?),
         _ => None,
     };
     let (outputs, log) = outputs::Outputs::prepare(&args, enforce.is_some())?;
