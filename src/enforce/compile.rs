@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{bail, Context, Result};
 
-use crate::abi::{ag_access, ag_rule_flags};
+use crate::abi::{ag_access, ag_net_rule, ag_rule_flags};
 use crate::event::{Access, Proto};
 use crate::profile::pattern::{AddrPat, Vars};
 use crate::profile::protected::{self, Guard};
@@ -72,6 +72,23 @@ pub struct NetRule {
     pub port_hi: u16,
     pub unix: Option<String>,
     pub source: String,
+}
+
+impl NetRule {
+    /// The rule as the kernel's maps hold it (BPF LSM's and the cgroup programs' alike),
+    /// its unix socket name hashed with that object's key.
+    pub fn value(&self, key: u64) -> ag_net_rule {
+        ag_net_rule {
+            family: self.family,
+            sotype: self.sotype,
+            port_lo: self.port_lo,
+            port_hi: self.port_hi,
+            prefixlen: self.prefixlen,
+            id: self.id,
+            addr: self.addr,
+            unix_hash: self.unix.as_deref().map_or(0, |u| hash(key, &unix_name(u))),
+        }
+    }
 }
 
 #[derive(Debug, Default)]

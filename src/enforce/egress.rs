@@ -15,7 +15,7 @@ mod skel {
     #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
     include!(concat!(env!("OUT_DIR"), "/egress.skel.rs"));
 }
-use skel::types::ag_net_rule;
+use crate::abi::MapValue;
 use skel::{EgressSkel, EgressSkelBuilder};
 
 pub struct Egress<'obj> {
@@ -53,30 +53,11 @@ impl<'obj> Egress<'obj> {
             )
         })?;
         for r in &c.net {
-            let v = ag_net_rule {
-                family: r.family,
-                sotype: r.sotype,
-                port_lo: r.port_lo,
-                port_hi: r.port_hi,
-                prefixlen: r.prefixlen,
-                id: r.id,
-                addr: r.addr,
-                unix_hash: r
-                    .unix
-                    .as_deref()
-                    .map(|u| super::compile::hash(key, &super::compile::unix_name(u)))
-                    .unwrap_or(0),
-            };
-            // SAFETY: ag_net_rule is plain old data generated from policy.h.
-            let bytes = unsafe {
-                std::slice::from_raw_parts(
-                    (&v as *const ag_net_rule).cast::<u8>(),
-                    std::mem::size_of::<ag_net_rule>(),
-                )
-            };
+            // The same policy.h struct as BPF LSM's (the test below checks the size).
+            let v = r.value(key);
             skel.maps
                 .net_rules
-                .update(&r.id.to_ne_bytes(), bytes, MapFlags::ANY)
+                .update(&r.id.to_ne_bytes(), v.bytes(), MapFlags::ANY)
                 .context("writing a network rule")?;
         }
         let dir = std::fs::File::open(cgroup)
@@ -107,5 +88,18 @@ impl<'obj> Egress<'obj> {
 
     pub fn denials(&self) -> &dyn MapCore {
         &self.skel.maps.denials
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The cgroup programs' rule map takes the value BPF LSM's does (NetRule::value).
+    #[test]
+    fn the_network_rule_is_one_struct_in_both_objects() {
+        use std::mem::{align_of, size_of};
+        type Egress = super::skel::types::ag_net_rule;
+        type Lsm = crate::abi::ag_net_rule;
+        assert_eq!(size_of::<Egress>(), size_of::<Lsm>());
+        assert_eq!(align_of::<Egress>(), align_of::<Lsm>());
     }
 }

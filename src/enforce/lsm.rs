@@ -14,7 +14,8 @@ pub(crate) mod skel {
     #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
     include!(concat!(env!("OUT_DIR"), "/enforce.skel.rs"));
 }
-use skel::types::{ag_dir, ag_glob, ag_name_rule, ag_net_rule, ag_seg};
+use crate::abi::MapValue;
+use skel::types::{ag_dir, ag_glob, ag_name_rule, ag_seg};
 use skel::{EnforceSkel, EnforceSkelBuilder};
 
 pub(crate) const DIR_RULES: usize = 32;
@@ -32,11 +33,6 @@ pub struct Lsm<'obj> {
     /// The DNS programs on the tree's cgroup (attached by hand: libbpf attaches LSM
     /// programs only).
     _dns: Vec<libbpf_rs::Link>,
-}
-
-fn bytes<T>(v: &T) -> &[u8] {
-    // SAFETY: the policy types are plain old data generated from policy.h.
-    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
 }
 
 /// Whether the running kernel has a function (an LSM hook's BPF attach point). Unreadable
@@ -219,7 +215,7 @@ fn fill(skel: &EnforceSkel, c: &Compiled, key: u64, slow: &[u32]) -> Result<()> 
     for r in &c.rules {
         skel.maps
             .globs
-            .update(&r.id.to_ne_bytes(), bytes(&glob_value(r)), MapFlags::ANY)
+            .update(&r.id.to_ne_bytes(), glob_value(r).bytes(), MapFlags::ANY)
             .context("writing a rule")?;
         match &r.anchor {
             Anchor::Dir(d) => dirs
@@ -248,7 +244,7 @@ fn fill(skel: &EnforceSkel, c: &Compiled, key: u64, slow: &[u32]) -> Result<()> 
                 idx: [0; DIR_RULES],
             };
             v.idx[..ids.len()].copy_from_slice(ids);
-            map.update(&h.to_ne_bytes(), bytes(&v), MapFlags::ANY)
+            map.update(&h.to_ne_bytes(), v.bytes(), MapFlags::ANY)
                 .context("writing a rule index")?;
         }
     }
@@ -259,23 +255,10 @@ fn fill(skel: &EnforceSkel, c: &Compiled, key: u64, slow: &[u32]) -> Result<()> 
             .context("writing a rule index")?;
     }
     for r in &c.net {
-        let v = ag_net_rule {
-            family: r.family,
-            sotype: r.sotype,
-            port_lo: r.port_lo,
-            port_hi: r.port_hi,
-            prefixlen: r.prefixlen,
-            id: r.id,
-            addr: r.addr,
-            unix_hash: r
-                .unix
-                .as_deref()
-                .map(|u| hash(key, &super::compile::unix_name(u)))
-                .unwrap_or(0),
-        };
+        let v = r.value(key);
         skel.maps
             .net_rules
-            .update(&r.id.to_ne_bytes(), bytes(&v), MapFlags::ANY)
+            .update(&r.id.to_ne_bytes(), v.bytes(), MapFlags::ANY)
             .context("writing a network rule")?;
     }
     // `host` rules: a bit each, found from the question's name (exact, or a suffix for
@@ -299,7 +282,7 @@ fn fill(skel: &EnforceSkel, c: &Compiled, key: u64, slow: &[u32]) -> Result<()> 
         };
         skel.maps
             .name_rules
-            .update(&r.id.to_ne_bytes(), bytes(&v), MapFlags::ANY)
+            .update(&r.id.to_ne_bytes(), v.bytes(), MapFlags::ANY)
             .context("writing a host rule")?;
     }
     for (map, entries) in [
