@@ -120,18 +120,46 @@ fn feature(
     }
 }
 
+const BTF_FIX: &str = "a kernel with CONFIG_DEBUG_INFO_BTF=y (BTF at /sys/kernel/btf/vmlinux)";
+const LSM_FIX: &str = "add bpf to the kernel's lsm= list (GRUB_CMDLINE_LINUX in /etc/default/grub, update-grub, reboot; CONFIG_BPF_LSM=y), or use --backend landlock";
+
+/// What each probe found on this host.
+struct Probed {
+    root: bool,
+    caps: Tried,
+    btf: Tried,
+    lsm_list: Tried,
+    /// Landlock's ABI version, 0 without Landlock.
+    landlock: i64,
+    landlock_t: Tried,
+    cgroup_t: Tried,
+    tp: Tried,
+    up: Tried,
+    fe: Tried,
+    lsm: Tried,
+    cg: Tried,
+    multi: Tried,
+}
+
 /// Every probe, then the features they support.
 pub fn examine() -> Report {
+    let p = probe_host();
+    Report {
+        version: 2,
+        root: p.root,
+        probes: probes(&p),
+        features: features(&p),
+    }
+}
+
+fn probe_host() -> Probed {
     crate::sensor::capture_libbpf();
     let root = nix::unistd::Uid::effective().is_root();
     let untried = || {
         Tried::NotTried("not tried: loading BPF programs needs root (CAP_BPF, CAP_PERFMON)".into())
     };
-    let caps = Tried::from(host::capabilities());
-    let btf = Tried::from(host::btf());
     let cgroup = host::cgroup2();
     let cg_root = cgroup.as_ref().ok().cloned();
-    let lsm_list = Tried::from(host::lsm_list());
     let landlock = host::landlock_abi();
     let try_prog = |k: Kind| -> Tried {
         if root {
@@ -140,11 +168,6 @@ pub fn examine() -> Report {
             untried()
         }
     };
-    let tp = try_prog(Kind::Tracepoint);
-    let up = try_prog(Kind::Uprobe);
-    let fe = try_prog(Kind::Fentry);
-    let lsm = try_prog(Kind::Lsm);
-    let cg = try_prog(Kind::Cgroup);
     let multi = if !root {
         untried()
     } else if crate::sensor::kernel_has_uprobe_multi() {
@@ -152,15 +175,44 @@ pub fn examine() -> Report {
     } else {
         Tried::Failed("not supported by this kernel (6.6 and later): plain uprobes are used".into())
     };
-    let landlock_t = match &landlock {
-        Ok(v) => Tried::Ok(format!("ABI {v}")),
-        Err(e) => Tried::Failed(format!("{e:#}")),
-    };
-    let cgroup_t = match &cgroup {
-        Ok(p) => Tried::Ok(format!("mounted at {}", p.display())),
-        Err(e) => Tried::Failed(format!("{e:#}")),
-    };
+    Probed {
+        root,
+        caps: Tried::from(host::capabilities()),
+        btf: Tried::from(host::btf()),
+        lsm_list: Tried::from(host::lsm_list()),
+        landlock: landlock.as_ref().ok().copied().unwrap_or(0),
+        landlock_t: match &landlock {
+            Ok(v) => Tried::Ok(format!("ABI {v}")),
+            Err(e) => Tried::Failed(format!("{e:#}")),
+        },
+        cgroup_t: match &cgroup {
+            Ok(p) => Tried::Ok(format!("mounted at {}", p.display())),
+            Err(e) => Tried::Failed(format!("{e:#}")),
+        },
+        tp: try_prog(Kind::Tracepoint),
+        up: try_prog(Kind::Uprobe),
+        fe: try_prog(Kind::Fentry),
+        lsm: try_prog(Kind::Lsm),
+        cg: try_prog(Kind::Cgroup),
+        multi,
+    }
+}
 
+fn probes(p: &Probed) -> Vec<Probe> {
+    let Probed {
+        caps,
+        btf,
+        lsm_list,
+        landlock_t,
+        cgroup_t,
+        tp,
+        up,
+        fe,
+        lsm,
+        cg,
+        multi,
+        ..
+    } = p;
     let probe = |id, name, t: &Tried, fix: Option<&str>| {
         let (status, detail) = match t {
             Tried::Ok(s) => (ProbeStatus::Ok, s.clone()),
@@ -180,44 +232,44 @@ pub fn examine() -> Report {
             fix,
         }
     };
-    const BTF_FIX: &str = "a kernel with CONFIG_DEBUG_INFO_BTF=y (BTF at /sys/kernel/btf/vmlinux)";
-    const LSM_FIX: &str = "add bpf to the kernel's lsm= list (GRUB_CMDLINE_LINUX in /etc/default/grub, update-grub, reboot; CONFIG_BPF_LSM=y), or use --backend landlock";
-    let probes = vec![
-        probe("capabilities", "capabilities", &caps, Some(AS_ROOT)),
-        probe("btf", "BTF", &btf, Some(BTF_FIX)),
-        probe("tracepoint", "tracepoint (tp_btf)", &tp, Some(BTF_FIX)),
-        probe("uprobe", "uprobe", &up, None),
+    vec![
+        probe("capabilities", "capabilities", caps, Some(AS_ROOT)),
+        probe("btf", "BTF", btf, Some(BTF_FIX)),
+        probe("tracepoint", "tracepoint (tp_btf)", tp, Some(BTF_FIX)),
+        probe("uprobe", "uprobe", up, None),
         probe(
             "uprobe_multi",
             "multi-uprobe links",
-            &multi,
+            multi,
             Some("Linux 6.6 or later (plain uprobes work meanwhile)"),
         ),
-        probe("fentry", "fentry", &fe, None),
-        probe("bpf_lsm_program", "BPF LSM program", &lsm, Some(LSM_FIX)),
+        probe("fentry", "fentry", fe, None),
+        probe("bpf_lsm_program", "BPF LSM program", lsm, Some(LSM_FIX)),
         probe(
             "bpf_lsm_active",
             "BPF LSM in the active list",
-            &lsm_list,
+            lsm_list,
             Some(LSM_FIX),
         ),
         probe(
             "cgroup2",
             "cgroup v2",
-            &cgroup_t,
+            cgroup_t,
             Some("mount -t cgroup2 none /sys/fs/cgroup"),
         ),
-        probe("cgroup_program", "cgroup program (connect4)", &cg, None),
+        probe("cgroup_program", "cgroup program (connect4)", cg, None),
         probe(
             "landlock",
             "Landlock",
-            &landlock_t,
+            landlock_t,
             Some("boot with landlock in the lsm= list (CONFIG_SECURITY_LANDLOCK=y)"),
         ),
-    ];
+    ]
+}
 
+fn features(p: &Probed) -> Vec<Feature> {
     let mut features = Vec::new();
-    let record_ok = tp.ok() && btf.ok();
+    let record_ok = p.tp.ok() && p.btf.ok();
     features.push(if record_ok {
         feature(
             "record",
@@ -226,15 +278,15 @@ pub fn examine() -> Report {
             "the sensor's tracepoints load and fire".into(),
             None,
         )
-    } else if tp.untried() {
+    } else if p.tp.untried() {
         feature(
             "record",
             "record",
             Status::Unchecked,
             format!(
                 "{}; BTF: {}",
-                tp.why(),
-                if btf.ok() { "present" } else { btf.why() }
+                p.tp.why(),
+                if p.btf.ok() { "present" } else { p.btf.why() }
             ),
             Some(AS_ROOT.into()),
         )
@@ -243,7 +295,7 @@ pub fn examine() -> Report {
             "record",
             "record",
             Status::Unavailable,
-            format!("tracepoints with BTF: {}{}", tp.why(), btf.why()),
+            format!("tracepoints with BTF: {}{}", p.tp.why(), p.btf.why()),
             Some(BTF_FIX.into()),
         )
     });
@@ -262,7 +314,7 @@ pub fn examine() -> Report {
             "live and replayed".into(),
             None,
         )
-    } else if tp.untried() {
+    } else if p.tp.untried() {
         feature(
             "watch",
             "watch",
@@ -279,7 +331,23 @@ pub fn examine() -> Report {
             Some(BTF_FIX.into()),
         )
     });
-    features.push(match &lsm {
+    features.extend(enforce_features(p));
+    features.push(llm_feature(p, record_ok));
+    features.push(egress_feature(p, record_ok));
+    features
+}
+
+fn enforce_features(p: &Probed) -> [Feature; 2] {
+    let Probed {
+        lsm,
+        lsm_list,
+        landlock,
+        landlock_t,
+        cg,
+        ..
+    } = p;
+    [
+        match &lsm {
         Tried::Ok(_) => feature("enforce_bpf_lsm", "enforce (BPF LSM)", Status::Works, "LSM programs load, attach and fire".into(), None),
         Tried::NotTried(why) => feature(
             "enforce_bpf_lsm",
@@ -299,9 +367,8 @@ pub fn examine() -> Report {
             Some("use --backend landlock".into()),
         ),
         Tried::Failed(why) => feature("enforce_bpf_lsm", "enforce (BPF LSM)", Status::Unavailable, why.clone(), Some(LSM_FIX.into())),
-    });
-    let ll = landlock.as_ref().ok().copied().unwrap_or(0);
-    features.push(match (ll, &cg) {
+    },
+        match (*landlock, cg) {
         (0, _) => feature(
             "enforce_landlock",
             "enforce (Landlock)",
@@ -337,8 +404,15 @@ pub fn examine() -> Report {
             format!("files by hierarchy (ABI {v}), connections by address and port (cgroup programs); rules are widened to hierarchies, reported before the start"),
             None,
         ),
-    });
-    let (llm_status, llm_detail, llm_fix) = if !root {
+    },
+    ]
+}
+
+fn llm_feature(p: &Probed, record_ok: bool) -> Feature {
+    let Probed {
+        root, up, multi, ..
+    } = p;
+    let (llm_status, llm_detail, llm_fix) = if !*root {
         (
             Status::Unchecked,
             format!("uprobes and the sensor: {}", up.why()),
@@ -369,32 +443,30 @@ pub fn examine() -> Report {
             ),
         }
     };
-    features.push(feature(
+    feature(
         "llm_visibility",
         "LLM visibility",
         llm_status,
         llm_detail,
         llm_fix,
-    ));
-    let (eg_status, eg_detail, eg_fix) = match (&tp, &lsm) {
+    )
+}
+
+fn egress_feature(p: &Probed, record_ok: bool) -> Feature {
+    let Probed { tp, lsm, .. } = p;
+    let (eg_status, eg_detail, eg_fix) = match (tp, lsm) {
         (Tried::NotTried(why), _) | (_, Tried::NotTried(why)) => (Status::Unchecked, why.clone(), Some(AS_ROOT.to_string())),
         _ if record_ok && lsm.ok() => (Status::Works, "names recorded, and enforced in the kernel (BPF LSM)".into(), None),
         _ if record_ok => (Status::Degraded, "names are recorded, learned and diffed; enforcing host rules needs BPF LSM (the Landlock backend allows by address only)".into(), Some(LSM_FIX.to_string())),
         _ => (Status::Unavailable, "needs record".into(), Some(BTF_FIX.to_string())),
     };
-    features.push(feature(
+    feature(
         "egress_by_name",
         "egress by name",
         eg_status,
         eg_detail,
         eg_fix,
-    ));
-    Report {
-        version: 2,
-        root,
-        probes,
-        features,
-    }
+    )
 }
 
 fn text(r: &Report) -> String {
