@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 use anyhow::Result;
 
 use crate::cli::{MergeArgs, ShowArgs};
-use crate::profile::{include, merge as merging, Literal, Profile};
+use crate::event::Access;
+use crate::profile::{include, merge as merging, Literal, NetEntry, Profile};
 
 pub fn merge(args: MergeArgs) -> Result<i32> {
     let mut inputs = Vec::new();
@@ -87,82 +88,41 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
         );
     }
     let runs = p.runs;
-    let admitted_execs: Vec<_> = p.exec.iter().filter(|e| !e.protected).collect();
-    if !admitted_execs.is_empty() {
-        let _ = writeln!(s, "\nexec ({}):", admitted_execs.len());
-        for e in admitted_execs {
-            let _ = writeln!(
-                s,
-                "  {:<10} {}{}",
-                evidence(e.learned, &e.seen, runs),
-                e.path,
-                replaced(&e.replaced, examples)
-            );
-        }
-    }
-    let files: Vec<_> = p.file.iter().filter(|e| !e.protected).collect();
-    if !files.is_empty() {
-        let _ = writeln!(s, "\nfiles ({}):", files.len());
-        for e in files {
-            let access: Vec<String> = e
-                .access
-                .iter()
-                .map(|a| format!("{a:?}").to_lowercase())
-                .collect();
-            let _ = writeln!(
-                s,
-                "  {:<10} {:<18} {}{}",
-                evidence(e.learned, &e.seen, runs),
-                access.join(","),
-                e.path,
-                replaced(&e.replaced, examples)
-            );
-        }
-    }
-    if !p.net.is_empty() {
-        let _ = writeln!(s, "\nnetwork ({}):", p.net.len());
-        for e in &p.net {
-            let port = if e.port.is_any() {
-                String::new()
-            } else if e.port.lo == e.port.hi {
-                format!(":{}", e.port.lo)
-            } else {
-                format!(":{}-{}", e.port.lo, e.port.hi)
-            };
-            let failed = if e.failed > 0 {
-                format!("   ({} failed)", e.failed)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                s,
-                "  {:<10} {:<8} {:<6} {}{port}{failed}",
-                evidence(e.learned, &e.seen, runs),
-                format!("{:?}", e.op).to_lowercase(),
-                format!("{:?}", e.proto).to_lowercase(),
-                e.describe()
-            );
-        }
-    }
-    if !p.dns.is_empty() {
-        let _ = writeln!(s, "\nDNS names ({}):", p.dns.len());
-        for e in &p.dns {
-            let _ = writeln!(s, "  {:<10} {}", evidence(e.learned, &e.seen, runs), e.name);
-        }
-    }
-    if !p.flag.is_empty() {
-        let _ = writeln!(s, "\nflagged ({}):", p.flag.len());
-        for e in &p.flag {
-            let _ = writeln!(
-                s,
-                "  {:<10} {:<14} {}",
-                evidence(e.learned, &e.seen, runs),
-                format!("{:?}", e.flag).to_lowercase(),
-                e.detail
-            );
-        }
-    }
-    let protected: Vec<String> = p
+    let execs = p.exec.iter().filter(|e| !e.protected).map(|e| {
+        format!(
+            "  {:<10} {}{}",
+            evidence(e.learned, &e.seen, runs),
+            e.path,
+            replaced(&e.replaced, examples)
+        )
+    });
+    section(&mut s, "exec", execs);
+    let files = p.file.iter().filter(|e| !e.protected).map(|e| {
+        format!(
+            "  {:<10} {:<18} {}{}",
+            evidence(e.learned, &e.seen, runs),
+            access_list(&e.access),
+            e.path,
+            replaced(&e.replaced, examples)
+        )
+    });
+    section(&mut s, "files", files);
+    section(&mut s, "network", p.net.iter().map(|e| net_line(e, runs)));
+    let dns = p
+        .dns
+        .iter()
+        .map(|e| format!("  {:<10} {}", evidence(e.learned, &e.seen, runs), e.name));
+    section(&mut s, "DNS names", dns);
+    let flags = p.flag.iter().map(|e| {
+        format!(
+            "  {:<10} {:<14} {}",
+            evidence(e.learned, &e.seen, runs),
+            format!("{:?}", e.flag).to_lowercase(),
+            e.detail
+        )
+    });
+    section(&mut s, "flagged", flags);
+    let protected = p
         .exec
         .iter()
         .filter(|e| e.protected)
@@ -174,24 +134,59 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
             )
         })
         .chain(p.file.iter().filter(|e| e.protected).map(|e| {
-            let access: Vec<String> = e
-                .access
-                .iter()
-                .map(|a| format!("{a:?}").to_lowercase())
-                .collect();
             format!(
                 "  {:<10} {:<18} {}",
                 evidence(true, &e.seen, runs),
-                access.join(","),
+                access_list(&e.access),
                 e.path
             )
-        }))
-        .collect();
-    if !protected.is_empty() {
-        let _ = writeln!(s, "\nprotected, seen in training: review these; only a hand-written rule admits them ({}):", protected.len());
-        for l in protected {
-            let _ = writeln!(s, "{l}");
-        }
-    }
+        }));
+    section(
+        &mut s,
+        "protected, seen in training: review these; only a hand-written rule admits them",
+        protected,
+    );
     s
+}
+
+/// A titled section with its line count; nothing when it has no lines.
+fn section(s: &mut String, title: &str, lines: impl Iterator<Item = String>) {
+    let lines: Vec<String> = lines.collect();
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n{title} ({}):", lines.len());
+    for l in lines {
+        let _ = writeln!(s, "{l}");
+    }
+}
+
+fn access_list<'a>(access: impl IntoIterator<Item = &'a Access>) -> String {
+    let names: Vec<String> = access
+        .into_iter()
+        .map(|a| format!("{a:?}").to_lowercase())
+        .collect();
+    names.join(",")
+}
+
+fn net_line(e: &NetEntry, runs: u32) -> String {
+    let port = if e.port.is_any() {
+        String::new()
+    } else if e.port.lo == e.port.hi {
+        format!(":{}", e.port.lo)
+    } else {
+        format!(":{}-{}", e.port.lo, e.port.hi)
+    };
+    let failed = if e.failed > 0 {
+        format!("   ({} failed)", e.failed)
+    } else {
+        String::new()
+    };
+    format!(
+        "  {:<10} {:<8} {:<6} {}{port}{failed}",
+        evidence(e.learned, &e.seen, runs),
+        format!("{:?}", e.op).to_lowercase(),
+        format!("{:?}", e.proto).to_lowercase(),
+        e.describe()
+    )
 }

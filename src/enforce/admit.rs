@@ -68,7 +68,6 @@ pub fn widen(resolved: &Profile, checker: &Checker, vars: &Vars, level: Severity
     let mut p = resolved.clone();
     let mut lines = Vec::new();
     let mut narrowed = Vec::new();
-    let say = |r: &Rule, what: String| format!("{} ({}): {what}", r.id, r.severity.name());
 
     if below(&rules::READ_KNOWN_DIR, level) {
         let mut dirs: Vec<&String> = checker
@@ -107,39 +106,7 @@ pub fn widen(resolved: &Profile, checker: &Checker, vars: &Vars, level: Severity
             "writes anywhere outside the protected set".into(),
         ));
     } else if below(&rules::WRITE_WORKSPACE, level) {
-        let home = vars.home.as_deref();
-        let mut at = Vec::new();
-        // A launch directory holding the home directory or a program directory is no
-        // workspace (rules::in_work).
-        match vars.cwd.as_deref() {
-            None => narrowed.push(say(
-                &rules::WRITE_WORKSPACE,
-                "no workspace (writes there stay denied)".into(),
-            )),
-            Some(cwd) if rules::holds_home_or_programs(cwd, home) => narrowed.push(say(
-                &rules::WRITE_WORKSPACE,
-                format!("not in {cwd}: it holds the home directory or a program directory, so it is no workspace (writes there stay denied)"),
-            )),
-            Some(_) => {
-                p.file.push(file("${CWD}/**".into(), &all_file()));
-                at.push("${CWD}".to_string());
-            }
-        }
-        for t in rules::TEMP_DIRS {
-            // The home directory is never a scratch area: a temp directory that holds it
-            // cannot be admitted as a whole, and the kernel has no "except".
-            if home.is_some_and(|h| rules::under(h, t)) {
-                narrowed.push(say(
-                    &rules::WRITE_WORKSPACE,
-                    format!(
-                        "not in {t}: the home directory is beneath it (writes there stay denied)"
-                    ),
-                ));
-                continue;
-            }
-            p.file.push(file(format!("{t}/**"), &all_file()));
-            at.push((*t).to_string());
-        }
+        let at = workspace(&mut p, vars, &mut narrowed);
         lines.push(say(
             &rules::WRITE_WORKSPACE,
             format!("writes in {}", at.join(", ")),
@@ -152,7 +119,74 @@ pub fn widen(resolved: &Profile, checker: &Checker, vars: &Vars, level: Severity
             "programs anywhere outside the protected set".into(),
         ));
     }
-    // Programs: each rated on its own, as the kernel will report it (resolved).
+    lines.extend(programs_admitted(&mut p, checker, level));
+    if below(&rules::NET_NEW_HOST, level) {
+        for proto in [Proto::Tcp, Proto::Udp] {
+            p.net.push(net(NetDir::Connect, proto));
+        }
+        p.net.push(net(NetDir::Resolve, Proto::Udp));
+        lines.push(say(
+            &rules::NET_NEW_HOST,
+            "connections to any address and port, DNS servers included".into(),
+        ));
+        narrowed.push(say(
+            &rules::NET_NEW_UNIX,
+            "unix-socket destinations stay as the profile lists them (the kernel matches them by exact path)".into(),
+        ));
+    }
+    Admitted {
+        profile: p,
+        lines,
+        narrowed,
+    }
+}
+
+fn say(r: &Rule, what: String) -> String {
+    format!("{} ({}): {what}", r.id, r.severity.name())
+}
+
+/// Writes in the workspace (the launch directory, unless it holds the home directory or a
+/// program directory) and the temp directories (unless one holds the home directory):
+/// where they were admitted; what was left out goes to `narrowed`.
+fn workspace(p: &mut Profile, vars: &Vars, narrowed: &mut Vec<String>) -> Vec<String> {
+    let home = vars.home.as_deref();
+    let mut at = Vec::new();
+    // A launch directory holding the home directory or a program directory is no
+    // workspace (rules::in_work).
+    match vars.cwd.as_deref() {
+        None => narrowed.push(say(
+            &rules::WRITE_WORKSPACE,
+            "no workspace (writes there stay denied)".into(),
+        )),
+        Some(cwd) if rules::holds_home_or_programs(cwd, home) => narrowed.push(say(
+            &rules::WRITE_WORKSPACE,
+            format!("not in {cwd}: it holds the home directory or a program directory, so it is no workspace (writes there stay denied)"),
+        )),
+        Some(_) => {
+            p.file.push(file("${CWD}/**".into(), &all_file()));
+            at.push("${CWD}".to_string());
+        }
+    }
+    for t in rules::TEMP_DIRS {
+        // The home directory is never a scratch area: a temp directory that holds it
+        // cannot be admitted as a whole, and the kernel has no "except".
+        if home.is_some_and(|h| rules::under(h, t)) {
+            narrowed.push(say(
+                &rules::WRITE_WORKSPACE,
+                format!("not in {t}: the home directory is beneath it (writes there stay denied)"),
+            ));
+            continue;
+        }
+        p.file.push(file(format!("{t}/**"), &all_file()));
+        at.push((*t).to_string());
+    }
+    at
+}
+
+/// The system's programs that the level admits, each rated on its own as the kernel will
+/// report it (resolved); one line per rule.
+fn programs_admitted(p: &mut Profile, checker: &Checker, level: Severity) -> Vec<String> {
+    let mut lines = Vec::new();
     let mut by_rule: BTreeMap<&'static str, (Severity, Vec<String>)> = BTreeMap::new();
     for prog in programs(rules::SYSTEM_BIN) {
         if let Some((rule, _)) = checker.rate(&What::Exec { path: prog.clone() }) {
@@ -184,25 +218,7 @@ pub fn widen(resolved: &Profile, checker: &Checker, vars: &Vars, level: Severity
             }
         ));
     }
-    if below(&rules::NET_NEW_HOST, level) {
-        for proto in [Proto::Tcp, Proto::Udp] {
-            p.net.push(net(NetDir::Connect, proto));
-        }
-        p.net.push(net(NetDir::Resolve, Proto::Udp));
-        lines.push(say(
-            &rules::NET_NEW_HOST,
-            "connections to any address and port, DNS servers included".into(),
-        ));
-        narrowed.push(say(
-            &rules::NET_NEW_UNIX,
-            "unix-socket destinations stay as the profile lists them (the kernel matches them by exact path)".into(),
-        ));
-    }
-    Admitted {
-        profile: p,
-        lines,
-        narrowed,
-    }
+    lines
 }
 
 fn net(op: NetDir, proto: Proto) -> NetEntry {
