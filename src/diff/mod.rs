@@ -464,110 +464,112 @@ impl RunInput {
             }
             RunInput::Profile(p) => p,
         };
-        let vars = checker.vars.clone();
-        let expand = |raw: &str| {
-            vars.expand_raw(raw)
-                .map_err(|e| anyhow::anyhow!("{}: {raw}: {e}", origin.display()))
-        };
-        // A pattern stands for the literals it replaced: those are what the run did.
-        for e in &p.exec {
-            let lits: Vec<(String, u64)> = if e.replaced.is_empty() {
-                vec![(unescape(&e.path.0), e.count)]
-            } else {
-                e.replaced
-                    .iter()
-                    .map(|l| (l.path.clone(), l.count))
-                    .collect()
-            };
-            for (path, count) in lits {
-                checker.check(
-                    &What::Exec {
-                        path: expand(&path)?,
-                    },
-                    count.max(1),
-                    None,
-                );
-            }
-        }
-        for e in &p.file {
-            let lits: Vec<(String, std::collections::BTreeSet<Access>, u64)> =
-                if e.replaced.is_empty() {
-                    vec![(unescape(&e.path.0), e.access.clone(), e.count)]
-                } else {
-                    e.replaced
-                        .iter()
-                        .map(|l| (l.path.clone(), l.access.clone(), l.count))
-                        .collect()
-                };
-            for (path, access, count) in lits {
-                checker.check(
-                    &What::File {
-                        path: expand(&path)?,
-                        access,
-                    },
-                    count.max(1),
-                    None,
-                );
-            }
-        }
-        for e in &p.net {
-            let what = match (&e.host, &e.addr) {
-                (Some(h), _) => What::Host {
-                    proto: e.proto,
-                    name: h.0.clone(),
-                    port: e.port.lo,
-                    addr: e.addresses.first().cloned().unwrap_or_default(),
-                },
-                (None, Some(a)) => What::Net {
-                    op: e.op,
-                    proto: e.proto,
-                    addr: a.0.clone(),
-                    port: e.port.lo,
-                },
-                (None, None) => continue,
-            };
-            checker.check(&what, e.count.max(1), None);
-        }
-        for e in &p.dns {
-            checker.check(
-                &What::Dns {
-                    name: e.name.0.clone(),
-                },
-                e.count.max(1),
-                None,
-            );
-        }
-        for e in &p.flag {
-            checker.check(
-                &What::Flag {
-                    flag: e.flag,
-                    detail: e.detail.clone(),
-                },
-                e.count.max(1),
-                None,
-            );
-        }
-        for e in &p.tool {
-            checker.check(
-                &What::Tool {
-                    name: e.name.clone(),
-                },
-                e.count.max(1),
-                None,
-            );
-        }
-        for e in &p.llm {
-            checker.check(
-                &What::Llm {
-                    host: e.host.clone(),
-                    api: e.api.clone(),
-                },
-                e.count.max(1),
-                None,
-            );
+        for (what, count) in behaviour(p, &checker.vars, origin)? {
+            checker.check(&what, count, None);
         }
         Ok(checker)
     }
+}
+
+/// What a run profile says its run did, with how often: a pattern stands for the
+/// literals it replaced, ${CWD} and ${HOME} for what they were in that run.
+fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u64)>> {
+    let expand = |raw: &str| {
+        vars.expand_raw(raw)
+            .map_err(|e| anyhow::anyhow!("{}: {raw}: {e}", origin.display()))
+    };
+    let mut out = Vec::new();
+    for e in &p.exec {
+        let lits: Vec<(String, u64)> = if e.replaced.is_empty() {
+            vec![(unescape(&e.path.0), e.count)]
+        } else {
+            e.replaced
+                .iter()
+                .map(|l| (l.path.clone(), l.count))
+                .collect()
+        };
+        for (path, count) in lits {
+            out.push((
+                What::Exec {
+                    path: expand(&path)?,
+                },
+                count.max(1),
+            ));
+        }
+    }
+    for e in &p.file {
+        let lits: Vec<(String, std::collections::BTreeSet<Access>, u64)> = if e.replaced.is_empty()
+        {
+            vec![(unescape(&e.path.0), e.access.clone(), e.count)]
+        } else {
+            e.replaced
+                .iter()
+                .map(|l| (l.path.clone(), l.access.clone(), l.count))
+                .collect()
+        };
+        for (path, access, count) in lits {
+            out.push((
+                What::File {
+                    path: expand(&path)?,
+                    access,
+                },
+                count.max(1),
+            ));
+        }
+    }
+    for e in &p.net {
+        let what = match (&e.host, &e.addr) {
+            (Some(h), _) => What::Host {
+                proto: e.proto,
+                name: h.0.clone(),
+                port: e.port.lo,
+                addr: e.addresses.first().cloned().unwrap_or_default(),
+            },
+            (None, Some(a)) => What::Net {
+                op: e.op,
+                proto: e.proto,
+                addr: a.0.clone(),
+                port: e.port.lo,
+            },
+            (None, None) => continue,
+        };
+        out.push((what, e.count.max(1)));
+    }
+    for e in &p.dns {
+        out.push((
+            What::Dns {
+                name: e.name.0.clone(),
+            },
+            e.count.max(1),
+        ));
+    }
+    for e in &p.flag {
+        out.push((
+            What::Flag {
+                flag: e.flag,
+                detail: e.detail.clone(),
+            },
+            e.count.max(1),
+        ));
+    }
+    for e in &p.tool {
+        out.push((
+            What::Tool {
+                name: e.name.clone(),
+            },
+            e.count.max(1),
+        ));
+    }
+    for e in &p.llm {
+        out.push((
+            What::Llm {
+                host: e.host.clone(),
+                api: e.api.clone(),
+            },
+            e.count.max(1),
+        ));
+    }
+    Ok(out)
 }
 
 pub fn run(args: DiffArgs) -> Result<i32> {

@@ -7,7 +7,7 @@
 //! dropped instead: narrowed, and reported. Creating, deleting and renaming are rights on
 //! the directory that holds the entry, so a rule for one new file allows any in its
 //! directory: widened. chmod is not something Landlock restricts: reported.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -78,36 +78,11 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
             }
             let path = PathBuf::from(&literal);
             let is_dir = path.is_dir();
-            let mut rights = BitFlags::<AccessFs>::empty();
-            let mut parent_rights = BitFlags::<AccessFs>::empty();
             // The dynamic loader an exec starts is opened for execution: as under BPF LSM,
             // reading it is enough (README, What enforce covers).
             let loader = alt.contains("ld-linux") || alt.contains("ld-musl");
-            // An exec opens the file for reading too: Landlock wants both rights.
-            if exec || (loader && access.contains(&A::Read)) {
-                rights |= AccessFs::Execute | AccessFs::ReadFile;
-            }
-            for a in &access {
-                match a {
-                    A::Read => rights |= dir_only(is_dir, AccessFs::ReadDir) | AccessFs::ReadFile,
-                    A::List => rights |= dir_only(is_dir || !exact, AccessFs::ReadDir),
-                    A::Write | A::Append => rights |= AccessFs::WriteFile,
-                    A::Truncate => rights |= AccessFs::Truncate,
-                    A::Path | A::Chmod | A::Times => {}
-                    // A new file of any kind but a device: a socket bound to a path and a
-                    // FIFO are made where a regular file is (BPF LSM checks all three at
-                    // path_mknod).
-                    A::Create => {
-                        parent_rights |= AccessFs::MakeReg | AccessFs::MakeSock | AccessFs::MakeFifo
-                    }
-                    A::Delete => parent_rights |= AccessFs::RemoveFile | AccessFs::RemoveDir,
-                    A::Mkdir => parent_rights |= AccessFs::MakeDir,
-                    A::Symlink => parent_rights |= AccessFs::MakeSym,
-                    A::Rename | A::Link => {
-                        parent_rights |= AccessFs::Refer | AccessFs::MakeReg | AccessFs::RemoveFile
-                    }
-                }
-            }
+            let exec_like = exec || (loader && access.contains(&A::Read));
+            let (rights, parent_rights) = rights(&access, exec_like, is_dir, exact);
             if access.contains(&A::Chmod) {
                 plan.widened.push(format!(
                     "{source}: chmod is not restricted by Landlock (allowed wherever the file is)"
@@ -162,6 +137,45 @@ pub fn plan(p: &Profile, vars: &Vars) -> Plan {
     plan.narrowed.sort();
     plan.narrowed.dedup();
     plan
+}
+
+/// Landlock's rights for a rule's accesses: on the path itself, and on the directory that
+/// holds it (making, removing and renaming entries). `exec`: the file is executed (or is
+/// the dynamic loader an exec opens), which Landlock checks as execute and read.
+fn rights(
+    access: &BTreeSet<A>,
+    exec: bool,
+    is_dir: bool,
+    exact: bool,
+) -> (BitFlags<AccessFs>, BitFlags<AccessFs>) {
+    let mut rights = BitFlags::<AccessFs>::empty();
+    let mut parent_rights = BitFlags::<AccessFs>::empty();
+    // An exec opens the file for reading too: Landlock wants both rights.
+    if exec {
+        rights |= AccessFs::Execute | AccessFs::ReadFile;
+    }
+    for a in access {
+        match a {
+            A::Read => rights |= dir_only(is_dir, AccessFs::ReadDir) | AccessFs::ReadFile,
+            A::List => rights |= dir_only(is_dir || !exact, AccessFs::ReadDir),
+            A::Write | A::Append => rights |= AccessFs::WriteFile,
+            A::Truncate => rights |= AccessFs::Truncate,
+            A::Path | A::Chmod | A::Times => {}
+            // A new file of any kind but a device: a socket bound to a path and a
+            // FIFO are made where a regular file is (BPF LSM checks all three at
+            // path_mknod).
+            A::Create => {
+                parent_rights |= AccessFs::MakeReg | AccessFs::MakeSock | AccessFs::MakeFifo
+            }
+            A::Delete => parent_rights |= AccessFs::RemoveFile | AccessFs::RemoveDir,
+            A::Mkdir => parent_rights |= AccessFs::MakeDir,
+            A::Symlink => parent_rights |= AccessFs::MakeSym,
+            A::Rename | A::Link => {
+                parent_rights |= AccessFs::Refer | AccessFs::MakeReg | AccessFs::RemoveFile
+            }
+        }
+    }
+    (rights, parent_rights)
 }
 
 /// `r` on `at` (a file, or the hierarchy of a directory), unless Landlock would open

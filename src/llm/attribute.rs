@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::event::{Cause, Event, Kind};
+use crate::event::{Cause, Event, Kind, Net};
 use crate::tree::Tree;
 
 #[derive(Debug, Clone)]
@@ -41,31 +41,10 @@ impl Attributor {
             Kind::LlmRequest(r) => {
                 // The next request carries the results: the calls are done.
                 self.open.remove(&ev.pid);
-                // Host names are case-insensitive; a name or an address, with its port.
-                let host = r.host.to_ascii_lowercase();
-                if !host.contains(':') {
-                    // The default ports, as connect reports them.
-                    for port in [443, 80] {
-                        self.llm_hosts.insert(format!("{host}:{port}"));
-                    }
-                }
-                self.llm_hosts.insert(host);
+                self.model_at(&r.host);
                 return;
             }
-            // A connection to the model: its address, or the name the tree resolved it from
-            // (a Host header names a host, connect an address).
-            Kind::Net(n)
-                if self.llm_hosts.contains(&format!("{}:{}", n.addr, n.port))
-                    || n.name.as_ref().is_some_and(|name| {
-                        self.llm_hosts.contains(&format!(
-                            "{}:{}",
-                            name.to_ascii_lowercase(),
-                            n.port
-                        ))
-                    }) =>
-            {
-                return;
-            }
+            Kind::Net(n) if self.is_model(n) => return,
             Kind::ToolCall(t) => {
                 let values = arg_values(&t.arguments);
                 self.calls.push(Call {
@@ -156,6 +135,29 @@ impl Attributor {
             self.procs.insert(ev.pid, cause.clone());
         }
         ev.cause = Some(cause);
+    }
+
+    /// Where the tree's LLM requests go (a Host header): a name or an address, with its
+    /// port or without (then the default ports, as connect reports them).
+    fn model_at(&mut self, host: &str) {
+        // Host names are case-insensitive.
+        let host = host.to_ascii_lowercase();
+        if !host.contains(':') {
+            for port in [443, 80] {
+                self.llm_hosts.insert(format!("{host}:{port}"));
+            }
+        }
+        self.llm_hosts.insert(host);
+    }
+
+    /// A connection to the model: by its address, or by the name the tree resolved it
+    /// from (a Host header names a host, connect an address).
+    fn is_model(&self, n: &Net) -> bool {
+        self.llm_hosts.contains(&format!("{}:{}", n.addr, n.port))
+            || n.name.as_ref().is_some_and(|name| {
+                self.llm_hosts
+                    .contains(&format!("{}:{}", name.to_ascii_lowercase(), n.port))
+            })
     }
 
     fn nearest_open(&self, pid: u32, tree: &Tree) -> Option<(u32, Vec<usize>)> {

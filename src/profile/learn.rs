@@ -74,6 +74,37 @@ pub struct Evidence {
     pub hand: Option<Box<Profile>>,
 }
 
+/// A literal seen in these runs, this many times.
+fn seen(runs: &[u32], count: u64) -> Lit {
+    Lit {
+        seen: runs.iter().copied().collect(),
+        count,
+        ..Default::default()
+    }
+}
+
+/// `l` joined into the literal `key` has (a new one if none).
+fn join<K: Ord>(m: &mut BTreeMap<K, Lit>, key: K, l: Lit) {
+    m.entry(key).or_default().join(&l, true);
+}
+
+/// A profile's hand-written entries, without its runs.
+fn hand_written(p: &Profile) -> Profile {
+    let mut hand = Profile {
+        run_info: Vec::new(),
+        runs: 0,
+        ..p.clone()
+    };
+    hand.exec.retain(|e| !e.learned);
+    hand.file.retain(|e| !e.learned);
+    hand.net.retain(|e| !e.learned);
+    hand.dns.retain(|e| !e.learned);
+    hand.flag.retain(|e| !e.learned);
+    hand.tool.retain(|e| !e.learned);
+    hand.llm.retain(|e| !e.learned);
+    hand
+}
+
 fn lit(run: u32, count: u64) -> Lit {
     Lit {
         seen: BTreeSet::from([run]),
@@ -150,124 +181,63 @@ impl Evidence {
             runs: p.run_info.clone(),
             ..Default::default()
         };
-        let set = |v: &[u32]| v.iter().copied().collect::<BTreeSet<u32>>();
-        let mut hand = Profile {
-            run_info: Vec::new(),
-            runs: 0,
-            ..p.clone()
-        };
-        hand.exec.retain(|e| !e.learned);
-        hand.file.retain(|e| !e.learned);
-        hand.net.retain(|e| !e.learned);
-        hand.dns.retain(|e| !e.learned);
-        hand.flag.retain(|e| !e.learned);
-        hand.tool.retain(|e| !e.learned);
-        hand.llm.retain(|e| !e.learned);
         for e in p.exec.iter().filter(|e| e.learned) {
             if e.replaced.is_empty() {
-                let l = Lit {
-                    seen: set(&e.seen),
-                    count: e.count,
-                    ..Default::default()
-                };
-                ev.exec
-                    .entry(unescape(&e.path.0))
-                    .or_default()
-                    .join(&l, true);
+                join(&mut ev.exec, unescape(&e.path.0), seen(&e.seen, e.count));
             }
             for r in &e.replaced {
-                let l = Lit {
-                    seen: set(&r.seen),
-                    count: r.count,
-                    ..Default::default()
-                };
-                ev.exec.entry(r.path.clone()).or_default().join(&l, true);
+                join(&mut ev.exec, r.path.clone(), seen(&r.seen, r.count));
             }
         }
         for e in p.file.iter().filter(|e| e.learned) {
             if e.replaced.is_empty() {
                 let l = Lit {
                     access: e.access.clone(),
-                    seen: set(&e.seen),
-                    count: e.count,
-                    ..Default::default()
+                    ..seen(&e.seen, e.count)
                 };
-                ev.file
-                    .entry(unescape(&e.path.0))
-                    .or_default()
-                    .join(&l, true);
+                join(&mut ev.file, unescape(&e.path.0), l);
             }
             for r in &e.replaced {
                 let l = Lit {
                     access: r.access.clone(),
-                    seen: set(&r.seen),
-                    count: r.count,
-                    ..Default::default()
+                    ..seen(&r.seen, r.count)
                 };
-                ev.file.entry(r.path.clone()).or_default().join(&l, true);
+                join(&mut ev.file, r.path.clone(), l);
             }
         }
         for e in p.net.iter().filter(|e| e.learned) {
             let l = Lit {
-                seen: set(&e.seen),
-                count: e.count,
                 failed: e.failed,
                 addrs: e.addresses.iter().cloned().collect(),
-                ..Default::default()
+                ..seen(&e.seen, e.count)
             };
             match (&e.host, &e.addr) {
-                (Some(h), _) => ev
-                    .host
-                    .entry((e.proto, h.0.clone(), e.port))
-                    .or_default()
-                    .join(&l, true),
-                (None, Some(a)) => ev
-                    .net
-                    .entry((e.op, e.proto, a.0.clone(), e.port))
-                    .or_default()
-                    .join(&l, true),
+                (Some(h), _) => join(&mut ev.host, (e.proto, h.0.clone(), e.port), l),
+                (None, Some(a)) => join(&mut ev.net, (e.op, e.proto, a.0.clone(), e.port), l),
                 (None, None) => continue,
             }
         }
         for e in p.dns.iter().filter(|e| e.learned) {
-            let l = Lit {
-                seen: set(&e.seen),
-                count: e.count,
-                ..Default::default()
-            };
-            ev.dns.entry(e.name.0.clone()).or_default().join(&l, true);
+            join(&mut ev.dns, e.name.0.clone(), seen(&e.seen, e.count));
         }
         for e in p.flag.iter().filter(|e| e.learned) {
-            let l = Lit {
-                seen: set(&e.seen),
-                count: e.count,
-                ..Default::default()
-            };
-            ev.flag
-                .entry((e.flag, e.detail.clone()))
-                .or_default()
-                .join(&l, true);
+            join(
+                &mut ev.flag,
+                (e.flag, e.detail.clone()),
+                seen(&e.seen, e.count),
+            );
         }
         for e in p.tool.iter().filter(|e| e.learned) {
-            let l = Lit {
-                seen: set(&e.seen),
-                count: e.count,
-                ..Default::default()
-            };
-            ev.tool.entry(e.name.clone()).or_default().join(&l, true);
+            join(&mut ev.tool, e.name.clone(), seen(&e.seen, e.count));
         }
         for e in p.llm.iter().filter(|e| e.learned) {
-            let l = Lit {
-                seen: set(&e.seen),
-                count: e.count,
-                ..Default::default()
-            };
-            ev.llm
-                .entry((e.host.clone(), e.api.clone()))
-                .or_default()
-                .join(&l, true);
+            join(
+                &mut ev.llm,
+                (e.host.clone(), e.api.clone()),
+                seen(&e.seen, e.count),
+            );
         }
-        ev.hand = Some(Box::new(hand));
+        ev.hand = Some(Box::new(hand_written(p)));
         ev
     }
 
