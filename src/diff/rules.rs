@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::event::{Access, FlagKind};
-use crate::profile::matcher::Hit;
+use crate::profile::matcher::{Hit, Verdict};
 use crate::profile::protected;
 use crate::profile::{NetDir, What};
 
@@ -292,8 +292,7 @@ pub struct Context<'a> {
 
 /// The rule for behaviour the baseline does not cover (or covers only weakly), and the
 /// one-line reason. None: covered, and by strong enough evidence.
-pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, String)> {
-    use crate::profile::matcher::Verdict;
+pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<Rated> {
     let rare = cx.baseline_runs >= 5
         && hit.strength > 0
         && hit.strength != crate::profile::matcher::HAND
@@ -312,131 +311,9 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
         _ => {}
     }
     Some(match what {
-        What::File { path, access } => {
-            if hit.verdict == Verdict::Protected {
-                let cat = protected::category(path).unwrap_or("protected");
-                return Some((&PROTECTED, format!("protected path: {cat}")));
-            }
-            let missing: BTreeSet<Access> = match &hit.verdict {
-                Verdict::Uncovered(m) => m.clone(),
-                _ => access.clone(),
-            };
-            let wider = if hit.known.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "wider access: {} became {}; ",
-                    names(&hit.known),
-                    names(&missing)
-                )
-            };
-            let writes = missing.iter().any(|a| protected::WRITES.contains(a));
-            let in_work = in_work(path, cx.workspace, cx.home);
-            let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-            if writes && !in_work {
-                (
-                    &WRITE_OUTSIDE,
-                    format!("{wider}{} outside the workspace", names(&missing)),
-                )
-            } else if writes {
-                (
-                    &WRITE_WORKSPACE,
-                    format!("{wider}new {} in the workspace", names(&missing)),
-                )
-            } else if cx.known_dirs.contains(dir) || !hit.known.is_empty() {
-                (
-                    &READ_KNOWN_DIR,
-                    format!("{wider}new file in a directory the baseline reads"),
-                )
-            } else {
-                (
-                    &READ_NEW,
-                    format!(
-                        "{wider}new {} in a directory the baseline never read",
-                        names(&missing)
-                    ),
-                )
-            }
-        }
-        What::Exec { path } => {
-            if hit.verdict == Verdict::Protected {
-                return Some((
-                    &PROTECTED,
-                    format!(
-                        "exec of a protected path: {}",
-                        protected::category(path).unwrap_or("protected")
-                    ),
-                ));
-            }
-            if is_in(SHELLS, path) {
-                (
-                    &EXEC_SHELL,
-                    format!(
-                        "a shell or interpreter ({}) spawned under the agent",
-                        program(path)
-                    ),
-                )
-            } else if is_in(NETWORK, path) {
-                (
-                    &EXEC_NETWORK,
-                    format!(
-                        "a network-capable program ({}) spawned under the agent",
-                        program(path)
-                    ),
-                )
-            } else if is_in(PRIVILEGED, path) || setid(path) {
-                (
-                    &EXEC_PRIVILEGED,
-                    format!(
-                        "a program that changes privileges or what the tree can reach ({})",
-                        program(path)
-                    ),
-                )
-            } else if is_in(COREUTILS, path) {
-                (
-                    &EXEC_COREUTIL,
-                    format!(
-                        "a read-only core utility ({}) the baseline never ran",
-                        program(path)
-                    ),
-                )
-            } else if in_system_bin(path) {
-                (&EXEC_NEW, "a program the baseline never ran".to_string())
-            } else {
-                (
-                    &EXEC_ELSEWHERE,
-                    "a program outside the system's program directories that the baseline never ran"
-                        .to_string(),
-                )
-            }
-        }
-        What::Net { op, addr, port, .. } => {
-            let local = is_loopback(addr) || addr.starts_with('/') || addr.starts_with('@');
-            match op {
-                NetDir::Resolve => (
-                    &NET_NEW_RESOLVER,
-                    format!("a DNS server never used: {addr}:{port}"),
-                ),
-                NetDir::Bind | NetDir::Listen if !local => (
-                    &NET_NEW_LISTENER,
-                    format!("a new listener on {addr}:{port}"),
-                ),
-                NetDir::Bind | NetDir::Listen => (
-                    &NET_NEW_LOCAL,
-                    format!("a new local listener on {addr}:{port}"),
-                ),
-                NetDir::Connect if addr.starts_with('/') || addr.starts_with('@') => {
-                    (&NET_NEW_UNIX, "a new unix-socket destination".to_string())
-                }
-                NetDir::Connect if (cx.host_known)(NetDir::Connect, addr) => {
-                    (&NET_NEW_PORT, format!("a known host on a new port {port}"))
-                }
-                NetDir::Connect => (
-                    &NET_NEW_HOST,
-                    "an outbound destination never seen".to_string(),
-                ),
-            }
-        }
+        What::File { path, access } => file(path, access, hit, cx),
+        What::Exec { path } => exec(path, hit),
+        What::Net { op, addr, port, .. } => net(*op, addr, *port, cx),
         What::Host { name, port, .. } => {
             if (cx.host_known)(NetDir::Connect, name) {
                 (&NET_NEW_PORT, format!("a known host on a new port {port}"))
@@ -459,33 +336,169 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<(&'static Rule, 
             &TOOL_NEW,
             "a tool the model never called in the baseline".to_string(),
         ),
-        What::Flag { flag, detail } => {
-            // Each critical one reaches past the tree: the kernel, the user's terminal,
-            // the guard or another process, a device, a cgroup the watchdog does not kill.
-            let critical = matches!(
-                flag,
-                FlagKind::ExecFd
-                    | FlagKind::ModuleLoad
-                    | FlagKind::Bpf
-                    | FlagKind::Terminal
-                    | FlagKind::Signal
-                    | FlagKind::Device
-                    | FlagKind::Cgroup
-                    | FlagKind::ProcessAccess
-                    | FlagKind::Xattr
-                    | FlagKind::DetachedPath
-            ) || (*flag == FlagKind::Ptrace && detail.contains("outside the tree"));
-            let medium = matches!(flag, FlagKind::MemfdCreate | FlagKind::Ptrace);
-            let rule = if critical {
-                &FLAG_CRITICAL
-            } else if medium {
-                &FLAG_MEDIUM
-            } else {
-                &FLAG_HIGH
-            };
-            (rule, format!("{}: {detail}", flag_name(*flag)))
-        }
+        What::Flag { flag, detail } => flagged(*flag, detail),
     })
+}
+
+type Rated = (&'static Rule, String);
+
+/// A file access the baseline does not cover: where it wrote, or what it read.
+fn file(path: &str, access: &BTreeSet<Access>, hit: &Hit, cx: &Context) -> Rated {
+    if hit.verdict == Verdict::Protected {
+        let cat = protected::category(path).unwrap_or("protected");
+        return (&PROTECTED, format!("protected path: {cat}"));
+    }
+    let missing: BTreeSet<Access> = match &hit.verdict {
+        Verdict::Uncovered(m) => m.clone(),
+        _ => access.clone(),
+    };
+    let wider = if hit.known.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "wider access: {} became {}; ",
+            names(&hit.known),
+            names(&missing)
+        )
+    };
+    let writes = missing.iter().any(|a| protected::WRITES.contains(a));
+    let in_work = in_work(path, cx.workspace, cx.home);
+    let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    if writes && !in_work {
+        (
+            &WRITE_OUTSIDE,
+            format!("{wider}{} outside the workspace", names(&missing)),
+        )
+    } else if writes {
+        (
+            &WRITE_WORKSPACE,
+            format!("{wider}new {} in the workspace", names(&missing)),
+        )
+    } else if cx.known_dirs.contains(dir) || !hit.known.is_empty() {
+        (
+            &READ_KNOWN_DIR,
+            format!("{wider}new file in a directory the baseline reads"),
+        )
+    } else {
+        (
+            &READ_NEW,
+            format!(
+                "{wider}new {} in a directory the baseline never read",
+                names(&missing)
+            ),
+        )
+    }
+}
+
+/// A program the baseline never ran, by what it can do.
+fn exec(path: &str, hit: &Hit) -> Rated {
+    if hit.verdict == Verdict::Protected {
+        return (
+            &PROTECTED,
+            format!(
+                "exec of a protected path: {}",
+                protected::category(path).unwrap_or("protected")
+            ),
+        );
+    }
+    if is_in(SHELLS, path) {
+        (
+            &EXEC_SHELL,
+            format!(
+                "a shell or interpreter ({}) spawned under the agent",
+                program(path)
+            ),
+        )
+    } else if is_in(NETWORK, path) {
+        (
+            &EXEC_NETWORK,
+            format!(
+                "a network-capable program ({}) spawned under the agent",
+                program(path)
+            ),
+        )
+    } else if is_in(PRIVILEGED, path) || setid(path) {
+        (
+            &EXEC_PRIVILEGED,
+            format!(
+                "a program that changes privileges or what the tree can reach ({})",
+                program(path)
+            ),
+        )
+    } else if is_in(COREUTILS, path) {
+        (
+            &EXEC_COREUTIL,
+            format!(
+                "a read-only core utility ({}) the baseline never ran",
+                program(path)
+            ),
+        )
+    } else if in_system_bin(path) {
+        (&EXEC_NEW, "a program the baseline never ran".to_string())
+    } else {
+        (
+            &EXEC_ELSEWHERE,
+            "a program outside the system's program directories that the baseline never ran"
+                .to_string(),
+        )
+    }
+}
+
+/// A network operation on an address the baseline does not cover.
+fn net(op: NetDir, addr: &str, port: u16, cx: &Context) -> Rated {
+    let local = is_loopback(addr) || addr.starts_with('/') || addr.starts_with('@');
+    match op {
+        NetDir::Resolve => (
+            &NET_NEW_RESOLVER,
+            format!("a DNS server never used: {addr}:{port}"),
+        ),
+        NetDir::Bind | NetDir::Listen if !local => (
+            &NET_NEW_LISTENER,
+            format!("a new listener on {addr}:{port}"),
+        ),
+        NetDir::Bind | NetDir::Listen => (
+            &NET_NEW_LOCAL,
+            format!("a new local listener on {addr}:{port}"),
+        ),
+        NetDir::Connect if addr.starts_with('/') || addr.starts_with('@') => {
+            (&NET_NEW_UNIX, "a new unix-socket destination".to_string())
+        }
+        NetDir::Connect if (cx.host_known)(NetDir::Connect, addr) => {
+            (&NET_NEW_PORT, format!("a known host on a new port {port}"))
+        }
+        NetDir::Connect => (
+            &NET_NEW_HOST,
+            "an outbound destination never seen".to_string(),
+        ),
+    }
+}
+
+/// A flagged operation: critical when it reaches past the tree.
+fn flagged(flag: FlagKind, detail: &str) -> Rated {
+    // Each critical one reaches past the tree: the kernel, the user's terminal,
+    // the guard or another process, a device, a cgroup the watchdog does not kill.
+    let critical = matches!(
+        flag,
+        FlagKind::ExecFd
+            | FlagKind::ModuleLoad
+            | FlagKind::Bpf
+            | FlagKind::Terminal
+            | FlagKind::Signal
+            | FlagKind::Device
+            | FlagKind::Cgroup
+            | FlagKind::ProcessAccess
+            | FlagKind::Xattr
+            | FlagKind::DetachedPath
+    ) || (flag == FlagKind::Ptrace && detail.contains("outside the tree"));
+    let medium = matches!(flag, FlagKind::MemfdCreate | FlagKind::Ptrace);
+    let rule = if critical {
+        &FLAG_CRITICAL
+    } else if medium {
+        &FLAG_MEDIUM
+    } else {
+        &FLAG_HIGH
+    };
+    (rule, format!("{}: {detail}", flag_name(flag)))
 }
 
 pub fn flag_name(f: FlagKind) -> &'static str {
