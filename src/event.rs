@@ -242,11 +242,75 @@ pub enum Proto {
     Other,
 }
 
+/// A socket address's family, as the event log names it: `inet`, `inet6`, `unix`,
+/// `unspec` (AF_UNSPEC, a UDP disconnect), or any other family by its AF_ number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Unspec,
+    Unix,
+    Inet,
+    Inet6,
+    Other(u16),
+}
+
+impl Family {
+    pub fn from_af(af: u16) -> Family {
+        match i32::from(af) {
+            libc::AF_UNSPEC => Family::Unspec,
+            libc::AF_UNIX => Family::Unix,
+            libc::AF_INET => Family::Inet,
+            libc::AF_INET6 => Family::Inet6,
+            _ => Family::Other(af),
+        }
+    }
+
+    pub fn is_ip(self) -> bool {
+        matches!(self, Family::Inet | Family::Inet6)
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Family::Unspec => f.write_str("unspec"),
+            Family::Unix => f.write_str("unix"),
+            Family::Inet => f.write_str("inet"),
+            Family::Inet6 => f.write_str("inet6"),
+            Family::Other(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for Family {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Family {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Family, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "unspec" => Family::Unspec,
+            "unix" => Family::Unix,
+            "inet" => Family::Inet,
+            "inet6" => Family::Inet6,
+            n => match n.parse::<u16>() {
+                Ok(af) => Family::from_af(af),
+                Err(_) => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown address family {n:?} (inet, inet6, unix, unspec or an AF_ number)"
+                    )))
+                }
+            },
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Net {
     pub op: NetOp,
-    /// inet, inet6 or unix (anything else: its AF_ number).
-    pub family: String,
+    pub family: Family,
     pub proto: Proto,
     /// IP address (an IPv4-mapped IPv6 address is shown as IPv4 with `mapped`), or the
     /// unix socket's path (abstract names start with '@').
@@ -589,6 +653,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn address_families_keep_their_names_and_numbers() {
+        for (f, json) in [
+            (Family::Inet, "\"inet\""),
+            (Family::Inet6, "\"inet6\""),
+            (Family::Unix, "\"unix\""),
+            (Family::Unspec, "\"unspec\""),
+            (Family::Other(17), "\"17\""),
+        ] {
+            assert_eq!(serde_json::to_string(&f).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Family>(json).unwrap(), f);
+        }
+        // A number that names a known family reads as that family.
+        assert_eq!(
+            serde_json::from_str::<Family>("\"10\"").unwrap(),
+            Family::Inet6
+        );
+        let e = serde_json::from_str::<Family>("\"ipx\"").unwrap_err();
+        assert!(
+            e.to_string().contains("unknown address family \"ipx\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn denial_operations_serialise_as_their_printed_names() {
         use DenyOp::*;
         let all = [
@@ -674,7 +762,7 @@ mod tests {
             })),
             ev(Kind::Net(Net {
                 op: NetOp::Connect,
-                family: "inet6".into(),
+                family: crate::event::Family::Inet6,
                 proto: Proto::Tcp,
                 addr: "127.0.0.1".into(),
                 port: 80,

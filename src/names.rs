@@ -117,7 +117,7 @@ mod tests {
             ts,
             Kind::Net(Net {
                 op: NetOp::Connect,
-                family: "inet".into(),
+                family: crate::event::Family::Inet,
                 proto: Proto::Tcp,
                 addr: addr.into(),
                 port: 443,
@@ -189,7 +189,7 @@ mod tests {
                 "2026-11-26T12:00:01Z",
                 Kind::Net(Net {
                     op: NetOp::Connect,
-                    family: "inet".into(),
+                    family: crate::event::Family::Inet,
                     proto: Proto::Tcp,
                     addr: "203.0.113.9".into(),
                     port: 443,

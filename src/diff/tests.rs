@@ -457,7 +457,7 @@ fn attack_report() -> Report {
             "/usr/bin/curl",
             Kind::Net(Net {
                 op: NetOp::Connect,
-                family: "inet".into(),
+                family: crate::event::Family::Inet,
                 proto: Proto::Tcp,
                 addr: "203.0.113.9".into(),
                 port: 80,
@@ -472,7 +472,7 @@ fn attack_report() -> Report {
             "/usr/bin/curl",
             Kind::Net(Net {
                 op: NetOp::Connect,
-                family: "inet".into(),
+                family: crate::event::Family::Inet,
                 proto: Proto::Tcp,
                 addr: "203.0.113.9".into(),
                 port: 80,

@@ -391,7 +391,7 @@ mod tests {
             12,
             Kind::Net(Net {
                 op: NetOp::Connect,
-                family: "inet".into(),
+                family: crate::event::Family::Inet,
                 proto: Proto::Tcp,
                 addr: "10.0.0.9".into(),
                 port: 8080,
@@ -428,7 +428,7 @@ mod tests {
                 10,
                 Kind::Net(Net {
                     op: NetOp::Connect,
-                    family: "inet".into(),
+                    family: crate::event::Family::Inet,
                     proto: Proto::Tcp,
                     addr: "192.0.2.7".into(),
                     port,

@@ -125,7 +125,7 @@ impl Coverage {
             },
             Kind::Net(n)
                 if n.proto == Proto::Tcp
-                    && n.family.starts_with("inet")
+                    && n.family.is_ip()
                     && !self.covered.get(&ev.pid).copied().unwrap_or(false)
                     && self.said.insert((ev.pid, "unseen".into())) =>
             {

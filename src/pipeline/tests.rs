@@ -159,7 +159,7 @@ fn stream() -> Vec<Event> {
             "/usr/bin/curl",
             Kind::Net(Net {
                 op: NetOp::Connect,
-                family: "inet".into(),
+                family: crate::event::Family::Inet,
                 proto: Proto::Tcp,
                 addr: "10.0.0.9".into(),
                 port: 8080,

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::learn::Evidence;
 use super::{NetDir, PortPat, Profile, RunInfo, Vars};
-use crate::event::{Access, Event, FileOp, FlagKind, Kind, NetOp, Proto};
+use crate::event::{Access, Event, Family, FileOp, FlagKind, Kind, NetOp, Proto};
 use crate::tree::Tree;
 
 /// One piece of behaviour, in the terms a profile uses; paths are absolute.
@@ -162,15 +162,15 @@ fn observe_raw(ev: &Event, tree: &Tree) -> Vec<What> {
                     addr: n.addr.clone(),
                 }];
             }
-            let addr = match n.family.as_str() {
-                "inet" | "inet6" => n.addr.clone(),
+            let addr = match n.family {
+                Family::Inet | Family::Inet6 => n.addr.clone(),
                 // An unnamed unix socket (autobind) gets an abstract name.
-                "unix" if n.addr.is_empty() => "@".to_string(),
+                Family::Unix if n.addr.is_empty() => "@".to_string(),
                 // A name bound relative to another process's directory says nothing
                 // a rule can hold (the kernel side compares bound names): the event
                 // log keeps it; enforce denies it.
-                "unix" if n.addr.starts_with("./") => return Vec::new(),
-                "unix" => n.addr.clone(),
+                Family::Unix if n.addr.starts_with("./") => return Vec::new(),
+                Family::Unix => n.addr.clone(),
                 // AF_UNSPEC (a UDP disconnect) and other families stay in the event log.
                 _ => return Vec::new(),
             };

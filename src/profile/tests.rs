@@ -129,7 +129,7 @@ fn agent_run(i: u32) -> Vec<Kind> {
         failed_open("/nonexistent"),
         Kind::Net(Net {
             op: NetOp::Connect,
-            family: "inet".into(),
+            family: crate::event::Family::Inet,
             proto: Proto::Tcp,
             addr: "127.0.0.1".into(),
             port: 8080,
@@ -611,7 +611,7 @@ fn answer(name: &str, addr: &str) -> Kind {
 fn connect(addr: &str, port: u16) -> Kind {
     Kind::Net(Net {
         op: NetOp::Connect,
-        family: "inet".into(),
+        family: crate::event::Family::Inet,
         proto: Proto::Tcp,
         addr: addr.into(),
         port,

@@ -8,7 +8,7 @@ use super::skel::types::{
     ag_data_op, ag_file_op, ag_flag_op, ag_flags, ag_hdr, ag_kind, ag_net_op,
 };
 use crate::abi::{ag_deny_op, ag_rule_id};
-use crate::event::{self, Access, DenyOp, Event, FileOp, FlagKind, Kind, NetOp, Proto};
+use crate::event::{self, Access, DenyOp, Event, Family, FileOp, FlagKind, Kind, NetOp, Proto};
 use crate::paths;
 use crate::tree::Tree;
 
@@ -255,7 +255,7 @@ impl Decoder {
                 Vec::new(),
                 "pushing input into a terminal is denied".to_string(),
             ),
-            ag_deny_op::AG_DENY_SOCKET if h.family == 16 => (
+            ag_deny_op::AG_DENY_SOCKET if i32::from(h.family) == libc::AF_NETLINK => (
                 DenyOp::Netlink,
                 format!("routing message type {}", h.port),
                 Vec::new(),
@@ -273,7 +273,7 @@ impl Decoder {
                 Vec::new(),
                 format!(
                     "making a {} device node ({}:{}) is denied",
-                    if h.port as u32 == 0o060000 {
+                    if h.port as u32 == libc::S_IFBLK {
                         "block"
                     } else {
                         "character"
@@ -483,35 +483,36 @@ fn file(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::File> {
     })
 }
 
-const AF_UNIX: u16 = 1;
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
+// The families the sensor decodes, as the kernel's u16 sa_family.
+const AF_UNIX: u16 = libc::AF_UNIX as u16;
+const AF_INET: u16 = libc::AF_INET as u16;
+const AF_INET6: u16 = libc::AF_INET6 as u16;
 
 fn proto(family: u16, sotype: u32) -> Proto {
     let inet = family == AF_INET || family == AF_INET6;
-    match sotype & 0xf {
-        1 if inet => Proto::Tcp,
-        2 if inet => Proto::Udp,
-        1 => Proto::Stream,
-        2 => Proto::Dgram,
-        3 => Proto::Raw,
-        5 => Proto::Seqpacket,
+    match (sotype & 0xf) as i32 {
+        libc::SOCK_STREAM if inet => Proto::Tcp,
+        libc::SOCK_DGRAM if inet => Proto::Udp,
+        libc::SOCK_STREAM => Proto::Stream,
+        libc::SOCK_DGRAM => Proto::Dgram,
+        libc::SOCK_RAW => Proto::Raw,
+        libc::SOCK_SEQPACKET => Proto::Seqpacket,
         _ => Proto::Other,
     }
 }
 
-/// (family name, address text, v4-mapped)
-fn address(h: &ag_hdr, unix: &[u8]) -> (String, String, bool) {
+/// (family, address text, v4-mapped)
+fn address(h: &ag_hdr, unix: &[u8]) -> (Family, String, bool) {
     match h.family {
         AF_INET => {
             let a = Ipv4Addr::new(h.addr[0], h.addr[1], h.addr[2], h.addr[3]);
-            ("inet".into(), a.to_string(), false)
+            (Family::Inet, a.to_string(), false)
         }
         AF_INET6 => {
             let a = Ipv6Addr::from(h.addr);
             match a.to_ipv4_mapped() {
-                Some(v4) => ("inet6".into(), v4.to_string(), true),
-                None => ("inet6".into(), a.to_string(), false),
+                Some(v4) => (Family::Inet6, v4.to_string(), true),
+                None => (Family::Inet6, a.to_string(), false),
             }
         }
         AF_UNIX => {
@@ -524,10 +525,9 @@ fn address(h: &ag_hdr, unix: &[u8]) -> (String, String, bool) {
                 Some(_) => format!("./{}", paths::display_unix(cstr(unix))),
                 None => String::new(), // unnamed (autobind or socketpair)
             };
-            ("unix".into(), text, false)
+            (Family::Unix, text, false)
         }
-        0 => ("unspec".into(), String::new(), false),
-        f => (f.to_string(), String::new(), false),
+        f => (Family::from_af(f), String::new(), false),
     }
 }
 
@@ -795,22 +795,23 @@ fn ioctl_name(cmd: u32) -> &'static str {
 
 /// socket(2)'s arguments, named where they have a common name.
 fn socket_name(family: u64, ty: u64, protocol: u64) -> String {
-    let f = match family {
-        1 => "unix".to_string(),
-        2 => "inet".to_string(),
-        10 => "inet6".to_string(),
-        16 => "netlink".to_string(),
-        17 => "packet".to_string(),
-        38 => "alg".to_string(),
-        40 => "vsock".to_string(),
-        44 => "xdp".to_string(),
-        f => format!("family {f}"),
+    let f = match i32::try_from(family).unwrap_or(-1) {
+        libc::AF_UNIX => "unix".to_string(),
+        libc::AF_INET => "inet".to_string(),
+        libc::AF_INET6 => "inet6".to_string(),
+        libc::AF_NETLINK => "netlink".to_string(),
+        libc::AF_PACKET => "packet".to_string(),
+        libc::AF_ALG => "alg".to_string(),
+        libc::AF_VSOCK => "vsock".to_string(),
+        libc::AF_XDP => "xdp".to_string(),
+        _ => format!("family {family}"),
     };
-    let t = match ty & 0xf {
-        1 => "stream".to_string(),
-        2 => "dgram".to_string(),
-        3 => "raw".to_string(),
-        5 => "seqpacket".to_string(),
+    // The low bits: SOCK_NONBLOCK and SOCK_CLOEXEC sit above them.
+    let t = match (ty & 0xf) as i32 {
+        libc::SOCK_STREAM => "stream".to_string(),
+        libc::SOCK_DGRAM => "dgram".to_string(),
+        libc::SOCK_RAW => "raw".to_string(),
+        libc::SOCK_SEQPACKET => "seqpacket".to_string(),
         t => format!("type {t}"),
     };
     format!("socket({f}, {t}, protocol {protocol})")
