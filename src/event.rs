@@ -134,7 +134,7 @@ pub struct Exec {
     #[serde(default, skip_serializing_if = "is_false")]
     pub unlinked: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Errno>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -215,7 +215,7 @@ pub struct File {
     #[serde(default, skip_serializing_if = "is_false")]
     pub truncated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Errno>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -240,6 +240,71 @@ pub enum Proto {
     Raw,
     Seqpacket,
     Other,
+}
+
+/// Why a call failed: its errno, which the event log names as the kernel's headers do
+/// (`EACCES`). An errno Linux does not define reads as `UnknownErrno`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub nix::errno::Errno);
+
+impl std::hash::Hash for Errno {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self.0 as i32).hash(h);
+    }
+}
+
+impl Errno {
+    pub const EACCES: Errno = Errno(nix::errno::Errno::EACCES);
+    pub const EPERM: Errno = Errno(nix::errno::Errno::EPERM);
+    pub const EINPROGRESS: Errno = Errno(nix::errno::Errno::EINPROGRESS);
+    #[cfg(test)]
+    pub const ENOENT: Errno = Errno(nix::errno::Errno::ENOENT);
+    #[cfg(test)]
+    pub const ECONNREFUSED: Errno = Errno(nix::errno::Errno::ECONNREFUSED);
+
+    /// The error a syscall's return value carries, if it failed.
+    pub fn from_ret(ret: i32) -> Option<Errno> {
+        (ret < 0).then(|| Errno(nix::errno::Errno::from_raw(-ret)))
+    }
+
+    /// Refused by a policy (enforce's, Landlock's or the host's own).
+    pub fn is_denial(self) -> bool {
+        self == Errno::EPERM || self == Errno::EACCES
+    }
+
+    fn by_name(name: &str) -> Option<Errno> {
+        use std::collections::HashMap;
+        use std::sync::OnceLock;
+        static NAMES: OnceLock<HashMap<String, Errno>> = OnceLock::new();
+        // Linux's errnos run to 133 (EHWPOISON); the rest, and 0, are UnknownErrno.
+        let names = NAMES.get_or_init(|| {
+            (0..256)
+                .map(|n| Errno(nix::errno::Errno::from_raw(n)))
+                .map(|e| (e.to_string(), e))
+                .collect()
+        });
+        names.get(name).copied()
+    }
+}
+
+impl std::fmt::Display for Errno {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl Serialize for Errno {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Errno {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Errno, D::Error> {
+        let s = String::deserialize(d)?;
+        Errno::by_name(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown errno name {s:?}")))
+    }
 }
 
 /// A socket address's family, as the event log names it: `inet`, `inet6`, `unix`,
@@ -324,7 +389,7 @@ pub struct Net {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Errno>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -478,7 +543,7 @@ pub struct Flag {
     /// A short description of the arguments (request and target, ids, name).
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Errno>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -596,7 +661,7 @@ impl Event {
             Kind::Net(x) => &x.error,
             _ => return false,
         };
-        matches!(error.as_deref(), Some("EPERM" | "EACCES"))
+        error.is_some_and(Errno::is_denial)
     }
 
     pub fn failed(&self) -> bool {
@@ -604,7 +669,7 @@ impl Event {
             Kind::Exec(x) => x.error.is_some(),
             Kind::File(x) => x.error.is_some(),
             // A non-blocking connect answers EINPROGRESS and goes on in the background.
-            Kind::Net(x) => x.error.as_deref().is_some_and(|e| e != "EINPROGRESS"),
+            Kind::Net(x) => x.error.is_some_and(|e| e != Errno::EINPROGRESS),
             Kind::Dns(x) => x.error.is_some(),
             Kind::Flag(x) => x.error.is_some(),
             _ => false,
@@ -651,6 +716,22 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Event>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errnos_read_back_by_name() {
+        for e in [
+            Errno::EACCES,
+            Errno::EPERM,
+            Errno::ENOENT,
+            Errno::from_ret(-133).unwrap(),
+        ] {
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<Errno>(&json).unwrap(), e, "{json}");
+        }
+        assert_eq!(serde_json::to_string(&Errno::EACCES).unwrap(), "\"EACCES\"");
+        assert_eq!(Errno::from_ret(0), None);
+        assert!(serde_json::from_str::<Errno>("\"EWHATEVER\"").is_err());
+    }
 
     #[test]
     fn address_families_keep_their_names_and_numbers() {
@@ -758,7 +839,7 @@ mod tests {
                 flags: 0,
                 mode: None,
                 truncated: false,
-                error: Some("ENOENT".into()),
+                error: Some(Errno::ENOENT),
             })),
             ev(Kind::Net(Net {
                 op: NetOp::Connect,

@@ -93,7 +93,7 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Exec;
+    use crate::event::{Errno, Exec};
 
     fn ev(pid: u32, exe: &str, kind: Kind) -> Event {
         Event {
@@ -107,7 +107,7 @@ mod tests {
         }
     }
 
-    fn exec(path: &str, error: Option<&str>) -> Kind {
+    fn exec(path: &str, error: Option<Errno>) -> Kind {
         Kind::Exec(Exec {
             path: path.into(),
             argv: vec![],
@@ -117,7 +117,7 @@ mod tests {
             script: None,
             via_fd: false,
             unlinked: false,
-            error: error.map(Into::into),
+            error,
         })
     }
 
@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(t.exe_of(11), "/usr/bin/python3");
         t.update(&ev(11, "/usr/bin/python3", exec("/bin/sh", None)));
         // A failed exec leaves the process what it was.
-        t.update(&ev(11, "/bin/sh", exec("/bin/nope", Some("ENOENT"))));
+        t.update(&ev(11, "/bin/sh", exec("/bin/nope", Some(Errno::ENOENT))));
         t.update(&ev(11, "/bin/sh", Kind::Fork { child: 12 }));
         t.update(&ev(
             11,

@@ -1,24 +1,22 @@
 //! Landlock reports no denials: a file operation or exec of the tree that failed with
 //! EACCES under it is one (connections are reported by the cgroup programs), and so is a
 //! call that the seccomp filter or Landlock's signal scope refused with EPERM.
-use crate::event::{Access, Deny, DenyOp, Event, FileOp, FlagKind, Kind};
+use crate::event::{Access, Deny, DenyOp, Errno, Event, FileOp, FlagKind, Kind};
 
 /// The denial a failed call under Landlock stands for, if it stands for one.
 pub fn denial(ev: &Event) -> Option<Event> {
     let (op, object, access) = match &ev.kind {
-        Kind::File(f) if f.error.as_deref() == Some("EACCES") => {
+        Kind::File(f) if f.error == Some(Errno::EACCES) => {
             let op = match f.op {
                 FileOp::Open => DenyOp::Open,
                 _ => DenyOp::Path,
             };
             (op, f.path.clone(), f.access.clone())
         }
-        Kind::Exec(x) if x.error.as_deref() == Some("EACCES") => {
-            (DenyOp::Exec, x.path.clone(), vec![])
-        }
+        Kind::Exec(x) if x.error == Some(Errno::EACCES) => (DenyOp::Exec, x.path.clone(), vec![]),
         // What the seccomp filter (enforce/seccomp.rs) and Landlock's signal scope refuse:
         // the sensor flags the call, with its error.
-        Kind::Flag(f) if f.error.as_deref() == Some("EPERM") => {
+        Kind::Flag(f) if f.error == Some(Errno::EPERM) => {
             let op = flag_op(f.flag)?;
             let reason = if f.flag == FlagKind::Signal {
                 "Landlock: a signal to a process outside the tree (EPERM)"

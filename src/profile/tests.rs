@@ -44,7 +44,7 @@ fn failed_open(path: &str) -> Kind {
         flags: 0,
         mode: None,
         truncated: false,
-        error: Some("ENOENT".into()),
+        error: Some(crate::event::Errno::ENOENT),
     })
 }
 
@@ -688,10 +688,10 @@ fn a_denied_connection_is_not_learned_a_refused_one_is() {
     let mut denied = connect("203.0.113.9", 443);
     let mut refused = connect("127.0.0.1", 9);
     if let Kind::Net(n) = &mut denied {
-        n.error = Some("EPERM".into());
+        n.error = Some(crate::event::Errno::EPERM);
     }
     if let Kind::Net(n) = &mut refused {
-        n.error = Some("ECONNREFUSED".into());
+        n.error = Some(crate::event::Errno::ECONNREFUSED);
     }
     let p = named_profile("a", &[denied, refused]);
     let addrs: Vec<String> = p

@@ -8,7 +8,9 @@ use super::skel::types::{
     ag_data_op, ag_file_op, ag_flag_op, ag_flags, ag_hdr, ag_kind, ag_net_op,
 };
 use crate::abi::{ag_deny_op, ag_rule_id};
-use crate::event::{self, Access, DenyOp, Event, Family, FileOp, FlagKind, Kind, NetOp, Proto};
+use crate::event::{
+    self, Access, DenyOp, Errno, Event, Family, FileOp, FlagKind, Kind, NetOp, Proto,
+};
 use crate::paths;
 use crate::tree::Tree;
 
@@ -112,7 +114,7 @@ impl Decoder {
                     script: None,
                     via_fd: false,
                     unlinked: false,
-                    error: errno(h.ret),
+                    error: Errno::from_ret(h.ret),
                 })
             }
             // A path relative to a detached mount's root names nothing a profile can
@@ -324,9 +326,6 @@ fn has(h: &ag_hdr, f: ag_flags) -> bool {
 }
 
 /// "-2" -> "ENOENT"; None for success.
-pub fn errno(ret: i32) -> Option<String> {
-    (ret < 0).then(|| format!("{:?}", nix::errno::Errno::from_raw(-ret)))
-}
 
 /// A path the kernel resolved: components, leaf first, each NUL-terminated.
 fn components_path(b: &[u8]) -> String {
@@ -479,7 +478,7 @@ fn file(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::File> {
         flags,
         mode,
         truncated: has(h, ag_flags::AG_F_PATH_TRUNC),
-        error: errno(h.ret),
+        error: Errno::from_ret(h.ret),
     })
 }
 
@@ -549,7 +548,7 @@ fn net(h: &ag_hdr, unix: &[u8]) -> Result<event::Net> {
         port: h.port,
         mapped,
         name: None,
-        error: errno(h.ret),
+        error: Errno::from_ret(h.ret),
     })
 }
 
@@ -564,7 +563,13 @@ fn dns(h: &ag_hdr, payload: &[u8]) -> event::Dns {
     let mut names = Vec::new();
     let mut qtypes = Vec::new();
     let mut addrs = Vec::new();
-    let mut error = if answer { None } else { errno(h.ret) };
+    // A query's send failed (an errno), or the answer says why it has no addresses (an
+    // rcode): the event log names either.
+    let mut error = if answer {
+        None
+    } else {
+        Errno::from_ret(h.ret).map(|e| e.to_string())
+    };
     let mut id = None;
     if let Ok(p) = simple_dns::Packet::parse(payload) {
         id = Some(p.id());
@@ -738,7 +743,7 @@ fn flag(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::Flag> {
     Ok(event::Flag {
         flag,
         detail,
-        error: errno(h.ret),
+        error: Errno::from_ret(h.ret),
     })
 }
 
@@ -922,7 +927,7 @@ mod tests {
         let Kind::File(f) = ev.kind else { panic!() };
         assert_eq!(f.path, "/home/etc/x");
         assert!(!f.resolved);
-        assert_eq!(f.error.as_deref(), Some("ENOENT"));
+        assert_eq!(f.error, Some(Errno::ENOENT));
         assert_eq!(f.access, vec![Access::Read]);
     }
 
@@ -1029,7 +1034,7 @@ mod tests {
             (n.addr.as_str(), n.mapped, n.port, n.proto),
             ("127.0.0.1", true, 8080, Proto::Tcp)
         );
-        assert_eq!(n.error.as_deref(), Some("ECONNREFUSED"));
+        assert_eq!(n.error, Some(Errno::ECONNREFUSED));
 
         let mut h = hdr(ag_kind::AG_NET, ag_net_op::AG_NET_CONNECT.0);
         h.family = AF_UNIX;

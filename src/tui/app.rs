@@ -136,19 +136,11 @@ fn what(ev: &Event) -> String {
         },
         Kind::File(f) => {
             let access = crate::diff::rules::names(&f.access.iter().copied().collect());
-            let err = f
-                .error
-                .as_deref()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default();
+            let err = f.error.map(|e| format!(" ({e})")).unwrap_or_default();
             format!("{} {} [{access}]{err}", word(&f.op), f.path)
         }
         Kind::Net(n) => {
-            let err = n
-                .error
-                .as_deref()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default();
+            let err = n.error.map(|e| format!(" ({e})")).unwrap_or_default();
             // By name when the tree resolved it, with the address as evidence.
             let dest = match &n.name {
                 Some(name) => format!("{name}:{} ({})", n.port, n.addr),
