@@ -28,7 +28,8 @@ impl Names {
     /// likes stand for an address it likes. Such an answer keeps its addresses in the log,
     /// with an error saying why they name nothing.
     pub fn observe(&mut self, ev: &mut Event) {
-        let now = seconds(&ev.ts);
+        // Only answers and connections need the time: most events are neither.
+        let now = || seconds(&ev.ts);
         match &mut ev.kind {
             Kind::Dns(d) if !d.answer && d.error.is_none() => {
                 if let Some(id) = d.id {
@@ -52,6 +53,7 @@ impl Names {
                     }
                 }
                 let Some(name) = d.names.first() else { return };
+                let now = now();
                 for a in &d.addrs {
                     let ttl = Duration::from_secs(a.ttl.into()).max(TTL_FLOOR);
                     self.by_addr
@@ -60,7 +62,7 @@ impl Names {
             }
             Kind::Net(n) if n.name.is_none() => {
                 if let Some((name, until)) = self.by_addr.get(&n.addr) {
-                    if now <= *until {
+                    if now() <= *until {
                         n.name = Some(name.clone());
                     }
                 }
