@@ -49,7 +49,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
     };
     let syscalls = decodes_syscalls(&args, enforce.as_ref());
     let started_wall = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let started = Instant::now();
+    let began = Instant::now();
     let mut obj = MaybeUninit::uninit();
     let mut sensor = Sensor::load(
         &mut obj,
@@ -86,11 +86,12 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         landlock: landlock_fd,
         quiet: args.quiet,
     };
-    let Some(mut tree) = target::start(&target, &how, &mut sensor, watchdog.as_ref(), &mut pipe)?
+    let Some(mut started) =
+        target::start(&target, &how, &mut sensor, watchdog.as_ref(), &mut pipe)?
     else {
         return Ok(127);
     };
-    pipe.begin(tree.command.clone(), &vars, early_notes);
+    pipe.begin(started.command.clone(), &vars, early_notes);
     let pipe = Rc::new(RefCell::new(pipe));
     let ingest = |pipe: Rc<RefCell<Pipeline>>| {
         move |raw: &[u8]| {
@@ -104,7 +105,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
             .as_ref()
             .map(|g| (g.denials(), ingest(Rc::clone(&pipe)))),
     )?;
-    let followed = follow(&ring, &sensor, &pipe, &signals, &mut tree, args.tui)?;
+    let followed = follow(&ring, &sensor, &pipe, &signals, &mut started, args.tui)?;
     let leftover = if sensor.tree_empty() {
         0
     } else {
@@ -118,11 +119,11 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
     let ending = Ending {
         args: &args,
         target: &target,
-        command: &tree.command,
+        command: &started.command,
         followed,
         leftover,
         started_wall,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: began.elapsed().as_secs_f64(),
         vars: &vars,
         enforce: enforce.as_ref(),
         syscalls,
@@ -211,7 +212,7 @@ fn follow(
     sensor: &Sensor,
     pipe: &Rc<RefCell<Pipeline>>,
     signals: &SignalFd,
-    tree: &mut Started,
+    started: &mut Started,
     tui: bool,
 ) -> Result<Followed> {
     // The UI takes the terminal once the command runs (its output goes to --output-log).
@@ -227,7 +228,7 @@ fn follow(
         }
     }
     let _restore = Restore(tui);
-    let child = tree.child;
+    let child = started.child;
     let mut root_status: Option<i32> = None;
     let mut interrupted = false;
     let mut hung_up = false;
@@ -245,7 +246,7 @@ fn follow(
                 p.handle(n);
             }
         }
-        let heard = signals_heard(signals, tree, root_status);
+        let heard = signals_heard(signals, started, root_status);
         hung_up |= heard.hung_up;
         interrupted |= heard.interrupted;
         if let Some(t) = &mut terminal {
@@ -274,7 +275,7 @@ fn follow(
             pipe.borrow_mut().losses(sensor.stats()?, &mut stats);
             // Processes found in /proc that died before their first event never had an
             // exit record to take them out of scope.
-            tree.pending.retain(|(pid, ticks)| {
+            started.pending.retain(|(pid, ticks)| {
                 let gone = !crate::attach::alive(*pid, Some(*ticks));
                 if gone && sensor.tracked().contains(pid) {
                     sensor.untrack(*pid);
@@ -289,7 +290,7 @@ fn follow(
     }
     interrupted_ok(ring.consume())?;
     pipe.borrow_mut().losses(sensor.stats()?, &mut stats);
-    if let Some(r) = &mut tree.relay {
+    if let Some(r) = &mut started.relay {
         r.finish();
     }
     if let Some(mut t) = terminal.take() {
@@ -325,21 +326,21 @@ struct Heard {
 
 /// Reads the pending signals: a window resize goes to the tree's terminal; an interrupt
 /// goes to a command still running, twice, and the third stops agentguard.
-fn signals_heard(signals: &SignalFd, tree: &mut Started, root_status: Option<i32>) -> Heard {
+fn signals_heard(signals: &SignalFd, started: &mut Started, root_status: Option<i32>) -> Heard {
     let mut heard = Heard::default();
     while let Ok(Some(si)) = signals.read_signal() {
         let sig = Signal::try_from(si.ssi_signo as i32).unwrap_or(Signal::SIGTERM);
         if sig == Signal::SIGWINCH {
-            if let Some(r) = &tree.relay {
+            if let Some(r) = &started.relay {
                 r.resize();
             }
             continue;
         }
         // The terminal went away: no one is left to press q at the end.
         heard.hung_up |= sig == Signal::SIGHUP;
-        tree.interrupts += 1;
-        match (tree.child, root_status) {
-            (Some(pid), None) if tree.interrupts < 3 => {
+        started.interrupts += 1;
+        match (started.child, root_status) {
+            (Some(pid), None) if started.interrupts < 3 => {
                 // The command leads a session of its own, so the terminal's Ctrl-C reaches
                 // agentguard only (on a pseudo-terminal of its own, the command gets its
                 // Ctrl-C from there). Passed on to its group, as the terminal would have.
