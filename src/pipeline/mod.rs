@@ -19,6 +19,8 @@ use std::io::BufWriter;
 
 use crate::event::{Event, FlagKind, JsonlWriter, Kind, Tls, TlsStatus};
 use crate::profile::Builder;
+use libbpf_rs::Link;
+
 use crate::sensor::{decode::Decoder, decode::Record, mono_now, Sensor, Stats};
 use crate::sinks::{denials::Denials, findings::Findings};
 use crate::tree::Tree;
@@ -121,19 +123,19 @@ impl Pipeline {
 
     /// Puts the TLS probes on the host's libssl, before the command runs, so the tree's
     /// first TLS write is seen; other copies are probed when the tree maps them.
-    pub fn attach_system_tls(&mut self, sensor: &Sensor) -> Vec<Event> {
+    pub fn attach_system_tls(&mut self, sensor: &Sensor, keep: &mut Vec<Link>) -> Vec<Event> {
         if let Some(l) = &mut self.llm {
             for path in crate::llm::libs::system_libssl() {
                 l.coverage.to_attach.push((path, 0, true));
             }
         }
-        self.attach_tls(sensor)
+        self.attach_tls(sensor, keep)
     }
 
     /// Puts the TLS probes on the files the tree mapped since the last call (the ring
     /// buffer's callback cannot: the sensor is borrowed while it runs), and returns what
-    /// each attempt found, as events.
-    pub fn attach_tls(&mut self, sensor: &Sensor) -> Vec<Event> {
+    /// each attempt found, as events. The probes stay while `keep` holds their links.
+    pub fn attach_tls(&mut self, sensor: &Sensor, keep: &mut Vec<Link>) -> Vec<Event> {
         let Some(llm) = &mut self.llm else {
             return Vec::new();
         };
@@ -143,13 +145,14 @@ impl Pipeline {
             let r = sensor.attach_tls(std::path::Path::new(&path));
             llm.coverage.result(&path, r.is_ok());
             match r {
-                Ok(funcs) => {
+                Ok(probes) => {
                     llm.coverage.cover(pid);
+                    keep.extend(probes.links);
                     notes.push((
                         pid,
                         TlsStatus::Covered,
                         path,
-                        format!("TLS plaintext probed ({})", funcs.join(", ")),
+                        format!("TLS plaintext probed ({})", probes.funcs.join(", ")),
                     ));
                 }
                 Err(e) if is_lib => notes.push((pid, TlsStatus::Uncovered, path, format!("{e:#}"))),

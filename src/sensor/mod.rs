@@ -8,7 +8,6 @@ pub(crate) mod skel {
     include!(concat!(env!("OUT_DIR"), "/sensor.skel.rs"));
 }
 
-use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -93,10 +92,14 @@ pub(crate) fn libbpf_log_tail() -> String {
 }
 
 pub struct Sensor<'obj> {
-    /// TLS uprobes attached while the tree runs (the ring buffer borrows the sensor then).
-    /// Declared first: dropped before the programs they attach.
-    tls_links: RefCell<Vec<libbpf_rs::Link>>,
     skel: SensorSkel<'obj>,
+}
+
+/// TLS probes put on one file: the functions probed, and the links that hold them there
+/// (the caller keeps them for as long as the probes should stay).
+pub struct TlsProbes {
+    pub funcs: Vec<&'static str>,
+    pub links: Vec<libbpf_rs::Link>,
 }
 
 impl<'obj> Sensor<'obj> {
@@ -152,17 +155,14 @@ impl<'obj> Sensor<'obj> {
                 libbpf_log_tail()
             )
         })?;
-        Ok(Sensor {
-            skel,
-            tls_links: RefCell::new(Vec::new()),
-        })
+        Ok(Sensor { skel })
     }
 
     /// Puts the TLS uprobes on a library or executable that exports OpenSSL's SSL_write
     /// and SSL_read (the _ex variants too when it has them). One attachment covers every
     /// process that maps the file; the programs keep to the tree. Returns the functions
     /// attached to; an error when the file exports neither.
-    pub fn attach_tls(&self, path: &std::path::Path) -> Result<Vec<&'static str>> {
+    pub fn attach_tls(&self, path: &std::path::Path) -> Result<TlsProbes> {
         // (symbol, attach cookie: which function it is, see payload.h)
         const ALL: [(&str, u64); 4] = [
             ("SSL_write", 1),
@@ -194,8 +194,10 @@ impl<'obj> Sensor<'obj> {
             // fall through to plain uprobes
         } else if let Some(a) = attach_multi(&p.tls_enter_multi, path, &enter, false) {
             if let Some(b) = attach_multi(&p.tls_exit_multi, path, &exit, true) {
-                self.tls_links.borrow_mut().extend([a, b]);
-                return Ok(found.iter().map(|x| x.0).collect());
+                return Ok(TlsProbes {
+                    funcs: found.iter().map(|x| x.0).collect(),
+                    links: vec![a, b],
+                });
             }
         }
         // One uprobe per function (kernels without multi-uprobe links).
@@ -222,8 +224,10 @@ impl<'obj> Sensor<'obj> {
                 libbpf_log_tail()
             );
         }
-        self.tls_links.borrow_mut().extend(links);
-        Ok(names)
+        Ok(TlsProbes {
+            funcs: names,
+            links,
+        })
     }
 
     /// Puts a running process in scope. `start_ticks` is field 22 of /proc/PID/stat: the

@@ -73,7 +73,9 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
     };
     let mut pipe = pipeline(&args, enforce.as_mut(), &vars, syscalls)?;
     pipe.jsonl = log;
-    let early_notes = pipe.attach_system_tls(&sensor);
+    // Declared after the sensor: the probes come off before its programs go.
+    let mut tls_links = Vec::new();
+    let early_notes = pipe.attach_system_tls(&sensor, &mut tls_links);
     if let Some(setup) = &enforce {
         let rules = setup.compiled.rules.iter().map(|r| r.source.clone());
         pipe.decoder.set_rule_names(rules.collect());
@@ -105,7 +107,15 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
             .as_ref()
             .map(|g| (g.denials(), ingest(Rc::clone(&pipe)))),
     )?;
-    let followed = follow(&ring, &sensor, &pipe, &signals, &mut started, args.tui)?;
+    let followed = follow(
+        &ring,
+        &sensor,
+        &mut tls_links,
+        &pipe,
+        &signals,
+        &mut started,
+        args.tui,
+    )?;
     let leftover = if sensor.tree_empty() {
         0
     } else {
@@ -210,6 +220,8 @@ struct Followed {
 fn follow(
     ring: &libbpf_rs::RingBuffer,
     sensor: &Sensor,
+    // The TLS probes put on libraries the tree maps, kept until the session ends.
+    tls_links: &mut Vec<libbpf_rs::Link>,
     pipe: &Rc<RefCell<Pipeline>>,
     signals: &SignalFd,
     started: &mut Started,
@@ -242,7 +254,7 @@ fn follow(
         interrupted_ok(ring.consume())?;
         {
             let mut p = pipe.borrow_mut();
-            for n in p.attach_tls(sensor) {
+            for n in p.attach_tls(sensor, tls_links) {
                 p.handle(n);
             }
         }
