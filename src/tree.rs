@@ -17,6 +17,9 @@ struct Proc {
 #[derive(Debug, Default, Clone)]
 pub struct Tree {
     procs: HashMap<u32, Proc>,
+    /// Each process's forks, for re-parenting when a pid is reused (entries whose parent
+    /// has since changed are skipped then).
+    children: HashMap<u32, Vec<u32>>,
 }
 
 impl Tree {
@@ -56,7 +59,9 @@ impl Tree {
             exe: ev.exe.clone(),
         });
         match &ev.kind {
-            Kind::Fork { child } => {
+            // A process is never its own child: such a record is forged or garbled.
+            Kind::Fork { child } if *child != ev.pid => {
+                self.reuse(*child);
                 self.procs.insert(
                     *child,
                     Proc {
@@ -64,6 +69,7 @@ impl Tree {
                         exe: ev.exe.clone(),
                     },
                 );
+                self.children.entry(ev.pid).or_default().push(*child);
             }
             Kind::Exec(x) if x.error.is_none() => {
                 if let Some(p) = self.procs.get_mut(&ev.pid) {
@@ -74,20 +80,59 @@ impl Tree {
         }
     }
 
-    /// (pid, exe) of `pid` and its ancestors in the tree, nearest first. A cycle (pids
-    /// reused within one run) or a chain past 64 ends the walk.
+    /// A fork names a pid the tree already holds: that process has exited and the kernel
+    /// reused its pid. Its children are handed to its parent, as the kernel reparents
+    /// orphans: otherwise they would hang under the new process, and a new process that
+    /// descends from them would close a loop in which neither reaches the root.
+    fn reuse(&mut self, pid: u32) {
+        let Some(old) = self.procs.get(&pid) else {
+            return;
+        };
+        let grandparent = old.ppid;
+        let kids = self.children.remove(&pid).unwrap_or_default();
+        let mut moved = Vec::new();
+        for k in kids {
+            if let Some(p) = self.procs.get_mut(&k).filter(|p| p.ppid == pid && k != pid) {
+                p.ppid = grandparent;
+                moved.push(k);
+            }
+        }
+        if grandparent != 0 {
+            self.children.entry(grandparent).or_default().extend(moved);
+        }
+    }
+
+    /// (pid, exe) of `pid` and its ancestors in the tree, nearest first: at most
+    /// CHAIN_MAX of them, each name cut at CHAIN_NAME bytes. Every finding and denial
+    /// carries one, so a deep tree of long names (a forged log's, or a tree's on purpose)
+    /// must not multiply into gigabytes. A loop of parents ends the walk too.
     pub fn chain(&self, pid: u32) -> Vec<(u32, String)> {
         let mut out: Vec<(u32, String)> = Vec::new();
         let mut cur = pid;
         while let Some(p) = self.procs.get(&cur) {
-            out.push((cur, p.exe.clone()));
-            if p.ppid == 0 || out.len() > 64 || out.iter().any(|(q, _)| *q == p.ppid) {
+            out.push((cur, cut(&p.exe)));
+            if p.ppid == 0 || out.len() >= CHAIN_MAX || out.iter().any(|(q, _)| *q == p.ppid) {
                 break;
             }
             cur = p.ppid;
         }
         out
     }
+}
+
+pub const CHAIN_MAX: usize = 32;
+pub const CHAIN_NAME: usize = 256;
+
+/// A name cut to CHAIN_NAME bytes, at a character boundary, marked with an ellipsis.
+fn cut(name: &str) -> String {
+    if name.len() <= CHAIN_NAME {
+        return name.to_string();
+    }
+    let mut end = CHAIN_NAME;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &name[..end])
 }
 
 #[cfg(test)]
@@ -158,11 +203,50 @@ mod tests {
         assert!(!t.contains(99));
     }
 
+    /// 100 forks 200; 200 forks 201 and exits; 201 forks a new 200 (the pid reused),
+    /// which forks 202. Every one still reaches the root.
     #[test]
-    fn a_reused_pid_that_closes_a_loop_ends_the_walk() {
+    fn a_reused_pid_hands_its_children_to_its_parent() {
         let mut t = Tree::default();
+        t.add_root(100, "/bin/sh");
+        t.update(&ev(100, "/bin/sh", Kind::Fork { child: 200 }));
+        t.update(&ev(200, "/bin/sh", exec("/bin/bash", None)));
+        t.update(&ev(200, "/bin/bash", Kind::Fork { child: 201 }));
+        t.update(&ev(201, "/bin/bash", exec("/usr/bin/python3", None)));
+        t.update(&ev(201, "/usr/bin/python3", Kind::Fork { child: 200 }));
+        t.update(&ev(200, "/usr/bin/python3", exec("/usr/bin/curl", None)));
+        t.update(&ev(200, "/usr/bin/curl", Kind::Fork { child: 202 }));
+        let pids = |pid| t.chain(pid).into_iter().map(|(p, _)| p).collect::<Vec<_>>();
+        assert_eq!(pids(202), vec![202, 200, 201, 100]);
+        assert_eq!(t.exe_of(200), "/usr/bin/curl");
+        assert_eq!(t.parent(201), Some(100));
+    }
+
+    #[test]
+    fn a_deep_tree_of_long_names_gives_a_bounded_chain() {
+        let mut t = Tree::default();
+        let long = "/x".repeat(40_000);
+        for pid in 1..1000 {
+            t.update(&ev(pid, &long, Kind::Fork { child: pid + 1 }));
+        }
+        let c = t.chain(1000);
+        assert_eq!(c.len(), CHAIN_MAX);
+        assert!(c
+            .iter()
+            .all(|(_, e)| e.len() <= CHAIN_NAME + '…'.len_utf8()));
+        assert!(c[0].1.ends_with('…'));
+    }
+
+    /// Forks no kernel reports (a process forking itself, two forking each other) make
+    /// no loop: the walk ends.
+    #[test]
+    fn forks_that_would_loop_do_not() {
+        let mut t = Tree::default();
+        t.update(&ev(1, "/a", Kind::Fork { child: 1 }));
+        assert_eq!(t.parent(1), None);
         t.update(&ev(1, "/a", Kind::Fork { child: 2 }));
         t.update(&ev(2, "/a", Kind::Fork { child: 1 }));
-        assert_eq!(t.chain(2).len(), 2);
+        assert_eq!(t.chain(1).len(), 2);
+        assert_eq!(t.chain(2).len(), 1);
     }
 }

@@ -43,7 +43,8 @@ pub struct Finding {
     pub new: bool,
     /// How many times the run did it.
     pub count: u64,
-    /// The first process that did it, then its parents up to the root of the tree.
+    /// The first process that did it, then its parents up to the root of the tree (at
+    /// most tree::CHAIN_MAX).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub process: Vec<Proc>,
     /// The LLM tool call that most plausibly caused it (event logs only).

@@ -565,7 +565,7 @@ counts {critical, high, medium, low}, missing [{kind, object, seen}] and finding
 (low|medium|high|critical), kind (exec|file|net|dns|flag|tool|llm), object (path, address:port, name, \
 flag, tool name or API host), detail (accesses; operation and protocol; flag detail; API), reason, rule \
 (an id above), new (false for `rare`), count, process: [{pid, exe}] from the process that did it up to \
-the root of the tree (absent when the run is a profile), and cause: the LLM tool call behind it, when \
+the root of the tree (at most 32, each name cut at 256 bytes; absent when the run is a profile), and cause: the LLM tool call behind it, when \
 the run is an event log and one explains it ({call, tool, summary, confidence, why}). Example:\n\n\
   {\"version\": 1, \"baseline\": \"baseline.toml\", \"baseline_runs\": 5, \"run\": \"run.jsonl\",\n\
    \"fail_on\": \"high\", \"failed\": true, \"counts\": {\"critical\": 0, \"high\": 1, \"medium\": 0, \"low\": 0},\n\

@@ -237,7 +237,7 @@ impl Pipeline {
         }
         if ev.pid == self.root {
             if let Kind::Exit { code, signal } = ev.kind {
-                self.root_exit = code.or(signal.map(|s| 128 + s));
+                self.root_exit = code.or(signal.map(|s| s.saturating_add(128)));
             }
         }
         let whats = self.builder.add(&ev, &self.tree);

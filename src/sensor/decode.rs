@@ -157,9 +157,10 @@ impl Decoder {
             }
             other => bail!("unknown record kind {}", other.0),
         };
-        // A process that execs runs, from this event on, what it executed.
+        // A process that execs runs, from this event on, what it executed; one whose exec
+        // failed still runs what it ran.
         let exe = match &kind {
-            Kind::Exec(x) => x.path.clone(),
+            Kind::Exec(x) if x.error.is_none() => x.path.clone(),
             _ => tree.exe_of(h.tgid).to_string(),
         };
         Ok(Record::Event(Event {
@@ -987,6 +988,21 @@ mod tests {
         assert!(x.argv_truncated);
         assert_eq!(x.cwd, "/tmp/w");
         assert_eq!(x.invoked_as.as_deref(), Some("./run.sh"));
+
+        // An exec that failed leaves the process running what it ran.
+        let mut h = hdr(ag_kind::AG_FILE, ag_file_op::AG_FILE_EXEC.0);
+        h.tgid = 200;
+        h.ret = -2;
+        let ev = d
+            .decode(&record(h, &[b"", b"/usr/bin/nope\0"]), &tree)
+            .unwrap()
+            .event();
+        let Kind::Exec(x) = &ev.kind else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(x.error, Some(Errno::ENOENT));
+        assert_eq!(ev.exe, "/usr/bin/dash");
+        tree.update(&ev);
 
         let mut e = hdr(ag_kind::AG_EXIT, 0);
         e.tgid = 200;

@@ -260,7 +260,7 @@ impl App {
             }
             Kind::Exit { code, signal } => {
                 if let Some(p) = self.procs.get_mut(&ev.pid) {
-                    p.exit = Some(code.or(signal.map(|s| 128 + s)).unwrap_or(0));
+                    p.exit = Some(code.or(signal.map(|s| s.saturating_add(128))).unwrap_or(0));
                 }
             }
             Kind::Lost { lost, .. } => self.lost = *lost,
@@ -329,26 +329,42 @@ impl App {
             .collect()
     }
 
-    /// Processes in tree order: (depth, pid).
+    /// Processes in tree order: (depth, pid). One pass to index children: it runs every
+    /// frame, and a tree of tens of thousands of processes must not cost their square.
     pub fn tree_order(&self) -> Vec<(usize, u32)> {
-        let mut out = Vec::new();
-        let parent = |pid: u32| self.tree.parent(pid).filter(|p| self.procs.contains_key(p));
-        let roots: Vec<u32> = self
-            .procs
-            .keys()
-            .copied()
-            .filter(|&pid| parent(pid).is_none())
-            .collect();
-        let mut stack: Vec<(usize, u32)> = roots.into_iter().rev().map(|p| (0, p)).collect();
-        while let Some((d, pid)) = stack.pop() {
-            out.push((d, pid));
-            let kids: Vec<u32> = self
-                .procs
-                .keys()
-                .copied()
-                .filter(|&c| c != pid && parent(c) == Some(pid))
-                .collect();
-            stack.extend(kids.into_iter().rev().map(|c| (d + 1, c)));
+        let parent = |pid: u32| {
+            self.tree
+                .parent(pid)
+                .filter(|p| *p != pid && self.procs.contains_key(p))
+        };
+        let mut kids: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        let mut roots = Vec::new();
+        for &pid in self.procs.keys() {
+            match parent(pid) {
+                Some(p) => kids.entry(p).or_default().push(pid),
+                None => roots.push(pid),
+            }
+        }
+        let mut out = Vec::with_capacity(self.procs.len());
+        let mut seen = std::collections::HashSet::new();
+        let mut walk = |root: u32, out: &mut Vec<(usize, u32)>| {
+            let mut stack = vec![(0, root)];
+            while let Some((d, pid)) = stack.pop() {
+                if !seen.insert(pid) {
+                    continue;
+                }
+                out.push((d, pid));
+                if let Some(k) = kids.get(&pid) {
+                    stack.extend(k.iter().rev().map(|&c| (d + 1, c)));
+                }
+            }
+        };
+        for r in roots {
+            walk(r, &mut out);
+        }
+        // Whatever no root reaches (a loop of parents) is listed too, never hidden.
+        for &pid in self.procs.keys() {
+            walk(pid, &mut out);
         }
         out
     }
