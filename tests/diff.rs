@@ -254,6 +254,33 @@ fn the_gate_fails_closed_on_a_log_or_baseline_that_is_not_whole() {
         assert_eq!(out.status.code(), Some(2), "{field}: {err}");
         assert!(err.contains("is incomplete"), "{field}: {err}");
     }
+    // A loss record in the middle that the end record contradicts (the counters only
+    // grow): the log is not believed either way.
+    let mut forged: Vec<String> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    let start: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    forged.push(
+        serde_json::json!({"ts": start["ts"], "pid": 0, "tid": 0, "ppid": 0, "exe": "",
+            "kind": "lost", "lost": 5000, "procs_untracked": 3})
+        .to_string(),
+    );
+    let mut e = end.clone();
+    e["events"] = (end["events"].as_u64().unwrap() + 1).into();
+    forged.push(e.to_string());
+    let p = d.join("contradicted.jsonl");
+    std::fs::write(&p, forged.join("\n")).unwrap();
+    let out = diff(&base, &p);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "contradicted.jsonl:{}: a loss record counts more",
+            lines.len()
+        )),
+        "{err}"
+    );
     // A run profile that recorded nothing is an error; a hand-written baseline is a
     // baseline (what it lacks is findings, and the gate fails on them).
     let hand = d.join("hand.toml");

@@ -87,6 +87,22 @@ pub fn events(path: &Path, evs: &[Event], partial: bool) -> Result<()> {
             i + 2
         );
     }
+    // The counters only grow: a loss record past what the end counts is a log that
+    // contradicts itself, and a gate believes neither.
+    for (i, e) in evs.iter().enumerate() {
+        if let Kind::Lost {
+            lost: l,
+            procs_untracked: u,
+        } = e.kind
+        {
+            if l > *lost || u > *procs_untracked {
+                bail!(
+                    "{p}:{}: a loss record counts more ({l} events lost, {u} processes untracked) than the end record ({lost}, {procs_untracked}): the log contradicts itself",
+                    i + 1
+                );
+            }
+        }
+    }
     Gaps {
         lost: *lost,
         untracked: *procs_untracked,
