@@ -243,28 +243,22 @@ pub enum Proto {
 }
 
 /// Why a call failed: its errno, which the event log names as the kernel's headers do
-/// (`EACCES`). An errno Linux does not define reads as `UnknownErrno`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Errno(pub nix::errno::Errno);
-
-impl std::hash::Hash for Errno {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        (self.0 as i32).hash(h);
-    }
-}
+/// (`EACCES`); a number Linux gives no name is written `errno N`, so none is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Errno(i32);
 
 impl Errno {
-    pub const EACCES: Errno = Errno(nix::errno::Errno::EACCES);
-    pub const EPERM: Errno = Errno(nix::errno::Errno::EPERM);
-    pub const EINPROGRESS: Errno = Errno(nix::errno::Errno::EINPROGRESS);
+    pub const EACCES: Errno = Errno(libc::EACCES);
+    pub const EPERM: Errno = Errno(libc::EPERM);
+    pub const EINPROGRESS: Errno = Errno(libc::EINPROGRESS);
     #[cfg(test)]
-    pub const ENOENT: Errno = Errno(nix::errno::Errno::ENOENT);
+    pub const ENOENT: Errno = Errno(libc::ENOENT);
     #[cfg(test)]
-    pub const ECONNREFUSED: Errno = Errno(nix::errno::Errno::ECONNREFUSED);
+    pub const ECONNREFUSED: Errno = Errno(libc::ECONNREFUSED);
 
     /// The error a syscall's return value carries, if it failed.
     pub fn from_ret(ret: i32) -> Option<Errno> {
-        (ret < 0).then(|| Errno(nix::errno::Errno::from_raw(-ret)))
+        (ret < 0).then(|| Errno(ret.saturating_neg()))
     }
 
     /// Refused by a policy (enforce's, Landlock's or the host's own).
@@ -272,15 +266,28 @@ impl Errno {
         self == Errno::EPERM || self == Errno::EACCES
     }
 
+    fn known(self) -> Option<nix::errno::Errno> {
+        Some(nix::errno::Errno::from_raw(self.0)).filter(|e| *e != nix::errno::Errno::UnknownErrno)
+    }
+
     fn by_name(name: &str) -> Option<Errno> {
         use std::collections::HashMap;
         use std::sync::OnceLock;
         static NAMES: OnceLock<HashMap<String, Errno>> = OnceLock::new();
-        // Linux's errnos run to 133 (EHWPOISON); the rest, and 0, are UnknownErrno.
+        if let Some(n) = name.strip_prefix("errno ") {
+            // One spelling per number: no sign, no leading zeros.
+            return n
+                .parse::<i32>()
+                .ok()
+                .filter(|v| *v > 0 && v.to_string() == n)
+                .map(Errno)
+                .filter(|e| e.known().is_none());
+        }
+        // Linux's errnos run to 133 (EHWPOISON).
         let names = NAMES.get_or_init(|| {
-            (0..256)
-                .map(|n| Errno(nix::errno::Errno::from_raw(n)))
-                .map(|e| (e.to_string(), e))
+            (1..256)
+                .map(Errno)
+                .filter_map(|e| e.known().map(|k| (format!("{k:?}"), e)))
                 .collect()
         });
         names.get(name).copied()
@@ -289,7 +296,10 @@ impl Errno {
 
 impl std::fmt::Display for Errno {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{:?}", self.0)
+        match self.known() {
+            Some(k) => write!(f, "{k:?}"),
+            None => write!(f, "errno {}", self.0),
+        }
     }
 }
 
@@ -360,11 +370,14 @@ impl<'de> Deserialize<'de> for Family {
             "unix" => Family::Unix,
             "inet" => Family::Inet,
             "inet6" => Family::Inet6,
+            // Other families by number, in one spelling: a known family goes by its name.
             n => match n.parse::<u16>() {
-                Ok(af) => Family::from_af(af),
-                Err(_) => {
+                Ok(af) if af.to_string() == n && matches!(Family::from_af(af), Family::Other(_)) => {
+                    Family::Other(af)
+                }
+                _ => {
                     return Err(serde::de::Error::custom(format!(
-                        "unknown address family {n:?} (inet, inet6, unix, unspec or an AF_ number)"
+                        "unknown address family {n:?} (inet, inet6, unix, unspec or another family's AF_ number)"
                     )))
                 }
             },
@@ -729,6 +742,23 @@ mod tests {
             assert_eq!(serde_json::from_str::<Errno>(&json).unwrap(), e, "{json}");
         }
         assert_eq!(serde_json::to_string(&Errno::EACCES).unwrap(), "\"EACCES\"");
+        // A number without a name keeps its number; nix's placeholder name is no errno.
+        let odd = Errno::from_ret(-4000).unwrap();
+        assert_eq!(serde_json::to_string(&odd).unwrap(), "\"errno 4000\"");
+        assert_eq!(
+            serde_json::from_str::<Errno>("\"errno 4000\"").unwrap(),
+            odd
+        );
+        for bad in [
+            "UnknownErrno",
+            "errno 13",
+            "errno -1",
+            "errno +7",
+            "errno x",
+        ] {
+            let json = format!("\"{bad}\"");
+            assert!(serde_json::from_str::<Errno>(&json).is_err(), "{bad}");
+        }
         assert_eq!(Errno::from_ret(0), None);
         assert!(serde_json::from_str::<Errno>("\"EWHATEVER\"").is_err());
     }
@@ -745,11 +775,13 @@ mod tests {
             assert_eq!(serde_json::to_string(&f).unwrap(), json);
             assert_eq!(serde_json::from_str::<Family>(json).unwrap(), f);
         }
-        // A number that names a known family reads as that family.
-        assert_eq!(
-            serde_json::from_str::<Family>("\"10\"").unwrap(),
-            Family::Inet6
-        );
+        // A known family goes by its name only, a number in one spelling.
+        for bad in ["10", "0", "+17", "017"] {
+            assert!(
+                serde_json::from_str::<Family>(&format!("\"{bad}\"")).is_err(),
+                "{bad}"
+            );
+        }
         let e = serde_json::from_str::<Family>("\"ipx\"").unwrap_err();
         assert!(
             e.to_string().contains("unknown address family \"ipx\""),
