@@ -3,7 +3,7 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// One thing a process of the tree did, or something the sensor has to say about itself.
@@ -716,8 +716,14 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Event>> {
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
+        // agentguard writes none: skipping one would make every later line number that
+        // the completeness checks cite (they count records) point at the wrong line.
         if line.trim().is_empty() {
-            continue;
+            bail!(
+                "{}:{}: a blank line: not as agentguard wrote the log (edited or joined)",
+                path.display(),
+                i + 1
+            );
         }
         let ev = serde_json::from_str(&line)
             .with_context(|| format!("{}:{}: not an agentguard event", path.display(), i + 1))?;
@@ -924,5 +930,12 @@ mod tests {
         std::fs::write(&p, format!("{good}\n{{\"kind\":\"nope\"}}\n")).unwrap();
         let err = format!("{:#}", read_jsonl(&p).unwrap_err());
         assert!(err.contains("bad.jsonl:2"), "{err}");
+        // A blank line is named too, not skipped (later line numbers would be off).
+        std::fs::write(&p, format!("{good}\n\n{good}\n")).unwrap();
+        let err = format!("{:#}", read_jsonl(&p).unwrap_err());
+        assert!(err.contains("bad.jsonl:2: a blank line"), "{err}");
+        std::fs::write(&p, format!("{good}\n{good}\n")).unwrap();
+        assert_eq!(read_jsonl(&p).unwrap().len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
