@@ -12,6 +12,8 @@ use crate::event::{Event, Kind};
 struct Proc {
     ppid: u32,
     exe: String,
+    /// Its exit was seen: kept for its children's ancestry, no longer a live process.
+    exited: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -31,12 +33,15 @@ impl Tree {
             Proc {
                 ppid: 0,
                 exe: exe.to_string(),
+                exited: false,
             },
         );
     }
 
-    pub fn contains(&self, pid: u32) -> bool {
-        self.procs.contains_key(&pid)
+    /// Whether `pid` is a process of the tree that has not exited (a pid of one that
+    /// did may be anyone's now).
+    pub fn is_live(&self, pid: u32) -> bool {
+        self.procs.get(&pid).is_some_and(|p| !p.exited)
     }
 
     /// What `pid` runs, empty when the tree has never seen it.
@@ -57,6 +62,7 @@ impl Tree {
         self.procs.entry(ev.pid).or_insert_with(|| Proc {
             ppid: ev.ppid,
             exe: ev.exe.clone(),
+            exited: false,
         });
         match &ev.kind {
             // A process is never its own child: such a record is forged or garbled.
@@ -67,6 +73,7 @@ impl Tree {
                     Proc {
                         ppid: ev.pid,
                         exe: ev.exe.clone(),
+                        exited: false,
                     },
                 );
                 self.children.entry(ev.pid).or_default().push(*child);
@@ -74,6 +81,11 @@ impl Tree {
             Kind::Exec(x) if x.error.is_none() => {
                 if let Some(p) = self.procs.get_mut(&ev.pid) {
                     p.exe = x.path.clone();
+                }
+            }
+            Kind::Exit { .. } => {
+                if let Some(p) = self.procs.get_mut(&ev.pid) {
+                    p.exited = true;
                 }
             }
             _ => {}
@@ -200,7 +212,9 @@ mod tests {
         assert_eq!(t.parent(12), Some(11));
         assert_eq!(t.parent(10), None);
         assert_eq!(t.exe_of(99), "");
-        assert!(!t.contains(99));
+        assert!(!t.is_live(99));
+        assert!(!t.is_live(11), "exited");
+        assert!(t.is_live(12));
     }
 
     /// 100 forks 200; 200 forks 201 and exits; 201 forks a new 200 (the pid reused),

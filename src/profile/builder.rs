@@ -213,7 +213,7 @@ fn observe_raw(ev: &Event, tree: &Tree) -> Vec<What> {
                 FlagKind::Ptrace => {
                     let (req, pid) = f.detail.rsplit_once(" pid ").unwrap_or((&f.detail, ""));
                     match pid.parse::<u32>() {
-                        Ok(p) if p == 0 || tree.contains(p) => {
+                        Ok(p) if p == 0 || tree.is_live(p) => {
                             format!("{req} (a process of the tree)")
                         }
                         _ => format!("{req} (a process outside the tree)"),
