@@ -222,7 +222,7 @@ fn startup(dir: &std::path::Path) -> Result<f64> {
         .iter()
         .find(|e| matches!(e.kind, Kind::Exec(_)))
         .context("no exec recorded for /bin/true")?;
-    let t1 = humantime::parse_rfc3339(&exec.ts)?;
+    let t1 = exec.ts.time();
     Ok(t1.duration_since(t0).unwrap_or_default().as_secs_f64() * 1000.0)
 }
 

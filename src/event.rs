@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Wall-clock time, RFC 3339 with nanoseconds.
-    pub ts: String,
+    pub ts: Timestamp,
     /// Process (thread group) id.
     pub pid: u32,
     /// Thread id; equal to `pid` for the main thread.
@@ -240,6 +240,61 @@ pub enum Proto {
     Raw,
     Seqpacket,
     Other,
+}
+
+/// When an event happened: wall-clock time, written RFC 3339 with nanoseconds, read once
+/// when a log is read (an unreadable one is an error with its line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(std::time::SystemTime);
+
+impl Default for Timestamp {
+    fn default() -> Timestamp {
+        Timestamp(std::time::UNIX_EPOCH)
+    }
+}
+
+impl Timestamp {
+    pub fn new(t: std::time::SystemTime) -> Timestamp {
+        Timestamp(t)
+    }
+
+    pub fn time(self) -> std::time::SystemTime {
+        self.0
+    }
+
+    /// Seconds since the epoch (0 for a time before it).
+    pub fn secs_f64(self) -> f64 {
+        self.0
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = humantime::TimestampError;
+    fn from_str(s: &str) -> Result<Timestamp, Self::Err> {
+        humantime::parse_rfc3339(s).map(Timestamp)
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_nanos(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse()
+            .map_err(|e| serde::de::Error::custom(format!("ts {s:?} is not an RFC 3339 time: {e}")))
+    }
 }
 
 /// Why a call failed: its errno, which the event log names as the kernel's headers do
@@ -737,6 +792,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn timestamps_are_written_with_nanoseconds_and_read_once() {
+        let t: Timestamp = "2026-11-26T12:00:00.123456789Z".parse().unwrap();
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"2026-11-26T12:00:00.123456789Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+        // Whole seconds read too (hand-written logs), and compare by time.
+        let whole: Timestamp = serde_json::from_str("\"2026-11-26T12:00:00Z\"").unwrap();
+        assert!(whole < t);
+        assert_eq!(t.secs_f64().floor(), whole.secs_f64());
+        let e = serde_json::from_str::<Timestamp>("\"yesterday\"").unwrap_err();
+        assert!(e.to_string().contains("not an RFC 3339 time"), "{e}");
+    }
+
+    #[test]
     fn errnos_read_back_by_name() {
         for e in [
             Errno::EACCES,
@@ -834,7 +903,7 @@ mod tests {
 
     fn ev(kind: Kind) -> Event {
         Event {
-            ts: "2026-11-26T12:00:00.000000001Z".into(),
+            ts: "2026-11-26T12:00:00.000000001Z".parse().unwrap(),
             pid: 10,
             tid: 11,
             ppid: 1,

@@ -29,7 +29,7 @@ impl Names {
     /// with an error saying why they name nothing.
     pub fn observe(&mut self, ev: &mut Event) {
         // Only answers and connections need the time: most events are neither.
-        let now = || seconds(&ev.ts);
+        let now = || ev.ts.secs_f64();
         match &mut ev.kind {
             Kind::Dns(d) if !d.answer && d.error.is_none() => {
                 if let Some(id) = d.id {
@@ -72,15 +72,6 @@ impl Names {
     }
 }
 
-/// RFC 3339 to seconds since the epoch (0 when unreadable: then every answer is current).
-fn seconds(ts: &str) -> f64 {
-    humantime::parse_rfc3339(ts)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,7 +79,7 @@ mod tests {
 
     fn ev(ts: &str, kind: Kind) -> Event {
         Event {
-            ts: ts.into(),
+            ts: ts.parse().unwrap(),
             pid: 1,
             tid: 1,
             ppid: 0,

@@ -154,7 +154,7 @@ mod tests {
 
     fn ev(pid: u32, exe: &str, kind: Kind) -> Event {
         Event {
-            ts: String::new(),
+            ts: Default::default(),
             pid,
             tid: pid,
             ppid: 0,

@@ -343,7 +343,7 @@ fn the_gate_and_its_levels() {
 
 fn ev(pid: u32, ppid: u32, exe: &str, kind: Kind) -> Event {
     Event {
-        ts: "2026-11-26T12:00:00Z".into(),
+        ts: "2026-11-26T12:00:00Z".parse().unwrap(),
         pid,
         tid: pid,
         ppid,

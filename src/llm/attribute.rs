@@ -274,7 +274,7 @@ mod tests {
 
     fn ev(pid: u32, kind: Kind) -> Event {
         Event {
-            ts: "t".into(),
+            ts: Default::default(),
             pid,
             tid: pid,
             ppid: 1,

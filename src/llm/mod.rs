@@ -9,6 +9,7 @@ pub mod redact;
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::event::Timestamp;
 use crate::event::{Event, Kind, LlmRequest, LlmResponse, Tls, TlsStatus, ToolCall};
 use crate::tree::Tree;
 use api::Api;
@@ -16,7 +17,7 @@ use api::Api;
 /// Bytes one call on a stream moved (or one chunk of them), as the sensor reports them.
 #[derive(Debug, Clone)]
 pub struct Payload {
-    pub ts: String,
+    pub ts: Timestamp,
     pub pid: u32,
     pub tid: u32,
     pub ppid: u32,
@@ -127,7 +128,7 @@ impl Llm {
     /// One chunk of payload; returns the LLM events it completed.
     pub fn payload(&mut self, p: Payload) -> Vec<Event> {
         let base = Origin {
-            ts: p.ts.clone(),
+            ts: p.ts,
             pid: p.pid,
             tid: p.tid,
             ppid: p.ppid,
@@ -291,7 +292,7 @@ fn response(api: Api, host: &str, m: &http::Message, opts: &Options, base: &Orig
 /// Where an event the LLM stage makes comes from: the process that moved the bytes.
 #[derive(Clone)]
 struct Origin {
-    ts: String,
+    ts: Timestamp,
     pid: u32,
     tid: u32,
     ppid: u32,
@@ -301,7 +302,7 @@ struct Origin {
 impl Origin {
     fn of(ev: &Event) -> Origin {
         Origin {
-            ts: ev.ts.clone(),
+            ts: ev.ts,
             pid: ev.pid,
             tid: ev.tid,
             ppid: ev.ppid,
@@ -311,7 +312,7 @@ impl Origin {
 
     fn event(&self, kind: Kind) -> Event {
         Event {
-            ts: self.ts.clone(),
+            ts: self.ts,
             pid: self.pid,
             tid: self.tid,
             ppid: self.ppid,

@@ -37,7 +37,7 @@ access = ["read"]
 
 fn ev(pid: u32, ppid: u32, exe: &str, kind: Kind) -> Event {
     Event {
-        ts: "2026-12-03T10:00:00.000000000Z".into(),
+        ts: "2026-12-03T10:00:00.000000000Z".parse().unwrap(),
         pid,
         tid: pid,
         ppid,

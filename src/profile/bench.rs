@@ -50,7 +50,7 @@ fn synthetic(run: u32, n: usize, rng: &mut Lcg) -> Profile {
         });
         b.add(
             &Event {
-                ts: String::new(),
+                ts: Default::default(),
                 pid: 1,
                 tid: 1,
                 ppid: 0,

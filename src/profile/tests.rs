@@ -10,7 +10,7 @@ use crate::tree::Tree;
 
 fn ev(pid: u32, kind: Kind) -> Event {
     Event {
-        ts: "2026-11-26T12:00:00Z".into(),
+        ts: "2026-11-26T12:00:00Z".parse().unwrap(),
         pid,
         tid: pid,
         ppid: 1,

@@ -9,7 +9,7 @@ use super::skel::types::{
 };
 use crate::abi::{ag_deny_op, ag_rule_id};
 use crate::event::{
-    self, Access, DenyOp, Errno, Event, Family, FileOp, FlagKind, Kind, NetOp, Proto,
+    self, Access, DenyOp, Errno, Event, Family, FileOp, FlagKind, Kind, NetOp, Proto, Timestamp,
 };
 use crate::paths;
 use crate::tree::Tree;
@@ -54,11 +54,15 @@ impl Decoder {
         self.rule_names = names;
     }
 
-    pub fn wall_time(&self, mono_ns: u64) -> String {
+    pub fn wall_time(&self, mono_ns: u64) -> Timestamp {
         let ns = (mono_ns as i128 + self.mono_to_wall_ns).max(0) as u128;
-        let t = std::time::UNIX_EPOCH
-            + std::time::Duration::new((ns / 1_000_000_000) as u64, (ns % 1_000_000_000) as u32);
-        humantime::format_rfc3339_nanos(t).to_string()
+        Timestamp::new(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::new(
+                    (ns / 1_000_000_000) as u64,
+                    (ns % 1_000_000_000) as u32,
+                ),
+        )
     }
 
     /// One record, read with the tree as it stood before it (the pipeline updates the
@@ -961,7 +965,7 @@ mod tests {
         assert_eq!(ev.kind, Kind::Fork { child: 200 });
         assert_eq!(ev.exe, "/bin/bash");
         tree.update(&ev);
-        assert_eq!(ev.ts, "1970-01-01T00:00:01.000000005Z");
+        assert_eq!(ev.ts.to_string(), "1970-01-01T00:00:01.000000005Z");
 
         let mut h = hdr(ag_kind::AG_EXEC, 0);
         h.tgid = 200;

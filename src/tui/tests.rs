@@ -9,7 +9,7 @@ use crate::event::{Access, Deny, DenyOp, Event, Exec, File, FileOp, Kind};
 
 fn ev(pid: u32, ppid: u32, exe: &str, kind: Kind) -> Event {
     Event {
-        ts: "2026-11-26T12:00:00.123456789Z".into(),
+        ts: "2026-11-26T12:00:00.123456789Z".parse().unwrap(),
         pid,
         tid: pid,
         ppid,

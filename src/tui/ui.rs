@@ -143,7 +143,8 @@ fn events(f: &mut Frame, app: &App, area: Rect) {
         .iter()
         .map(|&i| {
             let r = &app.rows[i];
-            let time = r.ev.ts.get(11..23).unwrap_or("");
+            let ts = r.ev.ts.to_string();
+            let time = ts.get(11..23).unwrap_or("");
             let mut spans = vec![Span::styled(
                 format!("{time} {:>6} ", r.ev.pid),
                 Style::new().fg(Color::DarkGray),
