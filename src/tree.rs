@@ -8,12 +8,30 @@ use std::collections::HashMap;
 
 use crate::event::{Event, Kind};
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct Proc {
     ppid: u32,
     exe: String,
     /// Its exit was seen: kept for its children's ancestry, no longer a live process.
     exited: bool,
+}
+
+impl Proc {
+    fn new(ppid: u32, exe: &str) -> Proc {
+        Proc {
+            ppid,
+            exe: exe.to_string(),
+            exited: false,
+        }
+    }
+}
+
+/// What a successful exec made its process run: from that event on, its name.
+pub fn executed(kind: &Kind) -> Option<&str> {
+    match kind {
+        Kind::Exec(x) if x.error.is_none() => Some(&x.path),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -28,14 +46,7 @@ impl Tree {
     /// A root of the tree: the launched command, or a process already running when
     /// tracking began, with what it runs as far as that is known.
     pub fn add_root(&mut self, pid: u32, exe: &str) {
-        self.procs.insert(
-            pid,
-            Proc {
-                ppid: 0,
-                exe: exe.to_string(),
-                exited: false,
-            },
-        );
+        self.procs.insert(pid, Proc::new(0, exe));
     }
 
     /// Whether `pid` is a process of the tree that has not exited (a pid of one that
@@ -59,36 +70,23 @@ impl Tree {
     pub fn update(&mut self, ev: &Event) {
         // A process whose fork the tree did not see (one running when tracking began)
         // hangs under the parent the kernel reported, when that one is in the tree.
-        self.procs.entry(ev.pid).or_insert_with(|| Proc {
-            ppid: ev.ppid,
-            exe: ev.exe.clone(),
-            exited: false,
-        });
-        match &ev.kind {
-            // A process is never its own child: such a record is forged or garbled.
-            Kind::Fork { child } if *child != ev.pid => {
-                self.reuse(*child);
-                self.procs.insert(
-                    *child,
-                    Proc {
-                        ppid: ev.pid,
-                        exe: ev.exe.clone(),
-                        exited: false,
-                    },
-                );
-                self.children.entry(ev.pid).or_default().push(*child);
+        let me = self
+            .procs
+            .entry(ev.pid)
+            .or_insert_with(|| Proc::new(ev.ppid, &ev.exe));
+        if let Some(path) = executed(&ev.kind) {
+            me.exe = path.to_string();
+        }
+        if matches!(ev.kind, Kind::Exit { .. }) {
+            me.exited = true;
+        }
+        // A process is never its own child: such a record is forged or garbled.
+        if let Kind::Fork { child } = ev.kind {
+            if child != ev.pid {
+                self.reuse(child);
+                self.procs.insert(child, Proc::new(ev.pid, &ev.exe));
+                self.children.entry(ev.pid).or_default().push(child);
             }
-            Kind::Exec(x) if x.error.is_none() => {
-                if let Some(p) = self.procs.get_mut(&ev.pid) {
-                    p.exe = x.path.clone();
-                }
-            }
-            Kind::Exit { .. } => {
-                if let Some(p) = self.procs.get_mut(&ev.pid) {
-                    p.exited = true;
-                }
-            }
-            _ => {}
         }
     }
 
@@ -167,14 +165,8 @@ mod tests {
     fn exec(path: &str, error: Option<Errno>) -> Kind {
         Kind::Exec(Exec {
             path: path.into(),
-            argv: vec![],
-            argv_truncated: false,
-            cwd: String::new(),
-            invoked_as: None,
-            script: None,
-            via_fd: false,
-            unlinked: false,
             error,
+            ..Default::default()
         })
     }
 

@@ -9,8 +9,7 @@ pub mod redact;
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::event::Timestamp;
-use crate::event::{Event, Kind, LlmRequest, LlmResponse, Tls, TlsStatus, ToolCall};
+use crate::event::{Event, Kind, LlmRequest, LlmResponse, Timestamp, Tls, TlsStatus, ToolCall};
 use crate::tree::Tree;
 use api::Api;
 

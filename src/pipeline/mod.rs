@@ -17,10 +17,10 @@ mod tests;
 
 use std::io::BufWriter;
 
-use crate::event::{Event, FlagKind, JsonlWriter, Kind, Tls, TlsStatus};
-use crate::profile::Builder;
 use libbpf_rs::Link;
 
+use crate::event::{Event, FlagKind, JsonlWriter, Kind, Tls, TlsStatus};
+use crate::profile::Builder;
 use crate::sensor::{decode::Decoder, decode::Record, mono_now, Sensor, Stats};
 use crate::sinks::{denials::Denials, findings::Findings};
 use crate::tree::Tree;
@@ -209,7 +209,7 @@ impl Pipeline {
             None => Vec::new(),
         };
         let denied = self.landlock.then(|| landlock::denial(&ev)).flatten();
-        self.handle_one(ev);
+        self.sinks(ev);
         for n in notes.into_iter().chain(denied) {
             self.handle_one(n);
         }
@@ -218,9 +218,13 @@ impl Pipeline {
     /// An event that needs no further stage (the run's end, a note of a stage): the
     /// builder and the sinks.
     pub fn handle_one(&mut self, ev: Event) {
-        self.events += 1;
-        // Events from handle() are in the tree already; updating twice changes nothing.
         self.tree.update(&ev);
+        self.sinks(ev);
+    }
+
+    /// The builder and the sinks, for an event already in the tree.
+    fn sinks(&mut self, ev: Event) {
+        self.events += 1;
         let print = self.print && self.tui.is_none();
         if let Kind::Deny(d) = &ev.kind {
             self.denials.observe(&ev, d, &self.tree, print);

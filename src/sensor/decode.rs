@@ -111,14 +111,8 @@ impl Decoder {
             ag_kind::AG_FILE if h.op as u32 == ag_file_op::AG_FILE_EXEC.0 => {
                 Kind::Exec(event::Exec {
                     path: arg_path(&h, strs[0], strs[1], ag_flags::AG_F_BASE1.0),
-                    argv: Vec::new(),
-                    argv_truncated: false,
-                    cwd: String::new(),
-                    invoked_as: None,
-                    script: None,
-                    via_fd: false,
-                    unlinked: false,
                     error: Errno::from_ret(h.ret),
+                    ..Default::default()
                 })
             }
             // A path relative to a detached mount's root names nothing a profile can
@@ -161,12 +155,9 @@ impl Decoder {
             }
             other => bail!("unknown record kind {}", other.0),
         };
-        // A process that execs runs, from this event on, what it executed; one whose exec
-        // failed still runs what it ran.
-        let exe = match &kind {
-            Kind::Exec(x) if x.error.is_none() => x.path.clone(),
-            _ => tree.exe_of(h.tgid).to_string(),
-        };
+        // From its exec on, a process is named by what it executed.
+        let exe = crate::tree::executed(&kind).unwrap_or(tree.exe_of(h.tgid));
+        let exe = exe.to_string();
         Ok(Record::Event(Event {
             ts: self.wall_time(h.ts),
             pid: h.tgid,
@@ -329,8 +320,6 @@ impl Decoder {
 fn has(h: &ag_hdr, f: ag_flags) -> bool {
     h.flags & f.0 != 0
 }
-
-/// "-2" -> "ENOENT"; None for success.
 
 /// A path the kernel resolved: components, leaf first, each NUL-terminated.
 fn components_path(b: &[u8]) -> String {
