@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use crate::cli::WatchArgs;
 use crate::diff::Checker;
 use crate::event::read_jsonl;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{source::Log, Pipeline};
 use crate::profile::{Profile, Vars};
 use crate::tui::app::App;
 
@@ -43,16 +43,15 @@ pub fn run(args: WatchArgs) -> Result<i32> {
         pipe.findings.checker = Some(Checker::new(&Profile::load(b)?, b, vars)?);
     }
     pipe.tui = Some(App::new(format!("agentguard watch {}", replay.display())));
-    for ev in events {
-        pipe.replay(ev);
-    }
-    let mut app = pipe.tui.take().expect("the UI was put in the pipeline");
+    Log::new(events).drain(&mut pipe);
+    // The pipeline stays: the UI shows the processes of its tree.
+    let app = pipe.tui.as_mut().expect("the UI was put in the pipeline");
     app.done = Some(format!("replayed {n} events: q to quit"));
     // ratatui::init restores the terminal on panic too.
     let mut terminal = ratatui::init();
     let result = (|| -> Result<()> {
         loop {
-            if crate::tui::step(&mut terminal, &mut app, Duration::from_millis(250))? {
+            if crate::tui::step(&mut terminal, app, &pipe.tree, Duration::from_millis(250))? {
                 return Ok(());
             }
         }

@@ -454,9 +454,7 @@ impl RunInput {
                 // included. The checker goes in and comes back with what it found.
                 let mut pipe = Pipeline::replaying(evs, checker.vars.clone());
                 pipe.findings.checker = Some(checker);
-                for ev in evs {
-                    pipe.replay(ev.clone());
-                }
+                crate::pipeline::source::Log::new(evs.clone()).drain(&mut pipe);
                 return Ok(pipe
                     .findings
                     .checker

@@ -12,6 +12,7 @@
 //! 6. the sinks: denial lines, live findings and admissions (sinks/), the event log, the UI.
 pub mod landlock;
 pub mod replay;
+pub mod source;
 #[cfg(test)]
 mod tests;
 

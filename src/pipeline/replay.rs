@@ -19,7 +19,7 @@ impl Pipeline {
     }
 
     /// One event of a kept log.
-    pub fn replay(&mut self, ev: Event) {
+    pub(super) fn replay(&mut self, ev: Event) {
         self.handle_one(ev);
     }
 }

@@ -225,8 +225,6 @@ fn a_replayed_log_gives_the_live_runs_findings_with_their_causes() {
     let mut replay = Pipeline::replaying(&log, Vars::default());
     replay.findings.checker = Some(checker());
     replay.tui = Some(App::new("replay".into()));
-    for e in log {
-        replay.replay(e);
-    }
+    super::source::Log::new(log).drain(&mut replay);
     assert_eq!(findings(&replay.tui.take().unwrap()), seen);
 }

@@ -7,9 +7,7 @@ pub mod guard;
 pub mod outputs;
 pub mod target;
 
-use std::cell::RefCell;
 use std::mem::MaybeUninit;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -20,6 +18,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use crate::cli::RecordArgs;
 use crate::enforce::{Backend, Setup};
 use crate::event::Kind;
+use crate::pipeline::source::{Rings, Source};
 use crate::pipeline::Pipeline;
 use crate::profile::{Builder, RunInfo, Vars};
 use crate::sensor::{self, decode::Decoder, Sensor, Stats};
@@ -94,24 +93,12 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         return Ok(127);
     };
     pipe.begin(started.command.clone(), &vars, early_notes);
-    let pipe = Rc::new(RefCell::new(pipe));
-    let ingest = |pipe: Rc<RefCell<Pipeline>>| {
-        move |raw: &[u8]| {
-            pipe.borrow_mut().ingest(raw);
-            0
-        }
-    };
-    let ring = sensor.ring(
-        ingest(Rc::clone(&pipe)),
-        guard
-            .as_ref()
-            .map(|g| (g.denials(), ingest(Rc::clone(&pipe)))),
-    )?;
+    let mut rings = Rings::open(&sensor, guard.as_ref().map(|g| g.denials()))?;
     let followed = follow(
-        &ring,
+        &mut rings,
         &sensor,
         &mut tls_links,
-        &pipe,
+        &mut pipe,
         &signals,
         &mut started,
         args.tui,
@@ -121,11 +108,6 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
     } else {
         sensor.tracked().len()
     };
-    drop(ring);
-    let pipe = Rc::try_unwrap(pipe)
-        .ok()
-        .context("the ring buffer still holds the pipeline")?
-        .into_inner();
     let ending = Ending {
         args: &args,
         target: &target,
@@ -218,11 +200,11 @@ struct Followed {
 /// Reads the tree's events until it ends or agentguard is stopped; passes the terminal's
 /// signals on; under the UI, draws it and, at the end, keeps it up until q.
 fn follow(
-    ring: &libbpf_rs::RingBuffer,
+    source: &mut impl Source,
     sensor: &Sensor,
     // The TLS probes put on libraries the tree maps, kept until the session ends.
     tls_links: &mut Vec<libbpf_rs::Link>,
-    pipe: &Rc<RefCell<Pipeline>>,
+    pipe: &mut Pipeline,
     signals: &SignalFd,
     started: &mut Started,
     tui: bool,
@@ -247,27 +229,19 @@ fn follow(
     let mut stats = Stats::default();
     let mut last_check = Instant::now();
     loop {
-        // The kernel side wakes us only when a backlog builds: poll, then take the rest.
-        // A stop and continue (SIGSTOP, a debugger, a suspended terminal) interrupts the
-        // wait: that is no reason to stop reading.
-        interrupted_ok(ring.poll(Duration::from_millis(20)))?;
-        interrupted_ok(ring.consume())?;
-        {
-            let mut p = pipe.borrow_mut();
-            for n in p.attach_tls(sensor, tls_links) {
-                p.handle(n);
-            }
+        source.pump(pipe, Duration::from_millis(20))?;
+        for n in pipe.attach_tls(sensor, tls_links) {
+            pipe.handle(n);
         }
         let heard = signals_heard(signals, started, root_status);
         hung_up |= heard.hung_up;
         interrupted |= heard.interrupted;
         if let Some(t) = &mut terminal {
-            let mut p = pipe.borrow_mut();
-            let app = p
+            let app = pipe
                 .tui
                 .as_mut()
                 .expect("the UI state exists with the terminal");
-            if crate::tui::step(t, app, Duration::ZERO)? {
+            if crate::tui::step(t, app, &pipe.tree, Duration::ZERO)? {
                 // Quitting the UI ends the watch; a command still running is asked to stop.
                 if let (Some(pid), None) = (child, root_status) {
                     let _ = kill(pid, Signal::SIGTERM);
@@ -284,7 +258,7 @@ fn follow(
         }
         if last_check.elapsed() >= Duration::from_millis(200) {
             last_check = Instant::now();
-            pipe.borrow_mut().losses(sensor.stats()?, &mut stats);
+            pipe.losses(sensor.stats()?, &mut stats);
             // Processes found in /proc that died before their first event never had an
             // exit record to take them out of scope.
             started.pending.retain(|(pid, ticks)| {
@@ -300,21 +274,20 @@ fn follow(
             break;
         }
     }
-    interrupted_ok(ring.consume())?;
-    pipe.borrow_mut().losses(sensor.stats()?, &mut stats);
+    source.pump(pipe, Duration::ZERO)?;
+    pipe.losses(sensor.stats()?, &mut stats);
     if let Some(r) = &mut started.relay {
         r.finish();
     }
     if let Some(mut t) = terminal.take() {
-        let mut p = pipe.borrow_mut();
-        let root_exit = p.root_exit;
-        let app = p
+        let root_exit = pipe.root_exit;
+        let app = pipe
             .tui
             .as_mut()
             .expect("the UI state exists with the terminal");
         linger(
             &mut t,
-            app,
+            (app, &pipe.tree),
             signals,
             interrupted,
             hung_up,
@@ -368,7 +341,7 @@ fn signals_heard(signals: &SignalFd, started: &mut Started, root_status: Option<
 /// SIGINT).
 fn linger(
     t: &mut ratatui::DefaultTerminal,
-    app: &mut crate::tui::app::App,
+    (app, tree): (&mut crate::tui::app::App, &crate::tree::Tree),
     signals: &SignalFd,
     interrupted: bool,
     hung_up: bool,
@@ -380,20 +353,12 @@ fn linger(
         format!("the tree ended (exit {})", exit.unwrap_or(0))
     };
     app.done = Some(format!("{ended}: q to quit"));
-    while !interrupted && !hung_up && !crate::tui::step(t, app, Duration::from_millis(250))? {
+    while !interrupted && !hung_up && !crate::tui::step(t, app, tree, Duration::from_millis(250))? {
         if let Ok(Some(_)) = signals.read_signal() {
             break;
         }
     }
     Ok(())
-}
-
-/// A ring-buffer read that a signal interrupted is retried by the next turn of the loop.
-fn interrupted_ok(r: libbpf_rs::Result<()>) -> Result<()> {
-    match r {
-        Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => Ok(()),
-        other => other.context("reading events"),
-    }
 }
 
 /// The end of a session: the end record, the profile and outputs, the summary, the gate.

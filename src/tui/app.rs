@@ -46,9 +46,6 @@ pub struct Row {
 pub struct App {
     /// The processes shown, in pid order; their parents and executables are the tree's.
     pub procs: BTreeMap<u32, Proc>,
-    /// The run's process tree, fed the events the UI is fed. The UI keeps its own copy
-    /// because it outlives the pipeline: a replay is read in full before it is shown.
-    pub tree: Tree,
     pub rows: VecDeque<Row>,
     pub dropped: u64,
     pub counts: BTreeMap<&'static str, u64>,
@@ -210,7 +207,6 @@ impl App {
     pub fn new(title: String) -> App {
         App {
             procs: BTreeMap::new(),
-            tree: Tree::default(),
             rows: VecDeque::new(),
             dropped: 0,
             counts: BTreeMap::new(),
@@ -240,7 +236,6 @@ impl App {
         if finding.is_some() {
             self.findings += 1;
         }
-        self.tree.update(&ev);
         match &ev.kind {
             Kind::Start { .. } => {
                 self.procs.entry(ev.pid).or_default();
@@ -329,12 +324,12 @@ impl App {
             .collect()
     }
 
-    /// Processes in tree order: (depth, pid). One pass to index children: it runs every
-    /// frame, and a tree of tens of thousands of processes must not cost their square.
-    pub fn tree_order(&self) -> Vec<(usize, u32)> {
+    /// Processes in the order of the run's tree (the pipeline's): (depth, pid). One pass
+    /// to index children: it runs every frame, and a tree of tens of thousands of
+    /// processes must not cost their square.
+    pub fn tree_order(&self, tree: &Tree) -> Vec<(usize, u32)> {
         let parent = |pid: u32| {
-            self.tree
-                .parent(pid)
+            tree.parent(pid)
                 .filter(|p| *p != pid && self.procs.contains_key(p))
         };
         let mut kids: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
@@ -389,7 +384,7 @@ impl App {
     }
 
     /// Handles a key; returns true to quit.
-    pub fn on_key(&mut self, k: KeyEvent) -> bool {
+    pub fn on_key(&mut self, k: KeyEvent, tree: &Tree) -> bool {
         if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
             return true;
         }
@@ -423,7 +418,8 @@ impl App {
             }
             Mode::Normal => {}
         }
-        let procs = self.tree_order().len();
+        // Every process is in the tree pane once (tree_order hides none).
+        let procs = self.procs.len();
         let rows = self.n_visible;
         match k.code {
             KeyCode::Char('q') => return true,
@@ -482,7 +478,10 @@ impl App {
             KeyCode::Enter => match self.pane {
                 // A process: show only its events.
                 Pane::Tree => {
-                    self.only_pid = self.tree_order().get(self.selected_proc).map(|(_, p)| *p);
+                    self.only_pid = self
+                        .tree_order(tree)
+                        .get(self.selected_proc)
+                        .map(|(_, p)| *p);
                     self.pane = Pane::Events;
                     self.refilter();
                 }
@@ -497,9 +496,8 @@ impl App {
 
 impl App {
     /// "cat (12)", its parent, ... up to the root of the tree.
-    pub fn procs_chain(&self, pid: u32) -> Vec<String> {
-        self.tree
-            .chain(pid)
+    pub fn procs_chain(tree: &Tree, pid: u32) -> Vec<String> {
+        tree.chain(pid)
             .into_iter()
             .map(|(pid, exe)| format!("{} ({pid})", exe.rsplit('/').next().unwrap_or(&exe)))
             .collect()

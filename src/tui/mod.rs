@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
 
+use crate::tree::Tree;
 use app::App;
 
 /// The UI draws on standard output and reads keys from standard input: both must be a
@@ -29,11 +30,12 @@ pub fn need_terminal(what: &str) -> Option<String> {
     ))
 }
 
-/// Draws the UI, then handles the keys that arrive within `wait`; true when the user quits.
+/// Draws the UI of the run whose process tree is `tree`, then handles the keys that arrive within `wait`; true when the user quits.
 /// Drawing once per step, not once per event, is what keeps up with a busy tree.
 pub fn step(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
+    tree: &Tree,
     wait: Duration,
 ) -> Result<bool> {
     // A terminal that hung up reads as endless end-of-file, on which the event reader
@@ -47,7 +49,9 @@ pub fn step(
         .context("reading the terminal's size")?
         .height;
     app.page = usize::from(height.saturating_sub(6)).max(1);
-    terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+    terminal
+        .draw(|f| ui::draw(f, app, tree))
+        .context("drawing")?;
     let mut wait = wait;
     // A bounded number per step: a terminal that went away can report input forever, and
     // the next draw is what notices it (an error, and agentguard ends).
@@ -60,7 +64,7 @@ pub fn step(
             return Ok(true);
         }
         if let TermEvent::Key(k) = event::read().context("reading the terminal")? {
-            if k.kind == KeyEventKind::Press && app.on_key(k) {
+            if k.kind == KeyEventKind::Press && app.on_key(k, tree) {
                 return Ok(true);
             }
         }

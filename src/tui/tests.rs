@@ -6,6 +6,36 @@ use ratatui::Terminal;
 use super::app::{App, Mode, Pane};
 use super::ui;
 use crate::event::{Access, Deny, DenyOp, Event, Exec, File, FileOp, Kind};
+use crate::pipeline::{source::Log, Pipeline};
+
+/// The UI as watch runs it: fed by a pipeline, whose process tree it draws.
+struct Ui(Pipeline);
+
+impl Ui {
+    fn new(title: &str) -> Ui {
+        let mut p = Pipeline::replaying(&[], Default::default());
+        p.tui = Some(App::new(title.into()));
+        Ui(p)
+    }
+
+    /// One event, as a kept log feeds it.
+    fn feed(&mut self, e: Event) {
+        Log::new(vec![e]).drain(&mut self.0);
+    }
+}
+
+impl std::ops::Deref for Ui {
+    type Target = App;
+    fn deref(&self) -> &App {
+        self.0.tui.as_ref().expect("the UI is in the pipeline")
+    }
+}
+
+impl std::ops::DerefMut for Ui {
+    fn deref_mut(&mut self) -> &mut App {
+        self.0.tui.as_mut().expect("the UI is in the pipeline")
+    }
+}
 
 fn ev(pid: u32, ppid: u32, exe: &str, kind: Kind) -> Event {
     Event {
@@ -48,8 +78,8 @@ fn open(path: &str) -> Kind {
 }
 
 /// A small agent run: python starts a shell that reads a file and is denied a key.
-fn app() -> App {
-    let mut a = App::new("agentguard watch run.jsonl".into());
+fn app() -> Ui {
+    let mut a = Ui::new("agentguard watch run.jsonl");
     for e in [
         ev(
             100,
@@ -97,15 +127,15 @@ fn app() -> App {
             },
         ),
     ] {
-        a.push(e, None);
+        a.feed(e);
     }
     a.done = Some("replayed 7 events".into());
     a
 }
 
-fn frame(a: &App) -> String {
+fn frame(a: &Ui) -> String {
     let mut t = Terminal::new(TestBackend::new(110, 22)).unwrap();
-    t.draw(|f| ui::draw(f, a)).unwrap();
+    t.draw(|f| ui::draw(f, a, &a.0.tree)).unwrap();
     let buf = t.backend().buffer().clone();
     let mut s = String::new();
     for y in 0..buf.area.height {
@@ -117,14 +147,16 @@ fn frame(a: &App) -> String {
     s
 }
 
-fn key(a: &mut App, c: KeyCode) -> bool {
-    a.on_key(KeyEvent::new(c, KeyModifiers::NONE))
+fn key(a: &mut Ui, c: KeyCode) -> bool {
+    let Ui(p) = a;
+    let app = p.tui.as_mut().expect("the UI is in the pipeline");
+    app.on_key(KeyEvent::new(c, KeyModifiers::NONE), &p.tree)
 }
 
 #[test]
 fn the_main_view() {
     let a = app();
-    assert_eq!(a.tree_order(), vec![(0, 100), (1, 101)]);
+    assert_eq!(a.tree_order(&a.0.tree), vec![(0, 100), (1, 101)]);
     insta::assert_snapshot!("main", frame(&a));
 }
 
@@ -160,16 +192,13 @@ fn keys_filter_select_and_show_detail() {
 fn a_long_stream_keeps_a_bounded_window_and_follows_the_tail() {
     let mut a = app();
     for i in 0..(super::app::KEEP + 10) {
-        a.push(
-            ev(101, 100, "/usr/bin/cat", open(&format!("/w/f{i}"))),
-            None,
-        );
+        a.feed(ev(101, 100, "/usr/bin/cat", open(&format!("/w/f{i}"))));
     }
     assert_eq!(a.rows.len(), super::app::KEEP);
     assert_eq!(a.dropped, 17);
     assert_eq!(a.selected_row, super::app::KEEP - 1, "following the tail");
     key(&mut a, KeyCode::Char('p'));
-    a.push(ev(101, 100, "/usr/bin/cat", open("/w/late")), None);
+    a.feed(ev(101, 100, "/usr/bin/cat", open("/w/late")));
     assert!(
         a.paused && a.selected_row < super::app::KEEP - 1,
         "paused: the view stays"
@@ -178,7 +207,7 @@ fn a_long_stream_keeps_a_bounded_window_and_follows_the_tail() {
 
 #[test]
 fn events_show_the_tool_call_behind_them_and_the_filter_finds_it() {
-    let mut a = App::new("agentguard watch".into());
+    let mut a = Ui::new("agentguard watch");
     let call = ev(
         100,
         1,
@@ -197,14 +226,14 @@ fn events_show_the_tool_call_behind_them_and_the_filter_finds_it() {
         "/usr/bin/python3.11",
         exec("/usr/bin/cat", &["cat", "notes.md"]),
     );
-    // The real attributor, as record runs it, before the UI sees each event.
-    let mut at = crate::llm::attribute::Attributor::default();
-    let mut tree = crate::tree::Tree::default();
+    // Through the LLM stage, as record runs it, before the UI sees each event.
+    a.0.llm = Some(crate::llm::Llm::new(crate::llm::Options {
+        bodies: false,
+        body_max: 0,
+    }));
     let fork = ev(100, 1, "/usr/bin/python3.11", Kind::Fork { child: 101 });
-    for mut e in [call, fork, shell] {
-        tree.update(&e);
-        at.observe(&mut e, &tree);
-        a.push(e, None);
+    for e in [call, fork, shell] {
+        a.0.handle(e);
     }
     let f = frame(&a);
     assert!(
@@ -246,12 +275,11 @@ access = ["read"]
     };
     let checker = crate::diff::Checker::new(&base, std::path::Path::new("b.toml"), vars).unwrap();
     // As `watch --replay` has it: the UI behind the pipeline, the checker a sink beside it.
-    let mut p = crate::pipeline::Pipeline::replaying(&[], Default::default());
-    p.tui = Some(App::new("agentguard watch".into()));
-    p.findings.checker = Some(checker);
-    p.replay(ev(100, 1, "", exec("/usr/bin/python3.11", &["python3"])));
-    p.replay(ev(100, 1, "/usr/bin/python3.11", open("/w/notes.md")));
-    p.replay(ev(100, 1, "/usr/bin/python3.11", open("/w/draft.md")));
+    let mut a = Ui::new("agentguard watch");
+    a.0.findings.checker = Some(checker);
+    a.feed(ev(100, 1, "", exec("/usr/bin/python3.11", &["python3"])));
+    a.feed(ev(100, 1, "/usr/bin/python3.11", open("/w/notes.md")));
+    a.feed(ev(100, 1, "/usr/bin/python3.11", open("/w/draft.md")));
     // As a recording wrote it: tied to the tool call that read the key.
     let mut read = ev(100, 1, "/usr/bin/python3.11", open("/home/a/.ssh/id_rsa"));
     read.cause = Some(crate::event::Cause {
@@ -261,8 +289,7 @@ access = ["read"]
         confidence: 0.9,
         why: "its arguments name it".into(),
     });
-    p.replay(read);
-    let mut a = p.tui.take().unwrap();
+    a.feed(read);
     let severities: Vec<_> = a
         .rows
         .iter()
@@ -309,10 +336,7 @@ access = ["read"]
 fn paging_keys_move_the_selection() {
     let mut a = app();
     for i in 0..100 {
-        a.push(
-            ev(101, 100, "/usr/bin/cat", open(&format!("/w/f{i}"))),
-            None,
-        );
+        a.feed(ev(101, 100, "/usr/bin/cat", open(&format!("/w/f{i}"))));
     }
     let last = a.n_visible - 1;
     assert_eq!(a.selected_row, last);

@@ -7,6 +7,7 @@ use ratatui::Frame;
 
 use super::app::{summary, App, Mode, Pane};
 use crate::diff::rules::Severity;
+use crate::tree::Tree;
 
 pub const KEYS: &str =
     "q quit  ? help  / filter  F findings  tab pane  ↑↓ jk PgUp PgDn g G move  enter select  p pause  esc clear";
@@ -20,7 +21,7 @@ fn severity_style(s: Severity) -> Style {
     }
 }
 
-pub fn draw(f: &mut Frame, app: &App) {
+pub fn draw(f: &mut Frame, app: &App, procs: &Tree) {
     let [head, body, foot] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Min(5),
@@ -30,12 +31,12 @@ pub fn draw(f: &mut Frame, app: &App) {
     header(f, app, head);
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(body);
-    tree(f, app, left);
+    tree(f, app, procs, left);
     events(f, app, right);
     footer(f, app, foot);
     match &app.mode {
         Mode::Help => help(f),
-        Mode::Detail => detail(f, app),
+        Mode::Detail => detail(f, app, procs),
         _ => {}
     }
     if !app.colour {
@@ -101,13 +102,13 @@ fn focused(app: &App, pane: Pane) -> Style {
     }
 }
 
-fn tree(f: &mut Frame, app: &App, area: Rect) {
+fn tree(f: &mut Frame, app: &App, procs: &Tree, area: Rect) {
     let items: Vec<ListItem> = app
-        .tree_order()
+        .tree_order(procs)
         .into_iter()
         .map(|(depth, pid)| {
             let p = &app.procs[&pid];
-            let exe = app.tree.exe_of(pid);
+            let exe = procs.exe_of(pid);
             let name = exe.rsplit('/').next().unwrap_or(exe);
             let args = p.argv.iter().skip(1).cloned().collect::<Vec<_>>().join(" ");
             let state = match p.exit {
@@ -245,7 +246,7 @@ fn help(f: &mut Frame) {
     popup(f, "help", lines.iter().map(|l| Line::raw(*l)).collect());
 }
 
-fn detail(f: &mut Frame, app: &App) {
+fn detail(f: &mut Frame, app: &App, procs: &Tree) {
     let Some(r) = app.selected_event() else {
         return;
     };
@@ -269,7 +270,7 @@ fn detail(f: &mut Frame, app: &App) {
         );
         lines.insert(1, Line::raw(""));
     }
-    let chain: Vec<String> = app.procs_chain(r.ev.pid);
+    let chain: Vec<String> = App::procs_chain(procs, r.ev.pid);
     if !chain.is_empty() {
         lines.push(Line::raw(""));
         lines.push(Line::raw(format!("process: {}", chain.join(" <- "))));
