@@ -4,13 +4,15 @@ use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-/// (source, skeleton name): the sensor, the LSM programs that enforce a profile, and
-/// doctor's probes, and the Landlock backend's network programs.
-const OBJECTS: &[(&str, &str)] = &[
-    ("src/bpf/sensor.bpf.c", "sensor"),
-    ("src/bpf/enforce.bpf.c", "enforce"),
-    ("src/bpf/probe.bpf.c", "probe"),
-    ("src/bpf/egress.bpf.c", "egress"),
+/// (skeleton name, its compilation units): the sensor (with its payload capture), the
+/// LSM programs that enforce a profile, doctor's probes, and the Landlock backend's
+/// network programs. An object of several units is linked by libbpf's static linker:
+/// its units share maps and functions through a header's extern declarations.
+const OBJECTS: &[(&str, &[&str])] = &[
+    ("sensor", &["src/bpf/sensor.bpf.c", "src/bpf/payload.bpf.c"]),
+    ("enforce", &["src/bpf/enforce.bpf.c"]),
+    ("probe", &["src/bpf/probe.bpf.c"]),
+    ("egress", &["src/bpf/egress.bpf.c"]),
 ];
 
 /// The commit built, for --version: "unknown" outside a git checkout, "-dirty" with
@@ -52,27 +54,44 @@ fn main() {
         Ok(other) => panic!("the BPF sensor supports x86_64 only for now, not {other}"),
         Err(_) => "x86",
     };
-    for (src, name) in OBJECTS {
+    // libbpf's headers (bpf_helpers.h, ...), as libbpf-sys bundles them.
+    let include = out.join("include");
+    std::fs::create_dir_all(include.join("bpf")).expect("creating OUT_DIR/include/bpf");
+    for (file, text) in libbpf_rs::libbpf_sys::API_HEADERS.iter() {
+        std::fs::write(include.join("bpf").join(file), text).expect("writing libbpf's headers");
+    }
+    let units = out.join("units");
+    std::fs::create_dir_all(&units).expect("creating OUT_DIR/units");
+    for (name, sources) in OBJECTS {
+        // All units in one pass of the linker: it resolves each unit's extern maps,
+        // variables and functions against the others' definitions.
+        let linked = out.join(format!("{name}.o"));
+        let mut linker = libbpf_rs::Linker::new(&linked)
+            .unwrap_or_else(|e| panic!("linking the {name} object: {e:#}"));
+        for src in *sources {
+            let stem = src.rsplit('/').next().unwrap_or(src);
+            let obj = units.join(stem.replace(".bpf.c", ".o"));
+            compile(src, &obj, arch, &include);
+            linker
+                .add_file(&obj)
+                .unwrap_or_else(|e| panic!("linking {src} into the {name} object: {e:#}"));
+        }
+        linker
+            .link()
+            .unwrap_or_else(|e| panic!("linking the {name} object: {e:#}"));
         SkeletonBuilder::new()
-            .source(src)
-            .clang_args([
-                format!("-D__TARGET_ARCH_{arch}"),
-                "-Wall".to_string(),
-                "-Werror".to_string(),
-                "-Isrc/bpf".to_string(),
-            ])
-            .build_and_generate(out.join(format!("{name}.skel.rs")))
-            .unwrap_or_else(|e| {
-                panic!("building {src} (needs clang; see README, Prerequisites): {e:#}")
-            });
+            .obj(&linked)
+            .generate(out.join(format!("{name}.skel.rs")))
+            .unwrap_or_else(|e| panic!("generating the {name} skeleton: {e:#}"));
     }
     for f in [
         "src/bpf/sensor.bpf.c",
         "src/bpf/enforce.bpf.c",
         "src/bpf/probe.bpf.c",
         "src/bpf/egress.bpf.c",
+        "src/bpf/payload.bpf.c",
+        "src/bpf/sensor.h",
         "src/bpf/events.h",
-        "src/bpf/payload.h",
         "src/bpf/dns.h",
         "src/bpf/times.h",
         "src/bpf/policy.h",
@@ -80,5 +99,36 @@ fn main() {
         "src/bpf/vmlinux.h",
     ] {
         println!("cargo:rerun-if-changed={f}");
+    }
+}
+
+/// One compilation unit to a BPF object, as libbpf-cargo would compile it (its builder
+/// links each source alone, which cannot resolve one unit's extern maps in another).
+fn compile(src: &str, obj: &std::path::Path, arch: &str, include: &std::path::Path) {
+    let out = std::process::Command::new("clang")
+        .args([
+            &format!("-D__TARGET_ARCH_{arch}"),
+            "-Wall",
+            "-Werror",
+            "-Isrc/bpf",
+            "-I",
+        ])
+        .arg(include)
+        // Stack protection does not exist in BPF.
+        .args([
+            "-fno-stack-protector",
+            "-g",
+            "-O2",
+            "-target",
+            "bpf",
+            "-c",
+            src,
+            "-o",
+        ])
+        .arg(obj)
+        .output()
+        .unwrap_or_else(|e| panic!("running clang for {src} (see README, Prerequisites): {e}"));
+    if !out.status.success() {
+        panic!("compiling {src}:\n{}", String::from_utf8_lossy(&out.stderr));
     }
 }

@@ -8,7 +8,8 @@
  *   sched_process_exec  reports the executed file, argv and cwd
  *   sched_process_exit  reports the exit and takes the process out of scope
  *   sys_exit            everything else, decoded from the syscall's saved registers
- * and, in payload.h, uprobes on TLS libraries for the plaintext of HTTP streams.
+ * and, in payload.bpf.c (its own compilation unit, linked with this one by build.rs),
+ * uprobes on TLS libraries for the plaintext of HTTP streams.
  *
  * Every program asks "is this process in scope?" first, from a bitmap in .bss, so the
  * cost for the rest of the host is one memory load.
@@ -20,6 +21,7 @@
 #include <bpf/bpf_endian.h>
 #include "events.h"
 #include "syscalls.h"
+#include "sensor.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -29,10 +31,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
-#define SOCK_STREAM 1
 #define SOCK_DGRAM 2
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 #define S_IFDIR 0040000
 #define S_IFCHR 0020000
 #define S_IFBLK 0060000
@@ -47,11 +46,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TS_COMPAT 0x0002
 #define DNS_PORT 53
 
-/* Set by user space before load. */
+/* Set by user space before load (declared in sensor.h). */
 const volatile __u64 tick_ns = 10000000;	/* ns per /proc starttime tick (NSEC_PER_SEC / USER_HZ) */
 const volatile __u64 wakeup_bytes = 256 * 1024; /* wake the reader once this much is queued */
 
-/* Scope, first check: one bit per tgid. A set bit is a hint; `procs` is the truth. */
 __u64 scope_bits[AG_PID_LIMIT / 64];
 
 /* Put the boundary types into BTF so the skeleton generates them for user space. */
@@ -65,60 +63,11 @@ enum ag_flags _flags = 0;
 enum ag_stat _stat = 0;
 enum ag_proc_flags _proc_flags = 0;
 
-/* The tracked processes: tgid -> identity. Sized by user space (--max-procs). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, struct ag_proc);
-} procs SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 32 * 1024 * 1024);
-} events SEC(".maps");
-
-/* A record is assembled here, then copied out at its real size. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ag_event);
-} scratch SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, AG_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-static __always_inline void stat_inc(__u32 which)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &which);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
-
-/*
- * The index of tgid's word, masked so the verifier can see it is inside the array; the
- * barrier stops the compiler from dropping the mask as redundant with the caller's check.
- */
-static __always_inline __u32 bit_word(__u32 tgid)
-{
-	__u32 w = tgid >> 6;
-
-	barrier_var(w);
-	return w & (AG_PID_LIMIT / 64 - 1);
-}
-
-static __always_inline bool bit_test(__u32 tgid)
-{
-	if (tgid >= AG_PID_LIMIT)
-		return false;
-	return scope_bits[bit_word(tgid)] & (1ULL << (tgid & 63));
-}
+/* The maps sensor.h declares, defined here (sensor.h says what each holds). */
+struct procs_map procs SEC(".maps");
+struct events_map events SEC(".maps");
+struct scratch_map scratch SEC(".maps");
+struct stats_map stats SEC(".maps");
 
 static __always_inline void bit_set(__u32 tgid)
 {
@@ -130,68 +79,6 @@ static __always_inline void bit_clear(__u32 tgid)
 {
 	if (tgid < AG_PID_LIMIT)
 		__sync_fetch_and_and(&scope_bits[bit_word(tgid)], ~(1ULL << (tgid & 63)));
-}
-
-/*
- * In scope means: tgid tracked AND the same process that was tracked, compared by the
- * group leader's start time, so a recycled pid is never in scope. Entries that user space
- * found in /proc carry only a start time in clock ticks: the first event adopts the exact
- * start time when the ticks agree.
- */
-static __always_inline struct ag_proc *scope(struct task_struct *task, __u32 tgid)
-{
-	struct ag_proc *p;
-	__u64 start;
-
-	if (!bit_test(tgid))
-		return NULL;
-	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (!p)
-		return NULL;
-	start = task->group_leader->start_boottime;
-	if (p->start_ns == start)
-		return p;
-	if (p->start_ns == 0 && tick_ns && p->start_ticks == start / tick_ns) {
-		p->start_ns = start;
-		return p;
-	}
-	return NULL;
-}
-
-static __always_inline struct ag_event *ev_init(__u16 kind, __u16 op, struct task_struct *task)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 zero = 0;
-	struct ag_event *e = bpf_map_lookup_elem(&scratch, &zero);
-
-	if (!e)
-		return NULL;
-	__builtin_memset(&e->h, 0, sizeof(e->h));
-	e->h.kind = kind;
-	e->h.op = op;
-	e->h.ts = bpf_ktime_get_ns();
-	e->h.tgid = pid_tgid >> 32;
-	e->h.tid = (__u32)pid_tgid;
-	e->h.ppid = task->real_parent->tgid;
-	return e;
-}
-
-/*
- * Copy the record out at its real size. File and network records do not wake the reader
- * (it polls) until a backlog builds up: a wake-up per event would cost more than the event.
- */
-static __always_inline void ev_submit(struct ag_event *e, __u32 off, bool urgent)
-{
-	__u64 size = sizeof(e->h) + off;
-	__u64 flags = BPF_RB_NO_WAKEUP;
-
-	if (size > sizeof(*e))
-		size = sizeof(*e);
-	e->h.size = size;
-	if (urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes)
-		flags = 0;
-	if (bpf_ringbuf_output(&events, e, size, flags))
-		stat_inc(AG_STAT_LOST);
 }
 
 /*
@@ -276,29 +163,6 @@ static __always_inline __u32 put_user_str(struct ag_event *e, __u32 off, __u32 s
 		n = 0;
 	e->h.len[slot & (AG_NSTR - 1)] = n;
 	return off + n;
-}
-
-/* task must be a BTF pointer (the current task): its fields are plain loads. */
-static __always_inline struct file *fd_file(struct task_struct *task, int fd)
-{
-	struct fdtable *fdt = task->files->fdt;
-	struct file **fda;
-	struct file *f = NULL;
-
-	if (fd < 0 || !fdt || fd >= fdt->max_fds)
-		return NULL;
-	fda = fdt->fd;
-	bpf_probe_read_kernel(&f, sizeof(f), &fda[fd]);
-	return f;
-}
-
-static __always_inline struct socket *fd_socket(struct task_struct *task, int fd)
-{
-	struct file *f = fd_file(task, fd);
-
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return NULL;
-	return BPF_CORE_READ(f, private_data);
 }
 
 /*
@@ -655,10 +519,8 @@ static __always_inline int on_capset(long ret, const void *hdrp, const void *dat
 			 data[1] | ((__u64)data[4] << 32));
 }
 
-#include "payload.h"
-
 /*
- * recvfrom: on a TCP socket, HTTP payload (payload.h); on a UDP socket, a datagram from
+ * recvfrom: on a TCP socket, HTTP payload (payload.bpf.c); on a UDP socket, a datagram from
  * port 53 is a DNS answer, which user space reads to name the addresses the tree connects
  * to. uaddr/ualen: where recvfrom stores the sender (NULL on a connected socket).
  */
@@ -698,7 +560,7 @@ static __noinline int on_recv(struct recv_args *a)
 	if (!sock)
 		return 0;
 	if (BPF_CORE_READ(sock, type) == SOCK_STREAM)
-		return capture_payload ? on_payload((__u64)sock, buf, ret, AG_DATA_RECV) : 0;
+		return on_payload((__u64)sock, buf, ret, AG_DATA_RECV);
 	if (BPF_CORE_READ(sock, type) != SOCK_DGRAM)
 		return 0;
 	e = ev_init(AG_DNS, AG_NET_SENDTO, task);

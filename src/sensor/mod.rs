@@ -163,7 +163,7 @@ impl<'obj> Sensor<'obj> {
     /// process that maps the file; the programs keep to the tree. Returns the functions
     /// attached to; an error when the file exports neither.
     pub fn attach_tls(&self, path: &std::path::Path) -> Result<TlsProbes> {
-        // (symbol, attach cookie: which function it is, see payload.h)
+        // (symbol, attach cookie: which function it is, see payload.bpf.c)
         const ALL: [(&str, u64); 4] = [
             ("SSL_write", 1),
             ("SSL_write_ex", 2),

@@ -1,8 +1,8 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The sensor's payload capture, included by sensor.bpf.c (it shares its scope check,
- * scratch record and ring buffer): the bytes of HTTP streams, for user space to find the
- * agent's LLM calls in.
+ * The sensor's payload capture, a compilation unit of its own linked into the sensor's
+ * object (sensor.h: it shares the sensor's scope check, scratch record and ring buffer):
+ * the bytes of HTTP streams, for user space to find the agent's LLM calls in.
  *
  *   TLS   uprobes on OpenSSL's SSL_write(_ex) and SSL_read(_ex), attached by user space to
  *         each libssl (or binary exporting them) the tree maps: the plaintext.
@@ -13,11 +13,17 @@
  * all reads are copied only for marked streams. Ciphertext, database protocols and file
  * data never leave the kernel.
  */
-#ifndef AGENTGUARD_PAYLOAD_H
-#define AGENTGUARD_PAYLOAD_H
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "events.h"
+#include "sensor.h"
 
 /* Set by user space before load: without it, no payload program does anything. */
 const volatile bool capture_payload = false;
+
+/* Into BTF, so the skeleton generates it for user space. */
 
 enum ag_data_op _data_op = 0;
 
@@ -111,16 +117,16 @@ static __always_inline __u8 http_start(const void *buf, __u64 len)
  * One call's bytes on a stream. A write that starts HTTP marks the stream; bytes of
  * unmarked streams are not copied. HTTP/2 is reported once (its preface) and then left.
  */
-static __noinline int on_payload(__u64 ptr, __u64 buf, __u64 len, __u16 op)
+__hidden __noinline int on_payload(__u64 ptr, __u64 buf, __u64 len, __u16 op)
 {
 	struct stream_key k = { .ptr = ptr, .tgid = bpf_get_current_pid_tgid() >> 32 };
 	struct chunk_ctx c = { .key = ptr, .buf = buf, .len = len, .op = op };
 	bool write = op == AG_DATA_TLS_WRITE || op == AG_DATA_SEND;
-	__u8 *state = bpf_map_lookup_elem(&streams, &k);
-	__u8 start;
+	__u8 *state, start;
 
-	if (!buf || !len || len > (1ULL << 31))
+	if (!capture_payload || !buf || !len || len > (1ULL << 31))
 		return 0;
+	state = bpf_map_lookup_elem(&streams, &k);
 	if (state && *state == STREAM_H2)
 		return 0;
 	if (write) {
@@ -149,8 +155,8 @@ static __always_inline bool payload_in_scope(void)
 	return scope(bpf_get_current_task_btf(), tgid) != NULL;
 }
 
-/* sendto / recvfrom on a TCP socket, at syscall exit (ret bytes moved). */
-static __always_inline int on_stream(__u16 op, long ret, int fd, __u64 buf)
+/* sendto on a TCP socket, at syscall exit (ret bytes moved). */
+__hidden __noinline int on_stream(__u16 op, long ret, int fd, __u64 buf)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct socket *sock;
@@ -245,5 +251,3 @@ int tls_exit_one(struct pt_regs *ctx)
 {
 	return tls_exit(ctx);
 }
-
-#endif
