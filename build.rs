@@ -10,7 +10,14 @@ use libbpf_cargo::SkeletonBuilder;
 /// its units share maps and functions through a header's extern declarations.
 const OBJECTS: &[(&str, &[&str])] = &[
     ("sensor", &["src/bpf/sensor.bpf.c", "src/bpf/payload.bpf.c"]),
-    ("enforce", &["src/bpf/enforce.bpf.c"]),
+    (
+        "enforce",
+        &[
+            "src/bpf/enforce.bpf.c",
+            "src/bpf/dns.bpf.c",
+            "src/bpf/times.bpf.c",
+        ],
+    ),
     ("probe", &["src/bpf/probe.bpf.c"]),
     ("egress", &["src/bpf/egress.bpf.c"]),
 ];
@@ -92,8 +99,9 @@ fn main() {
         "src/bpf/payload.bpf.c",
         "src/bpf/sensor.h",
         "src/bpf/events.h",
-        "src/bpf/dns.h",
-        "src/bpf/times.h",
+        "src/bpf/dns.bpf.c",
+        "src/bpf/times.bpf.c",
+        "src/bpf/enforce.h",
         "src/bpf/policy.h",
         "src/bpf/syscalls.h",
         "src/bpf/vmlinux.h",

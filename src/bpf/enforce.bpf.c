@@ -15,10 +15,10 @@
 #include <bpf/bpf_endian.h>
 #include "events.h"
 #include "policy.h"
+#include "enforce.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define EPERM 1
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
 #define FMODE_EXEC 0x20
@@ -45,15 +45,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define CLONE_THREAD 0x00010000
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #define SIGKILL 9
-#define MASK (AG_PATHBUF - 1)
-#define IX(i) ix(i)
-
-/* An index the verifier can bound: the barrier keeps the compiler from dropping the mask. */
-static __always_inline __u32 ix(__u32 i)
-{
-	barrier_var(i);
-	return i & 63;
-}
 
 const volatile __u64 tick_ns = 10000000;
 const volatile __u64 hash_key = 0;	/* random per session: rules are found by keyed hash */
@@ -62,6 +53,10 @@ const volatile __u32 kill_on_deny = 0;
 const volatile __u64 tree_cgid = 0;	/* the tree's cgroup (its directory's inode number) */
 const volatile __u32 n_slow = 0;	/* rules in `slow` */
 const volatile __u32 n_net = 0;		/* rules in `net_rules` */
+
+/* The maps enforce.h declares, defined here (enforce.h says what each holds). */
+struct procs_map procs SEC(".maps");
+struct scratch_map scratch SEC(".maps");
 
 struct ag_glob _glob = {};
 struct ag_dir _dir = {};
@@ -72,14 +67,6 @@ enum ag_access _access = 0;
 enum ag_rule_flags _rule_flags = 0;
 enum ag_deny_op _deny_op = 0;
 enum ag_rule_id _rule_id = 0;
-
-/* The sensor's map of tracked processes (user space hands over its fd before load). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, struct ag_proc);
-} procs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -123,42 +110,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1024 * 1024);
 } denials SEC(".maps");
-
-struct pathbuf {
-	__u32 start;			/* the path is buf[start..AG_PATHBUF) */
-	__u32 n;			/* components */
-	/* Sized 64 and indexed with IX(): a masked index is one the verifier can bound. */
-	__u32 coff[64];			/* offset of the '/' before component i; coff[n] = end */
-	__u64 pre[64];			/* keyed hash of the path up to component i */
-	__u64 comp[64];			/* keyed hash of component i alone */
-	char buf[AG_PATHBUF + 256];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pathbuf);
-} scratch SEC(".maps");
-
-/* The same test as the sensor's scope(), without its bitmap (LSM hooks are rarer). */
-static __always_inline bool in_scope(struct task_struct *task)
-{
-	__u32 tgid = task->tgid;
-	struct ag_proc *p = bpf_map_lookup_elem(&procs, &tgid);
-	__u64 start;
-
-	/*
-	 * Not tracked, yet in the tree's cgroup, which no tree process can leave: a child
-	 * that lost a race for the process map's last slot. Enforced all the same.
-	 */
-	if (!p)
-		return tree_cgid && BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id) == tree_cgid;
-	start = task->group_leader->start_boottime;
-	if (p->start_ns == start)
-		return true;
-	return p->start_ns == 0 && tick_ns && p->start_ticks == start / tick_ns;
-}
 
 struct walk_ctx {
 	struct pathbuf *pb;
@@ -374,13 +325,6 @@ __noinline int glob_match(struct pathbuf *pb, struct ag_glob *g, __u32 j)
 	return true;
 }
 
-struct verdict {
-	__u32 hand;		/* granted by hand-written rules */
-	__u32 learned;		/* granted by learned rules */
-	__u32 keep;		/* what the protected-set rules that matched leave to learned ones */
-	__u32 rule;		/* the last rule that matched, for events */
-};
-
 static __always_inline void apply(struct verdict *v, struct ag_glob *g)
 {
 	if (g->flags & AG_RULE_PROTECTED)
@@ -467,37 +411,8 @@ __noinline int decide(struct pathbuf *pb, struct verdict *v)
 	return 0;
 }
 
-/* A typed kernel pointer as a plain address, which global functions can take. */
-static __always_inline __u64 addr_of(const void *p)
-{
-	__u64 a = 0;
-
-	bpf_probe_read_kernel(&a, sizeof(a), &p);
-	return a;
-}
-
-static __always_inline struct pathbuf *path_of(__u64 where)
-{
-	__u32 zero = 0;
-	struct pathbuf *pb = bpf_map_lookup_elem(&scratch, &zero);
-
-	if (!pb || !build_path(pb, where) || !hash_path(pb))
-		return NULL;
-	return pb;
-}
-
-struct denial {
-	__u16 op;		/* enum ag_deny_op */
-	__u16 family;
-	__u16 port;
-	__u32 rule;
-	__u32 want;
-	struct pathbuf *pb;
-	__u8 addr[16];
-};
-
 /* Reports a denial; returns what the hook returns (0 under audit). */
-static __noinline int deny(struct denial *d)
+__hidden __noinline int deny(struct denial *d)
 {
 	struct pathbuf *pb;
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -546,7 +461,7 @@ static __always_inline int deny_simple(__u16 op, __u32 what)
 
 static __always_inline int check_path(__u16 op, __u64 where, __u32 want)
 {
-	struct verdict v = { .rule = AG_RULE_NONE, .keep = 0xffffffff };	/* no rule matched */
+	struct verdict v = VERDICT_NONE;
 	struct pathbuf *pb = path_of(where);
 	__u32 granted;
 
@@ -657,8 +572,6 @@ static int net_rule_cb(__u32 i, struct net_ctx *c)
 	c->ok = 1;
 	return 1;
 }
-
-#include "dns.h"
 
 /* An outbound destination (connect, or a datagram's own address) against the net rules. */
 static __always_inline int check_sockaddr(struct socket *sock, struct sockaddr *address)
@@ -962,8 +875,6 @@ int BPF_PROG(enforce_truncate, const struct path *path, int ret)
 		return 0;
 	return check_path(AG_DENY_PATH, addr_of(path), AG_ACC_TRUNCATE);
 }
-
-#include "times.h"
 
 /* Escapes: a tree process may not trace a process outside its tree. */
 SEC("lsm/ptrace_access_check")

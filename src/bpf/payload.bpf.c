@@ -24,7 +24,6 @@
 const volatile bool capture_payload = false;
 
 /* Into BTF, so the skeleton generates it for user space. */
-
 enum ag_data_op _data_op = 0;
 
 /* A stream: the SSL object's or the socket's address, and the process (SSL objects are

@@ -1,7 +1,7 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * A file's times (utimes, utimensat, futimens), included by enforce.bpf.c (it uses its
- * path walk and rule matching).
+ * A file's times (utimes, utimensat, futimens): a compilation unit of enforce's object
+ * (enforce.h: it uses enforce.bpf.c's path walk and rule matching).
  *
  * Setting times reaches no path hook: only inode_setattr, which is given a dentry and no
  * mount. The path a rule is matched against needs the mount, so each mount of the file's
@@ -10,8 +10,14 @@
  * that name the tree could have written the file anyway. A file with no such name (a
  * detached or another namespace's mount) is uncheckable and denied.
  */
-#ifndef AGENTGUARD_TIMES_H
-#define AGENTGUARD_TIMES_H
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+#include "policy.h"
+#include "enforce.h"
 
 #define ATTR_MODE (1 << 0)
 #define ATTR_UID (1 << 1)
@@ -139,7 +145,7 @@ static __always_inline int check_times(struct dentry *dentry, struct iattr *attr
 		return 0;
 	for (__u32 i = 0; i < TIMES_MOUNTS && i < c.n; i++) {
 		struct mount *m = c.found[i];
-		struct verdict v = { .rule = AG_RULE_NONE, .keep = 0xffffffff };
+		struct verdict v = VERDICT_NONE;
 		struct pathbuf *pb;
 		struct path p;
 
@@ -182,5 +188,3 @@ int BPF_PROG(enforce_setattr_dentry_first, struct dentry *dentry, struct iattr *
 {
 	return ret ? ret : check_times(dentry, attr);
 }
-
-#endif

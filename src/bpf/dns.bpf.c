@@ -1,7 +1,7 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Egress by name, included by enforce.bpf.c (it uses its keyed hash and scratch
- * conventions).
+ * Egress by name: a compilation unit of enforce's object (enforce.h: it uses its keyed
+ * hash; enforce.bpf.c's connect hooks ask allowed_by_name).
  *
  * The tree's DNS traffic is read from the packets themselves, by cgroup_skb programs on
  * its cgroup: a query going out is remembered by its socket, id, server and question; an
@@ -15,8 +15,14 @@
  * and cloud-metadata ranges are allowed only by rules that say `private = true` (DNS
  * rebinding).
  */
-#ifndef AGENTGUARD_DNS_H
-#define AGENTGUARD_DNS_H
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+#include "policy.h"
+#include "enforce.h"
 
 #define DNS_PORT 53
 #define DNS_BUF 1024		/* bytes of an answer parsed (a power of two) */
@@ -489,7 +495,7 @@ static int name_rule_step(__u32 i, struct name_ctx *c)
 	return 1;
 }
 
-static __always_inline bool allowed_by_name(const __u8 *addr, __u16 sotype, __u16 port)
+__hidden __noinline bool allowed_by_name(const __u8 *addr, __u16 sotype, __u16 port)
 {
 	struct ag_addr key = {};
 	struct dns_allowed *v;
@@ -505,5 +511,3 @@ static __always_inline bool allowed_by_name(const __u8 *addr, __u16 sotype, __u1
 	bpf_loop(AG_NAME_RULES, name_rule_step, &c, 0);
 	return c.ok;
 }
-
-#endif
