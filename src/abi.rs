@@ -1,10 +1,10 @@
 //! The one Rust view of what the kernel side defines in src/bpf/policy.h: the access bits
 //! a path rule grants, the rule flags, and why a denial happened, as the enforce
 //! skeleton generates them. A meaning is written once, in C; this file names it for Rust.
-pub use crate::enforce::lsm::skel::types::{
+use crate::event::Access;
+pub use crate::skel::enforce::types::{
     ag_access, ag_deny_op, ag_dir, ag_glob, ag_name_rule, ag_net_rule, ag_rule_flags, ag_rule_id,
 };
-use crate::event::Access;
 
 /// A policy value user space writes into a BPF map, as the bytes the map takes.
 ///
@@ -90,7 +90,7 @@ mod tests {
         let g = ag_glob::default();
         let s = g.seg[0];
         let seg = n(&s.star) + n(&s.plen) + n(&s.slen) + n(&s.pad) + n(&s.pre) + n(&s.suf);
-        assert_eq!(size_of::<crate::enforce::lsm::skel::types::ag_seg>(), seg);
+        assert_eq!(size_of::<crate::skel::enforce::types::ag_seg>(), seg);
         assert_eq!(
             size_of::<ag_glob>(),
             n(&g.grant) + n(&g.flags) + n(&g.nseg) + n(&g.id) + n(&g.seg)
@@ -126,7 +126,7 @@ mod tests {
     #[test]
     fn the_rust_capacities_are_the_generated_arrays() {
         use crate::enforce::compile::{SEGS, SEG_LIT};
-        use crate::enforce::lsm::skel::types::{ag_dir, ag_glob, ag_seg};
+        use crate::skel::enforce::types::{ag_dir, ag_glob, ag_seg};
         assert_eq!(ag_glob::default().seg.len(), SEGS);
         assert_eq!(ag_seg::default().pre.len(), SEG_LIT);
         assert_eq!(ag_seg::default().suf.len(), SEG_LIT);

@@ -1,4 +1,5 @@
-//! Attaching to a running process: it and its existing descendants, found from /proc.
+//! Processes found from /proc: a running process and its existing descendants, to attach
+//! to, and a process's identity there (its start time in clock ticks).
 use std::collections::{HashMap, VecDeque};
 
 use anyhow::{bail, Context, Result};
@@ -55,6 +56,21 @@ pub fn alive(pid: u32, start_ticks: Option<u64>) -> bool {
         Ok(stat) => start_ticks.is_none_or(|t| stat.starttime == t) && stat.state != 'Z',
         Err(_) => false,
     }
+}
+
+/// One clock tick of /proc's start times, in nanoseconds: start_ticks' unit, and how
+/// the kernel side turns a task's start_boottime into it.
+pub fn tick_ns() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    1_000_000_000 / (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64)
+}
+
+/// Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
+pub fn start_ticks(pid: u32) -> Result<u64> {
+    let stat = procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.stat())
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    Ok(stat.starttime)
 }
 
 #[cfg(test)]

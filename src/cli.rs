@@ -3,6 +3,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::colour::ColorWhen;
+pub use crate::diff::{report::DiffFormat, FailOn};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "agentguard",
@@ -29,13 +32,6 @@ pub struct Cli {
     pub color: ColorWhen,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorWhen {
-    Auto,
-    Always,
-    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -322,34 +318,6 @@ pub enum OnDeny {
     Eperm,
     /// the process is killed with SIGKILL
     Kill,
-}
-
-/// The gate: which findings make the exit status 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailOn {
-    /// any behaviour the baseline does not cover
-    New,
-    /// any finding (low includes behaviour covered only by rare entries)
-    Low,
-    /// a finding of medium severity or more
-    Medium,
-    /// a finding of high severity or more
-    High,
-    /// a critical finding
-    Critical,
-    /// never fail: report only
-    Never,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DiffFormat {
-    /// for a person, grouped by severity (colour on a terminal)
-    Text,
-    /// for a CI job summary or a pull-request comment
-    Markdown,
-    /// for programs: a stable, documented format
-    Json,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,13 @@
 //! else none when NO_COLOR is set and not empty (no-color.org), else only on a terminal.
 use std::sync::OnceLock;
 
-use crate::cli::ColorWhen;
+/// --color: when agentguard's own output has colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
 
 static WHEN: OnceLock<ColorWhen> = OnceLock::new();
 

@@ -164,18 +164,3 @@ impl GatedChild {
         Ok(())
     }
 }
-
-/// Field 22 of /proc/PID/stat: the start time in clock ticks since boot.
-/// One clock tick of /proc's start times, in nanoseconds: start_ticks' unit, and how
-/// the kernel side turns a task's start_boottime into it.
-pub fn tick_ns() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    1_000_000_000 / (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64)
-}
-
-pub fn start_ticks(pid: u32) -> Result<u64> {
-    let stat = procfs::process::Process::new(pid as i32)
-        .and_then(|p| p.stat())
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    Ok(stat.starttime)
-}

@@ -12,6 +12,8 @@ mod enforce;
 mod escapes;
 mod event;
 mod launch;
+#[cfg(test)]
+mod layers;
 mod llm;
 #[cfg(test)]
 mod man;
@@ -28,6 +30,7 @@ mod readme_lines;
 mod sensor;
 mod session;
 mod sinks;
+mod skel;
 mod tree;
 mod tui;
 
@@ -42,7 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Record(args) => cmd::record::run(args),
         Command::Enforce(args) => cmd::enforce::run(args),
-        Command::Diff(args) => diff::run(args),
+        Command::Diff(args) => cmd::diff::run(args),
         Command::Watch(args) => cmd::watch::run(args),
         Command::Merge(args) => baseline::merge(args),
         Command::Show(args) => baseline::show(args),

@@ -1,4 +1,6 @@
-//! The commands that follow a tree: each says what its session does (src/session).
+//! The commands that follow a tree, each saying what its session does (src/session), and
+//! diff, which replays a kept run through the same pipeline.
+pub mod diff;
 pub mod enforce;
 pub mod record;
 pub mod watch;

@@ -7,12 +7,10 @@ pub mod rules;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::Result;
 use serde::Serialize;
 
-use crate::cli::{DiffArgs, FailOn};
-use crate::event::{read_jsonl, Access, Event};
-use crate::pipeline::Pipeline;
+use crate::event::Access;
 use crate::profile::learn::unescape;
 use crate::profile::matcher::{Hit, Matcher};
 use crate::profile::{include, NetDir, Profile, Vars, What};
@@ -72,6 +70,11 @@ pub struct Checker {
 }
 
 impl Checker {
+    /// What ${CWD} and ${HOME} stand for in the run checked.
+    pub fn vars(&self) -> &Vars {
+        &self.vars
+    }
+
     pub fn new(baseline: &Profile, origin: &Path, vars: Vars) -> Result<Checker> {
         let resolved = include::resolve(baseline, origin)?;
         let matcher = Matcher::new(&resolved, &vars)
@@ -397,6 +400,24 @@ fn literal_paths(pattern: &str, replaced: &[crate::profile::Literal], vars: &Var
         .collect()
 }
 
+/// The gate: which findings make the exit status 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    /// any behaviour the baseline does not cover
+    New,
+    /// any finding (low includes behaviour covered only by rare entries)
+    Low,
+    /// a finding of medium severity or more
+    Medium,
+    /// a finding of high severity or more
+    High,
+    /// a critical finding
+    Critical,
+    /// never fail: report only
+    Never,
+}
+
 /// Whether the findings fail the gate.
 pub fn gate(fail_on: FailOn, findings: &[Finding]) -> bool {
     let at = |s: Severity| findings.iter().any(|f| f.severity >= s);
@@ -410,69 +431,9 @@ pub fn gate(fail_on: FailOn, findings: &[Finding]) -> bool {
     }
 }
 
-/// The run being checked: an event log (which names processes) or a profile.
-enum RunInput {
-    Events(Vec<Event>),
-    Profile(Profile),
-}
-
-impl RunInput {
-    /// `partial`: a recording that stopped while its tree ran is accepted (--partial).
-    fn load(path: &Path, partial: bool) -> Result<RunInput> {
-        if !path.exists() {
-            bail!("{}: no such file", path.display());
-        }
-        if path
-            .extension()
-            .is_some_and(|e| e == "jsonl" || e == "json")
-        {
-            let evs = read_jsonl(path)?;
-            complete::events(path, &evs, partial)?;
-            Ok(RunInput::Events(evs))
-        } else {
-            let p = Profile::load(path)?;
-            complete::profile(path, &p, "run", partial)?;
-            Ok(RunInput::Profile(p))
-        }
-    }
-
-    /// What ${CWD} and ${HOME} stood for when the run was recorded.
-    fn vars(&self) -> Option<Vars> {
-        match self {
-            RunInput::Events(evs) => crate::pipeline::replay::recorded_vars(evs),
-            RunInput::Profile(p) => p.run_info.first().map(|r| Vars {
-                cwd: r.cwd.clone(),
-                home: r.home.clone(),
-            }),
-        }
-    }
-
-    fn check(&self, mut checker: Checker, origin: &Path) -> Result<Checker> {
-        let p = match self {
-            RunInput::Events(evs) => {
-                // Through the pipeline the live run used: the same findings, causes
-                // included. The checker goes in and comes back with what it found.
-                let mut pipe = Pipeline::replaying(evs, checker.vars.clone());
-                pipe.findings.checker = Some(checker);
-                crate::pipeline::source::Log::new(evs.clone()).drain(&mut pipe);
-                return Ok(pipe
-                    .findings
-                    .checker
-                    .take()
-                    .expect("the checker stays in the pipeline"));
-            }
-            RunInput::Profile(p) => p,
-        };
-        for (what, count) in behaviour(p, &checker.vars, origin)? {
-            checker.check(&what, count, None);
-        }
-        Ok(checker)
-    }
-}
-
 /// What a run profile says its run did, with how often: a pattern stands for the
 /// literals it replaced, ${CWD} and ${HOME} for what they were in that run.
-fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u64)>> {
+pub fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u64)>> {
     let expand = |raw: &str| {
         vars.expand_raw(raw)
             .map_err(|e| anyhow::anyhow!("{}: {raw}: {e}", origin.display()))
@@ -569,38 +530,6 @@ fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u64)>
         ));
     }
     Ok(out)
-}
-
-pub fn run(args: DiffArgs) -> Result<i32> {
-    // The baseline needs no recorded runs: a hand-written profile is a baseline too, and
-    // what a baseline lacks is reported as findings, never passed over.
-    let baseline = Profile::load(&args.baseline)?;
-    let input = RunInput::load(&args.run, args.partial)?;
-    // ${CWD} and ${HOME} mean the run's launch directory and home, wherever diff runs.
-    let mut vars = input.vars().unwrap_or_else(Vars::from_env);
-    if let Some(c) = &args.cwd {
-        vars.cwd = Some(c.display().to_string());
-    }
-    if let Some(h) = &args.home {
-        vars.home = Some(h.display().to_string());
-    }
-    let checker = Checker::new(&baseline, &args.baseline, vars)?;
-    let checker = input
-        .check(checker, &args.run)
-        .with_context(|| format!("reading the run {}", args.run.display()))?;
-    let (findings, missing) = checker.finish();
-    let failed = gate(args.fail_on, &findings);
-    let r = report::Report {
-        baseline: args.baseline.display().to_string(),
-        baseline_runs: baseline.runs,
-        run: args.run.display().to_string(),
-        fail_on: args.fail_on,
-        failed,
-        findings,
-        missing,
-    };
-    report::print(&r, args.format)?;
-    Ok(i32::from(failed))
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::rules::Severity;
+use super::FailOn;
 use super::{Finding, Missing, Proc};
-use crate::cli::{DiffFormat, FailOn};
 
 /// Format version of the JSON report.
 pub const JSON_VERSION: u32 = 1;
@@ -50,6 +50,17 @@ fn counts(f: &[Finding]) -> Counts {
         medium: n(Severity::Medium),
         low: n(Severity::Low),
     }
+}
+
+/// diff --format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// for a person, grouped by severity (colour on a terminal)
+    Text,
+    /// for a CI job summary or a pull-request comment
+    Markdown,
+    /// for programs: a stable, documented format
+    Json,
 }
 
 pub fn print(r: &Report, format: DiffFormat) -> Result<()> {

@@ -3,8 +3,8 @@ use std::path::Path;
 
 use super::report::{self, Report};
 use super::rules::Severity;
+use super::FailOn;
 use super::*;
-use crate::cli::FailOn;
 use crate::event::{Event, Exec, File, FileOp, FlagKind, Kind, Net, NetOp, Proto};
 use crate::profile::NetDir;
 

@@ -8,10 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, OpenObject};
 
-mod skel {
-    #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
-    include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));
-}
+use crate::skel::probe as skel;
 use skel::{ProbeSkel, ProbeSkelBuilder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

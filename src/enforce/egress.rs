@@ -11,11 +11,8 @@ use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
 use super::compile::Compiled;
 
-mod skel {
-    #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
-    include!(concat!(env!("OUT_DIR"), "/egress.skel.rs"));
-}
 use crate::abi::MapValue;
+use crate::skel::egress as skel;
 use skel::{EgressSkel, EgressSkelBuilder};
 
 pub struct Egress<'obj> {

@@ -10,11 +10,8 @@ use libbpf_rs::{MapCore, MapFlags, OpenObject};
 
 use super::compile::{hash, Anchor, Compiled, TAIL_ANY};
 
-pub(crate) mod skel {
-    #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
-    include!(concat!(env!("OUT_DIR"), "/enforce.skel.rs"));
-}
 use crate::abi::MapValue;
+use crate::skel::enforce as skel;
 use skel::types::{ag_dir, ag_glob, ag_name_rule, ag_seg};
 use skel::{EnforceSkel, EnforceSkelBuilder};
 
@@ -116,7 +113,7 @@ impl<'obj> Lsm<'obj> {
             .rodata_data
             .as_deref_mut()
             .context("the LSM object has no .rodata")?;
-        ro.tick_ns = crate::launch::tick_ns();
+        ro.tick_ns = crate::attach::tick_ns();
         ro.hash_key = key;
         ro.tree_cgid = std::os::unix::fs::MetadataExt::ino(
             &std::fs::metadata(cgroup)

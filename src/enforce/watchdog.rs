@@ -281,7 +281,7 @@ struct Proc {
 /// is the one the map holds.
 fn kill_process_set(map: &OwnedFd) {
     use libbpf_rs::libbpf_sys::{bpf_map_get_next_key, bpf_map_lookup_elem};
-    let tick_ns = crate::launch::tick_ns();
+    let tick_ns = crate::attach::tick_ns();
     // The keys first: the sensor deletes entries as processes die, and a walk from a
     // deleted key starts over. Bounded by far more than the map holds.
     let mut keys = Vec::new();
@@ -332,7 +332,7 @@ fn kill_process_set(map: &OwnedFd) {
         }
         // SAFETY: a descriptor pidfd_open just returned.
         let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
-        if crate::launch::start_ticks(pid).is_ok_and(|t| t == want) {
+        if crate::attach::start_ticks(pid).is_ok_and(|t| t == want) {
             // SAFETY: a pidfd this process holds; no siginfo.
             unsafe {
                 libc::syscall(

@@ -3,10 +3,7 @@
 pub mod decode;
 mod elfsym;
 
-pub(crate) mod skel {
-    #![allow(clippy::all, dead_code, non_camel_case_types, unused_imports)]
-    include!(concat!(env!("OUT_DIR"), "/sensor.skel.rs"));
-}
+use crate::skel::sensor as skel;
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};

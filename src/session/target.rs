@@ -53,7 +53,7 @@ pub fn start(
             let mut c =
                 crate::launch::spawn_gated(argv, how.output_log, how.enforcing, how.landlock)?;
             let pid = c.pid.as_raw() as u32;
-            let ticks = crate::launch::start_ticks(pid)?;
+            let ticks = crate::attach::start_ticks(pid)?;
             sensor.track(pid, ticks)?;
             if let Some(w) = watchdog {
                 w.adopt(pid)?;
