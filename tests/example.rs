@@ -26,7 +26,7 @@ pub fn example_with(
 }
 
 /// `example_with`, and what agentguard said on standard error.
-fn example_and_stderr(
+pub fn example_and_stderr(
     state: &Path,
     seed: u32,
     attack: Option<&str>,

@@ -1,8 +1,9 @@
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::example::example_with;
+use crate::example::{example_and_stderr, example_with};
 use crate::util::*;
 
 fn events(path: &Path) -> Vec<Value> {
@@ -215,4 +216,98 @@ fn no_llm_turns_payload_capture_off() {
         .all(|e| !e["kind"].as_str().unwrap().starts_with("llm")
             && e["kind"] != "tls"
             && e.get("cause").is_none()));
+}
+
+/// Findings as `agentguard: SEVERITY what` lines (live) or grouped under `SEVERITY (n)`
+/// (diff's text report): (severity, what, the tool-call line under it).
+fn findings(text: &str, live: bool) -> std::collections::BTreeSet<(String, String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = std::collections::BTreeSet::new();
+    let mut group = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let found = if live {
+            l.strip_prefix("agentguard: ").and_then(|rest| {
+                let (sev, what) = rest.split_once(' ')?;
+                ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+                    .contains(&sev)
+                    .then(|| (sev.to_string(), what.to_string()))
+            })
+        } else {
+            if let Some((sev, _)) = l.split_once(" (") {
+                if ["CRITICAL", "HIGH", "MEDIUM", "LOW"].contains(&sev) {
+                    group = sev.to_string();
+                }
+            }
+            l.strip_prefix("  ")
+                .filter(|w| !w.starts_with(' ') && !group.is_empty())
+                .map(|w| (group.clone(), w.to_string()))
+        };
+        if let Some((sev, what)) = found {
+            let cause = lines
+                .get(i + 1)
+                .and_then(|n| n.strip_prefix("        <- tool call "))
+                .unwrap_or("")
+                .to_string();
+            out.insert((sev, what, cause));
+        }
+    }
+    out
+}
+
+/// The same run judged live (record --baseline) and replayed from its event log (diff):
+/// the same findings, each with the same tool call behind it. Real agent, real model
+/// traffic, a baseline learned from a benign run.
+#[test]
+fn a_replayed_event_log_gives_the_live_runs_findings_and_causes() {
+    let d = scratch("llm-replay");
+    let base = d.join("base.toml");
+    let log = d.join("attack.jsonl");
+    let benign = example_with(
+        &d.join("state"),
+        1,
+        None,
+        &format!("record -q -o {}", base.display()),
+        &[],
+    );
+    assert_eq!(benign["exit"], 0, "{benign}");
+    let (r, live) = example_and_stderr(
+        &d.join("state"),
+        1,
+        Some("exfil_credentials"),
+        &format!(
+            "record -o /dev/null --events {} --baseline {} --fail-on never",
+            log.display(),
+            base.display()
+        ),
+        &[],
+    );
+    assert_eq!(r["exfiltrated"], true, "{r}");
+    let out = Command::new(BIN)
+        .args(["diff", "--fail-on", "never"])
+        .arg(&base)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replayed = findings(&String::from_utf8_lossy(&out.stdout), false);
+    let live = findings(&live, true);
+    assert_eq!(live, replayed, "live findings against diff's replay");
+    // The attack's read of the credentials, tied to the read_file call that asked for it,
+    // and its post to the sink, to http_post.
+    assert!(
+        live.iter()
+            .any(|(_, what, cause)| what.contains(".aws/credentials")
+                && cause.starts_with("read_file(")),
+        "{live:#?}"
+    );
+    assert!(
+        live.iter()
+            .any(|(_, what, cause)| what.contains("127.0.0.66:18082")
+                && cause.starts_with("http_post(")),
+        "{live:#?}"
+    );
 }
