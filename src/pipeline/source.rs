@@ -14,8 +14,9 @@ use crate::sensor::Sensor;
 
 /// A source of a pipeline's events.
 pub trait Source {
-    /// Feeds the pipeline what has arrived, waiting up to `wait` for something to arrive;
-    /// false once the source has nothing more to give.
+    /// Feeds the pipeline what has arrived, waiting up to `wait` for something to arrive.
+    /// True when it stopped with more waiting (call again without waiting), false when
+    /// it fed everything it had.
     fn pump(&mut self, pipe: &mut Pipeline, wait: Duration) -> Result<bool>;
 }
 
@@ -39,9 +40,10 @@ impl Records {
 }
 
 /// The live source: the sensor's ring buffer and, enforcing with BPF LSM, the guard's
-/// denials, read in one poll. libbpf calls a closure per record while it holds the ring;
-/// the closures only copy the record here, so the pipeline itself is owned by the loop
-/// and not shared with them. The copy is held at most one poll's worth (the rings' size).
+/// denials. libbpf calls a closure per record while it holds the ring; the closures only
+/// copy the record here, so the pipeline itself is owned by the loop and not shared with
+/// them. Records are taken a batch at a time, each batch through the pipeline before the
+/// next is read: the copy holds one batch, however fast the tree writes.
 pub struct Rings<'a> {
     ring: RingBuffer<'a>,
     queue: Rc<RefCell<Records>>,
@@ -67,15 +69,35 @@ impl<'a> Rings<'a> {
     }
 }
 
-impl Source for Rings<'_> {
-    fn pump(&mut self, pipe: &mut Pipeline, wait: Duration) -> Result<bool> {
-        // The kernel side wakes us only when a backlog builds: poll, then take the rest.
-        // A stop and continue (SIGSTOP, a debugger, a suspended terminal) interrupts the
-        // wait: that is no reason to stop reading.
-        interrupted_ok(self.ring.poll(wait))?;
-        interrupted_ok(self.ring.consume())?;
+/// Records read from the rings before they go through the pipeline.
+const BATCH: usize = 1024;
+/// Batches per pump: a tree that writes as fast as they are read still lets the loop
+/// take signals and draw the UI between pumps.
+const BATCHES: usize = 64;
+
+impl Rings<'_> {
+    /// Waits up to `wait` until a ring has records. The kernel side wakes the reader only
+    /// when a backlog builds, so a timeout is no reason to think the rings are empty.
+    fn wait(&self, wait: Duration) -> Result<()> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        // SAFETY: the ring buffer's epoll descriptor, open while `self.ring` lives.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.ring.epoll_fd()) };
+        let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+        match poll(
+            &mut [PollFd::new(fd, PollFlags::POLLIN)],
+            PollTimeout::from(ms),
+        ) {
+            // A stop and continue (SIGSTOP, a debugger, a suspended terminal) interrupts
+            // the wait: that is no reason to stop reading.
+            Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
+            Err(e) => Err(e).context("waiting for events"),
+        }
+    }
+
+    /// The records copied so far, through the pipeline; the queue is left empty.
+    fn drain(&mut self, pipe: &mut Pipeline) {
         // Swapped out, so no borrow is held while the pipeline runs; both buffers keep
-        // their capacity from one poll to the next.
+        // their capacity from one batch to the next.
         std::mem::swap(&mut *self.queue.borrow_mut(), &mut self.spare);
         let mut start = 0;
         for &end in &self.spare.ends {
@@ -83,15 +105,26 @@ impl Source for Rings<'_> {
             start = end;
         }
         self.spare.clear();
-        Ok(true)
     }
 }
 
-/// A ring-buffer read that a signal interrupted is retried by the next turn of the loop.
-fn interrupted_ok(r: libbpf_rs::Result<()>) -> Result<()> {
-    match r {
-        Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => Ok(()),
-        other => other.context("reading events"),
+impl Source for Rings<'_> {
+    fn pump(&mut self, pipe: &mut Pipeline, wait: Duration) -> Result<bool> {
+        self.wait(wait)?;
+        for _ in 0..BATCHES {
+            let n = self.ring.consume_raw_n(BATCH);
+            self.drain(pipe);
+            match usize::try_from(n) {
+                Ok(n) if n < BATCH => return Ok(false),
+                Ok(_) => {}
+                // Interrupted: the next pump reads on.
+                Err(_) if -n == libc::EINTR => return Ok(true),
+                Err(_) => {
+                    return Err(std::io::Error::from_raw_os_error(-n)).context("reading events")
+                }
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -228,8 +228,11 @@ fn follow(
     let mut hung_up = false;
     let mut stats = Stats::default();
     let mut last_check = Instant::now();
+    let mut backlog = false;
     loop {
-        source.pump(pipe, Duration::from_millis(20))?;
+        // A backlog left by the last pump is read on without waiting.
+        let wait = if backlog { 0 } else { 20 };
+        backlog = source.pump(pipe, Duration::from_millis(wait))?;
         for n in pipe.attach_tls(sensor, tls_links) {
             pipe.handle(n);
         }
@@ -274,7 +277,12 @@ fn follow(
             break;
         }
     }
-    source.pump(pipe, Duration::ZERO)?;
+    // Everything the tree wrote before it ended. Stopped while it runs (an attached tree,
+    // a third Ctrl-C), it may write as fast as it is read: a second of it is enough.
+    let draining = Instant::now();
+    while source.pump(pipe, Duration::ZERO)?
+        && (!interrupted || draining.elapsed() < Duration::from_secs(1))
+    {}
     pipe.losses(sensor.stats()?, &mut stats);
     if let Some(r) = &mut started.relay {
         r.finish();
