@@ -59,7 +59,12 @@ fn replaced(r: &[Literal], examples: usize) -> String {
         .map(|l| l.path.rsplit('/').next().unwrap_or(&l.path))
         .collect();
     let more = if r.len() > examples { ", ..." } else { "" };
-    format!("   <- {} literals: {}{more}", r.len(), names.join(", "))
+    let plural = if r.len() == 1 { "" } else { "s" };
+    format!(
+        "   <- {} literal{plural}: {}{more}",
+        r.len(),
+        names.join(", ")
+    )
 }
 
 /// A summary for a person: evidence first, widened entries visible, protected ones apart.
@@ -97,9 +102,17 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
         )
     });
     section(&mut s, "exec", execs);
+    // The access column as wide as its longest list, so long lists keep the paths aligned.
+    let width = p
+        .file
+        .iter()
+        .map(|e| access_list(&e.access).len())
+        .max()
+        .unwrap_or(0)
+        .max(18);
     let files = p.file.iter().filter(|e| !e.protected).map(|e| {
         format!(
-            "  {:<10} {:<18} {}{}",
+            "  {:<10} {:<width$} {}{}",
             evidence(e.learned, &e.seen, runs),
             access_list(&e.access),
             e.path,
@@ -122,20 +135,40 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
         )
     });
     section(&mut s, "flagged", flags);
+    let tools = p.tool.iter().map(|e| {
+        format!(
+            "  {:<10} {}   ({} call{})",
+            evidence(e.learned, &e.seen, runs),
+            e.name,
+            e.count,
+            if e.count == 1 { "" } else { "s" }
+        )
+    });
+    section(&mut s, "tool calls", tools);
+    let llm = p.llm.iter().map(|e| {
+        format!(
+            "  {:<10} {:<20} {}",
+            evidence(e.learned, &e.seen, runs),
+            e.api,
+            e.host
+        )
+    });
+    section(&mut s, "LLM APIs", llm);
     let protected = p
         .exec
         .iter()
         .filter(|e| e.protected)
         .map(|e| {
             format!(
-                "  {:<10} exec               {}",
+                "  {:<10} {:<width$} {}",
                 evidence(true, &e.seen, runs),
+                "exec",
                 e.path
             )
         })
         .chain(p.file.iter().filter(|e| e.protected).map(|e| {
             format!(
-                "  {:<10} {:<18} {}",
+                "  {:<10} {:<width$} {}",
                 evidence(true, &e.seen, runs),
                 access_list(&e.access),
                 e.path
@@ -169,21 +202,15 @@ fn access_list<'a>(access: impl IntoIterator<Item = &'a Access>) -> String {
     names.join(",")
 }
 
+/// One network entry: the destination with its port or range, once (describe has it).
 fn net_line(e: &NetEntry, runs: u32) -> String {
-    let port = if e.port.is_any() {
-        String::new()
-    } else if e.port.lo == e.port.hi {
-        format!(":{}", e.port.lo)
-    } else {
-        format!(":{}-{}", e.port.lo, e.port.hi)
-    };
     let failed = if e.failed > 0 {
         format!("   ({} failed)", e.failed)
     } else {
         String::new()
     };
     format!(
-        "  {:<10} {:<8} {:<6} {}{port}{failed}",
+        "  {:<10} {:<8} {:<6} {}{failed}",
         evidence(e.learned, &e.seen, runs),
         format!("{:?}", e.op).to_lowercase(),
         format!("{:?}", e.proto).to_lowercase(),

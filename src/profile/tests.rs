@@ -724,3 +724,43 @@ fn a_name_with_newlines_stays_on_one_line_of_the_profile() {
         "{t}"
     );
 }
+
+/// `show`: each destination's port once, "1 literal", the tool calls and LLM APIs, and
+/// paths aligned however long an access list is.
+#[test]
+fn show_prints_every_section_once_and_aligned() {
+    let mut stream = agent_run(1);
+    stream.push(open(
+        "/home/ann/work/out.db",
+        vec![
+            Access::Read,
+            Access::Write,
+            Access::Create,
+            Access::Truncate,
+            Access::Chmod,
+        ],
+    ));
+    stream.push(Kind::ToolCall(crate::event::ToolCall {
+        id: "c1".into(),
+        name: "read_file".into(),
+        arguments: "{}".into(),
+        api: "openai.chat".into(),
+        host: "api.example.com".into(),
+    }));
+    let p = profile("run-1", "2026-11-26T12:00:01Z", &stream);
+    let s = crate::baseline::describe(&p, "p.toml", 3);
+    assert!(s.contains("127.0.0.1:8080\n"), "{s}");
+    assert!(!s.contains(":8080:8080"), "{s}");
+    assert!(s.contains("<- 1 literal: "), "{s}");
+    assert!(
+        s.contains("tool calls (1):") && s.contains("read_file   (1 call)"),
+        "{s}"
+    );
+    // Every file line's path starts in one column.
+    let cols: std::collections::BTreeSet<usize> = s
+        .lines()
+        .filter(|l| l.contains(" /") && (l.contains("read") || l.contains("write")))
+        .map(|l| l.find(" /").unwrap())
+        .collect();
+    assert_eq!(cols.len(), 1, "{s}");
+}
