@@ -91,27 +91,13 @@ fn main() {
             .generate(out.join(format!("{name}.skel.rs")))
             .unwrap_or_else(|e| panic!("generating the {name} skeleton: {e:#}"));
     }
-    for f in [
-        "src/bpf/sensor.bpf.c",
-        "src/bpf/enforce.bpf.c",
-        "src/bpf/probe.bpf.c",
-        "src/bpf/egress.bpf.c",
-        "src/bpf/payload.bpf.c",
-        "src/bpf/sensor.h",
-        "src/bpf/events.h",
-        "src/bpf/dns.bpf.c",
-        "src/bpf/times.bpf.c",
-        "src/bpf/enforce.h",
-        "src/bpf/policy.h",
-        "src/bpf/syscalls.h",
-        "src/bpf/vmlinux.h",
-    ] {
-        println!("cargo:rerun-if-changed={f}");
-    }
+    // Every unit and header: a directory is scanned for any change, a new file too.
+    println!("cargo:rerun-if-changed=src/bpf");
 }
 
-/// One compilation unit to a BPF object, as libbpf-cargo would compile it (its builder
-/// links each source alone, which cannot resolve one unit's extern maps in another).
+/// One compilation unit to a BPF object, with the flags libbpf-cargo uses. Its public
+/// builder links each source alone, which cannot resolve one unit's extern maps in
+/// another (its many-source builder is private).
 fn compile(src: &str, obj: &std::path::Path, arch: &str, include: &std::path::Path) {
     let out = std::process::Command::new("clang")
         .args([

@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 #[derive(Debug, Clone)]
 pub struct Existing {
     pub pid: u32,
+    /// Its parent in the tree; 0 for the root (whose parent is not followed).
+    pub ppid: u32,
     pub start_ticks: u64,
     pub exe: String,
 }
@@ -34,17 +36,18 @@ pub fn tree_of(root: u32) -> Result<Vec<Existing>> {
         bail!("no process with pid {root}");
     }
     let mut out = Vec::new();
-    let mut queue = VecDeque::from([root]);
-    while let Some(pid) = queue.pop_front() {
+    let mut queue = VecDeque::from([(root, 0)]);
+    while let Some((pid, ppid)) = queue.pop_front() {
         if let Some((start_ticks, exe)) = info.get(&pid) {
             out.push(Existing {
                 pid,
+                ppid,
                 start_ticks: *start_ticks,
                 exe: exe.clone(),
             });
         }
         if let Some(kids) = children.get(&pid) {
-            queue.extend(kids.iter().copied());
+            queue.extend(kids.iter().map(|&k| (k, pid)));
         }
     }
     Ok(out)

@@ -1,8 +1,9 @@
 //! The crate's modules depend on each other one way: commands on the session, the session
 //! on the pipeline, the pipeline on the sensor and the sinks, the sinks on events and
 //! diff, and everything on the bottom layer (events, the tree, abi, skeletons). This test
-//! reads the sources and fails on any circle of `crate::` paths between top-level
-//! modules, naming it. Test code is left out: a test may reach anywhere.
+//! reads the sources and fails on any circle of `crate::` paths (and a top-level file's
+//! `super::` paths) between top-level modules, naming it. Test code is left out: a test
+//! may reach anywhere (an inline `mod tests` ends its file, as everywhere in src/).
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -34,21 +35,73 @@ fn edges() -> BTreeMap<String, BTreeSet<String>> {
                 .trim_end_matches(".rs")
                 .to_string();
             let text = std::fs::read_to_string(&path).unwrap();
-            // An inline test module runs to the end of its file.
+            // An inline test module ends its file: its closing brace (the first at the
+            // start of a line) is the file's last text, or code after it would be missed.
             let code = match text.find("#[cfg(test)]\nmod tests {") {
-                Some(at) => &text[..at],
+                Some(at) => {
+                    let end = text[at..].find("\n}\n").map(|e| at + e + 3);
+                    assert!(
+                        end.is_some_and(|e| text[e..].trim().is_empty()),
+                        "{rel}: code after its test module; move it above"
+                    );
+                    &text[..at]
+                }
                 None => &text[..],
             };
             let deps = out.entry(top.clone()).or_default();
-            for (at, _) in code.match_indices("crate::") {
-                let name: String = code[at + 7..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if !name.is_empty() && name != top {
-                    deps.insert(name);
+            // A file of src/ itself reaches its siblings through super:: too.
+            let prefixes: &[&str] = if rel.contains('/') {
+                &["crate::"]
+            } else {
+                &["crate::", "super::"]
+            };
+            for prefix in prefixes {
+                for (at, _) in code.match_indices(prefix) {
+                    for name in names(&code[at + prefix.len()..]) {
+                        if name != top {
+                            deps.insert(name);
+                        }
+                    }
                 }
             }
+        }
+    }
+    out
+}
+
+/// The top-level modules a path names after `crate::`: one, or each of a group
+/// (`crate::{a::X, b}`).
+fn names(rest: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let Some(group) = rest.strip_prefix('{') else {
+        return vec![ident(rest)]
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .collect();
+    };
+    // The group's items at depth 0, up to its closing brace.
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut item_start = true;
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => item_start = true,
+            _ if item_start && !c.is_whitespace() => {
+                item_start = false;
+                let name = ident(&group[i..]);
+                if !name.is_empty() && name != "self" {
+                    out.push(name);
+                }
+            }
+            _ => {}
         }
     }
     out
@@ -96,6 +149,19 @@ fn no_module_depends_on_itself_through_others() {
         circles.is_empty(),
         "import circles:\n{}",
         circles.join("\n")
+    );
+}
+
+#[test]
+fn grouped_paths_name_each_module() {
+    assert_eq!(names("event::{Event, Kind};"), ["event"]);
+    assert_eq!(
+        names("{event::{Event, Kind}, tree::Tree, self};"),
+        ["event", "tree"]
+    );
+    assert_eq!(
+        names("{\n    diff,\n    pipeline::Pipeline,\n}"),
+        ["diff", "pipeline"]
     );
 }
 

@@ -208,6 +208,16 @@ fn nonce() -> u64 {
     t ^ (std::ptr::addr_of!(t) as u64).rotate_left(32)
 }
 
+/// Writes `text` to standard output. A reader that went away (`| head`) ends agentguard
+/// quietly through SIGPIPE, which main leaves at its default: no EPIPE reaches here.
+pub fn stdout(text: &str, what: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .with_context(|| format!("writing {what} to standard output"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,14 +283,4 @@ mod tests {
         write_atomic(Path::new("/dev/null"), b"x").unwrap();
         std::fs::remove_dir_all(&d).unwrap();
     }
-}
-
-/// Writes `text` to standard output. A reader that went away (`| head`) ends agentguard
-/// quietly through SIGPIPE, which main leaves at its default: no EPIPE reaches here.
-pub fn stdout(text: &str, what: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .with_context(|| format!("writing {what} to standard output"))
 }

@@ -49,6 +49,15 @@ impl Tree {
         self.procs.insert(pid, Proc::new(0, exe));
     }
 
+    /// A process already running when tracking began, under its parent in the tree (0:
+    /// a root), so an attached tree keeps its shape.
+    pub fn add_existing(&mut self, pid: u32, ppid: u32, exe: &str) {
+        self.procs.insert(pid, Proc::new(ppid, exe));
+        if ppid != 0 {
+            self.children.entry(ppid).or_default().push(pid);
+        }
+    }
+
     /// Whether `pid` is a process of the tree that has not exited (a pid of one that
     /// did may be anyone's now).
     pub fn is_live(&self, pid: u32) -> bool {
@@ -254,5 +263,20 @@ mod tests {
         t.update(&ev(2, "/a", Kind::Fork { child: 1 }));
         assert_eq!(t.chain(1).len(), 2);
         assert_eq!(t.chain(2).len(), 1);
+    }
+
+    /// An attached tree keeps the shape /proc showed: a descendant's chain reaches the
+    /// root, and a reused pid still hands the children on.
+    #[test]
+    fn an_attached_tree_keeps_its_shape() {
+        let mut t = Tree::default();
+        t.add_existing(100, 0, "/usr/bin/bash");
+        t.add_existing(101, 100, "/usr/bin/python3");
+        t.add_existing(102, 101, "/usr/bin/cat");
+        let pids: Vec<u32> = t.chain(102).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(pids, [102, 101, 100]);
+        // 101 exited and its pid went to a new fork of the root: 102 is the root's now.
+        t.update(&ev(100, "/usr/bin/bash", Kind::Fork { child: 101 }));
+        assert_eq!(t.parent(102), Some(100));
     }
 }

@@ -81,6 +81,8 @@ struct denial {
 int build_path(struct pathbuf *pb, __u64 where);
 int hash_path(struct pathbuf *pb);
 int decide(struct pathbuf *pb, struct verdict *v);
+/* Hidden, not global: the verifier checks a global function alone, where a pointer
+ * argument is memory of its type's size (allowed_by_name's addr would be one byte). */
 __hidden int deny(struct denial *d);
 
 /* dns.bpf.c: whether a `host` rule's DNS answer allowed this address and port. */

@@ -201,6 +201,12 @@ impl Pipeline {
         self.builder.add_root();
     }
 
+    /// A process of an attached tree, found running under `ppid` (0: the tree's root).
+    pub fn add_existing(&mut self, pid: u32, ppid: u32, exe: &str) {
+        self.tree.add_existing(pid, ppid, exe);
+        self.builder.add_root();
+    }
+
     /// An event through the stages after decoding.
     pub fn handle(&mut self, mut ev: Event) {
         self.tree.update(&ev);

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use libbpf_rs::{MapCore, RingBuffer};
+use libbpf_rs::{MapCore, RingBuffer, RingBufferBuilder};
 
 use super::Pipeline;
 use crate::event::Event;
@@ -18,6 +18,12 @@ pub trait Source {
     /// True when it stopped with more waiting (call again without waiting), false when
     /// it fed everything it had.
     fn pump(&mut self, pipe: &mut Pipeline, wait: Duration) -> Result<bool>;
+
+    /// Feeds the pipeline what is left once the tree has ended or agentguard is stopped.
+    fn finish(&mut self, pipe: &mut Pipeline) -> Result<()> {
+        while self.pump(pipe, Duration::ZERO)? {}
+        Ok(())
+    }
 }
 
 /// Records copied out of the ring buffers, in the order they were read.
@@ -40,18 +46,33 @@ impl Records {
 }
 
 /// The live source: the sensor's ring buffer and, enforcing with BPF LSM, the guard's
-/// denials. libbpf calls a closure per record while it holds the ring; the closures only
+/// denials. libbpf calls a closure per record while it holds a ring; the closures only
 /// copy the record here, so the pipeline itself is owned by the loop and not shared with
 /// them. Records are taken a batch at a time, each batch through the pipeline before the
-/// next is read: the copy holds one batch, however fast the tree writes.
+/// next is read: the copy holds one batch, however fast the tree writes. Each ring is read
+/// on its own budget, the denials first, so a flood of the sensor's records cannot starve
+/// the denials ring.
 pub struct Rings<'a> {
-    ring: RingBuffer<'a>,
+    /// The denials ring (when enforcing with BPF LSM), then the sensor's.
+    rings: Vec<RingBuffer<'a>>,
     queue: Rc<RefCell<Records>>,
     spare: Records,
+    /// Records the rings can hold at most: what a final read takes at most.
+    capacity: usize,
 }
+
+/// Records read from a ring before they go through the pipeline.
+const BATCH: usize = 1024;
+/// Batches per ring per pump: a tree that writes as fast as they are read still lets the
+/// loop take signals and draw the UI between pumps.
+const BATCHES: usize = 64;
+/// The smallest record a ring holds: libbpf's 8-byte header and a record header.
+const MIN_RECORD: usize = 8 + std::mem::size_of::<crate::skel::sensor::types::ag_hdr>();
 
 impl<'a> Rings<'a> {
     pub fn open(sensor: &'a Sensor, denials: Option<&'a dyn MapCore>) -> Result<Rings<'a>> {
+        // A ring buffer map's size is its max_entries, in bytes.
+        let bytes = sensor.ring_bytes() + denials.map_or(0, |m| m.max_entries() as usize);
         let queue = Rc::new(RefCell::new(Records::default()));
         let into = |q: &Rc<RefCell<Records>>| {
             let q = Rc::clone(q);
@@ -60,33 +81,35 @@ impl<'a> Rings<'a> {
                 0
             }
         };
-        let ring = sensor.ring(into(&queue), denials.map(|m| (m, into(&queue))))?;
+        let mut rings = Vec::new();
+        if let Some(map) = denials {
+            let mut b = RingBufferBuilder::new();
+            b.add(map, into(&queue))
+                .context("opening the denials ring buffer")?;
+            rings.push(b.build().context("opening the denials ring buffer")?);
+        }
+        rings.push(sensor.ring(into(&queue))?);
         Ok(Rings {
-            ring,
+            rings,
             queue,
             spare: Records::default(),
+            capacity: bytes / MIN_RECORD + 1,
         })
     }
-}
 
-/// Records read from the rings before they go through the pipeline.
-const BATCH: usize = 1024;
-/// Batches per pump: a tree that writes as fast as they are read still lets the loop
-/// take signals and draw the UI between pumps.
-const BATCHES: usize = 64;
-
-impl Rings<'_> {
     /// Waits up to `wait` until a ring has records. The kernel side wakes the reader only
     /// when a backlog builds, so a timeout is no reason to think the rings are empty.
     fn wait(&self, wait: Duration) -> Result<()> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        // SAFETY: the ring buffer's epoll descriptor, open while `self.ring` lives.
-        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.ring.epoll_fd()) };
+        let mut fds: Vec<PollFd> = self
+            .rings
+            .iter()
+            // SAFETY: each ring buffer's epoll descriptor, open while `self.rings` lives.
+            .map(|r| unsafe { std::os::fd::BorrowedFd::borrow_raw(r.epoll_fd()) })
+            .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+            .collect();
         let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-        match poll(
-            &mut [PollFd::new(fd, PollFlags::POLLIN)],
-            PollTimeout::from(ms),
-        ) {
+        match poll(&mut fds, PollTimeout::from(ms)) {
             // A stop and continue (SIGSTOP, a debugger, a suspended terminal) interrupts
             // the wait: that is no reason to stop reading.
             Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
@@ -94,8 +117,13 @@ impl Rings<'_> {
         }
     }
 
-    /// The records copied so far, through the pipeline; the queue is left empty.
-    fn drain(&mut self, pipe: &mut Pipeline) {
+    /// Up to `n` records of ring `i`, through the pipeline; how many there were.
+    fn read(&mut self, i: usize, n: usize, pipe: &mut Pipeline) -> Result<usize> {
+        // The callbacks only copy and return 0: a negative count is libbpf's own error.
+        let got = self.rings[i].consume_raw_n(n);
+        let got = usize::try_from(got)
+            .map_err(|_| std::io::Error::from_raw_os_error(-got))
+            .context("reading events")?;
         // Swapped out, so no borrow is held while the pipeline runs; both buffers keep
         // their capacity from one batch to the next.
         std::mem::swap(&mut *self.queue.borrow_mut(), &mut self.spare);
@@ -105,26 +133,42 @@ impl Rings<'_> {
             start = end;
         }
         self.spare.clear();
+        Ok(got)
     }
 }
 
 impl Source for Rings<'_> {
     fn pump(&mut self, pipe: &mut Pipeline, wait: Duration) -> Result<bool> {
         self.wait(wait)?;
-        for _ in 0..BATCHES {
-            let n = self.ring.consume_raw_n(BATCH);
-            self.drain(pipe);
-            match usize::try_from(n) {
-                Ok(n) if n < BATCH => return Ok(false),
-                Ok(_) => {}
-                // Interrupted: the next pump reads on.
-                Err(_) if -n == libc::EINTR => return Ok(true),
-                Err(_) => {
-                    return Err(std::io::Error::from_raw_os_error(-n)).context("reading events")
+        let mut more = false;
+        for i in 0..self.rings.len() {
+            let mut full = true;
+            for _ in 0..BATCHES {
+                if self.read(i, BATCH, pipe)? < BATCH {
+                    full = false;
+                    break;
                 }
             }
+            more |= full;
         }
-        Ok(true)
+        Ok(more)
+    }
+
+    /// Whatever the rings hold: at most as many records as they can hold, so a tree that
+    /// still runs (an attached one, a third Ctrl-C) and writes as fast as it is read
+    /// cannot keep agentguard from ending, and nothing written before the end is left.
+    fn finish(&mut self, pipe: &mut Pipeline) -> Result<()> {
+        for i in 0..self.rings.len() {
+            let mut left = self.capacity;
+            while left > 0 {
+                let got = self.read(i, left.min(BATCH), pipe)?;
+                if got < left.min(BATCH) {
+                    break;
+                }
+                left -= got;
+            }
+        }
+        Ok(())
     }
 }
 

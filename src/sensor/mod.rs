@@ -305,23 +305,19 @@ impl<'obj> Sensor<'obj> {
         })
     }
 
-    /// The ring buffer, calling `f` with each raw record; `extra` (enforcement's denials)
-    /// is read by the same poll, into `g`.
-    pub fn ring<'a, F, G>(
-        &'a self,
-        f: F,
-        extra: Option<(&'a dyn MapCore, G)>,
-    ) -> Result<RingBuffer<'a>>
+    /// The ring buffer's size in bytes.
+    pub fn ring_bytes(&self) -> usize {
+        self.skel.maps.events.max_entries() as usize
+    }
+
+    /// The ring buffer, calling `f` with each raw record.
+    pub fn ring<'a, F>(&'a self, f: F) -> Result<RingBuffer<'a>>
     where
         F: FnMut(&[u8]) -> i32 + 'a,
-        G: FnMut(&[u8]) -> i32 + 'a,
     {
         let mut b = RingBufferBuilder::new();
         b.add(&self.skel.maps.events, f)
             .context("opening the ring buffer")?;
-        if let Some((map, g)) = extra {
-            b.add(map, g).context("opening the denials ring buffer")?;
-        }
         b.build().context("opening the ring buffer")
     }
 

@@ -277,12 +277,8 @@ fn follow(
             break;
         }
     }
-    // Everything the tree wrote before it ended. Stopped while it runs (an attached tree,
-    // a third Ctrl-C), it may write as fast as it is read: a second of it is enough.
-    let draining = Instant::now();
-    while source.pump(pipe, Duration::ZERO)?
-        && (!interrupted || draining.elapsed() < Duration::from_secs(1))
-    {}
+    // Everything the tree wrote before it ended.
+    source.finish(pipe)?;
     pipe.losses(sensor.stats()?, &mut stats);
     if let Some(r) = &mut started.relay {
         r.finish();

@@ -106,7 +106,7 @@ fn attach(
                 }
             }
         }
-        pipe.add_root(p.pid, &p.exe);
+        pipe.add_existing(p.pid, p.ppid, &p.exe);
         pending.push((p.pid, p.start_ticks));
     }
     pipe.root = root;
