@@ -46,7 +46,7 @@ impl Tree {
     /// A root of the tree: the launched command, or a process already running when
     /// tracking began, with what it runs as far as that is known.
     pub fn add_root(&mut self, pid: u32, exe: &str) {
-        self.procs.insert(pid, Proc::new(0, exe));
+        self.add_existing(pid, 0, exe);
     }
 
     /// A process already running when tracking began, under its parent in the tree (0:

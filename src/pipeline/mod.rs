@@ -197,8 +197,7 @@ impl Pipeline {
     /// A root of the tree: the launched command (which runs agentguard until it execs),
     /// or a process that already ran when tracking began.
     pub fn add_root(&mut self, pid: u32, exe: &str) {
-        self.tree.add_root(pid, exe);
-        self.builder.add_root();
+        self.add_existing(pid, 0, exe);
     }
 
     /// A process of an attached tree, found running under `ppid` (0: the tree's root).
