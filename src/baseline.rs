@@ -49,22 +49,25 @@ fn evidence(learned: bool, seen: &[u32], runs: u32) -> String {
     }
 }
 
-fn replaced(r: &[Literal], examples: usize) -> String {
-    if r.is_empty() {
+/// What a pattern stands for: "<- 412 literals: a.pyc, b.pyc, ..." (the sample's names).
+fn replaced(r: &[Literal], sample: &[String], literals: u64, examples: usize) -> String {
+    let paths: Vec<&str> = if r.is_empty() {
+        sample.iter().map(String::as_str).collect()
+    } else {
+        r.iter().map(|l| l.path.as_str()).collect()
+    };
+    if paths.is_empty() {
         return String::new();
     }
-    let names: Vec<&str> = r
+    let n = literals.max(paths.len() as u64);
+    let names: Vec<&str> = paths
         .iter()
         .take(examples)
-        .map(|l| l.path.rsplit('/').next().unwrap_or(&l.path))
+        .map(|p| p.rsplit('/').next().unwrap_or(p))
         .collect();
-    let more = if r.len() > examples { ", ..." } else { "" };
-    let plural = if r.len() == 1 { "" } else { "s" };
-    format!(
-        "   <- {} literal{plural}: {}{more}",
-        r.len(),
-        names.join(", ")
-    )
+    let more = if n > names.len() as u64 { ", ..." } else { "" };
+    let plural = if n == 1 { "" } else { "s" };
+    format!("   <- {n} literal{plural}: {}{more}", names.join(", "))
 }
 
 /// A summary for a person: evidence first, widened entries visible, protected ones apart.
@@ -78,6 +81,24 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
     );
     if !p.include.is_empty() {
         let _ = writeln!(s, "includes: {}", p.include.join(", "));
+    }
+    for a in &p.absorbed {
+        let sample: Vec<&str> = a.exec.iter().chain(&a.file).map(String::as_str).collect();
+        let _ = writeln!(
+            s,
+            "  {} absorbed {} learned entr{} ({}, {} times): {}{}",
+            a.include,
+            a.entries,
+            if a.entries == 1 { "y" } else { "ies" },
+            evidence(true, &a.seen, p.runs),
+            a.count,
+            sample.join(", "),
+            if a.entries > sample.len() as u64 {
+                ", ..."
+            } else {
+                ""
+            }
+        );
     }
     for (i, r) in p.run_info.iter().enumerate() {
         let exit = r.exit.map(|e| format!("exit {e}")).unwrap_or_default();
@@ -98,7 +119,7 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
             "  {:<10} {}{}",
             evidence(e.learned, &e.seen, runs),
             e.path,
-            replaced(&e.replaced, examples)
+            replaced(&e.replaced, &e.examples, e.literals, examples)
         )
     });
     section(&mut s, "exec", execs);
@@ -116,7 +137,7 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
             evidence(e.learned, &e.seen, runs),
             access_list(&e.access),
             e.path,
-            replaced(&e.replaced, examples)
+            replaced(&e.replaced, &e.examples, e.literals, examples)
         )
     });
     section(&mut s, "files", files);

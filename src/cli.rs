@@ -132,7 +132,10 @@ reason; and, for information, what the baseline saw in every run and this run di
 Exit status: 1 when a finding at or above --fail-on exists, 0 when none, 2 on error. A gate never passes \
 on missing data: an event log without its start or end record (a recording cut short), one whose end \
 record counts other lines than it has, a recording that lost records, and a run profile \
-without recorded runs are errors.",
+without recorded runs are errors. A run profile keeps a sample of each pattern's literals: \
+diff checks the sample and, when there were more, the pattern itself as a path, so a baseline \
+without that pattern (or a wider one) reports it rather than passing; diff the event log for \
+an exact answer.",
         after_help = "Examples:\n  agentguard diff baseline.toml run.toml\n  agentguard diff baseline.toml run.jsonl --format markdown >> $GITHUB_STEP_SUMMARY\n  agentguard diff baseline.toml run.toml --fail-on high",
         after_long_help = crate::diff::rules::help()
     )]
@@ -140,8 +143,8 @@ without recorded runs are errors.",
     /// Print a summary of a profile for a person
     #[command(
         long_about = "Prints what a profile admits, grouped by kind: how many runs it learned from, \
-which entries were seen in every run and which were rare, what each learned pattern replaced, \
-protected paths seen during training (to review: they are admitted only by hand-written rules), and \
+which entries were seen in every run and which were rare, what each learned pattern replaced \
+(how many literals, and a sample), what each include absorbed, protected paths seen during training (to review: they are admitted only by hand-written rules), and \
 the includes and hand-written rules.\n\n\
 Exit status: 0, or 2 when the profile cannot be read."
     )]

@@ -98,8 +98,13 @@ fn a_learned_baseline_runs_the_programs_it_was_learned_from() {
         let baseline = d.join(format!("{name}.toml"));
         let recorded = learn(&baseline, cmd, 3);
         let p = std::fs::read_to_string(&baseline).unwrap();
+        // Learned, and folded into the `libs` abstraction that covers it.
         assert!(
-            p.contains("ld-linux-x86-64.so.2\"\naccess = [\"read\"]"),
+            p.contains("include = [\"libs\"") || p.contains("\"libs\"]") || p.contains("\"libs\","),
+            "{name}: the `libs` include was proposed:\n{p}"
+        );
+        assert!(
+            p.contains("ld-linux-x86-64.so.2\""),
             "{name}: the ELF loader the kernel mapped was learned:\n{p}"
         );
         ran_as_recorded(name, &enforce(&baseline, cmd), &text(&recorded.stdout));
@@ -226,12 +231,22 @@ fn a_baseline_without_the_loader_is_refused_before_the_start() {
     let baseline = d.join("b.toml");
     let cmd = ["/bin/cat", "/etc/hostname"];
     learn(&baseline, &cmd, 1);
-    // The recording, less the loader's entry: as an older agentguard recorded it.
+    // The recording, less the loader: as an older agentguard recorded it. Learning folded
+    // the loader into the `libs` include; take that out with what it absorbed.
     let mut p: toml::Table = std::fs::read_to_string(&baseline).unwrap().parse().unwrap();
-    let files = p["file"].as_array_mut().unwrap();
-    let before = files.len();
-    files.retain(|f| !f["path"].as_str().unwrap().contains("ld-linux"));
-    assert_eq!(files.len(), before - 1, "one loader entry");
+    let inc = p["include"].as_array_mut().unwrap();
+    let before = inc.len();
+    inc.retain(|i| i.as_str() != Some("libs"));
+    assert_eq!(inc.len(), before - 1, "the libs include: {p}");
+    let absorbed = p["absorbed"].as_array_mut().unwrap();
+    absorbed.retain(|a| a["include"].as_str() != Some("libs"));
+    let files = p["file"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !files
+            .iter()
+            .any(|f| f["path"].as_str().unwrap().contains("ld-linux")),
+        "no loader entry left: {p}"
+    );
     let stripped = d.join("stripped.toml");
     std::fs::write(&stripped, toml::to_string(&p).unwrap()).unwrap();
     let script = format!("touch {}; cat /etc/hostname", marker.display());

@@ -85,7 +85,7 @@ impl Checker {
             .iter()
             .filter(|f| !f.protected && f.access.contains(&Access::Read))
         {
-            for lit in literal_paths(&f.path.0, &f.replaced, &vars) {
+            for lit in literal_paths(&f.path.0, &f.replaced, &f.examples, &vars) {
                 if let Some((d, _)) = lit.rsplit_once('/') {
                     known_dirs.insert(d.to_string());
                 }
@@ -388,12 +388,29 @@ fn lower<T: std::fmt::Debug>(v: &T) -> String {
     format!("{v:?}").to_lowercase()
 }
 
-/// The concrete paths an entry stands for: its replaced literals, or itself.
-fn literal_paths(pattern: &str, replaced: &[crate::profile::Literal], vars: &Vars) -> Vec<String> {
-    let raw: Vec<String> = if replaced.is_empty() {
-        vec![unescape(pattern)]
-    } else {
+/// The concrete paths an entry stands for: its literals (all, or a sample), or itself; for
+/// a pattern, also the directory before its first wildcard, which its literals share.
+fn literal_paths(
+    pattern: &str,
+    replaced: &[crate::profile::Literal],
+    examples: &[String],
+    vars: &Vars,
+) -> Vec<String> {
+    let raw: Vec<String> = if !replaced.is_empty() {
         replaced.iter().map(|l| l.path.clone()).collect()
+    } else if !examples.is_empty() {
+        let mut v = examples.to_vec();
+        let fixed: Vec<&str> = pattern
+            .split('/')
+            .take_while(|s| !crate::profile::pattern::is_glob(s))
+            .collect();
+        if fixed.len() > 1 {
+            // "dir/" + a name: `literal_paths` callers take the directory of each path.
+            v.push(format!("{}/_", fixed.join("/")));
+        }
+        v
+    } else {
+        vec![unescape(pattern)]
     };
     raw.into_iter()
         .filter_map(|p| vars.expand_raw(&p).ok())
@@ -431,8 +448,25 @@ pub fn gate(fail_on: FailOn, findings: &[Finding]) -> bool {
     }
 }
 
+/// The paths a run profile's entry says its run used: a literal itself; a pattern its
+/// sample of literals and, when the sample is not all of them, the pattern itself as a
+/// path, so that a baseline without that very pattern (or a wider one) gets a finding
+/// rather than passing on literals nobody can see. Diff the run's event log for an exact
+/// answer.
+fn stands_for(path: &str, examples: &[String], literals: u64) -> Vec<String> {
+    if examples.is_empty() {
+        return vec![unescape(path)];
+    }
+    let mut v = examples.to_vec();
+    if literals > examples.len() as u64 {
+        v.push(path.to_string());
+    }
+    v
+}
+
 /// What a run profile says its run did, with how often: a pattern stands for the
-/// literals it replaced, ${CWD} and ${HOME} for what they were in that run.
+/// literals it replaced, ${CWD} and ${HOME} for what they were in that run; what an
+/// include absorbed, for the sample it keeps.
 pub fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u64)>> {
     let expand = |raw: &str| {
         vars.expand_raw(raw)
@@ -440,12 +474,15 @@ pub fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u
     };
     let mut out = Vec::new();
     for e in &p.exec {
-        let lits: Vec<(String, u64)> = if e.replaced.is_empty() {
-            vec![(unescape(&e.path.0), e.count)]
-        } else {
+        let lits: Vec<(String, u64)> = if !e.replaced.is_empty() {
             e.replaced
                 .iter()
                 .map(|l| (l.path.clone(), l.count))
+                .collect()
+        } else {
+            stands_for(&e.path.0, &e.examples, e.literals)
+                .into_iter()
+                .map(|p| (p, e.count))
                 .collect()
         };
         for (path, count) in lits {
@@ -458,13 +495,16 @@ pub fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u
         }
     }
     for e in &p.file {
-        let lits: Vec<(String, std::collections::BTreeSet<Access>, u64)> = if e.replaced.is_empty()
+        let lits: Vec<(String, std::collections::BTreeSet<Access>, u64)> = if !e.replaced.is_empty()
         {
-            vec![(unescape(&e.path.0), e.access.clone(), e.count)]
-        } else {
             e.replaced
                 .iter()
                 .map(|l| (l.path.clone(), l.access.clone(), l.count))
+                .collect()
+        } else {
+            stands_for(&e.path.0, &e.examples, e.literals)
+                .into_iter()
+                .map(|p| (p, e.access.clone(), e.count))
                 .collect()
         };
         for (path, access, count) in lits {
@@ -474,6 +514,26 @@ pub fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u
                     access,
                 },
                 count.max(1),
+            ));
+        }
+    }
+    // What an include absorbed: its sample. A baseline that has the include covers it.
+    for a in &p.absorbed {
+        for path in &a.exec {
+            out.push((
+                What::Exec {
+                    path: expand(&unescape(path))?,
+                },
+                1,
+            ));
+        }
+        for path in &a.file {
+            out.push((
+                What::File {
+                    path: expand(&unescape(path))?,
+                    access: a.access.clone(),
+                },
+                1,
             ));
         }
     }

@@ -49,6 +49,8 @@ fn file(path: String, access: &[Access]) -> FileEntry {
         seen: Vec::new(),
         count: 0,
         replaced: Vec::new(),
+        examples: Vec::new(),
+        literals: 0,
     }
 }
 
@@ -60,6 +62,8 @@ fn exec(path: String) -> ExecEntry {
         seen: Vec::new(),
         count: 0,
         replaced: Vec::new(),
+        examples: Vec::new(),
+        literals: 0,
     }
 }
 

@@ -11,6 +11,7 @@ use super::Profile;
 /// (name, text) of each shipped abstraction.
 pub const SHIPPED: &[(&str, &str)] = &[
     ("coreutils", include_str!("../../profiles/coreutils.toml")),
+    ("libs", include_str!("../../profiles/libs.toml")),
     ("locale", include_str!("../../profiles/locale.toml")),
     ("python", include_str!("../../profiles/python.toml")),
     ("resolver", include_str!("../../profiles/resolver.toml")),

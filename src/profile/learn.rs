@@ -14,11 +14,12 @@
 //!    seen becomes an entry marked `protected`, for review.
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::compact::{self, Folded};
 use super::pattern::PathPat;
 use super::protected;
 use super::{
-    AddrPat, DnsEntry, DomainPat, ExecEntry, FileEntry, FlagEntry, Literal, LlmEntry, NetDir,
-    NetEntry, PortPat, Profile, RunInfo, ToolEntry,
+    AddrPat, DnsEntry, DomainPat, ExecEntry, FileEntry, FlagEntry, LlmEntry, NetDir, NetEntry,
+    PortPat, Profile, RunInfo, ToolEntry,
 };
 use crate::event::{Access, FlagKind, Proto};
 
@@ -30,12 +31,17 @@ pub struct Lit {
     pub failed: u64,
     /// A host's addresses (evidence).
     pub addrs: BTreeSet<String>,
+    /// A pattern learned before: literals it stood for, a sample, and how many in all (at
+    /// least: a sample hides which literals two inputs shared).
+    pub examples: BTreeSet<String>,
+    pub literals: u64,
 }
 
 impl Lit {
-    fn join(&mut self, o: &Lit, sum: bool) {
+    pub(super) fn join(&mut self, o: &Lit, sum: bool) {
         self.access.extend(o.access.iter().copied());
         self.addrs.extend(o.addrs.iter().cloned());
+        self.examples.extend(o.examples.iter().cloned());
         self.seen.extend(o.seen.iter().copied());
         if sum {
             self.count += o.count;
@@ -44,8 +50,12 @@ impl Lit {
             self.count = self.count.max(o.count);
             self.failed = self.failed.max(o.failed);
         }
+        // The same pattern from two inputs most likely stood for the same literals (the
+        // same library files, run after run): the larger count is a lower bound. Distinct
+        // patterns joining into one add theirs up (`Unit::gather`).
+        self.literals = self.literals.max(o.literals);
     }
-    fn remapped(&self, map: &[u32]) -> Lit {
+    pub(super) fn remapped(&self, map: &[u32]) -> Lit {
         Lit {
             seen: self.seen.iter().map(|i| map[*i as usize]).collect(),
             ..self.clone()
@@ -70,6 +80,11 @@ pub struct Evidence {
     pub tool: BTreeMap<String, Lit>,
     /// (host, api)
     pub llm: BTreeMap<(String, String), Lit>,
+    /// Patterns learned before whose literals were kept only as a sample: they stay.
+    pub exec_pat: BTreeMap<String, Lit>,
+    pub file_pat: BTreeMap<String, Lit>,
+    /// By include: the learned entries it absorbed.
+    pub absorbed: BTreeMap<String, Folded>,
     /// Hand-written entries and includes, carried through untouched.
     pub hand: Option<Box<Profile>>,
 }
@@ -102,6 +117,7 @@ fn hand_written(p: &Profile) -> Profile {
     hand.flag.retain(|e| !e.learned);
     hand.tool.retain(|e| !e.learned);
     hand.llm.retain(|e| !e.learned);
+    hand.absorbed.clear();
     hand
 }
 
@@ -182,7 +198,14 @@ impl Evidence {
             ..Default::default()
         };
         for e in p.exec.iter().filter(|e| e.learned) {
-            if e.replaced.is_empty() {
+            if e.replaced.is_empty() && !is_literal(&e.path.0) && !e.protected {
+                let l = Lit {
+                    examples: e.examples.iter().cloned().collect(),
+                    literals: e.literals.max(e.examples.len() as u64),
+                    ..seen(&e.seen, e.count)
+                };
+                join(&mut ev.exec_pat, e.path.0.clone(), l);
+            } else if e.replaced.is_empty() {
                 join(&mut ev.exec, unescape(&e.path.0), seen(&e.seen, e.count));
             }
             for r in &e.replaced {
@@ -190,7 +213,15 @@ impl Evidence {
             }
         }
         for e in p.file.iter().filter(|e| e.learned) {
-            if e.replaced.is_empty() {
+            if e.replaced.is_empty() && !is_literal(&e.path.0) && !e.protected {
+                let l = Lit {
+                    access: e.access.clone(),
+                    examples: e.examples.iter().cloned().collect(),
+                    literals: e.literals.max(e.examples.len() as u64),
+                    ..seen(&e.seen, e.count)
+                };
+                join(&mut ev.file_pat, e.path.0.clone(), l);
+            } else if e.replaced.is_empty() {
                 let l = Lit {
                     access: e.access.clone(),
                     ..seen(&e.seen, e.count)
@@ -237,6 +268,13 @@ impl Evidence {
                 seen(&e.seen, e.count),
             );
         }
+        for a in &p.absorbed {
+            let f = Folded::from_absorbed(a);
+            ev.absorbed
+                .entry(a.include.clone())
+                .or_default()
+                .join(&f, true);
+        }
         ev.hand = Some(Box::new(hand_written(p)));
         ev
     }
@@ -264,6 +302,14 @@ impl Evidence {
         each(&mut self.flag, &o.flag, map, sum);
         each(&mut self.tool, &o.tool, map, sum);
         each(&mut self.llm, &o.llm, map, sum);
+        each(&mut self.exec_pat, &o.exec_pat, map, sum);
+        each(&mut self.file_pat, &o.file_pat, map, sum);
+        for (k, f) in &o.absorbed {
+            self.absorbed
+                .entry(k.clone())
+                .or_default()
+                .join(&f.remapped(map), sum);
+        }
     }
 
     /// Learns: the profile these observations support, with the hand-written rules.
@@ -275,35 +321,39 @@ impl Evidence {
         p.runs = self.runs.len() as u32;
         p.run_info = self.runs;
         let seen = |l: &Lit| l.seen.iter().copied().collect::<Vec<u32>>();
-        p.exec
-            .extend(learn_paths(&self.exec, false).into_iter().map(|u| {
-                ExecEntry {
-                    path: PathPat(u.path),
-                    learned: true,
-                    protected: u.protected,
-                    seen: seen(&u.lit),
-                    count: u.lit.count,
-                    replaced: u
-                        .replaced
-                        .into_iter()
-                        .map(|mut r| {
-                            r.access.clear();
-                            r
-                        })
-                        .collect(),
-                }
-            }));
-        p.file.extend(
-            learn_paths(&self.file, true)
+        p.exec.extend(
+            learn_paths(&self.exec, &self.exec_pat, false)
                 .into_iter()
-                .map(|u| FileEntry {
-                    path: PathPat(u.path),
-                    access: u.lit.access.clone(),
-                    learned: true,
-                    protected: u.protected,
-                    seen: seen(&u.lit),
-                    count: u.lit.count,
-                    replaced: u.replaced,
+                .map(|u| {
+                    let (examples, literals) = u.sample();
+                    ExecEntry {
+                        path: PathPat(u.path),
+                        learned: true,
+                        protected: u.protected,
+                        seen: seen(&u.lit),
+                        count: u.lit.count,
+                        replaced: Vec::new(),
+                        examples,
+                        literals,
+                    }
+                }),
+        );
+        p.file.extend(
+            learn_paths(&self.file, &self.file_pat, true)
+                .into_iter()
+                .map(|u| {
+                    let (examples, literals) = u.sample();
+                    FileEntry {
+                        path: PathPat(u.path),
+                        access: u.lit.access.clone(),
+                        learned: true,
+                        protected: u.protected,
+                        seen: seen(&u.lit),
+                        count: u.lit.count,
+                        replaced: Vec::new(),
+                        examples,
+                        literals,
+                    }
                 }),
         );
         p.net.extend(
@@ -365,6 +415,12 @@ impl Evidence {
                 seen: seen(l),
                 count: l.count,
             }));
+        let mut absorbed = self.absorbed;
+        compact::absorb_includes(&mut p, &mut absorbed);
+        p.absorbed = absorbed
+            .into_iter()
+            .map(|(name, f)| f.into_absorbed(name))
+            .collect();
         sort(&mut p);
         p
     }
@@ -441,21 +497,95 @@ mod sort_key {
     }
 }
 
-/// One learned entry in the making: a literal, or a pattern and what it replaced (a
-/// literal lists itself, so that a collapse can gather every literal it absorbs).
-struct Unit {
-    path: String,
-    lit: Lit,
-    replaced: Vec<Literal>,
-    protected: bool,
+/// One learned entry in the making: a literal, or a pattern. `lit.examples` holds the
+/// literals it stands for (a literal lists itself, so that a collapse gathers them all) and
+/// `literals` how many, with those a pattern learned before no longer lists.
+pub(super) struct Unit {
+    pub(super) path: String,
+    pub(super) lit: Lit,
+    pub(super) protected: bool,
     /// `dir/*` collapsed from this directory's files (a candidate for `parent/**`).
-    collapsed_dir: bool,
+    pub(super) collapsed_dir: bool,
 }
 
-fn learn_paths(obs: &BTreeMap<String, Lit>, collapse: bool) -> Vec<Unit> {
+/// How many literals a pattern keeps as its sample.
+pub const EXAMPLES: usize = 3;
+
+impl Unit {
+    fn literal(raw: &str, l: &Lit) -> Unit {
+        let mut lit = l.clone();
+        lit.examples = BTreeSet::from([raw.to_string()]);
+        lit.literals = 1;
+        Unit {
+            path: escape(raw),
+            lit,
+            protected: false,
+            collapsed_dir: false,
+        }
+    }
+
+    pub(super) fn pattern(path: String, lit: Lit) -> Unit {
+        Unit {
+            collapsed_dir: path.ends_with("/*")
+                && parent(&path).is_some_and(|d| is_literal(d) && !d.ends_with("/**")),
+            path,
+            lit,
+            protected: false,
+        }
+    }
+
+    pub(super) fn join(&mut self, o: &Unit) {
+        self.lit.join(&o.lit, true);
+    }
+
+    /// How many literals it stands for, as far as known.
+    pub(super) fn literals(&self) -> u64 {
+        self.lit.literals.max(self.lit.examples.len() as u64)
+    }
+
+    /// The evidence of distinct units (a collapse, a family): their literals add up.
+    pub(super) fn gather(group: &[Unit]) -> Lit {
+        let mut lit = Lit::default();
+        for u in group {
+            lit.join(&u.lit, true);
+        }
+        lit.literals = group.iter().map(Unit::literals).sum();
+        lit
+    }
+
+    /// (examples, literals) as the profile writes them: none for a literal.
+    fn sample(&self) -> (Vec<String>, u64) {
+        let lit = self.lit.examples.len() == 1
+            && self.lit.literals <= 1
+            && self.lit.examples.first().map(|r| escape(r)) == Some(self.path.clone());
+        if lit || self.protected {
+            return (Vec::new(), 0);
+        }
+        let ex: Vec<String> = self.lit.examples.iter().take(EXAMPLES).cloned().collect();
+        (ex, self.literals())
+    }
+}
+
+fn learn_paths(
+    obs: &BTreeMap<String, Lit>,
+    before: &BTreeMap<String, Lit>,
+    files: bool,
+) -> Vec<Unit> {
     let mut out = Vec::new();
-    // Step 1: shapes.
-    let mut shaped: BTreeMap<String, Unit> = BTreeMap::new();
+    // Patterns learned before take the literals they match, as long as their accesses
+    // cover the literal's (or the literal has the pattern's shape): merging widens no
+    // pattern to a new kind of access.
+    let matchers: Vec<(String, globset::GlobMatcher)> = before
+        .keys()
+        .filter_map(|p| {
+            let g = super::pattern::glob(&placeholder(p)).ok()?;
+            Some((p.clone(), g.compile_matcher()))
+        })
+        .collect();
+    let mut shaped: BTreeMap<String, Unit> = before
+        .iter()
+        .map(|(p, l)| (p.clone(), Unit::pattern(p.clone(), l.clone())))
+        .collect();
     let mut literal: Vec<Unit> = Vec::new();
     for (raw, l) in obs {
         // Protected from what it did (an exec: no access): a read of .git/config is
@@ -469,67 +599,55 @@ fn learn_paths(obs: &BTreeMap<String, Lit>, collapse: bool) -> Vec<Unit> {
             }
         });
         if guarded {
-            out.push(Unit {
-                path: escape(raw),
-                lit: l.clone(),
-                replaced: Vec::new(),
-                protected: true,
-                collapsed_dir: false,
-            });
+            let mut u = Unit::literal(raw, l);
+            u.protected = true;
+            out.push(u);
             continue;
         }
-        match shape(raw) {
-            Some(pat) => {
-                let u = shaped.entry(pat.clone()).or_insert_with(|| Unit {
-                    path: pat,
-                    lit: Lit::default(),
-                    replaced: Vec::new(),
-                    protected: false,
-                    collapsed_dir: false,
-                });
-                u.lit.join(l, true);
-                u.replaced.push(Literal {
-                    path: raw.clone(),
-                    access: l.access.clone(),
-                    seen: l.seen.iter().copied().collect(),
-                    count: l.count,
-                });
+        let me = Unit::literal(raw, l);
+        let subject = placeholder(raw);
+        let shape = shape(raw);
+        let earlier = matchers.iter().find(|(p, m)| {
+            m.is_match(super::pattern::subject(&subject))
+                && (l.access.is_subset(&shaped[p].lit.access) || shape.as_deref() == Some(p))
+        });
+        match (earlier, shape) {
+            (Some((p, _)), _) => {
+                let u = shaped.get_mut(p).expect("a pattern from before");
+                // Runs the pattern already counted: the same run merged again (merge
+                // refuses inputs that share only some runs), so its count is not added.
+                let again = me.lit.seen.is_subset(&before[p].seen);
+                u.lit.join(&me.lit, !again);
             }
-            None => literal.push(Unit {
-                path: escape(raw),
-                lit: l.clone(),
-                replaced: vec![Literal {
-                    path: raw.clone(),
-                    access: l.access.clone(),
-                    seen: l.seen.iter().copied().collect(),
-                    count: l.count,
-                }],
-                protected: false,
-                collapsed_dir: false,
-            }),
+            (None, Some(pat)) => shaped
+                .entry(pat.clone())
+                .or_insert_with(|| Unit::pattern(pat, Lit::default()))
+                .join(&me),
+            (None, None) => literal.push(me),
         }
     }
     let mut units: Vec<Unit> = shaped.into_values().chain(literal).collect();
-    if collapse {
+    if files {
+        units = compact::families(units);
         units = collapse_dirs(units, false);
         units = collapse_dirs(units, true);
     }
-    // A literal keeps no `replaced`: it stands for itself.
-    for mut u in units {
-        if u.replaced.len() == 1 && u.path == escape(&u.replaced[0].path) {
-            u.replaced.clear();
-        }
-        out.push(u);
-    }
+    out.extend(units);
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
 
 /// Step 2: collapse directories whose children varied across runs. With `deep`, a
 /// directory whose children are themselves collapsed directories becomes `dir/**`.
+/// A `**` pattern is already as wide as a directory gets.
 fn collapse_dirs(units: Vec<Unit>, deep: bool) -> Vec<Unit> {
     let mut by_dir: BTreeMap<String, Vec<Unit>> = BTreeMap::new();
+    let mut out = Vec::new();
     for u in units {
+        if u.path.ends_with("/**") {
+            out.push(u);
+            continue;
+        }
         let dir = if deep && u.collapsed_dir {
             parent(parent(&u.path).unwrap_or("")).map(str::to_string)
         } else {
@@ -537,7 +655,6 @@ fn collapse_dirs(units: Vec<Unit>, deep: bool) -> Vec<Unit> {
         };
         by_dir.entry(dir.unwrap_or_default()).or_default().push(u);
     }
-    let mut out = Vec::new();
     for (dir, group) in by_dir {
         let candidates = group.iter().filter(|u| !deep || u.collapsed_dir).count();
         let runs: BTreeSet<u32> = group
@@ -563,13 +680,7 @@ fn collapse_dirs(units: Vec<Unit>, deep: bool) -> Vec<Unit> {
             out.extend(group);
             continue;
         }
-        let mut lit = Lit::default();
-        let mut replaced = Vec::new();
-        for u in &group {
-            lit.join(&u.lit, true);
-            replaced.extend(u.replaced.iter().cloned());
-        }
-        replaced.sort();
+        let lit = Unit::gather(&group);
         let path = if deep {
             format!("{dir}/**")
         } else {
@@ -578,7 +689,6 @@ fn collapse_dirs(units: Vec<Unit>, deep: bool) -> Vec<Unit> {
         out.push(Unit {
             path,
             lit,
-            replaced,
             protected: false,
             collapsed_dir: !deep,
         });
@@ -586,16 +696,16 @@ fn collapse_dirs(units: Vec<Unit>, deep: bool) -> Vec<Unit> {
     out
 }
 
-fn parent(p: &str) -> Option<&str> {
+pub(super) fn parent(p: &str) -> Option<&str> {
     p.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty())
 }
 
-fn depth(dir: &str) -> usize {
+pub(super) fn depth(dir: &str) -> usize {
     dir.split('/').filter(|s| !s.is_empty()).count()
 }
 
 /// Variables replaced by stand-ins, for checks that need an absolute path.
-fn placeholder(raw: &str) -> String {
+pub(super) fn placeholder(raw: &str) -> String {
     raw.replacen("${HOME}", "/home/_", 1)
         .replacen("${CWD}", "/_cwd", 1)
 }
@@ -604,6 +714,11 @@ fn placeholder(raw: &str) -> String {
 pub fn escape(raw: &str) -> String {
     let (var, tail) = split_var(raw);
     format!("{var}{}", globset::escape(tail))
+}
+
+/// Whether a learned path is a literal (an escaped path), not a pattern.
+pub fn is_literal(p: &str) -> bool {
+    escape(&unescape(p)) == p
 }
 
 /// The inverse of `escape`.

@@ -7,6 +7,7 @@
 //! into `[[run]]`) and, for a pattern, the literals it replaced.
 pub mod bench;
 mod builder;
+pub mod compact;
 pub mod include;
 pub mod learn;
 pub mod matcher;
@@ -58,6 +59,33 @@ pub struct Profile {
     /// LLM APIs the agent called, by host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub llm: Vec<LlmEntry>,
+    /// What each include took over from learning: the learned entries it covers are
+    /// dropped and summed here, so that the profile says what the include stands for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absorbed: Vec<Absorbed>,
+}
+
+/// Learned entries a shipped include covers, folded into it (src/profile/compact.rs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Absorbed {
+    /// The include's name; it is in `include`.
+    pub include: String,
+    /// Runs the absorbed entries were seen in, and how often in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub count: u64,
+    /// How many learned entries it absorbed (summed over merged inputs, so an entry two
+    /// inputs had counts twice).
+    pub entries: u64,
+    /// A bounded sample of the programs and files it absorbed, with their accesses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exec: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub access: BTreeSet<Access>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,8 +145,15 @@ pub struct ExecEntry {
     /// How many times, over all runs.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub count: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// A pattern's literals as older versions wrote them, every one: read, never written.
+    #[serde(default, skip_serializing)]
     pub replaced: Vec<Literal>,
+    /// A pattern: a bounded sample of the literals it stands for (the first by name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+    /// A pattern: how many distinct literals it stood for (summed over merged inputs).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub literals: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,8 +169,13 @@ pub struct FileEntry {
     pub seen: Vec<u32>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub count: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// As for [[exec]].
+    #[serde(default, skip_serializing)]
     pub replaced: Vec<Literal>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub literals: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -276,6 +316,7 @@ impl Profile {
             flag: Vec::new(),
             tool: Vec::new(),
             llm: Vec::new(),
+            absorbed: Vec::new(),
         }
     }
 
@@ -360,6 +401,12 @@ impl Profile {
         }
         for e in &self.flag {
             check("flag", &e.detail, e.learned, &e.seen)?;
+        }
+        for a in &self.absorbed {
+            check("absorbed", &a.include, true, &a.seen)?;
+            if !self.include.contains(&a.include) {
+                bail!("[[absorbed]] {}: the profile does not include {:?}: add it back to `include`, or remove this table too (the entries it absorbed are not kept)", a.include, a.include);
+            }
         }
         Ok(())
     }

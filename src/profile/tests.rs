@@ -20,7 +20,7 @@ fn ev(pid: u32, kind: Kind) -> Event {
     }
 }
 
-fn open(path: &str, access: Vec<Access>) -> Kind {
+pub(super) fn open(path: &str, access: Vec<Access>) -> Kind {
     Kind::File(File {
         op: FileOp::Open,
         path: path.into(),
@@ -48,7 +48,7 @@ fn failed_open(path: &str) -> Kind {
     })
 }
 
-fn exec(path: &str) -> Kind {
+pub(super) fn exec(path: &str) -> Kind {
     Kind::Exec(Exec {
         path: path.into(),
         argv: vec![path.into()],
@@ -78,7 +78,7 @@ fn run(id: &str, started: &str) -> RunInfo {
     }
 }
 
-fn vars() -> Vars {
+pub(super) fn vars() -> Vars {
     Vars {
         home: Some("/home/ann".into()),
         cwd: Some("/home/ann/work".into()),
@@ -92,7 +92,7 @@ fn add(b: &mut Builder, tree: &mut Tree, e: &Event) {
 }
 
 /// The profile of one run of a stream.
-fn profile(id: &str, started: &str, stream: &[Kind]) -> Profile {
+pub(super) fn profile(id: &str, started: &str, stream: &[Kind]) -> Profile {
     let mut b = Builder::new(vars());
     let mut tree = Tree::default();
     tree.add_root(10, "");
@@ -157,7 +157,7 @@ fn run_profile(i: u32) -> Profile {
     )
 }
 
-fn text(p: &Profile) -> String {
+pub(super) fn text(p: &Profile) -> String {
     p.to_toml().unwrap()
 }
 
@@ -185,8 +185,9 @@ fn one_run_aggregates_with_variables_and_shapes() {
         .iter()
         .find(|f| f.path.0 == "/tmp/tmp*/out.txt")
         .unwrap();
-    assert_eq!(tmp.replaced.len(), 1, "the literal it replaced is kept");
-    assert!(tmp.replaced[0].path.starts_with("/tmp/tmp"));
+    assert_eq!(tmp.examples.len(), 1, "the literal it replaced is kept");
+    assert_eq!(tmp.literals, 1);
+    assert!(tmp.examples[0].starts_with("/tmp/tmp"));
     assert!(p.file.iter().all(|f| f.learned && f.seen == vec![0]));
     assert_eq!(p.net.len(), 2);
     assert_eq!(p.dns[0].name.0, "api.example.com");
@@ -265,7 +266,12 @@ fn a_directory_whose_files_vary_collapses_on_evidence() {
         .find(|f| f.path.0 == "${CWD}/docs/*")
         .expect("docs/ collapsed");
     assert_eq!(docs.seen, vec![0, 1, 2, 3]);
-    assert_eq!(docs.replaced.len(), 6, "{:?}", docs.replaced);
+    assert_eq!(docs.literals, 6, "{docs:?}");
+    assert_eq!(
+        docs.examples.len(),
+        crate::profile::learn::EXAMPLES,
+        "a bounded sample: {docs:?}"
+    );
     // A directory read the same way in every run stays literal.
     let stable: Vec<Profile> = (1..=3)
         .map(|i| {
@@ -346,6 +352,8 @@ fn protected_paths_are_never_generalised_nor_admitted_by_learning() {
         seen: vec![],
         count: 0,
         replaced: vec![],
+        examples: vec![],
+        literals: 0,
     });
     let m = Matcher::new(&hand, &vars()).unwrap();
     assert_eq!(m.file("/home/ann/.ssh/id_ed25519", &read), Verdict::Covered);
@@ -373,6 +381,8 @@ fn a_learned_pattern_never_admits_a_protected_path() {
         seen: vec![0],
         count: 1,
         replaced: vec![],
+        examples: vec![],
+        literals: 0,
     });
     let m = Matcher::new(&p2, &vars()).unwrap();
     assert_eq!(
@@ -397,6 +407,8 @@ fn hand_written_rules_survive_a_merge() {
         seen: vec![],
         count: 0,
         replaced: vec![],
+        examples: vec![],
+        literals: 0,
     });
     a.net.push(NetEntry {
         op: NetDir::Connect,
