@@ -68,6 +68,7 @@ rules! {
     FLAG_MEDIUM = "flag-medium", Medium, "memfd_create, ptrace within the tree";
     EXEC_COREUTIL = "exec-coreutil", Low, "a read-only core utility (ls, cat, head, grep, wc, ...)";
     READ_KNOWN_DIR = "read-known-dir", Low, "a new file in a directory the baseline already reads";
+    DEVICE = "device-ordinary", Low, "reading or writing an ordinary device: /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom, /dev/tty, /dev/ptmx, a terminal under /dev/pts";
     RARE = "rare", Low, "covered, but only by entries seen in at most a fifth of a baseline of five runs or more: weak evidence of normality";
 }
 
@@ -245,6 +246,34 @@ fn is_in(list: &[&str], path: &str) -> bool {
 
 pub const TEMP_DIRS: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/run/user"];
 
+/// Devices every program writes to or reads from (`> /dev/null`, a terminal): nothing is
+/// stored and nothing leaves. The same two patterns are what enforce admits for the rule.
+pub const DEVICES: &[&str] = &[
+    "/dev/{null,zero,full,random,urandom,tty,ptmx}",
+    "/dev/pts/*",
+];
+
+/// What the device rule covers: data in and out (a shell's `>` opens with create and
+/// truncate, a no-op on a device), and its times. Not removing, renaming or replacing it.
+pub const DEVICE_ACCESS: &[Access] = &[
+    Access::Read,
+    Access::Write,
+    Access::Append,
+    Access::Create,
+    Access::Truncate,
+    Access::Path,
+    Access::Times,
+];
+
+/// An ordinary device (DEVICES), by its path.
+pub fn ordinary_device(path: &str) -> bool {
+    if let Some(n) = path.strip_prefix("/dev/pts/") {
+        return !n.is_empty() && !n.contains('/');
+    }
+    path.strip_prefix("/dev/")
+        .is_some_and(|d| ["null", "zero", "full", "random", "urandom", "tty", "ptmx"].contains(&d))
+}
+
 pub fn under(path: &str, dir: &str) -> bool {
     path == dir
         || dir == "/" && path.starts_with('/')
@@ -361,6 +390,12 @@ fn file(path: &str, access: &BTreeSet<Access>, hit: &Hit, cx: &Context) -> Rated
             names(&missing)
         )
     };
+    if ordinary_device(path) && missing.iter().all(|a| DEVICE_ACCESS.contains(a)) {
+        return (
+            &DEVICE,
+            format!("{wider}{} of an ordinary device", names(&missing)),
+        );
+    }
     let writes = missing.iter().any(|a| protected::WRITES.contains(a));
     let in_work = in_work(path, cx.workspace, cx.home);
     let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");

@@ -96,6 +96,15 @@ pub fn widen(resolved: &Profile, checker: &Checker, vars: &Vars, level: Severity
             ),
         ));
     }
+    if below(&rules::DEVICE, level) {
+        for d in rules::DEVICES {
+            p.file.push(file((*d).into(), rules::DEVICE_ACCESS));
+        }
+        lines.push(say(
+            &rules::DEVICE,
+            "reads and writes of /dev/null, /dev/tty and the other ordinary devices".into(),
+        ));
+    }
     if below(&rules::READ_NEW, level) {
         p.file.push(file("/**".into(), READS));
         lines.push(say(

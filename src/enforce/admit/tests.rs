@@ -76,7 +76,7 @@ fn enforce_admits_exactly_what_diff_rates_below_the_level() {
     let words = [
         "etc", "hostname", "passwd", "shadow", "usr", "share", "agent", "prompts", "b.txt", "home",
         "ann", "work", ".ssh", "id_rsa", ".env", ".git", "hooks", "tmp", "var", "out.md", "notes",
-        ".bashrc", "lib",
+        ".bashrc", "lib", "dev", "null", "tty", "pts", "0", "sda",
     ];
     let accesses = [
         vec![Access::Read],
@@ -106,13 +106,27 @@ fn enforce_admits_exactly_what_diff_rates_below_the_level() {
         let m = Matcher::new(&w.profile, &vars()).unwrap();
         let k = compile::compile(&w.profile, &vars()).unwrap();
         let (mut admitted, mut denied) = (0, 0);
-        for _ in 0..3000 {
+        // The devices every program uses, with each access, then generated operations.
+        let devices = [
+            "/dev/null",
+            "/dev/tty",
+            "/dev/pts/0",
+            "/dev/sda",
+            "/dev/pts/0/x",
+        ];
+        let fixed = devices
+            .iter()
+            .flat_map(|d| accesses.iter().map(move |a| (d.to_string(), a.clone())));
+        let generated = (0..3000).map(|_| {
             let depth = 1 + rng.next(5);
             let path: String = (0..depth)
                 .map(|_| format!("/{}", words[rng.next(words.len())]))
                 .collect();
-            let access: BTreeSet<Access> =
-                accesses[rng.next(accesses.len())].iter().copied().collect();
+            (path, accesses[rng.next(accesses.len())].clone())
+        });
+        let ops: Vec<(String, Vec<Access>)> = fixed.chain(generated).collect();
+        for (path, access) in ops {
+            let access: BTreeSet<Access> = access.into_iter().collect();
             let what = What::File {
                 path: path.clone(),
                 access: access.clone(),
