@@ -1,5 +1,6 @@
 //! `agentguard merge` and `agentguard show`: building a baseline and reading one.
 use std::fmt::Write as _;
+use std::path::Path;
 
 use anyhow::Result;
 
@@ -10,7 +11,7 @@ use crate::profile::{include, merge as merging, Literal, NetEntry, Profile};
 pub fn merge(args: MergeArgs) -> Result<i32> {
     let mut inputs = Vec::new();
     for p in &args.inputs {
-        let profile = Profile::load(p)?;
+        let profile = load(p)?;
         include::resolve(&profile, p)?; // a bad include is reported now, not at enforcement
         inputs.push((profile, p.display().to_string()));
     }
@@ -31,13 +32,28 @@ pub fn merge(args: MergeArgs) -> Result<i32> {
 }
 
 pub fn show(args: ShowArgs) -> Result<i32> {
-    let p = Profile::load(&args.profile)?;
+    let p = load(&args.profile)?;
     include::resolve(&p, &args.profile)?;
     crate::output::stdout(
         &describe(&p, &args.profile.display().to_string(), args.examples),
         "the summary",
     )?;
     Ok(0)
+}
+
+/// A profile, or the profile of a recorded run's event log (`record --events`, a .jsonl):
+/// what the run did, as `record -o` writes it, the same run id included, so a log and the
+/// profile of one run merge as one run. A log that is not whole is refused, as by diff.
+pub fn load(path: &Path) -> Result<Profile> {
+    if path
+        .extension()
+        .is_some_and(|e| e == "jsonl" || e == "json")
+    {
+        let evs = crate::event::read_jsonl(path)?;
+        crate::diff::complete::events(path, &evs, false)?;
+        return Ok(crate::pipeline::replay::profile_of(evs));
+    }
+    Profile::load(path)
 }
 
 /// "all runs", "2/5 runs", or "hand" for a rule written by hand.

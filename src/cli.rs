@@ -374,8 +374,8 @@ pub struct WatchArgs {
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// Profiles to merge
-    #[arg(required = true, value_name = "PROFILE.toml")]
+    /// Profiles to merge, or event logs of recorded runs (.jsonl, from `record --events`)
+    #[arg(required = true, value_name = "PROFILE.toml|RUN.jsonl")]
     pub inputs: Vec<PathBuf>,
     /// Write the baseline here; without it, to standard output
     #[arg(short = 'o', long, value_name = "FILE.toml")]
@@ -384,8 +384,8 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The profile to describe
-    #[arg(value_name = "PROFILE.toml")]
+    /// The profile to describe, or the event log of a recorded run (.jsonl)
+    #[arg(value_name = "PROFILE.toml|RUN.jsonl")]
     pub profile: PathBuf,
     /// How many literals to list under each learned pattern
     #[arg(long, value_name = "N", default_value_t = 3)]

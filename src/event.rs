@@ -50,6 +50,10 @@ pub enum Kind {
     /// The first line of an event log.
     Start {
         command: String,
+        /// The recording's id, as its profile's [[run]] names it, so that a log and the
+        /// profile of the same run merge as one run (absent in logs before it was added).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        run: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         cwd: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -650,6 +654,7 @@ mod tests {
         let events = vec![
             ev(Kind::Start {
                 command: "sh x".into(),
+                run: Some("0b6c-run".into()),
                 cwd: Some("/w".into()),
                 home: None,
             }),

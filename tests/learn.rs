@@ -159,3 +159,67 @@ fn merge_and_show_report_bad_input_with_file_and_line() {
         );
     }
 }
+
+/// A run's event log is its profile too: `show` and `merge` read it as `record -o` wrote the
+/// profile, the same run id included, and refuse a log that is not whole, naming it.
+#[test]
+fn an_event_log_merges_and_shows_as_the_profile_of_its_run() {
+    let d = scratch("learn-log");
+    std::fs::create_dir_all(d.join("docs")).unwrap();
+    std::fs::create_dir_all(d.join("tmp")).unwrap();
+    for i in 0..8 {
+        std::fs::write(d.join(format!("docs/doc{i}.md")), "text").unwrap();
+    }
+    let work = d.to_str().unwrap();
+    let (toml_out, log) = (d.join("run.toml"), d.join("run.jsonl"));
+    agentguard(&[
+        "record",
+        "-q",
+        "-o",
+        toml_out.to_str().unwrap(),
+        "--events",
+        log.to_str().unwrap(),
+        "--",
+        python(),
+        "-c",
+        SCRIPT,
+        work,
+        "1",
+    ]);
+    let show = String::from_utf8(agentguard(&["show", log.to_str().unwrap()]).stdout).unwrap();
+    assert!(show.contains("learned from 1 run"), "{show}");
+    // The same entries, the same run: everything but the times equal.
+    let table = |text: &str| {
+        let mut t: toml::Table = text.parse().unwrap();
+        let run = t["run"].as_array_mut().unwrap()[0].as_table_mut().unwrap();
+        run.remove("started");
+        run.remove("seconds");
+        t
+    };
+    let from_log = String::from_utf8(agentguard(&["merge", log.to_str().unwrap()]).stdout).unwrap();
+    let recorded = std::fs::read_to_string(&toml_out).unwrap();
+    assert_eq!(table(&from_log), table(&recorded));
+    let both = String::from_utf8(
+        agentguard(&["merge", toml_out.to_str().unwrap(), log.to_str().unwrap()]).stdout,
+    )
+    .unwrap();
+    assert!(
+        both.contains("\nruns = 1\n"),
+        "one run, counted once:\n{both}"
+    );
+    // Cut short: refused, by name.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let cut = d.join("cut.jsonl");
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&cut, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["merge", cut.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cut.jsonl") && err.contains("end record"),
+        "{err}"
+    );
+}

@@ -108,9 +108,16 @@ impl Pipeline {
 
     /// The run's first event, then the notes of what was probed before the tree existed,
     /// as its root's.
-    pub fn begin(&mut self, command: String, vars: &crate::profile::Vars, early: Vec<Event>) {
+    pub fn begin(
+        &mut self,
+        command: String,
+        run: &str,
+        vars: &crate::profile::Vars,
+        early: Vec<Event>,
+    ) {
         let start = Kind::Start {
             command,
+            run: Some(run.to_string()),
             cwd: vars.cwd.clone(),
             home: vars.home.clone(),
         };

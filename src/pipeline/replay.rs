@@ -3,9 +3,10 @@
 //! call, Landlock's denials), so a replayed event enters after them: the profile builder,
 //! then the sinks, as it did live. `diff run.jsonl` and `watch --replay` read logs this
 //! way, so their findings are the live run's, tool-call causes included.
+use super::source::Log;
 use super::Pipeline;
 use crate::event::{Event, Kind};
-use crate::profile::{Builder, Vars};
+use crate::profile::{Builder, Profile, RunInfo, Vars};
 use crate::sensor::decode::Decoder;
 
 impl Pipeline {
@@ -22,6 +23,71 @@ impl Pipeline {
     pub(super) fn replay(&mut self, ev: Event) {
         self.handle_one(ev);
     }
+}
+
+/// The profile of a kept log's run, as its recording wrote it: the events through the
+/// profile builder; the [[run]] from the start and end records (the caller checked that
+/// the log is whole). A log from before start records named their run gets an id of its
+/// start time and root, the same each time it is read.
+pub fn profile_of(events: Vec<Event>) -> Profile {
+    let start = events.iter().find_map(|e| match &e.kind {
+        Kind::Start {
+            command,
+            run,
+            cwd,
+            home,
+        } => Some((e, command.clone(), run.clone(), cwd.clone(), home.clone())),
+        _ => None,
+    });
+    let end = events.iter().rev().find_map(|e| match &e.kind {
+        Kind::End {
+            exit,
+            lost,
+            procs_untracked,
+            running,
+            decode_errors,
+            ..
+        } => Some((
+            e.ts,
+            *exit,
+            *lost,
+            *procs_untracked,
+            *running,
+            *decode_errors,
+        )),
+        _ => None,
+    });
+    let (first_ts, first_pid) = events
+        .first()
+        .map_or((Default::default(), 0), |e| (e.ts, e.pid));
+    let (ts, pid, command, run, cwd, home) = match start {
+        Some((e, c, r, cwd, home)) => (e.ts, e.pid, c, r, cwd, home),
+        None => (first_ts, first_pid, String::new(), None, None, None),
+    };
+    let started = humantime::format_rfc3339_seconds(ts.time()).to_string();
+    let id =
+        run.unwrap_or_else(|| format!("log {} {pid}", humantime::format_rfc3339_nanos(ts.time())));
+    let (end_ts, _, lost, untracked, running, undecoded) = end.unwrap_or((ts, 0, 0, 0, 0, 0));
+    let seconds = ((end_ts.secs_f64() - ts.secs_f64()).max(0.0) * 1000.0).round() / 1000.0;
+    let vars = Vars {
+        cwd: cwd.clone(),
+        home: home.clone(),
+    };
+    let mut pipe = Pipeline::replaying(&events, vars);
+    Log::new(events).drain(&mut pipe);
+    pipe.builder.finish(RunInfo {
+        id,
+        command,
+        started,
+        seconds,
+        exit: end.map(|e| e.1),
+        lost_events: lost,
+        procs_untracked: untracked,
+        running,
+        decode_errors: undecoded,
+        cwd,
+        home,
+    })
 }
 
 /// What ${CWD} and ${HOME} stood for when the log was recorded.

@@ -92,7 +92,8 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
     else {
         return Ok(127);
     };
-    pipe.begin(started.command.clone(), &vars, early_notes);
+    let run = run_id();
+    pipe.begin(started.command.clone(), &run, &vars, early_notes);
     let mut rings = Rings::open(&sensor, guard.as_ref().map(|g| g.denials()))?;
     let followed = follow(
         &mut rings,
@@ -115,6 +116,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         followed,
         leftover,
         started_wall,
+        run,
         seconds: began.elapsed().as_secs_f64(),
         vars: &vars,
         enforce: enforce.as_ref(),
@@ -374,6 +376,8 @@ struct Ending<'a> {
     /// Processes of the tree still running.
     leftover: usize,
     started_wall: String,
+    /// The recording's id: in the log's start record and the profile's [[run]].
+    run: String,
     seconds: f64,
     vars: &'a Vars,
     enforce: Option<&'a Setup>,
@@ -414,7 +418,7 @@ impl Ending<'_> {
         };
         pipe.handle_one(end);
         let run = RunInfo {
-            id: run_id(),
+            id: self.run.clone(),
             command: self.command.to_string(),
             started: self.started_wall.clone(),
             seconds: (self.seconds * 1000.0).round() / 1000.0,

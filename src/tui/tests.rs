@@ -87,6 +87,7 @@ fn app() -> Ui {
             "",
             Kind::Start {
                 command: "python agent.py".into(),
+                run: None,
                 cwd: Some("/w".into()),
                 home: None,
             },
