@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::cli::{MergeArgs, ShowArgs};
 use crate::event::Access;
-use crate::profile::{include, merge as merging, Literal, NetEntry, Profile};
+use crate::profile::{include, merge as merging, Allowed, Literal, NetEntry, Profile};
 
 pub fn merge(args: MergeArgs) -> Result<i32> {
     let mut inputs = Vec::new();
@@ -57,8 +57,9 @@ pub fn load(path: &Path) -> Result<Profile> {
 }
 
 /// "all runs", "2/5 runs", or "hand" for a rule written by hand.
-fn evidence(learned: bool, seen: &[u32], runs: u32) -> String {
+fn evidence(learned: bool, seen: &[u32], runs: u32, allowed: Option<&Allowed>) -> String {
     match (learned, seen.len() as u32) {
+        (false, _) if allowed.is_some() => "allowed".to_string(),
         (false, _) => "hand".to_string(),
         (true, n) if n == runs => "all runs".to_string(),
         (true, n) => format!("{n}/{runs} runs"),
@@ -106,7 +107,7 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
             a.include,
             a.entries,
             if a.entries == 1 { "y" } else { "ies" },
-            evidence(true, &a.seen, p.runs),
+            evidence(true, &a.seen, p.runs, None),
             a.count,
             sample.join(", "),
             if a.entries > sample.len() as u64 {
@@ -133,7 +134,7 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
     let execs = p.exec.iter().filter(|e| !e.protected).map(|e| {
         format!(
             "  {:<10} {}{}",
-            evidence(e.learned, &e.seen, runs),
+            evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
             e.path,
             replaced(&e.replaced, &e.examples, e.literals, examples)
         )
@@ -150,7 +151,7 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
     let files = p.file.iter().filter(|e| !e.protected).map(|e| {
         format!(
             "  {:<10} {:<width$} {}{}",
-            evidence(e.learned, &e.seen, runs),
+            evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
             access_list(&e.access),
             e.path,
             replaced(&e.replaced, &e.examples, e.literals, examples)
@@ -158,15 +159,18 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
     });
     section(&mut s, "files", files);
     section(&mut s, "network", p.net.iter().map(|e| net_line(e, runs)));
-    let dns = p
-        .dns
-        .iter()
-        .map(|e| format!("  {:<10} {}", evidence(e.learned, &e.seen, runs), e.name));
+    let dns = p.dns.iter().map(|e| {
+        format!(
+            "  {:<10} {}",
+            evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
+            e.name
+        )
+    });
     section(&mut s, "DNS names", dns);
     let flags = p.flag.iter().map(|e| {
         format!(
             "  {:<10} {:<14} {}",
-            evidence(e.learned, &e.seen, runs),
+            evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
             format!("{:?}", e.flag).to_lowercase(),
             e.detail
         )
@@ -175,7 +179,7 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
     let tools = p.tool.iter().map(|e| {
         format!(
             "  {:<10} {}   ({} call{})",
-            evidence(e.learned, &e.seen, runs),
+            evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
             e.name,
             e.count,
             if e.count == 1 { "" } else { "s" }
@@ -185,38 +189,124 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
     let llm = p.llm.iter().map(|e| {
         format!(
             "  {:<10} {:<20} {}",
-            evidence(e.learned, &e.seen, runs),
+            evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
             e.api,
             e.host
         )
     });
     section(&mut s, "LLM APIs", llm);
-    let protected = p
+    section(
+        &mut s,
+        "allowed by `agentguard allow`: who, when, why",
+        allowed_lines(p).into_iter(),
+    );
+    // A protected entry a hand-written rule of the same path admits has been reviewed.
+    let by_hand_exec = |path: &str| p.exec.iter().any(|h| !h.learned && h.path.0 == path);
+    let by_hand_file = |path: &str, a: &std::collections::BTreeSet<Access>| {
+        p.file
+            .iter()
+            .any(|h| !h.learned && h.path.0 == path && a.is_subset(&h.access))
+    };
+    let admitted = p
         .exec
         .iter()
-        .filter(|e| e.protected)
+        .filter(|e| e.protected && by_hand_exec(&e.path.0))
         .map(|e| {
             format!(
                 "  {:<10} {:<width$} {}",
-                evidence(true, &e.seen, runs),
+                evidence(true, &e.seen, runs, None),
                 "exec",
                 e.path
             )
         })
-        .chain(p.file.iter().filter(|e| e.protected).map(|e| {
+        .chain(
+            p.file
+                .iter()
+                .filter(|e| e.protected && by_hand_file(&e.path.0, &e.access))
+                .map(|e| {
+                    format!(
+                        "  {:<10} {:<width$} {}",
+                        evidence(true, &e.seen, runs, None),
+                        access_list(&e.access),
+                        e.path
+                    )
+                }),
+        );
+    section(
+        &mut s,
+        "protected, seen in training, admitted by a hand-written rule",
+        admitted,
+    );
+    let protected = p
+        .exec
+        .iter()
+        .filter(|e| e.protected && !by_hand_exec(&e.path.0))
+        .map(|e| {
             format!(
                 "  {:<10} {:<width$} {}",
-                evidence(true, &e.seen, runs),
-                access_list(&e.access),
+                evidence(true, &e.seen, runs, None),
+                "exec",
                 e.path
             )
-        }));
+        })
+        .chain(
+            p.file
+                .iter()
+                .filter(|e| e.protected && !by_hand_file(&e.path.0, &e.access))
+                .map(|e| {
+                    format!(
+                        "  {:<10} {:<width$} {}",
+                        evidence(true, &e.seen, runs, None),
+                        access_list(&e.access),
+                        e.path
+                    )
+                }),
+        );
     section(
         &mut s,
         "protected, seen in training: review these; only a hand-written rule admits them",
         protected,
     );
     s
+}
+
+/// Each rule `agentguard allow` wrote: what, who, when, why, from which finding.
+fn allowed_lines(p: &Profile) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |what: String, a: &Option<Allowed>| {
+        if let Some(a) = a {
+            let prot = if a.protected { ", protected" } else { "" };
+            out.push(format!(
+                "  {what}\n      by {} at {}: {}  ({}{prot}; from {})",
+                a.by, a.at, a.reason, a.finding, a.run
+            ));
+        }
+    };
+    for e in &p.exec {
+        add(format!("exec {}", e.path), &e.allowed);
+    }
+    for e in &p.file {
+        add(
+            format!("file {} ({})", e.path, access_list(&e.access)),
+            &e.allowed,
+        );
+    }
+    for e in &p.net {
+        add(format!("net {}", e.describe()), &e.allowed);
+    }
+    for e in &p.dns {
+        add(format!("dns {}", e.name), &e.allowed);
+    }
+    for e in &p.flag {
+        add(format!("flag {}", e.detail), &e.allowed);
+    }
+    for e in &p.tool {
+        add(format!("tool {}", e.name), &e.allowed);
+    }
+    for e in &p.llm {
+        add(format!("llm {}", e.host), &e.allowed);
+    }
+    out
 }
 
 /// A titled section with its line count; nothing when it has no lines.
@@ -248,7 +338,7 @@ fn net_line(e: &NetEntry, runs: u32) -> String {
     };
     format!(
         "  {:<10} {:<8} {:<6} {}{failed}",
-        evidence(e.learned, &e.seen, runs),
+        evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
         format!("{:?}", e.op).to_lowercase(),
         format!("{:?}", e.proto).to_lowercase(),
         e.describe()

@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::diff::rules;
+
 pub use crate::colour::ColorWhen;
 pub use crate::diff::{report::DiffFormat, FailOn};
 
@@ -140,6 +142,22 @@ an exact answer.",
         after_long_help = crate::diff::rules::help()
     )]
     Diff(DiffArgs),
+    /// Admit what a run did that a baseline does not cover, as rules that say who, when and why
+    #[command(
+        long_about = "Makes findings of RUN against BASELINE (what `agentguard diff` reports) hand-written \
+rules of BASELINE, each saying who admitted it, when, why (--reason), which finding and which run. \
+On a terminal it asks, one finding at a time with its process chain and tool call (like aa-logprof): \
+allow it, allow its directory (a file's or program's `dir/*`), deny (leave it out: it stays a finding, \
+and enforce keeps denying it), skip, or quit and save. For CI, --all, --below LEVEL or --finding ID \
+choose without asking (`--list` prints the IDs). A rule admits exactly the finding's behaviour: the \
+path with its accesses, the program, the address and port, the name. The protected set still wins \
+over an allowed rule, so allowing a directory never admits the credentials in it; a protected finding \
+is admitted only with --protected, and its rule says so. The baseline is rewritten atomically (or \
+written to -o); afterwards `diff BASELINE RUN` no longer reports what was allowed.\n\n\
+Exit status: 0; 1 when a protected finding was chosen but not allowed (no --protected); 2 on error.",
+        after_help = "Examples:\n  agentguard allow baseline.toml run.jsonl\n  agentguard allow --list baseline.toml run.jsonl\n  agentguard allow --below high --reason 'reviewed: report tooling' baseline.toml run.jsonl\n  agentguard allow --finding 3f2a9c1e --reason 'new docs dir' baseline.toml run.jsonl"
+    )]
+    Allow(AllowArgs),
     /// Print a summary of a profile for a person
     #[command(
         long_about = "Prints what a profile admits, grouped by kind: how many runs it learned from, \
@@ -346,6 +364,37 @@ pub struct DiffArgs {
     /// Ctrl-C): the report covers what was recorded. Lost records still fail
     #[arg(long)]
     pub partial: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AllowArgs {
+    /// The baseline to add rules to
+    #[arg(value_name = "BASELINE.toml")]
+    pub baseline: PathBuf,
+    /// The run: a profile (.toml) or an event log (.jsonl)
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Allow every finding (protected ones only with --protected)
+    #[arg(long, conflicts_with_all = ["below", "list"])]
+    pub all: bool,
+    /// Allow the findings rated below LEVEL
+    #[arg(long, value_enum, value_name = "LEVEL", conflicts_with = "list")]
+    pub below: Option<rules::Severity>,
+    /// Allow this finding (repeatable); `--list` prints the IDs
+    #[arg(long, value_name = "ID", conflicts_with = "list")]
+    pub finding: Vec<String>,
+    /// Why: kept with every rule written (asked for on a terminal when absent)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Admit protected paths too (credentials, start-up files, hooks, ...) when chosen
+    #[arg(long)]
+    pub protected: bool,
+    /// Print the findings with their IDs and change nothing
+    #[arg(long)]
+    pub list: bool,
+    /// Write the baseline with its new rules here instead of over BASELINE
+    #[arg(short = 'o', long, value_name = "FILE.toml")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,14 @@ const SKIP: &[(&str, &str)] = &[
         "the example agent (tests/example.rs)",
     ),
     ("doctor", "tests/doctor.rs"),
+    (
+        "# ask, one finding at a time",
+        "asks on a terminal (tests/allow.rs answers it on a pseudo-terminal)",
+    ),
+    (
+        "--finding 3f2a9c1e",
+        "an ID from another run (tests/allow.rs)",
+    ),
 ];
 
 #[test]

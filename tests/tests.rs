@@ -16,6 +16,9 @@ mod attach;
 /// `record --merge-into`, `merge`, `show`: baselines learned from real runs.
 mod learn;
 
+/// `allow`: findings of a recorded run made rules, asked on a terminal or chosen by flags.
+mod allow;
+
 /// `diff` and `record --baseline`: findings and the CI gate on real recordings.
 mod diff;
 

@@ -42,14 +42,14 @@ pub fn run(args: DiffArgs) -> Result<i32> {
 }
 
 /// The run being checked: an event log (which names processes) or a profile.
-enum RunInput {
+pub(super) enum RunInput {
     Events(Vec<Event>),
     Profile(Profile),
 }
 
 impl RunInput {
     /// `partial`: a recording that stopped while its tree ran is accepted (--partial).
-    fn load(path: &Path, partial: bool) -> Result<RunInput> {
+    pub(super) fn load(path: &Path, partial: bool) -> Result<RunInput> {
         if !path.exists() {
             bail!("{}: no such file", path.display());
         }
@@ -67,8 +67,19 @@ impl RunInput {
         }
     }
 
+    /// The recording's id: a profile's [[run]], a log's start record.
+    pub(super) fn run_id(&self) -> Option<String> {
+        match self {
+            RunInput::Events(evs) => evs.iter().find_map(|e| match &e.kind {
+                crate::event::Kind::Start { run, .. } => run.clone(),
+                _ => None,
+            }),
+            RunInput::Profile(p) => p.run_info.first().map(|r| r.id.clone()),
+        }
+    }
+
     /// What ${CWD} and ${HOME} stood for when the run was recorded.
-    fn vars(&self) -> Option<Vars> {
+    pub(super) fn vars(&self) -> Option<Vars> {
         match self {
             RunInput::Events(evs) => crate::pipeline::replay::recorded_vars(evs),
             RunInput::Profile(p) => p.run_info.first().map(|r| Vars {
@@ -78,7 +89,7 @@ impl RunInput {
         }
     }
 
-    fn check(self, mut checker: Checker, origin: &Path) -> Result<Checker> {
+    pub(super) fn check(self, mut checker: Checker, origin: &Path) -> Result<Checker> {
         let p = match self {
             RunInput::Events(evs) => {
                 // Through the pipeline the live run used: the same findings, causes

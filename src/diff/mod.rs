@@ -268,14 +268,26 @@ impl Checker {
     /// The findings, most severe first; and the baseline's constant behaviour (seen in
     /// every run) that this run did not show.
     pub fn finish(&self) -> (Vec<Finding>, Vec<Missing>) {
-        let mut f: Vec<Finding> = self.findings.values().cloned().collect();
-        f.sort_by(|a, b| {
+        let f = self.findings_of().into_iter().map(|(_, f)| f).collect();
+        (f, self.missing())
+    }
+
+    /// The findings with the behaviour each is about, most severe first (`allow` writes
+    /// rules from the behaviour).
+    pub fn findings_of(&self) -> Vec<(What, Finding)> {
+        let mut f: Vec<(What, Finding)> = self
+            .findings
+            .iter()
+            .map(|(w, f)| (w.clone(), f.clone()))
+            .collect();
+        f.sort_by(|(_, a), (_, b)| {
             b.severity
                 .cmp(&a.severity)
                 .then(a.kind.cmp(b.kind))
                 .then(a.object.cmp(&b.object))
+                .then(a.detail.cmp(&b.detail))
         });
-        (f, self.missing())
+        f
     }
 
     fn missing(&self) -> Vec<Missing> {
@@ -389,7 +401,7 @@ fn lower<T: std::fmt::Debug>(v: &T) -> String {
 }
 
 /// The concrete paths an entry stands for: its literals (all, or a sample), or itself; for
-/// a pattern, also the directory before its first wildcard, which its literals share.
+/// a pattern, its sample.
 fn literal_paths(
     pattern: &str,
     replaced: &[crate::profile::Literal],
@@ -399,16 +411,8 @@ fn literal_paths(
     let raw: Vec<String> = if !replaced.is_empty() {
         replaced.iter().map(|l| l.path.clone()).collect()
     } else if !examples.is_empty() {
-        let mut v = examples.to_vec();
-        let fixed: Vec<&str> = pattern
-            .split('/')
-            .take_while(|s| !crate::profile::pattern::is_glob(s))
-            .collect();
-        if fixed.len() > 1 {
-            // "dir/" + a name: `literal_paths` callers take the directory of each path.
-            v.push(format!("{}/_", fixed.join("/")));
-        }
-        v
+        // Only where a literal was read: a pattern's fixed prefix is no such evidence.
+        examples.to_vec()
     } else {
         vec![unescape(pattern)]
     };

@@ -42,6 +42,7 @@ fn below(rule: &Rule, level: Severity) -> bool {
 
 fn file(path: String, access: &[Access]) -> FileEntry {
     FileEntry {
+        allowed: None,
         path: PathPat(path),
         access: access.iter().copied().collect(),
         learned: true,
@@ -56,6 +57,7 @@ fn file(path: String, access: &[Access]) -> FileEntry {
 
 fn exec(path: String) -> ExecEntry {
     ExecEntry {
+        allowed: None,
         path: PathPat(path),
         learned: true,
         protected: false,
@@ -236,6 +238,7 @@ fn programs_admitted(p: &mut Profile, checker: &Checker, level: Severity) -> Vec
 
 fn net(op: NetDir, proto: Proto) -> NetEntry {
     NetEntry {
+        allowed: None,
         op,
         proto,
         addr: Some(AddrPat("*".into())),

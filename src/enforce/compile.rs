@@ -391,7 +391,12 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
     }
     for e in p.file.iter().filter(|e| !e.protected) {
         let grant = grant_bits(&e.access);
-        let flags = if e.learned { 0 } else { HAND };
+        let flags = if e.learned || e.allowed.as_ref().is_some_and(|a| !a.protected) {
+            // Learned, or allowed without --protected: the protected set wins over it.
+            0
+        } else {
+            HAND
+        };
         add_path_rules(
             &mut out,
             &mut index,
@@ -403,7 +408,12 @@ pub fn compile(p: &Profile, vars: &Vars) -> Result<Compiled> {
         )?;
     }
     for e in p.exec.iter().filter(|e| !e.protected) {
-        let flags = if e.learned { 0 } else { HAND };
+        let flags = if e.learned || e.allowed.as_ref().is_some_and(|a| !a.protected) {
+            // Learned, or allowed without --protected: the protected set wins over it.
+            0
+        } else {
+            HAND
+        };
         add_path_rules(
             &mut out,
             &mut index,

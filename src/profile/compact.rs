@@ -150,10 +150,11 @@ pub fn absorb_includes(p: &mut Profile, folded: &mut BTreeMap<String, Folded>) {
             })
             .collect();
         let named = p.include.iter().any(|i| i == name);
-        // Learning proposes only abstractions of reads (locale, tls, resolver): one that
-        // admits programs (python, coreutils) would let a run start programs it never
-        // started, so only a person adds it.
-        let reads_only = Profile::parse(text, &origin).is_ok_and(|inc| inc.exec.is_empty());
+        // Learning proposes only abstractions of reads (libs, locale, tls): one that admits
+        // programs (python, coreutils) or connections (resolver) admits what a run never
+        // did, so only a person adds it.
+        let reads_only = Profile::parse(text, &origin)
+            .is_ok_and(|inc| inc.exec.is_empty() && inc.net.is_empty() && inc.include.is_empty());
         if execs.is_empty() && files.is_empty()
             || !named && (!reads_only || execs.len() + files.len() < PROPOSE_AT)
         {

@@ -327,6 +327,7 @@ impl Evidence {
                 .map(|u| {
                     let (examples, literals) = u.sample();
                     ExecEntry {
+                        allowed: None,
                         path: PathPat(u.path),
                         learned: true,
                         protected: u.protected,
@@ -344,6 +345,7 @@ impl Evidence {
                 .map(|u| {
                     let (examples, literals) = u.sample();
                     FileEntry {
+                        allowed: None,
                         path: PathPat(u.path),
                         access: u.lit.access.clone(),
                         learned: true,
@@ -360,6 +362,7 @@ impl Evidence {
             self.net
                 .iter()
                 .map(|((op, proto, addr, port), l)| NetEntry {
+                    allowed: None,
                     op: *op,
                     proto: *proto,
                     addr: Some(AddrPat(addr.clone())),
@@ -375,6 +378,7 @@ impl Evidence {
         );
         p.net
             .extend(self.host.iter().map(|((proto, name, port), l)| NetEntry {
+                allowed: None,
                 op: NetDir::Connect,
                 proto: *proto,
                 addr: None,
@@ -388,6 +392,7 @@ impl Evidence {
                 failed: l.failed,
             }));
         p.dns.extend(self.dns.iter().map(|(name, l)| DnsEntry {
+            allowed: None,
             name: DomainPat(name.clone()),
             learned: true,
             seen: seen(l),
@@ -395,6 +400,7 @@ impl Evidence {
         }));
         p.flag
             .extend(self.flag.iter().map(|((flag, detail), l)| FlagEntry {
+                allowed: None,
                 flag: *flag,
                 detail: detail.clone(),
                 learned: true,
@@ -402,6 +408,7 @@ impl Evidence {
                 count: l.count,
             }));
         p.tool.extend(self.tool.iter().map(|(name, l)| ToolEntry {
+            allowed: None,
             name: name.clone(),
             learned: true,
             seen: seen(l),
@@ -409,6 +416,7 @@ impl Evidence {
         }));
         p.llm
             .extend(self.llm.iter().map(|((host, api), l)| LlmEntry {
+                allowed: None,
                 host: host.clone(),
                 api: api.clone(),
                 learned: true,
@@ -524,10 +532,12 @@ impl Unit {
         }
     }
 
+    /// A shape, a family or a pattern learned before: never a candidate for `parent/**`,
+    /// which takes directories that this learning collapsed on evidence (a shape's `dir/*`
+    /// of random names is no such evidence).
     pub(super) fn pattern(path: String, lit: Lit) -> Unit {
         Unit {
-            collapsed_dir: path.ends_with("/*")
-                && parent(&path).is_some_and(|d| is_literal(d) && !d.ends_with("/**")),
+            collapsed_dir: false,
             path,
             lit,
             protected: false,
@@ -572,9 +582,10 @@ fn learn_paths(
     files: bool,
 ) -> Vec<Unit> {
     let mut out = Vec::new();
-    // Patterns learned before take the literals they match, as long as their accesses
-    // cover the literal's (or the literal has the pattern's shape): merging widens no
-    // pattern to a new kind of access.
+    // Patterns learned before take the literals learning would have given them: those of
+    // their shape, and, for a directory's `dir/*` or `dir/**` (a collapse or a family), those
+    // under it of the same kind of access (access_class). So learning as runs come gives
+    // what learning from all at once gives, and no pattern widens to a new kind of access.
     let matchers: Vec<(String, globset::GlobMatcher)> = before
         .keys()
         .filter_map(|p| {
@@ -608,8 +619,10 @@ fn learn_paths(
         let subject = placeholder(raw);
         let shape = shape(raw);
         let earlier = matchers.iter().find(|(p, m)| {
-            m.is_match(super::pattern::subject(&subject))
-                && (l.access.is_subset(&shaped[p].lit.access) || shape.as_deref() == Some(p))
+            shape.as_deref() == Some(p)
+                || dir_form(p)
+                    && m.is_match(super::pattern::subject(&subject))
+                    && access_class(&l.access) == access_class(&shaped[p].lit.access)
         });
         match (earlier, shape) {
             (Some((p, _)), _) => {
@@ -641,7 +654,9 @@ fn learn_paths(
 /// directory whose children are themselves collapsed directories becomes `dir/**`.
 /// A `**` pattern is already as wide as a directory gets.
 fn collapse_dirs(units: Vec<Unit>, deep: bool) -> Vec<Unit> {
-    let mut by_dir: BTreeMap<String, Vec<Unit>> = BTreeMap::new();
+    // By directory and kind of access: a directory whose files are read does not become
+    // writable because one of them was written.
+    let mut by_dir: BTreeMap<(String, String), Vec<Unit>> = BTreeMap::new();
     let mut out = Vec::new();
     for u in units {
         if u.path.ends_with("/**") {
@@ -653,9 +668,13 @@ fn collapse_dirs(units: Vec<Unit>, deep: bool) -> Vec<Unit> {
         } else {
             parent(&u.path).map(str::to_string)
         };
-        by_dir.entry(dir.unwrap_or_default()).or_default().push(u);
+        let class = access_class(&u.lit.access);
+        by_dir
+            .entry((dir.unwrap_or_default(), class))
+            .or_default()
+            .push(u);
     }
-    for (dir, group) in by_dir {
+    for ((dir, _), group) in by_dir {
         let candidates = group.iter().filter(|u| !deep || u.collapsed_dir).count();
         let runs: BTreeSet<u32> = group
             .iter()
@@ -694,6 +713,24 @@ fn collapse_dirs(units: Vec<Unit>, deep: bool) -> Vec<Unit> {
         });
     }
     out
+}
+
+/// Reads (read, list, path) are one kind of access; anything that changes a file is its
+/// own kind, by the exact accesses.
+fn access_class(a: &BTreeSet<Access>) -> String {
+    if a.iter()
+        .all(|x| matches!(x, Access::Read | Access::List | Access::Path))
+    {
+        "read".into()
+    } else {
+        format!("{a:?}")
+    }
+}
+
+/// `dir/*` or `dir/**` under a literal directory: what a collapse or a family writes.
+fn dir_form(p: &str) -> bool {
+    let dir = p.strip_suffix("/**").or_else(|| p.strip_suffix("/*"));
+    dir.is_some_and(is_literal)
 }
 
 pub(super) fn parent(p: &str) -> Option<&str> {
@@ -769,12 +806,15 @@ pub fn shape(raw: &str) -> Option<String> {
         } else {
             segment_shape(seg)
         };
+        // A random last name right under `/`, a top-level directory, ${HOME} or ${CWD}
+        // stays itself: `dir/*` there would be any file of the directory.
+        let shallow = i + 1 == segs.len() && g.as_deref() == Some("*") && depth(&out) < 2;
         match g {
-            Some(g) => {
+            Some(g) if !shallow => {
                 changed = true;
                 out.push_str(&g);
             }
-            None => out.push_str(&globset::escape(seg)),
+            _ => out.push_str(&globset::escape(seg)),
         }
     }
     (changed && PathPat::check(&out).is_ok()).then_some(out)

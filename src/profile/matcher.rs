@@ -150,12 +150,17 @@ pub struct Matcher {
     llm_hosts: HashMap<String, u32>,
 }
 
-fn strength(learned: bool, seen: &[u32]) -> u32 {
-    if learned {
+/// A rule `agentguard allow` wrote without --protected: as strong as a hand-written one (it
+/// is never rare), but the protected set wins over it as over a learned one, so that
+/// allowing a directory never admits the credentials in it.
+pub const ALLOWED: u32 = u32::MAX - 1;
+
+fn strength(learned: bool, seen: &[u32], allowed: &Option<super::Allowed>) -> u32 {
+    match allowed {
+        _ if learned => (seen.len() as u32).max(1),
         // A learned entry with its evidence edited away still stands for one run.
-        (seen.len() as u32).max(1)
-    } else {
-        HAND
+        Some(a) if !a.protected => ALLOWED,
+        _ => HAND,
     }
 }
 
@@ -172,12 +177,16 @@ impl Matcher {
             files.push((
                 expand("file", &e.path.0)?,
                 e.access.clone(),
-                strength(e.learned, &e.seen),
+                strength(e.learned, &e.seen, &e.allowed),
             ));
         }
         let mut execs = Vec::new();
         for e in p.exec.iter().filter(|e| !e.protected) {
-            execs.push((expand("exec", &e.path.0)?, (), strength(e.learned, &e.seen)));
+            execs.push((
+                expand("exec", &e.path.0)?,
+                (),
+                strength(e.learned, &e.seen, &e.allowed),
+            ));
         }
         let net = p
             .net
@@ -195,7 +204,7 @@ impl Matcher {
                         AddrRule::Unix(a.0.clone())
                     },
                     port: e.port,
-                    strength: strength(e.learned, &e.seen),
+                    strength: strength(e.learned, &e.seen, &e.allowed),
                 })
             })
             .collect();
@@ -207,14 +216,14 @@ impl Matcher {
                     proto: e.proto,
                     name: e.host.clone()?,
                     port: e.port,
-                    strength: strength(e.learned, &e.seen),
+                    strength: strength(e.learned, &e.seen, &e.allowed),
                 })
             })
             .collect();
         let mut dns_exact = HashMap::new();
         let mut dns_wild = Vec::new();
         for e in &p.dns {
-            let st = strength(e.learned, &e.seen);
+            let st = strength(e.learned, &e.seen, &e.allowed);
             if e.name.0.starts_with("*.") {
                 dns_wild.push((e.name.clone(), st));
             } else {
@@ -225,17 +234,17 @@ impl Matcher {
         let mut flags: HashMap<(FlagKind, String), u32> = HashMap::new();
         for f in &p.flag {
             let v = flags.entry((f.flag, f.detail.clone())).or_insert(0);
-            *v = (*v).max(strength(f.learned, &f.seen));
+            *v = (*v).max(strength(f.learned, &f.seen, &f.allowed));
         }
         let mut tools: HashMap<String, u32> = HashMap::new();
         for t in &p.tool {
             let v = tools.entry(t.name.clone()).or_insert(0);
-            *v = (*v).max(strength(t.learned, &t.seen));
+            *v = (*v).max(strength(t.learned, &t.seen, &t.allowed));
         }
         let mut llm_hosts: HashMap<String, u32> = HashMap::new();
         for l in &p.llm {
             let v = llm_hosts.entry(l.host.to_ascii_lowercase()).or_insert(0);
-            *v = (*v).max(strength(l.learned, &l.seen));
+            *v = (*v).max(strength(l.learned, &l.seen, &l.allowed));
         }
         Ok(Matcher {
             hosts,

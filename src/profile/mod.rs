@@ -5,6 +5,7 @@
 //! Entries are either written by hand (rules that learning never touches) or learned
 //! (`learned = true`): those carry their evidence, the runs they were seen in (`seen`, indices
 //! into `[[run]]`) and, for a pattern, the literals it replaced.
+pub mod allow;
 pub mod bench;
 mod builder;
 pub mod compact;
@@ -63,6 +64,25 @@ pub struct Profile {
     /// dropped and summed here, so that the profile says what the include stands for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absorbed: Vec<Absorbed>,
+}
+
+/// How a rule came to be admitted by `agentguard allow`: for the person who reviews it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allowed {
+    /// The user who ran `allow` (SUDO_USER when run with sudo).
+    pub by: String,
+    /// When, RFC 3339.
+    pub at: String,
+    pub reason: String,
+    /// The finding it admitted: its rule and severity, as diff rated it ("exec-new, medium").
+    pub finding: String,
+    /// The run it came from (a [[run]] id or the run's file).
+    pub run: String,
+    /// Admitted with --protected: it admits protected paths too, as a hand-written rule
+    /// does. Without it the protected set wins over the rule, as over a learned one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub protected: bool,
 }
 
 /// Learned entries a shipped include covers, folded into it (src/profile/compact.rs).
@@ -154,6 +174,9 @@ pub struct ExecEntry {
     /// A pattern: how many distinct literals it stood for (summed over merged inputs).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub literals: u64,
+    /// Written by `agentguard allow`: who admitted it, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Allowed>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,6 +199,9 @@ pub struct FileEntry {
     pub examples: Vec<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub literals: u64,
+    /// Written by `agentguard allow`: who admitted it, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Allowed>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -219,6 +245,9 @@ pub struct NetEntry {
     /// Attempts that failed (refused, unreachable): intent is behaviour too.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failed: u64,
+    /// Written by `agentguard allow`: who admitted it, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Allowed>,
 }
 
 impl NetEntry {
@@ -252,6 +281,9 @@ pub struct DnsEntry {
     pub seen: Vec<u32>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub count: u64,
+    /// Written by `agentguard allow`: who admitted it, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Allowed>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,6 +297,9 @@ pub struct ToolEntry {
     pub seen: Vec<u32>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub count: u64,
+    /// Written by `agentguard allow`: who admitted it, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Allowed>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,6 +315,9 @@ pub struct LlmEntry {
     pub seen: Vec<u32>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub count: u64,
+    /// Written by `agentguard allow`: who admitted it, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Allowed>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,6 +331,9 @@ pub struct FlagEntry {
     pub seen: Vec<u32>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub count: u64,
+    /// Written by `agentguard allow`: who admitted it, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Allowed>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -401,6 +442,36 @@ impl Profile {
         }
         for e in &self.flag {
             check("flag", &e.detail, e.learned, &e.seen)?;
+        }
+        let allowed =
+            |section: &str, what: &dyn std::fmt::Display, learned: bool, a: &Option<Allowed>| {
+                if learned && a.is_some() {
+                    bail!(
+                    "[[{section}]] {what}: `allowed` is for hand-written rules (remove `learned`)"
+                );
+                }
+                Ok(())
+            };
+        for e in &self.exec {
+            allowed("exec", &e.path, e.learned, &e.allowed)?;
+        }
+        for e in &self.file {
+            allowed("file", &e.path, e.learned, &e.allowed)?;
+        }
+        for e in &self.net {
+            allowed("net", &e.describe(), e.learned, &e.allowed)?;
+        }
+        for e in &self.dns {
+            allowed("dns", &e.name, e.learned, &e.allowed)?;
+        }
+        for e in &self.flag {
+            allowed("flag", &e.detail, e.learned, &e.allowed)?;
+        }
+        for e in &self.tool {
+            allowed("tool", &e.name, e.learned, &e.allowed)?;
+        }
+        for e in &self.llm {
+            allowed("llm", &e.host, e.learned, &e.allowed)?;
         }
         for a in &self.absorbed {
             check("absorbed", &a.include, true, &a.seen)?;

@@ -345,6 +345,7 @@ fn protected_paths_are_never_generalised_nor_admitted_by_learning() {
     // Only a hand-written rule admits one.
     let mut hand = p.clone();
     hand.file.push(FileEntry {
+        allowed: None,
         path: PathPat("${HOME}/.ssh/id_ed25519".into()),
         access: read.clone(),
         learned: false,
@@ -374,6 +375,7 @@ fn a_learned_pattern_never_admits_a_protected_path() {
     .unwrap();
     let mut p2 = p.clone();
     p2.file.push(FileEntry {
+        allowed: None,
         path: PathPat("${CWD}/**".into()),
         access: BTreeSet::from([Access::Read]),
         learned: true,
@@ -400,6 +402,7 @@ fn hand_written_rules_survive_a_merge() {
     let mut a = run_profile(1);
     a.include.push("python".into());
     a.file.push(FileEntry {
+        allowed: None,
         path: PathPat("/opt/models/**".into()),
         access: BTreeSet::from([Access::Read]),
         learned: false,
@@ -411,6 +414,7 @@ fn hand_written_rules_survive_a_merge() {
         literals: 0,
     });
     a.net.push(NetEntry {
+        allowed: None,
         op: NetDir::Connect,
         proto: Proto::Tcp,
         addr: Some(AddrPat("10.0.0.0/8".into())),

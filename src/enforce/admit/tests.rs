@@ -247,3 +247,36 @@ fn a_temp_directory_that_holds_home_is_not_admitted() {
     assert_eq!(m.file("/tmp/h/work/x", &write), Verdict::Covered);
     assert_eq!(m.file("/var/tmp/x", &write), Verdict::Covered);
 }
+
+/// A rule `allow` wrote (a directory, say) admits what it names, but the protected set wins
+/// over it, in the matcher and in the kernel alike, unless it was allowed with --protected.
+#[test]
+fn the_protected_set_wins_over_an_allowed_rule_unless_allowed_as_protected() {
+    let read = BTreeSet::from([Access::Read]);
+    for protected in [false, true] {
+        let text = format!(
+            "version = 1\n[[file]]\npath = \"${{CWD}}/*\"\naccess = [\"read\"]\n\
+             allowed = {{ by = \"ann\", at = \"2026-12-05T00:00:00Z\", reason = \"r\", \
+             finding = \"read-new, medium\", run = \"run.jsonl\", protected = {protected} }}\n"
+        );
+        let p = Profile::parse(&text, Path::new("b.toml")).unwrap();
+        let m = Matcher::new(&p, &vars()).unwrap();
+        let k = compile::compile(&p, &vars()).unwrap();
+        for (path, plain) in [
+            ("/home/ann/work/notes.md", true),
+            ("/home/ann/work/.env", false),
+        ] {
+            let want = plain || protected;
+            assert_eq!(
+                m.file(path, &read) == Verdict::Covered,
+                want,
+                "matcher: {path}, protected = {protected}"
+            );
+            assert_eq!(
+                kernel_model(&k, path, compile::access_bits(&read)),
+                want,
+                "kernel: {path}, protected = {protected}"
+            );
+        }
+    }
+}

@@ -259,3 +259,108 @@ fn nothing_a_compacted_baseline_covered_is_lost_and_its_samples_do_not_hide_beha
         "{f:?}"
     );
 }
+
+/// A run of `stream`, as run `i`.
+fn run_of(i: u32, stream: &[crate::event::Kind]) -> Profile {
+    profile(
+        &format!("r{i}"),
+        &format!("2026-11-26T12:00:{i:02}Z"),
+        stream,
+    )
+}
+
+fn merged(ps: &[&Profile]) -> Profile {
+    merge(
+        &ps.iter()
+            .map(|p| ((*p).clone(), String::new()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn random_names_never_widen_to_a_whole_tree() {
+    // Three random names written in three directories, over two runs: each its own
+    // pattern, never /etc/apt/** (which would admit writing apt's hooks).
+    let w = vec![Access::Write, Access::Create];
+    let a = run_of(
+        1,
+        &[
+            open("/etc/apt/a/1a2b3c4d", w.clone()),
+            open("/etc/apt/b/1a2b3c4d", w.clone()),
+        ],
+    );
+    let b = run_of(2, &[open("/etc/apt/c/1a2b3c4d", w.clone())]);
+    let m = merged(&[&a, &b]);
+    assert!(
+        !m.file.iter().any(|f| f.path.0.contains("**")),
+        "{}",
+        text(&m)
+    );
+    // A random name right under $HOME or / stays itself.
+    let h = run_of(
+        3,
+        &[
+            open("/home/ann/1a2b3c4d", w.clone()),
+            open("/9f8e7d6c5b", w.clone()),
+        ],
+    );
+    let paths: Vec<&str> = h.file.iter().map(|f| f.path.0.as_str()).collect();
+    assert_eq!(paths, ["${HOME}/1a2b3c4d", "/9f8e7d6c5b"], "{}", text(&h));
+}
+
+#[test]
+fn the_order_of_merging_never_decides_what_becomes_writable() {
+    let r = |p: &str| open(p, vec![Access::Read]);
+    let a = run_of(1, &[r("/srv/d/f1")]);
+    let b = run_of(2, &[r("/srv/d/f1"), r("/srv/d/f2"), r("/srv/d/f3")]);
+    let c = run_of(
+        3,
+        &[
+            r("/srv/d/f1"),
+            r("/srv/d/f2"),
+            r("/srv/d/f3"),
+            open("/srv/d/f4", vec![Access::Write]),
+        ],
+    );
+    let left = merged(&[&merged(&[&a, &b]), &c]);
+    let right = merged(&[&a, &merged(&[&b, &c])]);
+    assert_eq!(text(&left), text(&right));
+    let star = left.file.iter().find(|f| f.path.0 == "/srv/d/*");
+    assert!(
+        star.is_some_and(|f| !f.access.contains(&Access::Write)),
+        "{}",
+        text(&left)
+    );
+    assert!(left.file.iter().any(|f| f.path.0 == "/srv/d/f4"));
+}
+
+#[test]
+fn a_run_merged_with_itself_is_itself_when_a_literal_sits_beside_its_shape() {
+    let r = run_of(
+        1,
+        &[
+            open("/proc/self/status", vec![Access::Read]),
+            open("/proc/4242/status", vec![Access::Read]),
+            open("/proc/4243/status", vec![Access::Read]),
+        ],
+    );
+    assert_eq!(text(&merged(&[&r, &r])), text(&r));
+    assert_eq!(text(&merged(&[&r])), text(&r));
+}
+
+#[test]
+fn another_terminal_is_not_an_ordinary_device() {
+    let base = merged(&[&run_of(1, &[open("/etc/hosts", vec![Access::Read])])]);
+    let mut c = Checker::new(&base, Path::new("b.toml"), vars()).unwrap();
+    let rate = |c: &mut Checker, p: &str| {
+        c.rate(&crate::profile::What::File {
+            path: p.into(),
+            access: BTreeSet::from([Access::Write]),
+        })
+        .map(|(r, _)| r.id)
+    };
+    assert_eq!(rate(&mut c, "/dev/null"), Some("device-ordinary"));
+    assert_eq!(rate(&mut c, "/dev/tty"), Some("device-ordinary"));
+    assert_eq!(rate(&mut c, "/dev/pts/0"), Some("write-outside"));
+}
