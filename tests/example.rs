@@ -111,6 +111,18 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
     let state = d.join("state");
     let base = d.join("baseline.toml");
     learn_baseline(&state, &base);
+    // Short enough for a person to review (it was 12,900 lines before compaction), with
+    // the abstractions learning proposed and what each absorbed.
+    let text = std::fs::read_to_string(&base).unwrap();
+    assert!(
+        text.lines().count() <= 400,
+        "{} lines:\n{text}",
+        text.lines().count()
+    );
+    assert!(
+        text.contains("[[absorbed]]") && text.contains("\"libs\""),
+        "{text}"
+    );
     for seed in [11, 12] {
         let run = d.join(format!("held-{seed}.jsonl"));
         let r = example(
