@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::cli::{MergeArgs, ShowArgs};
+use crate::cli::{Format, MergeArgs, ShowArgs};
 use crate::event::Access;
 use crate::profile::{include, merge as merging, Allowed, Literal, NetEntry, Profile};
 
@@ -16,17 +16,22 @@ pub fn merge(args: MergeArgs) -> Result<i32> {
         inputs.push((profile, p.display().to_string()));
     }
     let merged = merging::merge(&inputs)?;
-    match &args.output {
-        Some(out) => {
-            merged.save(out)?;
-            eprintln!(
-                "agentguard: merged {} profiles ({} runs) into {}",
-                inputs.len(),
-                merged.runs,
-                out.display()
-            );
+    if let Some(out) = &args.output {
+        merged.save(out)?;
+        eprintln!(
+            "agentguard: merged {} profiles ({} runs) into {}",
+            inputs.len(),
+            merged.runs,
+            out.display()
+        );
+    }
+    match (args.format, &args.output) {
+        (Format::Json, out) => {
+            let name = out.as_ref().map(|o| o.display().to_string());
+            crate::output::stdout(&json(&merged, name.as_deref())?, "the baseline")?
         }
-        None => crate::output::stdout(&merged.to_toml()?, "the baseline")?,
+        (Format::Text, None) => crate::output::stdout(&merged.to_toml()?, "the baseline")?,
+        (Format::Text, Some(_)) => {}
     }
     Ok(0)
 }
@@ -34,11 +39,24 @@ pub fn merge(args: MergeArgs) -> Result<i32> {
 pub fn show(args: ShowArgs) -> Result<i32> {
     let p = load(&args.profile)?;
     include::resolve(&p, &args.profile)?;
-    crate::output::stdout(
-        &describe(&p, &args.profile.display().to_string(), args.examples),
-        "the summary",
-    )?;
+    let name = args.profile.display().to_string();
+    let text = match args.format {
+        Format::Text => describe(&p, &name, args.examples),
+        Format::Json => json(&p, Some(&name))?,
+    };
+    crate::output::stdout(&text, "the summary")?;
     Ok(0)
+}
+
+/// A profile for programs: `{"version": 1, "source": FILE, "profile": {...}}`, the profile
+/// field for field as agentguard-profile(5) names them (`run` for the [[run]] tables).
+fn json(p: &Profile, source: Option<&str>) -> Result<String> {
+    let v = serde_json::json!({
+        "version": 1,
+        "source": source,
+        "profile": p,
+    });
+    Ok(serde_json::to_string_pretty(&v)? + "\n")
 }
 
 /// A profile, or the profile of a recorded run's event log (`record --events`, a .jsonl):

@@ -307,6 +307,10 @@ fn enforce_bench(args: &BenchArgs) -> Result<i32> {
 }
 
 pub fn run(args: BenchArgs) -> Result<i32> {
+    let json = args.format == crate::cli::Format::Json;
+    if json && args.what != BenchWhat::Sensor {
+        bail!("--format json reports the sensor's storms (--what sensor); --what profile and enforce print text");
+    }
     if args.what == BenchWhat::Profile {
         return crate::profile::bench::run(args.scale);
     }
@@ -324,7 +328,13 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         ("exec", 400, "fork+exec /bin/true"),
         ("connect", 10_000, "connect+accept on loopback"),
     ];
-    let mut out = std::io::stdout().lock();
+    // Text goes out as each storm ends; JSON once, at the end.
+    let mut out: Box<dyn Write> = if json {
+        Box::new(std::io::sink())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
+    let mut rows = Vec::new();
     writeln!(
         out,
         "agentguard bench: median of {repeat} runs, loop time only"
@@ -355,6 +365,16 @@ pub fn run(args: BenchArgs) -> Result<i32> {
             }
         }
         let (b, t, o) = (median(b), median(t), median(o));
+        rows.push(serde_json::json!({
+            "storm": storm,
+            "what": label,
+            "iterations": n,
+            "bare_ms": b / 1e6,
+            "in_tree_ms": t / 1e6,
+            "in_tree_ratio": t / b,
+            "beside_ms": o / 1e6,
+            "beside_ratio": o / b,
+        }));
         writeln!(
             out,
             "{:<28}{:>10}{:>12.1}{:>12.1}{:>8.3}x{:>13.1}{:>8.3}x",
@@ -371,10 +391,10 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     for _ in 0..repeat {
         s.push(startup(&dir)?);
     }
+    let startup_ms = median(s);
     writeln!(
         out,
-        "start-up until the command's first instruction: {:.1} ms",
-        median(s)
+        "start-up until the command's first instruction: {startup_ms:.1} ms"
     )?;
     writeln!(out, "events lost during the open storm: {open_lost}")?;
     writeln!(
@@ -382,5 +402,16 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         "targets: in tree <= 1.10x, beside <= 1.02x, start-up <= 150 ms, 0 lost"
     )?;
     let _ = std::fs::remove_dir_all(&dir);
+    if json {
+        let v = serde_json::json!({
+            "version": 1,
+            "repeat": repeat,
+            "storms": rows,
+            "startup_ms": startup_ms,
+            "open_storm_events_lost": open_lost,
+            "targets": {"in_tree_ratio": 1.10, "beside_ratio": 1.02, "startup_ms": 150, "events_lost": 0},
+        });
+        crate::output::stdout(&(serde_json::to_string_pretty(&v)? + "\n"), "the report")?;
+    }
     Ok(0)
 }

@@ -158,6 +158,18 @@ Exit status: 0; 1 when a protected finding was chosen but not allowed (no --prot
         after_help = "Examples:\n  agentguard allow baseline.toml run.jsonl\n  agentguard allow --list baseline.toml run.jsonl\n  agentguard allow --below high --reason 'reviewed: report tooling' baseline.toml run.jsonl\n  agentguard allow --finding 3f2a9c1e --reason 'new docs dir' baseline.toml run.jsonl"
     )]
     Allow(AllowArgs),
+    /// Print a kept event log one line per event, filtered by kind, process and finding
+    #[command(
+        long_about = "Prints an event log (record --events) one line per event: time, pid, program, kind \
+and what it did (the command line of an exec, a file's path and accesses, a connection's address), \
+with the LLM tool call behind it when one is. --kind keeps some kinds (exec, file, net, dns, flag, \
+deny, tls, llm for every llm.* kind); --pid keeps a process and its descendants; --baseline marks \
+each event with the most severe finding its behaviour is against that baseline, and --findings \
+keeps only those (at --severity or above). A log cut short is printed, and said to be.\n\n\
+Exit status: 0, or 2 when the log or the baseline cannot be read.",
+        after_help = "Examples:\n  agentguard events run.jsonl\n  agentguard events --kind exec --kind net run.jsonl\n  agentguard events --baseline baseline.toml --findings --severity high run.jsonl"
+    )]
+    Events(EventsArgs),
     /// Print a summary of a profile for a person
     #[command(
         long_about = "Prints what a profile admits, grouped by kind: how many runs it learned from, \
@@ -367,6 +379,31 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The event log (.jsonl, from record --events)
+    #[arg(value_name = "RUN.jsonl")]
+    pub log: std::path::PathBuf,
+    /// Only events of this kind (repeatable): exec, file, net, dns, flag, deny, tls, llm, ...
+    #[arg(long, value_name = "KIND")]
+    pub kind: Vec<String>,
+    /// Only events of this process and its descendants
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Mark each event with the most severe finding it is against this baseline
+    #[arg(long, value_name = "BASELINE.toml")]
+    pub baseline: Option<PathBuf>,
+    /// Only events that are findings against --baseline
+    #[arg(long)]
+    pub findings: bool,
+    /// With --findings: only findings at this severity or above
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub severity: Option<rules::Severity>,
+    /// No count of the events left out
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct AllowArgs {
     /// The baseline to add rules to
     #[arg(value_name = "BASELINE.toml")]
@@ -429,6 +466,18 @@ pub struct MergeArgs {
     /// Write the baseline here; without it, to standard output
     #[arg(short = 'o', long, value_name = "FILE.toml")]
     pub output: Option<PathBuf>,
+    /// Standard output as TOML (the baseline) or JSON (the baseline, field for field)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// --format of show, merge and bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// for a person (merge: the TOML profile)
+    Text,
+    /// for programs: {"version": 1, ...}, documented in the command's page
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -439,6 +488,9 @@ pub struct ShowArgs {
     /// How many literals to list under each learned pattern
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub examples: usize,
+    /// text for a person; json: the profile field for field, as agentguard-profile(5)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -465,6 +517,9 @@ pub struct BenchArgs {
     /// Which figures: the sensor's storms, or the profile merge and matcher
     #[arg(long, value_enum, default_value_t = BenchWhat::Sensor)]
     pub what: BenchWhat,
+    /// text for a person; json: each storm's figures (--what sensor)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

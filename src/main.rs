@@ -47,6 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Enforce(args) => cmd::enforce::run(args),
         Command::Diff(args) => cmd::diff::run(args),
         Command::Allow(args) => cmd::allow::run(args),
+        Command::Events(args) => cmd::events::run(args),
         Command::Watch(args) => cmd::watch::run(args),
         Command::Merge(args) => baseline::merge(args),
         Command::Show(args) => baseline::show(args),

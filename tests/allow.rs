@@ -222,3 +222,78 @@ fn on_a_terminal_it_asks_one_finding_at_a_time() {
         .unwrap()
         .contains("reason = \"asked on a terminal\""));
 }
+
+/// `events`: one line per event of a recorded run, filtered by kind, process and finding.
+#[test]
+fn events_prints_a_recorded_run_one_line_per_event_filtered() {
+    let d = scratch("events");
+    let (base, run) = baseline_and_run(&d, "ls /usr/share >/dev/null");
+    let all = text(&ag(&["events", "-q", &run]).stdout);
+    let n = std::fs::read_to_string(&run).unwrap().lines().count();
+    assert_eq!(all.lines().count(), n, "every event once:\n{all}");
+    let execs = text(&ag(&["events", "-q", "--kind", "exec", &run]).stdout);
+    assert!(execs.lines().all(|l| l.contains(" exec ")), "{execs}");
+    assert!(
+        execs.contains("/usr/bin/head -c1 /etc/os-release"),
+        "{execs}"
+    );
+    // The findings against the baseline, each marked with its severity and rule.
+    let f = text(&ag(&["events", "-q", "--baseline", &base, "--findings", &run]).stdout);
+    assert!(!f.is_empty() && f.lines().all(|l| l.contains("  [")), "{f}");
+    assert!(f.contains("[LOW exec-coreutil]"), "{f}");
+    assert!(!f.contains("/etc/hostname"), "covered by the baseline: {f}");
+    let high = text(
+        &ag(&[
+            "events",
+            "-q",
+            "--baseline",
+            &base,
+            "--findings",
+            "--severity",
+            "high",
+            &run,
+        ])
+        .stdout,
+    );
+    assert!(!high.contains("LOW"), "{high}");
+    // A process and its descendants: the head the shell ran, not the shell's own reads.
+    let head_pid: u32 = execs
+        .lines()
+        .find(|l| l.contains("/usr/bin/head"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let of_head = text(&ag(&["events", "-q", "--pid", &head_pid.to_string(), &run]).stdout);
+    assert!(
+        of_head.contains("/etc/os-release") && !of_head.contains("/etc/hostname"),
+        "{of_head}"
+    );
+    // --findings without a baseline: an error saying so.
+    let out = ag(&["events", "--findings", &run]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--findings needs --baseline"));
+}
+
+/// show and merge for programs: the profile field for field.
+#[test]
+fn show_and_merge_print_json_for_programs() {
+    let d = scratch("json-formats");
+    let (base, run) = baseline_and_run(&d, "true");
+    let out = ag(&["show", "--format", "json", &base]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["profile"]["runs"], 1);
+    assert!(v["profile"]["run"][0]["command"]
+        .as_str()
+        .unwrap()
+        .contains("cat /etc/hostname"));
+    let out = ag(&["merge", "--format", "json", &base, &run]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["profile"]["runs"], 2);
+    // bench's JSON is for the sensor's storms: asked of another, an error says so.
+    let out = ag(&["bench", "--what", "profile", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--what sensor"));
+}

@@ -16,7 +16,8 @@ mod attach;
 /// `record --merge-into`, `merge`, `show`: baselines learned from real runs.
 mod learn;
 
-/// `allow`: findings of a recorded run made rules, asked on a terminal or chosen by flags.
+/// `allow`: findings of a recorded run made rules, asked on a terminal or chosen by flags;
+/// `events` and the JSON of show and merge on the same recordings.
 mod allow;
 
 /// `diff` and `record --baseline`: findings and the CI gate on real recordings.

@@ -4,5 +4,6 @@
 pub mod allow;
 pub mod diff;
 pub mod enforce;
+pub mod events;
 pub mod record;
 pub mod watch;

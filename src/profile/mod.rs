@@ -22,7 +22,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-pub use builder::{Builder, What};
+pub use builder::{observe as builder_observe, Builder, What};
 
 pub use pattern::{AddrPat, DomainPat, PathPat, PortPat, Vars};
 
