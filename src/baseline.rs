@@ -219,11 +219,18 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
         allowed_lines(p).into_iter(),
     );
     // A protected entry a hand-written rule of the same path admits has been reviewed.
-    let by_hand_exec = |path: &str| p.exec.iter().any(|h| !h.learned && h.path.0 == path);
+    // (A rule `allow` wrote without --protected does not admit it: the protected set wins.)
+    let admits =
+        |learned: bool, a: &Option<Allowed>| !learned && a.as_ref().is_none_or(|a| a.protected);
+    let by_hand_exec = |path: &str| {
+        p.exec
+            .iter()
+            .any(|h| admits(h.learned, &h.allowed) && h.path.0 == path)
+    };
     let by_hand_file = |path: &str, a: &std::collections::BTreeSet<Access>| {
         p.file
             .iter()
-            .any(|h| !h.learned && h.path.0 == path && a.is_subset(&h.access))
+            .any(|h| admits(h.learned, &h.allowed) && h.path.0 == path && a.is_subset(&h.access))
     };
     let admitted = p
         .exec
@@ -294,10 +301,17 @@ fn allowed_lines(p: &Profile) -> Vec<String> {
     let mut add = |what: String, a: &Option<Allowed>| {
         if let Some(a) = a {
             let prot = if a.protected { ", protected" } else { "" };
-            out.push(format!(
+            // What a profile says may come from anyone: never a control sequence.
+            let line = format!(
                 "  {what}\n      by {} at {}: {}  ({}{prot}; from {})",
                 a.by, a.at, a.reason, a.finding, a.run
-            ));
+            );
+            out.push(
+                line.split('\n')
+                    .map(|l| crate::paths::printable(l).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
         }
     };
     for e in &p.exec {

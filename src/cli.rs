@@ -155,7 +155,7 @@ over an allowed rule, so allowing a directory never admits the credentials in it
 is admitted only with --protected, and its rule says so. The baseline is rewritten atomically (or \
 written to -o); afterwards `diff BASELINE RUN` no longer reports what was allowed.\n\n\
 Exit status: 0; 1 when a protected finding was chosen but not allowed (no --protected); 2 on error.",
-        after_help = "Examples:\n  agentguard allow baseline.toml run.jsonl\n  agentguard allow --list baseline.toml run.jsonl\n  agentguard allow --below high --reason 'reviewed: report tooling' baseline.toml run.jsonl\n  agentguard allow --finding 3f2a9c1e --reason 'new docs dir' baseline.toml run.jsonl"
+        after_help = "Examples:\n  agentguard allow baseline.toml run.jsonl\n  agentguard allow --list baseline.toml run.jsonl\n  agentguard allow --below high --reason 'reviewed: report tooling' baseline.toml run.jsonl\n  agentguard allow --finding 3f2a9c1e5b7d0a48 --reason 'new docs dir' baseline.toml run.jsonl"
     )]
     Allow(AllowArgs),
     /// Print a kept event log one line per event, filtered by kind, process and finding

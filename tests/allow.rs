@@ -297,3 +297,22 @@ fn show_and_merge_print_json_for_programs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--what sensor"));
 }
+
+/// A name the tree chose never brings a control sequence to the person's terminal: not in
+/// `allow`'s list and questions, not in `events`.
+#[test]
+fn names_the_tree_chose_reach_the_terminal_escaped() {
+    let d = scratch("allow-escapes");
+    let evil = d.join("notes\x1b[2K\rexec-coreutil ls");
+    std::fs::write(&evil, "x").unwrap();
+    let (base, run) = baseline_and_run(&d, &format!("cat '{}' >/dev/null", evil.display()));
+    let list = text(&ag(&["allow", "--list", &base, &run]).stdout);
+    assert!(list.contains("notes"), "{list}");
+    assert!(!list.contains('\x1b') && !list.contains('\r'), "{list:?}");
+    let events = text(&ag(&["events", "-q", "--kind", "file", &run]).stdout);
+    assert!(events.contains("notes"), "{events}");
+    assert!(
+        !events.contains('\x1b') && !events.contains('\r'),
+        "{events:?}"
+    );
+}

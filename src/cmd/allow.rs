@@ -14,7 +14,24 @@ use crate::profile::{include, Allowed, Profile, Vars, What};
 
 pub fn run(args: AllowArgs) -> Result<i32> {
     let mut baseline = Profile::load(&args.baseline)?;
-    let findings = findings(&baseline, &args.baseline, &args.run)?;
+    // The run is read once: what is rated is what the rules are written from.
+    let input = RunInput::load(&args.run, false)?;
+    let vars = input.vars().unwrap_or_else(Vars::from_env);
+    let run = match input.run_id() {
+        Some(id) => format!("{} ({})", args.run.display(), printable(&id)),
+        None => args.run.display().to_string(),
+    };
+    let findings = run_findings(&baseline, &args.baseline, input, &args.run, &vars)?;
+    // Two findings of one id: refuse rather than admit both.
+    let mut ids: Vec<String> = findings.iter().map(|(_, f)| id(f)).collect();
+    ids.sort();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        bail!(
+            "two findings of {} share the id {}: allow them by asking, or with --below",
+            args.run.display(),
+            w[0]
+        );
+    }
     if args.list {
         for (_, f) in &findings {
             println!("{}  {}", id(f), line(f));
@@ -48,9 +65,7 @@ pub fn run(args: AllowArgs) -> Result<i32> {
     }
     let who = who();
     let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let run = run_name(&args.run);
     let (mut allowed, mut skipped, mut denied, mut refused) = (Vec::new(), 0, 0, Vec::new());
-    let vars = vars_of(&args.run)?;
     let total = findings.len();
     for (i, (what, f)) in findings.iter().enumerate() {
         let protected = f.rule == rules::PROTECTED.id;
@@ -93,6 +108,8 @@ pub fn run(args: AllowArgs) -> Result<i32> {
             run: run.clone(),
             protected,
         };
+        // A protected path is admitted as itself, never with its neighbours.
+        let scope = if protected { Scope::Exact } else { scope };
         match allow::add(&mut baseline, what, &vars, scope, by) {
             Ok(rule) => allowed.push(rule),
             Err(e) => eprintln!("agentguard allow: {e:#}"),
@@ -114,7 +131,14 @@ pub fn run(args: AllowArgs) -> Result<i32> {
     for r in &allowed {
         eprintln!("agentguard allow: + {r}");
     }
-    let left = findings_after(&back, out, &args.run)?;
+    let left = run_findings(
+        &back,
+        out,
+        RunInput::load(&args.run, false)?,
+        &args.run,
+        &vars,
+    )?
+    .len();
     eprintln!(
         "agentguard allow: {} rule{} written to {} ({skipped} skipped, {denied} denied); {} finding{} of {} left",
         allowed.len(),
@@ -128,36 +152,32 @@ pub fn run(args: AllowArgs) -> Result<i32> {
 }
 
 /// The run's findings against the baseline, as `diff` reports them.
-fn findings(baseline: &Profile, origin: &Path, run: &Path) -> Result<Vec<(What, Finding)>> {
-    let vars = vars_of(run)?;
-    let input = RunInput::load(run, false)?;
-    let checker = Checker::new(baseline, origin, vars)?;
+fn run_findings(
+    baseline: &Profile,
+    origin: &Path,
+    input: RunInput,
+    run: &Path,
+    vars: &Vars,
+) -> Result<Vec<(What, Finding)>> {
+    let checker = Checker::new(baseline, origin, vars.clone())?;
     let checker = input
         .check(checker, run)
         .with_context(|| format!("reading the run {}", run.display()))?;
     Ok(checker.findings_of())
 }
 
-fn findings_after(baseline: &Profile, origin: &Path, run: &Path) -> Result<usize> {
-    Ok(findings(baseline, origin, run)?.len())
-}
-
-/// ${CWD} and ${HOME} as the run recorded them.
-fn vars_of(run: &Path) -> Result<Vars> {
-    Ok(RunInput::load(run, false)?
-        .vars()
-        .unwrap_or_else(Vars::from_env))
-}
-
-/// A finding's id: stable across runs and versions of the report (its kind, object and
-/// accesses), short enough to type.
+/// A finding's id: stable across runs (its kind, object and accesses), short enough to
+/// type, and a cryptographic hash, so that a tree that read an ID pinned in CI cannot make
+/// another finding of the same ID.
 pub fn id(f: &Finding) -> String {
-    // FNV-1a: no dependency for eight hex digits.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in format!("{}\0{}\0{}", f.kind, f.object, f.detail).bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-    }
-    format!("{:08x}", h >> 32)
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(format!("{}\0{}\0{}", f.kind, f.object, f.detail));
+    h[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Text the tree chose (names, arguments, tool calls) as it may reach a terminal.
+fn printable(s: &str) -> String {
+    crate::paths::printable(s).into_owned()
 }
 
 fn line(f: &Finding) -> String {
@@ -166,14 +186,14 @@ fn line(f: &Finding) -> String {
     } else {
         format!(" ({})", f.detail)
     };
-    format!(
+    printable(&format!(
         "{:<8} {:<5} {}{detail}: {} [{}]",
         f.severity.name().to_uppercase(),
         f.kind,
         f.object,
         f.reason,
         f.rule
-    )
+    ))
 }
 
 fn who() -> String {
@@ -185,15 +205,6 @@ fn who() -> String {
         }
     }
     format!("uid {}", nix::unistd::getuid())
-}
-
-/// The run as the rules name it: its file, and its recording's id when it has one.
-fn run_name(run: &Path) -> String {
-    let id = RunInput::load(run, false).ok().and_then(|r| r.run_id());
-    match id {
-        Some(id) => format!("{} ({id})", run.display()),
-        None => run.display().to_string(),
-    }
 }
 
 enum Answer {
@@ -215,14 +226,20 @@ fn prompt(i: usize, total: usize, f: &Finding, protected: bool) -> Result<Answer
         let chain: Vec<String> = f
             .process
             .iter()
-            .map(|p| format!("{} {}", p.pid, p.exe))
+            .map(|p| format!("{} {}", p.pid, printable(&p.exe)))
             .collect();
         writeln!(e, "  process: {}", chain.join(" <- "))?;
     }
     if let Some(c) = &f.cause {
-        writeln!(e, "  tool call: {} ({})", c.summary, c.why)?;
+        writeln!(
+            e,
+            "  tool call: {} ({})",
+            printable(&c.summary),
+            printable(&c.why)
+        )?;
     }
-    let dir = matches!(f.kind, "file" | "exec");
+    // A protected path is allowed as itself only, never with its neighbours.
+    let dir = matches!(f.kind, "file" | "exec") && f.rule != rules::PROTECTED.id;
     let options = if protected {
         "protected: allowed only with --protected.  de(n)y  (s)kip  (q)uit"
     } else if dir {

@@ -92,10 +92,17 @@ pub fn profile_of(events: Vec<Event>) -> Profile {
 
 /// What ${CWD} and ${HOME} stood for when the log was recorded.
 pub fn recorded_vars(events: &[Event]) -> Option<Vars> {
+    // As Vars::from_env takes them: an absolute directory other than `/`; a log that says
+    // otherwise (written by hand, or by the tree) gets no variable.
+    let usable = |p: &Option<String>| {
+        p.as_ref()
+            .filter(|p| p.starts_with('/') && p.as_str() != "/")
+            .map(|p| p.trim_end_matches('/').to_string())
+    };
     events.iter().find_map(|e| match &e.kind {
         Kind::Start { cwd, home, .. } => Some(Vars {
-            cwd: cwd.clone(),
-            home: home.clone(),
+            cwd: usable(cwd),
+            home: usable(home),
         }),
         _ => None,
     })
