@@ -280,3 +280,31 @@ fn the_protected_set_wins_over_an_allowed_rule_unless_allowed_as_protected() {
         }
     }
 }
+
+/// Every shipped abstraction, all at once and with --deny-at's widening, fits what the
+/// kernel holds under one directory or name: a profile that includes them runs under BPF
+/// LSM (the limit is checked only as the rules are loaded, in the VM).
+#[test]
+fn the_shipped_abstractions_fit_the_kernels_rules_per_directory() {
+    let names: Vec<String> = crate::profile::include::SHIPPED
+        .iter()
+        .map(|(n, _)| format!("{n:?}"))
+        .collect();
+    let text = format!("version = 1\ninclude = [{}]\n", names.join(", "));
+    let p = Profile::parse(&text, Path::new("all.toml")).unwrap();
+    let resolved = crate::profile::include::resolve(&p, Path::new("all.toml")).unwrap();
+    let checker = Checker::new(&p, Path::new("all.toml"), vars()).unwrap();
+    for level in [Severity::Critical, Severity::High, Severity::Medium] {
+        let w = widen(&resolved, &checker, &vars(), level);
+        let k = compile::compile(&w.profile, &vars()).unwrap();
+        let mut per: std::collections::HashMap<String, usize> = Default::default();
+        for r in &k.rules {
+            *per.entry(format!("{:?}", r.anchor)).or_default() += 1;
+        }
+        let (worst, n) = per.iter().max_by_key(|(_, n)| **n).unwrap();
+        assert!(
+            *n <= crate::enforce::lsm::DIR_RULES,
+            "{n} rules under {worst} at {level:?}"
+        );
+    }
+}
