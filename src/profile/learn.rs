@@ -158,6 +158,16 @@ impl Evidence {
         self.net.entry(key).or_default().join(&l, true);
     }
     pub fn add_host(&mut self, key: HostKey, addr: &str, run: u32, count: u64, failed: u64) {
+        // A name with '*' cannot be written as itself (`*.com` is a wildcard rule): never
+        // learned, so it stays a finding, and is connected to by address in the profile.
+        if key.1.contains('*') {
+            return self.add_net(
+                (NetDir::Connect, key.0, addr.to_string(), key.2),
+                run,
+                count,
+                failed,
+            );
+        }
         let mut l = Lit {
             failed,
             ..lit(run, count)
@@ -166,6 +176,10 @@ impl Evidence {
         self.host.entry(key).or_default().join(&l, true);
     }
     pub fn add_dns(&mut self, name: &str, run: u32, count: u64) {
+        // As for hosts: a queried `*.com` is no rule for every name under com.
+        if name.contains('*') {
+            return;
+        }
         self.dns
             .entry(name.to_string())
             .or_default()

@@ -81,6 +81,9 @@ pub const PROTECTED: &[(&str, &str)] = &[
     // system secrets, and persistence points
     ("/etc/shadow", "a system secret"),
     ("/etc/gshadow", "a system secret"),
+    // the backups passwd and friends keep of them
+    ("/etc/shadow-", "a system secret"),
+    ("/etc/gshadow-", "a system secret"),
     ("/etc/sudoers", "a persistence point"),
     ("/etc/sudoers.d/**", "a persistence point"),
     ("/etc/crontab", "a persistence point"),

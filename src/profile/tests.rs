@@ -780,3 +780,37 @@ fn show_prints_every_section_once_and_aligned() {
         .collect();
     assert_eq!(cols.len(), 1, "{s}");
 }
+
+#[test]
+fn a_name_with_a_star_is_never_learned_as_a_wildcard() {
+    let p = named_profile(
+        "r",
+        &[
+            answer("*.com", "203.0.113.9"),
+            connect("203.0.113.9", 443),
+            answer("api.example.com", "203.0.113.10"),
+        ],
+    );
+    assert!(
+        p.dns.iter().all(|d| !d.name.0.contains('*')),
+        "{}",
+        text(&p)
+    );
+    assert!(
+        p.net
+            .iter()
+            .all(|n| n.host.as_ref().is_none_or(|h| !h.0.contains('*'))),
+        "{}",
+        text(&p)
+    );
+    // What it connected to is learned by address instead.
+    assert!(
+        p.net
+            .iter()
+            .any(|n| n.addr.as_ref().is_some_and(|a| a.0 == "203.0.113.9")),
+        "{}",
+        text(&p)
+    );
+    // /etc/shadow's backup is as secret as /etc/shadow.
+    assert!(protected::protects("/etc/shadow-", Some(Access::Read)));
+}
