@@ -273,7 +273,13 @@ fn enforce_bench(args: &BenchArgs) -> Result<i32> {
     std::fs::create_dir_all(&dir)?;
     let profile = bench_profile(&dir)?;
     let repeat = args.repeat.max(1);
-    let mut out = std::io::stdout().lock();
+    let json = args.format == crate::cli::Format::Json;
+    let mut out: Box<dyn Write> = if json {
+        Box::new(std::io::sink())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
+    let mut rows = Vec::new();
     writeln!(out, "agentguard bench --what enforce: 5,000-rule profile, median of {repeat} runs, loop time only")?;
     writeln!(
         out,
@@ -291,6 +297,14 @@ fn enforce_bench(args: &BenchArgs) -> Result<i32> {
             e.push(under_enforce(storm, n, &profile)?);
         }
         let (b, e) = (median(b), median(e));
+        rows.push(serde_json::json!({
+            "storm": storm,
+            "what": label,
+            "iterations": n,
+            "bare_ms": b / 1e6,
+            "enforced_ms": e / 1e6,
+            "ratio": e / b,
+        }));
         writeln!(
             out,
             "{:<28}{:>10}{:>12.1}{:>14.1}{:>8.3}x",
@@ -303,16 +317,23 @@ fn enforce_bench(args: &BenchArgs) -> Result<i32> {
     }
     writeln!(out, "target: opens under enforce <= 1.15x")?;
     let _ = std::fs::remove_dir_all(&dir);
+    if json {
+        let v = serde_json::json!({
+            "version": 1,
+            "what": "enforce",
+            "repeat": repeat,
+            "storms": rows,
+            "targets": {"open_ratio": 1.15},
+        });
+        crate::output::stdout(&(serde_json::to_string_pretty(&v)? + "\n"), "the report")?;
+    }
     Ok(0)
 }
 
 pub fn run(args: BenchArgs) -> Result<i32> {
     let json = args.format == crate::cli::Format::Json;
-    if json && args.what != BenchWhat::Sensor {
-        bail!("--format json reports the sensor's storms (--what sensor); --what profile and enforce print text");
-    }
     if args.what == BenchWhat::Profile {
-        return crate::profile::bench::run(args.scale);
+        return crate::profile::bench::run(args.scale, json);
     }
     if args.what == BenchWhat::Enforce {
         return enforce_bench(&args);

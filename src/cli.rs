@@ -517,7 +517,7 @@ pub struct BenchArgs {
     /// Which figures: the sensor's storms, or the profile merge and matcher
     #[arg(long, value_enum, default_value_t = BenchWhat::Sensor)]
     pub what: BenchWhat,
-    /// text for a person; json: each storm's figures (--what sensor)
+    /// text for a person; json: the same figures for programs
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -292,10 +292,15 @@ fn show_and_merge_print_json_for_programs() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["profile"]["runs"], 2);
-    // bench's JSON is for the sensor's storms: asked of another, an error says so.
-    let out = ag(&["bench", "--what", "profile", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--what sensor"));
+    // bench's figures, for programs (the profile bench, small).
+    let out = ag(&[
+        "bench", "--what", "profile", "--scale", "0.02", "--format", "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["what"], "profile");
+    assert!(v["match"]["per_second"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["merge"]["seconds"].as_f64().is_some(), "{v}");
 }
 
 /// A name the tree chose never brings a control sequence to the person's terminal: not in

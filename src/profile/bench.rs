@@ -76,7 +76,8 @@ fn synthetic(run: u32, n: usize, rng: &mut Lcg) -> Profile {
     })
 }
 
-pub fn run(scale: f64) -> Result<i32> {
+/// The figures; `json`: printed as one JSON object at the end instead of text lines.
+pub fn run(scale: f64, json: bool) -> Result<i32> {
     let n_profiles = ((50.0 * scale).max(2.0)) as usize;
     let n_entries = ((5000.0 * scale).max(10.0)) as usize;
     let mut rng = Lcg(42);
@@ -96,14 +97,19 @@ pub fn run(scale: f64) -> Result<i32> {
     let t = Instant::now();
     let merged = merge::merge(&inputs)?;
     let merge_s = t.elapsed().as_secs_f64();
-    println!("agentguard bench --what profile");
-    println!(
+    let say = |line: String| {
+        if !json {
+            println!("{line}");
+        }
+    };
+    say("agentguard bench --what profile".into());
+    say(format!(
         "merge {n_profiles} profiles of {n_entries} entries: {:.3} s ({} entries out; parsing the same inputs: {:.3} s, ratio {:.2}x); target < 1 s",
         merge_s,
         merged.file.len(),
         parse,
         merge_s / parse
-    );
+    ));
 
     // A 5,000-rule profile: literals and patterns, hand-written.
     let mut rules = String::from("version = 1\n");
@@ -156,12 +162,36 @@ pub fn run(scale: f64) -> Result<i32> {
     }
     black_box(hits);
     let hash_s = t.elapsed().as_secs_f64();
-    println!(
+    say(format!(
         "match {} paths against {n_entries} rules: {:.0} matches/s ({covered} covered; a hash-set lookup of the same paths: {:.0}/s, ratio {:.1}x); target > 1,000,000/s",
         queries.len(),
         queries.len() as f64 / match_s,
         queries.len() as f64 / hash_s,
         match_s / hash_s
-    );
+    ));
+    if json {
+        let v = serde_json::json!({
+            "version": 1,
+            "what": "profile",
+            "merge": {
+                "profiles": n_profiles,
+                "entries": n_entries,
+                "seconds": merge_s,
+                "parse_seconds": parse,
+                "ratio_to_parse": merge_s / parse,
+                "target_seconds": 1.0,
+            },
+            "match": {
+                "paths": queries.len(),
+                "rules": n_entries,
+                "covered": covered,
+                "per_second": queries.len() as f64 / match_s,
+                "hash_set_per_second": queries.len() as f64 / hash_s,
+                "ratio_to_hash_set": match_s / hash_s,
+                "target_per_second": 1_000_000,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
     Ok(0)
 }
