@@ -122,9 +122,11 @@ pub fn absorb_includes(p: &mut Profile, folded: &mut BTreeMap<String, Folded>) {
     };
     for (name, text) in include::SHIPPED {
         let origin = Path::new("profiles").join(format!("{name}.toml"));
-        let Some(m) = Profile::parse(text, &origin)
-            .and_then(|inc| include::resolve(&inc, &origin))
-            .and_then(|inc| Matcher::new(&inc, &vars))
+        let Some((inc, m)) = Profile::parse(text, &origin)
+            .and_then(|inc| {
+                let m = Matcher::new(&include::resolve(&inc, &origin)?, &vars)?;
+                Ok((inc, m))
+            })
             .ok()
         else {
             continue;
@@ -153,8 +155,7 @@ pub fn absorb_includes(p: &mut Profile, folded: &mut BTreeMap<String, Folded>) {
         // Learning proposes only abstractions of reads (libs, locale, tls): one that admits
         // programs (python, coreutils) or connections (resolver) admits what a run never
         // did, so only a person adds it.
-        let reads_only = Profile::parse(text, &origin)
-            .is_ok_and(|inc| inc.exec.is_empty() && inc.net.is_empty() && inc.include.is_empty());
+        let reads_only = inc.exec.is_empty() && inc.net.is_empty() && inc.include.is_empty();
         if execs.is_empty() && files.is_empty()
             || !named && (!reads_only || execs.len() + files.len() < PROPOSE_AT)
         {

@@ -395,8 +395,14 @@ impl Profile {
         let check = |section: &str,
                      what: &dyn std::fmt::Display,
                      learned: bool,
-                     seen: &[u32]|
+                     seen: &[u32],
+                     allowed: &Option<Allowed>|
          -> Result<()> {
+            if learned && allowed.is_some() {
+                bail!(
+                    "[[{section}]] {what}: `allowed` is for hand-written rules (remove `learned`)"
+                );
+            }
             if !learned && !seen.is_empty() {
                 bail!("[[{section}]] {what}: `seen` is for learned entries (add `learned = true` or remove it)");
             }
@@ -411,17 +417,17 @@ impl Profile {
             Ok(())
         };
         for e in &self.exec {
-            check("exec", &e.path, e.learned, &e.seen)?;
+            check("exec", &e.path, e.learned, &e.seen, &e.allowed)?;
         }
         for e in &self.file {
-            check("file", &e.path, e.learned, &e.seen)?;
+            check("file", &e.path, e.learned, &e.seen, &e.allowed)?;
             if e.access.is_empty() {
                 bail!("[[file]] {}: field `access` is empty", e.path);
             }
         }
         for e in &self.net {
             let what = e.describe();
-            check("net", &what, e.learned, &e.seen)?;
+            check("net", &what, e.learned, &e.seen, &e.allowed)?;
             match (&e.addr, &e.host) {
                 (Some(_), Some(_)) => bail!("[[net]] {what}: give `addr` or `host`, not both"),
                 (None, None) => bail!("[[net]] {what}: field `addr` or `host` is missing"),
@@ -438,43 +444,19 @@ impl Profile {
             }
         }
         for e in &self.dns {
-            check("dns", &e.name, e.learned, &e.seen)?;
+            check("dns", &e.name, e.learned, &e.seen, &e.allowed)?;
         }
         for e in &self.flag {
-            check("flag", &e.detail, e.learned, &e.seen)?;
-        }
-        let allowed =
-            |section: &str, what: &dyn std::fmt::Display, learned: bool, a: &Option<Allowed>| {
-                if learned && a.is_some() {
-                    bail!(
-                    "[[{section}]] {what}: `allowed` is for hand-written rules (remove `learned`)"
-                );
-                }
-                Ok(())
-            };
-        for e in &self.exec {
-            allowed("exec", &e.path, e.learned, &e.allowed)?;
-        }
-        for e in &self.file {
-            allowed("file", &e.path, e.learned, &e.allowed)?;
-        }
-        for e in &self.net {
-            allowed("net", &e.describe(), e.learned, &e.allowed)?;
-        }
-        for e in &self.dns {
-            allowed("dns", &e.name, e.learned, &e.allowed)?;
-        }
-        for e in &self.flag {
-            allowed("flag", &e.detail, e.learned, &e.allowed)?;
+            check("flag", &e.detail, e.learned, &e.seen, &e.allowed)?;
         }
         for e in &self.tool {
-            allowed("tool", &e.name, e.learned, &e.allowed)?;
+            check("tool", &e.name, e.learned, &e.seen, &e.allowed)?;
         }
         for e in &self.llm {
-            allowed("llm", &e.host, e.learned, &e.allowed)?;
+            check("llm", &e.host, e.learned, &e.seen, &e.allowed)?;
         }
         for a in &self.absorbed {
-            check("absorbed", &a.include, true, &a.seen)?;
+            check("absorbed", &a.include, true, &a.seen, &None)?;
             if !self.include.contains(&a.include) {
                 bail!("[[absorbed]] {}: the profile does not include {:?}: add it back to `include`, or remove this table too (the entries it absorbed are not kept)", a.include, a.include);
             }
