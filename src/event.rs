@@ -87,6 +87,9 @@ pub enum Kind {
     /// One tool call an LLM response asked for.
     #[serde(rename = "llm.tool_call")]
     ToolCall(ToolCall),
+    /// One HTTP/1.x exchange of the tree (LLM calls too): what was asked of which service,
+    /// and how many bytes went each way.
+    Http(Http),
     /// What agentguard can see of a process's TLS traffic: a library it covers was
     /// attached, or one it does not cover (or none, with TCP connections) was seen.
     Tls(Tls),
@@ -482,6 +485,29 @@ pub struct ToolCall {
     pub arguments: String,
     pub api: String,
     pub host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Http {
+    pub method: String,
+    /// The Host header, lower case: the service as the client named it (the connection's
+    /// real address is the net event's).
+    pub host: String,
+    /// The request target, secrets in its query redacted.
+    pub path: String,
+    /// tls or tcp.
+    pub transport: String,
+    /// The response's status; 0 when none came (the process exited or the stream broke).
+    #[serde(default, skip_serializing_if = "is_zero_u16")]
+    pub status: u16,
+    /// Bytes of the request and of the response as they crossed the socket (head and
+    /// body, before decompression).
+    pub sent: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub received: u64,
+    /// The LLM API it is, when it is one (then llm.request and llm.response say more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

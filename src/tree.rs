@@ -43,8 +43,8 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// A root of the tree: the launched command, or a process already running when
-    /// tracking began, with what it runs as far as that is known.
+    /// A root of the tree, for tests (the pipeline adds roots with `add_existing`).
+    #[cfg(test)]
     pub fn add_root(&mut self, pid: u32, exe: &str) {
         self.add_existing(pid, 0, exe);
     }

@@ -97,6 +97,12 @@ pub fn run(args: AllowArgs) -> Result<i32> {
             refused.push(line(f));
             continue;
         }
+        // A volume is a distribution learned from runs: no rule widens it.
+        if f.rule == rules::HTTP_VOLUME.id || f.rule == rules::EXFIL_SEQUENCE.id {
+            eprintln!("agentguard allow: not a rule: {}: merge the run into the baseline (`agentguard merge`) to learn its volume", line(f));
+            skipped += 1;
+            continue;
+        }
         if ask && reason.is_none() {
             reason = Some(ask_reason()?);
         }

@@ -108,6 +108,17 @@ impl RunInput {
         for (what, count) in behaviour(&p, checker.vars(), origin)? {
             checker.check(&what, count, None);
         }
+        // A run profile's volumes: each endpoint's bytes in its run (no order: no sequence).
+        for e in p.http.iter().filter(|e| e.learned) {
+            let what = crate::diff::http_what(e);
+            checker.exchange(
+                &what,
+                e.sent.iter().sum(),
+                e.received.iter().sum(),
+                None,
+                None,
+            );
+        }
         Ok(checker)
     }
 }

@@ -3,6 +3,7 @@
 pub mod complete;
 pub mod report;
 pub mod rules;
+mod volume;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -67,6 +68,9 @@ pub struct Checker {
     known_dirs: HashSet<String>,
     findings: BTreeMap<What, Finding>,
     seen: HashSet<What>,
+    volume: volume::Volume,
+    /// Volume and sequence findings: about the run, keyed by endpoint and rule.
+    run_findings: BTreeMap<(What, &'static str), Finding>,
 }
 
 impl Checker {
@@ -98,6 +102,8 @@ impl Checker {
             known_dirs,
             findings: BTreeMap::new(),
             seen: HashSet::new(),
+            volume: volume::Volume::new(&resolved.http),
+            run_findings: BTreeMap::new(),
         })
     }
 
@@ -133,28 +139,37 @@ impl Checker {
                 if self.baseline.runs == 1 { "" } else { "s" }
             ));
         }
-        let process = tree
-            .map(|(t, pid)| {
-                t.chain(pid)
-                    .into_iter()
-                    .map(|(pid, exe)| Proc { pid, exe })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let f = Finding {
-            severity: rule.severity,
-            kind,
-            object,
-            detail,
-            reason,
-            rule: rule.id,
-            new: rule.id != rules::RARE.id,
-            count,
-            process,
-            cause: cause.cloned(),
-        };
+        if let (What::File { path, access }, true) = (what, rule.id == rules::PROTECTED.id) {
+            if access.contains(&Access::Read) {
+                self.volume.protected_read(path);
+            }
+        }
+        let f = finding(rule, kind, object, detail, reason, count, tree, cause);
         self.findings.insert(what.clone(), f.clone());
         Some(f)
+    }
+
+    /// One HTTP exchange of the run (`what` a What::Http) and the bytes it moved: the
+    /// volume and sequence findings it completes.
+    pub fn exchange(
+        &mut self,
+        what: &What,
+        sent: u64,
+        received: u64,
+        tree: Option<(&Tree, u32)>,
+        cause: Option<&crate::event::Cause>,
+    ) -> Vec<Finding> {
+        let What::Http { service, path, .. } = what else {
+            return Vec::new();
+        };
+        let object = format!("{service}{path}");
+        let mut out = Vec::new();
+        for (rule, detail, reason) in self.volume.exchange(what, sent, received) {
+            let f = finding(rule, "http", object.clone(), detail, reason, 1, tree, cause);
+            self.run_findings.insert((what.clone(), rule.id), f.clone());
+            out.push(f);
+        }
+        out
     }
 
     /// The rule and reason for one operation, without counting it: None when the
@@ -245,6 +260,16 @@ impl Checker {
                 api.clone(),
                 simple_hit(self.matcher.llm_strength(host)),
             ),
+            What::Http {
+                service,
+                method,
+                path,
+            } => (
+                "http",
+                format!("{service}{path}"),
+                method.clone(),
+                simple_hit(self.matcher.http_strength(service, method, path)),
+            ),
         }
     }
 
@@ -261,6 +286,7 @@ impl Checker {
             known_dirs: &self.known_dirs,
             baseline_runs: self.baseline.runs,
             host_known: &host_known,
+            http_service: &|s: &str| matcher.http_service(s),
         };
         classify(what, hit, &cx)
     }
@@ -279,6 +305,11 @@ impl Checker {
             .findings
             .iter()
             .map(|(w, f)| (w.clone(), f.clone()))
+            .chain(
+                self.run_findings
+                    .iter()
+                    .map(|((w, _), f)| (w.clone(), f.clone())),
+            )
             .collect();
         f.sort_by(|(_, a), (_, b)| {
             b.severity
@@ -379,6 +410,39 @@ impl Checker {
             }
         }
         out
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    rule: &'static rules::Rule,
+    kind: &'static str,
+    object: String,
+    detail: String,
+    reason: String,
+    count: u64,
+    tree: Option<(&Tree, u32)>,
+    cause: Option<&crate::event::Cause>,
+) -> Finding {
+    let process = tree
+        .map(|(t, pid)| {
+            t.chain(pid)
+                .into_iter()
+                .map(|(pid, exe)| Proc { pid, exe })
+                .collect()
+        })
+        .unwrap_or_default();
+    Finding {
+        severity: rule.severity,
+        kind,
+        object,
+        detail,
+        reason,
+        rule: rule.id,
+        new: rule.id != rules::RARE.id,
+        count,
+        process,
+        cause: cause.cloned(),
     }
 }
 
@@ -593,7 +657,19 @@ pub fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u
             e.count.max(1),
         ));
     }
+    for e in &p.http {
+        out.push((http_what(e), e.count.max(1)));
+    }
     Ok(out)
+}
+
+/// The behaviour an [[http]] entry stands for.
+pub fn http_what(e: &crate::profile::HttpEntry) -> What {
+    What::Http {
+        service: e.service.clone(),
+        method: e.method.clone(),
+        path: e.path.clone(),
+    }
 }
 
 #[cfg(test)]

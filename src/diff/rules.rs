@@ -60,6 +60,11 @@ rules! {
     NET_NEW_LISTENER = "net-new-listener", High, "a new listening or bound socket on an address outside loopback";
     WRITE_OUTSIDE = "write-outside", High, "a write, create, delete, rename, chmod or link outside the workspace (${CWD}) and the temp directories, or in the home directory or a program directory wherever they are (a launch directory of $HOME, / or /usr is no workspace)";
     FLAG_HIGH = "flag-high", High, "setuid, setgid, capset, io_uring (its operations are invisible), 32-bit syscalls, open_by_handle_at";
+    HTTP_WRITE_READ_ONLY = "http-write-read-only", High, "a write method (POST, PUT, PATCH, DELETE, any but GET, HEAD and OPTIONS) to an HTTP service the baseline only read from";
+    EXFIL_SEQUENCE = "exfil-sequence", High, "in one run, a bulk download (a response of 16 KiB or more) or a protected file read, then an upload of a comparable size (at least half the download; 64 bytes after a protected read) to an HTTP service other than the LLM API";
+    HTTP_NEW_SERVICE = "http-new-service", Medium, "an HTTP service (Host header and port) the baseline never called";
+    HTTP_NEW_WRITE = "http-new-write", Medium, "a write method to an endpoint of a known service that the baseline never wrote to: a new endpoint, or a new method on a known one";
+    HTTP_VOLUME = "http-volume", Medium, "more bytes sent to (or received from) an HTTP endpoint in one run than any baseline run moved, by a margin: twice the largest run plus 4 KiB";
     NET_NEW_LOCAL = "net-new-local", Medium, "a new listener on loopback or a unix socket";
     WRITE_WORKSPACE = "write-workspace", Medium, "a new write in the workspace or a temp directory";
     EXEC_NEW = "exec-new", Medium, "a program in a system program directory that the baseline never ran";
@@ -67,6 +72,7 @@ rules! {
     READ_NEW = "read-new", Medium, "a read in a directory the baseline never read from";
     FLAG_MEDIUM = "flag-medium", Medium, "memfd_create, ptrace within the tree";
     EXEC_COREUTIL = "exec-coreutil", Low, "a read-only core utility (ls, cat, head, grep, wc, ...)";
+    HTTP_NEW_ENDPOINT = "http-new-endpoint", Low, "a read (GET, HEAD, OPTIONS) of an endpoint of a known HTTP service that the baseline never used";
     READ_KNOWN_DIR = "read-known-dir", Low, "a new file in a directory the baseline already reads";
     DEVICE = "device-ordinary", Low, "reading or writing an ordinary device: /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom, /dev/tty (the tree's own terminal), /dev/ptmx";
     RARE = "rare", Low, "covered, but only by entries seen in at most a fifth of a baseline of five runs or more: weak evidence of normality";
@@ -312,6 +318,8 @@ pub struct Context<'a> {
     pub known_dirs: &'a std::collections::HashSet<String>,
     pub baseline_runs: u32,
     pub host_known: &'a dyn Fn(NetDir, &str) -> bool,
+    /// An HTTP service: None when the baseline never called it, else whether it wrote there.
+    pub http_service: &'a dyn Fn(&str) -> Option<bool>,
 }
 
 /// The rule for behaviour the baseline does not cover (or covers only weakly), and the
@@ -361,7 +369,33 @@ pub fn classify(what: &What, hit: &Hit, cx: &Context) -> Option<Rated> {
             "a tool the model never called in the baseline".to_string(),
         ),
         What::Flag { flag, detail } => flagged(*flag, detail),
+        What::Http {
+            service, method, ..
+        } => http(service, method, cx),
     })
+}
+
+/// An HTTP endpoint the baseline does not cover: what the service was to the baseline.
+fn http(service: &str, method: &str, cx: &Context) -> Rated {
+    let write = crate::profile::http::is_write(method);
+    match ((cx.http_service)(service), write) {
+        (None, _) => (
+            &HTTP_NEW_SERVICE,
+            format!("an HTTP service the baseline never called ({method})"),
+        ),
+        (Some(false), true) => (
+            &HTTP_WRITE_READ_ONLY,
+            format!("{method} to a service the baseline only read from"),
+        ),
+        (Some(true), true) => (
+            &HTTP_NEW_WRITE,
+            format!("{method} to an endpoint of this service the baseline never wrote to"),
+        ),
+        (Some(_), false) => (
+            &HTTP_NEW_ENDPOINT,
+            format!("{method} of an endpoint of a known service the baseline never used"),
+        ),
+    }
 }
 
 type Rated = (&'static Rule, String);

@@ -59,6 +59,9 @@ pub struct Reply {
     pub calls: Vec<Call>,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
+    /// A stream so far: the ids of the calls whose block has closed (their arguments are
+    /// whole), which an agent may run before the message ends.
+    pub closed: Vec<String>,
 }
 
 fn s(v: &Value) -> String {
@@ -158,6 +161,8 @@ pub fn streamed(api: Api, events: &[String]) -> Reply {
     let mut r = Reply::default();
     // Tool calls arrive in pieces keyed by their index in the message.
     let mut parts: std::collections::BTreeMap<u64, Call> = Default::default();
+    let mut closed: std::collections::BTreeSet<u64> = Default::default();
+    let mut all_closed = false;
     for data in events {
         let Ok(v) = serde_json::from_str::<Value>(data) else {
             continue; // [DONE], keep-alives
@@ -168,8 +173,13 @@ pub fn streamed(api: Api, events: &[String]) -> Reply {
                     r.model = m.to_string();
                 }
                 for c in v["choices"].as_array().into_iter().flatten() {
+                    // The message ends: every call in it is whole.
+                    all_closed |= !c["finish_reason"].is_null();
                     for t in c["delta"]["tool_calls"].as_array().into_iter().flatten() {
-                        let p = parts.entry(t["index"].as_u64().unwrap_or(0)).or_default();
+                        let i = t["index"].as_u64().unwrap_or(0);
+                        // Calls stream one after another: the next one closes those before.
+                        closed.extend(parts.keys().copied().filter(|k| *k < i));
+                        let p = parts.entry(i).or_default();
                         if let Some(id) = t["id"].as_str() {
                             p.id = id.to_string();
                         }
@@ -195,6 +205,7 @@ pub fn streamed(api: Api, events: &[String]) -> Reply {
                 if v["type"] == "response.output_item.done" && v["item"]["type"] == "function_call"
                 {
                     let i = v["output_index"].as_u64().unwrap_or(parts.len() as u64);
+                    closed.insert(i);
                     parts.insert(
                         i,
                         Call {
@@ -227,6 +238,10 @@ pub fn streamed(api: Api, events: &[String]) -> Reply {
                             .push_str(v["delta"]["partial_json"].as_str().unwrap_or(""));
                     }
                 }
+                "content_block_stop" => {
+                    closed.extend(v["index"].as_u64());
+                }
+                "message_stop" => all_closed = true,
                 "message_delta" => {
                     if let Some(n) = v["usage"]["output_tokens"].as_u64() {
                         r.output_tokens = Some(n);
@@ -236,6 +251,11 @@ pub fn streamed(api: Api, events: &[String]) -> Reply {
             },
         }
     }
+    r.closed = parts
+        .iter()
+        .filter(|(i, _)| all_closed || closed.contains(i))
+        .map(|(_, c)| c.id.clone())
+        .collect();
     r.calls = parts.into_values().collect();
     if api == Api::AnthropicMessages {
         for c in &mut r.calls {
@@ -251,6 +271,31 @@ pub fn streamed(api: Api, events: &[String]) -> Reply {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_streamed_call_is_closed_when_its_block_ends() {
+        let anthropic = [
+            r#"{"type":"message_start","message":{"model":"m","usage":{"input_tokens":3}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"bash"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"cmd\":\"id\"}"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t2","name":"bash"}}"#,
+        ]
+        .map(String::from);
+        let r = streamed(Api::AnthropicMessages, &anthropic[..3]);
+        assert!(r.closed.is_empty(), "arguments may still grow");
+        let r = streamed(Api::AnthropicMessages, &anthropic);
+        assert_eq!(r.closed, ["t1"]);
+        let chat = [
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"a","arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":1,"id":"c2","function":{"name":"b","arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#,
+        ]
+        .map(String::from);
+        assert!(streamed(Api::OpenAiChat, &chat[..1]).closed.is_empty());
+        assert_eq!(streamed(Api::OpenAiChat, &chat[..2]).closed, ["c1"]);
+        assert_eq!(streamed(Api::OpenAiChat, &chat).closed, ["c1", "c2"]);
+    }
 
     #[test]
     fn recognises_the_three_apis_by_path() {

@@ -75,7 +75,10 @@ impl Attributor {
                 self.procs.remove(&ev.pid);
                 return;
             }
+            // The agent's own LLM calls are no tool's.
+            Kind::Http(h) if h.api.is_some() => return,
             Kind::Exec(_)
+            | Kind::Http(_)
             | Kind::File(_)
             | Kind::Net(_)
             | Kind::Dns(_)
@@ -192,6 +195,11 @@ fn objects(ev: &Event) -> Vec<String> {
         Kind::Net(n) => vec![n.addr.clone()],
         Kind::Dns(d) => d.names.clone(),
         Kind::Flag(f) => vec![f.detail.clone()],
+        // A request names its service and path ("http://127.0.0.1:18080/api/tickets/7").
+        Kind::Http(h) => vec![
+            h.host.clone(),
+            h.path.split('?').next().unwrap_or_default().to_string(),
+        ],
         // A denial names the file, program or destination ("127.0.0.66:18082").
         Kind::Deny(d) => vec![d.object.clone()],
         _ => Vec::new(),

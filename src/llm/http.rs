@@ -24,6 +24,8 @@ pub struct Message {
     pub body: Vec<u8>,
     /// Why the body is not all there or not readable.
     pub body_error: Option<String>,
+    /// Bytes the message took on the wire: head, framing and body as sent.
+    pub wire: u64,
 }
 
 impl Message {
@@ -49,6 +51,7 @@ struct Partial {
     framing: Framing,
     body: Vec<u8>,
     cut: bool,
+    wire: u64,
 }
 
 /// Bytes in, messages out. A gap (bytes the sensor could not copy) drops the message it
@@ -93,7 +96,7 @@ impl Stream {
         let p = self.cur.take()?;
         self.lost = true;
         self.buf.clear();
-        Some(finish(p.head, p.headers, p.body, p.cut))
+        Some(finish(p))
     }
 
     fn step(&mut self) -> Option<Message> {
@@ -121,7 +124,10 @@ impl Stream {
                 self.head_requests -= 1;
             }
             self.buf.drain(..used);
-            self.cur = Some(partial);
+            self.cur = Some(Partial {
+                wire: used as u64,
+                ..partial
+            });
         }
         let p = self.cur.as_mut()?;
         match p.framing {
@@ -130,6 +136,7 @@ impl Stream {
                 p.framing = Framing::Length(left - take);
                 let more = left > take;
                 let bytes: Vec<u8> = self.buf.drain(..take).collect();
+                p.wire += take as u64;
                 keep(p, &bytes);
                 if more {
                     return None;
@@ -148,6 +155,7 @@ impl Stream {
                                 find(rest, b"\r\n\r\n")? + 4
                             };
                             self.buf.drain(..at + end);
+                            p.wire += (at + end) as u64;
                             break;
                         }
                         if self.buf.len() < at + size + 2 {
@@ -156,6 +164,7 @@ impl Stream {
                         let chunk = self.buf[at..at + size].to_vec();
                         keep(p, &chunk);
                         self.buf.drain(..at + size + 2);
+                        p.wire += (at + size + 2) as u64;
                     }
                     Ok(httparse::Status::Partial) => return None,
                     Err(_) => {
@@ -166,12 +175,13 @@ impl Stream {
             },
             Framing::UntilClose => {
                 let b = std::mem::take(&mut self.buf);
+                p.wire += b.len() as u64;
                 keep(p, &b);
                 return None;
             }
         }
         let p = self.cur.take()?;
-        Some(finish(p.head, p.headers, p.body, p.cut))
+        Some(finish(p))
     }
 }
 
@@ -264,17 +274,19 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(Partial, usize)>
             framing,
             body: Vec::new(),
             cut: false,
+            wire: 0,
         },
         used,
     )))
 }
 
-fn finish(head: Head, headers: Vec<(String, String)>, body: Vec<u8>, cut: bool) -> Message {
+fn finish(p: Partial) -> Message {
     let mut m = Message {
-        head,
-        headers,
-        body,
-        body_error: cut.then(|| format!("body cut at {} MiB", BODY_MAX >> 20)),
+        head: p.head,
+        headers: p.headers,
+        body: p.body,
+        body_error: p.cut.then(|| format!("body cut at {} MiB", BODY_MAX >> 20)),
+        wire: p.wire,
     };
     let enc = m
         .header("content-encoding")

@@ -9,7 +9,9 @@ pub mod redact;
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::event::{Event, Kind, LlmRequest, LlmResponse, Timestamp, Tls, TlsStatus, ToolCall};
+use crate::event::{
+    Event, Http, Kind, LlmRequest, LlmResponse, Timestamp, Tls, TlsStatus, ToolCall,
+};
 use crate::tree::Tree;
 use api::Api;
 
@@ -52,6 +54,31 @@ impl Default for Options {
 struct Pending {
     api: Option<Api>,
     host: String,
+    /// For the http event: method, redacted target, tls, bytes sent.
+    method: String,
+    path: String,
+    tls: bool,
+    sent: u64,
+}
+
+impl Pending {
+    /// The http event of this exchange: `response` is None when none came.
+    fn exchange(&self, response: Option<&http::Message>, base: &Origin) -> Event {
+        let status = match response.map(|m| &m.head) {
+            Some(http::Head::Response { status }) => *status,
+            _ => 0,
+        };
+        base.event(Kind::Http(Http {
+            method: self.method.clone(),
+            host: self.host.to_ascii_lowercase(),
+            path: self.path.clone(),
+            transport: if self.tls { "tls" } else { "tcp" }.into(),
+            status,
+            sent: self.sent,
+            received: response.map_or(0, |m| m.wire),
+            api: self.api.map(|a| a.name().to_string()),
+        }))
+    }
 }
 
 #[derive(Default)]
@@ -62,6 +89,9 @@ struct Conn {
     tx_call: Option<(u64, u64)>,
     rx_call: Option<(u64, u64)>,
     pending: VecDeque<Pending>,
+    /// Tool calls of the response being streamed already reported: their block closed
+    /// before the message ended (an agent may run them at once).
+    early: std::collections::HashSet<String>,
 }
 
 /// Turns payload into events, and attributes events to tool calls.
@@ -104,19 +134,21 @@ impl Llm {
                 let Some(mut c) = self.conns.remove(&k) else {
                     continue;
                 };
+                let base = Origin::of(ev);
                 let sse = c.rx.partial().is_some_and(|(hs, _)| is_sse(hs));
-                if let (
-                    true,
-                    Some(Pending {
-                        api: Some(api),
-                        host,
-                    }),
-                ) = (sse, c.pending.pop_front())
-                {
+                // (Popped only for a stream: a request without an answer is reported below.)
+                if let Some(pending) = sse.then(|| c.pending.pop_front()).flatten() {
                     if let Some(m) = c.rx.take_partial() {
-                        let base = Origin::of(ev);
-                        out.extend(response(api, &host, &m, &self.opts, &base));
+                        out.push(pending.exchange(Some(&m), &base));
+                        if let Some(api) = pending.api {
+                            let early = std::mem::take(&mut c.early);
+                            out.extend(response(api, &pending.host, &m, &self.opts, &base, &early));
+                        }
                     }
+                }
+                // Requests that never had an answer (or whose answer was not seen).
+                for p in c.pending.drain(..) {
+                    out.push(p.exchange(None, &base));
                 }
             }
         }
@@ -175,6 +207,10 @@ impl Llm {
                     conn.pending.push_back(Pending {
                         api,
                         host: host.clone(),
+                        method: method.clone(),
+                        path: redact::path(path),
+                        tls: p.tls,
+                        sent: m.wire,
                     });
                     let Some(api) = api else { continue };
                     requests += 1;
@@ -195,12 +231,12 @@ impl Llm {
                     })));
                 }
                 http::Head::Response { .. } => {
-                    if let Some(Pending {
-                        api: Some(api),
-                        host,
-                    }) = conn.pending.pop_front()
-                    {
-                        out.extend(response(api, &host, &m, &opts, &base));
+                    if let Some(pending) = conn.pending.pop_front() {
+                        out.push(pending.exchange(Some(&m), &base));
+                        if let Some(api) = pending.api {
+                            let early = std::mem::take(&mut conn.early);
+                            out.extend(response(api, &pending.host, &m, &opts, &base, &early));
+                        }
                     }
                 }
             }
@@ -208,6 +244,7 @@ impl Llm {
         // Clients stop reading a stream at its last event (OpenAI's [DONE]) and never read
         // the chunked body's end: the response is complete at that event.
         if !p.write {
+            out.extend(early_calls(conn, &base));
             let done = match (conn.rx.partial(), conn.pending.front()) {
                 (Some((hs, body)), Some(Pending { api: Some(api), .. })) => {
                     is_sse(hs) && api::stream_done(*api, body)
@@ -215,15 +252,13 @@ impl Llm {
                 _ => false,
             };
             if done {
-                if let (
-                    Some(m),
-                    Some(Pending {
-                        api: Some(api),
-                        host,
-                    }),
-                ) = (conn.rx.take_partial(), conn.pending.pop_front())
+                if let (Some(m), Some(pending)) = (conn.rx.take_partial(), conn.pending.pop_front())
                 {
-                    out.extend(response(api, &host, &m, &opts, &base));
+                    out.push(pending.exchange(Some(&m), &base));
+                    if let Some(api) = pending.api {
+                        let early = std::mem::take(&mut conn.early);
+                        out.extend(response(api, &pending.host, &m, &opts, &base, &early));
+                    }
                 }
             }
         }
@@ -243,8 +278,58 @@ fn is_sse(headers: &[(String, String)]) -> bool {
         .any(|(n, v)| n == "content-type" && v.starts_with("text/event-stream"))
 }
 
-/// The llm.response event of a response, and one llm.tool_call per call it asks for.
-fn response(api: Api, host: &str, m: &http::Message, opts: &Options, base: &Origin) -> Vec<Event> {
+/// Streams larger than this are not re-read for closed calls as they arrive (each chunk
+/// re-reads the body so far); their calls are reported when the message ends.
+const EARLY_MAX: usize = 1 << 20;
+
+/// The tool calls of the response being streamed whose block has just closed: an agent
+/// such as Claude Code runs each as soon as it closes, before the message ends, so the
+/// call must be open before what it causes arrives.
+fn early_calls(conn: &mut Conn, base: &Origin) -> Vec<Event> {
+    let (
+        Some((hs, body)),
+        Some(Pending {
+            api: Some(api),
+            host,
+            ..
+        }),
+    ) = (conn.rx.partial(), conn.pending.front())
+    else {
+        return Vec::new();
+    };
+    if !is_sse(hs) || body.len() > EARLY_MAX {
+        return Vec::new();
+    }
+    let reply = api::streamed(*api, &http::sse_data(body));
+    let mut out = Vec::new();
+    for c in reply.calls {
+        if reply.closed.contains(&c.id) && !c.id.is_empty() && conn.early.insert(c.id.clone()) {
+            out.push(tool_call(*api, host, c, base));
+        }
+    }
+    out
+}
+
+fn tool_call(api: Api, host: &str, c: api::Call, base: &Origin) -> Event {
+    base.event(Kind::ToolCall(ToolCall {
+        id: c.id,
+        name: c.name,
+        arguments: redact::bounded(&c.arguments, 4096),
+        api: api.name().into(),
+        host: host.to_string(),
+    }))
+}
+
+/// The llm.response event of a response, and one llm.tool_call per call it asks for
+/// (but those `early` reported as their blocks closed).
+fn response(
+    api: Api,
+    host: &str,
+    m: &http::Message,
+    opts: &Options,
+    base: &Origin,
+    early: &std::collections::HashSet<String>,
+) -> Vec<Event> {
     let status = match m.head {
         http::Head::Response { status } => status,
         http::Head::Request { .. } => 0,
@@ -277,13 +362,9 @@ fn response(api: Api, host: &str, m: &http::Message, opts: &Options, base: &Orig
         error: m.body_error.clone(),
     }))];
     for c in reply.calls {
-        out.push(base.event(Kind::ToolCall(ToolCall {
-            id: c.id,
-            name: c.name,
-            arguments: redact::bounded(&c.arguments, 4096),
-            api: api.name().into(),
-            host: host.to_string(),
-        })));
+        if !early.contains(&c.id) {
+            out.push(tool_call(api, host, c, base));
+        }
     }
     out
 }
@@ -327,3 +408,6 @@ fn body(opts: &Options, b: &[u8]) -> Option<String> {
     (opts.bodies && !b.is_empty())
         .then(|| redact::bounded(&String::from_utf8_lossy(b), opts.body_max))
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,8 +7,8 @@ use anyhow::{anyhow, bail, Result};
 use super::learn::escape;
 use super::pattern::{AddrPat, DomainPat, PathPat, PortPat, Vars};
 use super::{
-    Allowed, DnsEntry, ExecEntry, FileEntry, FlagEntry, LlmEntry, NetDir, NetEntry, Profile,
-    ToolEntry, What,
+    Allowed, DnsEntry, ExecEntry, FileEntry, FlagEntry, HttpEntry, LlmEntry, NetDir, NetEntry,
+    Profile, ToolEntry, What,
 };
 
 /// How wide a rule `allow` writes.
@@ -167,6 +167,26 @@ pub fn add(p: &mut Profile, what: &What, vars: &Vars, scope: Scope, by: Allowed)
                 allowed,
             });
             format!("llm {api} {host}")
+        }
+        What::Http {
+            service,
+            method,
+            path,
+        } => {
+            let e = HttpEntry {
+                service: service.clone(),
+                method: method.clone(),
+                path: path.clone(),
+                learned: false,
+                seen: Vec::new(),
+                count: 0,
+                sent: Vec::new(),
+                received: Vec::new(),
+                allowed,
+            };
+            super::http::check(&e).map_err(|m| anyhow!("{method} {service}{path}: {m}"))?;
+            p.http.push(e);
+            format!("http {method} {service}{path}")
         }
     };
     super::learn::sort(p);

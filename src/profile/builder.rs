@@ -46,6 +46,12 @@ pub enum What {
         host: String,
         api: String,
     },
+    /// An HTTP endpoint other than an LLM API: service (`host:port`), method, path template.
+    Http {
+        service: String,
+        method: String,
+        path: String,
+    },
 }
 
 impl What {
@@ -93,6 +99,15 @@ impl What {
             What::Llm { host, api } => What::Llm {
                 host: p(host),
                 api: p(api),
+            },
+            What::Http {
+                service,
+                method,
+                path,
+            } => What::Http {
+                service: p(service),
+                method: p(method),
+                path: p(path),
             },
         }
     }
@@ -234,6 +249,12 @@ fn observe_raw(ev: &Event, tree: &Tree) -> Vec<What> {
             host: r.host.to_ascii_lowercase(),
             api: r.api.clone(),
         }],
+        // LLM calls are the [[llm]] section's; their volume is the conversation's.
+        Kind::Http(h) if h.api.is_none() => vec![What::Http {
+            service: super::http::service(&h.host, h.transport == "tls"),
+            method: h.method.clone(),
+            path: super::http::template(&h.path),
+        }],
         _ => Vec::new(),
     }
 }
@@ -315,6 +336,22 @@ impl Builder {
                 What::Flag { flag, detail } => self.ev.add_flag((*flag, detail.clone()), 0, 1),
                 What::Tool { name } => self.ev.add_tool(name, 0, 1),
                 What::Llm { host, api } => self.ev.add_llm(host, api, 0, 1),
+                What::Http {
+                    service,
+                    method,
+                    path,
+                } => {
+                    let (sent, received) = match &ev.kind {
+                        Kind::Http(h) => (h.sent, h.received),
+                        _ => (0, 0),
+                    };
+                    self.ev.add_http(
+                        (service.clone(), method.clone(), path.clone()),
+                        0,
+                        sent,
+                        received,
+                    )
+                }
             }
         }
         whats

@@ -18,8 +18,8 @@ use super::compact::{self, Folded};
 use super::pattern::PathPat;
 use super::protected;
 use super::{
-    AddrPat, DnsEntry, DomainPat, ExecEntry, FileEntry, FlagEntry, LlmEntry, NetDir, NetEntry,
-    PortPat, Profile, RunInfo, ToolEntry,
+    AddrPat, DnsEntry, DomainPat, ExecEntry, FileEntry, FlagEntry, HttpEntry, LlmEntry, NetDir,
+    NetEntry, PortPat, Profile, RunInfo, ToolEntry,
 };
 use crate::event::{Access, FlagKind, Proto};
 
@@ -35,6 +35,8 @@ pub struct Lit {
     /// least: a sample hides which literals two inputs shared).
     pub examples: BTreeSet<String>,
     pub literals: u64,
+    /// An HTTP endpoint's bytes (sent, received) per run.
+    pub vol: BTreeMap<u32, (u64, u64)>,
 }
 
 impl Lit {
@@ -43,6 +45,14 @@ impl Lit {
         self.addrs.extend(o.addrs.iter().cloned());
         self.examples.extend(o.examples.iter().cloned());
         self.seen.extend(o.seen.iter().copied());
+        for (run, (s, r)) in &o.vol {
+            let v = self.vol.entry(*run).or_default();
+            *v = if sum {
+                (v.0 + s, v.1 + r)
+            } else {
+                (v.0.max(*s), v.1.max(*r))
+            };
+        }
         if sum {
             self.count += o.count;
             self.failed += o.failed;
@@ -58,6 +68,11 @@ impl Lit {
     pub(super) fn remapped(&self, map: &[u32]) -> Lit {
         Lit {
             seen: self.seen.iter().map(|i| map[*i as usize]).collect(),
+            vol: self
+                .vol
+                .iter()
+                .map(|(i, v)| (map[*i as usize], *v))
+                .collect(),
             ..self.clone()
         }
     }
@@ -66,6 +81,8 @@ impl Lit {
 pub type NetKey = (NetDir, Proto, String, PortPat);
 /// (proto, name, port) of a connection by name.
 pub type HostKey = (Proto, String, PortPat);
+/// (service, method, path template) of an HTTP endpoint.
+pub type HttpKey = (String, String, String);
 
 /// What learning knows: runs, literal observations, and the hand-written rules it keeps.
 #[derive(Debug, Clone, Default)]
@@ -80,6 +97,7 @@ pub struct Evidence {
     pub tool: BTreeMap<String, Lit>,
     /// (host, api)
     pub llm: BTreeMap<(String, String), Lit>,
+    pub http: BTreeMap<HttpKey, Lit>,
     /// Patterns learned before whose literals were kept only as a sample: they stay.
     pub exec_pat: BTreeMap<String, Lit>,
     pub file_pat: BTreeMap<String, Lit>,
@@ -117,6 +135,7 @@ fn hand_written(p: &Profile) -> Profile {
     hand.flag.retain(|e| !e.learned);
     hand.tool.retain(|e| !e.learned);
     hand.llm.retain(|e| !e.learned);
+    hand.http.retain(|e| !e.learned);
     hand.absorbed.clear();
     hand
 }
@@ -196,6 +215,14 @@ impl Evidence {
             .entry((host.to_string(), api.to_string()))
             .or_default()
             .join(&lit(run, count), true);
+    }
+    /// One request to an endpoint (its key already a template) and the bytes it moved.
+    pub fn add_http(&mut self, key: HttpKey, run: u32, sent: u64, received: u64) {
+        let l = Lit {
+            vol: BTreeMap::from([(run, (sent, received))]),
+            ..lit(run, 1)
+        };
+        self.http.entry(key).or_default().join(&l, true);
     }
     pub fn add_flag(&mut self, key: (FlagKind, String), run: u32, count: u64) {
         self.flag
@@ -282,6 +309,22 @@ impl Evidence {
                 seen(&e.seen, e.count),
             );
         }
+        for e in p.http.iter().filter(|e| e.learned) {
+            let l = Lit {
+                vol: e
+                    .seen
+                    .iter()
+                    .zip(e.sent.iter().zip(&e.received))
+                    .map(|(run, (s, r))| (*run, (*s, *r)))
+                    .collect(),
+                ..seen(&e.seen, e.count)
+            };
+            join(
+                &mut ev.http,
+                (e.service.clone(), e.method.clone(), e.path.clone()),
+                l,
+            );
+        }
         for a in &p.absorbed {
             let f = Folded::from_absorbed(a);
             ev.absorbed
@@ -316,6 +359,7 @@ impl Evidence {
         each(&mut self.flag, &o.flag, map, sum);
         each(&mut self.tool, &o.tool, map, sum);
         each(&mut self.llm, &o.llm, map, sum);
+        each(&mut self.http, &o.http, map, sum);
         each(&mut self.exec_pat, &o.exec_pat, map, sum);
         each(&mut self.file_pat, &o.file_pat, map, sum);
         for (k, f) in &o.absorbed {
@@ -437,6 +481,28 @@ impl Evidence {
                 seen: seen(l),
                 count: l.count,
             }));
+        p.http
+            .extend(self.http.iter().map(|((service, method, path), l)| {
+                HttpEntry {
+                    allowed: None,
+                    service: service.clone(),
+                    method: method.clone(),
+                    path: path.clone(),
+                    learned: true,
+                    seen: seen(l),
+                    count: l.count,
+                    sent: l
+                        .seen
+                        .iter()
+                        .map(|r| l.vol.get(r).map_or(0, |v| v.0))
+                        .collect(),
+                    received: l
+                        .seen
+                        .iter()
+                        .map(|r| l.vol.get(r).map_or(0, |v| v.1))
+                        .collect(),
+                }
+            }));
         let mut absorbed = self.absorbed;
         compact::absorb_includes(&mut p, &mut absorbed);
         p.absorbed = absorbed
@@ -467,6 +533,8 @@ pub fn sort(p: &mut Profile) {
     p.tool.dedup();
     p.llm.sort_by_key(Key::key);
     p.llm.dedup();
+    p.http.sort_by_key(Key::key);
+    p.http.dedup();
 }
 
 mod sort_key {
@@ -510,6 +578,14 @@ mod sort_key {
     impl Key for super::LlmEntry {
         fn key(&self) -> String {
             format!("{}\0{}\0{}", self.host, self.api, self.learned)
+        }
+    }
+    impl Key for super::HttpEntry {
+        fn key(&self) -> String {
+            format!(
+                "{}\0{}\0{}\0{}",
+                self.service, self.path, self.method, self.learned
+            )
         }
     }
     impl Key for super::FlagEntry {

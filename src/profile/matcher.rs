@@ -148,6 +148,10 @@ pub struct Matcher {
     tools: HashMap<String, u32>,
     /// By host (lower case); the API is detail.
     llm_hosts: HashMap<String, u32>,
+    /// HTTP endpoints by (service, method, path template).
+    http: HashMap<(String, String, String), u32>,
+    /// HTTP services, and whether a rule admits a write method there.
+    http_services: HashMap<String, bool>,
 }
 
 /// A rule `agentguard allow` wrote without --protected: as strong as a hand-written one (it
@@ -246,10 +250,22 @@ impl Matcher {
             let v = llm_hosts.entry(l.host.to_ascii_lowercase()).or_insert(0);
             *v = (*v).max(strength(l.learned, &l.seen, &l.allowed));
         }
+        let mut http: HashMap<(String, String, String), u32> = HashMap::new();
+        let mut http_services: HashMap<String, bool> = HashMap::new();
+        for h in &p.http {
+            let v = http
+                .entry((h.service.clone(), h.method.clone(), h.path.clone()))
+                .or_insert(0);
+            *v = (*v).max(strength(h.learned, &h.seen, &h.allowed));
+            *http_services.entry(h.service.clone()).or_default() |=
+                super::http::is_write(&h.method);
+        }
         Ok(Matcher {
             hosts,
             tools,
             llm_hosts,
+            http,
+            http_services,
             files: PathRules::build(files)?,
             execs: PathRules::build(execs)?,
             net,
@@ -410,6 +426,18 @@ impl Matcher {
             .get(&host.to_ascii_lowercase())
             .copied()
             .unwrap_or(0)
+    }
+
+    pub fn http_strength(&self, service: &str, method: &str, path: &str) -> u32 {
+        self.http
+            .get(&(service.to_string(), method.to_string(), path.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// None: a service no rule names; else whether one admits a write method there.
+    pub fn http_service(&self, service: &str) -> Option<bool> {
+        self.http_services.get(service).copied()
     }
 
     pub fn flag_strength(&self, flag: FlagKind, detail: &str) -> u32 {

@@ -70,6 +70,7 @@ pub fn merge(inputs: &[(Profile, String)]) -> Result<Profile> {
             hand.flag.extend(h.flag);
             hand.tool.extend(h.tool);
             hand.llm.extend(h.llm);
+            hand.http.extend(h.http);
         }
     }
     ev.runs = runs;

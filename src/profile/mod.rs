@@ -9,6 +9,7 @@ pub mod allow;
 pub mod bench;
 mod builder;
 pub mod compact;
+pub mod http;
 pub mod include;
 pub mod learn;
 pub mod matcher;
@@ -60,6 +61,9 @@ pub struct Profile {
     /// LLM APIs the agent called, by host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub llm: Vec<LlmEntry>,
+    /// HTTP endpoints the tree called (LLM APIs are `llm`), by service, method and path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpEntry>,
     /// What each include took over from learning: the learned entries it covers are
     /// dropped and summed here, so that the profile says what the include stands for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -302,6 +306,36 @@ pub struct ToolEntry {
     pub allowed: Option<Allowed>,
 }
 
+/// An HTTP endpoint: what the tree asked of a service, and how much it moved per run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpEntry {
+    /// `host:port`, the host as the requests' Host header names it (lower case), the port
+    /// the header's or the scheme's (443 over TLS, 80 otherwise).
+    pub service: String,
+    /// GET, POST, ...: upper case as sent.
+    pub method: String,
+    /// The request path without its query, each segment that looks like an id (digits, a
+    /// uuid, a long hex or random run) written `{id}` (profile::http::template).
+    pub path: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learned: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub count: u64,
+    /// Bytes sent to the endpoint in each run of `seen`, in that order (learned entries):
+    /// the distribution `diff` holds a run's volume to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent: Vec<u64>,
+    /// Bytes received from it in each run of `seen`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub received: Vec<u64>,
+    /// Written by `agentguard allow`: who admitted it, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Allowed>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmEntry {
@@ -357,6 +391,7 @@ impl Profile {
             flag: Vec::new(),
             tool: Vec::new(),
             llm: Vec::new(),
+            http: Vec::new(),
             absorbed: Vec::new(),
         }
     }
@@ -454,6 +489,11 @@ impl Profile {
         }
         for e in &self.llm {
             check("llm", &e.host, e.learned, &e.seen, &e.allowed)?;
+        }
+        for e in &self.http {
+            let what = format!("{} {}{}", e.method, e.service, e.path);
+            check("http", &what, e.learned, &e.seen, &e.allowed)?;
+            http::check(e).map_err(|m| anyhow::anyhow!("[[http]] {what}: {m}"))?;
         }
         for a in &self.absorbed {
             check("absorbed", &a.include, true, &a.seen, &None)?;

@@ -3,7 +3,7 @@
 //! happens, with the process chain and the tool call behind it.
 use super::{cause_suffix, say};
 use crate::diff::{report, rules::Severity, Checker, Finding};
-use crate::event::Event;
+use crate::event::{Event, Kind};
 use crate::profile::What;
 use crate::tree::Tree;
 
@@ -29,19 +29,31 @@ impl Findings {
     ) -> Option<Finding> {
         let mut finding = None;
         if let Some(c) = &mut self.checker {
+            let mut found = Vec::new();
             for w in whats {
-                if let Some(f) = c.check_caused(w, 1, Some((tree, ev.pid)), ev.cause.as_ref()) {
-                    if print {
-                        let cause = cause_suffix(f.cause.as_ref());
-                        say(&format!(
-                            "agentguard: {} {}{cause}\n        by {}",
-                            f.severity.name().to_uppercase(),
-                            report::finding_line(&f),
-                            report::chain(&f.process)
-                        ));
-                    }
-                    finding = Some(f);
+                found.extend(c.check_caused(w, 1, Some((tree, ev.pid)), ev.cause.as_ref()));
+            }
+            // What an HTTP exchange moved: volumes and the exfiltration sequence.
+            if let (Kind::Http(h), [w]) = (&ev.kind, whats) {
+                found.extend(c.exchange(
+                    w,
+                    h.sent,
+                    h.received,
+                    Some((tree, ev.pid)),
+                    ev.cause.as_ref(),
+                ));
+            }
+            for f in found {
+                if print {
+                    let cause = cause_suffix(f.cause.as_ref());
+                    say(&format!(
+                        "agentguard: {} {}{cause}\n        by {}",
+                        f.severity.name().to_uppercase(),
+                        report::finding_line(&f),
+                        report::chain(&f.process)
+                    ));
                 }
+                finding = Some(f);
             }
         }
         // What failed was not admitted (Landlock may narrow an admission).

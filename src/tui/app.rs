@@ -90,6 +90,7 @@ pub fn kind_name(k: &Kind) -> &'static str {
         Kind::LlmRequest(_) => "llm.request",
         Kind::LlmResponse(_) => "llm.response",
         Kind::ToolCall(_) => "llm.tool_call",
+        Kind::Http(_) => "http",
         Kind::Tls(_) => "tls",
     }
 }
@@ -164,6 +165,19 @@ fn what(ev: &Event) -> String {
             d.op,
             d.object,
             d.reason
+        ),
+        Kind::Http(h) => format!(
+            "http {} {}{} -> {} ({} B out, {} B in)",
+            h.method,
+            crate::paths::printable(&h.host),
+            crate::paths::printable(&h.path),
+            if h.status == 0 {
+                "no answer".to_string()
+            } else {
+                h.status.to_string()
+            },
+            h.sent,
+            h.received
         ),
         Kind::Lost { lost, .. } => format!("lost {lost} events"),
         Kind::End {

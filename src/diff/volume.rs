@@ -1,0 +1,192 @@
+//! What one run moves over HTTP, against what its baseline's runs moved: an endpoint's
+//! bytes in a run beyond the learned range, and the exfiltration sequence (a bulk
+//! download or a protected read, then a request carrying that much out).
+//!
+//! Only non-LLM endpoints count (What::Http): the conversation with the model carries
+//! whatever the tools read by design, and grows with the task.
+use std::collections::{HashMap, HashSet};
+
+use super::rules::{self, Rule};
+use crate::profile::http::{bytes, is_write, volume_limit};
+use crate::profile::{HttpEntry, What};
+
+/// A response at least this large is a bulk download.
+pub const BULK: u64 = 16 << 10;
+/// After a protected read, a request this large carries data even with a read method.
+const AFTER_PROTECTED: u64 = 1 << 10;
+
+type Key = (String, String, String);
+
+#[derive(Default)]
+pub struct Volume {
+    /// Learned ranges: (sent, received) limits per endpoint.
+    limits: HashMap<Key, (Option<u64>, Option<u64>)>,
+    /// This run's bytes so far per endpoint.
+    moved: HashMap<Key, (u64, u64)>,
+    said: HashSet<(Key, bool)>,
+    /// The largest download so far: bytes, and what it was.
+    bulk: Option<(u64, String)>,
+    /// A protected file the run read that its baseline does not admit.
+    protected: Option<String>,
+    said_sequence: HashSet<Key>,
+}
+
+impl Volume {
+    pub fn new(entries: &[HttpEntry]) -> Volume {
+        let mut limits = HashMap::new();
+        for e in entries.iter().filter(|e| e.learned) {
+            limits.insert(
+                (e.service.clone(), e.method.clone(), e.path.clone()),
+                (volume_limit(&e.sent), volume_limit(&e.received)),
+            );
+        }
+        Volume {
+            limits,
+            ..Default::default()
+        }
+    }
+
+    /// The run read a protected file its baseline does not admit.
+    pub fn protected_read(&mut self, path: &str) {
+        self.protected.get_or_insert_with(|| path.to_string());
+    }
+
+    /// One exchange with an endpoint (a What::Http): the findings it completes, each with
+    /// its rule, detail and reason.
+    pub fn exchange(
+        &mut self,
+        what: &What,
+        sent: u64,
+        received: u64,
+    ) -> Vec<(&'static Rule, String, String)> {
+        let What::Http {
+            service,
+            method,
+            path,
+        } = what
+        else {
+            return Vec::new();
+        };
+        let key: Key = (service.clone(), method.clone(), path.clone());
+        let mut out = Vec::new();
+        // The sequence first: it is about what came before this request.
+        let carried = if let Some(p) = &self.protected {
+            (is_write(method) || sent >= AFTER_PROTECTED)
+                .then(|| format!("after reading the protected {p}"))
+        } else {
+            self.bulk
+                .as_ref()
+                .filter(|(n, _)| sent >= n / 2)
+                .map(|(n, from)| format!("after downloading {} from {from}", bytes(*n)))
+        };
+        if let Some(after) = carried {
+            if self.said_sequence.insert(key.clone()) {
+                out.push((
+                    &rules::EXFIL_SEQUENCE,
+                    format!("{method} sent {}", bytes(sent)),
+                    format!("{method} sending {} {after}", bytes(sent)),
+                ));
+            }
+        }
+        if received >= BULK && self.bulk.as_ref().is_none_or(|(n, _)| received > *n) {
+            self.bulk = Some((received, format!("{method} {service}{path}")));
+        }
+        let m = self.moved.entry(key.clone()).or_default();
+        m.0 += sent;
+        m.1 += received;
+        let (total_sent, total_received) = *m;
+        let (lim_sent, lim_received) = self.limits.get(&key).copied().unwrap_or_default();
+        for (out_dir, total, limit) in [
+            (true, total_sent, lim_sent),
+            (false, total_received, lim_received),
+        ] {
+            let Some(limit) = limit.filter(|l| total > *l) else {
+                continue;
+            };
+            if !self.said.insert((key.clone(), out_dir)) {
+                continue;
+            }
+            let dir = if out_dir { "sent" } else { "received" };
+            out.push((
+                &rules::HTTP_VOLUME,
+                format!("{method} {dir} {}", bytes(total)),
+                format!(
+                    "{} {dir} in this run; the baseline's runs stay under {} (twice the largest plus 4 KiB)",
+                    bytes(total),
+                    bytes(limit)
+                ),
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(method: &str, path: &str, sent: &[u64], received: &[u64]) -> HttpEntry {
+        HttpEntry {
+            service: "api:80".into(),
+            method: method.into(),
+            path: path.into(),
+            learned: true,
+            seen: (0..sent.len() as u32).collect(),
+            count: sent.len() as u64,
+            sent: sent.to_vec(),
+            received: received.to_vec(),
+            allowed: None,
+        }
+    }
+
+    fn http(method: &str, path: &str) -> What {
+        What::Http {
+            service: "api:80".into(),
+            method: method.into(),
+            path: path.into(),
+        }
+    }
+
+    fn rules_of(v: Vec<(&'static Rule, String, String)>) -> Vec<&'static str> {
+        v.into_iter().map(|(r, _, _)| r.id).collect()
+    }
+
+    #[test]
+    fn a_run_beyond_the_learned_range_is_flagged_once() {
+        let mut v = Volume::new(&[entry("POST", "/notes", &[300, 500], &[100, 100])]);
+        let post = http("POST", "/notes");
+        // The limit is 2 * 500 + 4096 = 5096 bytes sent, summed over the run.
+        assert!(v.exchange(&post, 3000, 100).is_empty());
+        assert_eq!(rules_of(v.exchange(&post, 3000, 100)), ["http-volume"]);
+        assert!(v.exchange(&post, 3000, 100).is_empty(), "said once");
+        // Endpoints the baseline has no volumes for are new endpoints, not volumes.
+        assert!(v.exchange(&http("POST", "/other"), 1 << 20, 0).is_empty());
+    }
+
+    #[test]
+    fn a_bulk_download_then_a_comparable_upload_is_the_sequence() {
+        let mut v = Volume::new(&[]);
+        assert!(v
+            .exchange(&http("GET", "/customers"), 200, 40_000)
+            .is_empty());
+        // A small request afterwards is no upload of what was pulled.
+        assert!(v.exchange(&http("POST", "/notes"), 2_000, 100).is_empty());
+        let got = v.exchange(&http("POST", "/notes/{id}"), 25_000, 100);
+        assert_eq!(rules_of(got.clone()), ["exfil-sequence"]);
+        assert!(got[0]
+            .2
+            .contains("after downloading 39.1 KiB from GET api:80/customers"));
+    }
+
+    #[test]
+    fn after_a_protected_read_any_write_is_the_sequence() {
+        let mut v = Volume::new(&[]);
+        assert!(v.exchange(&http("POST", "/collect"), 120, 0).is_empty());
+        v.protected_read("/home/ann/.aws/credentials");
+        assert!(v.exchange(&http("GET", "/status"), 200, 50).is_empty());
+        assert_eq!(
+            rules_of(v.exchange(&http("POST", "/collect"), 120, 0)),
+            ["exfil-sequence"]
+        );
+    }
+}

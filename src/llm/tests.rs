@@ -1,0 +1,136 @@
+//! The LLM stage on replayed payload: what it makes of HTTP exchanges and streams.
+use super::*;
+
+fn chunk(write: bool, stream: u64, bytes: &[u8]) -> Payload {
+    Payload {
+        ts: Timestamp::default(),
+        pid: 10,
+        tid: 10,
+        ppid: 1,
+        exe: "/usr/bin/python3".into(),
+        tls: false,
+        write,
+        stream,
+        total: bytes.len() as u64,
+        offset: 0,
+        bytes: bytes.to_vec(),
+    }
+}
+
+fn kinds(evs: &[Event]) -> Vec<&'static str> {
+    evs.iter()
+        .map(|e| match &e.kind {
+            Kind::Http(_) => "http",
+            Kind::LlmRequest(_) => "llm.request",
+            Kind::LlmResponse(_) => "llm.response",
+            Kind::ToolCall(_) => "llm.tool_call",
+            _ => "other",
+        })
+        .collect()
+}
+
+#[test]
+fn every_exchange_is_an_http_event_with_its_bytes() {
+    let mut llm = Llm::new(Options::default());
+    let req = b"POST /api/tickets/7/notes?token=s3cret HTTP/1.1\r\nHost: API.internal:8080\r\nContent-Length: 5\r\n\r\nhello";
+    assert!(llm.payload(chunk(true, 1, req)).is_empty());
+    let resp = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+    let evs = llm.payload(chunk(false, 1, resp));
+    let [ev] = &evs[..] else {
+        panic!("one event: {evs:?}")
+    };
+    let Kind::Http(h) = &ev.kind else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        (h.method.as_str(), h.host.as_str(), h.status, h.api.as_ref()),
+        ("POST", "api.internal:8080", 201, None)
+    );
+    assert_eq!(h.path, "/api/tickets/7/notes?token=[redacted]");
+    assert_eq!((h.sent, h.received), (req.len() as u64, resp.len() as u64));
+    assert_eq!(llm.requests, 0, "no LLM call");
+}
+
+#[test]
+fn a_request_without_an_answer_is_reported_when_its_process_exits() {
+    let mut llm = Llm::new(Options::default());
+    let req = b"PUT /upload HTTP/1.1\r\nHost: sink\r\nContent-Length: 3\r\n\r\nabc";
+    assert!(llm.payload(chunk(true, 1, req)).is_empty());
+    let mut exit = Event {
+        ts: Timestamp::default(),
+        pid: 10,
+        tid: 10,
+        ppid: 1,
+        exe: String::new(),
+        kind: Kind::Exit {
+            code: Some(0),
+            signal: None,
+        },
+        cause: None,
+    };
+    let evs = llm.observe(&mut exit, &Tree::default());
+    let Some(Kind::Http(h)) = evs.first().map(|e| &e.kind) else {
+        panic!("{evs:?}")
+    };
+    assert_eq!((h.status, h.sent, h.received), (0, req.len() as u64, 0));
+}
+
+#[test]
+fn a_streamed_tool_call_opens_when_its_block_closes() {
+    let mut llm = Llm::new(Options::default());
+    let body = br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let req = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: model\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut r = req.into_bytes();
+    r.extend_from_slice(body);
+    assert_eq!(kinds(&llm.payload(chunk(true, 2, &r))), ["llm.request"]);
+    let sse = |data: &str| {
+        let ev = format!("data: {data}\n\n");
+        format!("{:x}\r\n{ev}\r\n", ev.len()).into_bytes()
+    };
+    let head =
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut first = head.to_vec();
+    for d in [
+        r#"{"type":"message_start","message":{"model":"m","usage":{"input_tokens":3}}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"bash"}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"cmd\":\"id\"}"}}"#,
+    ] {
+        first.extend(sse(d));
+    }
+    assert!(llm.payload(chunk(false, 2, &first)).is_empty());
+    // The block closes: the agent may run it now, so the call opens now.
+    let evs = llm.payload(chunk(
+        false,
+        2,
+        &sse(r#"{"type":"content_block_stop","index":0}"#),
+    ));
+    assert_eq!(kinds(&evs), ["llm.tool_call"]);
+    let mut rest = Vec::new();
+    for d in [
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t2","name":"bash"}}"#,
+        r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"cmd\":\"ls\"}"}}"#,
+        r#"{"type":"content_block_stop","index":1}"#,
+        r#"{"type":"message_stop"}"#,
+    ] {
+        rest.extend(sse(d));
+    }
+    rest.extend(b"0\r\n\r\n");
+    let evs = llm.payload(chunk(false, 2, &rest));
+    // The message ends in this chunk: it reports only the call not yet reported.
+    assert_eq!(kinds(&evs), ["http", "llm.response", "llm.tool_call"]);
+    let Kind::ToolCall(t) = &evs[2].kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        (t.id.as_str(), t.arguments.as_str()),
+        ("t2", r#"{"cmd":"ls"}"#)
+    );
+    let Kind::LlmResponse(r) = &evs[1].kind else {
+        unreachable!()
+    };
+    assert_eq!(r.tool_calls, ["bash (t1)", "bash (t2)"]);
+    assert_eq!(llm.tool_calls, 2);
+}
