@@ -41,6 +41,10 @@ pub struct Cause {
     pub confidence: f32,
     /// What the link rests on: the arguments name it, lineage, timing.
     pub why: String,
+    /// When the call's decisive argument came from an earlier tool's result: that call
+    /// (`read_file(path='.../ticket.md')`). The mark of an injected instruction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steered_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -485,6 +489,24 @@ pub struct ToolCall {
     pub arguments: String,
     pub api: String,
     pub host: String,
+    /// Which earlier message of the conversation first carried its decisive arguments
+    /// (src/llm/steer.rs); absent when none did (the model chose them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steered: Option<Steer>,
+}
+
+/// Where a tool call's instruction came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Steer {
+    /// tool_result, user or system.
+    pub by: String,
+    /// The tool call whose result carried it, and what that call was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The argument found there (a URL, a path, a host), redacted and bounded.
+    pub argument: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

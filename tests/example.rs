@@ -111,11 +111,12 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
     let state = d.join("state");
     let base = d.join("baseline.toml");
     learn_baseline(&state, &base);
-    // Short enough for a person to review (it was 12,900 lines before compaction), with
+    // Short enough for a person to review (it was 12,900 lines before compaction; its HTTP
+    // endpoints with their volumes add about 40), with
     // the abstractions learning proposed and what each absorbed.
     let text = std::fs::read_to_string(&base).unwrap();
     assert!(
-        text.lines().count() <= 400,
+        text.lines().count() <= 450,
         "{} lines:\n{text}",
         text.lines().count()
     );
@@ -172,6 +173,14 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
             vec!["file /etc/shadow".to_string()],
             "run_shell",
         ),
+        // The instruction is in a ticket; the customer table leaves through the comment
+        // endpoint every benign run posts to: a volume, and the sequence of a bulk download
+        // and an upload as large.
+        (
+            "ticket_exfil",
+            vec!["http 127.0.0.1:18080/api/tickets/{id}/comments".to_string()],
+            "http_post",
+        ),
     ];
     for (attack, named, tool) in cases {
         let run = d.join(format!("{attack}.jsonl"));
@@ -184,6 +193,7 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
         // The attack really happened...
         match attack {
             "exfil_credentials" => assert_eq!(r["exfiltrated"], true, "{r}"),
+            "ticket_exfil" => assert_eq!(r["customers_leaked"], true, "{r}"),
             "reverse_shell" => assert_eq!(r["reverse_shell"], true, "{r}"),
             _ => assert_eq!(r["exit"], 0, "{r}"),
         }
@@ -218,7 +228,59 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
             (Some(tool), Some(0.9)),
             "{attack}: {first:#}"
         );
+        // Where the instruction came from: the injected document or ticket it read.
+        let steered = first["cause"]["steered_by"].as_str().unwrap_or_default();
+        match attack {
+            "exfil_credentials" => assert!(steered.contains("incident-2026-10.md"), "{first:#}"),
+            "ticket_exfil" => {
+                assert!(steered.contains("/api/tickets/666"), "{first:#}");
+                let rules: Vec<&str> = report["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|f| f["object"] == named[0].trim_start_matches("http "))
+                    .map(|f| f["rule"].as_str().unwrap())
+                    .collect();
+                assert!(
+                    rules.contains(&"exfil-sequence") && rules.contains(&"http-volume"),
+                    "{rules:?}"
+                );
+            }
+            _ => {}
+        }
     }
+    // A POST to an endpoint of the known API that the baseline never used: a medium
+    // finding (the API is written to every run), steered by the ticket that asked for it.
+    let run = d.join("admin_post.jsonl");
+    let r = example(
+        &state,
+        13,
+        Some("admin_post"),
+        &format!("record -q -o /dev/null --events {}", run.display()),
+    );
+    assert_eq!(r["admin_export"], true, "{r}");
+    let (_, report) = diff(&base, &run);
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["object"] == "127.0.0.1:18080/api/admin/export")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(
+        (
+            f["rule"].as_str(),
+            f["severity"].as_str(),
+            f["detail"].as_str()
+        ),
+        (Some("http-new-write"), Some("medium"), Some("POST")),
+        "{f:#}"
+    );
+    assert!(
+        f["cause"]["steered_by"]
+            .as_str()
+            .is_some_and(|s| s.contains("/api/tickets/667")),
+        "{f:#}"
+    );
 }
 
 /// The loop a user follows, nothing hand-written: a baseline learned from recorded runs,

@@ -133,9 +133,15 @@ pub fn finding_line(f: &Finding) -> String {
 }
 
 /// `<- tool call run_shell(command='curl ...') (confidence 0.9: its arguments name it)`
+/// and, when an earlier tool's result carried its instruction, `, steered by the result of http_get(...)`.
 pub fn cause_line(c: &crate::event::Cause) -> String {
+    let steered = c
+        .steered_by
+        .as_ref()
+        .map(|s| format!(", steered by the result of {s}"))
+        .unwrap_or_default();
     printable(&format!(
-        "<- tool call {} (confidence {:.1}: {})",
+        "<- tool call {} (confidence {:.1}: {}){steered}",
         c.summary, c.confidence, c.why
     ))
     .into_owned()

@@ -20,6 +20,8 @@ struct Call {
     summary: String,
     /// The string values of the arguments, for matching.
     values: Vec<String>,
+    /// The earlier call whose result carried its decisive argument.
+    steered_by: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +54,15 @@ impl Attributor {
                     name: t.name.clone(),
                     summary: summary(&t.name, &t.arguments),
                     values,
+                    steered_by: t
+                        .steered
+                        .as_ref()
+                        .filter(|s| s.by == "tool_result")
+                        .map(|s| {
+                            s.tool.clone().unwrap_or_else(|| {
+                                format!("call {}", s.call.as_deref().unwrap_or("?"))
+                            })
+                        }),
                 });
                 self.open
                     .entry(ev.pid)
@@ -133,6 +144,7 @@ impl Attributor {
             summary: call.summary.clone(),
             confidence,
             why,
+            steered_by: call.steered_by.clone(),
         };
         if is_exec && !in_agent {
             self.procs.insert(ev.pid, cause.clone());
@@ -254,6 +266,13 @@ pub fn summary(name: &str, args: &str) -> String {
             .iter()
             .map(|(k, v)| {
                 let v = match v {
+                    // A path or URL says most at its end (the file, the endpoint).
+                    Value::String(s)
+                        if !s.contains(char::is_whitespace)
+                            && (s.starts_with(['/', '~']) || s.contains("://")) =>
+                    {
+                        format!("'{}'", tail(s, 60))
+                    }
                     Value::String(s) => format!("'{}'", short(s, 60)),
                     other => short(&other.to_string(), 60),
                 };
@@ -264,6 +283,15 @@ pub fn summary(name: &str, args: &str) -> String {
         _ => short(args, 80),
     };
     short(&format!("{name}({inner})"), 120)
+}
+
+fn tail(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let rest: String = s.chars().skip(n - max.saturating_sub(3)).collect();
+    format!("...{rest}")
 }
 
 fn short(s: &str, max: usize) -> String {
@@ -300,6 +328,7 @@ mod tests {
                 arguments: args.into(),
                 api: "openai.chat".into(),
                 host: "h".into(),
+                steered: None,
             }),
         )
     }
@@ -475,6 +504,14 @@ mod tests {
         assert!(s.len() <= 125, "{s}");
         assert!(
             s.starts_with("write_file(content='xxx") && s.contains("...', path='/a')"),
+            "{s}"
+        );
+        let s = summary(
+            "read_file",
+            &format!(r#"{{"path":"/{}/docs/incident.md"}}"#, "w".repeat(80)),
+        );
+        assert!(
+            s.ends_with("www/docs/incident.md')") && s.contains("'..."),
             "{s}"
         );
     }

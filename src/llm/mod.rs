@@ -6,6 +6,7 @@ pub mod attribute;
 pub mod http;
 pub mod libs;
 pub mod redact;
+pub mod steer;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -59,6 +60,8 @@ struct Pending {
     path: String,
     tls: bool,
     sent: u64,
+    /// An LLM request's conversation: where its calls' arguments could come from.
+    conversation: Vec<steer::Msg>,
 }
 
 impl Pending {
@@ -101,6 +104,8 @@ pub struct Llm {
     pub coverage: libs::Coverage,
     attributor: attribute::Attributor,
     said_h2: std::collections::HashSet<u32>,
+    /// Recent tool calls' summaries by id, to name the call whose result steered another.
+    summaries: VecDeque<(String, String)>,
     pub requests: u64,
     pub tool_calls: u64,
 }
@@ -113,6 +118,7 @@ impl Llm {
             coverage: Default::default(),
             attributor: Default::default(),
             said_h2: Default::default(),
+            summaries: VecDeque::new(),
             requests: 0,
             tool_calls: 0,
         }
@@ -142,7 +148,7 @@ impl Llm {
                         out.push(pending.exchange(Some(&m), &base));
                         if let Some(api) = pending.api {
                             let early = std::mem::take(&mut c.early);
-                            out.extend(response(api, &pending.host, &m, &self.opts, &base, &early));
+                            out.extend(response(api, &pending, &m, &self.opts, &base, &early));
                         }
                     }
                 }
@@ -153,7 +159,33 @@ impl Llm {
             }
         }
         out.extend(self.coverage.observe(ev));
+        self.name_steering(&mut out);
         out
+    }
+
+    /// Names the call whose result steered each tool call, and remembers each call.
+    fn name_steering(&mut self, evs: &mut [Event]) {
+        const KEEP: usize = 4096;
+        for ev in evs {
+            let Kind::ToolCall(t) = &mut ev.kind else {
+                continue;
+            };
+            if let Some(s) = &mut t.steered {
+                if let Some(id) = &s.call {
+                    s.tool = self
+                        .summaries
+                        .iter()
+                        .rev()
+                        .find(|(i, _)| i == id)
+                        .map(|(_, summary)| summary.clone());
+                }
+            }
+            if self.summaries.len() == KEEP {
+                self.summaries.pop_front();
+            }
+            self.summaries
+                .push_back((t.id.clone(), attribute::summary(&t.name, &t.arguments)));
+        }
     }
 
     /// One chunk of payload; returns the LLM events it completed.
@@ -204,6 +236,10 @@ impl Llm {
                     }
                     let host = m.header("host").unwrap_or_default().to_string();
                     let api = Api::recognise(method, path);
+                    let json: serde_json::Value = match api {
+                        Some(_) => serde_json::from_slice(&m.body).unwrap_or_default(),
+                        None => serde_json::Value::Null,
+                    };
                     conn.pending.push_back(Pending {
                         api,
                         host: host.clone(),
@@ -211,11 +247,12 @@ impl Llm {
                         path: redact::path(path),
                         tls: p.tls,
                         sent: m.wire,
+                        conversation: api
+                            .map(|a| steer::conversation(a, &json))
+                            .unwrap_or_default(),
                     });
                     let Some(api) = api else { continue };
                     requests += 1;
-                    let json: serde_json::Value =
-                        serde_json::from_slice(&m.body).unwrap_or_default();
                     let r = api::request(api, &json);
                     out.push(base.event(Kind::LlmRequest(LlmRequest {
                         api: api.name().into(),
@@ -235,7 +272,7 @@ impl Llm {
                         out.push(pending.exchange(Some(&m), &base));
                         if let Some(api) = pending.api {
                             let early = std::mem::take(&mut conn.early);
-                            out.extend(response(api, &pending.host, &m, &opts, &base, &early));
+                            out.extend(response(api, &pending, &m, &opts, &base, &early));
                         }
                     }
                 }
@@ -257,7 +294,7 @@ impl Llm {
                     out.push(pending.exchange(Some(&m), &base));
                     if let Some(api) = pending.api {
                         let early = std::mem::take(&mut conn.early);
-                        out.extend(response(api, &pending.host, &m, &opts, &base, &early));
+                        out.extend(response(api, &pending, &m, &opts, &base, &early));
                     }
                 }
             }
@@ -268,6 +305,7 @@ impl Llm {
             .count() as u64;
         self.requests += requests;
         self.tool_calls += tool_calls;
+        self.name_steering(&mut out);
         out
     }
 }
@@ -286,15 +324,10 @@ const EARLY_MAX: usize = 1 << 20;
 /// such as Claude Code runs each as soon as it closes, before the message ends, so the
 /// call must be open before what it causes arrives.
 fn early_calls(conn: &mut Conn, base: &Origin) -> Vec<Event> {
-    let (
-        Some((hs, body)),
-        Some(Pending {
-            api: Some(api),
-            host,
-            ..
-        }),
-    ) = (conn.rx.partial(), conn.pending.front())
-    else {
+    let (Some((hs, body)), Some(pending)) = (conn.rx.partial(), conn.pending.front()) else {
+        return Vec::new();
+    };
+    let Some(api) = &pending.api else {
         return Vec::new();
     };
     if !is_sse(hs) || body.len() > EARLY_MAX {
@@ -304,19 +337,23 @@ fn early_calls(conn: &mut Conn, base: &Origin) -> Vec<Event> {
     let mut out = Vec::new();
     for c in reply.calls {
         if reply.closed.contains(&c.id) && !c.id.is_empty() && conn.early.insert(c.id.clone()) {
-            out.push(tool_call(*api, host, c, base));
+            out.push(tool_call(*api, pending, c, base));
         }
     }
     out
 }
 
-fn tool_call(api: Api, host: &str, c: api::Call, base: &Origin) -> Event {
+/// A tool call, with where its instruction came from (the earlier call's summary is
+/// filled in by Llm::steered, which knows the calls).
+fn tool_call(api: Api, request: &Pending, c: api::Call, base: &Origin) -> Event {
+    let steered = steer::source(&request.conversation, &c.arguments, &|_| None);
     base.event(Kind::ToolCall(ToolCall {
         id: c.id,
         name: c.name,
         arguments: redact::bounded(&c.arguments, 4096),
         api: api.name().into(),
-        host: host.to_string(),
+        host: request.host.clone(),
+        steered,
     }))
 }
 
@@ -324,7 +361,7 @@ fn tool_call(api: Api, host: &str, c: api::Call, base: &Origin) -> Event {
 /// (but those `early` reported as their blocks closed).
 fn response(
     api: Api,
-    host: &str,
+    request: &Pending,
     m: &http::Message,
     opts: &Options,
     base: &Origin,
@@ -346,7 +383,7 @@ fn response(
     };
     let mut out = vec![base.event(Kind::LlmResponse(LlmResponse {
         api: api.name().into(),
-        host: host.to_string(),
+        host: request.host.clone(),
         status,
         model: reply.model.clone(),
         stream: sse,
@@ -363,7 +400,7 @@ fn response(
     }))];
     for c in reply.calls {
         if !early.contains(&c.id) {
-            out.push(tool_call(api, host, c, base));
+            out.push(tool_call(api, request, c, base));
         }
     }
     out

@@ -129,6 +129,7 @@ fn stream() -> Vec<Event> {
                 arguments: serde_json::json!({ "command": cmd }).to_string(),
                 api: "openai.chat".into(),
                 host: "api.test".into(),
+                steered: None,
             }),
         ),
         ev(100, 1, py, Kind::Fork { child: 101 }),

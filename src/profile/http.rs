@@ -99,6 +99,19 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// The template a hand-written path was meant to be: its placeholders kept.
+fn suggest(path: &str) -> String {
+    let segs: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|seg| match seg {
+            ID => ID.to_string(),
+            _ => template(&format!("/{seg}"))[1..].to_string(),
+        })
+        .collect();
+    format!("/{}", segs.join("/"))
+}
+
 /// What Profile::validate checks of an entry beyond what every section shares.
 pub fn check(e: &HttpEntry) -> Result<(), String> {
     let port_ok = e
@@ -117,11 +130,16 @@ pub fn check(e: &HttpEntry) -> Result<(), String> {
             e.method
         ));
     }
-    if !e.path.starts_with('/') || template(&e.path) != e.path {
+    // Each segment a placeholder or what `template` makes of it.
+    let is_template = e.path.starts_with('/')
+        && e.path
+            .split('/')
+            .all(|seg| seg == ID || template(&format!("/{seg}")) == format!("/{seg}"));
+    if !is_template {
         return Err(format!(
             "field `path` must be a path template (starting with /, no query, ids written {ID}), not {:?}: {:?} would cover the same requests",
             e.path,
-            template(&e.path)
+            suggest(&e.path)
         ));
     }
     if !e.learned && (!e.sent.is_empty() || !e.received.is_empty()) {
@@ -176,6 +194,38 @@ mod tests {
         assert_eq!(service("[::1]", false), "[::1]:80");
         assert_eq!(service("[::1]:8080", true), "[::1]:8080");
         assert_eq!(service("", false), ":80");
+    }
+
+    #[test]
+    fn entries_hold_templates() {
+        let mut e = HttpEntry {
+            service: "api:80".into(),
+            method: "POST".into(),
+            path: "/api/tickets/{id}/comments".into(),
+            learned: false,
+            seen: vec![],
+            count: 0,
+            sent: vec![],
+            received: vec![],
+            allowed: None,
+        };
+        assert_eq!(check(&e), Ok(()));
+        for (path, why) in [
+            ("/api/tickets/7", "/api/tickets/{id}"),
+            ("/api/x?y=1", "no query"),
+            ("api/x", "starting with /"),
+            ("/api/{name}", "/api/%7Bname%7D"),
+        ] {
+            e.path = path.into();
+            let err = check(&e).unwrap_err();
+            assert!(err.contains(why), "{path}: {err}");
+        }
+        e.path = "/x".into();
+        e.service = "api".into();
+        assert!(check(&e).unwrap_err().contains("host:port"));
+        e.service = "api:80".into();
+        e.sent = vec![1];
+        assert!(check(&e).unwrap_err().contains("learned"));
     }
 
     #[test]

@@ -219,6 +219,7 @@ fn events_show_the_tool_call_behind_them_and_the_filter_finds_it() {
             arguments: r#"{"command":"cat notes.md"}"#.into(),
             api: "openai.chat".into(),
             host: "api.example.com".into(),
+            steered: None,
         }),
     );
     let shell = ev(
@@ -289,6 +290,7 @@ access = ["read"]
         summary: "read_file(path='~/.ssh/id_rsa')".into(),
         confidence: 0.9,
         why: "its arguments name it".into(),
+        steered_by: None,
     });
     a.feed(read);
     let severities: Vec<_> = a
