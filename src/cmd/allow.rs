@@ -97,9 +97,15 @@ pub fn run(args: AllowArgs) -> Result<i32> {
             refused.push(line(f));
             continue;
         }
-        // A volume is a distribution learned from runs: no rule widens it.
-        if f.rule == rules::HTTP_VOLUME.id || f.rule == rules::EXFIL_SEQUENCE.id {
-            eprintln!("agentguard allow: not a rule: {}: merge the run into the baseline (`agentguard merge`) to learn its volume", line(f));
+        // A volume or a tool's effects are learned from runs: no rule widens them.
+        if [
+            rules::HTTP_VOLUME.id,
+            rules::EXFIL_SEQUENCE.id,
+            rules::TOOL_NEW_EFFECT.id,
+        ]
+        .contains(&f.rule)
+        {
+            eprintln!("agentguard allow: not a rule: {}: merge the run into the baseline (`agentguard merge`) to learn it", line(f));
             skipped += 1;
             continue;
         }

@@ -5,7 +5,7 @@ pub mod report;
 pub mod rules;
 mod volume;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 use anyhow::Result;
@@ -69,8 +69,11 @@ pub struct Checker {
     findings: BTreeMap<What, Finding>,
     seen: HashSet<What>,
     volume: volume::Volume,
-    /// Volume and sequence findings: about the run, keyed by endpoint and rule.
-    run_findings: BTreeMap<(What, &'static str), Finding>,
+    /// Volume, sequence and tool-effect findings: about the run, keyed by what they are
+    /// about, rule and detail.
+    run_findings: BTreeMap<(What, &'static str, String), Finding>,
+    /// Learned tools' effects (exec, read, write, connect): each tool's own baseline.
+    tool_effects: std::collections::HashMap<String, BTreeSet<String>>,
 }
 
 impl Checker {
@@ -104,6 +107,13 @@ impl Checker {
             seen: HashSet::new(),
             volume: volume::Volume::new(&resolved.http),
             run_findings: BTreeMap::new(),
+            // Tools learned before effects were (no `effects`) have no baseline of them.
+            tool_effects: resolved
+                .tool
+                .iter()
+                .filter(|t| t.learned && !t.effects.is_empty())
+                .map(|t| (t.name.clone(), t.effects.keys().cloned().collect()))
+                .collect(),
         })
     }
 
@@ -166,7 +176,57 @@ impl Checker {
         let mut out = Vec::new();
         for (rule, detail, reason) in self.volume.exchange(what, sent, received) {
             let f = finding(rule, "http", object.clone(), detail, reason, 1, tree, cause);
-            self.run_findings.insert((what.clone(), rule.id), f.clone());
+            self.run_findings
+                .insert((what.clone(), rule.id, String::new()), f.clone());
+            out.push(f);
+        }
+        out
+    }
+
+    /// What a tool call caused (`whats` of one event tied to it by `cause`), against the
+    /// tool's own baseline: a kind of effect its calls never had is a finding, once per
+    /// tool and kind.
+    pub fn tool_effects(
+        &mut self,
+        whats: &[What],
+        tree: Option<(&Tree, u32)>,
+        cause: &crate::event::Cause,
+    ) -> Vec<Finding> {
+        if cause.confidence < crate::profile::EFFECT_CONFIDENCE {
+            return Vec::new();
+        }
+        let Some(known) = self.tool_effects.get(&cause.tool) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for kind in crate::profile::effects(whats) {
+            if known.contains(kind) {
+                continue;
+            }
+            let name = crate::paths::printable(&cause.tool).into_owned();
+            let key = (
+                What::Tool { name: name.clone() },
+                rules::TOOL_NEW_EFFECT.id,
+                kind.to_string(),
+            );
+            if self.run_findings.contains_key(&key) {
+                continue;
+            }
+            let had: Vec<&str> = known.iter().map(String::as_str).collect();
+            let f = finding(
+                &rules::TOOL_NEW_EFFECT,
+                "tool",
+                name.clone(),
+                kind.to_string(),
+                format!(
+                    "a {name} call caused {kind}; in the baseline its calls caused only {}",
+                    had.join(", ")
+                ),
+                1,
+                tree,
+                Some(cause),
+            );
+            self.run_findings.insert(key, f.clone());
             out.push(f);
         }
         out
@@ -308,7 +368,7 @@ impl Checker {
             .chain(
                 self.run_findings
                     .iter()
-                    .map(|((w, _), f)| (w.clone(), f.clone())),
+                    .map(|((w, _, _), f)| (w.clone(), f.clone())),
             )
             .collect();
         f.sort_by(|(_, a), (_, b)| {

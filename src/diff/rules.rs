@@ -68,6 +68,7 @@ rules! {
     NET_NEW_LOCAL = "net-new-local", Medium, "a new listener on loopback or a unix socket";
     WRITE_WORKSPACE = "write-workspace", Medium, "a new write in the workspace or a temp directory";
     EXEC_NEW = "exec-new", Medium, "a program in a system program directory that the baseline never ran";
+    TOOL_NEW_EFFECT = "tool-new-effect", Medium, "a tool call caused a kind of effect (exec, read, write, connect) that the same tool's calls never caused in the baseline: read_file ran a program, run_shell connected out";
     TOOL_NEW = "tool-new", Medium, "a tool the model never called in the baseline";
     READ_NEW = "read-new", Medium, "a read in a directory the baseline never read from";
     FLAG_MEDIUM = "flag-medium", Medium, "memfd_create, ptrace within the tree";

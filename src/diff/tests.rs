@@ -354,8 +354,8 @@ fn ev(pid: u32, ppid: u32, exe: &str, kind: Kind) -> Event {
 }
 
 /// A replayed attack: the model asks for a shell command; the agent's python spawns a shell
-/// that reads a key and sends it out. Attributed to the tool call by the real attributor.
-fn attack_report() -> Report {
+/// that reads a key and sends it out.
+fn attack_stream() -> Vec<Event> {
     let exec = |path: &str, argv: &[&str]| {
         Kind::Exec(Exec {
             path: path.into(),
@@ -483,14 +483,24 @@ fn attack_report() -> Report {
             }),
         ),
     ];
-    // Through the live pipeline: its LLM stage ties each event to a tool call.
-    let mut p = crate::pipeline::Pipeline::replaying(&[], Default::default());
+    stream
+}
+
+/// A pipeline replaying with its LLM stage, which ties each event to a tool call.
+fn replaying() -> crate::pipeline::Pipeline {
+    let mut p = crate::pipeline::Pipeline::replaying(&[], vars());
     p.llm = Some(crate::llm::Llm::new(crate::llm::Options {
         bodies: false,
         body_max: 0,
     }));
+    p
+}
+
+/// The attack through the live pipeline, attributed by the real attributor.
+fn attack_report() -> Report {
+    let mut p = replaying();
     p.findings.checker = Some(checker(5));
-    for e in stream {
+    for e in attack_stream() {
         p.handle(e);
     }
     let (findings, missing) = p.findings.checker.take().unwrap().finish();
@@ -534,6 +544,65 @@ fn findings_name_the_process_and_its_parents() {
     assert_eq!(rule("llm"), Some("llm-new-host"));
     assert!(r.failed);
     assert!(r.missing.iter().any(|m| m.object == "${CWD}/docs/*"));
+}
+
+#[test]
+fn a_tool_doing_what_its_own_baseline_never_saw_is_a_finding() {
+    // Learned from the stream without its connections: run_shell's calls exec and read.
+    let stream = attack_stream();
+    let mut learn = replaying();
+    for e in stream.iter().filter(|e| !matches!(e.kind, Kind::Net(_))) {
+        learn.handle(e.clone());
+    }
+    let run = crate::profile::RunInfo {
+        id: "r1".into(),
+        command: "agent".into(),
+        started: "2026-11-26T12:00:00Z".into(),
+        seconds: 1.0,
+        exit: Some(0),
+        lost_events: 0,
+        procs_untracked: 0,
+        running: 0,
+        decode_errors: 0,
+        cwd: vars().cwd,
+        home: vars().home,
+    };
+    let base = learn.builder.finish(run);
+    let tool = base.tool.iter().find(|t| t.name == "run_shell").unwrap();
+    assert_eq!(
+        tool.effects.keys().collect::<Vec<_>>(),
+        ["exec", "read"],
+        "{tool:?}"
+    );
+    // The whole stream: the same tool now connects out.
+    let mut p = replaying();
+    p.findings.checker = Some(Checker::new(&base, Path::new("b.toml"), vars()).unwrap());
+    for e in stream {
+        p.handle(e);
+    }
+    let (findings, _) = p.findings.checker.take().unwrap().finish();
+    let f: Vec<_> = findings
+        .iter()
+        .filter(|f| f.rule == "tool-new-effect")
+        .collect();
+    assert_eq!(f.len(), 1, "once per tool and kind: {findings:#?}");
+    assert_eq!(
+        (f[0].object.as_str(), f[0].detail.as_str()),
+        ("run_shell", "connect")
+    );
+    assert_eq!(f[0].severity, Severity::Medium);
+    assert_eq!(f[0].cause.as_ref().map(|c| c.call.as_str()), Some("call_1"));
+    // A baseline whose tools carry no effects (learned before they were) says nothing.
+    let mut old = base.clone();
+    old.tool.iter_mut().for_each(|t| t.effects.clear());
+    let c = Checker::new(&old, Path::new("b.toml"), vars()).unwrap();
+    let mut p = replaying();
+    p.findings.checker = Some(c);
+    for e in attack_stream() {
+        p.handle(e);
+    }
+    let (findings, _) = p.findings.checker.take().unwrap().finish();
+    assert!(findings.iter().all(|f| f.rule != "tool-new-effect"));
 }
 
 #[test]

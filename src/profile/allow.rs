@@ -149,6 +149,7 @@ pub fn add(p: &mut Profile, what: &What, vars: &Vars, scope: Scope, by: Allowed)
         }
         What::Tool { name } => {
             p.tool.push(ToolEntry {
+                effects: Default::default(),
                 name: name.clone(),
                 learned: false,
                 seen: Vec::new(),

@@ -259,6 +259,34 @@ fn observe_raw(ev: &Event, tree: &Tree) -> Vec<What> {
     }
 }
 
+/// A cause this sure or surer ties an effect to a tool's own baseline: lineage or the
+/// call's arguments naming what was done. Timing alone (the agent's own process busy
+/// during a call: its imports, its caches) is not its tool's behaviour.
+pub const EFFECT_CONFIDENCE: f32 = 0.6;
+
+/// The kinds of effect (super::EFFECTS) behaviour shows, for per-tool baselines.
+pub fn effects(whats: &[What]) -> BTreeSet<&'static str> {
+    let reads = |a: &BTreeSet<Access>| {
+        a.iter()
+            .all(|a| matches!(a, Access::Read | Access::List | Access::Path))
+    };
+    whats
+        .iter()
+        .filter_map(|w| match w {
+            What::Exec { .. } => Some("exec"),
+            What::File { access, .. } if reads(access) => Some("read"),
+            What::File { .. } => Some("write"),
+            What::Net {
+                op: NetDir::Connect,
+                ..
+            }
+            | What::Host { .. }
+            | What::Http { .. } => Some("connect"),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Builds the profile of one run from its event stream.
 #[derive(Default)]
 pub struct Builder {
@@ -298,6 +326,17 @@ impl Builder {
         // baseline must not turn what was denied into what is allowed.
         if ev.denied() {
             return whats;
+        }
+        if let Some(c) = ev
+            .cause
+            .as_ref()
+            .filter(|c| c.confidence >= EFFECT_CONFIDENCE)
+        {
+            if !ev.failed() {
+                for kind in effects(&whats) {
+                    self.ev.add_tool_effect(&c.tool, kind, 0);
+                }
+            }
         }
         for w in &whats {
             match w {

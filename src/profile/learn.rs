@@ -37,6 +37,8 @@ pub struct Lit {
     pub literals: u64,
     /// An HTTP endpoint's bytes (sent, received) per run.
     pub vol: BTreeMap<u32, (u64, u64)>,
+    /// A tool's effects by kind, and the runs they were seen in.
+    pub effects: BTreeMap<String, BTreeSet<u32>>,
 }
 
 impl Lit {
@@ -45,6 +47,9 @@ impl Lit {
         self.addrs.extend(o.addrs.iter().cloned());
         self.examples.extend(o.examples.iter().cloned());
         self.seen.extend(o.seen.iter().copied());
+        for (k, runs) in &o.effects {
+            self.effects.entry(k.clone()).or_default().extend(runs);
+        }
         for (run, (s, r)) in &o.vol {
             let v = self.vol.entry(*run).or_default();
             *v = if sum {
@@ -72,6 +77,11 @@ impl Lit {
                 .vol
                 .iter()
                 .map(|(i, v)| (map[*i as usize], *v))
+                .collect(),
+            effects: self
+                .effects
+                .iter()
+                .map(|(k, runs)| (k.clone(), runs.iter().map(|i| map[*i as usize]).collect()))
                 .collect(),
             ..self.clone()
         }
@@ -210,6 +220,12 @@ impl Evidence {
             .or_default()
             .join(&lit(run, count), true);
     }
+    /// A call of a known tool caused this kind of effect.
+    pub fn add_tool_effect(&mut self, name: &str, kind: &str, run: u32) {
+        if let Some(l) = self.tool.get_mut(name) {
+            l.effects.entry(kind.to_string()).or_default().insert(run);
+        }
+    }
     pub fn add_llm(&mut self, host: &str, api: &str, run: u32, count: u64) {
         self.llm
             .entry((host.to_string(), api.to_string()))
@@ -300,7 +316,15 @@ impl Evidence {
             );
         }
         for e in p.tool.iter().filter(|e| e.learned) {
-            join(&mut ev.tool, e.name.clone(), seen(&e.seen, e.count));
+            let l = Lit {
+                effects: e
+                    .effects
+                    .iter()
+                    .map(|(k, runs)| (k.clone(), runs.iter().copied().collect()))
+                    .collect(),
+                ..seen(&e.seen, e.count)
+            };
+            join(&mut ev.tool, e.name.clone(), l);
         }
         for e in p.llm.iter().filter(|e| e.learned) {
             join(
@@ -465,12 +489,19 @@ impl Evidence {
                 seen: seen(l),
                 count: l.count,
             }));
-        p.tool.extend(self.tool.iter().map(|(name, l)| ToolEntry {
-            allowed: None,
-            name: name.clone(),
-            learned: true,
-            seen: seen(l),
-            count: l.count,
+        p.tool.extend(self.tool.iter().map(|(name, l)| {
+            ToolEntry {
+                allowed: None,
+                name: name.clone(),
+                learned: true,
+                seen: seen(l),
+                count: l.count,
+                effects: l
+                    .effects
+                    .iter()
+                    .map(|(k, runs)| (k.clone(), runs.iter().copied().collect()))
+                    .collect(),
+            }
         }));
         p.llm
             .extend(self.llm.iter().map(|((host, api), l)| LlmEntry {

@@ -23,7 +23,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-pub use builder::{observe as builder_observe, Builder, What};
+pub use builder::{effects, observe as builder_observe, Builder, What, EFFECT_CONFIDENCE};
 
 pub use pattern::{AddrPat, DomainPat, PathPat, PortPat, Vars};
 
@@ -301,10 +301,18 @@ pub struct ToolEntry {
     pub seen: Vec<u32>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub count: u64,
+    /// What its calls caused, by kind (exec, read, write, connect), and the runs in which
+    /// they did (learned entries): the tool's own baseline. A call that causes a kind its
+    /// tool never did is a finding (`tool-new-effect`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub effects: std::collections::BTreeMap<String, Vec<u32>>,
     /// Written by `agentguard allow`: who admitted it, when and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Allowed>,
 }
+
+/// The kinds of effect a tool's baseline holds (builder::effect).
+pub const EFFECTS: [&str; 4] = ["connect", "exec", "read", "write"];
 
 /// An HTTP endpoint: what the tree asked of a service, and how much it moved per run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -486,6 +494,30 @@ impl Profile {
         }
         for e in &self.tool {
             check("tool", &e.name, e.learned, &e.seen, &e.allowed)?;
+            for (kind, runs) in &e.effects {
+                if !EFFECTS.contains(&kind.as_str()) {
+                    bail!(
+                        "[[tool]] {}: effects: unknown kind {kind:?} (one of {})",
+                        e.name,
+                        EFFECTS.join(", ")
+                    );
+                }
+                if !e.learned {
+                    bail!(
+                        "[[tool]] {}: `effects` are evidence of learned entries",
+                        e.name
+                    );
+                }
+                if runs.is_empty()
+                    || runs.windows(2).any(|w| w[0] >= w[1])
+                    || runs.iter().any(|r| !e.seen.contains(r))
+                {
+                    bail!(
+                        "[[tool]] {}: effects.{kind} must be sorted runs of its `seen`",
+                        e.name
+                    );
+                }
+            }
         }
         for e in &self.llm {
             check("llm", &e.host, e.learned, &e.seen, &e.allowed)?;

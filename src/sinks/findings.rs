@@ -43,6 +43,10 @@ impl Findings {
                     ev.cause.as_ref(),
                 ));
             }
+            // What the tool call behind it has never done.
+            if let Some(cause) = ev.cause.as_ref().filter(|_| !ev.failed() && !ev.denied()) {
+                found.extend(c.tool_effects(whats, Some((tree, ev.pid)), cause));
+            }
             for f in found {
                 if print {
                     let cause = cause_suffix(f.cause.as_ref());
