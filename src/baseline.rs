@@ -195,8 +195,14 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
     });
     section(&mut s, "flagged", flags);
     let tools = p.tool.iter().map(|e| {
+        let effects = if e.effects.is_empty() {
+            String::new()
+        } else {
+            let kinds: Vec<&str> = e.effects.keys().map(String::as_str).collect();
+            format!(", caused {}", kinds.join(", "))
+        };
         format!(
-            "  {:<10} {}   ({} call{})",
+            "  {:<10} {}   ({} call{}{effects})",
             evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
             e.name,
             e.count,
@@ -204,6 +210,27 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
         )
     });
     section(&mut s, "tool calls", tools);
+    let http = p.http.iter().map(|e| {
+        use crate::profile::http::bytes;
+        let most = |v: &[u64]| v.iter().max().map(|m| bytes(*m)).unwrap_or_default();
+        let volume = if e.sent.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "   (per run at most {} out, {} in)",
+                most(&e.sent),
+                most(&e.received)
+            )
+        };
+        format!(
+            "  {:<10} {:<7} {}{}{volume}",
+            evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
+            e.method,
+            e.service,
+            e.path
+        )
+    });
+    section(&mut s, "HTTP endpoints", http);
     let llm = p.llm.iter().map(|e| {
         format!(
             "  {:<10} {:<20} {}",
@@ -337,6 +364,12 @@ fn allowed_lines(p: &Profile) -> Vec<String> {
     }
     for e in &p.llm {
         add(format!("llm {}", e.host), &e.allowed);
+    }
+    for e in &p.http {
+        add(
+            format!("http {} {}{}", e.method, e.service, e.path),
+            &e.allowed,
+        );
     }
     out
 }
