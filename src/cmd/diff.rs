@@ -111,13 +111,8 @@ impl RunInput {
         // A run profile's volumes: each endpoint's bytes in its run (no order: no sequence).
         for e in p.http.iter().filter(|e| e.learned) {
             let what = crate::diff::http_what(e);
-            checker.exchange(
-                &what,
-                e.sent.iter().sum(),
-                e.received.iter().sum(),
-                None,
-                None,
-            );
+            let total = |v: &[u64]| v.iter().fold(0u64, |a, b| a.saturating_add(*b));
+            checker.exchange(&what, total(&e.sent), total(&e.received), None, None);
         }
         Ok(checker)
     }

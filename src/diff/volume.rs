@@ -10,10 +10,10 @@ use super::rules::{self, Rule};
 use crate::profile::http::{bytes, is_write, volume_limit};
 use crate::profile::{HttpEntry, What};
 
-/// A response at least this large is a bulk download.
+/// A run that downloaded at least this much (over all its responses) has pulled in bulk.
 pub const BULK: u64 = 16 << 10;
-/// After a protected read, a request this large carries data even with a read method.
-const AFTER_PROTECTED: u64 = 1 << 10;
+/// A request this large carries data out even with a read method (a query, a body).
+const CARRIES: u64 = 1 << 10;
 
 type Key = (String, String, String);
 
@@ -24,8 +24,11 @@ pub struct Volume {
     /// This run's bytes so far per endpoint.
     moved: HashMap<Key, (u64, u64)>,
     said: HashSet<(Key, bool)>,
-    /// The largest download so far: bytes, and what it was.
-    bulk: Option<(u64, String)>,
+    /// Bytes downloaded so far, and the largest response (what it was).
+    downloaded: u64,
+    largest: Option<(u64, String)>,
+    /// Bytes carried out since the download reached BULK.
+    uploaded: u64,
     /// A protected file the run read that its baseline does not admit.
     protected: Option<String>,
     said_sequence: HashSet<Key>,
@@ -69,15 +72,29 @@ impl Volume {
         };
         let key: Key = (service.clone(), method.clone(), path.clone());
         let mut out = Vec::new();
-        // The sequence first: it is about what came before this request.
+        // The sequence first: it is about what came before this request. Downloads and
+        // uploads are summed over the run, so paging either side in small pieces changes
+        // nothing.
+        let carries = is_write(method) || sent >= CARRIES;
+        if carries && self.downloaded >= BULK {
+            self.uploaded = self.uploaded.saturating_add(sent);
+        }
         let carried = if let Some(p) = &self.protected {
-            (is_write(method) || sent >= AFTER_PROTECTED)
-                .then(|| format!("after reading the protected {p}"))
+            carries.then(|| format!("after reading the protected {p}"))
         } else {
-            self.bulk
-                .as_ref()
-                .filter(|(n, _)| sent >= n / 2)
-                .map(|(n, from)| format!("after downloading {} from {from}", bytes(*n)))
+            let (down, up) = (self.downloaded, self.uploaded);
+            (carries && down >= BULK && up >= down / 2).then(|| {
+                let from = self
+                    .largest
+                    .as_ref()
+                    .map(|(_, f)| format!(", the most from {f}"))
+                    .unwrap_or_default();
+                format!(
+                    "after downloading {} in this run{from} ({} carried out since)",
+                    bytes(down),
+                    bytes(up)
+                )
+            })
         };
         if let Some(after) = carried {
             if self.said_sequence.insert(key.clone()) {
@@ -88,12 +105,13 @@ impl Volume {
                 ));
             }
         }
-        if received >= BULK && self.bulk.as_ref().is_none_or(|(n, _)| received > *n) {
-            self.bulk = Some((received, format!("{method} {service}{path}")));
+        self.downloaded = self.downloaded.saturating_add(received);
+        if self.largest.as_ref().is_none_or(|(n, _)| received > *n) {
+            self.largest = Some((received, format!("{method} {service}{path}")));
         }
         let m = self.moved.entry(key.clone()).or_default();
-        m.0 += sent;
-        m.1 += received;
+        m.0 = m.0.saturating_add(sent);
+        m.1 = m.1.saturating_add(received);
         let (total_sent, total_received) = *m;
         let (lim_sent, lim_received) = self.limits.get(&key).copied().unwrap_or_default();
         for (out_dir, total, limit) in [
@@ -173,9 +191,39 @@ mod tests {
         assert!(v.exchange(&http("POST", "/notes"), 2_000, 100).is_empty());
         let got = v.exchange(&http("POST", "/notes/{id}"), 25_000, 100);
         assert_eq!(rules_of(got.clone()), ["exfil-sequence"]);
-        assert!(got[0]
-            .2
-            .contains("after downloading 39.1 KiB from GET api:80/customers"));
+        assert!(
+            got[0].2.contains(
+                "after downloading 39.2 KiB in this run, the most from GET api:80/customers"
+            ),
+            "{}",
+            got[0].2
+        );
+    }
+
+    #[test]
+    fn paging_either_side_changes_nothing() {
+        let mut v = Volume::new(&[]);
+        // Forty pages of 1 KB down, then uploads of 900 B each.
+        for _ in 0..40 {
+            assert!(v
+                .exchange(&http("GET", "/customers"), 150, 1_000)
+                .is_empty());
+        }
+        let mut fired = 0;
+        for i in 0..30 {
+            let got = v.exchange(&http("POST", "/notes/{id}"), 900, 50);
+            if !got.is_empty() {
+                assert_eq!(rules_of(got), ["exfil-sequence"]);
+                fired = i;
+                break;
+            }
+        }
+        assert_eq!(fired, 22, "at half the download: 23 uploads of 900 B");
+        // Reads of small requests carry nothing out.
+        let mut v = Volume::new(&[]);
+        for _ in 0..400 {
+            assert!(v.exchange(&http("GET", "/page"), 200, 1_000).is_empty());
+        }
     }
 
     #[test]

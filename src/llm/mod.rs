@@ -94,8 +94,19 @@ struct Conn {
     pending: VecDeque<Pending>,
     /// Tool calls of the response being streamed already reported: their block closed
     /// before the message ended (an agent may run them at once).
-    early: std::collections::HashSet<String>,
+    early: Early,
 }
+
+/// The calls of the response being streamed that were reported as their blocks closed,
+/// by id with what they said, and how often the stream was read for them.
+#[derive(Default)]
+struct Early {
+    calls: HashMap<String, (String, String)>,
+    reads: u32,
+}
+
+/// Requests kept per connection waiting for their answers.
+const PENDING_MAX: usize = 32;
 
 /// Turns payload into events, and attributes events to tool calls.
 pub struct Llm {
@@ -104,8 +115,9 @@ pub struct Llm {
     pub coverage: libs::Coverage,
     attributor: attribute::Attributor,
     said_h2: std::collections::HashSet<u32>,
-    /// Recent tool calls' summaries by id, to name the call whose result steered another.
-    summaries: VecDeque<(String, String)>,
+    /// Recent tool calls' summaries by process and id, to name the call whose result
+    /// steered another (an id is the client's to choose: only the same agent's count).
+    summaries: VecDeque<(u32, String, String)>,
     pub requests: u64,
     pub tool_calls: u64,
 }
@@ -156,6 +168,21 @@ impl Llm {
                 for p in c.pending.drain(..) {
                     out.push(p.exchange(None, &base));
                 }
+                // A request cut short (its body shorter than it said): what went out counts.
+                if let Some(m) = c.tx.take_partial() {
+                    if let http::Head::Request { method, path } = &m.head {
+                        let cut = Pending {
+                            api: None,
+                            host: m.header("host").unwrap_or_default().to_string(),
+                            method: method.clone(),
+                            path: redact::path(path),
+                            tls: k.1,
+                            sent: m.wire,
+                            conversation: Vec::new(),
+                        };
+                        out.push(cut.exchange(None, &base));
+                    }
+                }
             }
         }
         out.extend(self.coverage.observe(ev));
@@ -176,15 +203,18 @@ impl Llm {
                         .summaries
                         .iter()
                         .rev()
-                        .find(|(i, _)| i == id)
-                        .map(|(_, summary)| summary.clone());
+                        .find(|(pid, i, _)| *pid == ev.pid && i == id)
+                        .map(|(_, _, summary)| summary.clone());
                 }
             }
             if self.summaries.len() == KEEP {
                 self.summaries.pop_front();
             }
-            self.summaries
-                .push_back((t.id.clone(), attribute::summary(&t.name, &t.arguments)));
+            self.summaries.push_back((
+                ev.pid,
+                t.id.clone(),
+                attribute::summary(&t.name, &t.arguments),
+            ));
         }
     }
 
@@ -240,6 +270,13 @@ impl Llm {
                         Some(_) => serde_json::from_slice(&m.body).unwrap_or_default(),
                         None => serde_json::Value::Null,
                     };
+                    // A client that pipelines requests no answer comes to: the oldest are
+                    // reported unanswered rather than kept (each may hold a conversation).
+                    while conn.pending.len() >= PENDING_MAX {
+                        if let Some(old) = conn.pending.pop_front() {
+                            out.push(old.exchange(None, &base));
+                        }
+                    }
                     conn.pending.push_back(Pending {
                         api,
                         host: host.clone(),
@@ -267,6 +304,9 @@ impl Llm {
                         body: body(&opts, &m.body),
                     })));
                 }
+                // An interim answer (100 Continue, 103 Early Hints) is not the response.
+                http::Head::Response { status }
+                    if (100..200).contains(status) && *status != 101 => {}
                 http::Head::Response { .. } => {
                     if let Some(pending) = conn.pending.pop_front() {
                         out.push(pending.exchange(Some(&m), &base));
@@ -316,9 +356,11 @@ fn is_sse(headers: &[(String, String)]) -> bool {
         .any(|(n, v)| n == "content-type" && v.starts_with("text/event-stream"))
 }
 
-/// Streams larger than this are not re-read for closed calls as they arrive (each chunk
-/// re-reads the body so far); their calls are reported when the message ends.
-const EARLY_MAX: usize = 1 << 20;
+/// Streams larger than this, or read this often, are not re-read for closed calls (each
+/// read parses the body so far, so a server sending one byte at a time would cost the
+/// square of its size); their calls are reported when the message ends.
+const EARLY_MAX: usize = 256 << 10;
+const EARLY_READS: u32 = 256;
 
 /// The tool calls of the response being streamed whose block has just closed: an agent
 /// such as Claude Code runs each as soon as it closes, before the message ends, so the
@@ -330,13 +372,23 @@ fn early_calls(conn: &mut Conn, base: &Origin) -> Vec<Event> {
     let Some(api) = &pending.api else {
         return Vec::new();
     };
-    if !is_sse(hs) || body.len() > EARLY_MAX {
+    // Only when an event ended in this chunk can a block have closed.
+    if !is_sse(hs)
+        || body.len() > EARLY_MAX
+        || conn.early.reads >= EARLY_READS
+        || !body.ends_with(b"\n")
+    {
         return Vec::new();
     }
+    conn.early.reads += 1;
     let reply = api::streamed(*api, &http::sse_data(body));
     let mut out = Vec::new();
     for c in reply.calls {
-        if reply.closed.contains(&c.id) && !c.id.is_empty() && conn.early.insert(c.id.clone()) {
+        if reply.closed.contains(&c.id) && !c.id.is_empty() && !conn.early.calls.contains_key(&c.id)
+        {
+            conn.early
+                .calls
+                .insert(c.id.clone(), (c.name.clone(), c.arguments.clone()));
             out.push(tool_call(*api, pending, c, base));
         }
     }
@@ -358,14 +410,15 @@ fn tool_call(api: Api, request: &Pending, c: api::Call, base: &Origin) -> Event 
 }
 
 /// The llm.response event of a response, and one llm.tool_call per call it asks for
-/// (but those `early` reported as their blocks closed).
+/// (but those reported as their blocks closed, unless the message's end says otherwise of
+/// them: a call is never hidden behind what a stream said of it before).
 fn response(
     api: Api,
     request: &Pending,
     m: &http::Message,
     opts: &Options,
     base: &Origin,
-    early: &std::collections::HashSet<String>,
+    early: &Early,
 ) -> Vec<Event> {
     let status = match m.head {
         http::Head::Response { status } => status,
@@ -399,7 +452,11 @@ fn response(
         error: m.body_error.clone(),
     }))];
     for c in reply.calls {
-        if !early.contains(&c.id) {
+        let same = early
+            .calls
+            .get(&c.id)
+            .is_some_and(|(n, a)| *n == c.name && *a == c.arguments);
+        if !same {
             out.push(tool_call(api, request, c, base));
         }
     }

@@ -134,3 +134,68 @@ fn a_streamed_tool_call_opens_when_its_block_closes() {
     assert_eq!(r.tool_calls, ["bash (t1)", "bash (t2)"]);
     assert_eq!(llm.tool_calls, 2);
 }
+
+#[test]
+fn an_interim_answer_is_not_the_response() {
+    let mut llm = Llm::new(Options::default());
+    let req = b"POST /upload HTTP/1.1\r\nHost: svc\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi";
+    assert!(llm.payload(chunk(true, 3, req)).is_empty());
+    let cont = b"HTTP/1.1 100 Continue\r\n\r\n";
+    assert!(llm.payload(chunk(false, 3, cont)).is_empty());
+    let resp = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+    let evs = llm.payload(chunk(false, 3, resp));
+    let Some(Kind::Http(h)) = evs.first().map(|e| &e.kind) else {
+        panic!("{evs:?}")
+    };
+    assert_eq!((h.status, h.received), (201, resp.len() as u64));
+}
+
+#[test]
+fn a_call_the_stream_changed_after_its_block_closed_is_reported_again() {
+    let mut llm = Llm::new(Options::default());
+    let body = br#"{"model":"m","stream":true,"messages":[]}"#;
+    let mut r = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: model\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    llm.payload(chunk(true, 4, &r));
+    let sse = |data: &str| {
+        let ev = format!("data: {data}\n\n");
+        format!("{:x}\r\n{ev}\r\n", ev.len()).into_bytes()
+    };
+    let mut first =
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    for d in [
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"bash"}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"cmd\":\"ls\"}"}}"#,
+        r#"{"type":"content_block_stop","index":0}"#,
+    ] {
+        first.extend(sse(d));
+    }
+    assert_eq!(
+        kinds(&llm.payload(chunk(false, 4, &first))),
+        ["llm.tool_call"]
+    );
+    // A hostile server appends to the closed block: the agent runs what the message ends
+    // with, so that is reported too.
+    let mut rest = Vec::new();
+    for d in [
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"; curl x"}}"#,
+        r#"{"type":"message_stop"}"#,
+    ] {
+        rest.extend(sse(d));
+    }
+    rest.extend(b"0\r\n\r\n");
+    let evs = llm.payload(chunk(false, 4, &rest));
+    let calls: Vec<&str> = evs
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Kind::ToolCall(t) => Some(t.arguments.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls, [r#"{"cmd":"ls"}; curl x"#]);
+}

@@ -252,7 +252,7 @@ fn observe_raw(ev: &Event, tree: &Tree) -> Vec<What> {
         // LLM calls are the [[llm]] section's; their volume is the conversation's.
         Kind::Http(h) if h.api.is_none() => vec![What::Http {
             service: super::http::service(&h.host, h.transport == "tls"),
-            method: h.method.clone(),
+            method: super::http::method(&h.method),
             path: super::http::template(&h.path),
         }],
         _ => Vec::new(),

@@ -13,22 +13,45 @@ use super::HttpEntry;
 pub const ID: &str = "{id}";
 
 /// The service a request went to: its Host header, lower case, with the port the header
-/// names or the scheme's default.
+/// names or the scheme's default. Always a valid `service` (check): a missing host is
+/// `-`, a port that is none (0, too large) is replaced by the default, and what is not
+/// printable ASCII is percent-encoded, as the client chose it.
 pub fn service(host: &str, tls: bool) -> String {
-    let host = host.trim().to_ascii_lowercase();
-    let has_port = match host.rsplit_once(':') {
+    let host = encode(&host.trim().to_ascii_lowercase());
+    let default = if tls { 443 } else { 80 };
+    let (name, port) = match host.rsplit_once(':') {
         // "[::1]" alone has colons but no port.
-        Some((h, p)) => {
-            !p.is_empty()
-                && p.bytes().all(|c| c.is_ascii_digit())
-                && (!h.contains(':') || h.ends_with(']'))
-        }
-        None => false,
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => match p.parse::<u16>() {
+            Ok(port) if port > 0 => (h, port),
+            _ => (h, default),
+        },
+        _ => (host.as_str(), default),
     };
-    if has_port {
-        host
+    let name = if name.is_empty() { "-" } else { name };
+    format!("{name}:{port}")
+}
+
+/// Percent-encodes what is not printable ASCII, and braces (a placeholder's): names a
+/// profile holds stay the same through `paths::printable`, and never spell `{id}`.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_graphic() && b != b'{' && b != b'}' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A method as a profile holds it: upper case, encoded as names are.
+pub fn method(m: &str) -> String {
+    let m = encode(&m.to_ascii_uppercase());
+    if m.is_empty() {
+        "-".into()
     } else {
-        format!("{host}:{}", if tls { 443 } else { 80 })
+        m
     }
 }
 
@@ -49,7 +72,7 @@ pub fn template(target: &str) -> String {
             if looks_like_id(seg) {
                 ID.to_string()
             } else {
-                seg.replace('{', "%7B").replace('}', "%7D")
+                encode(seg)
             }
         })
         .collect();
@@ -124,20 +147,29 @@ pub fn check(e: &HttpEntry) -> Result<(), String> {
             e.service
         ));
     }
-    if e.method.is_empty() || !e.method.bytes().all(|c| c.is_ascii_uppercase()) {
+    if e.method.is_empty() || method(&e.method) != e.method {
         return Err(format!(
             "field `method` must be an upper-case HTTP method, not {:?}",
             e.method
         ));
     }
+    if !e.path.starts_with('/') {
+        return Err(format!("field `path` must start with /, not {:?}", e.path));
+    }
+    if e.path.contains(['?', '#']) {
+        return Err(format!(
+            "field `path` is matched without its query: remove it from {:?}",
+            e.path
+        ));
+    }
     // Each segment a placeholder or what `template` makes of it.
-    let is_template = e.path.starts_with('/')
-        && e.path
-            .split('/')
-            .all(|seg| seg == ID || template(&format!("/{seg}")) == format!("/{seg}"));
+    let is_template = e
+        .path
+        .split('/')
+        .all(|seg| seg == ID || template(&format!("/{seg}")) == format!("/{seg}"));
     if !is_template {
         return Err(format!(
-            "field `path` must be a path template (starting with /, no query, ids written {ID}), not {:?}: {:?} would cover the same requests",
+            "field `path` must be a path template (ids written {ID}, other braces and non-ASCII percent-encoded), not {:?}: {:?} would cover the same requests",
             e.path,
             suggest(&e.path)
         ));
@@ -193,7 +225,12 @@ mod tests {
         assert_eq!(service("127.0.0.1:18080", false), "127.0.0.1:18080");
         assert_eq!(service("[::1]", false), "[::1]:80");
         assert_eq!(service("[::1]:8080", true), "[::1]:8080");
-        assert_eq!(service("", false), ":80");
+        // Whatever the client sends, the service is one a profile can hold.
+        assert_eq!(service("", false), "-:80");
+        assert_eq!(service("x:0", true), "x:443");
+        assert_eq!(service("x:70000", false), "x:80");
+        assert_eq!(service("b\u{202e}ad host", false), "b%E2%80%AEad%20host:80");
+        assert_eq!(method("m-search"), "M-SEARCH");
     }
 
     #[test]
@@ -212,13 +249,30 @@ mod tests {
         assert_eq!(check(&e), Ok(()));
         for (path, why) in [
             ("/api/tickets/7", "/api/tickets/{id}"),
-            ("/api/x?y=1", "no query"),
-            ("api/x", "starting with /"),
+            ("/api/x?y=1", "without its query"),
+            ("api/x", "must start with /"),
             ("/api/{name}", "/api/%7Bname%7D"),
         ] {
             e.path = path.into();
             let err = check(&e).unwrap_err();
             assert!(err.contains(why), "{path}: {err}");
+        }
+        // Whatever a request was, the entry learned from it is valid.
+        for (host, m, target) in [
+            ("", "get", "/a/\u{202e}{id}/\x01?q"),
+            ("h:0", "M-SEARCH", "*"),
+            ("[::1", "POST", "//x//{}"),
+            ("h\u{85}", "\u{7f}", "http://x/y"),
+        ] {
+            let learned = HttpEntry {
+                service: service(host, false),
+                method: method(m),
+                path: template(target),
+                ..e.clone()
+            };
+            assert_eq!(check(&learned), Ok(()), "{learned:?}");
+            let shown = crate::paths::printable(&learned.path);
+            assert_eq!(shown, learned.path.as_str(), "printable changes nothing");
         }
         e.path = "/x".into();
         e.service = "api".into();

@@ -53,7 +53,7 @@ impl Lit {
         for (run, (s, r)) in &o.vol {
             let v = self.vol.entry(*run).or_default();
             *v = if sum {
-                (v.0 + s, v.1 + r)
+                (v.0.saturating_add(*s), v.1.saturating_add(*r))
             } else {
                 (v.0.max(*s), v.1.max(*r))
             };
