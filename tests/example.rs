@@ -112,7 +112,7 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
     let base = d.join("baseline.toml");
     learn_baseline(&state, &base);
     // Short enough for a person to review (it was 12,900 lines before compaction; its HTTP
-    // endpoints with their volumes add about 40), with
+    // endpoints with their volumes and the tools' effects add about 60), with
     // the abstractions learning proposed and what each absorbed.
     let text = std::fs::read_to_string(&base).unwrap();
     assert!(

@@ -32,19 +32,25 @@ pub struct Volume {
     /// A protected file the run read that its baseline does not admit.
     protected: Option<String>,
     said_sequence: HashSet<Key>,
+    /// Endpoints a hand-written rule admits: no volume is learned for them.
+    admitted: HashSet<Key>,
 }
 
 impl Volume {
     pub fn new(entries: &[HttpEntry]) -> Volume {
         let mut limits = HashMap::new();
-        for e in entries.iter().filter(|e| e.learned) {
-            limits.insert(
-                (e.service.clone(), e.method.clone(), e.path.clone()),
-                (volume_limit(&e.sent), volume_limit(&e.received)),
-            );
+        let mut admitted = HashSet::new();
+        for e in entries {
+            let key = (e.service.clone(), e.method.clone(), e.path.clone());
+            if e.learned {
+                limits.insert(key, (volume_limit(&e.sent), volume_limit(&e.received)));
+            } else {
+                admitted.insert(key);
+            }
         }
         Volume {
             limits,
+            admitted,
             ..Default::default()
         }
     }
@@ -113,7 +119,14 @@ impl Volume {
         m.0 = m.0.saturating_add(sent);
         m.1 = m.1.saturating_add(received);
         let (total_sent, total_received) = *m;
-        let (lim_sent, lim_received) = self.limits.get(&key).copied().unwrap_or_default();
+        // An endpoint no entry names moved nothing in the baseline: what it is sent is held
+        // to the limit of a run of nothing (4 KiB), so a new endpoint carrying data out (a
+        // GET with it in its query, page after page) is more than a low new endpoint.
+        let (lim_sent, lim_received) = match self.limits.get(&key) {
+            Some(l) => *l,
+            None if self.admitted.contains(&key) => (None, None),
+            None => (volume_limit(&[0]), None),
+        };
         for (out_dir, total, limit) in [
             (true, total_sent, lim_sent),
             (false, total_received, lim_received),
@@ -177,8 +190,17 @@ mod tests {
         assert!(v.exchange(&post, 3000, 100).is_empty());
         assert_eq!(rules_of(v.exchange(&post, 3000, 100)), ["http-volume"]);
         assert!(v.exchange(&post, 3000, 100).is_empty(), "said once");
-        // Endpoints the baseline has no volumes for are new endpoints, not volumes.
-        assert!(v.exchange(&http("POST", "/other"), 1 << 20, 0).is_empty());
+        // An endpoint no entry names is held to a run of nothing: 4 KiB sent.
+        let other = http("GET", "/other");
+        for _ in 0..4 {
+            assert!(v.exchange(&other, 1_000, 1 << 20).is_empty());
+        }
+        assert_eq!(rules_of(v.exchange(&other, 1_000, 0)), ["http-volume"]);
+        // One a hand-written rule admits has no learned volume to hold it to.
+        let mut hand = entry("POST", "/upload", &[], &[]);
+        (hand.learned, hand.seen) = (false, vec![]);
+        let mut v = Volume::new(&[hand]);
+        assert!(v.exchange(&http("POST", "/upload"), 1 << 20, 0).is_empty());
     }
 
     #[test]
@@ -186,17 +208,20 @@ mod tests {
         let mut v = Volume::new(&[]);
         assert!(v
             .exchange(&http("GET", "/customers"), 200, 40_000)
-            .is_empty());
+            .iter()
+            .all(|f| f.0.id != "exfil-sequence"));
         // A small request afterwards is no upload of what was pulled.
-        assert!(v.exchange(&http("POST", "/notes"), 2_000, 100).is_empty());
+        assert!(v
+            .exchange(&http("POST", "/notes"), 2_000, 100)
+            .iter()
+            .all(|f| f.0.id != "exfil-sequence"));
         let got = v.exchange(&http("POST", "/notes/{id}"), 25_000, 100);
-        assert_eq!(rules_of(got.clone()), ["exfil-sequence"]);
+        assert!(rules_of(got.clone()).contains(&"exfil-sequence"));
         assert!(
-            got[0].2.contains(
+            got.iter().any(|f| f.2.contains(
                 "after downloading 39.2 KiB in this run, the most from GET api:80/customers"
-            ),
-            "{}",
-            got[0].2
+            )),
+            "{got:?}"
         );
     }
 
@@ -207,12 +232,13 @@ mod tests {
         for _ in 0..40 {
             assert!(v
                 .exchange(&http("GET", "/customers"), 150, 1_000)
-                .is_empty());
+                .iter()
+                .all(|f| f.0.id != "exfil-sequence"));
         }
         let mut fired = 0;
         for i in 0..30 {
             let got = v.exchange(&http("POST", "/notes/{id}"), 900, 50);
-            if !got.is_empty() {
+            if !got.iter().all(|f| f.0.id != "exfil-sequence") {
                 assert_eq!(rules_of(got), ["exfil-sequence"]);
                 fired = i;
                 break;
@@ -222,7 +248,10 @@ mod tests {
         // Reads of small requests carry nothing out.
         let mut v = Volume::new(&[]);
         for _ in 0..400 {
-            assert!(v.exchange(&http("GET", "/page"), 200, 1_000).is_empty());
+            assert!(v
+                .exchange(&http("GET", "/page"), 200, 1_000)
+                .iter()
+                .all(|f| f.0.id != "exfil-sequence"));
         }
     }
 
