@@ -116,9 +116,40 @@ fn llm_calls_over_https_streamed_are_seen_and_a_shell_is_tied_to_its_tool_call()
         .unwrap();
     assert!(evs[..first_call].iter().all(|e| e.get("cause").is_none()));
 
+    // Every HTTP exchange is an http event with its bytes: the LLM calls over TLS (marked
+    // with their API), and the internal API's over plain TCP, each tied to its tool call.
+    let http = of_kind(&evs, "http");
+    let llm = http
+        .iter()
+        .filter(|h| h["api"] == "openai.chat")
+        .collect::<Vec<_>>();
+    assert_eq!(llm.len(), reqs.len(), "one http event per LLM call");
+    assert!(llm.iter().all(|h| h["transport"] == "tls"
+        && h["status"] == 200
+        && h["sent"].as_u64() > Some(500)
+        && h["received"].as_u64() > Some(100)
+        && h.get("cause").is_none()));
+    let api: Vec<_> = http
+        .iter()
+        .filter(|h| h["host"] == "127.0.0.1:18080")
+        .collect();
+    assert!(!api.is_empty(), "the internal API's requests");
+    for h in &api {
+        let tool = h["cause"]["tool"].as_str();
+        assert!(
+            tool == Some("http_get") || tool == Some("http_post"),
+            "{h:#}"
+        );
+        assert!(
+            h["sent"].as_u64() > Some(0) && h["status"].as_u64() > Some(0),
+            "{h:#}"
+        );
+    }
+
     // The profile learned the tools and the API host.
     let p = std::fs::read_to_string(&prof).unwrap();
     assert!(p.contains("[[tool]]\nname = \"run_shell\""), "{p}");
+    assert!(p.contains("[[http]]\nservice = \"127.0.0.1:18080\"\nmethod = \"POST\"\npath = \"/api/tickets/{id}/comments\""), "{p}");
     assert!(
         p.contains("[[llm]]\nhost = \"127.0.0.1:18081\"\napi = \"openai.chat\""),
         "{p}"
