@@ -195,7 +195,8 @@ impl Checker {
         if cause.confidence < crate::profile::EFFECT_CONFIDENCE {
             return Vec::new();
         }
-        let Some(known) = self.tool_effects.get(&cause.tool) else {
+        let name = crate::paths::printable(&cause.tool).into_owned();
+        let Some(known) = self.tool_effects.get(&name) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -203,7 +204,6 @@ impl Checker {
             if known.contains(kind) {
                 continue;
             }
-            let name = crate::paths::printable(&cause.tool).into_owned();
             let key = (
                 What::Tool { name: name.clone() },
                 rules::TOOL_NEW_EFFECT.id,

@@ -61,10 +61,10 @@ rules! {
     WRITE_OUTSIDE = "write-outside", High, "a write, create, delete, rename, chmod or link outside the workspace (${CWD}) and the temp directories, or in the home directory or a program directory wherever they are (a launch directory of $HOME, / or /usr is no workspace)";
     FLAG_HIGH = "flag-high", High, "setuid, setgid, capset, io_uring (its operations are invisible), 32-bit syscalls, open_by_handle_at";
     HTTP_WRITE_READ_ONLY = "http-write-read-only", High, "a write method (POST, PUT, PATCH, DELETE, any but GET, HEAD and OPTIONS) to an HTTP service the baseline only read from";
-    EXFIL_SEQUENCE = "exfil-sequence", High, "in one run, a bulk download (a response of 16 KiB or more) or a protected file read, then an upload of a comparable size (at least half the download; 64 bytes after a protected read) to an HTTP service other than the LLM API";
+    EXFIL_SEQUENCE = "exfil-sequence", High, "in one run, 16 KiB or more downloaded over HTTP, then write requests (or requests of 1 KiB or more) carrying at least half as much out, summed over the run (downloads past 1 MiB do not raise that bar); or a protected file read the baseline does not admit, then any such request; to an HTTP service other than the LLM API";
     HTTP_NEW_SERVICE = "http-new-service", Medium, "an HTTP service (Host header and port) the baseline never called";
     HTTP_NEW_WRITE = "http-new-write", Medium, "a write method to an endpoint of a known service that the baseline never wrote to: a new endpoint, or a new method on a known one";
-    HTTP_VOLUME = "http-volume", Medium, "more bytes sent to (or received from) an HTTP endpoint in one run than any baseline run moved, by a margin: twice the largest run plus 4 KiB";
+    HTTP_VOLUME = "http-volume", Medium, "more bytes sent to (or received from) an HTTP endpoint in one run than any baseline run moved, by a margin: twice the largest run plus 4 KiB; endpoints of a service that no entry names share 4 KiB sent (a run of nothing)";
     NET_NEW_LOCAL = "net-new-local", Medium, "a new listener on loopback or a unix socket";
     WRITE_WORKSPACE = "write-workspace", Medium, "a new write in the workspace or a temp directory";
     EXEC_NEW = "exec-new", Medium, "a program in a system program directory that the baseline never ran";

@@ -14,6 +14,9 @@ use crate::profile::{HttpEntry, What};
 pub const BULK: u64 = 16 << 10;
 /// A request this large carries data out even with a read method (a query, a body).
 const CARRIES: u64 = 1 << 10;
+/// Downloads past this do not raise the bar an upload is held to: pulling junk first
+/// must not make a later upload look small.
+const BAR_MAX: u64 = 1 << 20;
 
 type Key = (String, String, String);
 
@@ -34,6 +37,9 @@ pub struct Volume {
     said_sequence: HashSet<Key>,
     /// Endpoints a hand-written rule admits: no volume is learned for them.
     admitted: HashSet<Key>,
+    /// Bytes sent per service to endpoints no entry names.
+    unnamed: HashMap<String, u64>,
+    said_unnamed: HashSet<String>,
 }
 
 impl Volume {
@@ -89,7 +95,7 @@ impl Volume {
             carries.then(|| format!("after reading the protected {p}"))
         } else {
             let (down, up) = (self.downloaded, self.uploaded);
-            (carries && down >= BULK && up >= down / 2).then(|| {
+            (carries && down >= BULK && up >= down.min(BAR_MAX) / 2).then(|| {
                 let from = self
                     .largest
                     .as_ref()
@@ -122,10 +128,28 @@ impl Volume {
         // An endpoint no entry names moved nothing in the baseline: what it is sent is held
         // to the limit of a run of nothing (4 KiB), so a new endpoint carrying data out (a
         // GET with it in its query, page after page) is more than a low new endpoint.
+        // The endpoints of a service no entry names share that limit, so spreading the
+        // data over many new paths changes nothing.
         let (lim_sent, lim_received) = match self.limits.get(&key) {
             Some(l) => *l,
             None if self.admitted.contains(&key) => (None, None),
-            None => (volume_limit(&[0]), None),
+            None => {
+                let u = self.unnamed.entry(service.clone()).or_default();
+                *u = u.saturating_add(sent);
+                let limit = volume_limit(&[0]).unwrap_or_default();
+                if *u > limit && self.said_unnamed.insert(service.clone()) {
+                    out.push((
+                        &rules::HTTP_VOLUME,
+                        format!("sent {} to endpoints no entry names", bytes(*u)),
+                        format!(
+                            "{} sent in this run to endpoints of {service} the baseline never used; a run of nothing stays under {}",
+                            bytes(*u),
+                            bytes(limit)
+                        ),
+                    ));
+                }
+                (None, None)
+            }
         };
         for (out_dir, total, limit) in [
             (true, total_sent, lim_sent),
@@ -190,12 +214,20 @@ mod tests {
         assert!(v.exchange(&post, 3000, 100).is_empty());
         assert_eq!(rules_of(v.exchange(&post, 3000, 100)), ["http-volume"]);
         assert!(v.exchange(&post, 3000, 100).is_empty(), "said once");
-        // An endpoint no entry names is held to a run of nothing: 4 KiB sent.
-        let other = http("GET", "/other");
-        for _ in 0..4 {
-            assert!(v.exchange(&other, 1_000, 1 << 20).is_empty());
+        // Endpoints no entry names are held together to a run of nothing: 4 KiB sent.
+        for i in 0..4 {
+            assert!(v
+                .exchange(&http("GET", &format!("/other{i}")), 1_000, 1 << 20)
+                .is_empty());
         }
-        assert_eq!(rules_of(v.exchange(&other, 1_000, 0)), ["http-volume"]);
+        assert_eq!(
+            rules_of(v.exchange(&http("GET", "/another"), 1_000, 0)),
+            ["http-volume"]
+        );
+        assert!(
+            v.exchange(&http("GET", "/more"), 9_000, 0).is_empty(),
+            "once"
+        );
         // One a hand-written rule admits has no learned volume to hold it to.
         let mut hand = entry("POST", "/upload", &[], &[]);
         (hand.learned, hand.seen) = (false, vec![]);

@@ -31,6 +31,9 @@ pub struct Attributor {
     open: HashMap<u32, Vec<usize>>,
     /// Processes started under a call, and the cause they carry.
     procs: HashMap<u32, Cause>,
+    /// Processes by how many calls had been made when they were forked: one forked before
+    /// a call (a helper, a server the agent keeps) was not started by it.
+    born: HashMap<u32, usize>,
     /// Where the tree's LLM requests went (Host headers): connections there are the agent
     /// talking to its model, caused by no tool.
     llm_hosts: std::collections::HashSet<String>,
@@ -71,6 +74,7 @@ impl Attributor {
                 return;
             }
             Kind::Fork { child } => {
+                self.born.insert(*child, self.calls.len());
                 if let Some(c) = self.procs.get(&ev.pid).cloned() {
                     self.procs.insert(
                         *child,
@@ -84,6 +88,7 @@ impl Attributor {
             }
             Kind::Exit { .. } => {
                 self.procs.remove(&ev.pid);
+                self.born.remove(&ev.pid);
                 return;
             }
             // The agent's own LLM calls are no tool's.
@@ -123,7 +128,12 @@ impl Attributor {
             (i, 0.9, "its arguments name it".to_string())
         } else {
             let i = *open.last().expect("open turns are never empty");
+            // Forked before the call was made: the call did not start it.
+            let before = self.born.get(&ev.pid).is_some_and(|n| *n <= i);
             let (c, why) = match (in_agent, open.len() == 1) {
+                (false, _) if before => {
+                    (0.2, "a process of the tree that ran before the tool call")
+                }
                 (false, true) => (0.6, "a process started during the tool call"),
                 (false, false) => (
                     0.3,
@@ -479,6 +489,21 @@ mod tests {
         // Another port of that host, or an address with no name, is not the model.
         assert!(run(&mut a, net(Some("api.example.com"), 8443)).is_some());
         assert!(run(&mut a, net(None, 443)).is_some());
+    }
+
+    #[test]
+    fn a_process_forked_before_the_call_was_not_started_by_it() {
+        let mut a = (Attributor::default(), Tree::default());
+        a.1.add_root(10, "/usr/bin/python3");
+        // A helper the agent keeps, forked before any call.
+        run(&mut a, ev(10, Kind::Fork { child: 11 }));
+        run(&mut a, call(10, "c1", "read_file", r#"{"path":"/w/a.md"}"#));
+        run(&mut a, ev(10, Kind::Fork { child: 12 }));
+        let helper = run(&mut a, open(11, "/var/cache/x")).unwrap();
+        assert_eq!(helper.confidence, 0.2, "{helper:?}");
+        // A process forked during the call is the call's, by lineage.
+        let child = run(&mut a, open(12, "/var/cache/x")).unwrap();
+        assert_eq!(child.confidence, 0.6, "{child:?}");
     }
 
     #[test]

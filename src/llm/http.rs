@@ -120,7 +120,10 @@ impl Stream {
                     return None;
                 }
             };
-            if matches!(partial.head, Head::Response { .. }) && self.head_requests > 0 {
+            // An interim answer (1xx) is not the HEAD request's response.
+            let interim =
+                matches!(partial.head, Head::Response { status } if (100..200).contains(&status));
+            if matches!(partial.head, Head::Response { .. }) && !interim && self.head_requests > 0 {
                 self.head_requests -= 1;
             }
             self.buf.drain(..used);

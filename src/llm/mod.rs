@@ -60,8 +60,10 @@ struct Pending {
     path: String,
     tls: bool,
     sent: u64,
-    /// An LLM request's conversation: where its calls' arguments could come from.
+    /// An LLM request's conversation: where its calls' arguments could come from, and
+    /// what is left of the bytes its calls may search it for.
     conversation: Vec<steer::Msg>,
+    search: std::cell::Cell<usize>,
 }
 
 impl Pending {
@@ -102,7 +104,8 @@ struct Conn {
 #[derive(Default)]
 struct Early {
     calls: HashMap<String, (String, String)>,
-    reads: u32,
+    /// Bytes of the stream parsed for them so far.
+    work: usize,
 }
 
 /// Requests kept per connection waiting for their answers.
@@ -148,44 +151,73 @@ impl Llm {
                 .filter(|k| k.0 == ev.pid)
                 .copied()
                 .collect();
+            let base = Origin::of(ev);
             for k in keys {
-                let Some(mut c) = self.conns.remove(&k) else {
-                    continue;
-                };
-                let base = Origin::of(ev);
-                let sse = c.rx.partial().is_some_and(|(hs, _)| is_sse(hs));
-                // (Popped only for a stream: a request without an answer is reported below.)
-                if let Some(pending) = sse.then(|| c.pending.pop_front()).flatten() {
-                    if let Some(m) = c.rx.take_partial() {
-                        out.push(pending.exchange(Some(&m), &base));
-                        if let Some(api) = pending.api {
-                            let early = std::mem::take(&mut c.early);
-                            out.extend(response(api, &pending, &m, &self.opts, &base, &early));
-                        }
-                    }
-                }
-                // Requests that never had an answer (or whose answer was not seen).
-                for p in c.pending.drain(..) {
-                    out.push(p.exchange(None, &base));
-                }
-                // A request cut short (its body shorter than it said): what went out counts.
-                if let Some(m) = c.tx.take_partial() {
-                    if let http::Head::Request { method, path } = &m.head {
-                        let cut = Pending {
-                            api: None,
-                            host: m.header("host").unwrap_or_default().to_string(),
-                            method: method.clone(),
-                            path: redact::path(path),
-                            tls: k.1,
-                            sent: m.wire,
-                            conversation: Vec::new(),
-                        };
-                        out.push(cut.exchange(None, &base));
-                    }
-                }
+                out.extend(self.close(k, &base));
             }
         }
         out.extend(self.coverage.observe(ev));
+        self.name_steering(&mut out);
+        out
+    }
+
+    /// Ends a connection: what it still held (a stream its reader stopped reading, requests
+    /// without an answer, a request cut short) is reported as it is.
+    fn close(&mut self, k: (u32, bool, u64), base: &Origin) -> Vec<Event> {
+        let mut out = Vec::new();
+        let Some(mut c) = self.conns.remove(&k) else {
+            return out;
+        };
+        let sse = c.rx.partial().is_some_and(|(hs, _)| is_sse(hs));
+        // (Popped only for a stream: a request without an answer is reported below.)
+        if let Some(pending) = sse.then(|| c.pending.pop_front()).flatten() {
+            if let Some(m) = c.rx.take_partial() {
+                out.push(pending.exchange(Some(&m), base));
+                if let Some(api) = pending.api {
+                    let early = std::mem::take(&mut c.early);
+                    out.extend(response(api, &pending, &m, &self.opts, base, &early));
+                }
+            }
+        }
+        // Requests that never had an answer (or whose answer was not seen).
+        for p in c.pending.drain(..) {
+            out.push(p.exchange(None, base));
+        }
+        // A request cut short (its body shorter than it said): what went out counts.
+        if let Some(m) = c.tx.take_partial() {
+            if let http::Head::Request { method, path } = &m.head {
+                let cut = Pending {
+                    api: None,
+                    host: m.header("host").unwrap_or_default().to_string(),
+                    method: method.clone(),
+                    path: redact::path(path),
+                    tls: k.1,
+                    sent: m.wire,
+                    conversation: Vec::new(),
+                    search: Default::default(),
+                };
+                out.push(cut.exchange(None, base));
+            }
+        }
+        out
+    }
+
+    /// The recording ends at `ts`: every connection still open is closed (see `close`), as
+    /// its process's (`exe_of` names it).
+    pub fn finish(&mut self, ts: Timestamp, exe_of: &dyn Fn(u32) -> String) -> Vec<Event> {
+        let mut keys: Vec<_> = self.conns.keys().copied().collect();
+        keys.sort();
+        let mut out = Vec::new();
+        for k in keys {
+            let base = Origin {
+                ts,
+                pid: k.0,
+                tid: k.0,
+                ppid: 0,
+                exe: exe_of(k.0),
+            };
+            out.extend(self.close(k, &base));
+        }
         self.name_steering(&mut out);
         out
     }
@@ -287,6 +319,7 @@ impl Llm {
                         conversation: api
                             .map(|a| steer::conversation(a, &json))
                             .unwrap_or_default(),
+                        search: std::cell::Cell::new(steer::SEARCH_BUDGET),
                     });
                     let Some(api) = api else { continue };
                     requests += 1;
@@ -321,7 +354,7 @@ impl Llm {
         // Clients stop reading a stream at its last event (OpenAI's [DONE]) and never read
         // the chunked body's end: the response is complete at that event.
         if !p.write {
-            out.extend(early_calls(conn, &base));
+            out.extend(early_calls(conn, &p.bytes, &base));
             let done = match (conn.rx.partial(), conn.pending.front()) {
                 (Some((hs, body)), Some(Pending { api: Some(api), .. })) => {
                     is_sse(hs) && api::stream_done(*api, body)
@@ -356,16 +389,16 @@ fn is_sse(headers: &[(String, String)]) -> bool {
         .any(|(n, v)| n == "content-type" && v.starts_with("text/event-stream"))
 }
 
-/// Streams larger than this, or read this often, are not re-read for closed calls (each
-/// read parses the body so far, so a server sending one byte at a time would cost the
-/// square of its size); their calls are reported when the message ends.
-const EARLY_MAX: usize = 256 << 10;
-const EARLY_READS: u32 = 256;
+/// Each chunk that completes an event re-parses the body so far (a server sending one
+/// event at a time would cost the square of its size): past this much parsing for one
+/// response, or a body this large, its calls are reported when the message ends.
+const EARLY_MAX: usize = 1 << 20;
+const EARLY_WORK: usize = 64 << 20;
 
 /// The tool calls of the response being streamed whose block has just closed: an agent
 /// such as Claude Code runs each as soon as it closes, before the message ends, so the
 /// call must be open before what it causes arrives.
-fn early_calls(conn: &mut Conn, base: &Origin) -> Vec<Event> {
+fn early_calls(conn: &mut Conn, chunk: &[u8], base: &Origin) -> Vec<Event> {
     let (Some((hs, body)), Some(pending)) = (conn.rx.partial(), conn.pending.front()) else {
         return Vec::new();
     };
@@ -375,12 +408,12 @@ fn early_calls(conn: &mut Conn, base: &Origin) -> Vec<Event> {
     // Only when an event ended in this chunk can a block have closed.
     if !is_sse(hs)
         || body.len() > EARLY_MAX
-        || conn.early.reads >= EARLY_READS
-        || !body.ends_with(b"\n")
+        || conn.early.work.saturating_add(body.len()) > EARLY_WORK
+        || !ended_event(chunk)
     {
         return Vec::new();
     }
-    conn.early.reads += 1;
+    conn.early.work += body.len();
     let reply = api::streamed(*api, &http::sse_data(body));
     let mut out = Vec::new();
     for c in reply.calls {
@@ -397,8 +430,19 @@ fn early_calls(conn: &mut Conn, base: &Origin) -> Vec<Event> {
 
 /// A tool call, with where its instruction came from (the earlier call's summary is
 /// filled in by Llm::steered, which knows the calls).
+/// Whether bytes of a stream end a server-sent event (a blank line), whatever chunked
+/// framing sits around them.
+fn ended_event(chunk: &[u8]) -> bool {
+    chunk.windows(2).any(|w| w == b"\n\n") || chunk.windows(4).any(|w| w == b"\n\r\n")
+}
+
 fn tool_call(api: Api, request: &Pending, c: api::Call, base: &Origin) -> Event {
-    let steered = steer::source(&request.conversation, &c.arguments, &|_| None);
+    let steered = steer::source(
+        &request.conversation,
+        &c.arguments,
+        &|_| None,
+        &request.search,
+    );
     base.event(Kind::ToolCall(ToolCall {
         id: c.id,
         name: c.name,

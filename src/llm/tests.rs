@@ -199,3 +199,33 @@ fn a_call_the_stream_changed_after_its_block_closed_is_reported_again() {
         .collect();
     assert_eq!(calls, [r#"{"cmd":"ls"}; curl x"#]);
 }
+
+#[test]
+fn requests_still_open_when_the_recording_ends_are_reported() {
+    let mut llm = Llm::new(Options::default());
+    // One whole request no answer came to, one cut short (its body never all sent).
+    let (a, b): (&[u8], &[u8]) = (
+        b"GET /a HTTP/1.1\r\nHost: s\r\n\r\n",
+        b"POST /b HTTP/1.1\r\nHost: s\r\nContent-Length: 100\r\n\r\nonly this",
+    );
+    llm.payload(chunk(true, 5, a));
+    llm.payload(chunk(true, 6, b));
+    let evs = llm.finish(Timestamp::default(), &|_| "/usr/bin/python3".into());
+    let got: Vec<(String, u64)> = evs
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Kind::Http(h) if h.status == 0 => Some((h.path.clone(), h.sent)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/a".to_string(), a.len() as u64),
+            ("/b".to_string(), b.len() as u64)
+        ]
+    );
+    assert!(llm
+        .finish(Timestamp::default(), &|_| String::new())
+        .is_empty());
+}

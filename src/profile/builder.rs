@@ -333,8 +333,10 @@ impl Builder {
             .filter(|c| c.confidence >= EFFECT_CONFIDENCE)
         {
             if !ev.failed() {
+                // Under the name the tool is learned by (What::printable).
+                let tool = crate::paths::printable(&c.tool);
                 for kind in effects(&whats) {
-                    self.ev.add_tool_effect(&c.tool, kind, 0);
+                    self.ev.add_tool_effect(&tool, kind, 0);
                 }
             }
         }

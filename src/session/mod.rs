@@ -402,6 +402,15 @@ impl Ending<'_> {
             running: self.leftover as u64,
             undecoded: pipe.decode_errors,
         };
+        // HTTP the tree left unfinished (no answer, cut short) is reported before the end.
+        if let Some(mut llm) = pipe.llm.take() {
+            let ts = pipe.decoder.wall_time(crate::sensor::mono_now());
+            let left = llm.finish(ts, &|pid| pipe.tree.exe_of(pid).to_string());
+            pipe.llm = Some(llm);
+            for ev in left {
+                pipe.handle_one(ev);
+            }
+        }
         // The log's last line: whoever reads it knows it is whole.
         let end = Kind::End {
             exit,

@@ -57,7 +57,13 @@ impl Findings {
                         report::chain(&f.process)
                     ));
                 }
-                finding = Some(f);
+                // The UI marks the event with its most severe finding.
+                if finding
+                    .as_ref()
+                    .is_none_or(|g: &Finding| f.severity > g.severity)
+                {
+                    finding = Some(f);
+                }
             }
         }
         // What failed was not admitted (Landlock may narrow an admission).
