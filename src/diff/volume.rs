@@ -202,6 +202,11 @@ mod tests {
         }
     }
 
+    /// Whether the findings hold the exfiltration sequence.
+    fn sequence(v: &[(&'static Rule, String, String)]) -> bool {
+        v.iter().any(|f| f.0.id == rules::EXFIL_SEQUENCE.id)
+    }
+
     fn rules_of(v: Vec<(&'static Rule, String, String)>) -> Vec<&'static str> {
         v.into_iter().map(|(r, _, _)| r.id).collect()
     }
@@ -238,15 +243,13 @@ mod tests {
     #[test]
     fn a_bulk_download_then_a_comparable_upload_is_the_sequence() {
         let mut v = Volume::new(&[]);
-        assert!(v
-            .exchange(&http("GET", "/customers"), 200, 40_000)
-            .iter()
-            .all(|f| f.0.id != "exfil-sequence"));
+        assert!(!sequence(&v.exchange(
+            &http("GET", "/customers"),
+            200,
+            40_000
+        )));
         // A small request afterwards is no upload of what was pulled.
-        assert!(v
-            .exchange(&http("POST", "/notes"), 2_000, 100)
-            .iter()
-            .all(|f| f.0.id != "exfil-sequence"));
+        assert!(!sequence(&v.exchange(&http("POST", "/notes"), 2_000, 100)));
         let got = v.exchange(&http("POST", "/notes/{id}"), 25_000, 100);
         assert!(rules_of(got.clone()).contains(&"exfil-sequence"));
         assert!(
@@ -262,15 +265,16 @@ mod tests {
         let mut v = Volume::new(&[]);
         // Forty pages of 1 KB down, then uploads of 900 B each.
         for _ in 0..40 {
-            assert!(v
-                .exchange(&http("GET", "/customers"), 150, 1_000)
-                .iter()
-                .all(|f| f.0.id != "exfil-sequence"));
+            assert!(!sequence(&v.exchange(
+                &http("GET", "/customers"),
+                150,
+                1_000
+            )));
         }
         let mut fired = 0;
         for i in 0..30 {
             let got = v.exchange(&http("POST", "/notes/{id}"), 900, 50);
-            if !got.iter().all(|f| f.0.id != "exfil-sequence") {
+            if sequence(&got) {
                 assert_eq!(rules_of(got), ["exfil-sequence"]);
                 fired = i;
                 break;
@@ -280,10 +284,7 @@ mod tests {
         // Reads of small requests carry nothing out.
         let mut v = Volume::new(&[]);
         for _ in 0..400 {
-            assert!(v
-                .exchange(&http("GET", "/page"), 200, 1_000)
-                .iter()
-                .all(|f| f.0.id != "exfil-sequence"));
+            assert!(!sequence(&v.exchange(&http("GET", "/page"), 200, 1_000)));
         }
     }
 

@@ -29,6 +29,26 @@ fn kinds(evs: &[Event]) -> Vec<&'static str> {
         .collect()
 }
 
+/// An Anthropic messages request with this body, as one write.
+fn messages_request(body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: model\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// The head of a streamed response, and one server-sent event as one HTTP chunk.
+const SSE_HEAD: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+fn sse(data: &str) -> Vec<u8> {
+    let ev = format!("data: {data}\n\n");
+    format!("{:x}\r\n{ev}\r\n", ev.len()).into_bytes()
+}
+
 #[test]
 fn every_exchange_is_an_http_event_with_its_bytes() {
     let mut llm = Llm::new(Options::default());
@@ -78,21 +98,11 @@ fn a_request_without_an_answer_is_reported_when_its_process_exits() {
 #[test]
 fn a_streamed_tool_call_opens_when_its_block_closes() {
     let mut llm = Llm::new(Options::default());
-    let body = br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let req = format!(
-        "POST /v1/messages HTTP/1.1\r\nHost: model\r\nContent-Length: {}\r\n\r\n",
-        body.len()
+    let r = messages_request(
+        br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
     );
-    let mut r = req.into_bytes();
-    r.extend_from_slice(body);
     assert_eq!(kinds(&llm.payload(chunk(true, 2, &r))), ["llm.request"]);
-    let sse = |data: &str| {
-        let ev = format!("data: {data}\n\n");
-        format!("{:x}\r\n{ev}\r\n", ev.len()).into_bytes()
-    };
-    let head =
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
-    let mut first = head.to_vec();
+    let mut first = SSE_HEAD.to_vec();
     for d in [
         r#"{"type":"message_start","message":{"model":"m","usage":{"input_tokens":3}}}"#,
         r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"bash"}}"#,
@@ -153,21 +163,9 @@ fn an_interim_answer_is_not_the_response() {
 #[test]
 fn a_call_the_stream_changed_after_its_block_closed_is_reported_again() {
     let mut llm = Llm::new(Options::default());
-    let body = br#"{"model":"m","stream":true,"messages":[]}"#;
-    let mut r = format!(
-        "POST /v1/messages HTTP/1.1\r\nHost: model\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    r.extend_from_slice(body);
+    let r = messages_request(br#"{"model":"m","stream":true,"messages":[]}"#);
     llm.payload(chunk(true, 4, &r));
-    let sse = |data: &str| {
-        let ev = format!("data: {data}\n\n");
-        format!("{:x}\r\n{ev}\r\n", ev.len()).into_bytes()
-    };
-    let mut first =
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-            .to_vec();
+    let mut first = SSE_HEAD.to_vec();
     for d in [
         r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"bash"}}"#,
         r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"cmd\":\"ls\"}"}}"#,
