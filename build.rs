@@ -4,12 +4,19 @@ use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-/// (skeleton name, its compilation units): the sensor (with its payload capture), the
+/// (skeleton name, its compilation units): the sensor (with its payload capture and byte counts), the
 /// LSM programs that enforce a profile, doctor's probes, and the Landlock backend's
 /// network programs. An object of several units is linked by libbpf's static linker:
 /// its units share maps and functions through a header's extern declarations.
 const OBJECTS: &[(&str, &[&str])] = &[
-    ("sensor", &["src/bpf/sensor.bpf.c", "src/bpf/payload.bpf.c"]),
+    (
+        "sensor",
+        &[
+            "src/bpf/sensor.bpf.c",
+            "src/bpf/payload.bpf.c",
+            "src/bpf/io.bpf.c",
+        ],
+    ),
     (
         "enforce",
         &[

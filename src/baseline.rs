@@ -167,8 +167,13 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
         .unwrap_or(0)
         .max(18);
     let files = p.file.iter().filter(|e| !e.protected).map(|e| {
+        let volume = if e.read.is_empty() {
+            String::new()
+        } else {
+            format!("   (per run at most {} read)", most(&e.read))
+        };
         format!(
-            "  {:<10} {:<width$} {}{}",
+            "  {:<10} {:<width$} {}{}{volume}",
             evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
             access_list(&e.access),
             e.path,
@@ -211,8 +216,6 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
     });
     section(&mut s, "tool calls", tools);
     let http = p.http.iter().map(|e| {
-        use crate::profile::http::bytes;
-        let most = |v: &[u64]| v.iter().max().map(|m| bytes(*m)).unwrap_or_default();
         let volume = if e.sent.is_empty() {
             String::new()
         } else {
@@ -401,11 +404,25 @@ fn net_line(e: &NetEntry, runs: u32) -> String {
     } else {
         String::new()
     };
+    let volume = if e.sent.is_empty() && e.received.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "   (per run at most {} out, {} in)",
+            most(&e.sent),
+            most(&e.received)
+        )
+    };
     format!(
-        "  {:<10} {:<8} {:<6} {}{failed}",
+        "  {:<10} {:<8} {:<6} {}{failed}{volume}",
         evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
         format!("{:?}", e.op).to_lowercase(),
         format!("{:?}", e.proto).to_lowercase(),
         e.describe()
     )
+}
+
+/// The largest of per-run volumes, as people read it ("0 B" when none were learned).
+fn most(v: &[u64]) -> String {
+    crate::profile::http::bytes(v.iter().max().copied().unwrap_or(0))
 }

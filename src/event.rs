@@ -94,6 +94,9 @@ pub enum Kind {
     /// One HTTP/1.x exchange of the tree (LLM calls too): what was asked of which service,
     /// and how many bytes went each way.
     Http(Http),
+    /// Bytes one open file or internet socket of the tree moved, counted in the kernel
+    /// whatever the protocol; reported when the file is done with or the recording ends.
+    Io(Io),
     /// What agentguard can see of a process's TLS traffic: a library it covers was
     /// attached, or one it does not cover (or none, with TCP connections) was seen.
     Tls(Tls),
@@ -530,6 +533,45 @@ pub struct Http {
     /// The LLM API it is, when it is one (then llm.request and llm.response say more).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<String>,
+}
+
+/// What an open file moved. A file: `path`. A socket: `proto`, `addr` and `port` of its
+/// peer (empty and 0 when it had none: a datagram socket that sent to many), and the name
+/// the tree resolved for the address when it first used it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Io {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<Proto>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub addr: String,
+    #[serde(default, skip_serializing_if = "is_zero_u16")]
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Bytes read or received.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub read: u64,
+    /// Bytes written or sent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub written: u64,
+}
+
+impl Io {
+    /// The file's path, or `name:port`, `addr:port`, `[v6]:port` for a socket.
+    pub fn object(&self) -> String {
+        if let Some(p) = &self.path {
+            return p.clone();
+        }
+        let who = match (&self.name, self.addr.as_str()) {
+            (Some(n), _) => n.clone(),
+            (None, "") => return "(a socket with no peer)".to_string(),
+            (None, a) if a.contains(':') => format!("[{a}]"),
+            (None, a) => a.to_string(),
+        };
+        format!("{who}:{}", self.port)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

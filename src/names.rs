@@ -67,6 +67,13 @@ impl Names {
                     }
                 }
             }
+            Kind::Io(io) if io.proto.is_some() && io.name.is_none() && !io.addr.is_empty() => {
+                if let Some((name, until)) = self.by_addr.get(&io.addr) {
+                    if now() <= *until {
+                        io.name = Some(name.clone());
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -112,11 +112,12 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
     let base = d.join("baseline.toml");
     learn_baseline(&state, &base);
     // Short enough for a person to review (it was 12,900 lines before compaction; its HTTP
-    // endpoints with their volumes and the tools' effects add about 60), with
+    // endpoints with their volumes and the tools' effects add about 60, the kernel-counted
+    // volumes of files and connections about 20), with
     // the abstractions learning proposed and what each absorbed.
     let text = std::fs::read_to_string(&base).unwrap();
     assert!(
-        text.lines().count() <= 450,
+        text.lines().count() <= 470,
         "{} lines:\n{text}",
         text.lines().count()
     );
@@ -245,6 +246,16 @@ fn the_example_agent_learns_a_baseline_passes_benign_runs_and_catches_each_attac
                     rules.contains(&"exfil-sequence") && rules.contains(&"http-volume"),
                     "{rules:?}"
                 );
+                // And the kernel's count of what the run sent out, any protocol: the table went
+                // to the API and, as tool results, into the conversation with the model.
+                let sent = report["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|f| f["rule"] == "net-volume")
+                    .filter(|f| f["detail"].as_str().is_some_and(|d| d.starts_with("sent ")))
+                    .count();
+                assert!(sent >= 1, "{report:#}");
             }
             _ => {}
         }

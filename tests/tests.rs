@@ -23,6 +23,9 @@ mod allow;
 /// `diff` and `record --baseline`: findings and the CI gate on real recordings.
 mod diff;
 
+/// Bytes the kernel counted per file and per destination, learned and diffed.
+mod volume;
+
 /// The example LangChain agent (examples/agent): a baseline from benign seeds, held-out
 /// seeds that pass, attacks that are caught.
 mod example;

@@ -38,6 +38,32 @@ enum ag_kind {
 	AG_FLAG = 7,
 	AG_DENY = 8,	/* from enforce.bpf.c: a denial, or a would-be one under audit */
 	AG_DATA = 9,	/* bytes of an HTTP stream: TLS plaintext or a plain TCP socket */
+	AG_IO = 10,	/* bytes an open file or internet socket moved (io.bpf.c) */
+};
+
+/*
+ * AG_IO operations. arg[0] is the open file (struct file's address: a key, never
+ * dereferenced by user space).
+ *   NAME   what the file is, on its first counted call: str[0] its resolved path
+ *          (AG_F_RESOLVED), or for a socket its peer in family/port/addr and its type in
+ *          sotype (port 0 and no address: not connected);
+ *   COUNT  bytes it moved since its NAME: arg[1] read or received, arg[2] written or sent.
+ *          A NAME for the same key starts a new file.
+ */
+enum ag_io_op {
+	AG_IO_NAME = 1,
+	AG_IO_COUNT = 2,
+};
+
+/* A counted file, kept per open file in the `io` map (io.bpf.c); user space drains what
+ * is left at the end. */
+struct ag_io {
+	__u64 inode;		/* the file's inode: a reused struct file is another file */
+	__u64 read;
+	__u64 written;
+	__u8 addr[16];		/* sockets: the peer counted for */
+	__u16 port;
+	__u16 pad[3];
 };
 
 /*

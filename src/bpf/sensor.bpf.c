@@ -9,7 +9,8 @@
  *   sched_process_exit  reports the exit and takes the process out of scope
  *   sys_exit            everything else, decoded from the syscall's saved registers
  * and, in payload.bpf.c (its own compilation unit, linked with this one by build.rs),
- * uprobes on TLS libraries for the plaintext of HTTP streams.
+ * uprobes on TLS libraries for the plaintext of HTTP streams; in io.bpf.c, the bytes
+ * each open file and internet socket moved, counted in the kernel.
  *
  * Every program asks "is this process in scope?" first, from a bitmap in .bss, so the
  * cost for the rest of the host is one memory load.
@@ -710,6 +711,10 @@ static __always_inline bool wanted(long nr)
 	case NR_link: case NR_linkat: case NR_symlink: case NR_symlinkat:
 	case NR_connect: case NR_bind: case NR_listen:
 	case NR_sendto: case NR_sendmsg: case NR_sendmmsg: case NR_recvfrom: case NR_recvmsg:
+	case NR_recvmmsg:
+	case NR_read: case NR_readv: case NR_pread64: case NR_preadv: case NR_preadv2:
+	case NR_write: case NR_writev: case NR_pwrite64: case NR_pwritev: case NR_pwritev2:
+	case NR_sendfile: case NR_splice: case NR_copy_file_range:
 	case NR_io_uring_setup: case NR_ptrace:
 	case NR_setuid: case NR_setreuid: case NR_setresuid: case NR_setfsuid:
 	case NR_setgid: case NR_setregid: case NR_setresgid: case NR_setfsgid:
@@ -756,6 +761,20 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	}
 	nr = SC_NR(regs);
 	switch (nr) {
+	/* Bytes moved, counted per open file (io.bpf.c). */
+	case NR_read: case NR_readv: case NR_pread64: case NR_preadv: case NR_preadv2:
+		return on_io(SC_ARG0(regs), ret, false);
+	case NR_write: case NR_writev: case NR_pwrite64: case NR_pwritev: case NR_pwritev2:
+		return on_io(SC_ARG0(regs), ret, true);
+	case NR_sendfile:	/* (out_fd, in_fd, ...) */
+		on_io(SC_ARG1(regs), ret, false);
+		return on_io(SC_ARG0(regs), ret, true);
+	case NR_splice:		/* (fd_in, off_in, fd_out, ...) */
+	case NR_copy_file_range:
+		on_io(SC_ARG0(regs), ret, false);
+		return on_io(SC_ARG2(regs), ret, true);
+	case NR_recvmmsg:
+		return on_mmsg(SC_ARG0(regs), SC_ARG1(regs), ret, false);
 	case NR_open:
 		return on_file(AG_FILE_OPEN, ret, AT_FDCWD, (const char *)SC_ARG0(regs),
 			       SC_ARG1(regs), SC_ARG2(regs));
@@ -851,12 +870,14 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	case NR_listen:
 		return on_sock(AG_NET_LISTEN, ret, SC_ARG0(regs), NULL, 0, NULL, 0);
 	case NR_sendto:
+		on_io(SC_ARG0(regs), ret, true);
 		if (!SC_ARG4(regs))
 			on_stream(AG_DATA_SEND, ret, SC_ARG0(regs), SC_ARG1(regs));
 		return on_sock(AG_NET_SENDTO, ret, SC_ARG0(regs), (const void *)SC_ARG4(regs),
 			       SC_ARG5(regs), (const void *)SC_ARG1(regs), SC_ARG2(regs));
 	case NR_recvfrom:
 	{
+		on_io(SC_ARG0(regs), ret, false);
 		struct recv_args r = { .ret = ret, .fd = SC_ARG0(regs), .buf = SC_ARG1(regs),
 				       .blen = SC_ARG2(regs), .uaddr = (const void *)SC_ARG4(regs),
 				       .ualen = (const __u32 *)SC_ARG5(regs) };
@@ -864,11 +885,14 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return on_recv(&r);
 	}
 	case NR_recvmsg:
+		on_io(SC_ARG0(regs), ret, false);
 		return on_recvmsg(ret, SC_ARG0(regs), (struct user_msghdr *)SC_ARG1(regs));
 	case NR_sendmsg:
+		on_io(SC_ARG0(regs), ret, true);
 		return emit_msghdr(ret, SC_ARG0(regs), (const struct user_msghdr *)SC_ARG1(regs),
 				   AG_NET_SENDMSG);
 	case NR_sendmmsg:
+		on_mmsg(SC_ARG0(regs), SC_ARG1(regs), ret, true);
 		return on_sendmmsg(ret, SC_ARG0(regs), (const struct mmsghdr *)SC_ARG1(regs),
 				   SC_ARG2(regs));
 	case NR_io_uring_setup:

@@ -64,6 +64,12 @@ extern struct stats_map stats SEC(".maps");
 __hidden int on_payload(__u64 ptr, __u64 buf, __u64 len, __u16 op);
 /* sendto on a TCP socket, at syscall exit (ret bytes moved). */
 __hidden int on_stream(__u16 op, long ret, int fd, __u64 buf);
+/* A read or write of `n` bytes on fd, counted per open file (io.bpf.c). */
+__hidden int on_io(int fd, long n, bool out);
+/* Sends (sendmmsg) or receives (recvmmsg) of `n` messages: their bytes counted. */
+__hidden int on_mmsg(int fd, __u64 msgvec, long n, bool out);
+/* Appends the path at a kernel address (struct path *) to a record (sensor.bpf.c). */
+__u32 put_path_at(struct ag_event *e, __u32 off, __u32 slot, __u64 where);
 
 static __always_inline void stat_inc(__u32 which)
 {

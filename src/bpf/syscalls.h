@@ -7,7 +7,21 @@
 #define AGENTGUARD_SYSCALLS_H
 
 #if defined(__TARGET_ARCH_x86)
+#define NR_read 0
+#define NR_write 1
 #define NR_open 2
+#define NR_pread64 17
+#define NR_pwrite64 18
+#define NR_readv 19
+#define NR_writev 20
+#define NR_sendfile 40
+#define NR_splice 275
+#define NR_preadv 295
+#define NR_pwritev 296
+#define NR_recvmmsg 299
+#define NR_copy_file_range 326
+#define NR_preadv2 327
+#define NR_pwritev2 328
 #define NR_ioctl 16
 #define NR_socket 41
 #define NR_kill 62

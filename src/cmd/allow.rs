@@ -100,6 +100,8 @@ pub fn run(args: AllowArgs) -> Result<i32> {
         // A volume or a tool's effects are learned from runs: no rule widens them.
         if [
             rules::HTTP_VOLUME.id,
+            rules::NET_VOLUME.id,
+            rules::FILE_VOLUME.id,
             rules::EXFIL_SEQUENCE.id,
             rules::TOOL_NEW_EFFECT.id,
         ]

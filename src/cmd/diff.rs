@@ -114,6 +114,11 @@ impl RunInput {
             let total = |v: &[u64]| v.iter().fold(0u64, |a, b| a.saturating_add(*b));
             checker.exchange(&what, total(&e.sent), total(&e.received), None, None);
         }
+        // And what its files and sockets moved, for the entries that name one file or
+        // one destination (a pattern names no file the baseline's patterns can be tried on).
+        for io in crate::diff::run_io(&p, checker.vars()) {
+            checker.io(&io, None, None);
+        }
         Ok(checker)
     }
 }

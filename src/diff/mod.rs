@@ -1,5 +1,6 @@
 //! `agentguard diff`: what a run did that its baseline does not cover, ranked, and a gate
 //! for CI. The same checker runs live under `record --baseline`.
+mod bytes;
 pub mod complete;
 pub mod report;
 pub mod rules;
@@ -69,6 +70,8 @@ pub struct Checker {
     findings: BTreeMap<What, Finding>,
     seen: HashSet<What>,
     volume: volume::Volume,
+    /// What files and sockets moved, as the kernel counted it.
+    bytes: bytes::Bytes,
     /// Volume, sequence and tool-effect findings: about the run, keyed by what they are
     /// about, rule and detail.
     run_findings: BTreeMap<(What, &'static str, String), Finding>,
@@ -98,7 +101,9 @@ impl Checker {
                 }
             }
         }
+        let bytes = bytes::Bytes::new(&resolved, &vars);
         Ok(Checker {
+            bytes,
             matcher,
             baseline: baseline.clone(),
             vars,
@@ -178,6 +183,24 @@ impl Checker {
             let f = finding(rule, "http", object.clone(), detail, reason, 1, tree, cause);
             self.run_findings
                 .insert((what.clone(), rule.id, String::new()), f.clone());
+            out.push(f);
+        }
+        out
+    }
+
+    /// What one open file or socket moved (an io event), against its entry's learned
+    /// range: the volume findings it completes.
+    pub fn io(
+        &mut self,
+        io: &crate::event::Io,
+        tree: Option<(&Tree, u32)>,
+        cause: Option<&crate::event::Cause>,
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for o in self.bytes.io(io) {
+            let f = finding(o.rule, o.kind, o.object, o.detail, o.reason, 1, tree, cause);
+            self.run_findings
+                .insert((o.about, o.rule.id, o.dir.to_string()), f.clone());
             out.push(f);
         }
         out
@@ -724,6 +747,49 @@ pub fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u
 }
 
 /// The behaviour an [[http]] entry stands for.
+/// A run profile's volumes as io events: one per literal [[file]] entry that read, one per
+/// [[net]] connection to one address or name and port that moved bytes.
+pub fn run_io(p: &Profile, vars: &Vars) -> Vec<crate::event::Io> {
+    let total = |v: &[u64]| v.iter().fold(0u64, |a, b| a.saturating_add(*b));
+    let none = crate::event::Io {
+        path: None,
+        proto: None,
+        addr: String::new(),
+        port: 0,
+        name: None,
+        read: 0,
+        written: 0,
+    };
+    let mut out = Vec::new();
+    for e in p.file.iter().filter(|e| e.learned && !e.read.is_empty()) {
+        match vars.expand(&e.path.0) {
+            Ok(path) if !crate::profile::pattern::is_glob(&path) => out.push(crate::event::Io {
+                path: Some(path),
+                read: total(&e.read),
+                ..none.clone()
+            }),
+            _ => {}
+        }
+    }
+    for e in p.net.iter().filter(|e| e.learned && e.port.lo == e.port.hi) {
+        let (addr, name) = match (&e.addr, &e.host) {
+            (_, Some(h)) => (String::new(), Some(h.0.clone())),
+            (Some(a), None) if a.0.parse::<std::net::IpAddr>().is_ok() => (a.0.clone(), None),
+            _ => continue,
+        };
+        out.push(crate::event::Io {
+            proto: Some(e.proto),
+            addr,
+            port: e.port.lo,
+            name,
+            read: total(&e.received),
+            written: total(&e.sent),
+            ..none.clone()
+        });
+    }
+    out
+}
+
 pub fn http_what(e: &crate::profile::HttpEntry) -> What {
     What::Http {
         service: e.service.clone(),

@@ -64,6 +64,8 @@ rules! {
     EXFIL_SEQUENCE = "exfil-sequence", High, "in one run, 16 KiB or more downloaded over HTTP, then write requests (or requests of 1 KiB or more) carrying at least half as much out, summed over the run (downloads past 1 MiB do not raise that bar); or a protected file read the baseline does not admit, then any such request; to an HTTP service other than the LLM API";
     HTTP_NEW_SERVICE = "http-new-service", Medium, "an HTTP service (Host header and port) the baseline never called";
     HTTP_NEW_WRITE = "http-new-write", Medium, "a write method to an endpoint of a known service that the baseline never wrote to: a new endpoint, or a new method on a known one";
+    NET_VOLUME = "net-volume", Medium, "more bytes sent to (or received from) a destination in one run, over every protocol and whether or not agentguard reads it (TLS it cannot see into, a database, a raw socket), than any baseline run moved, by a margin: twice the largest run plus 16 KiB";
+    FILE_VOLUME = "file-volume", Medium, "more bytes read in one run from the files a learned entry covers than any baseline run read, by a margin: twice the largest run plus 256 KiB (a table, an archive or a source tree pulled in bulk)";
     HTTP_VOLUME = "http-volume", Medium, "more bytes sent to (or received from) an HTTP endpoint in one run than any baseline run moved, by a margin: twice the largest run plus 4 KiB; endpoints of a service that no entry names share 4 KiB sent (a run of nothing)";
     NET_NEW_LOCAL = "net-new-local", Medium, "a new listener on loopback or a unix socket";
     WRITE_WORKSPACE = "write-workspace", Medium, "a new write in the workspace or a temp directory";

@@ -52,6 +52,7 @@ fn file(path: String, access: &[Access]) -> FileEntry {
         replaced: Vec::new(),
         examples: Vec::new(),
         literals: 0,
+        read: Vec::new(),
     }
 }
 
@@ -250,6 +251,8 @@ fn net(op: NetDir, proto: Proto) -> NetEntry {
         seen: Vec::new(),
         count: 0,
         failed: 0,
+        sent: Vec::new(),
+        received: Vec::new(),
     }
 }
 

@@ -10,6 +10,7 @@
 //!    (landlock.rs);
 //! 5. the profile builder;
 //! 6. the sinks: denial lines, live findings and admissions (sinks/), the event log, the UI.
+mod io;
 pub mod landlock;
 pub mod replay;
 pub mod source;
@@ -22,7 +23,7 @@ use libbpf_rs::Link;
 
 use crate::event::{Event, FlagKind, JsonlWriter, Kind, Tls, TlsStatus};
 use crate::profile::Builder;
-use crate::sensor::{decode::Decoder, decode::Record, mono_now, Sensor, Stats};
+use crate::sensor::{decode::Decoder, decode::IoRecord, decode::Record, mono_now, Sensor, Stats};
 use crate::sinks::{denials::Denials, findings::Findings};
 use crate::tree::Tree;
 
@@ -54,6 +55,8 @@ pub struct Pipeline {
     pub root_exit: Option<i32>,
     /// What the sensor cannot see (io_uring, 32-bit syscalls), said once each at the end.
     pub warnings: Vec<String>,
+    /// Open files the kernel counts bytes for, by its key.
+    io: io::Files,
 }
 
 impl Pipeline {
@@ -76,6 +79,7 @@ impl Pipeline {
             root: 0,
             root_exit: None,
             warnings: Vec::new(),
+            io: io::Files::default(),
         }
     }
 
@@ -89,7 +93,35 @@ impl Pipeline {
                     self.handle(ev);
                 }
             }
+            Ok(Record::Io(r)) => {
+                // A socket is named as it was when first used: the DNS name then.
+                let r = match r {
+                    IoRecord::Name { key, mut ev } => {
+                        self.names.observe(&mut ev);
+                        IoRecord::Name { key, ev }
+                    }
+                    count => count,
+                };
+                if let Some(ev) = self.io.record(r) {
+                    self.handle(ev);
+                }
+            }
             Err(_) => self.decode_errors += 1,
+        }
+    }
+
+    /// What the kernel still counted when the recording stopped (Sensor::io_left): the
+    /// bytes of files still open, or closed and not yet taken over, as io events.
+    pub fn io_left(&mut self, mut left: Vec<(u64, u64, u64)>) {
+        left.sort_unstable();
+        let ts = self.decoder.wall_time(mono_now());
+        for (key, read, written) in left {
+            if read == 0 && written == 0 {
+                continue;
+            }
+            if let Some(ev) = self.io.count(key, read, written, ts) {
+                self.handle(ev);
+            }
         }
     }
 

@@ -88,6 +88,7 @@ pub fn add(p: &mut Profile, what: &What, vars: &Vars, scope: Scope, by: Allowed)
                 replaced: Vec::new(),
                 examples: Vec::new(),
                 literals: 0,
+                read: Vec::new(),
                 allowed,
             });
             line
@@ -226,6 +227,8 @@ fn net(
         seen: Vec::new(),
         count: 0,
         failed: 0,
+        sent: Vec::new(),
+        received: Vec::new(),
         allowed,
     };
     let line = format!(

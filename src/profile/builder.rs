@@ -319,6 +319,10 @@ impl Builder {
         if let Kind::Fork { .. } = ev.kind {
             self.processes += 1;
         }
+        if let Kind::Io(io) = &ev.kind {
+            self.add_volume(io);
+            return Vec::new();
+        }
         let whats = observe(ev, tree);
         let failed = u64::from(ev.failed());
         // A connection refused by a policy (enforce's, or the host's own) is reported, and
@@ -396,6 +400,31 @@ impl Builder {
             }
         }
         whats
+    }
+
+    /// Bytes the kernel counted on one open file, joined to what the run did with it: the
+    /// file it opened, the destination it connected to (by the name the tree resolved).
+    fn add_volume(&mut self, io: &crate::event::Io) {
+        if let Some(path) = &io.path {
+            let path = self.vars.abstract_path(&crate::paths::printable(path));
+            return self.ev.add_file_volume(&path, 0, io.written, io.read);
+        }
+        let (Some(proto), false) = (io.proto, io.addr.is_empty()) else {
+            return;
+        };
+        let port = PortPat::one(io.port);
+        let p = |s: &str| crate::paths::printable(s).into_owned();
+        match &io.name {
+            Some(name) => self
+                .ev
+                .add_host_volume((proto, p(name), port), 0, io.written, io.read),
+            None => self.ev.add_net_volume(
+                (NetDir::Connect, proto, p(&io.addr), port),
+                0,
+                io.written,
+                io.read,
+            ),
+        }
     }
 
     /// What ${CWD} and ${HOME} stand for in this run.

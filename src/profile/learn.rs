@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::compact::{self, Folded};
 use super::pattern::PathPat;
 use super::protected;
+use super::volume;
 use super::{
     AddrPat, DnsEntry, DomainPat, ExecEntry, FileEntry, FlagEntry, HttpEntry, LlmEntry, NetDir,
     NetEntry, PortPat, Profile, RunInfo, ToolEntry,
@@ -35,7 +36,8 @@ pub struct Lit {
     /// least: a sample hides which literals two inputs shared).
     pub examples: BTreeSet<String>,
     pub literals: u64,
-    /// An HTTP endpoint's bytes (sent, received) per run.
+    /// Bytes (out, in) per run: an HTTP endpoint's sent and received; a file's written
+    /// and read, a destination's sent and received, as the kernel counted them.
     pub vol: BTreeMap<u32, (u64, u64)>,
     /// A tool's effects by kind, and the runs they were seen in.
     pub effects: BTreeMap<String, BTreeSet<u32>>,
@@ -117,6 +119,11 @@ pub struct Evidence {
     pub hand: Option<Box<Profile>>,
 }
 
+fn add_vol(l: &mut Lit, run: u32, out: u64, inn: u64) {
+    let v = l.vol.entry(run).or_default();
+    *v = (v.0.saturating_add(out), v.1.saturating_add(inn));
+}
+
 /// A literal seen in these runs, this many times.
 fn seen(runs: &[u32], count: u64) -> Lit {
     Lit {
@@ -129,6 +136,19 @@ fn seen(runs: &[u32], count: u64) -> Lit {
 /// `l` joined into the literal `key` has (a new one if none).
 fn join<K: Ord>(m: &mut BTreeMap<K, Lit>, key: K, l: Lit) {
     m.entry(key).or_default().join(&l, true);
+}
+
+/// Per-run volumes (out, in) from an entry's fields, aligned with `seen`; an absent field
+/// is nothing moved.
+fn vols(seen: &[u32], out: &[u64], inn: &[u64]) -> BTreeMap<u32, (u64, u64)> {
+    seen.iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let at = |v: &[u64]| v.get(i).copied().unwrap_or(0);
+            (*run, (at(out), at(inn)))
+        })
+        .filter(|(_, v)| *v != (0, 0))
+        .collect()
 }
 
 /// A profile's hand-written entries, without its runs.
@@ -240,6 +260,25 @@ impl Evidence {
         };
         self.http.entry(key).or_default().join(&l, true);
     }
+    /// Bytes the kernel counted on a file this run opened (out: written, in: read).
+    /// Volume only joins evidence: a file the run was not seen opening (inherited) adds
+    /// none.
+    pub fn add_file_volume(&mut self, path: &str, run: u32, out: u64, inn: u64) {
+        if let Some(l) = self.file.get_mut(path) {
+            add_vol(l, run, out, inn);
+        }
+    }
+    /// Bytes the kernel counted on a socket to a destination this run connected to.
+    pub fn add_net_volume(&mut self, key: NetKey, run: u32, out: u64, inn: u64) {
+        if let Some(l) = self.net.get_mut(&key) {
+            add_vol(l, run, out, inn);
+        }
+    }
+    pub fn add_host_volume(&mut self, key: HostKey, run: u32, out: u64, inn: u64) {
+        if let Some(l) = self.host.get_mut(&key) {
+            add_vol(l, run, out, inn);
+        }
+    }
     pub fn add_flag(&mut self, key: (FlagKind, String), run: u32, count: u64) {
         self.flag
             .entry(key)
@@ -270,17 +309,20 @@ impl Evidence {
             }
         }
         for e in p.file.iter().filter(|e| e.learned) {
+            let read = vols(&e.seen, &[], &e.read);
             if e.replaced.is_empty() && !is_literal(&e.path.0) && !e.protected {
                 let l = Lit {
                     access: e.access.clone(),
                     examples: e.examples.iter().cloned().collect(),
                     literals: e.literals.max(e.examples.len() as u64),
+                    vol: read,
                     ..seen(&e.seen, e.count)
                 };
                 join(&mut ev.file_pat, e.path.0.clone(), l);
             } else if e.replaced.is_empty() {
                 let l = Lit {
                     access: e.access.clone(),
+                    vol: read,
                     ..seen(&e.seen, e.count)
                 };
                 join(&mut ev.file, unescape(&e.path.0), l);
@@ -297,6 +339,7 @@ impl Evidence {
             let l = Lit {
                 failed: e.failed,
                 addrs: e.addresses.iter().cloned().collect(),
+                vol: vols(&e.seen, &e.sent, &e.received),
                 ..seen(&e.seen, e.count)
             };
             match (&e.host, &e.addr) {
@@ -335,12 +378,7 @@ impl Evidence {
         }
         for e in p.http.iter().filter(|e| e.learned) {
             let l = Lit {
-                vol: e
-                    .seen
-                    .iter()
-                    .zip(e.sent.iter().zip(&e.received))
-                    .map(|(run, (s, r))| (*run, (*s, *r)))
-                    .collect(),
+                vol: vols(&e.seen, &e.sent, &e.received),
                 ..seen(&e.seen, e.count)
             };
             join(
@@ -403,6 +441,9 @@ impl Evidence {
         p.runs = self.runs.len() as u32;
         p.run_info = self.runs;
         let seen = |l: &Lit| l.seen.iter().copied().collect::<Vec<u32>>();
+        // Kernel-counted volumes per run of `seen`: (out, in) in Lit::vol.
+        let vol_out = |l: &Lit| volume::per_run(&seen(l), |r| l.vol.get(&r).map_or(0, |v| v.0));
+        let vol_in = |l: &Lit| volume::per_run(&seen(l), |r| l.vol.get(&r).map_or(0, |v| v.1));
         p.exec.extend(
             learn_paths(&self.exec, &self.exec_pat, false)
                 .into_iter()
@@ -437,6 +478,7 @@ impl Evidence {
                         replaced: Vec::new(),
                         examples,
                         literals,
+                        read: vol_in(&u.lit),
                     }
                 }),
         );
@@ -456,6 +498,8 @@ impl Evidence {
                     seen: seen(l),
                     count: l.count,
                     failed: l.failed,
+                    sent: vol_out(l),
+                    received: vol_in(l),
                 }),
         );
         p.net
@@ -472,6 +516,8 @@ impl Evidence {
                 seen: seen(l),
                 count: l.count,
                 failed: l.failed,
+                sent: vol_out(l),
+                received: vol_in(l),
             }));
         p.dns.extend(self.dns.iter().map(|(name, l)| DnsEntry {
             allowed: None,

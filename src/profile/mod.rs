@@ -16,6 +16,7 @@ pub mod matcher;
 pub mod merge;
 pub mod pattern;
 pub mod protected;
+pub mod volume;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -203,6 +204,10 @@ pub struct FileEntry {
     pub examples: Vec<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub literals: u64,
+    /// Learned: bytes read from the files it covers in each run of `seen`, in that order,
+    /// as the kernel counted them (absent when none were read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read: Vec<u64>,
     /// Written by `agentguard allow`: who admitted it, when and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Allowed>,
@@ -249,6 +254,13 @@ pub struct NetEntry {
     /// Attempts that failed (refused, unreachable): intent is behaviour too.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failed: u64,
+    /// Learned connections: bytes sent to and received from the destination in each run
+    /// of `seen`, in that order, as the kernel counted them on the sockets (absent when
+    /// none moved).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub received: Vec<u64>,
     /// Written by `agentguard allow`: who admitted it, when and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Allowed>,
@@ -464,6 +476,8 @@ impl Profile {
         }
         for e in &self.file {
             check("file", &e.path, e.learned, &e.seen, &e.allowed)?;
+            volume::check(e.learned, &e.seen, &[("read", &e.read)])
+                .map_err(|m| anyhow::anyhow!("[[file]] {}: {m}", e.path))?;
             if e.access.is_empty() {
                 bail!("[[file]] {}: field `access` is empty", e.path);
             }
@@ -471,6 +485,12 @@ impl Profile {
         for e in &self.net {
             let what = e.describe();
             check("net", &what, e.learned, &e.seen, &e.allowed)?;
+            volume::check(
+                e.learned,
+                &e.seen,
+                &[("sent", &e.sent), ("received", &e.received)],
+            )
+            .map_err(|m| anyhow::anyhow!("[[net]] {what}: {m}"))?;
             match (&e.addr, &e.host) {
                 (Some(_), Some(_)) => bail!("[[net]] {what}: give `addr` or `host`, not both"),
                 (None, None) => bail!("[[net]] {what}: field `addr` or `host` is missing"),

@@ -355,6 +355,7 @@ fn protected_paths_are_never_generalised_nor_admitted_by_learning() {
         replaced: vec![],
         examples: vec![],
         literals: 0,
+        read: Vec::new(),
     });
     let m = Matcher::new(&hand, &vars()).unwrap();
     assert_eq!(m.file("/home/ann/.ssh/id_ed25519", &read), Verdict::Covered);
@@ -385,6 +386,7 @@ fn a_learned_pattern_never_admits_a_protected_path() {
         replaced: vec![],
         examples: vec![],
         literals: 0,
+        read: Vec::new(),
     });
     let m = Matcher::new(&p2, &vars()).unwrap();
     assert_eq!(
@@ -412,6 +414,7 @@ fn hand_written_rules_survive_a_merge() {
         replaced: vec![],
         examples: vec![],
         literals: 0,
+        read: Vec::new(),
     });
     a.net.push(NetEntry {
         allowed: None,
@@ -426,6 +429,8 @@ fn hand_written_rules_survive_a_merge() {
         seen: vec![],
         count: 0,
         failed: 0,
+        sent: Vec::new(),
+        received: Vec::new(),
     });
     let a = Profile::parse(&text(&a), Path::new("a.toml")).unwrap();
     let m = merge(&[
@@ -814,4 +819,87 @@ fn a_name_with_a_star_is_never_learned_as_a_wildcard() {
     );
     // /etc/shadow's backup is as secret as /etc/shadow.
     assert!(protected::protects("/etc/shadow-", Some(Access::Read)));
+}
+
+/// Kernel-counted bytes join what the run did with the file or destination, per run, and
+/// survive a merge; a file the run was not seen opening adds none.
+#[test]
+fn volumes_are_learned_per_run_and_merged() {
+    let io = |path: Option<&str>, name: Option<&str>, read: u64, written: u64| {
+        Kind::Io(event::Io {
+            path: path.map(String::from),
+            proto: name.map(|_| event::Proto::Tcp),
+            addr: if name.is_some() {
+                "1.2.3.4".into()
+            } else {
+                String::new()
+            },
+            port: if name.is_some() { 443 } else { 0 },
+            name: name.map(String::from),
+            read,
+            written,
+        })
+    };
+    let one = |id: &str, rows: u64, sent: u64| {
+        let tree = Tree::default();
+        let mut b = Builder::new(vars());
+        let connect = Net {
+            op: NetOp::Connect,
+            family: crate::event::Family::Inet,
+            proto: event::Proto::Tcp,
+            addr: "1.2.3.4".into(),
+            port: 443,
+            mapped: false,
+            name: Some("api.example.com".into()),
+            error: None,
+        };
+        b.add(
+            &ev(5, open("/home/ann/work/data/a.csv", vec![Access::Read])),
+            &tree,
+        );
+        b.add(&ev(5, Kind::Net(connect.clone())), &tree);
+        b.add(
+            &ev(5, io(Some("/home/ann/work/data/a.csv"), None, rows, 0)),
+            &tree,
+        );
+        b.add(
+            &ev(5, io(Some("/home/ann/work/data/a.csv"), None, 5, 0)),
+            &tree,
+        );
+        b.add(&ev(5, io(None, Some("api.example.com"), 70, sent)), &tree);
+        // Never opened in this run (inherited): no entry, no volume.
+        assert!(b
+            .add(&ev(5, io(Some("/etc/inherited"), None, 9, 0)), &tree)
+            .is_empty());
+        b.finish(run(id, "2026-11-26T12:00:00Z"))
+    };
+    let a = one("a", 1000, 300);
+    let f = a
+        .file
+        .iter()
+        .find(|e| e.path.0 == "${CWD}/data/a.csv")
+        .unwrap();
+    assert_eq!(f.read, vec![1005]);
+    assert!(a.file.iter().all(|e| !e.path.0.contains("inherited")));
+    let n = a.net.iter().find(|e| e.host.is_some()).unwrap();
+    assert_eq!((n.sent.clone(), n.received.clone()), (vec![300], vec![70]));
+    let b = one("b", 4000, 900);
+    let m = merge(&[(a, "a".into()), (b, "b".into())]).unwrap();
+    let f = m
+        .file
+        .iter()
+        .find(|e| e.path.0 == "${CWD}/data/a.csv")
+        .unwrap();
+    assert_eq!(
+        (f.seen.clone(), f.read.clone()),
+        (vec![0, 1], vec![1005, 4005])
+    );
+    let n = m.net.iter().find(|e| e.host.is_some()).unwrap();
+    assert_eq!(n.sent, vec![300, 900]);
+    // Merged again with itself: the same runs, the same volumes.
+    let again = merge(&[(m.clone(), "m".into()), (m.clone(), "m2".into())]).unwrap();
+    assert_eq!(again, m);
+    // And it reads back.
+    let text = m.to_toml().unwrap();
+    assert_eq!(Profile::parse(&text, Path::new("m.toml")).unwrap(), m);
 }

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use anyhow::{bail, Result};
 
 use super::skel::types::{
-    ag_data_op, ag_file_op, ag_flag_op, ag_flags, ag_hdr, ag_kind, ag_net_op,
+    ag_data_op, ag_file_op, ag_flag_op, ag_flags, ag_hdr, ag_io_op, ag_kind, ag_net_op,
 };
 use crate::abi::{ag_deny_op, ag_rule_id};
 use crate::event::{
@@ -21,6 +21,21 @@ const HDR: usize = std::mem::size_of::<ag_hdr>();
 pub enum Record {
     Event(Event),
     Data(crate::llm::Payload),
+    /// A kernel byte count (io.bpf.c), for the pipeline to pair with the file it named.
+    Io(IoRecord),
+}
+
+/// An AG_IO record: what an open file is (its first counted call), or what it moved.
+#[derive(Debug)]
+pub enum IoRecord {
+    /// `io` holds what the file is, with no bytes yet; `ev` is the event it will become.
+    Name { key: u64, ev: Event },
+    Count {
+        key: u64,
+        read: u64,
+        written: u64,
+        ts: Timestamp,
+    },
 }
 
 #[cfg(test)]
@@ -28,7 +43,7 @@ impl Record {
     fn event(self) -> Event {
         match self {
             Record::Event(e) => e,
-            Record::Data(p) => panic!("a data record, not an event: {p:?}"),
+            other => panic!("not an event: {other:?}"),
         }
     }
 }
@@ -46,6 +61,57 @@ impl Decoder {
         Self {
             mono_to_wall_ns,
             rule_names: Vec::new(),
+        }
+    }
+
+    /// An AG_IO record. A file named through a detached mount names nothing a profile
+    /// describes (as for opens): it is left unnamed, and its bytes are not reported.
+    fn io(&self, h: &ag_hdr, s: &[u8], tree: &Tree) -> Result<Record> {
+        let key = h.arg[0];
+        match ag_io_op(h.op as u32) {
+            ag_io_op::AG_IO_COUNT => Ok(Record::Io(IoRecord::Count {
+                key,
+                read: h.arg[1],
+                written: h.arg[2],
+                ts: self.wall_time(h.ts),
+            })),
+            ag_io_op::AG_IO_NAME => {
+                let mut io = event::Io {
+                    path: None,
+                    proto: None,
+                    addr: String::new(),
+                    port: h.port,
+                    name: None,
+                    read: 0,
+                    written: 0,
+                };
+                if h.family == 0 {
+                    // Left unnamed (neither path nor peer): the pipeline drops its counts.
+                    if !has(h, ag_flags::AG_F_DETACHED) && has(h, ag_flags::AG_F_RESOLVED) {
+                        io.path = Some(components_path(s));
+                    }
+                } else {
+                    io.proto = Some(proto(h.family, h.sotype));
+                    let (_, addr, _) = address(h, &[]);
+                    // An unconnected socket's peer is all zeroes.
+                    if h.port != 0 {
+                        io.addr = addr;
+                    }
+                }
+                Ok(Record::Io(IoRecord::Name {
+                    key,
+                    ev: Event {
+                        ts: self.wall_time(h.ts),
+                        pid: h.tgid,
+                        tid: h.tid,
+                        ppid: h.ppid,
+                        exe: tree.exe_of(h.tgid).to_string(),
+                        kind: Kind::Io(io),
+                        cause: None,
+                    },
+                }))
+            }
+            other => bail!("unknown io operation {}", other.0),
         }
     }
 
@@ -153,6 +219,7 @@ impl Decoder {
                     bytes: strs[0].to_vec(),
                 }));
             }
+            ag_kind::AG_IO => return self.io(&h, strs[0], tree),
             other => bail!("unknown record kind {}", other.0),
         };
         // From its exec on, a process is named by what it executed.

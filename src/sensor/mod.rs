@@ -305,6 +305,32 @@ impl<'obj> Sensor<'obj> {
         })
     }
 
+    /// What the kernel's byte counts still hold (io.bpf.c): (file key, read, written) for
+    /// each open file counted and not yet reported. Read once the ring buffer is drained,
+    /// after the tree ended: the entries are never deleted here (nothing counts on).
+    pub fn io_left(&self) -> Result<Vec<(u64, u64, u64)>> {
+        let map = &self.skel.maps.io;
+        let mut out = Vec::new();
+        for k in map.keys() {
+            let Some(v) = map
+                .lookup(&k, MapFlags::ANY)
+                .context("reading the sensor's byte counts")?
+            else {
+                continue; // gone since it was listed
+            };
+            let (Ok(key), true) = (
+                <[u8; 8]>::try_from(k.as_slice()),
+                v.len() >= std::mem::size_of::<skel::types::ag_io>(),
+            ) else {
+                anyhow::bail!("the sensor's byte counts: an entry of {} bytes", v.len());
+            };
+            // SAFETY: ag_io is plain old data and the length was checked.
+            let io: skel::types::ag_io = unsafe { std::ptr::read_unaligned(v.as_ptr().cast()) };
+            out.push((u64::from_ne_bytes(key), io.read, io.written));
+        }
+        Ok(out)
+    }
+
     /// The ring buffer's size in bytes.
     pub fn ring_bytes(&self) -> usize {
         self.skel.maps.events.max_entries() as usize

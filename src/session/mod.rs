@@ -279,8 +279,9 @@ fn follow(
             break;
         }
     }
-    // Everything the tree wrote before it ended.
+    // Everything the tree wrote before it ended, then what the kernel still counted.
     source.finish(pipe)?;
+    pipe.io_left(sensor.io_left()?);
     pipe.losses(sensor.stats()?, &mut stats);
     if let Some(r) = &mut started.relay {
         r.finish();

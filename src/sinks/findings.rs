@@ -43,6 +43,10 @@ impl Findings {
                     ev.cause.as_ref(),
                 ));
             }
+            // What a file or socket moved, as the kernel counted it.
+            if let Kind::Io(io) = &ev.kind {
+                found.extend(c.io(io, Some((tree, ev.pid)), ev.cause.as_ref()));
+            }
             // What the tool call behind it has never done.
             if let Some(cause) = ev.cause.as_ref().filter(|_| !ev.failed() && !ev.denied()) {
                 found.extend(c.tool_effects(whats, Some((tree, ev.pid)), cause));

@@ -92,6 +92,7 @@ pub fn kind_name(k: &Kind) -> &'static str {
         Kind::ToolCall(_) => "llm.tool_call",
         Kind::Http(_) => "http",
         Kind::Tls(_) => "tls",
+        Kind::Io(_) => "io",
     }
 }
 
@@ -214,6 +215,12 @@ fn what(ev: &Event) -> String {
             crate::llm::attribute::summary(&t.name, &t.arguments)
         ),
         Kind::Tls(t) => format!("tls {} {}: {}", t.status, t.library, t.detail),
+        Kind::Io(io) => format!(
+            "io {} ({} B in, {} B out)",
+            crate::paths::printable(&io.object()),
+            io.read,
+            io.written
+        ),
     }
 }
 
