@@ -216,15 +216,7 @@ pub fn describe(p: &Profile, name: &str, examples: usize) -> String {
     });
     section(&mut s, "tool calls", tools);
     let http = p.http.iter().map(|e| {
-        let volume = if e.sent.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "   (per run at most {} out, {} in)",
-                most(&e.sent),
-                most(&e.received)
-            )
-        };
+        let volume = out_in(&e.sent, &e.received);
         format!(
             "  {:<10} {:<7} {}{}{volume}",
             evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
@@ -404,21 +396,25 @@ fn net_line(e: &NetEntry, runs: u32) -> String {
     } else {
         String::new()
     };
-    let volume = if e.sent.is_empty() && e.received.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "   (per run at most {} out, {} in)",
-            most(&e.sent),
-            most(&e.received)
-        )
-    };
+    let volume = out_in(&e.sent, &e.received);
     format!(
         "  {:<10} {:<8} {:<6} {}{failed}{volume}",
         evidence(e.learned, &e.seen, runs, e.allowed.as_ref()),
         format!("{:?}", e.op).to_lowercase(),
         format!("{:?}", e.proto).to_lowercase(),
         e.describe()
+    )
+}
+
+/// Learned volumes out and in, as `show` prints them after an entry (nothing when none).
+fn out_in(sent: &[u64], received: &[u64]) -> String {
+    if sent.is_empty() && received.is_empty() {
+        return String::new();
+    }
+    format!(
+        "   (per run at most {} out, {} in)",
+        most(sent),
+        most(received)
     )
 }
 

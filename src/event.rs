@@ -538,7 +538,7 @@ pub struct Http {
 /// What an open file moved. A file: `path`. A socket: `proto`, `addr` and `port` of its
 /// peer (empty and 0 when it had none: a datagram socket that sent to many), and the name
 /// the tree resolved for the address when it first used it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Io {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,

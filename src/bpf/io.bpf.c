@@ -141,10 +141,9 @@ __hidden __noinline int on_io(int fd, long n, bool out)
 	}
 	if (!v) {
 		emit_name(f, &cur, family, sotype);
-		if (bpf_map_update_elem(&io, &key, &cur, BPF_NOEXIST) == 0 ||
-		    /* another thread made it first */
-		    bpf_map_lookup_elem(&io, &key))
-			v = bpf_map_lookup_elem(&io, &key);
+		/* Fails when another thread made it first (then it is there) or when full. */
+		bpf_map_update_elem(&io, &key, &cur, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&io, &key);
 		if (!v) {
 			/* Full: these bytes on their own, after the name. */
 			emit_count(key, out ? 0 : n, out ? n : 0);

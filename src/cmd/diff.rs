@@ -111,7 +111,7 @@ impl RunInput {
         // A run profile's volumes: each endpoint's bytes in its run (no order: no sequence).
         for e in p.http.iter().filter(|e| e.learned) {
             let what = crate::diff::http_what(e);
-            let total = |v: &[u64]| v.iter().fold(0u64, |a, b| a.saturating_add(*b));
+            use crate::profile::volume::total;
             checker.exchange(&what, total(&e.sent), total(&e.received), None, None);
         }
         // And what its files and sockets moved, for the entries that name one file or

@@ -267,12 +267,8 @@ port = 5432
     fn file(path: &str, read: u64) -> Io {
         Io {
             path: Some(path.into()),
-            proto: None,
-            addr: String::new(),
-            port: 0,
-            name: None,
             read,
-            written: 0,
+            ..Io::default()
         }
     }
 

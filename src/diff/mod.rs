@@ -750,16 +750,8 @@ pub fn behaviour(p: &Profile, vars: &Vars, origin: &Path) -> Result<Vec<(What, u
 /// A run profile's volumes as io events: one per literal [[file]] entry that read, one per
 /// [[net]] connection to one address or name and port that moved bytes.
 pub fn run_io(p: &Profile, vars: &Vars) -> Vec<crate::event::Io> {
-    let total = |v: &[u64]| v.iter().fold(0u64, |a, b| a.saturating_add(*b));
-    let none = crate::event::Io {
-        path: None,
-        proto: None,
-        addr: String::new(),
-        port: 0,
-        name: None,
-        read: 0,
-        written: 0,
-    };
+    use crate::profile::volume::total;
+    let none = crate::event::Io::default();
     let mut out = Vec::new();
     for e in p.file.iter().filter(|e| e.learned && !e.read.is_empty()) {
         match vars.expand(&e.path.0) {

@@ -69,12 +69,7 @@ mod tests {
                 exe: "/bin/cat".into(),
                 kind: Kind::Io(Io {
                     path: path.map(String::from),
-                    proto: None,
-                    addr: String::new(),
-                    port: 0,
-                    name: None,
-                    read: 0,
-                    written: 0,
+                    ..Io::default()
                 }),
                 cause: None,
             },

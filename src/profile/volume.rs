@@ -16,6 +16,11 @@ pub fn limit(runs: &[u64], margin: u64) -> Option<u64> {
     Some(max.saturating_mul(2).saturating_add(margin))
 }
 
+/// A run profile's volume: its runs' bytes summed (saturating).
+pub fn total(runs: &[u64]) -> u64 {
+    runs.iter().fold(0u64, |a, b| a.saturating_add(*b))
+}
+
 /// Per run of `seen`, what `of` gives it; empty when every run moved nothing (the field is
 /// then left out of the profile).
 pub fn per_run(seen: &[u32], of: impl Fn(u32) -> u64) -> Vec<u64> {

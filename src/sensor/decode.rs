@@ -77,13 +77,8 @@ impl Decoder {
             })),
             ag_io_op::AG_IO_NAME => {
                 let mut io = event::Io {
-                    path: None,
-                    proto: None,
-                    addr: String::new(),
                     port: h.port,
-                    name: None,
-                    read: 0,
-                    written: 0,
+                    ..Default::default()
                 };
                 if h.family == 0 {
                     // Left unnamed (neither path nor peer): the pipeline drops its counts.
