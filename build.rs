@@ -27,6 +27,7 @@ const OBJECTS: &[(&str, &[&str])] = &[
     ),
     ("probe", &["src/bpf/probe.bpf.c"]),
     ("egress", &["src/bpf/egress.bpf.c"]),
+    ("endpoint", &["src/bpf/endpoint.bpf.c"]),
 ];
 
 /// The commit built, for --version: "unknown" outside a git checkout, "-dirty" with

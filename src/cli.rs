@@ -86,8 +86,12 @@ auto, the default, says which before the start): opens of files by access, execu
 datagrams (IPv4, IPv6; unix sockets by the socket the kernel reaches, its bound name) that the profile does \
 not allow fail with EPERM; ptrace of processes \
 outside the tree, kernel module loads, bpf() and mounts are denied. Protected paths are denied unless a \
-hand-written rule names them. Each denial is printed on standard error, written to --events, and counted in \
-the summary. Everything record does, enforce does too (-o, --events, --baseline).\n\n\
+hand-written rule names them. Plain HTTP/1.x requests are checked by endpoint (under either backend): \
+a request whose service, method and path template the profile's [[http]] entries do not cover, rated as diff \
+rates it, fails with EACCES at the send that completes its header block when --deny-at denies its rating \
+(split, pipelined and chunked requests are followed; what cannot be followed is denied; TCP Fast Open is \
+refused); HTTPS requests are reported, not refused. Each denial is printed on standard error, written to \
+--events, and counted in the summary. Everything record does, enforce does too (-o, --events, --baseline).\n\n\
 Progressive enforcement: a baseline learned from a few runs never holds everything the next run does (another \
 document, wc instead of grep). --deny-at LEVEL (default high) denies what `agentguard diff` would rate LEVEL or \
 above, and admits what it rates below: the same rule table (agentguard diff --help, RULES) decides both. Before \

@@ -391,6 +391,8 @@ pub enum DenyOp {
     Xattr,
     /// Too deep or too long for the kernel to check: denied because unchecked.
     Uncheckable,
+    /// A plain HTTP request the profile does not cover, refused as it completed.
+    Http,
 }
 
 impl DenyOp {
@@ -414,6 +416,7 @@ impl DenyOp {
             DenyOp::Process => "process",
             DenyOp::Xattr => "xattr",
             DenyOp::Uncheckable => "uncheckable",
+            DenyOp::Http => "http",
         }
     }
 }

@@ -18,3 +18,7 @@ pub mod egress {
 pub mod probe {
     include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));
 }
+
+pub mod endpoint {
+    include!(concat!(env!("OUT_DIR"), "/endpoint.skel.rs"));
+}

@@ -39,6 +39,10 @@ mod includes;
 /// `enforce` on this machine, whose kernel refuses LSM programs: it fails closed.
 mod enforce;
 
+/// Plain HTTP enforced by endpoint, from recorded runs, against a tree that splits,
+/// pipelines and frames its requests to get one past.
+mod endpoints;
+
 /// `enforce --backend landlock`: Landlock for files, cgroup programs for connections.
 mod landlock;
 

@@ -36,6 +36,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define SOCK_TYPE_MASK 0xf
 #define IPPROTO_ICMP 1
 #define IPPROTO_TCP 6
+#define MSG_FASTOPEN 0x20000000
+#define TCP_FASTOPEN_CONNECT 30
 #define IPPROTO_UDP 17
 #define IPPROTO_ICMPV6 58
 #define S_IFCHR 0020000
@@ -708,10 +710,32 @@ int BPF_PROG(enforce_sendmsg, struct socket *sock, struct msghdr *msg, int size,
 		return ret;
 	if (!in_scope(bpf_get_current_task_btf()))
 		return 0;
+	/* Fast Open's data leaves with the SYN, before the connection is in the HTTP
+	 * endpoint check's map (endpoint.bpf.c): refused, as its setsockopt is. */
+	if ((BPF_CORE_READ(msg, msg_flags) & MSG_FASTOPEN) &&
+	    BPF_CORE_READ(sock, type) == SOCK_STREAM) {
+		struct denial d = { .op = AG_DENY_FASTOPEN };
+
+		return deny(&d);
+	}
 	name = BPF_CORE_READ(msg, msg_name);
 	if (!name)
 		return 0;	/* connected: connect() was checked */
 	return check_sockaddr(sock, name);
+}
+
+SEC("lsm/socket_setsockopt")
+int BPF_PROG(enforce_setsockopt, struct socket *sock, int level, int optname, int ret)
+{
+	struct denial d = { .op = AG_DENY_FASTOPEN };
+
+	if (ret)
+		return ret;
+	if (level != IPPROTO_TCP || optname != TCP_FASTOPEN_CONNECT)
+		return 0;
+	if (!in_scope(bpf_get_current_task_btf()))
+		return 0;
+	return deny(&d);
 }
 
 /*

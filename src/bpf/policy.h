@@ -187,6 +187,43 @@ enum ag_deny_op {
 	AG_DENY_XATTR = 15,		/* want: 1 security.*, 2 trusted.* */
 	AG_DENY_BIND = 16,		/* binding port 53 */
 	AG_DENY_TASK = 17,		/* limits, scheduling or signal owner of a process outside the tree; want = pid */
+	AG_DENY_HTTP = 18,		/* an HTTP request (endpoint.bpf.c); rule = enum ag_http_class; strings: service, method, path */
+	AG_DENY_FASTOPEN = 19,		/* TCP Fast Open: data sent before the connection is checked by endpoint */
+};
+
+/*
+ * HTTP endpoints (endpoint.bpf.c): a request is looked up by its key as the profile spells
+ * it (src/profile/http.rs): the service "host:port" from the Host header, the method upper
+ * case, the path template ("/api/tickets/{id}"). Each field NUL-padded; a field longer
+ * than its buffer makes the request match nothing.
+ */
+#define AG_HTTP_SERVICE_LEN 64
+#define AG_HTTP_METHOD_LEN 16
+#define AG_HTTP_PATH_LEN 172
+#define AG_HTTP_ENDPOINTS 16384
+
+enum ag_http_kind {
+	AG_HTTP_ENDPOINT = 1,	/* service, method, path: an endpoint the profile admits */
+	AG_HTTP_SERVICE = 2,	/* service only: a service of the profile; value 1 if it writes there */
+	AG_HTTP_LLM = 3,	/* service: an [[llm]] host as the Host header names it */
+};
+
+struct ag_http_key {
+	__u32 kind;		/* enum ag_http_kind */
+	char service[AG_HTTP_SERVICE_LEN];
+	char method[AG_HTTP_METHOD_LEN];
+	char path[AG_HTTP_PATH_LEN];
+};
+
+/* What an uncovered request is, as diff rates it (src/diff/rules.rs); deny_mask has a
+ * bit per class the level denies. */
+enum ag_http_class {
+	AG_HTTP_NEW_SERVICE = 1,	/* http-new-service */
+	AG_HTTP_WRITE_READ_ONLY = 2,	/* http-write-read-only */
+	AG_HTTP_NEW_WRITE = 3,		/* http-new-write */
+	AG_HTTP_NEW_ENDPOINT = 4,	/* http-new-endpoint */
+	AG_HTTP_LLM_NEW_HOST = 5,	/* llm-new-host */
+	AG_HTTP_MALFORMED = 6,		/* not HTTP/1.x the kernel can follow: always denied */
 };
 
 #endif

@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 
 use crate::cli::{Backend as Choice, EnforceArgs, OnDeny};
-use crate::enforce::{admit, compile, landlock, lsm, needs, Backend, Setup};
+use crate::enforce::{admit, compile, endpoint, landlock, lsm, needs, Backend, Setup};
 use crate::profile::{include, Profile, Vars};
 
 pub fn run(args: EnforceArgs) -> Result<i32> {
@@ -76,6 +76,11 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
         }
         bail!("the profile cannot run its own programs; the command was not started");
     }
+    // Plain HTTP by endpoint: what the level denies of what the profile does not cover.
+    let http = endpoint::policy(&effective, args.deny_at.level());
+    for n in &http.narrowed {
+        eprintln!("agentguard: {name}: narrowed: {n}");
+    }
     let opts = lsm::Options {
         audit: args.audit,
         kill_on_deny: args.on_deny == OnDeny::Kill,
@@ -97,6 +102,7 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
         backend,
         admitting,
         max_tasks: args.max_tasks,
+        http,
     };
     crate::session::run(args.run, Some(setup))
 }
@@ -147,7 +153,7 @@ fn landlock_backend(
         c.net.len()
     );
     eprintln!(
-        "agentguard: and a seccomp filter: clone3 (ENOSYS: clone is used instead), terminal input injection, raw, packet and other socket families, device nodes, mounts, kernel modules, bpf() and kexec fail with EPERM; signals outside the tree are refused by Landlock; the tree runs without CAP_NET_ADMIN and CAP_SETFCAP"
+        "agentguard: and a seccomp filter: clone3 (ENOSYS: clone is used instead), terminal input injection, raw, packet and other socket families, TCP Fast Open, device nodes, mounts, kernel modules, bpf() and kexec fail with EPERM; signals outside the tree are refused by Landlock; the tree runs without CAP_NET_ADMIN and CAP_SETFCAP"
     );
     eprintln!("agentguard: not covered by Landlock: {}", not.join("; "));
     for w in &plan.widened {

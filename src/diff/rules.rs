@@ -403,6 +403,28 @@ fn http(service: &str, method: &str, cx: &Context) -> Rated {
 
 type Rated = (&'static Rule, String);
 
+/// The rule of each class of HTTP request the kernel rates (enum ag_http_class of
+/// src/bpf/policy.h): `enforce --deny-at` denies a class whose rule is rated at the level
+/// or above, as it decides for everything else.
+pub const HTTP_CLASSES: &[(u32, &Rule)] = {
+    use crate::skel::endpoint::types::ag_http_class as C;
+    &[
+        (C::AG_HTTP_NEW_SERVICE.0, &HTTP_NEW_SERVICE),
+        (C::AG_HTTP_WRITE_READ_ONLY.0, &HTTP_WRITE_READ_ONLY),
+        (C::AG_HTTP_NEW_WRITE.0, &HTTP_NEW_WRITE),
+        (C::AG_HTTP_NEW_ENDPOINT.0, &HTTP_NEW_ENDPOINT),
+        (C::AG_HTTP_LLM_NEW_HOST.0, &LLM_NEW_HOST),
+    ]
+};
+
+/// The rule a kernel denial's class stands for (None: a request it could not follow).
+pub fn http_class(class: u64) -> Option<&'static Rule> {
+    HTTP_CLASSES
+        .iter()
+        .find(|(c, _)| u64::from(*c) == class)
+        .map(|(_, r)| *r)
+}
+
 /// A file access the baseline does not cover: where it wrote, or what it read.
 fn file(path: &str, access: &BTreeSet<Access>, hit: &Hit, cx: &Context) -> Rated {
     if hit.verdict == Verdict::Protected {

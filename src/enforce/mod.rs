@@ -3,6 +3,7 @@
 pub mod admit;
 pub mod compile;
 pub mod egress;
+pub mod endpoint;
 pub mod landlock;
 pub mod lsm;
 pub mod needs;
@@ -29,4 +30,6 @@ pub struct Setup {
     pub admitting: Option<(crate::diff::Checker, crate::diff::rules::Severity)>,
     /// The tree cgroup's pids.max (--max-tasks).
     pub max_tasks: u32,
+    /// Plain HTTP requests, checked by endpoint under either backend.
+    pub http: endpoint::Policy,
 }

@@ -14,6 +14,8 @@
 //! - device nodes (mknod of a character or block device).
 //! - mounts, old and new API (a detached mount's paths are relative to its own root).
 //! - kernel modules, bpf(), kexec, io_uring (its operations pass no seccomp filter).
+//! - TCP Fast Open (sendto, sendmsg, sendmmsg with MSG_FASTOPEN; TCP_FASTOPEN_CONNECT): its
+//!   data leaves before the connection reaches the HTTP endpoint check (endpoint.bpf.c).
 //! - prlimit64 on another process (limits that would disarm the watchdog or agentguard).
 //! - every x32 and 32-bit system call: their numbers differ, so a filter of 64-bit
 //!   numbers would not see them.
@@ -84,6 +86,31 @@ fn deny_list() -> Result<BpfProgram> {
         (2, Len::Dword, Op::Ne, 0),
     ])?);
     rules.insert(libc::SYS_socket, socket);
+    // TCP Fast Open: the data leaves with the SYN, before the connection is in the HTTP
+    // endpoint check's map (src/bpf/endpoint.bpf.c sees established connections only).
+    let fastopen = libc::MSG_FASTOPEN as u64;
+    for (nr, flags_arg) in [
+        (libc::SYS_sendto, 3),
+        (libc::SYS_sendmsg, 2),
+        (libc::SYS_sendmmsg, 3),
+    ] {
+        rules.insert(
+            nr,
+            vec![rule(&[(
+                flags_arg,
+                Len::Dword,
+                Op::MaskedEq(fastopen),
+                fastopen,
+            )])?],
+        );
+    }
+    rules.insert(
+        libc::SYS_setsockopt,
+        vec![rule(&[
+            (1, Len::Dword, Op::Eq, libc::IPPROTO_TCP as u64),
+            (2, Len::Dword, Op::Eq, libc::TCP_FASTOPEN_CONNECT as u64),
+        ])?],
+    );
     // Limits of another process (pid not 0, a new limit given): RLIMIT_NOFILE 0 on the
     // watchdog, RLIMIT_CPU on agentguard. Landlock does not scope them.
     rules.insert(

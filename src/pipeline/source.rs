@@ -53,7 +53,7 @@ impl Records {
 /// on its own budget, the denials first, so a flood of the sensor's records cannot starve
 /// the denials ring.
 pub struct Rings<'a> {
-    /// The denials ring (when enforcing with BPF LSM), then the sensor's.
+    /// The denials rings (when enforcing), then the sensor's.
     rings: Vec<RingBuffer<'a>>,
     queue: Rc<RefCell<Records>>,
     spare: Records,
@@ -70,9 +70,13 @@ const BATCHES: usize = 64;
 const MIN_RECORD: usize = 8 + std::mem::size_of::<crate::skel::sensor::types::ag_hdr>();
 
 impl<'a> Rings<'a> {
-    pub fn open(sensor: &'a Sensor, denials: Option<&'a dyn MapCore>) -> Result<Rings<'a>> {
+    pub fn open(sensor: &'a Sensor, denials: Vec<&'a dyn MapCore>) -> Result<Rings<'a>> {
         // A ring buffer map's size is its max_entries, in bytes.
-        let bytes = sensor.ring_bytes() + denials.map_or(0, |m| m.max_entries() as usize);
+        let bytes = sensor.ring_bytes()
+            + denials
+                .iter()
+                .map(|m| m.max_entries() as usize)
+                .sum::<usize>();
         let queue = Rc::new(RefCell::new(Records::default()));
         let into = |q: &Rc<RefCell<Records>>| {
             let q = Rc::clone(q);
@@ -82,7 +86,7 @@ impl<'a> Rings<'a> {
             }
         };
         let mut rings = Vec::new();
-        if let Some(map) = denials {
+        for map in denials {
             let mut b = RingBufferBuilder::new();
             b.add(map, into(&queue))
                 .context("opening the denials ring buffer")?;

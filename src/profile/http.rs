@@ -33,7 +33,7 @@ pub fn service(host: &str, tls: bool) -> String {
 
 /// Percent-encodes what is not printable ASCII, and braces (a placeholder's): names a
 /// profile holds stay the same through `paths::printable`, and never spell `{id}`.
-fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_graphic() && b != b'{' && b != b'}' {

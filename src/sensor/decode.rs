@@ -194,7 +194,7 @@ impl Decoder {
             ag_kind::AG_NET => Kind::Net(net(&h, strs[0])?),
             ag_kind::AG_DNS => Kind::Dns(dns(&h, strs[0])),
             ag_kind::AG_FLAG => Kind::Flag(flag(&h, strs)?),
-            ag_kind::AG_DENY => Kind::Deny(self.deny(&h, strs[0])),
+            ag_kind::AG_DENY => Kind::Deny(self.deny(&h, strs)),
             ag_kind::AG_DATA => {
                 let op = ag_data_op(h.op as u32);
                 return Ok(Record::Data(crate::llm::Payload {
@@ -234,7 +234,8 @@ impl Decoder {
 
 impl Decoder {
     /// A record from enforce.bpf.c: what was denied (or would have been), and why.
-    fn deny(&self, h: &ag_hdr, path: &[u8]) -> event::Deny {
+    fn deny(&self, h: &ag_hdr, strs: [&[u8]; 4]) -> event::Deny {
+        let path = strs[0];
         let (rule, want) = (h.arg[0], h.arg[1]);
         // A unix socket's name comes by its length (want): abstract names hold NULs.
         let unix = &path[..(want as usize).min(path.len())];
@@ -355,6 +356,12 @@ impl Decoder {
                 Vec::new(),
                 "binding port 53 is denied: answers from it would name addresses".to_string(),
             ),
+            ag_deny_op::AG_DENY_FASTOPEN => (
+                DenyOp::Socket,
+                "TCP Fast Open".to_string(),
+                Vec::new(),
+                "its data leaves with the connection's first packet, before the HTTP endpoint check sees the connection".to_string(),
+            ),
             ag_deny_op::AG_DENY_XATTR => (
                 DenyOp::Xattr,
                 if want == 1 { "security.*" } else { "trusted.*" }.to_string(),
@@ -362,6 +369,15 @@ impl Decoder {
                 "setting the kernel's extended attributes (file capabilities, labels) is denied"
                     .to_string(),
             ),
+            ag_deny_op::AG_DENY_HTTP => {
+                // service, method, path: the request as the profile would spell it.
+                let [service, method, path, _] = strs.map(|s| paths::display_bytes(cstr(s)));
+                let reason = match crate::diff::rules::http_class(rule) {
+                    Some(r) => format!("{} ({}): {}", r.id, r.severity.name(), r.when),
+                    None => "the request cannot be followed as HTTP/1.x (a malformed line, two Host headers, a length that is not a number, or more headers in one send than the kernel reads): denied whatever it asks".to_string(),
+                };
+                (DenyOp::Http, format!("{method} {service}{path}"), Vec::new(), reason)
+            }
             _ => (
                 DenyOp::Uncheckable,
                 path.clone(),

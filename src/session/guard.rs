@@ -5,21 +5,30 @@ use std::mem::MaybeUninit;
 use anyhow::Result;
 use libbpf_rs::OpenObject;
 
-use crate::enforce::{egress::Egress, lsm::Lsm, watchdog::Watchdog, Backend, Setup};
+use crate::enforce::{
+    egress::Egress, endpoint::Endpoints, lsm::Lsm, watchdog::Watchdog, Backend, Setup,
+};
 use crate::sensor::Sensor;
 
-/// The kernel side of enforcement, by backend: its denials are read with the sensor's.
-pub enum Guard<'a> {
+/// The kernel side of enforcement: the backend's programs, and the HTTP endpoint check
+/// both backends share. Their denials are read with the sensor's.
+pub struct Guard<'a> {
+    backend: Kernel<'a>,
+    http: Endpoints<'a>,
+}
+
+enum Kernel<'a> {
     Lsm(Lsm<'a>),
     Egress(Egress<'a>),
 }
 
 impl Guard<'_> {
-    pub fn denials(&self) -> &dyn libbpf_rs::MapCore {
-        match self {
-            Guard::Lsm(l) => l.denials(),
-            Guard::Egress(e) => e.denials(),
-        }
+    pub fn denials(&self) -> Vec<&dyn libbpf_rs::MapCore> {
+        let backend = match &self.backend {
+            Kernel::Lsm(l) => l.denials(),
+            Kernel::Egress(e) => e.denials(),
+        };
+        vec![backend, self.http.denials()]
     }
 }
 
@@ -27,6 +36,7 @@ impl Guard<'_> {
 pub struct Objects {
     lsm: MaybeUninit<OpenObject>,
     egress: MaybeUninit<OpenObject>,
+    http: MaybeUninit<OpenObject>,
 }
 
 impl Objects {
@@ -34,6 +44,7 @@ impl Objects {
         Objects {
             lsm: MaybeUninit::uninit(),
             egress: MaybeUninit::uninit(),
+            http: MaybeUninit::uninit(),
         }
     }
 }
@@ -59,23 +70,28 @@ pub fn load<'a>(
     sensor: &Sensor,
     watchdog: &Watchdog,
 ) -> Result<Guard<'a>> {
-    match &setup.backend {
-        Backend::Lsm => Lsm::load(
+    let backend = match &setup.backend {
+        Backend::Lsm => Kernel::Lsm(Lsm::load(
             &mut objects.lsm,
             sensor.procs_fd(),
             &setup.compiled,
             setup.opts,
             &watchdog.cgroup,
-        )
-        .map(Guard::Lsm),
-        Backend::Landlock(_) => Egress::load(
+        )?),
+        Backend::Landlock(_) => Kernel::Egress(Egress::load(
             &mut objects.egress,
             &setup.compiled,
             &watchdog.cgroup,
             setup.opts.audit,
-        )
-        .map(Guard::Egress),
-    }
+        )?),
+    };
+    let http = Endpoints::load(
+        &mut objects.http,
+        &setup.http,
+        &watchdog.cgroup,
+        setup.opts.audit,
+    )?;
+    Ok(Guard { backend, http })
 }
 
 /// What enforcement says before the start (the Landlock backend said it already).

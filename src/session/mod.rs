@@ -94,7 +94,10 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
     };
     let run = run_id();
     pipe.begin(started.command.clone(), &run, &vars, early_notes);
-    let mut rings = Rings::open(&sensor, guard.as_ref().map(|g| g.denials()))?;
+    let mut rings = Rings::open(
+        &sensor,
+        guard.as_ref().map(|g| g.denials()).unwrap_or_default(),
+    )?;
     let followed = follow(
         &mut rings,
         &sensor,

@@ -45,7 +45,7 @@ run() {
     done
 }
 run 900 --ignored kernel_agreement::kernel_decisions_equal_the_matchers
-run 600 doctor:: enforce:: learned:: includes::
+run 600 doctor:: enforce:: learned:: includes:: endpoints::
 # The example agent's loop under BPF LSM: the baseline the host's run of the test learned
 # from four recorded runs (recording them again here would take ten minutes of emulation),
 # enforced on one held-out seed and two attacks (a credential sent to a sink, a shell

@@ -1,0 +1,870 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Enforcement by HTTP endpoint, for plain HTTP/1.x: a sock_ops program on the tree's
+ * cgroup puts each TCP connection the tree opens into `conns`; the sk_msg program then sees
+ * every byte the tree sends on it before TCP takes it, follows the HTTP framing across
+ * sends (request line, headers, a Content-Length or chunked body, the next request), and
+ * when a request's header block completes looks it up as the profile spells it
+ * (struct ag_http_key). A request the profile does not cover is rated as diff rates it
+ * (enum ag_http_class); a class the level denies drops the send that completes the
+ * header block (the caller gets EACCES), so the server never has a request to act on, and
+ * every later send on that connection: a half-sent request cannot be finished another way.
+ *
+ * Fail closed: what cannot be followed (a malformed line, two Host headers, a length that
+ * is not a number, bytes beyond what one send may hold of headers) is denied. A connection
+ * whose first bytes are not a request (TLS, another protocol) is not HTTP to any server
+ * and is left alone: TLS is checked where its plaintext is (not here).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "events.h"
+#include "policy.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+
+/* Put the key's enums into BTF so the skeleton generates them for user space. */
+enum ag_http_kind _http_kind = 0;
+enum ag_http_class _http_class = 0;
+
+const volatile __u32 audit = 0;		/* report, deny nothing */
+const volatile __u32 deny_mask = 0;	/* 1 << enum ag_http_class, per class denied */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AG_HTTP_ENDPOINTS);
+	__type(key, struct ag_http_key);
+	__type(value, __u32);
+} endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} denials SEC(".maps");
+
+/* Where a stream is in HTTP's framing. */
+enum st {
+	P_FIRST = 0,	/* nothing sent yet: a request, or not HTTP at all */
+	P_START,	/* between requests */
+	P_METHOD,
+	P_TARGET,	/* the first byte of the request target */
+	P_PATH,
+	P_QUERY,
+	P_VERSION,
+	P_LINE,		/* the start of a header line */
+	P_NAME,
+	P_VALUE,
+	P_BODY,		/* `left` bytes of body */
+	P_CHUNK_SIZE,
+	P_CHUNK_EXT,
+	P_CHUNK_DATA,	/* `left` bytes of a chunk */
+	P_CHUNK_END,	/* the CRLF after a chunk */
+	P_TRAILER,	/* the start of a trailer line */
+	P_TRAILER_LINE,
+	P_OPAQUE,	/* not HTTP: never checked */
+	P_DENIED,	/* a request was denied: the connection is closed to sends */
+};
+
+/* Which header a value belongs to. */
+enum hdr { H_OTHER = 0, H_HOST, H_LENGTH, H_CODING };
+
+#define NAME_MAX 32
+#define SEG_MAX 64
+#define WINDOW 512
+#define WINDOWS 32
+
+/* Flags of the request being read. */
+#define R_BAD 1		/* matches no key: a field too long, an odd target */
+#define R_HOST 2	/* a Host header was seen */
+#define R_LENGTH 4	/* a Content-Length was seen */
+#define R_CHUNKED 8
+#define R_MALFORMED 16	/* cannot be followed: denied */
+#define R_TRIM 32	/* the host value has started (leading whitespace skipped) */
+#define PORT_BAD 0x100000
+
+struct stream {
+	__u8 st;
+	__u8 hdr;
+	__u8 flags;
+	__u8 nlen;	/* header name bytes */
+	__u16 mlen, plen, hkeep;	/* method, path, host bytes */
+	__u16 pend;	/* whitespace after the host's last byte, not kept */
+	__u16 colons, colon;	/* ':' in the host, and where the last one is */
+	__u32 port;	/* the number after the last ':'; PORT_BAD when it is none */
+	__u16 slen;	/* raw bytes of the current path segment */
+	__u16 digits, hex, word, alpha;	/* the segment's shape (looks_like_id) */
+	__u16 tlen;	/* transfer-coding bytes */
+	__u64 left;	/* body or chunk bytes left; the number being read */
+	char name[NAME_MAX];
+	char coding[16];
+	char seg[SEG_MAX];
+	char method[AG_HTTP_METHOD_LEN];
+	char path[256];		/* AG_HTTP_PATH_LEN used: a power of two bounds the index */
+	char host[AG_HTTP_SERVICE_LEN];
+};
+
+/* Each connection's place in the framing, freed with the socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct stream);
+} streams SEC(".maps");
+
+struct scratch {
+	char buf[WINDOW];
+	struct ag_http_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+SEC("sockops")
+int endpoint_sockops(struct bpf_sock_ops *ops)
+{
+	__u64 cookie;
+
+	if (ops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+		return 1;
+	cookie = bpf_get_socket_cookie(ops);
+	bpf_sock_hash_update(ops, &conns, &cookie, BPF_NOEXIST);
+	return 1;
+}
+
+static __always_inline int tchar(char c)
+{
+	/* RFC 9110's token characters. */
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return 1;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+	case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static __always_inline int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static __always_inline char hexdigit(__u8 d)
+{
+	return d < 10 ? '0' + d : 'A' + d - 10;
+}
+
+/* Appends a byte as src/profile/http.rs encode() spells it: printable ASCII but braces
+ * as is, the rest as %XX. Returns the new length; past `cap`, cap + 1 (too long). */
+static __always_inline __u16 put(char *buf, __u16 len, __u16 cap, __u16 mask, char c)
+{
+	__u8 b = (__u8)c;
+
+	if (b > 32 && b < 127 && b != '{' && b != '}') {
+		if (len >= cap)
+			return cap + 1;
+		buf[len & mask] = c;
+		return len + 1;
+	}
+	if (len + 3 > cap)
+		return cap + 1;
+	buf[len & mask] = '%';
+	buf[(len + 1) & mask] = hexdigit(b >> 4);
+	buf[(len + 2) & mask] = hexdigit(b & 15);
+	return len + 3;
+}
+
+/* looks_like_id() of src/profile/http.rs, from the counts kept while the segment came. */
+static __always_inline int is_id(struct stream *s)
+{
+	__u16 n = s->slen;
+
+	if (n == 0)
+		return 0;
+	if (s->digits == n)
+		return 1;
+	if (n == 36 && s->hex == 32 && s->seg[8] == '-' && s->seg[13] == '-' &&
+	    s->seg[18] == '-' && s->seg[23] == '-')
+		return 1;
+	if (n >= 8 && s->hex == n && s->digits >= 2)
+		return 1;
+	if (n >= 16 && s->word == n && s->digits >= 3 && s->alpha > 0)
+		return 1;
+	return 0;
+}
+
+struct encoding {
+	struct stream *s;
+	__u16 len;
+};
+
+static long encode_step(__u64 i, struct encoding *e)
+{
+	struct stream *s = e->s;
+
+	if (i >= s->slen || e->len > AG_HTTP_PATH_LEN)
+		return 1;
+	e->len = put(s->path, e->len, AG_HTTP_PATH_LEN, 255, s->seg[i & (SEG_MAX - 1)]);
+	return 0;
+}
+
+/*
+ * The segment read so far joins the template: "{id}", or its bytes encoded. Global (the
+ * verifier checks it once, not at each call site), as classify() and report() are.
+ */
+__noinline int end_segment(struct stream *s)
+{
+	__u16 len;
+
+	if (!s)
+		return 0;
+	len = s->plen;
+
+	if (is_id(s)) {
+		if (len + 4 > AG_HTTP_PATH_LEN) {
+			s->flags |= R_BAD;
+		} else {
+			s->path[len & 255] = '{';
+			s->path[(len + 1) & 255] = 'i';
+			s->path[(len + 2) & 255] = 'd';
+			s->path[(len + 3) & 255] = '}';
+			s->plen = len + 4;
+		}
+	} else if (s->slen > SEG_MAX) {
+		s->flags |= R_BAD;
+	} else {
+		struct encoding e = { .s = s, .len = len };
+
+		bpf_loop(SEG_MAX, encode_step, &e, 0);
+		len = e.len;
+		if (len > AG_HTTP_PATH_LEN)
+			s->flags |= R_BAD;
+		else
+			s->plen = len;
+	}
+	s->slen = s->digits = s->hex = s->word = s->alpha = 0;
+	return 0;
+}
+
+static __always_inline void seg_byte(struct stream *s, char c)
+{
+	if (s->slen < SEG_MAX)
+		s->seg[s->slen & (SEG_MAX - 1)] = c;
+	if (s->slen < 0xffff)
+		s->slen++;
+	if (c >= '0' && c <= '9')
+		s->digits++;
+	if (hexval(c) >= 0)
+		s->hex++;
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+		s->alpha++;
+	if (hexval(c) >= 0 || (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z') || c == '_' ||
+	    c == '-')
+		s->word++;
+}
+
+/* The request's template ends with an LLM API's path (src/llm/api.rs recognise). */
+/* Named, not literals: anonymous strings would share .rodata without BTF of their own. */
+const volatile char tail_chat[] = "/chat/completions";
+const volatile char tail_responses[] = "/responses";
+const volatile char tail_messages[] = "/v1/messages";
+
+static __always_inline int ends_with(struct stream *s, __u16 n, const volatile char *tail,
+				     __u16 tn)
+{
+	__u16 i;
+
+	if (n < tn)
+		return 0;
+	for (i = 0; i < 20; i++) {
+		if (i >= tn)
+			break;
+		if (s->path[(n - tn + i) & 255] != tail[i])
+			return 0;
+	}
+	return 1;
+}
+
+static __always_inline int llm_path(struct stream *s)
+{
+	__u16 n = s->plen;
+	__u16 i;
+
+	if (s->mlen != 4 || s->method[0] != 'P' || s->method[1] != 'O' || s->method[2] != 'S' ||
+	    s->method[3] != 'T')
+		return 0;
+	for (i = 0; i < AG_HTTP_PATH_LEN; i++) {
+		if (n == 0 || s->path[(n - 1) & 255] != '/')
+			break;
+		n--;
+	}
+	return ends_with(s, n, tail_chat, 17) || ends_with(s, n, tail_responses, 10) ||
+	       ends_with(s, n, tail_messages, 12) || (n == 9 && ends_with(s, n, tail_messages + 3, 9));
+}
+
+/* service() of src/profile/http.rs: the host as the header named it, then the port it
+ * names (1 to 65535) or 80. */
+static __always_inline int service(struct stream *s, char *out)
+{
+	__u16 name = s->hkeep, i;
+	__u32 port = 80, p, digits;
+
+	if (s->hkeep > AG_HTTP_SERVICE_LEN - 1)
+		return -1;
+	/* Split at the last ':' when what is before has none, or ends with ']' (IPv6). */
+	if (s->colons == 1 ||
+	    (s->colons > 1 && s->colon > 0 && s->host[(s->colon - 1) & 63] == ']')) {
+		name = s->colon;
+		if (s->port > 0 && s->port <= 65535)
+			port = s->port;
+	}
+	__builtin_memcpy(out, s->host, AG_HTTP_SERVICE_LEN);
+	if (name == 0) {
+		out[0] = '-';
+		name = 1;
+	}
+	for (i = 0; i < AG_HTTP_SERVICE_LEN; i++) {
+		if (i >= name)
+			out[i] = 0;
+	}
+	digits = port >= 10000 ? 5 : port >= 1000 ? 4 : port >= 100 ? 3 : port >= 10 ? 2 : 1;
+	if (name + 1 + digits > AG_HTTP_SERVICE_LEN - 1)
+		return -1;
+	out[name & 63] = ':';
+	/* The decimal digits, last first. */
+	for (p = 0; p < 5; p++) {
+		if (p >= digits)
+			break;
+		out[(name + digits - p) & 63] = '0' + port % 10;
+		port /= 10;
+	}
+	return 0;
+}
+
+/* The request's class: 0 covered, else enum ag_http_class. */
+/*
+ * The key is the per-CPU scratch's, looked up here rather than passed: a global
+ * function's pointer arguments are plain memory, which older kernels (6.1) refuse as a
+ * map key.
+ */
+static __always_inline struct ag_http_key *scratch_key(void)
+{
+	__u32 zero = 0;
+	struct scratch *x = bpf_map_lookup_elem(&scratch, &zero);
+
+	return x ? &x->key : NULL;
+}
+
+__noinline int classify(struct stream *s)
+{
+	struct ag_http_key *k = scratch_key();
+	__u32 *v;
+	int write;
+
+	if (!s || !k)
+		return AG_HTTP_MALFORMED;
+	if (s->flags & R_MALFORMED)
+		return AG_HTTP_MALFORMED;
+	__builtin_memset(k, 0, sizeof(*k));
+	if (llm_path(s)) {
+		/* [[llm]] hosts are the header's value as it came (host or host:port). */
+		k->kind = AG_HTTP_LLM;
+		__builtin_memcpy(k->service, s->host, AG_HTTP_SERVICE_LEN);
+		if (s->hkeep < AG_HTTP_SERVICE_LEN && bpf_map_lookup_elem(&endpoints, k))
+			return 0;
+		return AG_HTTP_LLM_NEW_HOST;
+	}
+	if (service(s, k->service) < 0)
+		s->flags |= R_BAD;
+	/* The buffers are zero past their lengths (begin_request). */
+	__builtin_memcpy(k->method, s->method, AG_HTTP_METHOD_LEN);
+	__builtin_memcpy(k->path, s->path, AG_HTTP_PATH_LEN);
+	k->kind = AG_HTTP_ENDPOINT;
+	if (!(s->flags & R_BAD) && bpf_map_lookup_elem(&endpoints, k))
+		return 0;
+	write = !((s->mlen == 3 && s->method[0] == 'G' && s->method[1] == 'E' &&
+		   s->method[2] == 'T') ||
+		  (s->mlen == 4 && s->method[0] == 'H' && s->method[1] == 'E' &&
+		   s->method[2] == 'A' && s->method[3] == 'D') ||
+		  (s->mlen == 7 && s->method[0] == 'O' && s->method[1] == 'P' &&
+		   s->method[2] == 'T' && s->method[3] == 'I' && s->method[4] == 'O' &&
+		   s->method[5] == 'N' && s->method[6] == 'S'));
+	/* The service alone: the same key without method and path. */
+	__builtin_memset(k->method, 0, sizeof(k->method) + sizeof(k->path));
+	k->kind = AG_HTTP_SERVICE;
+	v = bpf_map_lookup_elem(&endpoints, k);
+	/* Put the request back in the key, for the report. */
+	__builtin_memcpy(k->method, s->method, AG_HTTP_METHOD_LEN);
+	__builtin_memcpy(k->path, s->path, AG_HTTP_PATH_LEN);
+	if (!v)
+		return AG_HTTP_NEW_SERVICE;
+	if (write && !*v)
+		return AG_HTTP_WRITE_READ_ONLY;
+	return write ? AG_HTTP_NEW_WRITE : AG_HTTP_NEW_ENDPOINT;
+}
+
+__noinline int report(__u32 class)
+{
+	struct ag_http_key *k = scratch_key();
+	struct {
+		struct ag_hdr h;
+		char service[AG_HTTP_SERVICE_LEN];
+		char method[AG_HTTP_METHOD_LEN];
+		char path[AG_HTTP_PATH_LEN];
+	} *r;
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!k)
+		return 0;
+	r = bpf_ringbuf_reserve(&denials, sizeof(*r), 0);
+	if (!r)
+		return 0;
+	__builtin_memset(&r->h, 0, sizeof(r->h));
+	r->h.kind = AG_DENY;
+	r->h.op = AG_DENY_HTTP;
+	r->h.size = sizeof(*r);
+	r->h.ts = bpf_ktime_get_ns();
+	r->h.tgid = id >> 32;
+	r->h.tid = (__u32)id;
+	r->h.ret = audit ? 0 : -1;
+	r->h.arg[0] = class;
+	r->h.len[0] = AG_HTTP_SERVICE_LEN;
+	r->h.len[1] = AG_HTTP_METHOD_LEN;
+	r->h.len[2] = AG_HTTP_PATH_LEN;
+	__builtin_memcpy(r->service, k->service, AG_HTTP_SERVICE_LEN);
+	__builtin_memcpy(r->method, k->method, AG_HTTP_METHOD_LEN);
+	__builtin_memcpy(r->path, k->path, AG_HTTP_PATH_LEN);
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* The header block of a request is complete: decide, then frame its body. */
+__noinline int headers_done(struct stream *s)
+{
+	__u32 class;
+
+	if (!s)
+		return 0;
+	class = classify(s);
+	if (class && ((deny_mask >> class) & 1 || class == AG_HTTP_MALFORMED)) {
+		report(class);
+		if (!audit) {
+			s->st = P_DENIED;
+			return 0;
+		}
+	}
+	if (s->flags & R_CHUNKED) {
+		s->st = P_CHUNK_SIZE;
+		s->left = 0;
+	} else if (s->left) {
+		s->st = P_BODY;
+	} else {
+		s->st = P_START;
+	}
+	return 0;
+}
+
+static __always_inline void malformed(struct stream *s)
+{
+	s->flags |= R_MALFORMED;
+	headers_done(s);
+}
+
+/* A header's name is complete: which one it is. */
+static __always_inline void name_done(struct stream *s)
+{
+	char *n = s->name;
+
+	s->hdr = H_OTHER;
+	if (s->nlen == 4 && n[0] == 'h' && n[1] == 'o' && n[2] == 's' && n[3] == 't')
+		s->hdr = H_HOST;
+	else if (s->nlen == 14 && n[0] == 'c' && n[7] == '-' && n[8] == 'l' && n[13] == 'h')
+		s->hdr = H_LENGTH;
+	else if (s->nlen == 17 && n[0] == 't' && n[8] == '-' && n[9] == 'e' && n[16] == 'g')
+		s->hdr = H_CODING;
+	if (s->hdr == H_HOST) {
+		if (s->flags & R_HOST)
+			s->flags |= R_MALFORMED;	/* two Host headers: which one the server takes is its choice */
+		s->flags |= R_HOST;
+		s->hkeep = s->pend = s->colons = s->colon = 0;
+		s->port = PORT_BAD;
+		__builtin_memset(s->host, 0, sizeof(s->host));
+	} else if (s->hdr == H_LENGTH) {
+		if (s->flags & R_LENGTH)
+			s->flags |= R_MALFORMED;
+		s->flags |= R_LENGTH;
+		s->left = 0;
+	} else if (s->hdr == H_CODING) {
+		s->tlen = 0;
+	}
+}
+
+/* A header line is complete. */
+static __always_inline void value_done(struct stream *s)
+{
+	char *c = s->coding;
+	__u16 n = s->tlen;
+
+	if (s->hdr == H_CODING) {
+		/* Only "chunked" (last) frames a request's body the kernel can follow. */
+		if (n >= 7 && n <= 16 && c[(n - 7) & 15] == 'c' && c[(n - 6) & 15] == 'h' &&
+		    c[(n - 5) & 15] == 'u' && c[(n - 4) & 15] == 'n' && c[(n - 3) & 15] == 'k' &&
+		    c[(n - 2) & 15] == 'e' && c[(n - 1) & 15] == 'd')
+			s->flags |= R_CHUNKED;
+		else
+			s->flags |= R_MALFORMED;
+	}
+}
+
+static void begin_request(struct stream *s)
+{
+	s->flags = 0;
+	s->mlen = s->plen = s->hkeep = s->slen = 0;
+	s->pend = s->colons = s->colon = 0;
+	s->port = PORT_BAD;
+	s->digits = s->hex = s->word = s->alpha = 0;
+	s->left = 0;
+	__builtin_memset(s->method, 0, sizeof(s->method));
+	__builtin_memset(s->path, 0, sizeof(s->path));
+	__builtin_memset(s->host, 0, sizeof(s->host));
+}
+
+/* What feed() did with a byte. */
+#define GO 0		/* consumed: the next */
+#define STOP 1		/* consumed: the caller looks at the state (a body, a denial) */
+#define AGAIN 2		/* not consumed: body bytes, the caller's to skip */
+#define SKIP 3		/* the rest is not HTTP */
+
+/*
+ * One byte of the framing (a body's bytes are skipped by the caller, not fed). Global: the
+ * verifier checks its many states once, whatever the caller's.
+ */
+__noinline int feed(struct stream *s, int c)
+{
+	int h;
+
+	if (!s)
+		return SKIP;
+	switch (s->st) {
+	case P_FIRST:
+	case P_START:
+		if (c == '\r' || c == '\n')
+			return GO;
+		if (!tchar(c)) {
+			if (s->st == P_FIRST) {
+				s->st = P_OPAQUE;
+				return SKIP;
+			}
+			begin_request(s);
+			malformed(s);
+			return STOP;
+		}
+		begin_request(s);
+		s->method[0] = c >= 'a' && c <= 'z' ? c - 32 : c;
+		s->mlen = 1;
+		s->st = P_METHOD;
+		return GO;
+	case P_METHOD:
+		if (c == ' ') {
+			s->st = P_TARGET;
+			return GO;
+		}
+		if (!tchar(c) || s->mlen >= AG_HTTP_METHOD_LEN - 1) {
+			malformed(s);
+			return STOP;
+		}
+		s->method[s->mlen & 15] = c >= 'a' && c <= 'z' ? c - 32 : c;
+		s->mlen++;
+		return GO;
+	case P_TARGET:
+		s->st = P_PATH;
+		if (c != '/')
+			s->flags |= R_BAD;	/* absolute-form, '*': never a learned path */
+		else {
+			s->path[0] = '/';
+			s->plen = 1;
+			return GO;
+		}
+		/* fall through */
+	case P_PATH:
+		if (c == '/') {
+			end_segment(s);
+			if (s->plen >= AG_HTTP_PATH_LEN)
+				s->flags |= R_BAD;
+			else
+				s->path[s->plen++ & 255] = '/';
+		} else if (c == '?' || c == '#') {
+			end_segment(s);
+			s->st = P_QUERY;
+		} else if (c == ' ') {
+			end_segment(s);
+			s->st = P_VERSION;
+		} else if (c == '\r' || c == '\n') {
+			malformed(s);
+			return STOP;
+		} else {
+			seg_byte(s, c);
+		}
+		return GO;
+	case P_QUERY:
+		if (c == ' ')
+			s->st = P_VERSION;
+		else if (c == '\r' || c == '\n') {
+			malformed(s);
+			return STOP;
+		}
+		return GO;
+	case P_VERSION:
+		if (c == '\n')
+			s->st = P_LINE;
+		return GO;
+	case P_LINE:
+		if (c == '\r')
+			return GO;
+		if (c == '\n') {
+			headers_done(s);
+			/* Stop: the caller skips a body, or stops at a denial. */
+			return STOP;
+		}
+		if (c == ' ' || c == '\t' || !tchar(c)) {
+			/* A folded line, or not a header: servers differ; denied. */
+			malformed(s);
+			return STOP;
+		}
+		s->nlen = 1;
+		s->name[0] = lower(c);
+		s->st = P_NAME;
+		return GO;
+	case P_NAME:
+		if (c == ':') {
+			name_done(s);
+			s->st = P_VALUE;
+			return GO;
+		}
+		if (!tchar(c)) {
+			malformed(s);
+			return STOP;
+		}
+		if (s->nlen < NAME_MAX)
+			s->name[s->nlen & 31] = lower(c);
+		if (s->nlen < 255)
+			s->nlen++;
+		return GO;
+	case P_VALUE:
+		if (c == '\n') {
+			value_done(s);
+			s->st = P_LINE;
+			return GO;
+		}
+		if (c == '\r')
+			return GO;
+		if (s->hdr == H_HOST) {
+			if (c == ' ' || c == '\t') {
+				if (s->flags & R_TRIM)
+					s->pend++;
+				return GO;
+			}
+			if (s->pend)
+				s->flags |= R_BAD;	/* whitespace inside a host: never a profile's */
+			s->flags |= R_TRIM;
+			if (c == ':') {
+				s->colons++;
+				s->colon = s->hkeep;
+				s->port = 0;
+			} else if (c >= '0' && c <= '9' && s->port <= 65535) {
+				s->port = s->port * 10 + (c - '0');
+			} else {
+				s->port = PORT_BAD;
+			}
+			s->hkeep = put(s->host, s->hkeep, AG_HTTP_SERVICE_LEN, 63, lower(c));
+		} else if (s->hdr == H_LENGTH) {
+			if (c == ' ' || c == '\t')
+				return GO;
+			if (c < '0' || c > '9' || s->left > (1ULL << 50)) {
+				s->flags |= R_MALFORMED;
+				return GO;
+			}
+			s->left = s->left * 10 + (c - '0');
+		} else if (s->hdr == H_CODING) {
+			if (c == ' ' || c == '\t')
+				return GO;
+			if (s->tlen < 16)
+				s->coding[s->tlen & 15] = lower(c);
+			if (s->tlen < 255)
+				s->tlen++;
+		}
+		return GO;
+	case P_CHUNK_SIZE:
+		if (c == '\r')
+			return GO;
+		if (c == ';' || c == ' ' || c == '\t') {
+			s->st = P_CHUNK_EXT;
+			return GO;
+		}
+		if (c == '\n') {
+			s->st = s->left ? P_CHUNK_DATA : P_TRAILER;
+			return s->left ? STOP : GO;
+		}
+		h = hexval(c);
+		if (h < 0 || s->left > (1ULL << 50)) {
+			malformed(s);
+			return STOP;
+		}
+		s->left = s->left * 16 + h;
+		return GO;
+	case P_CHUNK_EXT:
+		if (c == '\n') {
+			s->st = s->left ? P_CHUNK_DATA : P_TRAILER;
+			return s->left ? STOP : GO;
+		}
+		return GO;
+	case P_CHUNK_END:
+		if (c == '\r')
+			return GO;
+		if (c == '\n') {
+			s->st = P_CHUNK_SIZE;
+			s->left = 0;
+			return GO;
+		}
+		malformed(s);
+		return STOP;
+	case P_TRAILER:
+		if (c == '\r')
+			return GO;
+		s->st = c == '\n' ? P_START : P_TRAILER_LINE;
+		return GO;
+	case P_TRAILER_LINE:
+		if (c == '\n')
+			s->st = P_TRAILER;
+		return GO;
+	default:
+		/* P_BODY, P_CHUNK_DATA: the caller's; P_OPAQUE, P_DENIED: nothing to read. */
+		return AGAIN;
+	}
+}
+
+struct window {
+	struct stream *s;
+	struct scratch *x;
+	__u32 n;	/* bytes in the window */
+	__u32 used;	/* bytes of it consumed */
+};
+
+static long step(__u64 i, struct window *w)
+{
+	int r;
+
+	if (i >= w->n)
+		return 1;
+	r = feed(w->s, w->x->buf[i & (WINDOW - 1)]);
+	if (r == AGAIN) {
+		w->used = i;
+		return 1;
+	}
+	w->used = r == SKIP ? w->n : i + 1;
+	return r != GO;
+}
+
+/* One window of a send: skips a body's bytes, or feeds up to WINDOW bytes of framing. */
+struct send {
+	struct sk_msg_md *msg;
+	struct window w;
+	__u32 off, size;
+	int verdict;	/* -1 while undecided */
+};
+
+static long window_step(__u64 r, struct send *c)
+{
+	struct stream *s = c->w.s;
+	__u32 n, off = c->off;
+	void *data, *end;
+
+	if (s->st == P_DENIED) {
+		c->verdict = audit ? SK_PASS : SK_DROP;
+		return 1;
+	}
+	if (off >= c->size || s->st == P_OPAQUE) {
+		c->verdict = SK_PASS;
+		return 1;
+	}
+	if (s->st == P_BODY || s->st == P_CHUNK_DATA) {
+		n = c->size - off;
+		if (s->left < n)
+			n = s->left;
+		s->left -= n;
+		c->off = off + n;
+		if (!s->left)
+			s->st = s->st == P_BODY ? P_START : P_CHUNK_END;
+		return 0;
+	}
+	n = c->size - off;
+	if (n > WINDOW)
+		n = WINDOW;
+	if (bpf_msg_pull_data(c->msg, off, off + n, 0)) {
+		c->verdict = audit ? SK_PASS : SK_DROP;
+		return 1;
+	}
+	data = c->msg->data;
+	end = c->msg->data_end;
+	if (data + n > end)
+		n = end - data;
+	if (n > WINDOW || n == 0) {
+		c->verdict = audit ? SK_PASS : SK_DROP;
+		return 1;
+	}
+	bpf_probe_read_kernel(c->w.x->buf, n & (WINDOW - 1) ? n & (WINDOW - 1) : WINDOW, data);
+	c->w.n = n;
+	c->w.used = 0;
+	bpf_loop(WINDOW, step, &c->w, 0);
+	c->off = off + c->w.used;
+	return 0;
+}
+
+SEC("sk_msg")
+int endpoint_msg(struct sk_msg_md *msg)
+{
+	__u32 zero = 0;
+	struct scratch *x = bpf_map_lookup_elem(&scratch, &zero);
+	struct stream *s;
+	struct send c = { .msg = msg, .size = msg->size, .verdict = -1 };
+
+	if (!x || !msg->sk)
+		return SK_DROP;
+	s = bpf_sk_storage_get(&streams, msg->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s)
+		return SK_DROP;	/* fail closed: a stream that cannot be followed */
+	c.w.s = s;
+	c.w.x = x;
+	bpf_loop(WINDOWS, window_step, &c, 0);
+	if (c.verdict >= 0)
+		return c.verdict;
+	if (s->st == P_DENIED)
+		return audit ? SK_PASS : SK_DROP;
+	if (c.off < c.size && s->st != P_OPAQUE) {
+		/* More framing in one send than the kernel reads: cannot be followed. */
+		malformed(s);
+		return audit ? SK_PASS : SK_DROP;
+	}
+	return SK_PASS;
+}

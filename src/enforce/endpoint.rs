@@ -1,0 +1,243 @@
+//! Enforcement by HTTP endpoint for plain HTTP/1.x (src/bpf/endpoint.bpf.c): the profile's
+//! [[http]] endpoints and [[llm]] hosts as the keys the kernel looks requests up by, and
+//! the classes of uncovered request the level denies. Loaded under either backend, on the
+//! tree's cgroup; like lsm.rs and egress.rs, the only module that talks to libbpf for it.
+use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+
+use crate::abi::MapValue;
+use crate::diff::rules::{Severity, HTTP_CLASSES as CLASSES};
+use crate::profile::{http, Profile};
+use crate::skel::endpoint as skel;
+use skel::types::{ag_http_key, ag_http_kind};
+use skel::{EndpointSkel, EndpointSkelBuilder};
+
+// SAFETY: generated from policy.h: a u32 then char arrays, no padding (checked below).
+unsafe impl MapValue for ag_http_key {}
+
+/// What the kernel checks requests against.
+#[derive(Debug, Default)]
+pub struct Policy {
+    /// Keys and their values: 1 for an endpoint or LLM host, for a service whether the
+    /// profile writes there.
+    pub keys: BTreeMap<Vec<u8>, u32>,
+    /// 1 << class, per enum ag_http_class the level denies.
+    pub deny_mask: u32,
+    /// Entries the kernel cannot spell (too long): their requests are rated as uncovered.
+    pub narrowed: Vec<String>,
+}
+
+/// The key as the kernel spells it, or None when a field does not fit its buffer.
+fn key(kind: ag_http_kind, service: &str, method: &str, path: &str) -> Option<Vec<u8>> {
+    let mut k = ag_http_key {
+        kind: kind.0,
+        ..Default::default()
+    };
+    fn fill<T: Copy>(dst: &mut [T], s: &str) -> Option<()> {
+        // char arrays: i8 or u8 as the skeleton's generator names them; both one byte.
+        if s.len() >= dst.len() || std::mem::size_of::<T>() != 1 {
+            return None;
+        }
+        for (d, b) in dst.iter_mut().zip(s.bytes()) {
+            // SAFETY: T is one byte (checked above), a plain integer.
+            *d = unsafe { std::mem::transmute_copy::<u8, T>(&b) };
+        }
+        Some(())
+    }
+    fill(&mut k.service, service)?;
+    fill(&mut k.method, method)?;
+    fill(&mut k.path, path)?;
+    Some(k.bytes().to_vec())
+}
+
+/// The profile (as enforced, includes resolved) and the level as kernel policy.
+pub fn policy(p: &Profile, level: Option<Severity>) -> Policy {
+    let mut out = Policy::default();
+    for (class, rule) in CLASSES {
+        if level.is_none_or(|l| rule.severity >= l) {
+            out.deny_mask |= 1 << class;
+        }
+    }
+    for h in &p.http {
+        let write = u32::from(http::is_write(&h.method));
+        match (
+            key(ag_http_kind::AG_HTTP_ENDPOINT, &h.service, &h.method, &h.path),
+            key(ag_http_kind::AG_HTTP_SERVICE, &h.service, "", ""),
+        ) {
+            (Some(e), Some(s)) => {
+                out.keys.insert(e, 1);
+                *out.keys.entry(s).or_default() |= write;
+            }
+            _ => out.narrowed.push(format!(
+                "[[http]] {} {}{}: too long for the kernel to check; its requests are rated as not covered",
+                h.method, h.service, h.path
+            )),
+        }
+    }
+    for l in &p.llm {
+        // The Host header's value as it came, lower case, encoded as requests' are.
+        let host = http::encode(&l.host.trim().to_ascii_lowercase());
+        match key(ag_http_kind::AG_HTTP_LLM, &host, "", "") {
+            Some(k) => {
+                out.keys.insert(k, 1);
+            }
+            None => out.narrowed.push(format!(
+                "[[llm]] {}: too long for the kernel to check; its calls are rated as to a new host",
+                l.host
+            )),
+        }
+    }
+    out
+}
+
+pub struct Endpoints<'obj> {
+    _links: Vec<Link>,
+    skel: EndpointSkel<'obj>,
+}
+
+impl<'obj> Endpoints<'obj> {
+    /// Loads the programs with the keys in place: the sock_ops program on `cgroup`, which
+    /// the tree is put in before it runs, the sk_msg program on its connections' map.
+    pub fn load(
+        obj: &'obj mut MaybeUninit<OpenObject>,
+        policy: &Policy,
+        cgroup: &Path,
+        audit: bool,
+    ) -> Result<Self> {
+        crate::sensor::capture_libbpf();
+        let mut open = EndpointSkelBuilder::default()
+            .open(obj)
+            .context("opening the HTTP endpoint programs")?;
+        let ro = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .context("the HTTP endpoint object has no .rodata")?;
+        ro.audit = u32::from(audit);
+        ro.deny_mask = policy.deny_mask;
+        let skel = open.load().map_err(|e| {
+            anyhow!(
+                "loading the HTTP endpoint programs: {e}\n{}",
+                crate::sensor::libbpf_log_tail()
+            )
+        })?;
+        for (k, v) in &policy.keys {
+            skel.maps
+                .endpoints
+                .update(k, &v.to_ne_bytes(), MapFlags::ANY)
+                .context("writing an HTTP endpoint")?;
+        }
+        skel.progs
+            .endpoint_msg
+            .attach_sockmap(skel.maps.conns.as_fd().as_raw_fd())
+            .map_err(|e| anyhow!("attaching the HTTP request check to its connections: {e}"))?;
+        let dir = std::fs::File::open(cgroup)
+            .with_context(|| format!("opening the tree's cgroup {}", cgroup.display()))?;
+        let link = skel
+            .progs
+            .endpoint_sockops
+            .attach_cgroup(dir.as_raw_fd())
+            .map_err(|e| {
+                anyhow!(
+                    "attaching the HTTP connection program to {}: {e}\n{}",
+                    cgroup.display(),
+                    crate::sensor::libbpf_log_tail()
+                )
+            })?;
+        Ok(Endpoints {
+            _links: vec![link],
+            skel,
+        })
+    }
+
+    pub fn denials(&self) -> &dyn MapCore {
+        &self.skel.maps.denials
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::skel::endpoint::types::ag_http_class;
+
+    #[test]
+    fn the_key_is_its_fields_without_padding() {
+        use std::mem::size_of;
+        let k = ag_http_key::default();
+        assert_eq!(
+            size_of::<ag_http_key>(),
+            4 + k.service.len() + k.method.len() + k.path.len()
+        );
+    }
+
+    #[test]
+    fn endpoints_services_and_llm_hosts_become_keys() {
+        let p: Profile = toml::from_str(
+            r#"
+            version = 1
+            [[http]]
+            service = "api.internal:80"
+            method = "GET"
+            path = "/api/tickets/{id}"
+            [[http]]
+            service = "api.internal:80"
+            method = "POST"
+            path = "/api/tickets/{id}/comments"
+            [[http]]
+            service = "kb.internal:80"
+            method = "GET"
+            path = "/search"
+            [[llm]]
+            host = "Model.Local:8080"
+            api = "openai.chat"
+            "#,
+        )
+        .unwrap();
+        let pol = policy(&p, Some(Severity::High));
+        let get = |kind, s: &str, m: &str, path: &str| {
+            pol.keys.get(&key(kind, s, m, path).unwrap()).copied()
+        };
+        type K = ag_http_kind;
+        assert_eq!(
+            get(
+                K::AG_HTTP_ENDPOINT,
+                "api.internal:80",
+                "GET",
+                "/api/tickets/{id}"
+            ),
+            Some(1)
+        );
+        assert_eq!(get(K::AG_HTTP_SERVICE, "api.internal:80", "", ""), Some(1));
+        assert_eq!(get(K::AG_HTTP_SERVICE, "kb.internal:80", "", ""), Some(0));
+        assert_eq!(get(K::AG_HTTP_LLM, "model.local:8080", "", ""), Some(1));
+        assert_eq!(pol.keys.len(), 6);
+        // At high, only a write to a read-only service and a new LLM host are denied.
+        assert_eq!(
+            pol.deny_mask,
+            1 << ag_http_class::AG_HTTP_WRITE_READ_ONLY.0
+                | 1 << ag_http_class::AG_HTTP_LLM_NEW_HOST.0
+        );
+        assert_eq!(policy(&p, None).deny_mask.count_ones(), 5);
+        let medium = policy(&p, Some(Severity::Medium)).deny_mask;
+        assert_eq!(medium & 1 << ag_http_class::AG_HTTP_NEW_ENDPOINT.0, 0);
+        assert_ne!(medium & 1 << ag_http_class::AG_HTTP_NEW_WRITE.0, 0);
+    }
+
+    #[test]
+    fn a_path_too_long_for_the_kernel_is_said() {
+        let long = format!("/{}", "a".repeat(300));
+        let p: Profile = toml::from_str(&format!(
+            "version = 1\n[[http]]\nservice = \"a:80\"\nmethod = \"GET\"\npath = \"{long}\"\n"
+        ))
+        .unwrap();
+        let pol = policy(&p, None);
+        assert!(pol.keys.is_empty());
+        assert_eq!(pol.narrowed.len(), 1, "{:?}", pol.narrowed);
+    }
+}

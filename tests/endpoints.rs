@@ -1,0 +1,297 @@
+//! Enforcement by HTTP endpoint (src/bpf/endpoint.bpf.c), from recorded runs: a client
+//! that uses an internal API is recorded twice into a baseline, then enforced at
+//! `--deny-at medium` while it tries what a steered agent would, including the ways a
+//! tree that knows agentguard would split, pipeline or hide a request. The server is this
+//! test process, outside the tree: what it received is what left.
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use crate::util::*;
+
+/// The requests the server received, as "METHOD target".
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// An HTTP/1.1 server with keep-alive, Content-Length and chunked request bodies; each
+/// request answered `200 ok`.
+fn server() -> (u16, Seen) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen: Seen = Arc::default();
+    let s = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                let _ = serve(c, &s);
+            });
+        }
+    });
+    (port, seen)
+}
+
+fn serve(c: TcpStream, seen: &Seen) -> std::io::Result<()> {
+    let mut w = c.try_clone()?;
+    let mut r = BufReader::new(c);
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            if line == "\r\n" && !head.is_empty() {
+                break;
+            }
+            if line != "\r\n" {
+                head.push(line.trim_end().to_string());
+            }
+        }
+        seen.lock().unwrap().push(
+            head[0]
+                .rsplit_once(' ')
+                .map_or(head[0].clone(), |(l, _)| l.to_string()),
+        );
+        let header = |name: &str| {
+            head.iter().find_map(|h| {
+                let (n, v) = h.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        };
+        if header("transfer-encoding").is_some() {
+            loop {
+                let mut size = String::new();
+                r.read_line(&mut size)?;
+                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                let mut chunk = vec![0; n + 2];
+                r.read_exact(&mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+            }
+        } else if let Some(n) = header("content-length") {
+            let mut body = vec![0; n.parse().unwrap_or(0)];
+            r.read_exact(&mut body)?;
+        }
+        w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")?;
+    }
+}
+
+/// The client: the baseline's three requests on one connection, then what `mode` tries.
+/// Prints what each attempt came to, as JSON.
+const CLIENT: &str = r#"
+import json, socket, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+host = "127.0.0.1:%d" % port
+
+def conn():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+def head(method, path, n, extra=""):
+    return ("%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n" % (method, path, host, extra, n)).encode()
+
+def req(method, path, body=b""):
+    return head(method, path, len(body)) + body
+
+def send(s, data):
+    try:
+        s.sendall(data)
+        return "sent"
+    except PermissionError:
+        return "EACCES"
+
+def answer(s):
+    got = b""
+    while not got.endswith(b"ok"):
+        b = s.recv(4096)
+        if not b:
+            raise SystemExit("the server closed")
+        got += b
+
+out = {}
+s = conn()
+# A comment whose body holds a request line: body bytes, never a request.
+comment = b'{"text": "POST /api/admin/export HTTP/1.1\r\nHost: x\r\n\r\n"}'
+for r in (req("GET", "/api/tickets/104"), req("POST", "/api/tickets/104/comments", comment), req("GET", "/kb/search?q=printer")):
+    out.setdefault("baseline", []).append(send(s, r))
+    answer(s)
+if mode == "new-read":
+    out[mode] = send(s, req("GET", "/api/tickets/7/history"))
+    answer(s)
+elif mode == "split":
+    # The request a byte per send: the kernel follows it across sends.
+    t = conn()
+    data = req("POST", "/api/admin/export", b"rows")
+    res = [send(t, data[i:i + 1]) for i in range(len(data))]
+    out[mode] = [res.index("EACCES") if "EACCES" in res else -1, len(data) - 4 - 1]
+elif mode == "pipelined":
+    t = conn()
+    out[mode] = send(t, req("GET", "/api/tickets/5") + req("POST", "/api/admin/export", b"rows"))
+elif mode == "chunked":
+    t = conn()
+    h = ("POST /api/tickets/104/comments HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n" % host).encode()
+    out[mode] = [send(t, h), send(t, b"5\r\nhello\r\n"), send(t, b"0\r\n\r\n")]
+    answer(t)
+    out[mode].append(send(t, req("POST", "/api/admin/export", b"rows")))
+elif mode == "fastopen":
+    # Fast Open's data would leave with the SYN, before the connection is followed.
+    t = socket.socket()
+    try:
+        t.sendto(req("POST", "/api/admin/export", b"rows"), socket.MSG_FASTOPEN, ("127.0.0.1", port))
+        out[mode] = ["sent"]
+    except PermissionError:
+        out[mode] = ["refused"]
+    try:
+        socket.socket().setsockopt(socket.IPPROTO_TCP, 30, 1)  # TCP_FASTOPEN_CONNECT
+        out[mode].append("set")
+    except PermissionError:
+        out[mode].append("refused")
+print(json.dumps(out, sort_keys=True))
+"#;
+
+fn client(d: &Path, port: u16, mode: &str) -> Vec<String> {
+    let script = d.join("client.py");
+    std::fs::write(&script, CLIENT).unwrap();
+    vec![
+        python().to_string(),
+        script.display().to_string(),
+        port.to_string(),
+        mode.to_string(),
+    ]
+}
+
+fn enforce(d: &Path, cmd: &[String]) -> (Output, Vec<serde_json::Value>) {
+    let events = d.join("enforced.jsonl");
+    let out = Command::new(BIN)
+        .current_dir(d)
+        .args(["enforce", "--backend", "auto", "--deny-at", "medium"])
+        .arg("--events")
+        .arg(&events)
+        .arg("--profile")
+        .arg(d.join("baseline.toml"))
+        .arg("--")
+        .args(cmd)
+        .output()
+        .unwrap();
+    let denials = std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["kind"] == "deny")
+        .collect();
+    (out, denials)
+}
+
+fn stdout(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| {
+        panic!(
+            "client output {:?}: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+#[test]
+fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_sent() {
+    require_root();
+    let d = scratch("endpoints");
+    let (port, seen) = server();
+    for i in 0..2 {
+        let out = Command::new(BIN)
+            .current_dir(&*d)
+            .args(["record", "-q", "--merge-into"])
+            .arg(d.join("baseline.toml"))
+            .arg("--")
+            .args(client(&d, port, "learn"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "recorded run {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let baseline = std::fs::read_to_string(d.join("baseline.toml")).unwrap();
+    assert!(
+        baseline.contains("path = \"/api/tickets/{id}/comments\""),
+        "{baseline}"
+    );
+
+    // The baseline's own run: nothing denied.
+    let (out, denials) = enforce(&d, &client(&d, port, "learn"));
+    assert_eq!(
+        stdout(&out)["baseline"],
+        serde_json::json!(["sent", "sent", "sent"])
+    );
+    assert!(denials.is_empty(), "{denials:?}");
+
+    // A read of a new endpoint rates low: admitted at medium, and it reaches the server.
+    let (out, denials) = enforce(&d, &client(&d, port, "new-read"));
+    assert_eq!(stdout(&out)["new-read"], "sent");
+    assert!(denials.is_empty(), "{denials:?}");
+    assert!(seen
+        .lock()
+        .unwrap()
+        .contains(&"GET /api/tickets/7/history".to_string()));
+
+    // A write to an endpoint never written, a byte per send: refused at the send that
+    // completes its header block, reported with the rule.
+    let (out, denials) = enforce(&d, &client(&d, port, "split"));
+    let at = &stdout(&out)["split"];
+    assert_eq!(
+        at[0], at[1],
+        "the send refused is the header block's last byte"
+    );
+    assert_eq!(denials.len(), 1, "{denials:?}");
+    assert_eq!(denials[0]["op"], "http");
+    assert_eq!(
+        denials[0]["object"],
+        format!("POST 127.0.0.1:{port}/api/admin/export")
+    );
+    assert!(
+        denials[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("http-new-write (medium)"),
+        "{denials:?}"
+    );
+
+    // Pipelined behind an allowed request in one send: the whole send is refused.
+    let (out, _) = enforce(&d, &client(&d, port, "pipelined"));
+    assert_eq!(stdout(&out)["pipelined"], "EACCES");
+    assert!(!seen
+        .lock()
+        .unwrap()
+        .contains(&"GET /api/tickets/5".to_string()));
+
+    // After a chunked body the next request on the connection is still checked.
+    let (out, _) = enforce(&d, &client(&d, port, "chunked"));
+    assert_eq!(
+        stdout(&out)["chunked"],
+        serde_json::json!(["sent", "sent", "sent", "EACCES"])
+    );
+
+    // Fast Open, which would send before the connection is followed, is refused.
+    let (out, _) = enforce(&d, &client(&d, port, "fastopen"));
+    assert_eq!(
+        stdout(&out)["fastopen"],
+        serde_json::json!(["refused", "refused"])
+    );
+
+    let seen = seen.lock().unwrap();
+    assert!(
+        !seen.iter().any(|r| r.contains("/api/admin/export")),
+        "a refused request reached the server: {seen:?}"
+    );
+    // The comment carrying a request line in its body was a body: one comment per run.
+    let comments = seen
+        .iter()
+        .filter(|r| *r == "POST /api/tickets/104/comments")
+        .count();
+    assert_eq!(comments, 2 + 6 + 1, "{seen:?}");
+}
