@@ -150,6 +150,42 @@ elif mode == "fastopen":
         out[mode].append("set")
     except PermissionError:
         out[mode].append("refused")
+elif mode == "oob":
+    # An urgent byte: the server's stream leaves it out, the check would not.
+    t = conn()
+    try:
+        t.send(b" ", socket.MSG_OOB)
+        out[mode] = "sent"
+    except PermissionError:
+        out[mode] = "refused"
+elif mode == "reconnect":
+    # Not HTTP on the first connection, then the same socket connected again.
+    import ctypes
+    t = conn()
+    out[mode] = [send(t, b"\x00\x01 binary\n")]
+    unspec = bytearray(16)
+    unspec[2:4] = port.to_bytes(2, "big")
+    unspec[4:8] = bytes([127, 0, 0, 1])
+    libc = ctypes.CDLL(None, use_errno=True)
+    out[mode].append(libc.connect(t.fileno(), ctypes.c_char_p(bytes(unspec)), 16))
+    t.connect(("127.0.0.1", port))
+    out[mode].append(send(t, req("POST", "/api/admin/export", b"rows")))
+elif mode == "lookalike":
+    # A header named like Content-Length, which servers ignore: the next request is one.
+    t = conn()
+    hidden = req("POST", "/api/admin/export", b"rows")
+    first = head("GET", "/kb/search", 0).replace(b"Content-Length: 0", b"Cxxxxxx-Lxxxxh: %d" % len(hidden))
+    out[mode] = send(t, first + hidden)
+elif mode == "space":
+    # A space before the method: Python's server strips it.
+    out[mode] = send(conn(), b" " + req("POST", "/api/admin/export", b"rows"))
+elif mode == "both":
+    t = conn()
+    out[mode] = send(t, head("POST", "/api/tickets/104/comments", 4, "Transfer-Encoding: chunked\r\n") + b"0\r\n\r\n")
+elif mode == "other":
+    # Another protocol is left alone.
+    t = conn()
+    out[mode] = [send(t, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"), send(t, b"hello\r\n")]
 print(json.dumps(out, sort_keys=True))
 "#;
 
@@ -276,12 +312,22 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         serde_json::json!(["sent", "sent", "sent", "EACCES"])
     );
 
-    // Fast Open, which would send before the connection is followed, is refused.
-    let (out, _) = enforce(&d, &client(&d, port, "fastopen"));
-    assert_eq!(
-        stdout(&out)["fastopen"],
-        serde_json::json!(["refused", "refused"])
-    );
+    // What a tree that knows the check tries: Fast Open and urgent data, refused; a
+    // socket connected again after a stream that was not HTTP, a header named like
+    // Content-Length, a space before the method, both framings at once: each request
+    // refused. A protocol that is not HTTP passes.
+    for (mode, want) in [
+        ("fastopen", serde_json::json!(["refused", "refused"])),
+        ("oob", serde_json::json!("refused")),
+        ("reconnect", serde_json::json!(["sent", 0, "EACCES"])),
+        ("lookalike", serde_json::json!("EACCES")),
+        ("space", serde_json::json!("EACCES")),
+        ("both", serde_json::json!("EACCES")),
+        ("other", serde_json::json!(["sent", "sent"])),
+    ] {
+        let (out, _) = enforce(&d, &client(&d, port, mode));
+        assert_eq!(stdout(&out)[mode], want, "{mode}");
+    }
 
     let seen = seen.lock().unwrap();
     assert!(
@@ -293,5 +339,5 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         .iter()
         .filter(|r| *r == "POST /api/tickets/104/comments")
         .count();
-    assert_eq!(comments, 2 + 6 + 1, "{seen:?}");
+    assert_eq!(comments, 2 + 12 + 1, "{seen:?}");
 }

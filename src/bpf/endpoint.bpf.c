@@ -70,6 +70,7 @@ enum st {
 	P_TRAILER_LINE,
 	P_OPAQUE,	/* not HTTP: never checked */
 	P_DENIED,	/* a request was denied: the connection is closed to sends */
+	P_SNIFF,	/* the first line is no request line: HTTP (denied) or not at its end */
 };
 
 /* Which header a value belongs to. */
@@ -88,11 +89,15 @@ enum hdr { H_OTHER = 0, H_HOST, H_LENGTH, H_CODING };
 #define R_MALFORMED 16	/* cannot be followed: denied */
 #define R_TRIM 32	/* the host value has started (leading whitespace skipped) */
 #define PORT_BAD 0x100000
+#define R_CR 64		/* a CR came: only LF may follow */
+#define R_FRAGMENT 128	/* a '#' in the target: no client sends one */
 
 struct stream {
+	__u8 line1;	/* the connection's first line has ended */
+	__u8 http5;	/* bytes of "HTTP/" matched in the first line */
 	__u8 st;
 	__u8 hdr;
-	__u8 flags;
+	__u16 flags;
 	__u8 nlen;	/* header name bytes */
 	__u16 mlen, plen, hkeep;	/* method, path, host bytes */
 	__u16 pend;	/* whitespace after the host's last byte, not kept */
@@ -133,10 +138,21 @@ struct {
 SEC("sockops")
 int endpoint_sockops(struct bpf_sock_ops *ops)
 {
+	struct bpf_sock *sk;
+	struct stream *s;
 	__u64 cookie;
 
 	if (ops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
 		return 1;
+	/* A socket connected again (after an AF_UNSPEC disconnect) starts afresh. */
+	sk = ops->sk;
+	/* One register for the test and the call: a reload would lose the verifier's check. */
+	asm volatile("" : "+r"(sk));
+	if (sk) {
+		s = bpf_sk_storage_get(&streams, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (s)
+			__builtin_memset(s, 0, sizeof(*s));
+	}
 	cookie = bpf_get_socket_cookie(ops);
 	bpf_sock_hash_update(ops, &conns, &cookie, BPF_NOEXIST);
 	return 1;
@@ -269,10 +285,12 @@ __noinline int end_segment(struct stream *s)
 
 static __always_inline void seg_byte(struct stream *s, char c)
 {
+	/* Counts stop with the length (a line that long no server takes). */
+	if (s->slen >= 0xffff)
+		return;
 	if (s->slen < SEG_MAX)
 		s->seg[s->slen & (SEG_MAX - 1)] = c;
-	if (s->slen < 0xffff)
-		s->slen++;
+	s->slen++;
 	if (c >= '0' && c <= '9')
 		s->digits++;
 	if (hexval(c) >= 0)
@@ -311,7 +329,7 @@ static __always_inline int llm_path(struct stream *s)
 	__u16 n = s->plen;
 	__u16 i;
 
-	if (s->mlen != 4 || s->method[0] != 'P' || s->method[1] != 'O' || s->method[2] != 'S' ||
+	if ((s->flags & R_FRAGMENT) || s->mlen != 4 || s->method[0] != 'P' || s->method[1] != 'O' || s->method[2] != 'S' ||
 	    s->method[3] != 'T')
 		return 0;
 	for (i = 0; i < AG_HTTP_PATH_LEN; i++) {
@@ -384,7 +402,8 @@ __noinline int classify(struct stream *s)
 
 	if (!s || !k)
 		return AG_HTTP_MALFORMED;
-	if (s->flags & R_MALFORMED)
+	/* Both framings: servers disagree on which wins (request smuggling); denied. */
+	if ((s->flags & R_MALFORMED) || ((s->flags & R_CHUNKED) && (s->flags & R_LENGTH)))
 		return AG_HTTP_MALFORMED;
 	__builtin_memset(k, 0, sizeof(*k));
 	if (llm_path(s)) {
@@ -491,17 +510,34 @@ static __always_inline void malformed(struct stream *s)
 	headers_done(s);
 }
 
+const volatile char h_host[] = "host";
+const volatile char h_length[] = "content-length";
+const volatile char h_coding[] = "transfer-encoding";
+
+static __always_inline int same(const char *a, const volatile char *b, __u32 n)
+{
+	__u32 i;
+
+	for (i = 0; i < NAME_MAX; i++) {
+		if (i >= n)
+			break;
+		if (a[i] != b[i])
+			return 0;
+	}
+	return 1;
+}
+
 /* A header's name is complete: which one it is. */
 static __always_inline void name_done(struct stream *s)
 {
 	char *n = s->name;
 
 	s->hdr = H_OTHER;
-	if (s->nlen == 4 && n[0] == 'h' && n[1] == 'o' && n[2] == 's' && n[3] == 't')
+	if (s->nlen == 4 && same(n, h_host, 4))
 		s->hdr = H_HOST;
-	else if (s->nlen == 14 && n[0] == 'c' && n[7] == '-' && n[8] == 'l' && n[13] == 'h')
+	else if (s->nlen == 14 && same(n, h_length, 14))
 		s->hdr = H_LENGTH;
-	else if (s->nlen == 17 && n[0] == 't' && n[8] == '-' && n[9] == 'e' && n[16] == 'g')
+	else if (s->nlen == 17 && same(n, h_coding, 17))
 		s->hdr = H_CODING;
 	if (s->hdr == H_HOST) {
 		if (s->flags & R_HOST)
@@ -560,22 +596,63 @@ static void begin_request(struct stream *s)
  * One byte of the framing (a body's bytes are skipped by the caller, not fed). Global: the
  * verifier checks its many states once, whatever the caller's.
  */
+/* "HTTP/", a byte at a time. */
+static __always_inline char http_at(__u8 i)
+{
+	return i == 0 ? 'H' : i == 1 ? 'T' : i == 2 ? 'T' : i == 3 ? 'P' : '/';
+}
+
+/*
+ * The connection's first line is not a request line the kernel can follow: if it names
+ * "HTTP/" it is a request some server may take (" POST / HTTP/1.1": Python's strips the
+ * space), denied; if not, the connection speaks something else (SSH, Redis, Postgres)
+ * and is left alone. Decided at the line's end.
+ */
+static __always_inline int sniff(struct stream *s, int c)
+{
+	s->st = P_SNIFF;
+	if (c != '\n')
+		return GO;
+	if (s->http5 >= 5) {
+		malformed(s);
+		return STOP;
+	}
+	s->st = P_OPAQUE;
+	return SKIP;
+}
+
 __noinline int feed(struct stream *s, int c)
 {
-	int h;
+	int first, h;
 
 	if (!s)
 		return SKIP;
+	/* Whether this byte is of the connection's first line (its LF too). */
+	first = !s->line1;
+	if (first) {
+		if (c == '\n')
+			s->line1 = 1;
+		else if (s->http5 < 5)
+			s->http5 = c == http_at(s->http5) ? s->http5 + 1 : c == 'H';
+	}
+	/* A CR is a line's end: only LF may follow it (servers differ on a bare CR). */
+	if (s->flags & R_CR) {
+		s->flags &= ~R_CR;
+		if (c != '\n' && s->st != P_FIRST && s->st != P_START && s->st != P_SNIFF) {
+			malformed(s);
+			return STOP;
+		}
+	}
 	switch (s->st) {
+	case P_SNIFF:
+		return sniff(s, c);
 	case P_FIRST:
 	case P_START:
 		if (c == '\r' || c == '\n')
 			return GO;
 		if (!tchar(c)) {
-			if (s->st == P_FIRST) {
-				s->st = P_OPAQUE;
-				return SKIP;
-			}
+			if (s->st == P_FIRST && first)
+				return sniff(s, c);
 			begin_request(s);
 			malformed(s);
 			return STOP;
@@ -591,6 +668,8 @@ __noinline int feed(struct stream *s, int c)
 			return GO;
 		}
 		if (!tchar(c) || s->mlen >= AG_HTTP_METHOD_LEN - 1) {
+			if (first)
+				return sniff(s, c);
 			malformed(s);
 			return STOP;
 		}
@@ -616,11 +695,15 @@ __noinline int feed(struct stream *s, int c)
 				s->path[s->plen++ & 255] = '/';
 		} else if (c == '?' || c == '#') {
 			end_segment(s);
+			if (c == '#')
+				s->flags |= R_FRAGMENT | R_BAD;
 			s->st = P_QUERY;
 		} else if (c == ' ') {
 			end_segment(s);
 			s->st = P_VERSION;
 		} else if (c == '\r' || c == '\n') {
+			if (first)
+				return sniff(s, c);
 			malformed(s);
 			return STOP;
 		} else {
@@ -631,17 +714,23 @@ __noinline int feed(struct stream *s, int c)
 		if (c == ' ')
 			s->st = P_VERSION;
 		else if (c == '\r' || c == '\n') {
+			if (first)
+				return sniff(s, c);
 			malformed(s);
 			return STOP;
 		}
 		return GO;
 	case P_VERSION:
-		if (c == '\n')
+		if (c == '\r')
+			s->flags |= R_CR;
+		else if (c == '\n')
 			s->st = P_LINE;
 		return GO;
 	case P_LINE:
-		if (c == '\r')
+		if (c == '\r') {
+			s->flags |= R_CR;
 			return GO;
+		}
 		if (c == '\n') {
 			headers_done(s);
 			/* Stop: the caller skips a body, or stops at a denial. */
@@ -677,8 +766,10 @@ __noinline int feed(struct stream *s, int c)
 			s->st = P_LINE;
 			return GO;
 		}
-		if (c == '\r')
+		if (c == '\r') {
+			s->flags |= R_CR;
 			return GO;
+		}
 		if (s->hdr == H_HOST) {
 			if (c == ' ' || c == '\t') {
 				if (s->flags & R_TRIM)
@@ -692,6 +783,9 @@ __noinline int feed(struct stream *s, int c)
 				s->colons++;
 				s->colon = s->hkeep;
 				s->port = 0;
+			} else if (c == '+' && s->colons) {
+				s->flags |= R_BAD;	/* "+80": a number to Rust, not to the kernel */
+				s->port = PORT_BAD;
 			} else if (c >= '0' && c <= '9' && s->port <= 65535) {
 				s->port = s->port * 10 + (c - '0');
 			} else {

@@ -37,6 +37,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define IPPROTO_ICMP 1
 #define IPPROTO_TCP 6
 #define MSG_FASTOPEN 0x20000000
+#define MSG_OOB 1
+#define TCP_SYN_SENT 2
 #define TCP_FASTOPEN_CONNECT 30
 #define IPPROTO_UDP 17
 #define IPPROTO_ICMPV6 58
@@ -710,13 +712,26 @@ int BPF_PROG(enforce_sendmsg, struct socket *sock, struct msghdr *msg, int size,
 		return ret;
 	if (!in_scope(bpf_get_current_task_btf()))
 		return 0;
-	/* Fast Open's data leaves with the SYN, before the connection is in the HTTP
-	 * endpoint check's map (endpoint.bpf.c): refused, as its setsockopt is. */
-	if ((BPF_CORE_READ(msg, msg_flags) & MSG_FASTOPEN) &&
-	    BPF_CORE_READ(sock, type) == SOCK_STREAM) {
+	/*
+	 * TCP sends the HTTP endpoint check (endpoint.bpf.c) could not follow: Fast Open's
+	 * data leaves with the SYN and a send begun while connecting goes out by the plain
+	 * path, both before the connection is in its map; an urgent byte never reaches the
+	 * server's stream, so the check and the server would read different bytes.
+	 */
+	if (BPF_CORE_READ(sock, type) == SOCK_STREAM &&
+	    (BPF_CORE_READ(sock, sk, __sk_common.skc_family) == AF_INET ||
+	     BPF_CORE_READ(sock, sk, __sk_common.skc_family) == AF_INET6)) {
+		__u32 flags = BPF_CORE_READ(msg, msg_flags);
 		struct denial d = { .op = AG_DENY_FASTOPEN };
 
-		return deny(&d);
+		if (flags & MSG_FASTOPEN)
+			d.want = 1;
+		else if (flags & MSG_OOB)
+			d.want = 2;
+		else if (BPF_CORE_READ(sock, sk, __sk_common.skc_state) == TCP_SYN_SENT)
+			d.want = 3;
+		if (d.want)
+			return deny(&d);
 	}
 	name = BPF_CORE_READ(msg, msg_name);
 	if (!name)
@@ -727,7 +742,7 @@ int BPF_PROG(enforce_sendmsg, struct socket *sock, struct msghdr *msg, int size,
 SEC("lsm/socket_setsockopt")
 int BPF_PROG(enforce_setsockopt, struct socket *sock, int level, int optname, int ret)
 {
-	struct denial d = { .op = AG_DENY_FASTOPEN };
+	struct denial d = { .op = AG_DENY_FASTOPEN, .want = 1 };
 
 	if (ret)
 		return ret;

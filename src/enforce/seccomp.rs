@@ -15,7 +15,8 @@
 //! - mounts, old and new API (a detached mount's paths are relative to its own root).
 //! - kernel modules, bpf(), kexec, io_uring (its operations pass no seccomp filter).
 //! - TCP Fast Open (sendto, sendmsg, sendmmsg with MSG_FASTOPEN; TCP_FASTOPEN_CONNECT): its
-//!   data leaves before the connection reaches the HTTP endpoint check (endpoint.bpf.c).
+//!   data leaves before the connection reaches the HTTP endpoint check (endpoint.bpf.c);
+//!   and urgent data (MSG_OOB), a byte the check would see and the server's stream not.
 //! - prlimit64 on another process (limits that would disarm the watchdog or agentguard).
 //! - every x32 and 32-bit system call: their numbers differ, so a filter of 64-bit
 //!   numbers would not see them.
@@ -88,21 +89,17 @@ fn deny_list() -> Result<BpfProgram> {
     rules.insert(libc::SYS_socket, socket);
     // TCP Fast Open: the data leaves with the SYN, before the connection is in the HTTP
     // endpoint check's map (src/bpf/endpoint.bpf.c sees established connections only).
-    let fastopen = libc::MSG_FASTOPEN as u64;
+    // Urgent data too: the server's stream leaves the byte out, the check would not.
     for (nr, flags_arg) in [
         (libc::SYS_sendto, 3),
         (libc::SYS_sendmsg, 2),
         (libc::SYS_sendmmsg, 3),
     ] {
-        rules.insert(
-            nr,
-            vec![rule(&[(
-                flags_arg,
-                Len::Dword,
-                Op::MaskedEq(fastopen),
-                fastopen,
-            )])?],
-        );
+        let mut flagged = Vec::new();
+        for flag in [libc::MSG_FASTOPEN as u64, libc::MSG_OOB as u64] {
+            flagged.push(rule(&[(flags_arg, Len::Dword, Op::MaskedEq(flag), flag)])?);
+        }
+        rules.insert(nr, flagged);
     }
     rules.insert(
         libc::SYS_setsockopt,

@@ -358,9 +358,14 @@ impl Decoder {
             ),
             ag_deny_op::AG_DENY_FASTOPEN => (
                 DenyOp::Socket,
-                "TCP Fast Open".to_string(),
+                match want {
+                    1 => "TCP Fast Open",
+                    2 => "TCP urgent data (MSG_OOB)",
+                    _ => "a TCP send while connecting",
+                }
+                .to_string(),
                 Vec::new(),
-                "its data leaves with the connection's first packet, before the HTTP endpoint check sees the connection".to_string(),
+                "the HTTP endpoint check could not follow it: its bytes would leave before the connection is in its map, or out of the stream the server reads".to_string(),
             ),
             ag_deny_op::AG_DENY_XATTR => (
                 DenyOp::Xattr,
