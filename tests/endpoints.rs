@@ -237,21 +237,11 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
     require_root();
     let d = scratch("endpoints");
     let (port, seen) = server();
-    for i in 0..2 {
-        let out = Command::new(BIN)
-            .current_dir(&*d)
-            .args(["record", "-q", "--merge-into"])
-            .arg(d.join("baseline.toml"))
-            .arg("--")
-            .args(client(&d, port, "learn"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "recorded run {i}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    learn(
+        &d.join("baseline.toml"),
+        &strs(&client(&d, port, "learn")),
+        2,
+    );
     let baseline = std::fs::read_to_string(d.join("baseline.toml")).unwrap();
     assert!(
         baseline.contains("path = \"/api/tickets/{id}/comments\""),

@@ -7,29 +7,6 @@ use std::process::{Command, Output};
 
 use crate::util::*;
 
-/// `agentguard record -q --merge-into baseline -- cmd`, `runs` times, in the baseline's
-/// directory (the workspace, as an agent's); the last run's output.
-fn learn(baseline: &Path, cmd: &[&str], runs: usize) -> Output {
-    let mut last = None;
-    for i in 0..runs {
-        let out = Command::new(BIN)
-            .current_dir(baseline.parent().unwrap())
-            .args(["record", "-q", "--merge-into"])
-            .arg(baseline)
-            .arg("--")
-            .args(cmd)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "recorded run {i} of {cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        last = Some(out);
-    }
-    last.unwrap()
-}
-
 /// `agentguard enforce` at the default level (--deny-at high).
 fn enforce(profile: &Path, cmd: &[&str]) -> Output {
     enforce_at(profile, "high", cmd)

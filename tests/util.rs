@@ -344,3 +344,26 @@ pub fn guard_children(agentguard: u32) -> (i32, i32) {
         .expect("the tree's root");
     (watchdog, root)
 }
+
+/// `agentguard record -q --merge-into baseline -- cmd`, `runs` times, in the baseline's
+/// directory (the workspace, as an agent's); the last run's output.
+pub fn learn(baseline: &Path, cmd: &[&str], runs: usize) -> Output {
+    let mut last = None;
+    for i in 0..runs {
+        let out = Command::new(BIN)
+            .current_dir(baseline.parent().unwrap())
+            .args(["record", "-q", "--merge-into"])
+            .arg(baseline)
+            .arg("--")
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "recorded run {i} of {cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        last = Some(out);
+    }
+    last.unwrap()
+}

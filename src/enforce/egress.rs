@@ -57,26 +57,18 @@ impl<'obj> Egress<'obj> {
                 .update(&r.id.to_ne_bytes(), v.bytes(), MapFlags::ANY)
                 .context("writing a network rule")?;
         }
-        let dir = std::fs::File::open(cgroup)
-            .with_context(|| format!("opening the tree's cgroup {}", cgroup.display()))?;
         let p = &skel.progs;
-        let mut links = Vec::new();
-        for prog in [
-            &p.egress_connect4,
-            &p.egress_connect6,
-            &p.egress_sendmsg4,
-            &p.egress_sendmsg6,
-            &p.egress_connect_unix,
-            &p.egress_sendmsg_unix,
-        ] {
-            links.push(prog.attach_cgroup(dir.as_raw_fd()).map_err(|e| {
-                anyhow!(
-                    "attaching a network program to {}: {e}\n{}",
-                    cgroup.display(),
-                    crate::sensor::libbpf_log_tail()
-                )
-            })?);
-        }
+        let links = on_cgroup(
+            &[
+                &p.egress_connect4,
+                &p.egress_connect6,
+                &p.egress_sendmsg4,
+                &p.egress_sendmsg6,
+                &p.egress_connect_unix,
+                &p.egress_sendmsg_unix,
+            ],
+            cgroup,
+        )?;
         Ok(Egress {
             _links: links,
             skel,
@@ -86,6 +78,26 @@ impl<'obj> Egress<'obj> {
     pub fn denials(&self) -> &dyn MapCore {
         &self.skel.maps.denials
     }
+}
+
+/// Attaches cgroup programs to the tree's cgroup (this backend's, and the HTTP endpoint
+/// check both backends load).
+pub fn on_cgroup(progs: &[&libbpf_rs::ProgramMut], cgroup: &Path) -> Result<Vec<Link>> {
+    let dir = std::fs::File::open(cgroup)
+        .with_context(|| format!("opening the tree's cgroup {}", cgroup.display()))?;
+    progs
+        .iter()
+        .map(|prog| {
+            prog.attach_cgroup(dir.as_raw_fd()).map_err(|e| {
+                anyhow!(
+                    "attaching {} to {}: {e}\n{}",
+                    prog.name().to_string_lossy(),
+                    cgroup.display(),
+                    crate::sensor::libbpf_log_tail()
+                )
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

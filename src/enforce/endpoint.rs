@@ -39,14 +39,13 @@ fn key(kind: ag_http_kind, service: &str, method: &str, path: &str) -> Option<Ve
         kind: kind.0,
         ..Default::default()
     };
-    fn fill<T: Copy>(dst: &mut [T], s: &str) -> Option<()> {
-        // char arrays: i8 or u8 as the skeleton's generator names them; both one byte.
-        if s.len() >= dst.len() || std::mem::size_of::<T>() != 1 {
+    // NUL-padded: a field as long as its buffer would not be.
+    fn fill(dst: &mut [i8], s: &str) -> Option<()> {
+        if s.len() >= dst.len() {
             return None;
         }
         for (d, b) in dst.iter_mut().zip(s.bytes()) {
-            // SAFETY: T is one byte (checked above), a plain integer.
-            *d = unsafe { std::mem::transmute_copy::<u8, T>(&b) };
+            *d = b as i8;
         }
         Some(())
     }
@@ -137,21 +136,9 @@ impl<'obj> Endpoints<'obj> {
             .endpoint_msg
             .attach_sockmap(skel.maps.conns.as_fd().as_raw_fd())
             .map_err(|e| anyhow!("attaching the HTTP request check to its connections: {e}"))?;
-        let dir = std::fs::File::open(cgroup)
-            .with_context(|| format!("opening the tree's cgroup {}", cgroup.display()))?;
-        let link = skel
-            .progs
-            .endpoint_sockops
-            .attach_cgroup(dir.as_raw_fd())
-            .map_err(|e| {
-                anyhow!(
-                    "attaching the HTTP connection program to {}: {e}\n{}",
-                    cgroup.display(),
-                    crate::sensor::libbpf_log_tail()
-                )
-            })?;
+        let links = super::egress::on_cgroup(&[&skel.progs.endpoint_sockops], cgroup)?;
         Ok(Endpoints {
-            _links: vec![link],
+            _links: links,
             skel,
         })
     }
