@@ -90,7 +90,8 @@ hand-written rule names them. Plain HTTP/1.x requests are checked by endpoint (u
 a request whose service, method and path template the profile's [[http]] entries do not cover, rated as diff \
 rates it, fails with EACCES at the send that completes its header block when --deny-at denies its rating \
 (split, pipelined and chunked requests are followed; what cannot be followed is denied; TCP Fast Open is \
-refused); HTTPS requests are reported, not refused. Each denial is printed on standard error, written to \
+refused); HTTPS requests through a probed OpenSSL get the same check in SSL_write, where a denial kills the \
+process (a uprobe cannot fail the call); other TLS is checked by destination only. Each denial is printed on standard error, written to \
 --events, and counted in the summary. Everything record does, enforce does too (-o, --events, --baseline).\n\n\
 Progressive enforcement: a baseline learned from a few runs never holds everything the next run does (another \
 document, wc instead of grep). --deny-at LEVEL (default high) denies what `agentguard diff` would rate LEVEL or \
@@ -270,7 +271,8 @@ pub struct RecordArgs {
 /// What is kept of the tree's LLM traffic.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct LlmArgs {
-    /// Do not look at HTTP payloads: no TLS uprobes, no LLM events, no tool-call attribution
+    /// Do not look at HTTP payloads: no TLS uprobes, no LLM events, no tool-call attribution;
+    /// under enforce, HTTPS requests are then checked by destination only, not by endpoint
     #[arg(long)]
     pub no_llm: bool,
     /// Keep LLM request and response bodies in the events (secrets redacted, bounded by

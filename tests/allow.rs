@@ -186,7 +186,7 @@ fn on_a_terminal_it_asks_one_finding_at_a_time() {
     let _ = m.as_raw_fd();
     let mut seen = String::new();
     // Reads until the screen holds `n` prompts ("> " at a line's end).
-    let mut until = |m: &mut std::fs::File, n: usize, seen: &mut String| {
+    let until = |m: &mut std::fs::File, n: usize, seen: &mut String| {
         let mut buf = [0u8; 4096];
         while seen.matches("> ").count() < n {
             let k = m.read(&mut buf).unwrap();

@@ -82,12 +82,41 @@ fn serve(c: TcpStream, seen: &Seen) -> std::io::Result<()> {
 /// The client: the baseline's three requests on one connection, then what `mode` tries.
 /// Prints what each attempt came to, as JSON.
 const CLIENT: &str = r#"
-import json, socket, sys
-port, mode = int(sys.argv[1]), sys.argv[2]
+import json, socket, ssl, sys
+port, mode, tls_port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 host = "127.0.0.1:%d" % port
 
 def conn():
     s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+def tls_conn():
+    # The terminator's certificate is made for the test run: not verified.
+    ctx = ssl._create_unverified_context()
+    return ctx.wrap_socket(conn_to(tls_port))
+
+def self_serve():
+    # The tree serving HTTPS itself (a socket pair): its responses are not requests.
+    import os, threading
+    here = os.path.dirname(os.path.abspath(sys.argv[0]))
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(here + "/cert.pem", here + "/key.pem")
+    a, b = socket.socketpair()
+    def serve():
+        t = sctx.wrap_socket(a, server_side=True)
+        t.recv(4096)
+        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    th = threading.Thread(target=serve)
+    th.start()
+    c = ssl._create_unverified_context().wrap_socket(b)
+    c.sendall(req("GET", "/api/tickets/104"))
+    answer(c)
+    th.join()
+    return "served"
+
+def conn_to(p):
+    s = socket.create_connection(("127.0.0.1", p))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -119,7 +148,63 @@ comment = b'{"text": "POST /api/admin/export HTTP/1.1\r\nHost: x\r\n\r\n"}'
 for r in (req("GET", "/api/tickets/104"), req("POST", "/api/tickets/104/comments", comment), req("GET", "/kb/search?q=printer")):
     out.setdefault("baseline", []).append(send(s, r))
     answer(s)
-if mode == "new-read":
+if mode == "learn":
+    # The same service over TLS (the terminator forwards to it).
+    t = tls_conn()
+    for r in (req("GET", "/api/tickets/104"), req("POST", "/api/tickets/104/comments", comment)):
+        t.sendall(r)
+        answer(t)
+    out["serve"] = self_serve()
+elif mode == "tls":
+    # Over TLS the check is in SSL_write: what it denies kills the process, so each
+    # step is printed before it is tried.
+    t = tls_conn()
+    t.sendall(req("POST", "/api/tickets/104/comments", comment))
+    answer(t)
+    print("allowed", flush=True)
+    t.sendall(req("POST", "/api/admin/export", b"rows"))
+    print("sent", flush=True)
+elif mode == "tls-implicit":
+    # The handshake inside the first SSL_write (it calls SSL_clear there).
+    t = ssl._create_unverified_context().wrap_socket(conn_to(tls_port), do_handshake_on_connect=False)
+    t.sendall(req("GET", "/api/tickets/104"))
+    answer(t)
+    print("allowed", flush=True)
+    t.sendall(req("POST", "/api/admin/export", b"rows"))
+    print("sent", flush=True)
+elif mode == "tls-split":
+    t = tls_conn()
+    data = req("POST", "/api/admin/export", b"rows")
+    print(len(data) - 4 - 1, flush=True)
+    for i in range(len(data)):
+        print(i, flush=True)
+        t.sendall(data[i:i + 1])
+elif mode == "tls-retry":
+    # A large body through a small send buffer, non-blocking: the library asks for the
+    # same bytes again (SSL_ERROR_WANT_WRITE), which must not count twice.
+    import select
+    raw = conn_to(tls_port)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    t = ssl._create_unverified_context().wrap_socket(raw)
+    body = b"x" * (1 << 20)
+    data = memoryview(head("POST", "/api/tickets/104/comments", len(body)) + body)
+    t.setblocking(False)
+    off = retries = 0
+    while off < len(data):
+        try:
+            off += t.send(data[off:off + 65536])
+        except ssl.SSLWantWriteError:
+            retries += 1
+            select.select([], [t], [])
+    t.setblocking(True)
+    answer(t)
+    print("retries %d" % retries, flush=True)
+    t.sendall(req("GET", "/api/tickets/104"))
+    answer(t)
+    print("allowed", flush=True)
+    t.sendall(req("POST", "/api/admin/export", b"rows"))
+    print("sent", flush=True)
+elif mode == "new-read":
     out[mode] = send(s, req("GET", "/api/tickets/7/history"))
     answer(s)
 elif mode == "split":
@@ -150,6 +235,14 @@ elif mode == "fastopen":
         out[mode].append("set")
     except PermissionError:
         out[mode].append("refused")
+    # Kernel TLS: after a handshake in user space, plaintext by write(), past SSL_write.
+    try:
+        conn().setsockopt(socket.IPPROTO_TCP, 31, b"tls")  # TCP_ULP
+        out[mode].append("set")
+    except PermissionError:
+        out[mode].append("refused")
+    except OSError as e:
+        out[mode].append(e.strerror)
 elif mode == "oob":
     # An urgent byte: the server's stream leaves it out, the check would not.
     t = conn()
@@ -189,15 +282,101 @@ elif mode == "other":
 print(json.dumps(out, sort_keys=True))
 "#;
 
-fn client(d: &Path, port: u16, mode: &str) -> Vec<String> {
+fn client(d: &Path, ports: (u16, u16), mode: &str) -> Vec<String> {
     let script = d.join("client.py");
     std::fs::write(&script, CLIENT).unwrap();
     vec![
         python().to_string(),
         script.display().to_string(),
-        port.to_string(),
+        ports.0.to_string(),
         mode.to_string(),
+        ports.1.to_string(),
     ]
+}
+
+/// A TLS terminator in front of the server, outside the tree: what the tree sends over
+/// TLS reaches the server in plain, so `Seen` holds it too.
+const TERMINATOR: &str = r#"
+import socket, ssl, sys, threading
+cert, key, upstream = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(64)
+print(l.getsockname()[1], flush=True)
+
+def pump(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+def serve(c):
+    try:
+        t = ctx.wrap_socket(c, server_side=True)
+    except OSError:
+        return
+    u = socket.create_connection(("127.0.0.1", upstream))
+    threading.Thread(target=pump, args=(u, t), daemon=True).start()
+    pump(t, u)
+
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+/// The terminator, killed when dropped.
+struct Terminator(std::process::Child);
+
+impl Drop for Terminator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the terminator with a certificate made for the run; its port.
+fn terminator(d: &Path, upstream: u16) -> (Terminator, u16) {
+    let (cert, key) = (d.join("cert.pem"), d.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (scripts/setup.sh installs it)");
+    assert!(made.status.success(), "{made:?}");
+    let script = d.join("terminator.py");
+    std::fs::write(&script, TERMINATOR).unwrap();
+    let mut child = Command::new(python())
+        .arg(&script)
+        .args([&cert, &key])
+        .arg(upstream.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("terminator said {line:?}"));
+    (Terminator(child), port)
 }
 
 fn enforce(d: &Path, cmd: &[String]) -> (Output, Vec<serde_json::Value>) {
@@ -237,6 +416,8 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
     require_root();
     let d = scratch("endpoints");
     let (port, seen) = server();
+    let (_terminator, tls_port) = terminator(&d, port);
+    let port = (port, tls_port);
     learn(
         &d.join("baseline.toml"),
         &strs(&client(&d, port, "learn")),
@@ -254,6 +435,7 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         stdout(&out)["baseline"],
         serde_json::json!(["sent", "sent", "sent"])
     );
+    assert_eq!(stdout(&out)["serve"], "served");
     assert!(denials.is_empty(), "{denials:?}");
 
     // A read of a new endpoint rates low: admitted at medium, and it reaches the server.
@@ -277,7 +459,7 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
     assert_eq!(denials[0]["op"], "http");
     assert_eq!(
         denials[0]["object"],
-        format!("POST 127.0.0.1:{port}/api/admin/export")
+        format!("POST 127.0.0.1:{}/api/admin/export", port.0)
     );
     assert!(
         denials[0]["reason"]
@@ -307,7 +489,10 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
     // Content-Length, a space before the method, both framings at once: each request
     // refused. A protocol that is not HTTP passes.
     for (mode, want) in [
-        ("fastopen", serde_json::json!(["refused", "refused"])),
+        (
+            "fastopen",
+            serde_json::json!(["refused", "refused", "refused"]),
+        ),
         ("oob", serde_json::json!("refused")),
         ("reconnect", serde_json::json!(["sent", 0, "EACCES"])),
         ("lookalike", serde_json::json!("EACCES")),
@@ -319,6 +504,53 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         assert_eq!(stdout(&out)[mode], want, "{mode}");
     }
 
+    // Over TLS (Python's libssl, probed): the baseline's request passes; the write is
+    // refused by killing the client at the SSL_write that holds it.
+    let (out, denials) = enforce(&d, &client(&d, port, "tls"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "allowed\n");
+    assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+    assert_eq!(denials.len(), 1, "{denials:?}");
+    assert_eq!(
+        denials[0]["object"],
+        format!("POST 127.0.0.1:{}/api/admin/export", port.0)
+    );
+    assert!(
+        denials[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("killed at SSL_write"),
+        "{denials:?}"
+    );
+    // The handshake made by the first SSL_write: the same.
+    let (out, _) = enforce(&d, &client(&d, port, "tls-implicit"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "allowed\n");
+    assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+    // A byte per SSL_write: killed at the write that completes the header block.
+    let (out, _) = enforce(&d, &client(&d, port, "tls-split"));
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        lines.first(),
+        lines.last(),
+        "the last write tried is the header block's last byte"
+    );
+    assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+    // Writes the library takes again (SSL_ERROR_WANT_WRITE) count once: after a 1 MiB
+    // body the next request is still followed, and the one after it still refused.
+    let (out, _) = enforce(&d, &client(&d, port, "tls-retry"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let retries: u64 = lines
+        .first()
+        .and_then(|l| l.strip_prefix("retries "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(retries > 0, "no write was taken again: nothing was tested");
+    assert_eq!(lines[1..], ["allowed"], "{out:?}");
+    assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+
     let seen = seen.lock().unwrap();
     assert!(
         !seen.iter().any(|r| r.contains("/api/admin/export")),
@@ -329,5 +561,7 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         .iter()
         .filter(|r| *r == "POST /api/tickets/104/comments")
         .count();
-    assert_eq!(comments, 2 + 12 + 1, "{seen:?}");
+    // Each run's own (2 learning, 16 enforced), the learn mode's over TLS (3 runs), the
+    // chunked mode's, the TLS mode's and the retry mode's.
+    assert_eq!(comments, 2 + 16 + 3 + 1 + 1 + 1, "{seen:?}");
 }

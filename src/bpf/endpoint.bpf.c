@@ -13,10 +13,18 @@
  * Fail closed: what cannot be followed (a malformed line, two Host headers, a length that
  * is not a number, bytes beyond what one send may hold of headers) is denied. A connection
  * whose first bytes are not a request (TLS, another protocol) is not HTTP to any server
- * and is left alone: TLS is checked where its plaintext is (not here).
+ * and is left alone: TLS is checked where its plaintext is.
+ *
+ * TLS: uprobes on OpenSSL's SSL_write(_ex) (attached by user space to each libssl the
+ * sensor probes) run the same framing over the plaintext, per SSL object. A uprobe cannot
+ * fail the call, so a denied request kills the process (SIGKILL, delivered before the
+ * function's first instruction runs): the plaintext is never encrypted, the server never
+ * has the request. What a tree sends through a TLS library agentguard does not probe is
+ * checked by destination only (README says where this holds).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 #include "events.h"
 #include "policy.h"
 
@@ -48,6 +56,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 * 1024);
 } denials SEC(".maps");
+
+/* The tree's cgroup, at 0: the TLS probes fire for every process mapping the library. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tree SEC(".maps");
 
 /* Where a stream is in HTTP's framing. */
 enum st {
@@ -91,8 +107,13 @@ enum hdr { H_OTHER = 0, H_HOST, H_LENGTH, H_CODING };
 #define PORT_BAD 0x100000
 #define R_CR 64		/* a CR came: only LF may follow */
 #define R_FRAGMENT 128	/* a '#' in the target: no client sends one */
+#define R_V2 256	/* the version so far reads "HTTP/2.0" */
+#define R_LOWER 512	/* the method had a lower-case letter */
 
 struct stream {
+	__u8 tls;	/* an SSL object's plaintext: a denial kills (DENY_KILL) */
+	__u8 server;	/* TLS: the object serves (its writes are responses) */
+	__u8 quiet;	/* TLS: a write's return moves the stream; the entry reported */
 	__u8 line1;	/* the connection's first line has ended */
 	__u8 http5;	/* bytes of "HTTP/" matched in the first line */
 	__u8 st;
@@ -123,9 +144,33 @@ struct {
 	__type(value, struct stream);
 } streams SEC(".maps");
 
+/* A TLS stream: the SSL object's address in its process. */
+struct tls_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/*
+ * Each SSL object's place in the framing, made where a connection starts (SSL_clear that
+ * succeeded, which the handshake calls; SSL_set_connect_state; SSL_set_accept_state) and
+ * dropped at SSL_free. A write on an object without one is denied (fail closed): a stream
+ * that starts afresh mid-connection would take a body's bytes for a request, or the next
+ * request for another protocol. LRU, so processes that end without SSL_free do not fill
+ * it; an evicted stream's next write is denied the same way.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_key);
+	__type(value, struct stream);
+} tls_streams SEC(".maps");
+
 struct scratch {
 	char buf[WINDOW];
 	struct ag_http_key key;
+	struct stream blank;	/* never written: a new TLS stream's state (too big for the stack) */
+	struct stream spec;	/* a TLS write checked before it is written (tls_enter) */
 };
 
 struct {
@@ -402,10 +447,15 @@ __noinline int classify(struct stream *s)
 
 	if (!s || !k)
 		return AG_HTTP_MALFORMED;
-	/* Both framings: servers disagree on which wins (request smuggling); denied. */
-	if ((s->flags & R_MALFORMED) || ((s->flags & R_CHUNKED) && (s->flags & R_LENGTH)))
-		return AG_HTTP_MALFORMED;
 	__builtin_memset(k, 0, sizeof(*k));
+	/* Both framings: servers disagree on which wins (request smuggling); denied. The
+	 * report names what was read of it. */
+	if ((s->flags & R_MALFORMED) || ((s->flags & R_CHUNKED) && (s->flags & R_LENGTH))) {
+		__builtin_memcpy(k->service, s->host, AG_HTTP_SERVICE_LEN);
+		__builtin_memcpy(k->method, s->method, AG_HTTP_METHOD_LEN);
+		__builtin_memcpy(k->path, s->path, AG_HTTP_PATH_LEN);
+		return AG_HTTP_MALFORMED;
+	}
 	if (llm_path(s)) {
 		/* [[llm]] hosts are the header's value as it came (host or host:port). */
 		k->kind = AG_HTTP_LLM;
@@ -443,7 +493,11 @@ __noinline int classify(struct stream *s)
 	return write ? AG_HTTP_NEW_WRITE : AG_HTTP_NEW_ENDPOINT;
 }
 
-__noinline int report(__u32 class)
+/* How a denial was carried out (the report's arg[1]). */
+#define DENY_DROP 0	/* the send failed with EACCES */
+#define DENY_KILL 1	/* TLS: the process was killed at SSL_write */
+
+__noinline int report(__u32 class, __u32 how)
 {
 	struct ag_http_key *k = scratch_key();
 	struct {
@@ -468,6 +522,7 @@ __noinline int report(__u32 class)
 	r->h.tid = (__u32)id;
 	r->h.ret = audit ? 0 : -1;
 	r->h.arg[0] = class;
+	r->h.arg[1] = how;
 	r->h.len[0] = AG_HTTP_SERVICE_LEN;
 	r->h.len[1] = AG_HTTP_METHOD_LEN;
 	r->h.len[2] = AG_HTTP_PATH_LEN;
@@ -487,7 +542,8 @@ __noinline int headers_done(struct stream *s)
 		return 0;
 	class = classify(s);
 	if (class && ((deny_mask >> class) & 1 || class == AG_HTTP_MALFORMED)) {
-		report(class);
+		if (!s->quiet)
+			report(class, s->tls ? DENY_KILL : DENY_DROP);
 		if (!audit) {
 			s->st = P_DENIED;
 			return 0;
@@ -621,6 +677,20 @@ static __always_inline int sniff(struct stream *s, int c)
 	return SKIP;
 }
 
+const volatile char h2_version[] = "HTTP/2.0";
+
+/*
+ * The connection's first line is exactly HTTP/2's preface ("PRI * HTTP/2.0"): HTTP/2,
+ * which the kernel does not follow (binary frames, HPACK). Left alone, as another
+ * protocol is; README says so. Exact, so that no HTTP/1.x request line passes for it.
+ */
+static __always_inline int h2_preface(struct stream *s)
+{
+	return s->mlen == 3 && s->method[0] == 'P' && s->method[1] == 'R' &&
+	       s->method[2] == 'I' && !(s->flags & R_LOWER) && s->plen == 1 &&
+	       s->path[0] == '*' && (s->flags & R_V2) && s->nlen == 8;
+}
+
 __noinline int feed(struct stream *s, int c)
 {
 	int first, h;
@@ -658,6 +728,8 @@ __noinline int feed(struct stream *s, int c)
 			return STOP;
 		}
 		begin_request(s);
+		if (c >= 'a' && c <= 'z')
+			s->flags |= R_LOWER;
 		s->method[0] = c >= 'a' && c <= 'z' ? c - 32 : c;
 		s->mlen = 1;
 		s->st = P_METHOD;
@@ -667,6 +739,8 @@ __noinline int feed(struct stream *s, int c)
 			s->st = P_TARGET;
 			return GO;
 		}
+		if (c >= 'a' && c <= 'z')
+			s->flags |= R_LOWER;
 		if (!tchar(c) || s->mlen >= AG_HTTP_METHOD_LEN - 1) {
 			if (first)
 				return sniff(s, c);
@@ -701,6 +775,8 @@ __noinline int feed(struct stream *s, int c)
 		} else if (c == ' ') {
 			end_segment(s);
 			s->st = P_VERSION;
+			s->flags |= R_V2;
+			s->nlen = 0;
 		} else if (c == '\r' || c == '\n') {
 			if (first)
 				return sniff(s, c);
@@ -711,9 +787,11 @@ __noinline int feed(struct stream *s, int c)
 		}
 		return GO;
 	case P_QUERY:
-		if (c == ' ')
+		if (c == ' ') {
 			s->st = P_VERSION;
-		else if (c == '\r' || c == '\n') {
+			s->flags |= R_V2;
+			s->nlen = 0;
+		} else if (c == '\r' || c == '\n') {
 			if (first)
 				return sniff(s, c);
 			malformed(s);
@@ -721,10 +799,20 @@ __noinline int feed(struct stream *s, int c)
 		}
 		return GO;
 	case P_VERSION:
-		if (c == '\r')
+		if (c == '\r') {
 			s->flags |= R_CR;
-		else if (c == '\n')
+		} else if (c == '\n') {
+			if (first && h2_preface(s)) {
+				s->st = P_OPAQUE;
+				return SKIP;
+			}
 			s->st = P_LINE;
+		} else {
+			if (s->nlen >= 8 || c != h2_version[s->nlen & 7])
+				s->flags &= ~R_V2;
+			if (s->nlen < 255)
+				s->nlen++;
+		}
 		return GO;
 	case P_LINE:
 		if (c == '\r') {
@@ -882,40 +970,75 @@ static long step(__u64 i, struct window *w)
 
 /* One window of a send: skips a body's bytes, or feeds up to WINDOW bytes of framing. */
 struct send {
-	struct sk_msg_md *msg;
+	struct sk_msg_md *msg;	/* plain TCP: the message */
+	__u64 ubuf;		/* TLS: the plaintext in the caller's memory */
 	struct window w;
 	__u32 off, size;
 	int verdict;	/* -1 while undecided */
 };
 
-static long window_step(__u64 r, struct send *c)
+/* What a send's state decides before its next window: 1 when the walk ends. */
+static __always_inline int walk_done(struct send *c)
 {
 	struct stream *s = c->w.s;
-	__u32 n, off = c->off;
-	void *data, *end;
 
 	if (s->st == P_DENIED) {
 		c->verdict = audit ? SK_PASS : SK_DROP;
 		return 1;
 	}
-	if (off >= c->size || s->st == P_OPAQUE) {
+	if (c->off >= c->size || s->st == P_OPAQUE) {
 		c->verdict = SK_PASS;
 		return 1;
 	}
-	if (s->st == P_BODY || s->st == P_CHUNK_DATA) {
-		n = c->size - off;
-		if (s->left < n)
-			n = s->left;
-		s->left -= n;
-		c->off = off + n;
-		if (!s->left)
-			s->st = s->st == P_BODY ? P_START : P_CHUNK_END;
+	return 0;
+}
+
+/* A body's (or chunk's) bytes in this send: skipped, not read. 1 when it did. */
+static __always_inline int skip_body(struct send *c)
+{
+	struct stream *s = c->w.s;
+	__u32 n;
+
+	if (s->st != P_BODY && s->st != P_CHUNK_DATA)
 		return 0;
-	}
-	n = c->size - off;
-	if (n > WINDOW)
-		n = WINDOW;
-	if (bpf_msg_pull_data(c->msg, off, off + n, 0)) {
+	n = c->size - c->off;
+	if (s->left < n)
+		n = s->left;
+	s->left -= n;
+	c->off += n;
+	if (!s->left)
+		s->st = s->st == P_BODY ? P_START : P_CHUNK_END;
+	return 1;
+}
+
+/* The window's n bytes are in the scratch buffer: fed. */
+static __always_inline void feed_window(struct send *c, __u32 n)
+{
+	c->w.n = n;
+	c->w.used = 0;
+	bpf_loop(WINDOW, step, &c->w, 0);
+	c->off += c->w.used;
+}
+
+/* The bytes of the next window, at most WINDOW. */
+static __always_inline __u32 window_len(struct send *c)
+{
+	__u32 n = c->size - c->off;
+
+	return n > WINDOW ? WINDOW : n;
+}
+
+static long window_step(__u64 r, struct send *c)
+{
+	__u32 n;
+	void *data, *end;
+
+	if (walk_done(c))
+		return 1;
+	if (skip_body(c))
+		return 0;
+	n = window_len(c);
+	if (bpf_msg_pull_data(c->msg, c->off, c->off + n, 0)) {
 		c->verdict = audit ? SK_PASS : SK_DROP;
 		return 1;
 	}
@@ -928,11 +1051,46 @@ static long window_step(__u64 r, struct send *c)
 		return 1;
 	}
 	bpf_probe_read_kernel(c->w.x->buf, n & (WINDOW - 1) ? n & (WINDOW - 1) : WINDOW, data);
-	c->w.n = n;
-	c->w.used = 0;
-	bpf_loop(WINDOW, step, &c->w, 0);
-	c->off = off + c->w.used;
+	feed_window(c, n);
 	return 0;
+}
+
+/* The same over plaintext in the TLS caller's memory. */
+static long tls_window_step(__u64 r, struct send *c)
+{
+	__u32 n;
+
+	if (walk_done(c))
+		return 1;
+	if (skip_body(c))
+		return 0;
+	n = window_len(c);
+	/* Not resident (a uprobe cannot fault it in): not followed, denied. */
+	if (n == 0 || bpf_probe_read_user(c->w.x->buf, n & (WINDOW - 1) ? n & (WINDOW - 1) : WINDOW,
+					  (const void *)(c->ubuf + c->off))) {
+		malformed(c->w.s);
+		c->verdict = audit ? SK_PASS : SK_DROP;
+		return 1;
+	}
+	feed_window(c, n);
+	return 0;
+}
+
+/* After the windows: the send's verdict. */
+static __always_inline int verdict(struct send *c)
+{
+	struct stream *s = c->w.s;
+
+	if (c->verdict >= 0)
+		return c->verdict;
+	if (s->st == P_DENIED)
+		return audit ? SK_PASS : SK_DROP;
+	if (c->off < c->size && s->st != P_OPAQUE) {
+		/* More framing in one send than the kernel reads: cannot be followed. */
+		malformed(s);
+		return audit ? SK_PASS : SK_DROP;
+	}
+	return SK_PASS;
 }
 
 SEC("sk_msg")
@@ -951,14 +1109,239 @@ int endpoint_msg(struct sk_msg_md *msg)
 	c.w.s = s;
 	c.w.x = x;
 	bpf_loop(WINDOWS, window_step, &c, 0);
-	if (c.verdict >= 0)
-		return c.verdict;
-	if (s->st == P_DENIED)
-		return audit ? SK_PASS : SK_DROP;
-	if (c.off < c.size && s->st != P_OPAQUE) {
-		/* More framing in one send than the kernel reads: cannot be followed. */
-		malformed(s);
-		return audit ? SK_PASS : SK_DROP;
+	return verdict(&c);
+}
+
+/* Which function a TLS probe is on: its attach cookie (src/enforce/endpoint.rs). */
+#define TLS_WRITE 1	/* SSL_write(ssl, buf, int num) */
+#define TLS_WRITE_EX 2	/* SSL_write_ex(ssl, buf, size_t num, size_t *written) */
+#define TLS_WRITE_EX2 3	/* SSL_write_ex2(ssl, buf, size_t num, uint64_t flags, size_t *written) */
+#define TLS_FREE 4	/* SSL_free(ssl): the object (and its stream) ends */
+#define TLS_CONNECT 5	/* SSL_set_connect_state(ssl): a client's connection starts */
+#define TLS_SERVER 6	/* SSL_set_accept_state(ssl): a server's; its writes are responses */
+#define TLS_CLEAR 7	/* SSL_clear(ssl), also at each handshake's start: at its return */
+
+/* A call in flight, per thread: what its return acts on (tls_return). */
+struct tls_call {
+	struct tls_key k;
+	__u64 buf;
+	__u64 written;	/* SSL_write_ex(2)'s size_t *; 0 for SSL_write, which returns the count */
+	__u32 which;
+	__u16 depth;	/* probed calls inside this one (SSL_write_ex calls SSL_write_ex2) */
+	__u16 clear_at;	/* the depth of an SSL_clear inside a write (a handshake it started) */
+};
+
+/* LRU: a thread killed inside a call never returns from it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+/* Walks `n` bytes of plaintext at `buf` through the framing of `s`: SK_PASS or SK_DROP. */
+static __always_inline int tls_walk(struct stream *s, struct scratch *x, __u64 buf, __u64 n)
+{
+	struct send c = { .ubuf = buf, .size = n, .verdict = -1 };
+
+	c.w.s = s;
+	c.w.x = x;
+	bpf_loop(WINDOWS, tls_window_step, &c, 0);
+	return verdict(&c);
+}
+
+/* Denied: killed, as a uprobe cannot fail the call (see tls_enter). */
+static __always_inline void kill(void)
+{
+	if (!audit)
+		bpf_send_signal(9);	/* SIGKILL */
+}
+
+/* A write that cannot be followed: reported (with what is known) and killed. */
+static __always_inline void unfollowed(struct scratch *x)
+{
+	__builtin_memset(&x->key, 0, sizeof(x->key));
+	report(AG_HTTP_MALFORMED, DENY_KILL);
+	kill();
+}
+
+/* A connection starts on the object: its stream afresh, a server's not checked. */
+static __always_inline void tls_start(struct tls_key *k, struct scratch *x, int server)
+{
+	struct stream *s;
+
+	bpf_map_update_elem(&tls_streams, k, &x->blank, BPF_ANY);
+	s = bpf_map_lookup_elem(&tls_streams, k);
+	if (!s)
+		return;
+	s->tls = 1;
+	if (server) {
+		s->server = 1;
+		s->st = P_OPAQUE;
 	}
-	return SK_PASS;
+}
+
+/*
+ * Entry of any probed function. A write's plaintext is checked before the library has it,
+ * on a copy of the stream's state: the library may take only part of it (a partial
+ * write), or none and be called again with the same bytes (SSL_ERROR_WANT_WRITE), so the
+ * stream itself moves at the return, over the bytes written. A denied request kills the
+ * process; the signal is taken on the way back to the function, so none of it runs.
+ */
+static __always_inline int tls_enter(struct pt_regs *ctx)
+{
+	__u64 which = bpf_get_attach_cookie(ctx);
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call call = {
+		.k = { .ssl = PT_REGS_PARM1(ctx), .tgid = id >> 32 },
+		.buf = PT_REGS_PARM2(ctx),
+		.which = which,
+	};
+	struct tls_call *outer;
+	__u32 zero = 0;
+	struct scratch *x;
+	struct stream *s;
+	__u64 num, p4, p5;
+
+	if (bpf_current_task_under_cgroup(&tree, 0) != 1)
+		return 0;
+	x = bpf_map_lookup_elem(&scratch, &zero);
+	if (!x)
+		return 0;
+	if (which == TLS_FREE) {
+		bpf_map_delete_elem(&tls_streams, &call.k);
+		return 0;
+	}
+	if (which == TLS_CONNECT || which == TLS_SERVER) {
+		/* Either clears the object's connection: what follows is a new one. */
+		tls_start(&call.k, x, which == TLS_SERVER);
+		return 0;
+	}
+	/* A probed call inside another (SSL_write_ex calls SSL_write_ex2, SSL_write may
+	 * call SSL_clear): the outer call's return acts, this one's is counted. */
+	outer = bpf_map_lookup_elem(&tls_calls, &id);
+	if (outer) {
+		outer->depth++;
+		/* A handshake started inside a write: if its SSL_clear succeeds, the stream
+		 * restarts there (the bytes the write commits come after it). */
+		if (which == TLS_CLEAR && outer->which != TLS_CLEAR)
+			outer->clear_at = outer->depth;
+		return 0;
+	}
+	if (which == TLS_CLEAR) {
+		bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY);
+		return 0;
+	}
+	num = PT_REGS_PARM3(ctx);
+	if (which == TLS_WRITE)
+		num = (int)num > 0 ? (int)num : 0;
+	if (!num)
+		return 0;
+	/* Both read first: a load chosen between two context offsets is refused. */
+	p4 = PT_REGS_PARM4(ctx);
+	p5 = PT_REGS_PARM5(ctx);
+	barrier_var(p4);
+	barrier_var(p5);
+	call.written = which == TLS_WRITE_EX ? p4 : which == TLS_WRITE_EX2 ? p5 : 0;
+	s = bpf_map_lookup_elem(&tls_streams, &call.k);
+	/* No stream: an object whose start was not seen, or shared with another process. A
+	 * size no library takes (past 2 GiB) cannot be followed either. */
+	if (!s || num > 0x7fffffff || bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY)) {
+		unfollowed(x);
+		return 0;
+	}
+	if (s->st == P_OPAQUE)
+		return 0;
+	__builtin_memcpy(&x->spec, s, sizeof(*s));
+	if (tls_walk(&x->spec, x, call.buf, num) == SK_DROP)
+		kill();
+	return 0;
+}
+
+/*
+ * Return of a call: a write moves its stream over what was written, as the entry checked
+ * it; an SSL_clear that succeeded starts the object's stream afresh (one that failed
+ * cleared nothing).
+ */
+static __always_inline int tls_return(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
+	long ret = PT_REGS_RC(ctx);
+	__u32 zero = 0;
+	struct scratch *x;
+	struct stream *s;
+	__u64 n = 0;
+
+	if (!c)
+		return 0;
+	x = bpf_map_lookup_elem(&scratch, &zero);
+	if (c->depth) {
+		if (c->clear_at == c->depth) {
+			if ((int)ret == 1 && x) {
+				s = bpf_map_lookup_elem(&tls_streams, &c->k);
+				tls_start(&c->k, x, s && s->server);
+			}
+			c->clear_at = 0;
+		}
+		c->depth--;
+		return 0;
+	}
+	if (!x) {
+		bpf_map_delete_elem(&tls_calls, &id);
+		return 0;
+	}
+	if (c->which == TLS_CLEAR) {
+		if ((int)ret == 1) {
+			s = bpf_map_lookup_elem(&tls_streams, &c->k);
+			tls_start(&c->k, x, s && s->server);
+		}
+		bpf_map_delete_elem(&tls_calls, &id);
+		return 0;
+	}
+	if (!c->written) {
+		n = (int)ret > 0 ? (int)ret : 0;
+	} else if ((int)ret == 1 && bpf_probe_read_user(&n, sizeof(n), (const void *)c->written)) {
+		/* What was written cannot be known: the stream cannot be followed on. */
+		bpf_map_delete_elem(&tls_streams, &c->k);
+		bpf_map_delete_elem(&tls_calls, &id);
+		return 0;
+	}
+	s = bpf_map_lookup_elem(&tls_streams, &c->k);
+	if (s && n && s->st != P_OPAQUE) {
+		/* The entry reported what it denied; under audit it would report it again. A
+		 * denial first seen here (the bytes changed since the entry) is reported and
+		 * killed. */
+		s->quiet = audit;
+		if (tls_walk(s, x, c->buf, n > 0x7fffffff ? 0x7fffffff : n) == SK_DROP)
+			kill();
+		s->quiet = 0;
+	}
+	bpf_map_delete_elem(&tls_calls, &id);
+	return 0;
+}
+
+/* Twice, as the sensor's probes are: one multi-uprobe link per file, or plain uprobes. */
+SEC("uprobe.multi")
+int tls_check_multi(struct pt_regs *ctx)
+{
+	return tls_enter(ctx);
+}
+
+SEC("uretprobe.multi")
+int tls_commit_multi(struct pt_regs *ctx)
+{
+	return tls_return(ctx);
+}
+
+SEC("uprobe")
+int tls_check_one(struct pt_regs *ctx)
+{
+	return tls_enter(ctx);
+}
+
+SEC("uretprobe")
+int tls_commit_one(struct pt_regs *ctx)
+{
+	return tls_return(ctx);
 }

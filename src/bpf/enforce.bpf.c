@@ -40,6 +40,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MSG_OOB 1
 #define TCP_SYN_SENT 2
 #define TCP_FASTOPEN_CONNECT 30
+#define TCP_ULP 31
 #define IPPROTO_UDP 17
 #define IPPROTO_ICMPV6 58
 #define S_IFCHR 0020000
@@ -746,10 +747,13 @@ int BPF_PROG(enforce_setsockopt, struct socket *sock, int level, int optname, in
 
 	if (ret)
 		return ret;
-	if (level != IPPROTO_TCP || optname != TCP_FASTOPEN_CONNECT)
+	if (level != IPPROTO_TCP || (optname != TCP_FASTOPEN_CONNECT && optname != TCP_ULP))
 		return 0;
 	if (!in_scope(bpf_get_current_task_btf()))
 		return 0;
+	/* Kernel TLS: its plaintext goes by write() and sendfile(), past SSL_write. */
+	if (optname == TCP_ULP)
+		d.want = 4;
 	return deny(&d);
 }
 

@@ -188,7 +188,7 @@ enum ag_deny_op {
 	AG_DENY_BIND = 16,		/* binding port 53 */
 	AG_DENY_TASK = 17,		/* limits, scheduling or signal owner of a process outside the tree; want = pid */
 	AG_DENY_HTTP = 18,		/* an HTTP request (endpoint.bpf.c); rule = enum ag_http_class; strings: service, method, path */
-	AG_DENY_FASTOPEN = 19,		/* a TCP send endpoint.bpf.c could not follow; want: 1 Fast Open, 2 urgent data, 3 while connecting */
+	AG_DENY_FASTOPEN = 19,		/* a TCP send endpoint.bpf.c could not follow; want: 1 Fast Open, 2 urgent data, 3 while connecting, 4 kernel TLS */
 };
 
 /*

@@ -81,6 +81,12 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
     for n in &http.narrowed {
         eprintln!("agentguard: {name}: narrowed: {n}");
     }
+    if args.run.llm.no_llm {
+        // The HTTPS check rides on the TLS probes that --no-llm leaves off.
+        eprintln!(
+            "agentguard: {name}: narrowed: --no-llm: HTTPS requests are checked by destination only, not by endpoint (the TLS probes are off)"
+        );
+    }
     let opts = lsm::Options {
         audit: args.audit,
         kill_on_deny: args.on_deny == OnDeny::Kill,
@@ -153,7 +159,7 @@ fn landlock_backend(
         c.net.len()
     );
     eprintln!(
-        "agentguard: and a seccomp filter: clone3 (ENOSYS: clone is used instead), terminal input injection, raw, packet and other socket families, TCP Fast Open, device nodes, mounts, kernel modules, bpf() and kexec fail with EPERM; signals outside the tree are refused by Landlock; the tree runs without CAP_NET_ADMIN and CAP_SETFCAP"
+        "agentguard: and a seccomp filter: clone3 (ENOSYS: clone is used instead), terminal input injection, raw, packet and other socket families, TCP Fast Open, kernel TLS, device nodes, mounts, kernel modules, bpf() and kexec fail with EPERM; signals outside the tree are refused by Landlock; the tree runs without CAP_NET_ADMIN and CAP_SETFCAP"
     );
     eprintln!("agentguard: not covered by Landlock: {}", not.join("; "));
     for w in &plan.widened {

@@ -120,6 +120,11 @@ impl<'obj> Endpoints<'obj> {
             .context("the HTTP endpoint object has no .rodata")?;
         ro.audit = u32::from(audit);
         ro.deny_mask = policy.deny_mask;
+        if !crate::sensor::kernel_has_uprobe_multi() {
+            // A kernel that does not know the attach type refuses the whole object.
+            open.progs.tls_check_multi.set_autoload(false);
+            open.progs.tls_commit_multi.set_autoload(false);
+        }
         let skel = open.load().map_err(|e| {
             anyhow!(
                 "loading the HTTP endpoint programs: {e}\n{}",
@@ -137,6 +142,17 @@ impl<'obj> Endpoints<'obj> {
             .attach_sockmap(skel.maps.conns.as_fd().as_raw_fd())
             .map_err(|e| anyhow!("attaching the HTTP request check to its connections: {e}"))?;
         let links = super::egress::on_cgroup(&[&skel.progs.endpoint_sockops], cgroup)?;
+        // The TLS probes keep to the processes of the tree's cgroup (and its children).
+        let dir = std::fs::File::open(cgroup)
+            .with_context(|| format!("opening the tree's cgroup {}", cgroup.display()))?;
+        skel.maps
+            .tree
+            .update(
+                &0u32.to_ne_bytes(),
+                &(dir.as_raw_fd() as u32).to_ne_bytes(),
+                MapFlags::ANY,
+            )
+            .context("naming the tree's cgroup to the TLS request check")?;
         Ok(Endpoints {
             _links: links,
             skel,
@@ -145,6 +161,55 @@ impl<'obj> Endpoints<'obj> {
 
     pub fn denials(&self) -> &dyn MapCore {
         &self.skel.maps.denials
+    }
+
+    /// Puts the TLS request check on a file the sensor probes for plaintext: on its
+    /// SSL_write functions (entry and return); on SSL_clear (at its return),
+    /// SSL_set_connect_state and SSL_set_accept_state, where a connection starts (a
+    /// server's writes are responses: not checked); on SSL_free, where an object ends.
+    /// Every function the file defines must take its probe, or it is not checked at all.
+    pub fn attach_tls(&self, path: &Path) -> Result<Vec<Link>> {
+        // (symbol, attach cookie: which function it is, see endpoint.bpf.c)
+        const FUNCS: [(&str, u64); 7] = [
+            ("SSL_write", 1),
+            ("SSL_write_ex", 2),
+            ("SSL_write_ex2", 3),
+            ("SSL_free", 4),
+            ("SSL_set_connect_state", 5),
+            ("SSL_set_accept_state", 6),
+            ("SSL_clear", 7),
+        ];
+        let p = &self.skel.progs;
+        let attach = crate::sensor::attach_probes;
+        // Returns first: a write checked at its entry but never committed at its return
+        // would leave its stream behind.
+        let returns: Vec<_> = FUNCS
+            .into_iter()
+            .filter(|f| f.1 <= 3 || f.0 == "SSL_clear")
+            .collect();
+        let ret = attach(&p.tls_commit_multi, &p.tls_commit_one, path, &returns, true)?;
+        let entries = attach(&p.tls_check_multi, &p.tls_check_one, path, &FUNCS, false)?;
+        let has = |f: &&str| {
+            entries.funcs.contains(f)
+                && (!returns.iter().any(|r| r.0 == *f) || ret.funcs.contains(f))
+        };
+        let needed = [
+            "SSL_write",
+            "SSL_free",
+            "SSL_clear",
+            "SSL_set_connect_state",
+        ];
+        if let Some(missing) = needed.iter().find(|f| !has(f)) {
+            anyhow::bail!(
+                "{}: the HTTPS request check needs {missing}; probed {} (returns: {})",
+                path.display(),
+                entries.funcs.join(", "),
+                ret.funcs.join(", ")
+            );
+        }
+        let mut links = ret.links;
+        links.extend(entries.links);
+        Ok(links)
     }
 }
 

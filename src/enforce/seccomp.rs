@@ -16,7 +16,8 @@
 //! - kernel modules, bpf(), kexec, io_uring (its operations pass no seccomp filter).
 //! - TCP Fast Open (sendto, sendmsg, sendmmsg with MSG_FASTOPEN; TCP_FASTOPEN_CONNECT): its
 //!   data leaves before the connection reaches the HTTP endpoint check (endpoint.bpf.c);
-//!   and urgent data (MSG_OOB), a byte the check would see and the server's stream not.
+//!   and urgent data (MSG_OOB), a byte the check would see and the server's stream not;
+//!   and kernel TLS (TCP_ULP), whose plaintext never passes SSL_write.
 //! - prlimit64 on another process (limits that would disarm the watchdog or agentguard).
 //! - every x32 and 32-bit system call: their numbers differ, so a filter of 64-bit
 //!   numbers would not see them.
@@ -101,13 +102,16 @@ fn deny_list() -> Result<BpfProgram> {
         }
         rules.insert(nr, flagged);
     }
-    rules.insert(
-        libc::SYS_setsockopt,
-        vec![rule(&[
+    // TCP_ULP: kernel TLS, whose plaintext goes by write() and sendfile() after a
+    // handshake in user space, past SSL_write and with the connection already opaque.
+    let mut tcp = Vec::new();
+    for opt in [libc::TCP_FASTOPEN_CONNECT, libc::TCP_ULP] {
+        tcp.push(rule(&[
             (1, Len::Dword, Op::Eq, libc::IPPROTO_TCP as u64),
-            (2, Len::Dword, Op::Eq, libc::TCP_FASTOPEN_CONNECT as u64),
-        ])?],
-    );
+            (2, Len::Dword, Op::Eq, opt as u64),
+        ])?);
+    }
+    rules.insert(libc::SYS_setsockopt, tcp);
     // Limits of another process (pid not 0, a new limit given): RLIMIT_NOFILE 0 on the
     // watchdog, RLIMIT_CPU on agentguard. Landlock does not scope them.
     rules.insert(

@@ -27,6 +27,9 @@ use crate::sensor::{decode::Decoder, decode::IoRecord, decode::Record, mono_now,
 use crate::sinks::{denials::Denials, findings::Findings};
 use crate::tree::Tree;
 
+/// Puts enforcement's HTTPS request check on a file the sensor probes (the links hold it).
+pub type TlsCheck<'a> = dyn Fn(&std::path::Path) -> anyhow::Result<Vec<Link>> + 'a;
+
 pub struct Pipeline {
     pub decoder: Decoder,
     /// The run's process tree, shared by every stage.
@@ -163,19 +166,30 @@ impl Pipeline {
 
     /// Puts the TLS probes on the host's libssl, before the command runs, so the tree's
     /// first TLS write is seen; other copies are probed when the tree maps them.
-    pub fn attach_system_tls(&mut self, sensor: &Sensor, keep: &mut Vec<Link>) -> Vec<Event> {
+    pub fn attach_system_tls(
+        &mut self,
+        sensor: &Sensor,
+        check: Option<&TlsCheck>,
+        keep: &mut Vec<Link>,
+    ) -> Vec<Event> {
         if let Some(l) = &mut self.llm {
             for path in crate::llm::libs::system_libssl() {
                 l.coverage.to_attach.push((path, 0, true));
             }
         }
-        self.attach_tls(sensor, keep)
+        self.attach_tls(sensor, check, keep)
     }
 
     /// Puts the TLS probes on the files the tree mapped since the last call (the ring
     /// buffer's callback cannot: the sensor is borrowed while it runs), and returns what
     /// each attempt found, as events. The probes stay while `keep` holds their links.
-    pub fn attach_tls(&mut self, sensor: &Sensor, keep: &mut Vec<Link>) -> Vec<Event> {
+    /// Under enforce, `check` puts the HTTPS request check on each file probed.
+    pub fn attach_tls(
+        &mut self,
+        sensor: &Sensor,
+        check: Option<&TlsCheck>,
+        keep: &mut Vec<Link>,
+    ) -> Vec<Event> {
         let Some(llm) = &mut self.llm else {
             return Vec::new();
         };
@@ -188,12 +202,21 @@ impl Pipeline {
                 Ok(probes) => {
                     llm.coverage.cover(pid);
                     keep.extend(probes.links);
-                    notes.push((
-                        pid,
-                        TlsStatus::Covered,
-                        path,
-                        format!("TLS plaintext probed ({})", probes.funcs.join(", ")),
-                    ));
+                    let mut detail = format!("TLS plaintext probed ({})", probes.funcs.join(", "));
+                    let mut failed = None;
+                    match check.map(|c| c(std::path::Path::new(&path))) {
+                        Some(Ok(links)) => {
+                            keep.extend(links);
+                            detail.push_str("; HTTPS requests checked by endpoint");
+                        }
+                        // Enforcement that does not hold is said, never left out.
+                        Some(Err(e)) => failed = Some(format!("HTTPS requests through it are checked by destination only, not by endpoint: {e:#}")),
+                        None => {}
+                    }
+                    notes.push((pid, TlsStatus::Covered, path.clone(), detail));
+                    if let Some(f) = failed {
+                        notes.push((pid, TlsStatus::Uncovered, path, f));
+                    }
                 }
                 Err(e) if is_lib => notes.push((pid, TlsStatus::Uncovered, path, format!("{e:#}"))),
                 Err(_) => {}

@@ -361,6 +361,7 @@ impl Decoder {
                 match want {
                     1 => "TCP Fast Open",
                     2 => "TCP urgent data (MSG_OOB)",
+                    4 => "kernel TLS (TCP_ULP)",
                     _ => "a TCP send while connecting",
                 }
                 .to_string(),
@@ -377,10 +378,19 @@ impl Decoder {
             ag_deny_op::AG_DENY_HTTP => {
                 // service, method, path: the request as the profile would spell it.
                 let [service, method, path, _] = strs.map(|s| paths::display_bytes(cstr(s)));
-                let reason = match crate::diff::rules::http_class(rule) {
+                let mut reason = match crate::diff::rules::http_class(rule) {
                     Some(r) => format!("{} ({}): {}", r.id, r.severity.name(), r.when),
                     None => "the request cannot be followed as HTTP/1.x (a malformed line, two Host headers, a length that is not a number, or more headers in one send than the kernel reads): denied whatever it asks".to_string(),
                 };
+                // want: how (endpoint.bpf.c DENY_*): TLS plaintext is checked in a uprobe,
+                // which cannot fail the call.
+                if want == 1 {
+                    reason.push_str(if h.ret != 0 {
+                        "; over TLS: the process was killed at SSL_write, before the library had the request"
+                    } else {
+                        "; over TLS: enforced, the process would be killed at SSL_write"
+                    });
+                }
                 (DenyOp::Http, format!("{method} {service}{path}"), Vec::new(), reason)
             }
             _ => (

@@ -354,6 +354,56 @@ impl<'obj> Sensor<'obj> {
     }
 }
 
+/// Uprobes (or, with `retprobe`, uretprobes) on those of `funcs` (name, attach cookie)
+/// that the file defines: one link of `multi` where the kernel loaded it (it has
+/// multi-uprobe links), else a link of `one` per function. Returns the functions attached
+/// to; an error when the file defines none of them or one would not take its probe.
+pub fn attach_probes(
+    multi: &libbpf_rs::ProgramMut,
+    one: &libbpf_rs::ProgramMut,
+    path: &std::path::Path,
+    funcs: &[(&'static str, u64)],
+    retprobe: bool,
+) -> Result<TlsProbes> {
+    let names: Vec<&str> = funcs.iter().map(|f| f.0).collect();
+    let offs = elfsym::func_offsets(path, &names)?;
+    let found: Vec<(&'static str, u64, u64)> = funcs
+        .iter()
+        .zip(&offs)
+        .filter_map(|(&(name, cookie), off)| off.map(|o| (name, o, cookie)))
+        .collect();
+    if found.is_empty() {
+        bail!("{} defines none of {}", path.display(), names.join(", "));
+    }
+    if multi.autoload() {
+        let at: Vec<(u64, u64)> = found.iter().map(|x| (x.1, x.2)).collect();
+        if let Some(l) = attach_multi(multi, path, &at, retprobe) {
+            return Ok(TlsProbes {
+                funcs: found.iter().map(|x| x.0).collect(),
+                links: vec![l],
+            });
+        }
+    }
+    let mut out = TlsProbes {
+        funcs: Vec::new(),
+        links: Vec::new(),
+    };
+    for (name, _, cookie) in found {
+        // Each function the file defines, or none: a probe missing from one of them
+        // would leave a way around the others.
+        let Some(l) = attach_one(one, path, name, cookie, retprobe) else {
+            bail!(
+                "{}: the uprobe on {name} would not attach\n{}",
+                path.display(),
+                libbpf_log_tail()
+            );
+        };
+        out.funcs.push(name);
+        out.links.push(l);
+    }
+    Ok(out)
+}
+
 /// A multi-uprobe link of `prog` on functions of the file (file offsets, with a cookie
 /// each).
 fn attach_multi(

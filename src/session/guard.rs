@@ -30,6 +30,11 @@ impl Guard<'_> {
         };
         vec![backend, self.http.denials()]
     }
+
+    /// The HTTPS request check on a file the sensor probes for TLS plaintext.
+    pub fn attach_tls(&self, path: &std::path::Path) -> anyhow::Result<Vec<libbpf_rs::Link>> {
+        self.http.attach_tls(path)
+    }
 }
 
 /// Storage the guard's BPF objects live in, for as long as the session.

@@ -19,7 +19,7 @@ use crate::cli::RecordArgs;
 use crate::enforce::{Backend, Setup};
 use crate::event::Kind;
 use crate::pipeline::source::{Rings, Source};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, TlsCheck};
 use crate::profile::{Builder, RunInfo, Vars};
 use crate::sensor::{self, decode::Decoder, Sensor, Stats};
 use target::{Launch, Started, Target};
@@ -74,7 +74,11 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
     pipe.jsonl = log;
     // Declared after the sensor: the probes come off before its programs go.
     let mut tls_links = Vec::new();
-    let early_notes = pipe.attach_system_tls(&sensor, &mut tls_links);
+    let check = guard
+        .as_ref()
+        .map(|g| move |p: &std::path::Path| g.attach_tls(p));
+    let check = check.as_ref().map(|c| c as &TlsCheck);
+    let early_notes = pipe.attach_system_tls(&sensor, check, &mut tls_links);
     if let Some(setup) = &enforce {
         let rules = setup.compiled.rules.iter().map(|r| r.source.clone());
         pipe.decoder.set_rule_names(rules.collect());
@@ -102,6 +106,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         &mut rings,
         &sensor,
         &mut tls_links,
+        check,
         &mut pipe,
         &signals,
         &mut started,
@@ -162,12 +167,14 @@ fn pipeline(
 
 /// enforce alone follows the tree and reports denials; it decodes syscalls only when
 /// something records them. Under Landlock the kernel reports no denials: the sensor's
-/// failed calls are how they are found (pipeline/landlock.rs).
+/// failed calls are how they are found (pipeline/landlock.rs). The HTTPS endpoint check
+/// needs the libraries the tree maps, found from its syscalls (--no-llm turns it off).
 fn decodes_syscalls(args: &RecordArgs, enforce: Option<&Setup>) -> bool {
     match enforce {
         None => true,
         Some(e) => {
             matches!(e.backend, Backend::Landlock(_))
+                || !args.llm.no_llm
                 || e.admitting.is_some()
                 || args.output.is_some()
                 || args.events.is_some()
@@ -209,6 +216,7 @@ fn follow(
     sensor: &Sensor,
     // The TLS probes put on libraries the tree maps, kept until the session ends.
     tls_links: &mut Vec<libbpf_rs::Link>,
+    check: Option<&TlsCheck>,
     pipe: &mut Pipeline,
     signals: &SignalFd,
     started: &mut Started,
@@ -238,7 +246,7 @@ fn follow(
         // A backlog left by the last pump is read on without waiting.
         let wait = if backlog { 0 } else { 20 };
         backlog = source.pump(pipe, Duration::from_millis(wait))?;
-        for n in pipe.attach_tls(sensor, tls_links) {
+        for n in pipe.attach_tls(sensor, check, tls_links) {
             pipe.handle(n);
         }
         let heard = signals_heard(signals, started, root_status);
