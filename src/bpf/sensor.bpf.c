@@ -33,6 +33,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_DGRAM 2
+#define MSG_PEEK 2
 #define S_IFDIR 0040000
 #define S_IFCHR 0020000
 #define S_IFBLK 0060000
@@ -773,7 +774,9 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	case NR_copy_file_range:
 		on_io(SC_ARG0(regs), ret, false);
 		return on_io(SC_ARG2(regs), ret, true);
-	case NR_recvmmsg:
+	case NR_recvmmsg:	/* (fd, msgvec, vlen, flags, ...) */
+		if (SC_ARG3(regs) & MSG_PEEK)
+			return 0;	/* left in the queue: counted when read */
 		return on_mmsg(SC_ARG0(regs), SC_ARG1(regs), ret, false);
 	case NR_open:
 		return on_file(AG_FILE_OPEN, ret, AT_FDCWD, (const char *)SC_ARG0(regs),
@@ -877,7 +880,9 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 			       SC_ARG5(regs), (const void *)SC_ARG1(regs), SC_ARG2(regs));
 	case NR_recvfrom:
 	{
-		on_io(SC_ARG0(regs), ret, false);
+		/* A peek leaves the bytes queued: they are counted when read. */
+		if (!(SC_ARG3(regs) & MSG_PEEK))
+			on_io(SC_ARG0(regs), ret, false);
 		struct recv_args r = { .ret = ret, .fd = SC_ARG0(regs), .buf = SC_ARG1(regs),
 				       .blen = SC_ARG2(regs), .uaddr = (const void *)SC_ARG4(regs),
 				       .ualen = (const __u32 *)SC_ARG5(regs) };
@@ -885,7 +890,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return on_recv(&r);
 	}
 	case NR_recvmsg:
-		on_io(SC_ARG0(regs), ret, false);
+		if (!(SC_ARG2(regs) & MSG_PEEK))
+			on_io(SC_ARG0(regs), ret, false);
 		return on_recvmsg(ret, SC_ARG0(regs), (struct user_msghdr *)SC_ARG1(regs));
 	case NR_sendmsg:
 		on_io(SC_ARG0(regs), ret, true);
