@@ -164,6 +164,19 @@ elif mode == "tls":
     print("allowed", flush=True)
     t.sendall(req("POST", "/api/admin/export", b"rows"))
     print("sent", flush=True)
+elif mode == "tls-attach":
+    # Run before agentguard, which attaches (--pid) while the connection is open.
+    t = tls_conn()
+    t.sendall(req("GET", "/api/tickets/104"))
+    answer(t)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    t.sendall(req("GET", "/api/tickets/104"))
+    answer(t)
+    print("old ok", flush=True)
+    u = tls_conn()
+    u.sendall(req("POST", "/api/admin/export", b"rows"))
+    print("sent", flush=True)
 elif mode == "tls-implicit":
     # The handshake inside the first SSL_write (it calls SSL_clear there).
     t = ssl._create_unverified_context().wrap_socket(conn_to(tls_port), do_handshake_on_connect=False)
@@ -551,6 +564,8 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
     assert_eq!(lines[1..], ["allowed"], "{out:?}");
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
 
+    attach_to_a_running_client(&d, port);
+
     let seen = seen.lock().unwrap();
     assert!(
         !seen.iter().any(|r| r.contains("/api/admin/export")),
@@ -561,7 +576,91 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         .iter()
         .filter(|r| *r == "POST /api/tickets/104/comments")
         .count();
-    // Each run's own (2 learning, 16 enforced), the learn mode's over TLS (3 runs), the
-    // chunked mode's, the TLS mode's and the retry mode's.
-    assert_eq!(comments, 2 + 16 + 3 + 1 + 1 + 1, "{seen:?}");
+    // Each run's own (2 learning, 16 enforced, and the attached one where it ran), the
+    // learn mode's over TLS (3 runs), the chunked mode's, the TLS mode's and the retry
+    // mode's.
+    let attached = usize::from(crate::host::bpf_lsm().is_ok());
+    assert_eq!(comments, 2 + 16 + attached + 3 + 1 + 1 + 1, "{seen:?}");
+}
+
+/// enforce --pid (BPF LSM) on a client whose TLS connection was made before: that
+/// connection's place in its stream is unknown, so it is left to the destination rules (an
+/// allowed request passes, not killed); a connection made after is checked.
+fn attach_to_a_running_client(d: &Path, port: (u16, u16)) {
+    const TEST: &str =
+        "endpoints::a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_sent";
+    if let Err(why) = crate::host::bpf_lsm() {
+        skip(
+            TEST,
+            &format!("needs BPF LSM for enforce --pid ({why}); scripts/vm-test.sh runs it in a VM"),
+        );
+        return;
+    }
+    use std::process::Stdio;
+    let cmd = client(d, port, "tls-attach");
+    let mut c = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(c.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let events = d.join("attached.jsonl");
+    let mut ag = Command::new(BIN)
+        .current_dir(d)
+        .args(["enforce", "--backend", "bpf-lsm", "--deny-at", "medium"])
+        .arg("--events")
+        .arg(&events)
+        .arg("--profile")
+        .arg(d.join("baseline.toml"))
+        .args(["--pid", &c.id().to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Attached once it says so: the probes and the cgroup are in place before.
+    let mut err = BufReader::new(ag.stderr.take().unwrap());
+    let mut said = String::new();
+    loop {
+        let mut l = String::new();
+        if err.read_line(&mut l).unwrap() == 0 {
+            panic!("enforce --pid ended before attaching: {said}");
+        }
+        said.push_str(&l);
+        if l.contains("recording pid") {
+            break;
+        }
+    }
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = err.read_to_string(&mut rest);
+        rest
+    });
+    writeln!(c.stdin.take().unwrap(), "go").unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = c.wait().unwrap();
+    let ag_status = ag.wait().unwrap();
+    said.push_str(&drain.join().unwrap());
+    assert_eq!(rest, "old ok\n", "{said}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "{said}");
+    assert!(ag_status.code().is_some(), "{said}");
+    let denials: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["kind"] == "deny")
+        .collect();
+    assert_eq!(denials.len(), 1, "{denials:?}\n{said}");
+    assert!(
+        denials[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("killed at SSL_write"),
+        "{denials:?}"
+    );
 }

@@ -37,6 +37,9 @@ enum ag_http_class _http_class = 0;
 
 const volatile __u32 audit = 0;		/* report, deny nothing */
 const volatile __u32 deny_mask = 0;	/* 1 << enum ag_http_class, per class denied */
+/* The tree ran before the probes (--pid): an SSL object without a stream was made before
+ * them; not followed (opaque) rather than killed. */
+const volatile __u32 adopt_unseen = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -1244,6 +1247,13 @@ static __always_inline int tls_enter(struct pt_regs *ctx)
 	barrier_var(p5);
 	call.written = which == TLS_WRITE_EX ? p4 : which == TLS_WRITE_EX2 ? p5 : 0;
 	s = bpf_map_lookup_elem(&tls_streams, &call.k);
+	if (!s && adopt_unseen) {
+		/* Opaque until its next start (SSL_clear, a new connection), which is seen. */
+		tls_start(&call.k, x, 0);
+		s = bpf_map_lookup_elem(&tls_streams, &call.k);
+		if (s)
+			s->st = P_OPAQUE;
+	}
 	/* No stream: an object whose start was not seen, or shared with another process. A
 	 * size no library takes (past 2 GiB) cannot be followed either. */
 	if (!s || num > 0x7fffffff || bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY)) {

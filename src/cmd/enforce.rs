@@ -77,7 +77,13 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
         bail!("the profile cannot run its own programs; the command was not started");
     }
     // Plain HTTP by endpoint: what the level denies of what the profile does not cover.
-    let http = endpoint::policy(&effective, args.deny_at.level());
+    let mut http = endpoint::policy(&effective, args.deny_at.level());
+    if args.run.pid.is_some() {
+        http.adopt_unseen = true;
+        eprintln!(
+            "agentguard: {name}: narrowed: --pid: TLS connections the tree made before agentguard attached are checked by destination only, not by endpoint"
+        );
+    }
     for n in &http.narrowed {
         eprintln!("agentguard: {name}: narrowed: {n}");
     }

@@ -31,6 +31,10 @@ pub struct Policy {
     pub deny_mask: u32,
     /// Entries the kernel cannot spell (too long): their requests are rated as uncovered.
     pub narrowed: Vec<String>,
+    /// The tree ran before enforcement (--pid): TLS objects made before the probes are
+    /// not followed (their streams' places are unknown) rather than killed at their next
+    /// write.
+    pub adopt_unseen: bool,
 }
 
 /// The key as the kernel spells it, or None when a field does not fit its buffer.
@@ -120,6 +124,7 @@ impl<'obj> Endpoints<'obj> {
             .context("the HTTP endpoint object has no .rodata")?;
         ro.audit = u32::from(audit);
         ro.deny_mask = policy.deny_mask;
+        ro.adopt_unseen = u32::from(policy.adopt_unseen);
         if !crate::sensor::kernel_has_uprobe_multi() {
             // A kernel that does not know the attach type refuses the whole object.
             open.progs.tls_check_multi.set_autoload(false);
