@@ -177,6 +177,24 @@ elif mode == "tls-attach":
     u = tls_conn()
     u.sendall(req("POST", "/api/admin/export", b"rows"))
     print("sent", flush=True)
+elif mode == "tls-nested":
+    # A write inside another connection's write (OpenSSL's message callback runs within
+    # SSL_write): checked on its own.
+    victim = tls_conn()
+    armed = []
+    ctx = ssl._create_unverified_context()
+    def cb(conn, direction, version, content_type, msg_type, data):
+        if armed and direction == "write":
+            armed.clear()
+            victim.sendall(req("POST", "/api/admin/export", b"rows"))
+            print("nested sent", flush=True)
+    ctx._msg_callback = cb
+    carrier = ctx.wrap_socket(conn_to(tls_port))
+    armed.append(1)
+    print("armed", flush=True)
+    carrier.sendall(req("GET", "/api/tickets/104"))
+    answer(carrier)
+    print("carrier ok", flush=True)
 elif mode == "tls-implicit":
     # The handshake inside the first SSL_write (it calls SSL_clear there).
     t = ssl._create_unverified_context().wrap_socket(conn_to(tls_port), do_handshake_on_connect=False)
@@ -534,12 +552,31 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
             .contains("killed at SSL_write"),
         "{denials:?}"
     );
+    // Killed for the request, named (not as a write that cannot be followed).
+    let killed_for_export = |denials: &[serde_json::Value]| {
+        assert_eq!(denials.len(), 1, "{denials:?}");
+        assert_eq!(
+            denials[0]["object"],
+            format!("POST 127.0.0.1:{}/api/admin/export", port.0)
+        );
+        let reason = denials[0]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("http-new-write") && reason.contains("killed at SSL_write"),
+            "{denials:?}"
+        );
+    };
     // The handshake made by the first SSL_write: the same.
-    let (out, _) = enforce(&d, &client(&d, port, "tls-implicit"));
+    let (out, denials) = enforce(&d, &client(&d, port, "tls-implicit"));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "allowed\n");
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+    killed_for_export(&denials);
+    // A write made inside another connection's write is checked on its own.
+    let (out, denials) = enforce(&d, &client(&d, port, "tls-nested"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "armed\n", "{out:?}");
+    assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+    killed_for_export(&denials);
     // A byte per SSL_write: killed at the write that completes the header block.
-    let (out, _) = enforce(&d, &client(&d, port, "tls-split"));
+    let (out, denials) = enforce(&d, &client(&d, port, "tls-split"));
     let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(String::from)
@@ -550,9 +587,10 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         "the last write tried is the header block's last byte"
     );
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+    killed_for_export(&denials);
     // Writes the library takes again (SSL_ERROR_WANT_WRITE) count once: after a 1 MiB
     // body the next request is still followed, and the one after it still refused.
-    let (out, _) = enforce(&d, &client(&d, port, "tls-retry"));
+    let (out, denials) = enforce(&d, &client(&d, port, "tls-retry"));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     let retries: u64 = lines
@@ -563,6 +601,7 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
     assert!(retries > 0, "no write was taken again: nothing was tested");
     assert_eq!(lines[1..], ["allowed"], "{out:?}");
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+    killed_for_export(&denials);
 
     attach_to_a_running_client(&d, port);
 
@@ -576,11 +615,11 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         .iter()
         .filter(|r| *r == "POST /api/tickets/104/comments")
         .count();
-    // Each run's own (2 learning, 16 enforced, and the attached one where it ran), the
+    // Each run's own (2 learning, 17 enforced, and the attached one where it ran), the
     // learn mode's over TLS (3 runs), the chunked mode's, the TLS mode's and the retry
     // mode's.
     let attached = usize::from(crate::host::bpf_lsm().is_ok());
-    assert_eq!(comments, 2 + 16 + attached + 3 + 1 + 1 + 1, "{seen:?}");
+    assert_eq!(comments, 2 + 17 + attached + 3 + 1 + 1 + 1, "{seen:?}");
 }
 
 /// enforce --pid (BPF LSM) on a client whose TLS connection was made before: that

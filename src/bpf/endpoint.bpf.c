@@ -25,6 +25,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "events.h"
 #include "policy.h"
 
@@ -147,12 +148,6 @@ struct {
 	__type(value, struct stream);
 } streams SEC(".maps");
 
-/* A TLS stream: the SSL object's address in its process. */
-struct tls_key {
-	__u64 ssl;
-	__u32 tgid;
-	__u32 pad;
-};
 
 /*
  * Each SSL object's place in the framing, made where a connection starts (SSL_clear that
@@ -169,10 +164,40 @@ struct {
 	__type(value, struct stream);
 } tls_streams SEC(".maps");
 
+/* A TLS stream: the SSL object's address in its process. */
+struct tls_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* A probed call in flight: what its return acts on (tls_return). */
+struct tls_frame {
+	struct tls_key k;
+	__u64 buf;
+	__u64 written;	/* SSL_write_ex(2)'s size_t *; 0 for SSL_write, which returns the count */
+	__u64 sp;	/* the stack pointer at its entry: which return is its */
+	__u32 which;
+	__u32 inner;	/* a write inside a write on the same object (SSL_write_ex calls
+			 * SSL_write_ex2): the outer one checks and commits */
+};
+
+#define TLS_FRAMES 4
+
+/* A thread's probed calls in flight, innermost last: calls nest (a write inside another
+ * object's write, from a callback; SSL_clear inside the write that starts a handshake),
+ * each acted on at its own return. */
+struct tls_stack {
+	__u32 tgid;	/* whose: a thread id reused by another process finds it stale */
+	__u32 n;
+	struct tls_frame f[TLS_FRAMES];
+};
+
 struct scratch {
 	char buf[WINDOW];
 	struct ag_http_key key;
 	struct stream blank;	/* never written: a new TLS stream's state (too big for the stack) */
+	struct tls_stack no_calls;	/* never written: a thread's first calls */
 	struct stream spec;	/* a TLS write checked before it is written (tls_enter) */
 };
 
@@ -1124,23 +1149,21 @@ int endpoint_msg(struct sk_msg_md *msg)
 #define TLS_SERVER 6	/* SSL_set_accept_state(ssl): a server's; its writes are responses */
 #define TLS_CLEAR 7	/* SSL_clear(ssl), also at each handshake's start: at its return */
 
-/* A call in flight, per thread: what its return acts on (tls_return). */
-struct tls_call {
-	struct tls_key k;
-	__u64 buf;
-	__u64 written;	/* SSL_write_ex(2)'s size_t *; 0 for SSL_write, which returns the count */
-	__u32 which;
-	__u16 depth;	/* probed calls inside this one (SSL_write_ex calls SSL_write_ex2) */
-	__u16 clear_at;	/* the depth of an SSL_clear inside a write (a handshake it started) */
-};
-
-/* LRU: a thread killed inside a call never returns from it. */
+/* Per thread; a thread's entry is dropped when it exits. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
-	__type(value, struct tls_call);
+	__type(value, struct tls_stack);
 } tls_calls SEC(".maps");
+
+/* Processes with TLS streams: their streams are dropped when they end. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} tls_tgids SEC(".maps");
 
 /* Walks `n` bytes of plaintext at `buf` through the framing of `s`: SK_PASS or SK_DROP. */
 static __always_inline int tls_walk(struct stream *s, struct scratch *x, __u64 buf, __u64 n)
@@ -1173,6 +1196,9 @@ static __always_inline void tls_start(struct tls_key *k, struct scratch *x, int 
 {
 	struct stream *s;
 
+	__u8 one = 1;
+
+	bpf_map_update_elem(&tls_tgids, &k->tgid, &one, BPF_ANY);
 	bpf_map_update_elem(&tls_streams, k, &x->blank, BPF_ANY);
 	s = bpf_map_lookup_elem(&tls_streams, k);
 	if (!s)
@@ -1195,13 +1221,12 @@ static __always_inline int tls_enter(struct pt_regs *ctx)
 {
 	__u64 which = bpf_get_attach_cookie(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
-	struct tls_call call = {
-		.k = { .ssl = PT_REGS_PARM1(ctx), .tgid = id >> 32 },
-		.buf = PT_REGS_PARM2(ctx),
-		.which = which,
-	};
-	struct tls_call *outer;
-	__u32 zero = 0;
+	__u64 sp = PT_REGS_SP(ctx);
+	struct tls_key k = { .ssl = PT_REGS_PARM1(ctx), .tgid = id >> 32 };
+	__u64 buf = PT_REGS_PARM2(ctx);
+	struct tls_frame *f, *outer;
+	struct tls_stack *st;
+	__u32 zero = 0, n, i;
 	struct scratch *x;
 	struct stream *s;
 	__u64 num, p4, p5;
@@ -1212,122 +1237,191 @@ static __always_inline int tls_enter(struct pt_regs *ctx)
 	if (!x)
 		return 0;
 	if (which == TLS_FREE) {
-		bpf_map_delete_elem(&tls_streams, &call.k);
+		bpf_map_delete_elem(&tls_streams, &k);
 		return 0;
 	}
 	if (which == TLS_CONNECT || which == TLS_SERVER) {
 		/* Either clears the object's connection: what follows is a new one. */
-		tls_start(&call.k, x, which == TLS_SERVER);
-		return 0;
-	}
-	/* A probed call inside another (SSL_write_ex calls SSL_write_ex2, SSL_write may
-	 * call SSL_clear): the outer call's return acts, this one's is counted. */
-	outer = bpf_map_lookup_elem(&tls_calls, &id);
-	if (outer) {
-		outer->depth++;
-		/* A handshake started inside a write: if its SSL_clear succeeds, the stream
-		 * restarts there (the bytes the write commits come after it). */
-		if (which == TLS_CLEAR && outer->which != TLS_CLEAR)
-			outer->clear_at = outer->depth;
-		return 0;
-	}
-	if (which == TLS_CLEAR) {
-		bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY);
+		tls_start(&k, x, which == TLS_SERVER);
 		return 0;
 	}
 	num = PT_REGS_PARM3(ctx);
 	if (which == TLS_WRITE)
 		num = (int)num > 0 ? (int)num : 0;
-	if (!num)
+	if (which != TLS_CLEAR && !num)
 		return 0;
 	/* Both read first: a load chosen between two context offsets is refused. */
 	p4 = PT_REGS_PARM4(ctx);
 	p5 = PT_REGS_PARM5(ctx);
 	barrier_var(p4);
 	barrier_var(p5);
-	call.written = which == TLS_WRITE_EX ? p4 : which == TLS_WRITE_EX2 ? p5 : 0;
-	s = bpf_map_lookup_elem(&tls_streams, &call.k);
+
+	st = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!st) {
+		bpf_map_update_elem(&tls_calls, &id, &x->no_calls, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&tls_calls, &id);
+		if (!st) {
+			unfollowed(x);
+			return 0;
+		}
+	}
+	if (st->tgid != k.tgid) {
+		/* Another process's thread of this id, ended inside a call. */
+		st->tgid = k.tgid;
+		st->n = 0;
+	}
+	/* Calls left without returning (longjmp) were deeper in the stack than this one. */
+	n = st->n;
+	for (i = 0; i < TLS_FRAMES; i++) {
+		__u32 top = n - 1;
+
+		barrier_var(top);
+		if (n == 0 || n > TLS_FRAMES || st->f[top & (TLS_FRAMES - 1)].sp > sp)
+			break;
+		n--;
+	}
+	if (n >= TLS_FRAMES) {
+		st->n = 0;
+		unfollowed(x);
+		return 0;
+	}
+	/* The masks are the verifier's bound: kept from the compiler, which knows n < 4. */
+	barrier_var(n);
+	f = &st->f[n & (TLS_FRAMES - 1)];
+	f->k = k;
+	f->buf = buf;
+	f->sp = sp;
+	f->which = which;
+	f->written = which == TLS_WRITE_EX ? p4 : which == TLS_WRITE_EX2 ? p5 : 0;
+	f->inner = 0;
+	if (n > 0 && which != TLS_CLEAR) {
+		i = n - 1;
+		barrier_var(i);
+		outer = &st->f[i & (TLS_FRAMES - 1)];
+		f->inner = outer->which != TLS_CLEAR && outer->k.ssl == k.ssl;
+	}
+	st->n = n + 1;
+	if (which == TLS_CLEAR || f->inner)
+		return 0;
+
+	s = bpf_map_lookup_elem(&tls_streams, &k);
 	if (!s && adopt_unseen) {
 		/* Opaque until its next start (SSL_clear, a new connection), which is seen. */
-		tls_start(&call.k, x, 0);
-		s = bpf_map_lookup_elem(&tls_streams, &call.k);
+		tls_start(&k, x, 0);
+		s = bpf_map_lookup_elem(&tls_streams, &k);
 		if (s)
 			s->st = P_OPAQUE;
 	}
 	/* No stream: an object whose start was not seen, or shared with another process. A
 	 * size no library takes (past 2 GiB) cannot be followed either. */
-	if (!s || num > 0x7fffffff || bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY)) {
+	if (!s || num > 0x7fffffff) {
+		st->n = n;
 		unfollowed(x);
 		return 0;
 	}
 	if (s->st == P_OPAQUE)
 		return 0;
 	__builtin_memcpy(&x->spec, s, sizeof(*s));
-	if (tls_walk(&x->spec, x, call.buf, num) == SK_DROP)
+	if (tls_walk(&x->spec, x, buf, num) == SK_DROP) {
+		st->n = n;
 		kill();
+	}
 	return 0;
 }
 
 /*
  * Return of a call: a write moves its stream over what was written, as the entry checked
  * it; an SSL_clear that succeeded starts the object's stream afresh (one that failed
- * cleared nothing).
+ * cleared nothing). Its frame is the outermost of those below the stack pointer now
+ * (the call's own stack is gone; deeper ones were left by longjmp).
  */
 static __always_inline int tls_return(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
+	__u64 sp = PT_REGS_SP(ctx);
 	long ret = PT_REGS_RC(ctx);
-	__u32 zero = 0;
+	struct tls_frame c = {}, *f;
+	struct tls_stack *st;
+	__u32 zero = 0, n, i;
+	int found = 0;
 	struct scratch *x;
 	struct stream *s;
-	__u64 n = 0;
+	__u64 n_written = 0;
 
-	if (!c)
+	if (bpf_current_task_under_cgroup(&tree, 0) != 1)
 		return 0;
+	st = bpf_map_lookup_elem(&tls_calls, &id);
 	x = bpf_map_lookup_elem(&scratch, &zero);
-	if (c->depth) {
-		if (c->clear_at == c->depth) {
-			if ((int)ret == 1 && x) {
-				s = bpf_map_lookup_elem(&tls_streams, &c->k);
-				tls_start(&c->k, x, s && s->server);
-			}
-			c->clear_at = 0;
-		}
-		c->depth--;
+	if (!st || !x || st->tgid != (__u32)(id >> 32))
 		return 0;
+	n = st->n;
+	for (i = 0; i < TLS_FRAMES; i++) {
+		__u32 top = n - 1;
+
+		if (n == 0 || n > TLS_FRAMES)
+			break;
+		barrier_var(top);
+		f = &st->f[top & (TLS_FRAMES - 1)];
+		if (f->sp >= sp)
+			break;
+		c = *f;
+		found = 1;
+		n--;
 	}
-	if (!x) {
-		bpf_map_delete_elem(&tls_calls, &id);
+	st->n = n;
+	if (!found || c.inner)
 		return 0;
-	}
-	if (c->which == TLS_CLEAR) {
+	if (c.which == TLS_CLEAR) {
 		if ((int)ret == 1) {
-			s = bpf_map_lookup_elem(&tls_streams, &c->k);
-			tls_start(&c->k, x, s && s->server);
+			s = bpf_map_lookup_elem(&tls_streams, &c.k);
+			tls_start(&c.k, x, s && s->server);
 		}
-		bpf_map_delete_elem(&tls_calls, &id);
 		return 0;
 	}
-	if (!c->written) {
-		n = (int)ret > 0 ? (int)ret : 0;
-	} else if ((int)ret == 1 && bpf_probe_read_user(&n, sizeof(n), (const void *)c->written)) {
-		/* What was written cannot be known: the stream cannot be followed on. */
-		bpf_map_delete_elem(&tls_streams, &c->k);
-		bpf_map_delete_elem(&tls_calls, &id);
+	if (!c.written) {
+		n_written = (int)ret > 0 ? (int)ret : 0;
+	} else if ((int)ret == 1 &&
+		   bpf_probe_read_user(&n_written, sizeof(n_written), (const void *)c.written)) {
+		/* What was written cannot be known: the stream cannot be followed on (its
+		 * next write is killed as unfollowed). */
+		bpf_map_delete_elem(&tls_streams, &c.k);
 		return 0;
 	}
-	s = bpf_map_lookup_elem(&tls_streams, &c->k);
-	if (s && n && s->st != P_OPAQUE) {
+	s = bpf_map_lookup_elem(&tls_streams, &c.k);
+	if (s && n_written && s->st != P_OPAQUE) {
 		/* The entry reported what it denied; under audit it would report it again. A
 		 * denial first seen here (the bytes changed since the entry) is reported and
 		 * killed. */
 		s->quiet = audit;
-		if (tls_walk(s, x, c->buf, n > 0x7fffffff ? 0x7fffffff : n) == SK_DROP)
+		if (tls_walk(s, x, c.buf, n_written > 0x7fffffff ? 0x7fffffff : n_written) ==
+		    SK_DROP)
 			kill();
 		s->quiet = 0;
 	}
+	return 0;
+}
+
+/* A thread of the tree ends: its calls; the last of a process: its streams too. */
+static long drop_stream(struct bpf_map *map, struct tls_key *k, struct stream *s, __u32 *tgid)
+{
+	if (k->tgid == *tgid)
+		bpf_map_delete_elem(map, k);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tls_exit, struct task_struct *p)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (!bpf_map_lookup_elem(&tls_tgids, &tgid))
+		return 0;
 	bpf_map_delete_elem(&tls_calls, &id);
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	bpf_for_each_map_elem(&tls_streams, drop_stream, &tgid, 0);
+	bpf_map_delete_elem(&tls_tgids, &tgid);
 	return 0;
 }
 

@@ -146,7 +146,14 @@ impl<'obj> Endpoints<'obj> {
             .endpoint_msg
             .attach_sockmap(skel.maps.conns.as_fd().as_raw_fd())
             .map_err(|e| anyhow!("attaching the HTTP request check to its connections: {e}"))?;
-        let links = super::egress::on_cgroup(&[&skel.progs.endpoint_sockops], cgroup)?;
+        let mut links = super::egress::on_cgroup(&[&skel.progs.endpoint_sockops], cgroup)?;
+        // The TLS check's per-process state goes with the process.
+        links.push(
+            skel.progs
+                .tls_exit
+                .attach()
+                .map_err(|e| anyhow!("attaching the TLS check's exit program: {e}"))?,
+        );
         // The TLS probes keep to the processes of the tree's cgroup (and its children).
         let dir = std::fs::File::open(cgroup)
             .with_context(|| format!("opening the tree's cgroup {}", cgroup.display()))?;
@@ -175,14 +182,16 @@ impl<'obj> Endpoints<'obj> {
     /// Every function the file defines must take its probe, or it is not checked at all.
     pub fn attach_tls(&self, path: &Path) -> Result<Vec<Link>> {
         // (symbol, attach cookie: which function it is, see endpoint.bpf.c)
+        // Starts and ends before writes: one uprobe at a time (no multi-uprobe links), a
+        // write probed before its object's start would be killed as unfollowed.
         const FUNCS: [(&str, u64); 7] = [
-            ("SSL_write", 1),
-            ("SSL_write_ex", 2),
-            ("SSL_write_ex2", 3),
             ("SSL_free", 4),
             ("SSL_set_connect_state", 5),
             ("SSL_set_accept_state", 6),
             ("SSL_clear", 7),
+            ("SSL_write", 1),
+            ("SSL_write_ex", 2),
+            ("SSL_write_ex2", 3),
         ];
         let p = &self.skel.progs;
         let attach = crate::sensor::attach_probes;
