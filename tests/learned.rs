@@ -480,7 +480,8 @@ fn a_baseline_learned_from_attacking_runs_still_denies_the_attacks() {
     std::fs::write(&file, "x").unwrap();
     let (real, link) = (d.join("real.sock"), d.join("link.sock"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    let outsider = || Command::new("/bin/sleep").arg("60").spawn().unwrap();
+    // Outlives the test (killed at its end): emulated in the VM, the runs take minutes.
+    let outsider = || Command::new("/bin/sleep").arg("3600").spawn().unwrap();
     let attacks = |pid: u32| -> Vec<Vec<String>> {
         [
             vec!["signal_outside".into(), pid.to_string()],
