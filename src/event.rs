@@ -538,6 +538,14 @@ pub struct Http {
     pub api: Option<String>,
 }
 
+impl Http {
+    /// The connection left HTTP after this request's answer: 101 Switching Protocols (a
+    /// WebSocket, h2c), or a 2xx answer to CONNECT (a tunnel).
+    pub fn switched(&self) -> bool {
+        self.status == 101 || (self.method == "CONNECT" && (200..300).contains(&self.status))
+    }
+}
+
 /// What an open file moved. A file: `path`. A socket: `proto`, `addr` and `port` of its
 /// peer (empty and 0 when it had none: a datagram socket that sent to many), and the name
 /// the tree resolved for the address when it first used it.

@@ -15,7 +15,8 @@ use crate::util::*;
 type Seen = Arc<Mutex<Vec<String>>>;
 
 /// An HTTP/1.1 server with keep-alive, Content-Length and chunked request bodies; each
-/// request answered `200 ok`.
+/// request answered `200 ok`, but an upgrade to a WebSocket at /ws (101) and a CONNECT
+/// (200), after which the connection is a tunnel (see `tunnel`).
 fn server() -> (u16, Seen) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
@@ -75,7 +76,32 @@ fn serve(c: TcpStream, seen: &Seen) -> std::io::Result<()> {
             let mut body = vec![0; n.parse().unwrap_or(0)];
             r.read_exact(&mut body)?;
         }
+        if head[0].starts_with("GET /ws ") && header("upgrade").is_some() {
+            w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")?;
+            return tunnel(r, w, seen);
+        }
+        if head[0].starts_with("CONNECT ") {
+            w.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+            return tunnel(r, w, seen);
+        }
         w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")?;
+    }
+}
+
+/// The connection after it switched protocols: each read answered with a WebSocket frame
+/// holding "ok"; bytes naming HTTP/ are kept in `Seen` (a request that got through).
+fn tunnel(mut r: BufReader<TcpStream>, mut w: TcpStream, seen: &Seen) -> std::io::Result<()> {
+    let mut buf = [0; 65536];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let got = String::from_utf8_lossy(&buf[..n]);
+        if got.contains("HTTP/") {
+            seen.lock().unwrap().push(format!("tunnel {got}"));
+        }
+        w.write_all(b"\x82\x02ok")?;
     }
 }
 
@@ -133,6 +159,30 @@ def send(s, data):
     except PermissionError:
         return "EACCES"
 
+def ws_frame(payload, key=b"\x37\xfa\x21\x3d"):
+    # A client's frame: binary, final, masked (RFC 6455).
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return bytes([0x82, 0x80 | len(payload)]) + key + masked
+
+def upgrade(s, path="/ws"):
+    s.sendall(head("GET", path, 0, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"))
+    got = b""
+    while not got.endswith(b"\r\n\r\n"):
+        got += s.recv(1)
+    return got.split(b" ")[1].decode()
+
+def tunnel(s, target="127.0.0.1:443"):
+    s.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)).encode())
+    got = b""
+    while not got.endswith(b"\r\n\r\n"):
+        got += s.recv(1)
+    return got.split(b" ")[1].decode()
+
+# A WebSocket message carrying a request line: frame bytes, never a request.
+ws_message = ws_frame(b"POST /api/admin/export HTTP/1.1\r\nHost: x\r\n\r\n")
+# The start of a TLS ClientHello, as a client sends through CONNECT's tunnel.
+client_hello = b"\x16\x03\x01\x00\xf4\x01\x00\x00\xf0\x03\x03" + bytes(range(32))
+
 def answer(s):
     got = b""
     while not got.endswith(b"ok"):
@@ -155,6 +205,15 @@ if mode == "learn":
         t.sendall(r)
         answer(t)
     out["serve"] = self_serve()
+    # A WebSocket, plain and over TLS, and a CONNECT tunnel: each switches protocols.
+    for c in (conn(), tls_conn()):
+        out.setdefault("switched", []).append(upgrade(c))
+        c.sendall(ws_message)
+        answer(c)
+    c = conn()
+    out["switched"].append(tunnel(c))
+    c.sendall(client_hello)
+    answer(c)
 elif mode == "tls":
     # Over TLS the check is in SSL_write: what it denies kills the process, so each
     # step is printed before it is tried.
@@ -235,6 +294,27 @@ elif mode == "tls-retry":
     print("allowed", flush=True)
     t.sendall(req("POST", "/api/admin/export", b"rows"))
     print("sent", flush=True)
+elif mode == "wss-request":
+    # A request after a WebSocket's upgrade over TLS: checked, killed.
+    t = tls_conn()
+    upgrade(t)
+    print("allowed", flush=True)
+    t.sendall(req("POST", "/api/admin/export", b"rows"))
+    print("sent", flush=True)
+elif mode in ("ws-request", "ws-hidden", "connect-request"):
+    # After a switch the connection is read as a new one's: a request is checked, and so
+    # is a line that names HTTP/ behind a byte a server may strip (NEL, to Python).
+    t = conn()
+    out[mode] = [tunnel(t) if mode == "connect-request" else upgrade(t)]
+    evil = req("POST", "/api/admin/export", b"rows")
+    out[mode].append(send(t, b"\x85" + evil if mode == "ws-hidden" else evil))
+elif mode == "upgrade-elsewhere":
+    # An Upgrade header on an endpoint that never switched: the connection stays HTTP,
+    # so a frame after it is no request, refused.
+    t = conn()
+    out[mode] = [upgrade(t, "/api/tickets/104")]
+    t.recv(2)
+    out[mode].append(send(t, ws_message))
 elif mode == "new-read":
     out[mode] = send(s, req("GET", "/api/tickets/7/history"))
     answer(s)
@@ -459,6 +539,31 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         baseline.contains("path = \"/api/tickets/{id}/comments\""),
         "{baseline}"
     );
+    // The WebSocket's endpoint and the tunnel switched protocols, and are learned so.
+    let p: toml::Table = baseline.parse().unwrap();
+    let mut switching: Vec<String> = p["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("switches").and_then(toml::Value::as_bool) == Some(true))
+        .map(|e| {
+            format!(
+                "{} {}{}",
+                e["method"].as_str().unwrap(),
+                e["service"].as_str().unwrap(),
+                e["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    switching.sort();
+    assert_eq!(
+        switching,
+        [
+            "CONNECT 127.0.0.1:443/127.0.0.1:443".to_string(),
+            format!("GET 127.0.0.1:{}/ws", port.0)
+        ],
+        "{baseline}"
+    );
 
     // The baseline's own run: nothing denied.
     let (out, denials) = enforce(&d, &client(&d, port, "learn"));
@@ -467,6 +572,10 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         serde_json::json!(["sent", "sent", "sent"])
     );
     assert_eq!(stdout(&out)["serve"], "served");
+    assert_eq!(
+        stdout(&out)["switched"],
+        serde_json::json!(["101", "101", "200"])
+    );
     assert!(denials.is_empty(), "{denials:?}");
 
     // A read of a new endpoint rates low: admitted at medium, and it reaches the server.
@@ -530,6 +639,10 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         ("space", serde_json::json!("EACCES")),
         ("both", serde_json::json!("EACCES")),
         ("other", serde_json::json!(["sent", "sent"])),
+        ("ws-request", serde_json::json!(["101", "EACCES"])),
+        ("ws-hidden", serde_json::json!(["101", "EACCES"])),
+        ("connect-request", serde_json::json!(["200", "EACCES"])),
+        ("upgrade-elsewhere", serde_json::json!(["200", "EACCES"])),
     ] {
         let (out, _) = enforce(&d, &client(&d, port, mode));
         assert_eq!(stdout(&out)[mode], want, "{mode}");
@@ -603,6 +716,12 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
     killed_for_export(&denials);
 
+    // A request after a WebSocket's upgrade over TLS is checked as a new connection's.
+    let (out, denials) = enforce(&d, &client(&d, port, "wss-request"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "allowed\n", "{out:?}");
+    assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+    killed_for_export(&denials);
+
     attach_to_a_running_client(&d, port);
 
     let seen = seen.lock().unwrap();
@@ -615,11 +734,11 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         .iter()
         .filter(|r| *r == "POST /api/tickets/104/comments")
         .count();
-    // Each run's own (2 learning, 17 enforced, and the attached one where it ran), the
+    // Each run's own (2 learning, 22 enforced, and the attached one where it ran), the
     // learn mode's over TLS (3 runs), the chunked mode's, the TLS mode's and the retry
     // mode's.
     let attached = usize::from(crate::host::bpf_lsm().is_ok());
-    assert_eq!(comments, 2 + 17 + attached + 3 + 1 + 1 + 1, "{seen:?}");
+    assert_eq!(comments, 2 + 22 + attached + 3 + 1 + 1 + 1, "{seen:?}");
 }
 
 /// enforce --pid (BPF LSM) on a client whose TLS connection was made before: that

@@ -35,6 +35,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Put the key's enums into BTF so the skeleton generates them for user space. */
 enum ag_http_kind _http_kind = 0;
 enum ag_http_class _http_class = 0;
+enum ag_http_value _http_value = 0;
 
 const volatile __u32 audit = 0;		/* report, deny nothing */
 const volatile __u32 deny_mask = 0;	/* 1 << enum ag_http_class, per class denied */
@@ -113,6 +114,8 @@ enum hdr { H_OTHER = 0, H_HOST, H_LENGTH, H_CODING };
 #define R_FRAGMENT 128	/* a '#' in the target: no client sends one */
 #define R_V2 256	/* the version so far reads "HTTP/2.0" */
 #define R_LOWER 512	/* the method had a lower-case letter */
+#define R_UPGRADE 1024	/* an Upgrade header was seen */
+#define R_SWITCHES 2048	/* covered by an endpoint learned to switch protocols */
 
 struct stream {
 	__u8 tls;	/* an SSL object's plaintext: a denial kills (DENY_KILL) */
@@ -498,8 +501,12 @@ __noinline int classify(struct stream *s)
 	__builtin_memcpy(k->method, s->method, AG_HTTP_METHOD_LEN);
 	__builtin_memcpy(k->path, s->path, AG_HTTP_PATH_LEN);
 	k->kind = AG_HTTP_ENDPOINT;
-	if (!(s->flags & R_BAD) && bpf_map_lookup_elem(&endpoints, k))
+	v = s->flags & R_BAD ? NULL : bpf_map_lookup_elem(&endpoints, k);
+	if (v) {
+		if (*v & AG_HTTP_SWITCHES)
+			s->flags |= R_SWITCHES;
 		return 0;
+	}
 	write = !((s->mlen == 3 && s->method[0] == 'G' && s->method[1] == 'E' &&
 		   s->method[2] == 'T') ||
 		  (s->mlen == 4 && s->method[0] == 'H' && s->method[1] == 'E' &&
@@ -561,6 +568,34 @@ __noinline int report(__u32 class, __u32 how)
 	return 0;
 }
 
+static void begin_request(struct stream *s)
+{
+	s->flags = 0;
+	s->mlen = s->plen = s->hkeep = s->slen = 0;
+	s->pend = s->colons = s->colon = 0;
+	s->port = PORT_BAD;
+	s->digits = s->hex = s->word = s->alpha = 0;
+	s->left = 0;
+	__builtin_memset(s->method, 0, sizeof(s->method));
+	__builtin_memset(s->path, 0, sizeof(s->path));
+	__builtin_memset(s->host, 0, sizeof(s->host));
+}
+
+static __always_inline int is_connect(struct stream *s)
+{
+	return s->mlen == 7 && s->method[0] == 'C' && s->method[1] == 'O' && s->method[2] == 'N' &&
+	       s->method[3] == 'N' && s->method[4] == 'E' && s->method[5] == 'C' &&
+	       s->method[6] == 'T';
+}
+
+/* A request that asks to switch protocols (an Upgrade header; CONNECT's tunnel) to an
+ * endpoint learned to switch, without a body (the switch would follow it). */
+static __always_inline int switches(struct stream *s)
+{
+	return (s->flags & R_SWITCHES) && ((s->flags & R_UPGRADE) || is_connect(s)) &&
+	       !(s->flags & R_CHUNKED) && !s->left;
+}
+
 /* The header block of a request is complete: decide, then frame its body. */
 __noinline int headers_done(struct stream *s)
 {
@@ -576,6 +611,20 @@ __noinline int headers_done(struct stream *s)
 			s->st = P_DENIED;
 			return 0;
 		}
+	}
+	if (!class && switches(s)) {
+		/*
+		 * The server switches protocols after this request (as it did when the profile
+		 * learned the endpoint): what follows is read as a new connection's first bytes
+		 * are. A WebSocket frame or a TLS record is not a request line and is left alone;
+		 * a request (the server refused to switch and reads on) is checked; a first line
+		 * naming "HTTP/" that is no request is denied.
+		 */
+		begin_request(s);
+		s->st = P_FIRST;
+		s->line1 = 0;
+		s->http5 = 0;
+		return 0;
 	}
 	if (s->flags & R_CHUNKED) {
 		s->st = P_CHUNK_SIZE;
@@ -597,6 +646,7 @@ static __always_inline void malformed(struct stream *s)
 const volatile char h_host[] = "host";
 const volatile char h_length[] = "content-length";
 const volatile char h_coding[] = "transfer-encoding";
+const volatile char h_upgrade[] = "upgrade";
 
 static __always_inline int same(const char *a, const volatile char *b, __u32 n)
 {
@@ -623,6 +673,8 @@ static __always_inline void name_done(struct stream *s)
 		s->hdr = H_LENGTH;
 	else if (s->nlen == 17 && same(n, h_coding, 17))
 		s->hdr = H_CODING;
+	else if (s->nlen == 7 && same(n, h_upgrade, 7))
+		s->flags |= R_UPGRADE;
 	if (s->hdr == H_HOST) {
 		if (s->flags & R_HOST)
 			s->flags |= R_MALFORMED;	/* two Host headers: which one the server takes is its choice */
@@ -657,18 +709,6 @@ static __always_inline void value_done(struct stream *s)
 	}
 }
 
-static void begin_request(struct stream *s)
-{
-	s->flags = 0;
-	s->mlen = s->plen = s->hkeep = s->slen = 0;
-	s->pend = s->colons = s->colon = 0;
-	s->port = PORT_BAD;
-	s->digits = s->hex = s->word = s->alpha = 0;
-	s->left = 0;
-	__builtin_memset(s->method, 0, sizeof(s->method));
-	__builtin_memset(s->path, 0, sizeof(s->path));
-	__builtin_memset(s->host, 0, sizeof(s->host));
-}
 
 /* What feed() did with a byte. */
 #define GO 0		/* consumed: the next */
@@ -780,12 +820,18 @@ __noinline int feed(struct stream *s, int c)
 		return GO;
 	case P_TARGET:
 		s->st = P_PATH;
-		if (c != '/')
-			s->flags |= R_BAD;	/* absolute-form, '*': never a learned path */
-		else {
+		if (c == '/') {
 			s->path[0] = '/';
 			s->plen = 1;
 			return GO;
+		}
+		if (is_connect(s)) {
+			/* CONNECT's host:port, spelled as src/profile/http.rs template() does: "/" and
+			 * the authority as one segment. */
+			s->path[0] = '/';
+			s->plen = 1;
+		} else {
+			s->flags |= R_BAD;	/* absolute-form, '*': never a learned path */
 		}
 		/* fall through */
 	case P_PATH:

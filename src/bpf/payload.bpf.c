@@ -105,7 +105,8 @@ static __always_inline __u8 http_start(const void *buf, __u64 len)
 	    (m[0] == 'H' && m[1] == 'E' && m[2] == 'A' && m[3] == 'D') ||
 	    (m[0] == 'P' && m[1] == 'A' && m[2] == 'T' && m[3] == 'C') ||
 	    (m[0] == 'D' && m[1] == 'E' && m[2] == 'L' && m[3] == 'E') ||
-	    (m[0] == 'O' && m[1] == 'P' && m[2] == 'T' && m[3] == 'I'))
+	    (m[0] == 'O' && m[1] == 'P' && m[2] == 'T' && m[3] == 'I') ||
+	    (m[0] == 'C' && m[1] == 'O' && m[2] == 'N' && m[3] == 'N'))
 		return STREAM_HTTP;
 	if (m[0] == 'P' && m[1] == 'R' && m[2] == 'I' && m[3] == ' ')
 		return STREAM_H2;

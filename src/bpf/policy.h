@@ -202,6 +202,15 @@ enum ag_deny_op {
 #define AG_HTTP_PATH_LEN 172
 #define AG_HTTP_ENDPOINTS 16384
 
+/* An AG_HTTP_ENDPOINT key's value: bits. */
+enum ag_http_value {
+	AG_HTTP_COVERED = 1,
+	/* The endpoint switched protocols in a run the profile learned from (101 Switching
+	 * Protocols, or a tunnel after CONNECT): a request to it that asks to switch leaves
+	 * the connection to what follows. */
+	AG_HTTP_SWITCHES = 2,
+};
+
 enum ag_http_kind {
 	AG_HTTP_ENDPOINT = 1,	/* service, method, path: an endpoint the profile admits */
 	AG_HTTP_SERVICE = 2,	/* service only: a service of the profile; value 1 if it writes there */

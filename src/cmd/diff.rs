@@ -112,7 +112,12 @@ impl RunInput {
         for e in p.http.iter().filter(|e| e.learned) {
             let what = crate::diff::http_what(e);
             use crate::profile::volume::total;
-            checker.exchange(&what, total(&e.sent), total(&e.received), None, None);
+            checker.exchange(
+                &what,
+                (total(&e.sent), total(&e.received), e.switches),
+                None,
+                None,
+            );
         }
         // And what its files and sockets moved, for the entries that name one file or
         // one destination (a pattern names no file the baseline's patterns can be tried on).

@@ -164,21 +164,49 @@ impl Checker {
         Some(f)
     }
 
-    /// One HTTP exchange of the run (`what` a What::Http) and the bytes it moved: the
-    /// volume and sequence findings it completes.
+    /// One HTTP exchange of the run (`what` a What::Http), the bytes it moved and whether
+    /// its connection switched protocols after it: the volume, sequence and switch findings
+    /// it completes.
     pub fn exchange(
         &mut self,
         what: &What,
-        sent: u64,
-        received: u64,
+        (sent, received, switched): (u64, u64, bool),
         tree: Option<(&Tree, u32)>,
         cause: Option<&crate::event::Cause>,
     ) -> Vec<Finding> {
-        let What::Http { service, path, .. } = what else {
+        let What::Http {
+            service,
+            method,
+            path,
+        } = what
+        else {
             return Vec::new();
         };
         let object = format!("{service}{path}");
         let mut out = Vec::new();
+        // Covered, but never seen to switch: enforce would hold what follows to HTTP.
+        // (Not covered: the request's own finding says more.)
+        if switched
+            && self.matcher.http_strength(service, method, path) > 0
+            && !self.matcher.http_switches(service, method, path)
+        {
+            let rule = &rules::HTTP_NEW_SWITCH;
+            let key = (what.clone(), rule.id, String::new());
+            if !self.run_findings.contains_key(&key) {
+                let f = finding(
+                    rule,
+                    "http",
+                    object.clone(),
+                    method.clone(),
+                    "the connection switched protocols after it; no baseline run's did".into(),
+                    1,
+                    tree,
+                    cause,
+                );
+                self.run_findings.insert(key, f.clone());
+                out.push(f);
+            }
+        }
         for (rule, detail, reason) in self.volume.exchange(what, sent, received) {
             let f = finding(rule, "http", object.clone(), detail, reason, 1, tree, cause);
             self.run_findings

@@ -660,3 +660,44 @@ fn names_the_tree_chose_cannot_forge_lines_or_hide_a_ci_summary() {
         "{m}"
     );
 }
+
+/// A connection that switched protocols after a covered request whose entry never
+/// switched is a finding (enforce would hold what follows to HTTP); where the entry
+/// switched, or the request is not covered (its own finding says so), it is none.
+#[test]
+fn a_switch_the_baseline_never_saw_is_a_finding() {
+    let p = Profile::parse(
+        r#"
+version = 1
+[[http]]
+service = "svc:80"
+method = "GET"
+path = "/ws"
+switches = true
+[[http]]
+service = "svc:80"
+method = "GET"
+path = "/api/items/{id}"
+"#,
+        Path::new("baseline.toml"),
+    )
+    .unwrap();
+    let mut c = Checker::new(&p, Path::new("baseline.toml"), vars()).unwrap();
+    let http = |path: &str| What::Http {
+        service: "svc:80".into(),
+        method: "GET".into(),
+        path: path.into(),
+    };
+    let rules = |f: Vec<Finding>| f.iter().map(|f| f.rule).collect::<Vec<_>>();
+    assert!(rules(c.exchange(&http("/ws"), (100, 50, true), None, None)).is_empty());
+    assert!(rules(c.exchange(&http("/new"), (100, 50, true), None, None)).is_empty());
+    assert!(rules(c.exchange(&http("/api/items/{id}"), (100, 50, false), None, None)).is_empty());
+    assert_eq!(
+        rules(c.exchange(&http("/api/items/{id}"), (100, 50, true), None, None)),
+        ["http-new-switch"]
+    );
+    assert!(
+        rules(c.exchange(&http("/api/items/{id}"), (100, 50, true), None, None)).is_empty(),
+        "said once"
+    );
+}

@@ -190,6 +190,7 @@ mod tests {
             count: sent.len() as u64,
             sent: sent.to_vec(),
             received: received.to_vec(),
+            switches: false,
             allowed: None,
         }
     }

@@ -15,7 +15,7 @@ use crate::abi::MapValue;
 use crate::diff::rules::{Severity, HTTP_CLASSES as CLASSES};
 use crate::profile::{http, Profile};
 use crate::skel::endpoint as skel;
-use skel::types::{ag_http_key, ag_http_kind};
+use skel::types::{ag_http_key, ag_http_kind, ag_http_value};
 use skel::{EndpointSkel, EndpointSkelBuilder};
 
 // SAFETY: generated from policy.h: a u32 then char arrays, no padding (checked below).
@@ -24,8 +24,8 @@ unsafe impl MapValue for ag_http_key {}
 /// What the kernel checks requests against.
 #[derive(Debug, Default)]
 pub struct Policy {
-    /// Keys and their values: 1 for an endpoint or LLM host, for a service whether the
-    /// profile writes there.
+    /// Keys and their values: for an endpoint enum ag_http_value's bits, 1 for an LLM
+    /// host, for a service whether the profile writes there.
     pub keys: BTreeMap<Vec<u8>, u32>,
     /// 1 << class, per enum ag_http_class the level denies.
     pub deny_mask: u32,
@@ -69,12 +69,19 @@ pub fn policy(p: &Profile, level: Option<Severity>) -> Policy {
     }
     for h in &p.http {
         let write = u32::from(http::is_write(&h.method));
+        let value = ag_http_value::AG_HTTP_COVERED.0
+            | if h.switches {
+                ag_http_value::AG_HTTP_SWITCHES.0
+            } else {
+                0
+            };
         match (
             key(ag_http_kind::AG_HTTP_ENDPOINT, &h.service, &h.method, &h.path),
             key(ag_http_kind::AG_HTTP_SERVICE, &h.service, "", ""),
         ) {
             (Some(e), Some(s)) => {
-                out.keys.insert(e, 1);
+                // Two entries with one key (a hand-written and a learned one): either's bits.
+                *out.keys.entry(e).or_default() |= value;
                 *out.keys.entry(s).or_default() |= write;
             }
             _ => out.narrowed.push(format!(
@@ -259,6 +266,7 @@ mod tests {
             service = "kb.internal:80"
             method = "GET"
             path = "/search"
+            switches = true
             [[llm]]
             host = "Model.Local:8080"
             api = "openai.chat"
@@ -281,6 +289,11 @@ mod tests {
         );
         assert_eq!(get(K::AG_HTTP_SERVICE, "api.internal:80", "", ""), Some(1));
         assert_eq!(get(K::AG_HTTP_SERVICE, "kb.internal:80", "", ""), Some(0));
+        // An endpoint learned to switch protocols says so in its value.
+        assert_eq!(
+            get(K::AG_HTTP_ENDPOINT, "kb.internal:80", "GET", "/search"),
+            Some(3)
+        );
         assert_eq!(get(K::AG_HTTP_LLM, "model.local:8080", "", ""), Some(1));
         assert_eq!(pol.keys.len(), 6);
         // At high, only a write to a read-only service and a new LLM host are denied.

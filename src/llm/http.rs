@@ -201,7 +201,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn find_start(buf: &[u8]) -> Option<usize> {
-    const STARTS: [&[u8]; 8] = [
+    const STARTS: [&[u8]; 9] = [
         b"HTTP/1.",
         b"GET ",
         b"POST ",
@@ -210,6 +210,7 @@ fn find_start(buf: &[u8]) -> Option<usize> {
         b"PATCH ",
         b"DELETE ",
         b"OPTIONS ",
+        b"CONNECT ",
     ];
     (0..buf.len()).find(|&i| STARTS.iter().any(|s| buf[i..].starts_with(s)))
 }

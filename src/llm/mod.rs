@@ -97,6 +97,9 @@ struct Conn {
     /// Tool calls of the response being streamed already reported: their block closed
     /// before the message ended (an agent may run them at once).
     early: Early,
+    /// The connection switched protocols (a WebSocket, CONNECT's tunnel): what follows
+    /// is not HTTP and is not parsed.
+    switched: bool,
 }
 
 /// The calls of the response being streamed that were reported as their blocks closed,
@@ -271,6 +274,9 @@ impl Llm {
         }
         let opts = self.opts;
         let conn = self.conns.entry((p.pid, p.tls, p.stream)).or_default();
+        if conn.switched {
+            return Vec::new();
+        }
         let (stream, call) = if p.write {
             (&mut conn.tx, &mut conn.tx_call)
         } else {
@@ -293,7 +299,8 @@ impl Llm {
         for m in msgs {
             match &m.head {
                 http::Head::Request { method, path } => {
-                    if method == "HEAD" {
+                    // A HEAD's answer has no body; nor has CONNECT's (2xx opens the tunnel).
+                    if method == "HEAD" || method == "CONNECT" {
                         conn.rx.head_requests += 1;
                     }
                     let host = m.header("host").unwrap_or_default().to_string();
@@ -342,7 +349,18 @@ impl Llm {
                     if (100..200).contains(status) && *status != 101 => {}
                 http::Head::Response { .. } => {
                     if let Some(pending) = conn.pending.pop_front() {
-                        out.push(pending.exchange(Some(&m), &base));
+                        let e = pending.exchange(Some(&m), &base);
+                        let switched = matches!(&e.kind, Kind::Http(h) if h.switched());
+                        out.push(e);
+                        if switched {
+                            // The rest is another protocol's: requests still waiting never
+                            // had an HTTP answer.
+                            conn.switched = true;
+                            for waiting in conn.pending.drain(..) {
+                                out.push(waiting.exchange(None, &base));
+                            }
+                            break;
+                        }
                         if let Some(api) = pending.api {
                             let early = std::mem::take(&mut conn.early);
                             out.extend(response(api, &pending, &m, &opts, &base, &early));

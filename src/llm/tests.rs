@@ -227,3 +227,63 @@ fn requests_still_open_when_the_recording_ends_are_reported() {
         .finish(Timestamp::default(), &|_| String::new())
         .is_empty());
 }
+
+#[test]
+fn what_follows_a_switch_of_protocols_is_not_parsed() {
+    let mut llm = Llm::new(Options::default());
+    // A WebSocket: the 101 is the request's answer, and the frames after it (unmasked
+    // from the server, so they may spell anything) are neither requests nor responses.
+    let up = b"GET /ws HTTP/1.1\r\nHost: svc\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    assert!(llm.payload(chunk(true, 4, up)).is_empty());
+    let evs = llm.payload(chunk(
+        false,
+        4,
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x20HTTP/1.1 200 OK\r\n\r\n",
+    ));
+    let [ev] = &evs[..] else {
+        panic!("one event: {evs:?}")
+    };
+    let Kind::Http(h) = &ev.kind else {
+        panic!("{ev:?}")
+    };
+    assert!(h.status == 101 && h.switched(), "{h:?}");
+    let frame = b"\x81\x30GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+    assert!(llm.payload(chunk(true, 4, frame)).is_empty());
+    assert!(llm
+        .payload(chunk(false, 4, b"HTTP/1.1 200 OK\r\n\r\n"))
+        .is_empty());
+
+    // CONNECT: its 2xx answer has no body (the tunnel follows it at once).
+    let c = b"CONNECT api.example:443 HTTP/1.1\r\nHost: api.example:443\r\n\r\n";
+    assert!(llm.payload(chunk(true, 5, c)).is_empty());
+    let evs = llm.payload(chunk(
+        false,
+        5,
+        b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03\x00\x02hi",
+    ));
+    let Some(Kind::Http(h)) = evs.first().map(|e| &e.kind) else {
+        panic!("{evs:?}")
+    };
+    assert_eq!(
+        (h.method.as_str(), h.path.as_str(), h.status),
+        ("CONNECT", "api.example:443", 200)
+    );
+    assert!(h.switched());
+    assert!(llm
+        .payload(chunk(true, 5, b"\x16\x03\x01\x00\x05hello"))
+        .is_empty());
+    // A CONNECT refused is an answer like any other: the connection stays HTTP.
+    assert!(llm.payload(chunk(true, 6, c)).is_empty());
+    let evs = llm.payload(chunk(
+        false,
+        6,
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+    ));
+    assert!(matches!(&evs[..], [e] if matches!(&e.kind, Kind::Http(h) if !h.switched())));
+    assert!(llm.payload(chunk(true, 6, c)).is_empty());
+    assert_eq!(
+        llm.payload(chunk(false, 6, b"HTTP/1.1 200 OK\r\n\r\n"))
+            .len(),
+        1
+    );
+}

@@ -184,6 +184,7 @@ pub fn add(p: &mut Profile, what: &What, vars: &Vars, scope: Scope, by: Allowed)
                 count: 0,
                 sent: Vec::new(),
                 received: Vec::new(),
+                switches: false,
                 allowed,
             };
             super::http::check(&e).map_err(|m| anyhow!("{method} {service}{path}: {m}"))?;

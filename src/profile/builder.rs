@@ -386,15 +386,16 @@ impl Builder {
                     method,
                     path,
                 } => {
-                    let (sent, received) = match &ev.kind {
-                        Kind::Http(h) => (h.sent, h.received),
-                        _ => (0, 0),
+                    let (sent, received, switched) = match &ev.kind {
+                        Kind::Http(h) => (h.sent, h.received, h.switched()),
+                        _ => (0, 0, false),
                     };
                     self.ev.add_http(
                         (service.clone(), method.clone(), path.clone()),
                         0,
                         sent,
                         received,
+                        switched,
                     )
                 }
             }

@@ -244,6 +244,7 @@ mod tests {
             count: 0,
             sent: vec![],
             received: vec![],
+            switches: false,
             allowed: None,
         };
         assert_eq!(check(&e), Ok(()));

@@ -110,6 +110,8 @@ pub struct Evidence {
     /// (host, api)
     pub llm: BTreeMap<(String, String), Lit>,
     pub http: BTreeMap<HttpKey, Lit>,
+    /// Endpoints after whose requests the connection switched protocols (HttpEntry::switches).
+    pub http_switches: BTreeSet<HttpKey>,
     /// Patterns learned before whose literals were kept only as a sample: they stay.
     pub exec_pat: BTreeMap<String, Lit>,
     pub file_pat: BTreeMap<String, Lit>,
@@ -253,11 +255,14 @@ impl Evidence {
             .join(&lit(run, count), true);
     }
     /// One request to an endpoint (its key already a template) and the bytes it moved.
-    pub fn add_http(&mut self, key: HttpKey, run: u32, sent: u64, received: u64) {
+    pub fn add_http(&mut self, key: HttpKey, run: u32, sent: u64, received: u64, switched: bool) {
         let l = Lit {
             vol: BTreeMap::from([(run, (sent, received))]),
             ..lit(run, 1)
         };
+        if switched {
+            self.http_switches.insert(key.clone());
+        }
         self.http.entry(key).or_default().join(&l, true);
     }
     /// Bytes the kernel counted on a file this run opened (out: written, in: read).
@@ -381,11 +386,11 @@ impl Evidence {
                 vol: vols(&e.seen, &e.sent, &e.received),
                 ..seen(&e.seen, e.count)
             };
-            join(
-                &mut ev.http,
-                (e.service.clone(), e.method.clone(), e.path.clone()),
-                l,
-            );
+            let key = (e.service.clone(), e.method.clone(), e.path.clone());
+            if e.switches {
+                ev.http_switches.insert(key.clone());
+            }
+            join(&mut ev.http, key, l);
         }
         for a in &p.absorbed {
             let f = Folded::from_absorbed(a);
@@ -422,6 +427,7 @@ impl Evidence {
         each(&mut self.tool, &o.tool, map, sum);
         each(&mut self.llm, &o.llm, map, sum);
         each(&mut self.http, &o.http, map, sum);
+        self.http_switches.extend(o.http_switches.iter().cloned());
         each(&mut self.exec_pat, &o.exec_pat, map, sum);
         each(&mut self.file_pat, &o.file_pat, map, sum);
         for (k, f) in &o.absorbed {
@@ -558,28 +564,29 @@ impl Evidence {
                 seen: seen(l),
                 count: l.count,
             }));
-        p.http
-            .extend(self.http.iter().map(|((service, method, path), l)| {
-                HttpEntry {
-                    allowed: None,
-                    service: service.clone(),
-                    method: method.clone(),
-                    path: path.clone(),
-                    learned: true,
-                    seen: seen(l),
-                    count: l.count,
-                    sent: l
-                        .seen
-                        .iter()
-                        .map(|r| l.vol.get(r).map_or(0, |v| v.0))
-                        .collect(),
-                    received: l
-                        .seen
-                        .iter()
-                        .map(|r| l.vol.get(r).map_or(0, |v| v.1))
-                        .collect(),
-                }
-            }));
+        p.http.extend(self.http.iter().map(|(key, l)| {
+            let (service, method, path) = key;
+            HttpEntry {
+                allowed: None,
+                service: service.clone(),
+                method: method.clone(),
+                path: path.clone(),
+                learned: true,
+                seen: seen(l),
+                count: l.count,
+                sent: l
+                    .seen
+                    .iter()
+                    .map(|r| l.vol.get(r).map_or(0, |v| v.0))
+                    .collect(),
+                received: l
+                    .seen
+                    .iter()
+                    .map(|r| l.vol.get(r).map_or(0, |v| v.1))
+                    .collect(),
+                switches: self.http_switches.contains(key),
+            }
+        }));
         let mut absorbed = self.absorbed;
         compact::absorb_includes(&mut p, &mut absorbed);
         p.absorbed = absorbed

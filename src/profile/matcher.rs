@@ -2,7 +2,7 @@
 //! kernel's enforcement must agree with it. Protected paths are covered only by rules
 //! written by hand. Each answer also says how strong the evidence is: the number of runs
 //! the strongest covering entry was seen in (`HAND` for a rule written by hand).
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use anyhow::{bail, Result};
@@ -152,6 +152,8 @@ pub struct Matcher {
     http: HashMap<(String, String, String), u32>,
     /// HTTP services, and whether a rule admits a write method there.
     http_services: HashMap<String, bool>,
+    /// HTTP endpoints a rule says switch protocols (HttpEntry::switches).
+    http_switches: HashSet<(String, String, String)>,
 }
 
 /// A rule `agentguard allow` wrote without --protected: as strong as a hand-written one (it
@@ -252,11 +254,15 @@ impl Matcher {
         }
         let mut http: HashMap<(String, String, String), u32> = HashMap::new();
         let mut http_services: HashMap<String, bool> = HashMap::new();
+        let mut http_switches = HashSet::new();
         for h in &p.http {
             let v = http
                 .entry((h.service.clone(), h.method.clone(), h.path.clone()))
                 .or_insert(0);
             *v = (*v).max(strength(h.learned, &h.seen, &h.allowed));
+            if h.switches {
+                http_switches.insert((h.service.clone(), h.method.clone(), h.path.clone()));
+            }
             *http_services.entry(h.service.clone()).or_default() |=
                 super::http::is_write(&h.method);
         }
@@ -266,6 +272,7 @@ impl Matcher {
             llm_hosts,
             http,
             http_services,
+            http_switches,
             files: PathRules::build(files)?,
             execs: PathRules::build(execs)?,
             net,
@@ -433,6 +440,12 @@ impl Matcher {
             .get(&(service.to_string(), method.to_string(), path.to_string()))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Whether a rule says the endpoint switches protocols.
+    pub fn http_switches(&self, service: &str, method: &str, path: &str) -> bool {
+        self.http_switches
+            .contains(&(service.to_string(), method.to_string(), path.to_string()))
     }
 
     /// None: a service no rule names; else whether one admits a write method there.

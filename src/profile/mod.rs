@@ -351,6 +351,11 @@ pub struct HttpEntry {
     /// Bytes received from it in each run of `seen`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub received: Vec<u64>,
+    /// The connection switched protocols after a request to it (101 Switching Protocols:
+    /// a WebSocket; a 2xx answer to CONNECT: a tunnel). Under enforce, a request to it that
+    /// asks to switch leaves what follows on its connection unchecked by endpoint.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub switches: bool,
     /// Written by `agentguard allow`: who admitted it, when and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Allowed>,

@@ -903,3 +903,55 @@ fn volumes_are_learned_per_run_and_merged() {
     let text = m.to_toml().unwrap();
     assert_eq!(Profile::parse(&text, Path::new("m.toml")).unwrap(), m);
 }
+
+/// An endpoint after whose request the connection switched protocols is learned so, in
+/// any one run, and stays so through a merge and a round trip through the file.
+#[test]
+fn an_endpoint_that_switched_protocols_is_learned_to_switch() {
+    let http = |method: &str, path: &str, status: u16| {
+        Kind::Http(event::Http {
+            method: method.into(),
+            host: "svc:8080".into(),
+            path: path.into(),
+            transport: "tcp".into(),
+            status,
+            sent: 80,
+            received: 40,
+            api: None,
+        })
+    };
+    let one = |id: &str, ws: u16| {
+        let mut b = Builder::new(vars());
+        let tree = Tree::default();
+        for k in [
+            http("GET", "/ws", ws),
+            http("GET", "/api/items/7", 101),
+            http("CONNECT", "up.example:443", 200),
+            http("CONNECT", "other.example:443", 407),
+        ] {
+            b.add(&ev(5, k), &tree);
+        }
+        b.finish(run(id, "2026-12-06T12:00:00Z"))
+    };
+    let switching = |p: &Profile| {
+        let mut v: Vec<_> = p
+            .http
+            .iter()
+            .filter(|e| e.switches)
+            .map(|e| format!("{} {}", e.method, e.path))
+            .collect();
+        v.sort();
+        v
+    };
+    let a = one("a", 200);
+    assert_eq!(
+        switching(&a),
+        ["CONNECT /up.example:443", "GET /api/items/{id}"]
+    );
+    let m = merge(&[(a, "a".into()), (one("b", 101), "b".into())]).unwrap();
+    let want = ["CONNECT /up.example:443", "GET /api/items/{id}", "GET /ws"];
+    assert_eq!(switching(&m), want);
+    let back: Profile = toml::from_str(&text(&m)).unwrap();
+    assert_eq!(switching(&back), want);
+    assert!(text(&m).contains("switches = true"));
+}

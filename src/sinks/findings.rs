@@ -37,8 +37,7 @@ impl Findings {
             if let (Kind::Http(h), [w]) = (&ev.kind, whats) {
                 found.extend(c.exchange(
                     w,
-                    h.sent,
-                    h.received,
+                    (h.sent, h.received, h.switched()),
                     Some((tree, ev.pid)),
                     ev.cause.as_ref(),
                 ));
