@@ -344,6 +344,8 @@ pub enum FlagKind {
     /// A descriptor the process did not open: received over a unix socket (SCM_RIGHTS)
     /// or taken from another process (pidfd_getfd). What it does with it is not recorded.
     FdReceived,
+    /// io_setup: Linux AIO, whose reads and writes (io_submit) no byte count sees.
+    Aio,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -540,9 +542,13 @@ pub struct Http {
 
 impl Http {
     /// The connection left HTTP after this request's answer: 101 Switching Protocols (a
-    /// WebSocket, h2c), or a 2xx answer to CONNECT (a tunnel).
+    /// WebSocket, h2c), or a 2xx answer to a CONNECT to host:port (a tunnel; a CONNECT to a
+    /// path is a server's handler answering, which keeps speaking HTTP).
     pub fn switched(&self) -> bool {
-        self.status == 101 || (self.method == "CONNECT" && (200..300).contains(&self.status))
+        self.status == 101
+            || (self.method == "CONNECT"
+                && !self.path.starts_with('/')
+                && (200..300).contains(&self.status))
     }
 }
 

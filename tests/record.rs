@@ -413,6 +413,9 @@ fn flagged_kinds_are_reported() {
          libc.ptrace(17, {pid}, 0, 0)\n\
          params = ctypes.create_string_buffer(120)\n\
          fd = libc.syscall(425, 4, params)\n\
+         # Linux AIO: a context (io_setup), whose io_submit reads are not counted\n\
+         ctx = ctypes.c_ulong(0)\n\
+         assert libc.syscall(206, 8, ctypes.byref(ctx)) == 0, ctypes.get_errno()\n\
          os.setuid(0)\n\
          m = os.memfd_create('payload')\n\
          os.write(m, open('/bin/true', 'rb').read())\n\
@@ -442,6 +445,7 @@ fn flagged_kinds_are_reported() {
         "{flags:#?}"
     );
     assert!(has("io_uring io_uring_setup(4 entries)"), "{flags:#?}");
+    assert!(has("aio io_setup(8 events)"), "{flags:#?}");
     assert!(has("setuid setuid to 0"), "{flags:#?}");
     assert!(has("memfd_create memfd_create(\"payload\""), "{flags:#?}");
     let exec = r
@@ -455,7 +459,7 @@ fn flagged_kinds_are_reported() {
         "{exec}"
     );
     assert!(
-        r.stderr().contains("set up io_uring"),
+        r.stderr().contains("set up io_uring") && r.stderr().contains("set up Linux AIO"),
         "the user is told: {}",
         r.stderr()
     );

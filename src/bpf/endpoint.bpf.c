@@ -418,11 +418,11 @@ static __always_inline int llm_path(struct stream *s)
 }
 
 /* service() of src/profile/http.rs: the host as the header named it, then the port it
- * names (1 to 65535) or 80. */
+ * names (1 to 65535) or the scheme's: 443 over TLS, 80 otherwise. */
 static __always_inline int service(struct stream *s, char *out)
 {
 	__u16 name = s->hkeep, i;
-	__u32 port = 80, p, digits;
+	__u32 port = s->tls ? 443 : 80, p, digits;
 
 	if (s->hkeep > AG_HTTP_SERVICE_LEN - 1)
 		return -1;

@@ -136,6 +136,7 @@ enum ag_flag_op {
 	AG_FLAG_XATTR = 18,		/* setting a security.* or trusted.* attribute */
 	AG_FLAG_FD_RECEIVED = 19,	/* a descriptor the process did not open: arg[0] = how many
 					 * (0: pidfd_getfd), str[0] = the first one's file */
+	AG_FLAG_AIO = 20,		/* io_setup: Linux AIO, whose reads and writes are not counted */
 };
 
 /* ag_hdr.flags bits. */

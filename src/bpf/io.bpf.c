@@ -13,7 +13,8 @@
  * the end of the recording. A full map loses no bytes: the call is reported on its own.
  *
  * Not counted: pipes, terminals, unix sockets (the tree's own plumbing), memory-mapped
- * file reads (no syscall moves them), io_uring (reported as a flag, never counted).
+ * file reads (no syscall moves them), io_uring and Linux AIO (each reported as a flag,
+ * never counted).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -41,7 +42,7 @@ struct {
 	__type(value, struct ag_io);
 } io SEC(".maps");
 
-/* What a file is, for its first counted call. */
+/* What a file is, for its first counted call: 0 when it went out. */
 static __noinline int emit_name(struct file *f, struct ag_io *v, __u16 family, __u16 sotype)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -49,7 +50,7 @@ static __noinline int emit_name(struct file *f, struct ag_io *v, __u16 family, _
 	__u32 off = 0;
 
 	if (!e)
-		return 0;
+		return -1;
 	e->h.arg[0] = (__u64)f;
 	if (family) {
 		e->h.family = family;
@@ -60,8 +61,7 @@ static __noinline int emit_name(struct file *f, struct ag_io *v, __u16 family, _
 		off = put_path_at(e, 0, 0, (__u64)&f->f_path);
 		e->h.flags |= AG_F_RESOLVED;
 	}
-	ev_submit(e, off, false);
-	return 0;
+	return ev_submit(e, off, false);
 }
 
 static __always_inline void emit_count(__u64 key, __u64 read, __u64 written)
@@ -134,13 +134,20 @@ __hidden __noinline int on_io(int fd, long n, bool out)
 	v = bpf_map_lookup_elem(&io, &key);
 	if (v && (v->inode != cur.inode || v->port != cur.port || !same_addr(v, &cur))) {
 		/* Another file in the same memory, or the socket now talks to another peer:
-		 * what the old one moved goes out under its name first. */
-		emit_count(key, v->read, v->written);
-		bpf_map_delete_elem(&io, &key);
+		 * what the old one moved goes out under its name first, by the one thread
+		 * whose delete took the entry (two that saw it stale would count it twice). */
+		__u64 r = v->read, w = v->written;
+
+		if (!bpf_map_delete_elem(&io, &key))
+			emit_count(key, r, w);
 		v = NULL;
 	}
 	if (!v) {
-		emit_name(f, &cur, family, sotype);
+		/* Named first: counts under a name that never went out (the ring full) could
+		 * never be told apart, so the entry waits for a call whose name does; this
+		 * call's bytes are lost with it, and the loss counted. */
+		if (emit_name(f, &cur, family, sotype))
+			return 0;
 		/* Fails when another thread made it first (then it is there) or when full. */
 		bpf_map_update_elem(&io, &key, &cur, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&io, &key);

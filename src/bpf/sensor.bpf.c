@@ -716,7 +716,7 @@ static __always_inline bool wanted(long nr)
 	case NR_read: case NR_readv: case NR_pread64: case NR_preadv: case NR_preadv2:
 	case NR_write: case NR_writev: case NR_pwrite64: case NR_pwritev: case NR_pwritev2:
 	case NR_sendfile: case NR_splice: case NR_copy_file_range:
-	case NR_io_uring_setup: case NR_ptrace:
+	case NR_io_uring_setup: case NR_io_setup: case NR_ptrace:
 	case NR_setuid: case NR_setreuid: case NR_setresuid: case NR_setfsuid:
 	case NR_setgid: case NR_setregid: case NR_setresgid: case NR_setfsgid:
 	case NR_capset: case NR_memfd_create: case NR_init_module: case NR_finit_module:
@@ -903,6 +903,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 				   SC_ARG2(regs));
 	case NR_io_uring_setup:
 		return emit_flag(AG_FLAG_IO_URING, ret, SC_ARG0(regs), 0, 0);
+	case NR_io_setup:
+		return emit_flag(AG_FLAG_AIO, ret, SC_ARG0(regs), 0, 0);
 	case NR_ptrace:
 		return emit_flag(AG_FLAG_PTRACE, ret, SC_ARG0(regs), SC_ARG1(regs), 0);
 	case NR_setuid:

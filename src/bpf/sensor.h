@@ -146,8 +146,10 @@ static __always_inline struct ag_event *ev_init(__u16 kind, __u16 op, struct tas
  * Copy the record out at its real size. File and network records do not wake the reader
  * (it polls) until a backlog builds up: a wake-up per event would cost more than the event.
  */
-static __always_inline void ev_submit(struct ag_event *e, __u32 off, bool urgent)
+static __always_inline int ev_submit(struct ag_event *e, __u32 off, bool urgent)
 {
+	long err;
+
 	__u64 size = sizeof(e->h) + off;
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
@@ -156,8 +158,10 @@ static __always_inline void ev_submit(struct ag_event *e, __u32 off, bool urgent
 	e->h.size = size;
 	if (urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes)
 		flags = 0;
-	if (bpf_ringbuf_output(&events, e, size, flags))
+	err = bpf_ringbuf_output(&events, e, size, flags);
+	if (err)
 		stat_inc(AG_STAT_LOST);
+	return err ? -1 : 0;
 }
 
 /* task must be a BTF pointer (the current task): its fields are plain loads. */

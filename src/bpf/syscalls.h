@@ -99,6 +99,7 @@
 #define NR_bpf 321
 #define NR_execveat 322
 #define NR_io_uring_setup 425
+#define NR_io_setup 206
 #define NR_openat2 437
 #define NR_fchmodat2 452
 

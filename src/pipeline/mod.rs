@@ -300,6 +300,7 @@ impl Pipeline {
         if let Kind::Flag(f) = &ev.kind {
             let warn = match f.flag {
                 FlagKind::IoUring => Some(format!("pid {} ({}) set up io_uring: its io_uring operations are not visible to the sensor", ev.pid, ev.exe)),
+                FlagKind::Aio => Some(format!("pid {} ({}) set up Linux AIO: the bytes it reads and writes through io_submit are not counted", ev.pid, ev.exe)),
                 FlagKind::CompatSyscall => Some(format!("pid {} ({}) made 32-bit syscalls, which the sensor does not decode", ev.pid, ev.exe)),
                 _ => None,
             };

@@ -745,6 +745,10 @@ fn flag(h: &ag_hdr, s: [&[u8]; 4]) -> Result<event::Flag> {
             FlagKind::IoUring,
             format!("io_uring_setup({} entries): operations submitted through io_uring are not seen by syscall tracepoints", a[0]),
         ),
+        ag_flag_op::AG_FLAG_AIO => (
+            FlagKind::Aio,
+            format!("io_setup({} events): reads and writes submitted through Linux AIO (io_submit) are not counted in byte volumes", a[0]),
+        ),
         ag_flag_op::AG_FLAG_PTRACE => (FlagKind::Ptrace, format!("{} pid {}", ptrace_request(a[0]), a[1] as i64)),
         ag_flag_op::AG_FLAG_SETUID => (FlagKind::Setuid, format!("{} to {}", syscall_name(a[0]), a[2] as i32)),
         ag_flag_op::AG_FLAG_SETGID => (FlagKind::Setgid, format!("{} to {}", syscall_name(a[0]), a[2] as i32)),
