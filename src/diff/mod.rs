@@ -183,31 +183,28 @@ impl Checker {
             return Vec::new();
         };
         let object = format!("{service}{path}");
-        let mut out = Vec::new();
         // Covered, but never seen to switch: enforce would hold what follows to HTTP.
-        // (Not covered: the request's own finding says more.)
-        if switched
+        // (Not covered: the request's own finding says more.) Said once, as volumes are.
+        let switch = (switched
             && self.matcher.http_strength(service, method, path) > 0
             && !self.matcher.http_switches(service, method, path)
+            && !self.run_findings.contains_key(&(
+                what.clone(),
+                rules::HTTP_NEW_SWITCH.id,
+                String::new(),
+            )))
+        .then(|| {
+            (
+                &rules::HTTP_NEW_SWITCH,
+                method.clone(),
+                "the connection switched protocols after it; no baseline run's did".to_string(),
+            )
+        });
+        let mut out = Vec::new();
+        for (rule, detail, reason) in switch
+            .into_iter()
+            .chain(self.volume.exchange(what, sent, received))
         {
-            let rule = &rules::HTTP_NEW_SWITCH;
-            let key = (what.clone(), rule.id, String::new());
-            if !self.run_findings.contains_key(&key) {
-                let f = finding(
-                    rule,
-                    "http",
-                    object.clone(),
-                    method.clone(),
-                    "the connection switched protocols after it; no baseline run's did".into(),
-                    1,
-                    tree,
-                    cause,
-                );
-                self.run_findings.insert(key, f.clone());
-                out.push(f);
-            }
-        }
-        for (rule, detail, reason) in self.volume.exchange(what, sent, received) {
             let f = finding(rule, "http", object.clone(), detail, reason, 1, tree, cause);
             self.run_findings
                 .insert((what.clone(), rule.id, String::new()), f.clone());
