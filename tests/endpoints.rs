@@ -315,6 +315,17 @@ elif mode == "upgrade-elsewhere":
     out[mode] = [upgrade(t, "/api/tickets/104")]
     t.recv(2)
     out[mode].append(send(t, ws_message))
+elif mode == "edges":
+    # HTTP/0.9's request line (no version), bare and behind a byte Python strips as
+    # whitespace: a request Python's server serves, refused.
+    out[mode] = [send(conn(), b"GET /api/admin/export\r\n"), send(conn(), b"\x85GET /api/admin/export\n")]
+    # A CONNECT whose target carries a query: no learned tunnel (a new write, refused).
+    out[mode].append(send(conn(), b"CONNECT 127.0.0.1:443?x HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n"))
+    # An upgrade to an endpoint the level admits as new: what follows is read as a fresh
+    # connection's, so a frame passes.
+    t = conn()
+    out[mode].append(upgrade(t, "/kb/live"))
+    out[mode].append(send(t, ws_message))
 elif mode == "new-read":
     out[mode] = send(s, req("GET", "/api/tickets/7/history"))
     answer(s)
@@ -643,6 +654,10 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         ("ws-hidden", serde_json::json!(["101", "EACCES"])),
         ("connect-request", serde_json::json!(["200", "EACCES"])),
         ("upgrade-elsewhere", serde_json::json!(["200", "EACCES"])),
+        (
+            "edges",
+            serde_json::json!(["EACCES", "EACCES", "EACCES", "200", "sent"]),
+        ),
     ] {
         let (out, _) = enforce(&d, &client(&d, port, mode));
         assert_eq!(stdout(&out)[mode], want, "{mode}");
@@ -734,11 +749,11 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
         .iter()
         .filter(|r| *r == "POST /api/tickets/104/comments")
         .count();
-    // Each run's own (2 learning, 22 enforced, and the attached one where it ran), the
+    // Each run's own (2 learning, 23 enforced, and the attached one where it ran), the
     // learn mode's over TLS (3 runs), the chunked mode's, the TLS mode's and the retry
     // mode's.
     let attached = usize::from(crate::host::bpf_lsm().is_ok());
-    assert_eq!(comments, 2 + 22 + attached + 3 + 1 + 1 + 1, "{seen:?}");
+    assert_eq!(comments, 2 + 23 + attached + 3 + 1 + 1 + 1, "{seen:?}");
 }
 
 /// enforce --pid (BPF LSM) on a client whose TLS connection was made before: that

@@ -123,6 +123,7 @@ struct stream {
 	__u8 quiet;	/* TLS: a write's return moves the stream; the entry reported */
 	__u8 line1;	/* the connection's first line has ended */
 	__u8 http5;	/* bytes of "HTTP/" matched in the first line */
+	__u8 g09;	/* where the first line is in an HTTP/0.9 request's (step09) */
 	__u8 st;
 	__u8 hdr;
 	__u16 flags;
@@ -588,12 +589,11 @@ static __always_inline int is_connect(struct stream *s)
 	       s->method[6] == 'T';
 }
 
-/* A request that asks to switch protocols (an Upgrade header; CONNECT's tunnel) to an
- * endpoint learned to switch, without a body (the switch would follow it). */
-static __always_inline int switches(struct stream *s)
+/* A request that asks to switch protocols (an Upgrade header; CONNECT's tunnel), without
+ * a body (the switch would follow it). */
+static __always_inline int asks_switch(struct stream *s)
 {
-	return (s->flags & R_SWITCHES) && ((s->flags & R_UPGRADE) || is_connect(s)) &&
-	       !(s->flags & R_CHUNKED) && !s->left;
+	return ((s->flags & R_UPGRADE) || is_connect(s)) && !(s->flags & R_CHUNKED) && !s->left;
 }
 
 /* The header block of a request is complete: decide, then frame its body. */
@@ -612,18 +612,22 @@ __noinline int headers_done(struct stream *s)
 			return 0;
 		}
 	}
-	if (!class && switches(s)) {
-		/*
-		 * The server switches protocols after this request (as it did when the profile
-		 * learned the endpoint): what follows is read as a new connection's first bytes
-		 * are. A WebSocket frame or a TLS record is not a request line and is left alone;
-		 * a request (the server refused to switch and reads on) is checked; a first line
-		 * naming "HTTP/" that is no request is denied.
-		 */
+	/*
+	 * The server switches protocols after this request: a covered endpoint the profile
+	 * learned to switch, or one the level admits as new (reported; nothing learned says
+	 * whether it switches). What follows is read as a new connection's first bytes are:
+	 * a WebSocket frame or a TLS record is not a request line and is left alone; a
+	 * request (the server refused to switch and reads on) is checked; a first line that
+	 * a server may take for a request is denied. As safe as a fresh connection, which the
+	 * tree could open instead. A covered endpoint never seen to switch stays HTTP: a
+	 * client that offers an upgrade the server ignores (h2c) sends requests after it.
+	 */
+	if (asks_switch(s) && (class ? class != AG_HTTP_MALFORMED : (s->flags & R_SWITCHES))) {
 		begin_request(s);
 		s->st = P_FIRST;
 		s->line1 = 0;
 		s->http5 = 0;
+		s->g09 = 0;
 		return 0;
 	}
 	if (s->flags & R_CHUNKED) {
@@ -726,18 +730,53 @@ static __always_inline char http_at(__u8 i)
 	return i == 0 ? 'H' : i == 1 ? 'T' : i == 2 ? 'T' : i == 3 ? 'P' : '/';
 }
 
+/* Whitespace to Python's str.split() on a Latin-1 line: what http.server strips. */
+static __always_inline int pyspace(int c)
+{
+	__u8 b = c;
+
+	return b == ' ' || (b >= '\t' && b <= '\r') || (b >= 0x1c && b <= 0x1f) || b == 0x85 ||
+	       b == 0xa0;
+}
+
+/*
+ * An HTTP/0.9 request line, "GET" and a target with no version, which Python's http.server
+ * (after stripping whitespace) and others serve: 0 leading whitespace, 1 to 3 "GET"
+ * matched, 4 whitespace after it, 5 a target's byte (a match), 6 none.
+ */
+static __always_inline __u8 step09(__u8 g, int c)
+{
+	int ws = pyspace(c);
+
+	switch (g) {
+	case 0:
+		return ws ? 0 : c == 'G' ? 1 : 6;
+	case 1:
+		return c == 'E' ? 2 : 6;
+	case 2:
+		return c == 'T' ? 3 : 6;
+	case 3:
+		return ws ? 4 : 6;
+	case 4:
+		return ws ? 4 : 5;
+	default:
+		return g;
+	}
+}
+
 /*
  * The connection's first line is not a request line the kernel can follow: if it names
  * "HTTP/" it is a request some server may take (" POST / HTTP/1.1": Python's strips the
- * space), denied; if not, the connection speaks something else (SSH, Redis, Postgres)
- * and is left alone. Decided at the line's end.
+ * space), and if it reads "GET" and a target it is HTTP/0.9's, both denied; if not, the
+ * connection speaks something else (SSH, Redis, Postgres) and is left alone. Decided at
+ * the line's end.
  */
 static __always_inline int sniff(struct stream *s, int c)
 {
 	s->st = P_SNIFF;
 	if (c != '\n')
 		return GO;
-	if (s->http5 >= 5) {
+	if (s->http5 >= 5 || s->g09 == 5) {
 		malformed(s);
 		return STOP;
 	}
@@ -768,10 +807,13 @@ __noinline int feed(struct stream *s, int c)
 	/* Whether this byte is of the connection's first line (its LF too). */
 	first = !s->line1;
 	if (first) {
-		if (c == '\n')
+		if (c == '\n') {
 			s->line1 = 1;
-		else if (s->http5 < 5)
-			s->http5 = c == http_at(s->http5) ? s->http5 + 1 : c == 'H';
+		} else {
+			if (s->http5 < 5)
+				s->http5 = c == http_at(s->http5) ? s->http5 + 1 : c == 'H';
+			s->g09 = step09(s->g09, c);
+		}
 	}
 	/* A CR is a line's end: only LF may follow it (servers differ on a bare CR). */
 	if (s->flags & R_CR) {
@@ -845,6 +887,9 @@ __noinline int feed(struct stream *s, int c)
 			end_segment(s);
 			if (c == '#')
 				s->flags |= R_FRAGMENT | R_BAD;
+			/* CONNECT names host:port and nothing after it: never a learned tunnel. */
+			if (is_connect(s))
+				s->flags |= R_BAD;
 			s->st = P_QUERY;
 		} else if (c == ' ') {
 			end_segment(s);

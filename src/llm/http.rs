@@ -1,6 +1,7 @@
 //! One direction of an HTTP/1.x connection, reassembled from the bytes the sensor copied
 //! into whole messages: heads parsed by httparse, bodies framed by Content-Length, chunked
 //! transfer coding or the end of the connection, and decompressed (gzip, deflate).
+use std::collections::VecDeque;
 use std::io::Read;
 
 /// Bodies beyond this are cut (the message still completes, marked).
@@ -62,11 +63,62 @@ pub struct Stream {
     cur: Option<Partial>,
     /// Skip input until something parses as a head.
     lost: bool,
-    /// Responses to HEAD requests have no body: the request side tells us.
-    pub head_requests: u32,
+    /// What the requests still waiting for this direction's responses asked, oldest
+    /// first, as far as a response's framing goes: the request side tells us.
+    asked: VecDeque<Asked>,
+    /// The next bytes are a new connection's first (the connection switched protocols):
+    /// a message's head, or the stream is another protocol's from here on.
+    fresh: bool,
+    /// Another protocol's bytes (a WebSocket's frames, a tunnel's TLS): never parsed.
+    opaque: bool,
 }
 
+/// What a request asked, as far as its response's framing goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    Other,
+    /// A HEAD: the response has no body.
+    Head,
+    /// A CONNECT to host:port: a 2xx answer has no body and opens a tunnel.
+    Connect,
+}
+
+impl Asked {
+    pub fn of(method: &str, target: &str) -> Asked {
+        match method {
+            "HEAD" => Asked::Head,
+            // A CONNECT to a path is a handler answering, which keeps speaking HTTP
+            // (event::Http::switched says the same).
+            "CONNECT" if !target.starts_with('/') => Asked::Connect,
+            _ => Asked::Other,
+        }
+    }
+}
+
+/// Requests remembered per direction waiting for answers (a client pipelining more is
+/// paired from its oldest, as llm/mod.rs pairs them).
+const ASKED_MAX: usize = 64;
+
 impl Stream {
+    /// A direction of a connection that switched protocols: read from here as a new
+    /// connection's, the way the kernel reads it under enforce (endpoint.bpf.c): a request
+    /// or a response is parsed (plain HTTP inside a CONNECT tunnel), anything else makes
+    /// the rest of the connection another protocol's.
+    pub fn switched() -> Stream {
+        Stream {
+            fresh: true,
+            ..Stream::default()
+        }
+    }
+
+    /// A request was sent on the connection: what it asked frames its response.
+    pub fn asks(&mut self, a: Asked) {
+        if self.asked.len() >= ASKED_MAX {
+            self.asked.pop_front();
+        }
+        self.asked.push_back(a);
+    }
+
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Message> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
@@ -100,6 +152,10 @@ impl Stream {
     }
 
     fn step(&mut self) -> Option<Message> {
+        if self.opaque {
+            self.buf.clear();
+            return None;
+        }
         if self.cur.is_none() {
             if self.lost {
                 // Resynchronise on something that looks like the start of a message.
@@ -107,24 +163,32 @@ impl Stream {
                 self.buf.drain(..at);
                 self.lost = false;
             }
-            let (partial, used) = match parse_head(&self.buf, self.head_requests > 0) {
+            let asked = self.asked.front().copied().unwrap_or(Asked::Other);
+            let (partial, used) = match parse_head(&self.buf, asked) {
                 Ok(Some(x)) => x,
-                Ok(None) => {
-                    if self.buf.len() > HEAD_MAX {
-                        self.gap();
-                    }
+                Ok(None) if self.buf.len() <= HEAD_MAX => return None,
+                // Not HTTP: after a switch, another protocol's; else bytes were missed.
+                Ok(None) | Err(()) if self.fresh => {
+                    self.opaque = true;
+                    self.buf.clear();
                     return None;
                 }
-                Err(()) => {
+                Ok(None) | Err(()) => {
                     self.gap();
                     return None;
                 }
             };
-            // An interim answer (1xx) is not the HEAD request's response.
-            let interim =
-                matches!(partial.head, Head::Response { status } if (100..200).contains(&status));
-            if matches!(partial.head, Head::Response { .. }) && !interim && self.head_requests > 0 {
-                self.head_requests -= 1;
+            self.fresh = false;
+            if let Head::Response { status } = partial.head {
+                // An interim answer (1xx but 101) is not the request's response.
+                if !(100..200).contains(&status) || status == 101 {
+                    self.asked.pop_front();
+                }
+                // Switched: what follows the head is a new connection's.
+                if status == 101 || (asked == Asked::Connect && (200..300).contains(&status)) {
+                    self.fresh = true;
+                    self.asked.clear();
+                }
             }
             self.buf.drain(..used);
             self.cur = Some(Partial {
@@ -216,7 +280,7 @@ fn find_start(buf: &[u8]) -> Option<usize> {
 }
 
 /// A complete head at the start of `buf`: the message so far and the bytes it took.
-fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(Partial, usize)>, ()> {
+fn parse_head(buf: &[u8], asked: Asked) -> Result<Option<(Partial, usize)>, ()> {
     let mut hs = [httparse::EMPTY_HEADER; HEADERS_MAX];
     let (head, used, raw) = if buf.starts_with(b"HTTP/") {
         let mut r = httparse::Response::new(&mut hs);
@@ -256,7 +320,11 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(Partial, usize)>
     let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let no_body = match &head {
         Head::Response { status } => {
-            (100..200).contains(status) || *status == 204 || *status == 304 || head_request
+            (100..200).contains(status)
+                || *status == 204
+                || *status == 304
+                || asked == Asked::Head
+                || (asked == Asked::Connect && (200..300).contains(status))
         }
         Head::Request { .. } => false,
     };

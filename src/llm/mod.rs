@@ -97,9 +97,6 @@ struct Conn {
     /// Tool calls of the response being streamed already reported: their block closed
     /// before the message ended (an agent may run them at once).
     early: Early,
-    /// The connection switched protocols (a WebSocket, CONNECT's tunnel): what follows
-    /// is not HTTP and is not parsed.
-    switched: bool,
 }
 
 /// The calls of the response being streamed that were reported as their blocks closed,
@@ -274,9 +271,6 @@ impl Llm {
         }
         let opts = self.opts;
         let conn = self.conns.entry((p.pid, p.tls, p.stream)).or_default();
-        if conn.switched {
-            return Vec::new();
-        }
         let (stream, call) = if p.write {
             (&mut conn.tx, &mut conn.tx_call)
         } else {
@@ -299,10 +293,8 @@ impl Llm {
         for m in msgs {
             match &m.head {
                 http::Head::Request { method, path } => {
-                    // A HEAD's answer has no body; nor has CONNECT's (2xx opens the tunnel).
-                    if method == "HEAD" || method == "CONNECT" {
-                        conn.rx.head_requests += 1;
-                    }
+                    // A HEAD's answer has no body; nor has a 2xx to CONNECT (the tunnel).
+                    conn.rx.asks(http::Asked::of(method, path));
                     let host = m.header("host").unwrap_or_default().to_string();
                     let api = Api::recognise(method, path);
                     let json: serde_json::Value = match api {
@@ -353,13 +345,13 @@ impl Llm {
                         let switched = matches!(&e.kind, Kind::Http(h) if h.switched());
                         out.push(e);
                         if switched {
-                            // The rest is another protocol's: requests still waiting never
-                            // had an HTTP answer.
-                            conn.switched = true;
+                            // What follows is read as a new connection's (the answers
+                            // already are: http::Stream switched them): requests still
+                            // waiting never had an HTTP answer.
+                            conn.tx = http::Stream::switched();
                             for waiting in conn.pending.drain(..) {
                                 out.push(waiting.exchange(None, &base));
                             }
-                            break;
                         }
                         if let Some(api) = pending.api {
                             let early = std::mem::take(&mut conn.early);

@@ -287,3 +287,110 @@ fn what_follows_a_switch_of_protocols_is_not_parsed() {
         1
     );
 }
+
+/// The Http events of `evs`: (method, path, host, status, received).
+fn exchanges(evs: &[Event]) -> Vec<(String, String, String, u16, u64)> {
+    evs.iter()
+        .filter_map(|e| match &e.kind {
+            Kind::Http(h) => Some((
+                h.method.clone(),
+                h.path.clone(),
+                h.host.clone(),
+                h.status,
+                h.received,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn plain_http_inside_a_tunnel_is_read_as_a_new_connections_the_way_enforce_reads_it() {
+    let mut llm = Llm::new(Options::default());
+    let c = b"CONNECT inner.example:80 HTTP/1.1\r\nHost: inner.example:80\r\n\r\n";
+    assert!(llm.payload(chunk(true, 7, c)).is_empty());
+    let evs = llm.payload(chunk(
+        false,
+        7,
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+    ));
+    assert_eq!(exchanges(&evs).len(), 1, "{evs:?}");
+    // The request inside the tunnel, and its answer: an exchange like any other, so a
+    // baseline learns the endpoint enforce will check there.
+    let inner = b"GET /tickets/104 HTTP/1.1\r\nHost: inner.example\r\n\r\n";
+    assert!(llm.payload(chunk(true, 7, inner)).is_empty());
+    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let evs = llm.payload(chunk(false, 7, answer));
+    assert_eq!(
+        exchanges(&evs),
+        [(
+            "GET".into(),
+            "/tickets/104".into(),
+            "inner.example".into(),
+            200,
+            answer.len() as u64
+        )]
+    );
+    // A WebSocket inside the tunnel switches again: its frames are another protocol's,
+    // for good, in both directions.
+    let up = b"GET /ws HTTP/1.1\r\nHost: inner.example\r\nUpgrade: websocket\r\n\r\n";
+    assert!(llm.payload(chunk(true, 7, up)).is_empty());
+    let evs = llm.payload(chunk(false, 7, b"HTTP/1.1 101 Switching Protocols\r\n\r\n"));
+    assert_eq!(exchanges(&evs)[0].3, 101);
+    assert!(llm.payload(chunk(true, 7, b"\x82\x05hello")).is_empty());
+    assert!(llm.payload(chunk(true, 7, inner)).is_empty());
+    assert!(llm.payload(chunk(false, 7, answer)).is_empty());
+}
+
+#[test]
+fn a_response_is_framed_by_what_its_own_request_asked() {
+    let mut llm = Llm::new(Options::default());
+    // A CONNECT refused with a body: the body is the 407's (only a 2xx opens a tunnel),
+    // and the next answer pairs with the next request.
+    let c = b"CONNECT x.example:443 HTTP/1.1\r\nHost: x.example:443\r\n\r\n";
+    let get = b"GET /a HTTP/1.1\r\nHost: x.example\r\n\r\n";
+    assert!(llm
+        .payload(chunk(true, 8, &[&c[..], get].concat()))
+        .is_empty());
+    let refused = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 4\r\n\r\ndeny";
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let evs = llm.payload(chunk(false, 8, &[&refused[..], ok].concat()));
+    assert_eq!(
+        exchanges(&evs),
+        [
+            (
+                "CONNECT".into(),
+                "x.example:443".into(),
+                "x.example:443".into(),
+                407,
+                refused.len() as u64
+            ),
+            (
+                "GET".into(),
+                "/a".into(),
+                "x.example".into(),
+                200,
+                ok.len() as u64
+            )
+        ]
+    );
+    // A GET pipelined before a HEAD: the GET's answer has its body, the HEAD's has none
+    // (its Content-Length is the resource's).
+    let head = b"HEAD /a HTTP/1.1\r\nHost: x.example\r\n\r\n";
+    assert!(llm
+        .payload(chunk(true, 9, &[&get[..], head].concat()))
+        .is_empty());
+    let head_ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+    let evs = llm.payload(chunk(false, 9, &[&ok[..], head_ok].concat()));
+    let got: Vec<(String, u64)> = exchanges(&evs)
+        .into_iter()
+        .map(|(m, _, _, _, r)| (m, r))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("GET".to_string(), ok.len() as u64),
+            ("HEAD".to_string(), head_ok.len() as u64)
+        ]
+    );
+}
