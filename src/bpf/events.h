@@ -59,11 +59,13 @@ enum ag_io_op {
  * is left at the end. */
 struct ag_io {
 	__u64 inode;		/* the file's inode: a reused struct file is another file */
+	__u64 ino;		/* its number, and below its device: an inode's memory reused */
 	__u64 read;
 	__u64 written;
 	__u8 addr[16];		/* sockets: the peer counted for */
+	__u32 dev;
 	__u16 port;
-	__u16 pad[3];
+	__u16 pad;
 };
 
 /*

@@ -130,9 +130,14 @@ __hidden __noinline int on_io(int fd, long n, bool out)
 		return 0;
 	}
 	cur.inode = (__u64)BPF_CORE_READ(f, f_inode);
+	/* The inode's memory too may have been freed and reused for another file since the
+	 * entry was made: its number and device tell them apart. */
+	cur.ino = BPF_CORE_READ(f, f_inode, i_ino);
+	cur.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
 	key = (__u64)f;
 	v = bpf_map_lookup_elem(&io, &key);
-	if (v && (v->inode != cur.inode || v->port != cur.port || !same_addr(v, &cur))) {
+	if (v && (v->inode != cur.inode || v->ino != cur.ino || v->dev != cur.dev ||
+		  v->port != cur.port || !same_addr(v, &cur))) {
 		/* Another file in the same memory, or the socket now talks to another peer:
 		 * what the old one moved goes out under its name first, by the one thread
 		 * whose delete took the entry (two that saw it stale would count it twice). */
