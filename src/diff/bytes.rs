@@ -111,14 +111,21 @@ impl Bytes {
             if io.read == 0 {
                 return out;
             }
-            for (i, f) in self.files.iter().enumerate() {
-                let hit = match &f.path {
-                    PathMatch::Exact(p) => p == path,
-                    PathMatch::Glob(g) => g.is_match(subject(path)),
-                };
-                if !hit {
-                    continue;
-                }
+            // Charged to one entry, the most specific that covers it (the path itself,
+            // else the longest pattern): learning put the file's bytes in one entry, and
+            // charging each overlapping class would hold a class to bytes it never
+            // learned.
+            let best = self
+                .files
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| match &f.path {
+                    PathMatch::Exact(p) => (p == path).then_some((usize::MAX, i)),
+                    PathMatch::Glob(g) => g.is_match(subject(path)).then_some((f.pattern.len(), i)),
+                })
+                .max();
+            if let Some((_, i)) = best {
+                let f = &self.files[i];
                 let total = self.read.entry(i).or_default();
                 *total = total.saturating_add(io.read);
                 if *total > f.read && self.said.insert((false, i, false)) {
@@ -146,21 +153,33 @@ impl Bytes {
         }
         let Some(proto) = io.proto else { return out };
         let ip = io.addr.parse::<IpAddr>().ok();
-        for (i, n) in self.nets.iter().enumerate() {
-            let e = &n.entry;
-            if e.proto != proto || !e.port.contains(io.port) {
-                continue;
-            }
-            let hit = match (&e.host, &e.addr, &io.name) {
-                (Some(h), _, Some(name)) => h.matches(name),
-                (None, Some(a), _) => {
-                    a.0 == "*" || a.net().zip(ip).is_some_and(|(net, ip)| net.contains(&ip))
+        // One entry, as for files: a name over an address, the longer name (a wildcard's
+        // is shorter than a name it covers), the narrower network.
+        let best = self
+            .nets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let e = &n.entry;
+                if e.proto != proto || !e.port.contains(io.port) {
+                    return None;
                 }
-                _ => false,
-            };
-            if !hit {
-                continue;
-            }
+                let rank = match (&e.host, &e.addr, &io.name) {
+                    (Some(h), _, Some(name)) => h.matches(name).then_some(1000 + n.describe.len()),
+                    (None, Some(a), _) if a.0 == "*" => Some(0),
+                    (None, Some(a), _) => a
+                        .net()
+                        .zip(ip)
+                        .filter(|(net, ip)| net.contains(ip))
+                        .map(|(net, _)| 1 + usize::from(net.prefix_len())),
+                    _ => None,
+                };
+                rank.map(|r| (r, i))
+            })
+            .max();
+        if let Some((_, i)) = best {
+            let n = &self.nets[i];
+            let e = &n.entry;
             let m = self.moved.entry(i).or_default();
             *m = (m.0.saturating_add(io.written), m.1.saturating_add(io.read));
             let m = *m;
@@ -320,6 +339,43 @@ port = 5432
         assert_eq!(o[0].object, "api.example.com:443");
         // The hand-written rule has no volume.
         assert!(b.io(&sock("10.1.2.3", None, 5432, 10 << 20)).is_empty());
+    }
+
+    #[test]
+    fn bytes_are_charged_to_the_most_specific_entry_only() {
+        let text = format!(
+            "{PROFILE}
+[[file]]
+path = \"${{CWD}}/data/big.csv\"
+access = [\"read\"]
+learned = true
+seen = [0, 1]
+count = 2
+read = [5000000, 6000000]
+
+[[net]]
+op = \"connect\"
+proto = \"tcp\"
+addr = \"0.0.0.0/0\"
+port = 443
+learned = true
+seen = [0, 1]
+count = 2
+sent = [10, 10]
+"
+        );
+        let mut b = bytes_of(&text);
+        // The file its own entry learned reading megabytes: not the *.csv class's bytes.
+        assert!(b.io(&file("/w/data/big.csv", 5_000_000)).is_empty());
+        assert!(b.io(&file("/w/data/a.csv", 500_000)).is_empty());
+        // A name's entry over the address range that also covers it.
+        assert!(b
+            .io(&sock("1.2.3.4", Some("api.example.com"), 443, 30_000))
+            .is_empty());
+        // By address only: the range's, 2 x 10 + 16 KiB.
+        let o = b.io(&sock("1.2.3.4", None, 443, 20_000));
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].object, "0.0.0.0/0:443");
     }
 
     #[test]
