@@ -342,3 +342,122 @@ fn a_replayed_event_log_gives_the_live_runs_findings_and_causes() {
         "{live:#?}"
     );
 }
+
+/// A model on loopback answering each chat call with a tool call named for what the
+/// client said it sent with, then closing the connection.
+fn chat_model() -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { return };
+            let mut w = c.try_clone().unwrap();
+            let mut r = BufReader::new(c);
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            if r.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let req: Value = serde_json::from_slice(&body).unwrap();
+            let how = req["messages"][0]["content"].as_str().unwrap().to_string();
+            let answer = serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "model": "scripted",
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                    "role": "assistant", "content": null,
+                    "tool_calls": [{"id": format!("call_{how}"), "type": "function",
+                        "function": {"name": format!("via_{how}"), "arguments": "{\"path\": \"/etc/hostname\"}"}}]}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+            })
+            .to_string();
+            let _ = write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    port
+}
+
+/// The client: one chat call per way of moving a socket's bytes, the request split
+/// across buffers where the call takes several, the answer read the same way.
+const SYSCALL_CLIENT: &str = r#"
+import json, os, socket, sys
+port = int(sys.argv[1])
+for how in sys.argv[2:]:
+    body = json.dumps({"model": "scripted", "messages": [{"role": "user", "content": how}],
+                       "tools": [{"type": "function", "function": {"name": "via_" + how, "parameters": {}}}]}).encode()
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (port, len(body))
+    s = socket.create_connection(("127.0.0.1", port))
+    fd = s.fileno()
+    if how == "writev":
+        os.writev(fd, [head[:7], head[7:], body])
+    elif how == "sendmsg":
+        s.sendmsg([head, body[:5], body[5:]])
+    elif how == "write":
+        os.write(fd, head + body)
+    elif how == "pwritev2":
+        # pwritev2 at offset -1 (the flag makes Python call it) is writev.
+        os.pwritev(fd, [head, body], -1, os.RWF_DSYNC)
+    got = b""
+    while True:
+        if how in ("writev", "pwritev2"):
+            a, b = bytearray(16), bytearray(4096)
+            n = os.readv(fd, [a, b])
+            chunk = bytes(a + b)[:n]
+        elif how == "sendmsg":
+            a, b = bytearray(16), bytearray(4096)
+            n, _, _, _ = s.recvmsg_into([a, b])
+            chunk = bytes(a + b)[:n]
+        else:
+            chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        got += chunk
+    assert b'"via_' + how.encode() in got, got
+    s.close()
+print("done")
+"#;
+
+#[test]
+fn llm_calls_sent_with_write_writev_and_sendmsg_are_seen() {
+    let d = scratch("llm-syscalls");
+    let port = chat_model();
+    let script = d.join("client.py");
+    std::fs::write(&script, SYSCALL_CLIENT).unwrap();
+    let hows = ["writev", "sendmsg", "write", "pwritev2"];
+    let port_s = port.to_string();
+    let mut cmd = vec![python(), script.to_str().unwrap(), &port_s];
+    cmd.extend(hows);
+    let r = record(&d, &["-q"], &cmd);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert_eq!(String::from_utf8_lossy(&r.output.stdout), "done\n");
+    // Each request as the kernel copied it, and each answer's tool call, parsed.
+    let reqs = r.kind("llm.request");
+    assert_eq!(reqs.len(), hows.len(), "{reqs:#?}");
+    assert!(reqs
+        .iter()
+        .all(|q| q["transport"] == "tcp" && q["path"] == "/v1/chat/completions"));
+    let mut names: Vec<&str> = r
+        .kind("llm.tool_call")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    let mut want: Vec<String> = hows.iter().map(|h| format!("via_{h}")).collect();
+    want.sort();
+    assert_eq!(names, want);
+}

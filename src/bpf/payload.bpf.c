@@ -6,7 +6,9 @@
  *
  *   TLS   uprobes on OpenSSL's SSL_write(_ex) and SSL_read(_ex), attached by user space to
  *         each libssl (or binary exporting them) the tree maps: the plaintext.
- *   plain sendto/recvfrom on TCP sockets, from the sensor's sys_exit program.
+ *   plain every call an HTTP client moves a TCP socket's bytes with, from the sensor's
+ *         sys_exit program: write/send(to), writev, sendmsg, pwritev2; read/recv(from),
+ *         readv, recvmsg, preadv2 (a buffer, or an iovec array walked in order).
  *
  * Only streams that start like an HTTP/1.x request (or the HTTP/2 preface, so user space
  * can say it is not parsed) are copied: the first write marks the stream, later writes and
@@ -62,7 +64,9 @@ struct {
 struct chunk_ctx {
 	__u64 key;
 	__u64 buf;
-	__u64 len;
+	__u64 len;	/* bytes of this buffer */
+	__u64 total;	/* bytes the call moved: user space reassembles a call by offset */
+	__u64 base;	/* this buffer's offset in them */
 	__u16 op;
 };
 
@@ -83,8 +87,8 @@ static long emit_chunk(__u64 i, struct chunk_ctx *c)
 	barrier_var(n);
 	n &= AG_CHUNK * 2 - 1;
 	e->h.arg[0] = c->key;
-	e->h.arg[1] = c->len;
-	e->h.arg[2] = off;
+	e->h.arg[1] = c->total;
+	e->h.arg[2] = c->base + off;
 	if (bpf_probe_read_user(&e->data[0], n, (const void *)(c->buf + off)))
 		n = 0;
 	e->h.len[0] = n;
@@ -114,34 +118,108 @@ static __always_inline __u8 http_start(const void *buf, __u64 len)
 }
 
 /*
- * One call's bytes on a stream. A write that starts HTTP marks the stream; bytes of
- * unmarked streams are not copied. HTTP/2 is reported once (its preface) and then left.
+ * Whether a call's bytes on a stream are copied, from its first buffer: a write that
+ * starts HTTP marks the stream; bytes of unmarked streams are not copied. HTTP/2 is
+ * reported once (its preface) and then left. Returns how many of `len` bytes to copy.
  */
-__hidden __noinline int on_payload(__u64 ptr, __u64 buf, __u64 len, __u16 op)
+static __always_inline __u64 wanted_bytes(__u64 ptr, __u64 buf, __u64 first, __u64 len,
+					 bool write)
 {
 	struct stream_key k = { .ptr = ptr, .tgid = bpf_get_current_pid_tgid() >> 32 };
-	struct chunk_ctx c = { .key = ptr, .buf = buf, .len = len, .op = op };
-	bool write = op == AG_DATA_TLS_WRITE || op == AG_DATA_SEND;
 	__u8 *state, start;
 
-	if (!capture_payload || !buf || !len || len > (1ULL << 31))
+	if (!capture_payload || !len || len > (1ULL << 31))
 		return 0;
 	state = bpf_map_lookup_elem(&streams, &k);
 	if (state && *state == STREAM_H2)
 		return 0;
 	if (write) {
-		start = http_start((const void *)buf, len);
+		start = buf ? http_start((const void *)buf, first) : 0;
 		if (start) {
 			bpf_map_update_elem(&streams, &k, &start, BPF_ANY);
 			if (start == STREAM_H2)
-				c.len = 24;	/* the preface: enough to say what it is */
+				return 24;	/* the preface: enough to say what it is */
 		} else if (!state) {
 			return 0;
 		}
 	} else if (!state) {
 		return 0;
 	}
-	bpf_loop(AG_CHUNKS, emit_chunk, &c, 0);
+	return len;
+}
+
+/* One call's bytes on a stream, in one buffer. */
+__hidden __noinline int on_payload(__u64 ptr, __u64 buf, __u64 len, __u16 op)
+{
+	bool write = op == AG_DATA_TLS_WRITE || op == AG_DATA_SEND;
+	struct chunk_ctx c = { .key = ptr, .buf = buf, .op = op };
+
+	if (!buf)
+		return 0;
+	c.len = c.total = wanted_bytes(ptr, buf, len, len, write);
+	if (c.len)
+		bpf_loop(AG_CHUNKS, emit_chunk, &c, 0);
+	return 0;
+}
+
+/* A call's walk over its iovec array: the call's bytes fill the buffers in order. */
+struct iov_ctx {
+	__u64 key;
+	const struct iovec *iov;
+	__u64 cnt;
+	__u64 total;
+	__u64 done;	/* bytes emitted from earlier buffers */
+	__u32 chunks;	/* chunks the call may still emit (AG_CHUNKS in all, as one buffer) */
+	__u16 op;
+};
+
+static long iov_step(__u64 i, struct iov_ctx *ic)
+{
+	struct chunk_ctx c = { .key = ic->key, .total = ic->total, .base = ic->done, .op = ic->op };
+	struct iovec v;
+	__u64 n, nr;
+
+	if (i >= ic->cnt || ic->done >= ic->total || !ic->chunks)
+		return 1;
+	if (bpf_probe_read_user(&v, sizeof(v), &ic->iov[i]))
+		return 1;
+	n = ic->total - ic->done;
+	if (n > v.iov_len)
+		n = v.iov_len;
+	if (!n)
+		return 0;
+	c.buf = (__u64)v.iov_base;
+	c.len = n;
+	nr = (n + AG_CHUNK - 1) / AG_CHUNK;
+	if (nr > ic->chunks)
+		nr = ic->chunks;
+	bpf_loop(nr, emit_chunk, &c, 0);
+	ic->chunks -= nr;
+	ic->done += n;
+	return 0;
+}
+
+/*
+ * One call's bytes on a stream, through an iovec array (writev, sendmsg, readv,
+ * recvmsg): `len` bytes the call moved, filling the buffers in order. The stream's
+ * start is judged by the first buffer, which clients fill with the request line.
+ */
+__hidden __noinline int on_payload_iov(__u64 ptr, __u64 iov, __u64 cnt, __u64 len, __u16 op)
+{
+	bool write = op == AG_DATA_TLS_WRITE || op == AG_DATA_SEND;
+	struct iov_ctx ic = { .key = ptr, .iov = (const struct iovec *)iov, .op = op,
+			      .chunks = AG_CHUNKS };
+	struct iovec first = {};
+
+	if (!iov || !cnt || bpf_probe_read_user(&first, sizeof(first), (const void *)iov))
+		return 0;
+	if (first.iov_len > len)
+		first.iov_len = len;
+	ic.total = wanted_bytes(ptr, (__u64)first.iov_base, first.iov_len, len, write);
+	if (!ic.total)
+		return 0;
+	ic.cnt = cnt > 1024 ? 1024 : cnt;	/* UIO_MAXIOV */
+	bpf_loop(ic.cnt, iov_step, &ic, 0);
 	return 0;
 }
 
@@ -155,8 +233,11 @@ static __always_inline bool payload_in_scope(void)
 	return scope(bpf_get_current_task_btf(), tgid) != NULL;
 }
 
-/* sendto on a TCP socket, at syscall exit (ret bytes moved). */
-__hidden __noinline int on_stream(__u16 op, long ret, int fd, __u64 buf)
+/*
+ * A call on a TCP socket, at syscall exit (ret bytes moved): through one buffer (`buf`,
+ * `cnt` 0), or through `cnt` iovecs at `buf`.
+ */
+__hidden __noinline int on_stream(__u16 op, long ret, int fd, __u64 buf, __u64 cnt)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct socket *sock;
@@ -166,6 +247,8 @@ __hidden __noinline int on_stream(__u16 op, long ret, int fd, __u64 buf)
 	sock = fd_socket(task, fd);
 	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
 		return 0;
+	if (cnt)
+		return on_payload_iov((__u64)sock, buf, cnt, ret, op);
 	return on_payload((__u64)sock, buf, ret, op);
 }
 

@@ -533,6 +533,7 @@ struct recv_args {
 	__u64 blen;
 	const void *uaddr;
 	const __u32 *ualen;
+	bool peek;	/* MSG_PEEK: the bytes stay queued, read (and copied) again later */
 };
 
 static __noinline int on_recv(struct recv_args *a)
@@ -562,7 +563,7 @@ static __noinline int on_recv(struct recv_args *a)
 	if (!sock)
 		return 0;
 	if (BPF_CORE_READ(sock, type) == SOCK_STREAM)
-		return on_payload((__u64)sock, buf, ret, AG_DATA_RECV);
+		return a->peek ? 0 : on_payload((__u64)sock, buf, ret, AG_DATA_RECV);
 	if (BPF_CORE_READ(sock, type) != SOCK_DGRAM)
 		return 0;
 	e = ev_init(AG_DNS, AG_NET_SENDTO, task);
@@ -630,6 +631,17 @@ static __always_inline int on_rights(long ret, const struct user_msghdr *m)
 	return 0;
 }
 
+/* sendmsg and recvmsg on a TCP socket: HTTP payload through the message's iovecs. */
+static __always_inline int on_msg_stream(__u16 op, long ret, int fd,
+					 const struct user_msghdr *um)
+{
+	struct user_msghdr m;
+
+	if (ret <= 0 || bpf_probe_read_user(&m, sizeof(m), um))
+		return 0;
+	return on_stream(op, ret, fd, (__u64)m.msg_iov, m.msg_iovlen);
+}
+
 /* recvmsg: the sender and first buffer from a user_msghdr the kernel has filled in. */
 static __always_inline int on_recvmsg(long ret, int fd, struct user_msghdr *um)
 {
@@ -642,8 +654,7 @@ static __always_inline int on_recvmsg(long ret, int fd, struct user_msghdr *um)
 		return 0;
 	if (BPF_CORE_READ(sock, sk, __sk_common.skc_family) == AF_UNIX)
 		on_rights(ret, &m);
-	/* Datagrams only: a stream's bytes may span several buffers, and the LLM capture
-	 * reads streams from read, recv and recvfrom. */
+	/* Datagrams only: a stream's bytes are the LLM capture's (on_msg_stream). */
 	if (!ret || BPF_CORE_READ(sock, type) != SOCK_DGRAM)
 		return 0;
 	if (!m.msg_iovlen || bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov))
@@ -763,10 +774,25 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	nr = SC_NR(regs);
 	switch (nr) {
 	/* Bytes moved, counted per open file (io.bpf.c). */
-	case NR_read: case NR_readv: case NR_pread64: case NR_preadv: case NR_preadv2:
+	case NR_pread64: case NR_preadv:
 		return on_io(SC_ARG0(regs), ret, false);
-	case NR_write: case NR_writev: case NR_pwrite64: case NR_pwritev: case NR_pwritev2:
+	case NR_pwrite64: case NR_pwritev:
 		return on_io(SC_ARG0(regs), ret, true);
+	/* And on a TCP socket, HTTP payload (payload.bpf.c): clients send requests with
+	 * write and writev as often as with send; preadv2/pwritev2 at offset -1 are readv and
+	 * writev. */
+	case NR_read:
+		on_io(SC_ARG0(regs), ret, false);
+		return on_stream(AG_DATA_RECV, ret, SC_ARG0(regs), SC_ARG1(regs), 0);
+	case NR_readv: case NR_preadv2:
+		on_io(SC_ARG0(regs), ret, false);
+		return on_stream(AG_DATA_RECV, ret, SC_ARG0(regs), SC_ARG1(regs), SC_ARG2(regs));
+	case NR_write:
+		on_io(SC_ARG0(regs), ret, true);
+		return on_stream(AG_DATA_SEND, ret, SC_ARG0(regs), SC_ARG1(regs), 0);
+	case NR_writev: case NR_pwritev2:
+		on_io(SC_ARG0(regs), ret, true);
+		return on_stream(AG_DATA_SEND, ret, SC_ARG0(regs), SC_ARG1(regs), SC_ARG2(regs));
 	case NR_sendfile:	/* (out_fd, in_fd, ...) */
 		on_io(SC_ARG1(regs), ret, false);
 		return on_io(SC_ARG0(regs), ret, true);
@@ -874,8 +900,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return on_sock(AG_NET_LISTEN, ret, SC_ARG0(regs), NULL, 0, NULL, 0);
 	case NR_sendto:
 		on_io(SC_ARG0(regs), ret, true);
-		if (!SC_ARG4(regs))
-			on_stream(AG_DATA_SEND, ret, SC_ARG0(regs), SC_ARG1(regs));
+		/* With an address on TCP too: Fast Open's first bytes. */
+		on_stream(AG_DATA_SEND, ret, SC_ARG0(regs), SC_ARG1(regs), 0);
 		return on_sock(AG_NET_SENDTO, ret, SC_ARG0(regs), (const void *)SC_ARG4(regs),
 			       SC_ARG5(regs), (const void *)SC_ARG1(regs), SC_ARG2(regs));
 	case NR_recvfrom:
@@ -885,16 +911,21 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 			on_io(SC_ARG0(regs), ret, false);
 		struct recv_args r = { .ret = ret, .fd = SC_ARG0(regs), .buf = SC_ARG1(regs),
 				       .blen = SC_ARG2(regs), .uaddr = (const void *)SC_ARG4(regs),
-				       .ualen = (const __u32 *)SC_ARG5(regs) };
+				       .ualen = (const __u32 *)SC_ARG5(regs),
+				       .peek = SC_ARG3(regs) & MSG_PEEK };
 
 		return on_recv(&r);
 	}
 	case NR_recvmsg:
-		if (!(SC_ARG2(regs) & MSG_PEEK))
+		if (!(SC_ARG2(regs) & MSG_PEEK)) {
 			on_io(SC_ARG0(regs), ret, false);
+			on_msg_stream(AG_DATA_RECV, ret, SC_ARG0(regs),
+				      (const struct user_msghdr *)SC_ARG1(regs));
+		}
 		return on_recvmsg(ret, SC_ARG0(regs), (struct user_msghdr *)SC_ARG1(regs));
 	case NR_sendmsg:
 		on_io(SC_ARG0(regs), ret, true);
+		on_msg_stream(AG_DATA_SEND, ret, SC_ARG0(regs), (const struct user_msghdr *)SC_ARG1(regs));
 		return emit_msghdr(ret, SC_ARG0(regs), (const struct user_msghdr *)SC_ARG1(regs),
 				   AG_NET_SENDMSG);
 	case NR_sendmmsg:

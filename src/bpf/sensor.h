@@ -62,8 +62,8 @@ extern struct stats_map stats SEC(".maps");
  * the verifier checks in their caller's context, as it did when they were one file.
  */
 __hidden int on_payload(__u64 ptr, __u64 buf, __u64 len, __u16 op);
-/* sendto on a TCP socket, at syscall exit (ret bytes moved). */
-__hidden int on_stream(__u16 op, long ret, int fd, __u64 buf);
+/* A call on a TCP socket, at syscall exit: one buffer (cnt 0), or cnt iovecs at buf. */
+__hidden int on_stream(__u16 op, long ret, int fd, __u64 buf, __u64 cnt);
 /* A read or write of `n` bytes on fd, counted per open file (io.bpf.c). */
 __hidden int on_io(int fd, long n, bool out);
 /* Sends (sendmmsg) or receives (recvmmsg) of `n` messages: their bytes counted. */
