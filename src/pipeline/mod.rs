@@ -308,6 +308,17 @@ impl Pipeline {
                 self.warnings.push(w);
             }
         }
+        // TLS it cannot read, said where the counts are read: "LLM calls 0" alone reads
+        // as an agent that made none. (A process with no probed library that connects
+        // out is only a tls event: most such connections are not TLS.)
+        if let Kind::Tls(t) = &ev.kind {
+            if matches!(t.status, TlsStatus::Uncovered | TlsStatus::Unparsed) {
+                let w = format!("pid {} ({}): {}", ev.pid, ev.exe, t.detail);
+                if !self.warnings.contains(&w) {
+                    self.warnings.push(w);
+                }
+            }
+        }
         if ev.pid == self.root {
             if let Kind::Exit { code, signal } = ev.kind {
                 self.root_exit = code.or(signal.map(|s| s.saturating_add(128)));

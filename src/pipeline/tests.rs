@@ -229,3 +229,46 @@ fn a_replayed_log_gives_the_live_runs_findings_with_their_causes() {
     super::source::Log::new(log).drain(&mut replay);
     assert_eq!(findings(&replay.tui.take().unwrap()), seen);
 }
+
+#[test]
+fn tls_the_sensor_cannot_read_is_a_warning_of_the_run() {
+    use crate::event::{Tls, TlsStatus};
+    let mut p = Pipeline::new(Decoder::new(0), Builder::new(vars()));
+    p.print = false;
+    let tls = |status, detail: &str| {
+        Kind::Tls(Tls {
+            status,
+            library: "/usr/lib/x86_64-linux-gnu/libgnutls.so.30".into(),
+            detail: detail.into(),
+        })
+    };
+    let gnutls = "uses GnuTLS, which agentguard does not probe: its TLS plaintext is not visible";
+    for _ in 0..2 {
+        p.handle_one(ev(7, 1, "/usr/bin/curl", tls(TlsStatus::Uncovered, gnutls)));
+    }
+    p.handle_one(ev(
+        8,
+        1,
+        "/usr/bin/node",
+        tls(TlsStatus::Unparsed, "speaks HTTP/2"),
+    ));
+    p.handle_one(ev(
+        9,
+        1,
+        "/usr/bin/python3",
+        tls(TlsStatus::Covered, "probed"),
+    ));
+    p.handle_one(ev(
+        9,
+        1,
+        "/usr/bin/nc",
+        tls(TlsStatus::Unseen, "connects out"),
+    ));
+    assert_eq!(
+        p.warnings,
+        [
+            format!("pid 7 (/usr/bin/curl): {gnutls}"),
+            "pid 8 (/usr/bin/node): speaks HTTP/2".to_string()
+        ]
+    );
+}
