@@ -62,6 +62,10 @@ pub enum Kind {
         cwd: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         home: Option<String>,
+        /// LLM payload is captured in this recording (not --no-llm): a run that shows no
+        /// LLM call made none that agentguard could read.
+        #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+        llm: bool,
     },
     /// A new process (not a thread) entered the tree.
     Fork {
@@ -764,6 +768,7 @@ mod tests {
                 run: Some("0b6c-run".into()),
                 cwd: Some("/w".into()),
                 home: None,
+                llm: true,
             }),
             ev(Kind::Fork { child: 12 }),
             ev(Kind::Exec(Exec {

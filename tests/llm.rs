@@ -404,11 +404,29 @@ for how in sys.argv[2:]:
     s = socket.create_connection(("127.0.0.1", port))
     fd = s.fileno()
     if how == "writev":
-        os.writev(fd, [head[:7], head[7:], body])
+        # An empty buffer, then the method split: the request line is still found.
+        os.writev(fd, [b"", head[:2], head[2:], body])
     elif how == "sendmsg":
         s.sendmsg([head, body[:5], body[5:]])
     elif how == "write":
         os.write(fd, head + body)
+    elif how == "sendmmsg":
+        # One message through sendmmsg, which agentguard does not read (README).
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        data = head + body
+        buf = ctypes.create_string_buffer(data, len(data))
+        class iovec(ctypes.Structure):
+            _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+        class msghdr(ctypes.Structure):
+            _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(iovec)),
+                        ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int)]
+        class mmsghdr(ctypes.Structure):
+            _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+        v = iovec(ctypes.cast(buf, ctypes.c_void_p), len(data))
+        m = mmsghdr(msghdr(None, 0, ctypes.pointer(v), 1, None, 0, 0), 0)
+        assert libc.sendmmsg(fd, ctypes.byref(m), 1, 0) == 1, ctypes.get_errno()
+        assert m.len == len(data)
     elif how == "pwritev2":
         # pwritev2 at offset -1 (the flag makes Python call it) is writev.
         os.pwritev(fd, [head, body], -1, os.RWF_DSYNC)
@@ -460,4 +478,68 @@ fn llm_calls_sent_with_write_writev_and_sendmsg_are_seen() {
     let mut want: Vec<String> = hows.iter().map(|h| format!("via_{h}")).collect();
     want.sort();
     assert_eq!(names, want);
+}
+
+#[test]
+fn a_run_whose_llm_calls_went_unseen_fails_the_gate() {
+    let d = scratch("llm-dark");
+    let port = chat_model().to_string();
+    let script = d.join("client.py");
+    std::fs::write(&script, SYSCALL_CLIENT).unwrap();
+    let script = script.to_str().unwrap();
+    // Learned from two recorded runs, each of whose call was seen.
+    let base = d.join("baseline.toml");
+    learn(&base, &[python(), script, &port, "write"], 2);
+    let text = std::fs::read_to_string(&base).unwrap();
+    assert_eq!(text.matches("llm_calls = 1\n").count(), 2, "{text}");
+    // The same agent, its request sent where agentguard does not read it: it made its
+    // call (the model answered), and the recording saw none.
+    let r = record(&d, &["-q"], &[python(), script, &port, "sendmmsg"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(r.kind("llm.request").is_empty());
+    assert!(r.profile.contains("llm_calls = 0"), "{}", r.profile);
+    let gate = |run: &Path| {
+        Command::new(BIN)
+            .args(["diff", "--format", "json", "--fail-on", "medium"])
+            .arg(&base)
+            .arg(run)
+            .output()
+            .unwrap()
+    };
+    // From the event log and from the run's profile alike: the gate fails on it.
+    for run in [d.join("run.jsonl"), d.join("run.toml")] {
+        let out = gate(&run);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let f = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == "llm-unseen")
+            .unwrap_or_else(|| panic!("{report:#}"));
+        assert_eq!(
+            (f["severity"].as_str(), f["detail"].as_str()),
+            (Some("medium"), Some("0 seen"))
+        );
+    }
+    // A run like the baseline's passes that rule.
+    let ok = d.join("ok");
+    std::fs::create_dir_all(&ok).unwrap();
+    let r = record(&ok, &["-q"], &[python(), script, &port, "write"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let out = gate(&ok.join("run.jsonl"));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["rule"] != "llm-unseen"),
+        "{report:#}"
+    );
 }

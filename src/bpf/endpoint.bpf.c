@@ -116,6 +116,7 @@ enum hdr { H_OTHER = 0, H_HOST, H_LENGTH, H_CODING };
 #define R_LOWER 512	/* the method had a lower-case letter */
 #define R_UPGRADE 1024	/* an Upgrade header was seen */
 #define R_SWITCHES 2048	/* covered by an endpoint learned to switch protocols */
+#define R_URL 4096	/* the target reads as a URL: '/' or '*' first, or a ':' in it */
 
 struct stream {
 	__u8 tls;	/* an SSL object's plaintext: a denial kills (DENY_KILL) */
@@ -784,6 +785,21 @@ static __always_inline int sniff(struct stream *s, int c)
 	return SKIP;
 }
 
+/*
+ * A request line ended after its target, with no version: HTTP/0.9's form, which llhttp
+ * (Node, uvicorn, aiohttp) serves whatever the method, and then reads headers and a body.
+ * On the connection's first line it is denied when the target reads as a URL; a line
+ * like "EHLO host" or "USER name" (SMTP, FTP: no server takes it for HTTP) is sniffed as
+ * another protocol's. Later lines are always denied.
+ */
+static __always_inline int line_without_version(struct stream *s, int c, int first)
+{
+	if (first && !(s->flags & R_URL))
+		return sniff(s, c);
+	malformed(s);
+	return STOP;
+}
+
 const volatile char h2_version[] = "HTTP/2.0";
 
 /*
@@ -862,6 +878,8 @@ __noinline int feed(struct stream *s, int c)
 		return GO;
 	case P_TARGET:
 		s->st = P_PATH;
+		if (c == '/' || c == '*')
+			s->flags |= R_URL;
 		if (c == '/') {
 			s->path[0] = '/';
 			s->plen = 1;
@@ -877,6 +895,8 @@ __noinline int feed(struct stream *s, int c)
 		}
 		/* fall through */
 	case P_PATH:
+		if (c == ':')
+			s->flags |= R_URL;
 		if (c == '/') {
 			end_segment(s);
 			if (s->plen >= AG_HTTP_PATH_LEN)
@@ -897,10 +917,7 @@ __noinline int feed(struct stream *s, int c)
 			s->flags |= R_V2;
 			s->nlen = 0;
 		} else if (c == '\r' || c == '\n') {
-			if (first)
-				return sniff(s, c);
-			malformed(s);
-			return STOP;
+			return line_without_version(s, c, first);
 		} else {
 			seg_byte(s, c);
 		}
@@ -911,11 +928,10 @@ __noinline int feed(struct stream *s, int c)
 			s->flags |= R_V2;
 			s->nlen = 0;
 		} else if (c == '\r' || c == '\n') {
-			if (first)
-				return sniff(s, c);
-			malformed(s);
-			return STOP;
+			return line_without_version(s, c, first);
 		}
+		if (c == ':')
+			s->flags |= R_URL;
 		return GO;
 	case P_VERSION:
 		if (c == '\r') {

@@ -96,13 +96,9 @@ static long emit_chunk(__u64 i, struct chunk_ctx *c)
 	return 0;
 }
 
-/* Whether these first bytes of a write start an HTTP/1.x request or HTTP/2. */
-static __always_inline __u8 http_start(const void *buf, __u64 len)
+/* Whether a write's first four bytes start an HTTP/1.x request or HTTP/2. */
+static __always_inline __u8 http_start(const char *m)
 {
-	char m[4] = {};
-
-	if (len < 4 || bpf_probe_read_user(m, 4, buf))
-		return 0;
 	if ((m[0] == 'G' && m[1] == 'E' && m[2] == 'T' && m[3] == ' ') ||
 	    (m[0] == 'P' && m[1] == 'O' && m[2] == 'S' && m[3] == 'T') ||
 	    (m[0] == 'P' && m[1] == 'U' && m[2] == 'T' && m[3] == ' ') ||
@@ -122,8 +118,7 @@ static __always_inline __u8 http_start(const void *buf, __u64 len)
  * starts HTTP marks the stream; bytes of unmarked streams are not copied. HTTP/2 is
  * reported once (its preface) and then left. Returns how many of `len` bytes to copy.
  */
-static __always_inline __u64 wanted_bytes(__u64 ptr, __u64 buf, __u64 first, __u64 len,
-					 bool write)
+static __always_inline __u64 wanted_bytes(__u64 ptr, const char *first, __u64 len, bool write)
 {
 	struct stream_key k = { .ptr = ptr, .tgid = bpf_get_current_pid_tgid() >> 32 };
 	__u8 *state, start;
@@ -134,7 +129,7 @@ static __always_inline __u64 wanted_bytes(__u64 ptr, __u64 buf, __u64 first, __u
 	if (state && *state == STREAM_H2)
 		return 0;
 	if (write) {
-		start = buf ? http_start((const void *)buf, first) : 0;
+		start = http_start(first);
 		if (start) {
 			bpf_map_update_elem(&streams, &k, &start, BPF_ANY);
 			if (start == STREAM_H2)
@@ -153,10 +148,11 @@ __hidden __noinline int on_payload(__u64 ptr, __u64 buf, __u64 len, __u16 op)
 {
 	bool write = op == AG_DATA_TLS_WRITE || op == AG_DATA_SEND;
 	struct chunk_ctx c = { .key = ptr, .buf = buf, .op = op };
+	char first[4] = {};
 
-	if (!buf)
+	if (!buf || (write && len >= 4 && bpf_probe_read_user(first, 4, (const void *)buf)))
 		return 0;
-	c.len = c.total = wanted_bytes(ptr, buf, len, len, write);
+	c.len = c.total = wanted_bytes(ptr, first, len, write);
 	if (c.len)
 		bpf_loop(AG_CHUNKS, emit_chunk, &c, 0);
 	return 0;
@@ -209,13 +205,27 @@ __hidden __noinline int on_payload_iov(__u64 ptr, __u64 iov, __u64 cnt, __u64 le
 	bool write = op == AG_DATA_TLS_WRITE || op == AG_DATA_SEND;
 	struct iov_ctx ic = { .key = ptr, .iov = (const struct iovec *)iov, .op = op,
 			      .chunks = AG_CHUNKS };
-	struct iovec first = {};
+	char first[4] = {};
+	__u32 got = 0;
+	int i;
 
-	if (!iov || !cnt || bpf_probe_read_user(&first, sizeof(first), (const void *)iov))
+	if (!iov || !cnt)
 		return 0;
-	if (first.iov_len > len)
-		first.iov_len = len;
-	ic.total = wanted_bytes(ptr, (__u64)first.iov_base, first.iov_len, len, write);
+	/* A write's first four bytes, across buffers: an empty or short first buffer does
+	 * not hide the request line. */
+	for (i = 0; write && i < 4 && got < 4 && got < len && i < cnt; i++) {
+		struct iovec v;
+		__u32 j;
+
+		if (bpf_probe_read_user(&v, sizeof(v), (const struct iovec *)iov + i))
+			return 0;
+		for (j = 0; j < 4 && got < 4 && j < v.iov_len; j++) {
+			if (bpf_probe_read_user(&first[got & 3], 1, (const char *)v.iov_base + j))
+				return 0;
+			got++;
+		}
+	}
+	ic.total = wanted_bytes(ptr, first, len, write);
 	if (!ic.total)
 		return 0;
 	ic.cnt = cnt > 1024 ? 1024 : cnt;	/* UIO_MAXIOV */

@@ -34,6 +34,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define SOCK_DGRAM 2
 #define MSG_PEEK 2
+#define MSG_TRUNC 0x20
 #define S_IFDIR 0040000
 #define S_IFCHR 0020000
 #define S_IFBLK 0060000
@@ -533,7 +534,10 @@ struct recv_args {
 	__u64 blen;
 	const void *uaddr;
 	const __u32 *ualen;
-	bool peek;	/* MSG_PEEK: the bytes stay queued, read (and copied) again later */
+	/* No stream payload in the buffer: MSG_PEEK (the bytes stay queued, copied when
+	 * read), MSG_TRUNC (TCP discards them without writing the buffer, which keeps
+	 * whatever the tree put there). */
+	bool nocopy;
 };
 
 static __noinline int on_recv(struct recv_args *a)
@@ -563,7 +567,7 @@ static __noinline int on_recv(struct recv_args *a)
 	if (!sock)
 		return 0;
 	if (BPF_CORE_READ(sock, type) == SOCK_STREAM)
-		return a->peek ? 0 : on_payload((__u64)sock, buf, ret, AG_DATA_RECV);
+		return a->nocopy ? 0 : on_payload((__u64)sock, buf, ret, AG_DATA_RECV);
 	if (BPF_CORE_READ(sock, type) != SOCK_DGRAM)
 		return 0;
 	e = ev_init(AG_DNS, AG_NET_SENDTO, task);
@@ -912,16 +916,16 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		struct recv_args r = { .ret = ret, .fd = SC_ARG0(regs), .buf = SC_ARG1(regs),
 				       .blen = SC_ARG2(regs), .uaddr = (const void *)SC_ARG4(regs),
 				       .ualen = (const __u32 *)SC_ARG5(regs),
-				       .peek = SC_ARG3(regs) & MSG_PEEK };
+				       .nocopy = SC_ARG3(regs) & (MSG_PEEK | MSG_TRUNC) };
 
 		return on_recv(&r);
 	}
 	case NR_recvmsg:
-		if (!(SC_ARG2(regs) & MSG_PEEK)) {
+		if (!(SC_ARG2(regs) & MSG_PEEK))
 			on_io(SC_ARG0(regs), ret, false);
+		if (!(SC_ARG2(regs) & (MSG_PEEK | MSG_TRUNC)))
 			on_msg_stream(AG_DATA_RECV, ret, SC_ARG0(regs),
 				      (const struct user_msghdr *)SC_ARG1(regs));
-		}
 		return on_recvmsg(ret, SC_ARG0(regs), (struct user_msghdr *)SC_ARG1(regs));
 	case NR_sendmsg:
 		on_io(SC_ARG0(regs), ret, true);

@@ -104,6 +104,7 @@ pub fn run(args: AllowArgs) -> Result<i32> {
             rules::FILE_VOLUME.id,
             rules::EXFIL_SEQUENCE.id,
             rules::TOOL_NEW_EFFECT.id,
+            rules::LLM_UNSEEN.id,
         ]
         .contains(&f.rule)
         {

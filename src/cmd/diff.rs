@@ -105,6 +105,7 @@ impl RunInput {
             }
             RunInput::Profile(p) => p,
         };
+        checker.sight_of(&p.run_info);
         for (what, count) in behaviour(&p, checker.vars(), origin)? {
             checker.check(&what, count, None);
         }

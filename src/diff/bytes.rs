@@ -111,20 +111,23 @@ impl Bytes {
             if io.read == 0 {
                 return out;
             }
-            // Charged to one entry, the most specific that covers it (the path itself,
-            // else the longest pattern): learning put the file's bytes in one entry, and
-            // charging each overlapping class would hold a class to bytes it never
-            // learned.
-            let best = self
+            // A file with an entry of its own is charged to that entry alone: learning
+            // put its bytes there, not in the patterns that also cover it, whose ranges
+            // it would otherwise break. Else to every pattern that covers it: none can
+            // be told more specific by the tree's choice of name.
+            let own = self
                 .files
                 .iter()
-                .enumerate()
-                .filter_map(|(i, f)| match &f.path {
-                    PathMatch::Exact(p) => (p == path).then_some((usize::MAX, i)),
-                    PathMatch::Glob(g) => g.is_match(subject(path)).then_some((f.pattern.len(), i)),
-                })
-                .max();
-            if let Some((_, i)) = best {
+                .position(|f| matches!(&f.path, PathMatch::Exact(p) if p == path));
+            let hits: Vec<usize> = match own {
+                Some(i) => vec![i],
+                None => (0..self.files.len())
+                    .filter(|&i| {
+                        matches!(&self.files[i].path, PathMatch::Glob(g) if g.is_match(subject(path)))
+                    })
+                    .collect(),
+            };
+            for i in hits {
                 let f = &self.files[i];
                 let total = self.read.entry(i).or_default();
                 *total = total.saturating_add(io.read);
@@ -153,33 +156,23 @@ impl Bytes {
         }
         let Some(proto) = io.proto else { return out };
         let ip = io.addr.parse::<IpAddr>().ok();
-        // One entry, as for files: a name over an address, the longer name (a wildcard's
-        // is shorter than a name it covers), the narrower network.
-        let best = self
-            .nets
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| {
-                let e = &n.entry;
-                if e.proto != proto || !e.port.contains(io.port) {
-                    return None;
-                }
-                let rank = match (&e.host, &e.addr, &io.name) {
-                    (Some(h), _, Some(name)) => h.matches(name).then_some(1000 + n.describe.len()),
-                    (None, Some(a), _) if a.0 == "*" => Some(0),
-                    (None, Some(a), _) => a
-                        .net()
-                        .zip(ip)
-                        .filter(|(net, ip)| net.contains(ip))
-                        .map(|(net, _)| 1 + usize::from(net.prefix_len())),
-                    _ => None,
-                };
-                rank.map(|r| (r, i))
-            })
-            .max();
-        if let Some((_, i)) = best {
-            let n = &self.nets[i];
+        // Every entry that covers the destination: the name comes from answers the tree
+        // may have served itself, so a name's entry never stands in for an address's.
+        for (i, n) in self.nets.iter().enumerate() {
             let e = &n.entry;
+            if e.proto != proto || !e.port.contains(io.port) {
+                continue;
+            }
+            let hit = match (&e.host, &e.addr, &io.name) {
+                (Some(h), _, Some(name)) => h.matches(name),
+                (None, Some(a), _) => {
+                    a.0 == "*" || a.net().zip(ip).is_some_and(|(net, ip)| net.contains(&ip))
+                }
+                _ => false,
+            };
+            if !hit {
+                continue;
+            }
             let m = self.moved.entry(i).or_default();
             *m = (m.0.saturating_add(io.written), m.1.saturating_add(io.read));
             let m = *m;
@@ -342,7 +335,7 @@ port = 5432
     }
 
     #[test]
-    fn bytes_are_charged_to_the_most_specific_entry_only() {
+    fn a_file_is_charged_to_its_own_entry_and_a_destination_to_every_entry() {
         let text = format!(
             "{PROFILE}
 [[file]]
@@ -368,13 +361,10 @@ sent = [10, 10]
         // The file its own entry learned reading megabytes: not the *.csv class's bytes.
         assert!(b.io(&file("/w/data/big.csv", 5_000_000)).is_empty());
         assert!(b.io(&file("/w/data/a.csv", 500_000)).is_empty());
-        // A name's entry over the address range that also covers it.
-        assert!(b
-            .io(&sock("1.2.3.4", Some("api.example.com"), 443, 30_000))
-            .is_empty());
-        // By address only: the range's, 2 x 10 + 16 KiB.
-        let o = b.io(&sock("1.2.3.4", None, 443, 20_000));
-        assert_eq!(o.len(), 1);
+        // A destination is charged to every entry that covers it: a name (which the
+        // tree's own resolver may have given) and the address range alike.
+        let o = b.io(&sock("1.2.3.4", Some("api.example.com"), 443, 30_000));
+        assert_eq!(o.len(), 1, "the range's limit, 2 x 10 + 16 KiB");
         assert_eq!(o[0].object, "0.0.0.0/0:443");
     }
 

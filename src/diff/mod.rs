@@ -77,6 +77,8 @@ pub struct Checker {
     run_findings: BTreeMap<(What, &'static str, String), Finding>,
     /// Learned tools' effects (exec, read, write, connect): each tool's own baseline.
     tool_effects: std::collections::HashMap<String, BTreeSet<String>>,
+    /// How much of the run's LLM traffic was seen.
+    sight: crate::profile::sight::Sight,
 }
 
 impl Checker {
@@ -119,7 +121,74 @@ impl Checker {
                 .filter(|t| t.learned && !t.effects.is_empty())
                 .map(|t| (t.name.clone(), t.effects.keys().cloned().collect()))
                 .collect(),
+            sight: Default::default(),
         })
+    }
+
+    /// An event of the run, for what it says of the run's LLM traffic (its start, LLM
+    /// calls, TLS not read).
+    pub fn observe_run(&mut self, ev: &crate::event::Event) {
+        self.sight.observe(ev);
+    }
+
+    /// A run given as a profile: what its [[run]] records say it saw.
+    pub fn sight_of(&mut self, runs: &[crate::profile::RunInfo]) {
+        let mut s = crate::profile::sight::Sight {
+            captured: !runs.is_empty(),
+            ..Default::default()
+        };
+        for r in runs.iter().map(crate::profile::sight::Sight::of_run) {
+            s.captured &= r.captured;
+            s.calls += r.calls;
+            s.unread.extend(r.unread);
+        }
+        self.sight = s;
+    }
+
+    /// The run's LLM traffic went dark where every baseline run's was seen (llm-unseen):
+    /// without it, tool calls and the causes of what they did are missing, and a gate
+    /// must not read that as a quiet run.
+    fn sight_findings(&self) -> Vec<(What, Finding)> {
+        use crate::profile::sight::Sight;
+        let s = &self.sight;
+        let runs: Vec<Sight> = self.baseline.run_info.iter().map(Sight::of_run).collect();
+        if !s.captured || runs.is_empty() || !runs.iter().all(|r| r.captured && r.calls > 0) {
+            return Vec::new();
+        }
+        let least = runs.iter().map(|r| r.calls).min().unwrap_or(0);
+        let before: BTreeSet<&String> = runs.iter().flat_map(|r| &r.unread).collect();
+        let new = s.unread.iter().any(|u| !before.contains(u));
+        if s.calls >= least || (s.calls > 0 && !new) {
+            return Vec::new();
+        }
+        let why = if s.unread.is_empty() {
+            "nothing said why: TLS linked in statically, or a transport agentguard does not read"
+                .to_string()
+        } else {
+            let all: Vec<&str> = s.unread.iter().map(String::as_str).collect();
+            format!("TLS it could not read: {}", all.join(", "))
+        };
+        let f = Finding {
+            severity: rules::LLM_UNSEEN.severity,
+            kind: "llm",
+            object: "LLM calls".into(),
+            detail: format!("{} seen", s.calls),
+            reason: format!(
+                "{} LLM calls of this run were seen, while each of the baseline's {} runs saw at least {least} ({why}): tool calls, and the causes of what they did, are missing from this run",
+                s.calls,
+                runs.len()
+            ),
+            rule: rules::LLM_UNSEEN.id,
+            new: true,
+            count: 1,
+            process: Vec::new(),
+            cause: None,
+        };
+        let what = What::Llm {
+            host: String::new(),
+            api: String::new(),
+        };
+        vec![(what, f)]
     }
 
     /// Checks one observation; returns the finding when it is the first of its kind.
@@ -418,6 +487,7 @@ impl Checker {
                     .iter()
                     .map(|((w, _, _), f)| (w.clone(), f.clone())),
             )
+            .chain(self.sight_findings())
             .collect();
         f.sort_by(|(_, a), (_, b)| {
             b.severity

@@ -566,6 +566,8 @@ fn a_tool_doing_what_its_own_baseline_never_saw_is_a_finding() {
         decode_errors: 0,
         cwd: vars().cwd,
         home: vars().home,
+        llm_calls: None,
+        tls_unread: Vec::new(),
     };
     let base = learn.builder.finish(run);
     let tool = base.tool.iter().find(|t| t.name == "run_shell").unwrap();
@@ -700,4 +702,123 @@ path = "/api/items/{id}"
         rules(c.exchange(&http("/api/items/{id}"), (100, 50, true), None, None)).is_empty(),
         "said once"
     );
+}
+
+/// A baseline of two runs that saw `calls` LLM calls each (None: not counted), the
+/// second of which could not read `unread`.
+fn sight_baseline(calls: [Option<u64>; 2], unread: &str) -> Checker {
+    let run = |i: usize| {
+        let mut r = format!(
+            "[[run]]\nid = \"r{i}\"\ncommand = \"agent\"\nstarted = \"2026-12-01T00:00:00Z\"\nseconds = 1.0\n"
+        );
+        if let Some(n) = calls[i] {
+            r += &format!("llm_calls = {n}\n");
+        }
+        if i == 1 && !unread.is_empty() {
+            r += &format!("tls_unread = [\"{unread}\"]\n");
+        }
+        r
+    };
+    let text = format!("version = 1\nruns = 2\n{}{}", run(0), run(1));
+    let base = Profile::parse(&text, Path::new("b.toml")).unwrap();
+    Checker::new(&base, Path::new("b.toml"), vars()).unwrap()
+}
+
+/// A run's events: its start (payload captured or not), `calls` LLM calls, and TLS
+/// through GnuTLS that was not read.
+fn sight_run(c: &mut Checker, captured: bool, calls: usize, gnutls: bool) {
+    let at = |kind| Event {
+        ts: "2026-12-03T10:00:00.000000000Z".parse().unwrap(),
+        pid: 5,
+        tid: 5,
+        ppid: 1,
+        exe: "/usr/bin/node".into(),
+        kind,
+        cause: None,
+    };
+    c.observe_run(&at(Kind::Start {
+        command: "agent".into(),
+        run: None,
+        cwd: None,
+        home: None,
+        llm: captured,
+    }));
+    if gnutls {
+        c.observe_run(&at(Kind::Tls(crate::event::Tls {
+            status: crate::event::TlsStatus::Uncovered,
+            library: "/usr/lib/libgnutls.so.30".into(),
+            detail: "uses GnuTLS".into(),
+        })));
+    }
+    for _ in 0..calls {
+        c.observe_run(&at(Kind::LlmRequest(crate::event::LlmRequest {
+            api: "openai.chat".into(),
+            host: "api.test".into(),
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            transport: "tls".into(),
+            model: String::new(),
+            stream: false,
+            tools: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+        })));
+    }
+}
+
+fn unseen(c: &Checker) -> Vec<Finding> {
+    c.finish()
+        .0
+        .into_iter()
+        .filter(|f| f.rule == "llm-unseen")
+        .collect()
+}
+
+#[test]
+fn a_run_whose_llm_traffic_went_dark_is_a_finding() {
+    // No call seen where each baseline run saw at least 3: medium, whatever the reason.
+    let mut c = sight_baseline([Some(3), Some(5)], "");
+    sight_run(&mut c, true, 0, false);
+    let f = unseen(&c);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Medium);
+    assert_eq!(f[0].detail, "0 seen");
+    assert!(
+        f[0].reason.contains("at least 3 (nothing said why"),
+        "{}",
+        f[0].reason
+    );
+    // Fewer calls while TLS went unread that no baseline run had: named.
+    let mut c = sight_baseline([Some(3), Some(5)], "");
+    sight_run(&mut c, true, 1, true);
+    let f = unseen(&c);
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].reason
+            .contains("TLS it could not read: /usr/bin/node: /usr/lib/libgnutls.so.30"),
+        "{}",
+        f[0].reason
+    );
+    // Fewer calls and nothing unread: a shorter conversation, no finding; nor when the
+    // baseline had the same blind spot.
+    let mut c = sight_baseline([Some(3), Some(5)], "");
+    sight_run(&mut c, true, 1, false);
+    assert!(unseen(&c).is_empty());
+    let mut c = sight_baseline(
+        [Some(3), Some(5)],
+        "/usr/bin/node: /usr/lib/libgnutls.so.30",
+    );
+    sight_run(&mut c, true, 1, true);
+    assert!(unseen(&c).is_empty());
+    // Not captured (--no-llm), or a baseline run that did not count: nothing to compare.
+    let mut c = sight_baseline([Some(3), Some(5)], "");
+    sight_run(&mut c, false, 0, false);
+    assert!(unseen(&c).is_empty());
+    let mut c = sight_baseline([Some(3), None], "");
+    sight_run(&mut c, true, 0, false);
+    assert!(unseen(&c).is_empty());
+    // A baseline run that saw none: a run that sees none is like it.
+    let mut c = sight_baseline([Some(3), Some(0)], "");
+    sight_run(&mut c, true, 0, false);
+    assert!(unseen(&c).is_empty());
 }

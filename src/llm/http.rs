@@ -95,9 +95,9 @@ impl Asked {
     }
 }
 
-/// Requests remembered per direction waiting for answers (a client pipelining more is
-/// paired from its oldest, as llm/mod.rs pairs them).
-const ASKED_MAX: usize = 64;
+/// Requests kept per connection waiting for their answers, here and in llm/mod.rs's
+/// queue: one bound, so that both drop the same oldest request and stay paired.
+pub const PENDING_MAX: usize = 32;
 
 impl Stream {
     /// A direction of a connection that switched protocols: read from here as a new
@@ -113,7 +113,7 @@ impl Stream {
 
     /// A request was sent on the connection: what it asked frames its response.
     pub fn asks(&mut self, a: Asked) {
-        if self.asked.len() >= ASKED_MAX {
+        if self.asked.len() >= PENDING_MAX {
             self.asked.pop_front();
         }
         self.asked.push_back(a);

@@ -108,9 +108,6 @@ struct Early {
     work: usize,
 }
 
-/// Requests kept per connection waiting for their answers.
-const PENDING_MAX: usize = 32;
-
 /// Turns payload into events, and attributes events to tool calls.
 pub struct Llm {
     opts: Options,
@@ -303,7 +300,7 @@ impl Llm {
                     };
                     // A client that pipelines requests no answer comes to: the oldest are
                     // reported unanswered rather than kept (each may hold a conversation).
-                    while conn.pending.len() >= PENDING_MAX {
+                    while conn.pending.len() >= http::PENDING_MAX {
                         if let Some(old) = conn.pending.pop_front() {
                             out.push(old.exchange(None, &base));
                         }

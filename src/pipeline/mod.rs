@@ -155,6 +155,7 @@ impl Pipeline {
             run: Some(run.to_string()),
             cwd: vars.cwd.clone(),
             home: vars.home.clone(),
+            llm: self.llm.is_some(),
         };
         self.handle(self.own_event(self.root, start));
         for mut n in early {

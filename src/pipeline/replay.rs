@@ -36,6 +36,7 @@ pub fn profile_of(events: Vec<Event>) -> Profile {
             run,
             cwd,
             home,
+            ..
         } => Some((e, command.clone(), run.clone(), cwd.clone(), home.clone())),
         _ => None,
     });
@@ -87,6 +88,9 @@ pub fn profile_of(events: Vec<Event>) -> Profile {
         decode_errors: undecoded,
         cwd,
         home,
+        // The builder's, from the log's events.
+        llm_calls: None,
+        tls_unread: Vec::new(),
     })
 }
 

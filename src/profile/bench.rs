@@ -73,6 +73,8 @@ fn synthetic(run: u32, n: usize, rng: &mut Lcg) -> Profile {
         decode_errors: 0,
         cwd: None,
         home: None,
+        llm_calls: None,
+        tls_unread: Vec::new(),
     })
 }
 

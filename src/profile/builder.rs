@@ -292,6 +292,7 @@ pub fn effects(whats: &[What]) -> BTreeSet<&'static str> {
 pub struct Builder {
     ev: Evidence,
     vars: Vars,
+    sight: super::sight::Sight,
     pub processes: u64,
     pub failures: u64,
 }
@@ -313,6 +314,7 @@ impl Builder {
     /// Adds an event, read with the run's process tree (which already holds it); returns
     /// the behaviour it showed.
     pub fn add(&mut self, ev: &Event, tree: &Tree) -> Vec<What> {
+        self.sight.observe(ev);
         if ev.failed() {
             self.failures += 1;
         }
@@ -457,7 +459,8 @@ impl Builder {
     }
 
     /// The run's profile: its evidence, generalised.
-    pub fn finish(&self, run: RunInfo) -> Profile {
+    pub fn finish(&self, mut run: RunInfo) -> Profile {
+        self.sight.fill(&mut run);
         let mut ev = self.ev.clone();
         ev.runs = vec![run];
         ev.into_profile()

@@ -16,6 +16,7 @@ pub mod matcher;
 pub mod merge;
 pub mod pattern;
 pub mod protected;
+pub mod sight;
 pub mod volume;
 
 use std::collections::BTreeSet;
@@ -142,6 +143,14 @@ pub struct RunInfo {
     pub cwd: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
+    /// LLM calls seen in this run; absent when payload was not captured (--no-llm, or a
+    /// run recorded before they were counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_calls: Option<u64>,
+    /// TLS this run spoke that agentguard could not read: "program: library" (a library
+    /// it does not probe, or HTTP/2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_unread: Vec<String>,
 }
 
 /// What a learned pattern stands for: one literal it replaced, with its own evidence.

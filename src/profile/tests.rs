@@ -75,6 +75,8 @@ fn run(id: &str, started: &str) -> RunInfo {
         decode_errors: 0,
         cwd: None,
         home: None,
+        llm_calls: None,
+        tls_unread: Vec::new(),
     }
 }
 
@@ -954,4 +956,82 @@ fn an_endpoint_that_switched_protocols_is_learned_to_switch() {
     let back: Profile = toml::from_str(&text(&m)).unwrap();
     assert_eq!(switching(&back), want);
     assert!(text(&m).contains("switches = true"));
+}
+
+#[test]
+fn a_run_records_how_much_of_its_llm_traffic_was_seen() {
+    use crate::event::{LlmRequest, Tls, TlsStatus};
+    let mut b = Builder::new(vars());
+    let tree = crate::tree::Tree::default();
+    let at = |exe: &str, kind| Event {
+        ts: "2026-12-03T10:00:00.000000000Z".parse().unwrap(),
+        pid: 5,
+        tid: 5,
+        ppid: 1,
+        exe: exe.into(),
+        kind,
+        cause: None,
+    };
+    b.add(
+        &at(
+            "/usr/bin/python3",
+            Kind::Start {
+                command: "agent".into(),
+                run: None,
+                cwd: None,
+                home: None,
+                llm: true,
+            },
+        ),
+        &tree,
+    );
+    for _ in 0..2 {
+        b.add(
+            &at(
+                "/usr/bin/python3",
+                Kind::LlmRequest(LlmRequest {
+                    api: "openai.chat".into(),
+                    host: "api.test".into(),
+                    method: "POST".into(),
+                    path: "/v1/chat/completions".into(),
+                    transport: "tls".into(),
+                    model: String::new(),
+                    stream: false,
+                    tools: Vec::new(),
+                    headers: Vec::new(),
+                    body: None,
+                }),
+            ),
+            &tree,
+        );
+    }
+    let tls = |status, library: &str| {
+        Kind::Tls(Tls {
+            status,
+            library: library.into(),
+            detail: String::new(),
+        })
+    };
+    b.add(
+        &at(
+            "/usr/bin/curl",
+            tls(TlsStatus::Uncovered, "/usr/lib/libgnutls.so.30"),
+        ),
+        &tree,
+    );
+    b.add(&at("/usr/bin/node", tls(TlsStatus::Unparsed, "")), &tree);
+    b.add(&at("/usr/bin/nc", tls(TlsStatus::Unseen, "")), &tree);
+    let p = b.finish(run("r1", "2026-12-03T10:00:00Z"));
+    let r = &p.run_info[0];
+    assert_eq!(r.llm_calls, Some(2));
+    assert_eq!(
+        r.tls_unread,
+        [
+            "/usr/bin/curl: /usr/lib/libgnutls.so.30",
+            "/usr/bin/node: HTTP/2"
+        ]
+    );
+    // Through the profile's text and back.
+    let back = Profile::parse(&p.to_toml().unwrap(), std::path::Path::new("p.toml")).unwrap();
+    assert_eq!(back.run_info[0], *r);
 }

@@ -450,6 +450,9 @@ impl Ending<'_> {
             decode_errors: gaps.undecoded,
             cwd: self.vars.cwd.clone(),
             home: self.vars.home.clone(),
+            // The builder's, from the run's events.
+            llm_calls: None,
+            tls_unread: Vec::new(),
         };
         let profile = pipe.builder.finish(run);
         let log = pipe.jsonl.take().map(|w| (w, pipe.write_error.take()));

@@ -29,6 +29,7 @@ impl Findings {
     ) -> Option<Finding> {
         let mut finding = None;
         if let Some(c) = &mut self.checker {
+            c.observe_run(ev);
             let mut found = Vec::new();
             for w in whats {
                 found.extend(c.check_caused(w, 1, Some((tree, ev.pid)), ev.cause.as_ref()));

@@ -90,6 +90,7 @@ fn app() -> Ui {
                 run: None,
                 cwd: Some("/w".into()),
                 home: None,
+                llm: false,
             },
         ),
         ev(
