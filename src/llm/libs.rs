@@ -75,6 +75,10 @@ pub struct Coverage {
     tried: HashSet<String>,
     covered: HashMap<u32, bool>,
     said: HashSet<(u32, String)>,
+    /// Notes of another TLS library mapped by a process not (yet) covered, held until its
+    /// image ends: curl maps GnuTLS for LDAP yet speaks HTTPS through OpenSSL, so a
+    /// process that maps a probed library too is not said to be unreadable.
+    held: HashMap<u32, Vec<Event>>,
     /// Files to put the probes on, for the record loop (which owns the sensor).
     pub to_attach: Vec<(String, u32, bool)>,
 }
@@ -98,6 +102,8 @@ impl Coverage {
                 self.covered.insert(*child, c);
             }
             Kind::Exec(x) if x.error.is_none() => {
+                // The old image's notes, if nothing it mapped was probed.
+                out.extend(self.release(ev.pid));
                 self.covered.insert(ev.pid, self.probed.contains(&x.path));
                 // A binary with OpenSSL linked in exports its functions: try once.
                 if self.tried.insert(x.path.clone()) {
@@ -107,13 +113,15 @@ impl Coverage {
             Kind::File(f) if f.error.is_none() && f.resolved => match classify(&f.path) {
                 Some(Lib::OpenSsl) => {
                     self.covered.insert(ev.pid, true);
+                    self.held.remove(&ev.pid);
                     if self.tried.insert(f.path.clone()) {
                         self.to_attach.push((f.path.clone(), ev.pid, true));
                     }
                 }
                 Some(Lib::Other(name)) => {
-                    if self.said.insert((ev.pid, name.to_string())) {
-                        out.push(note(
+                    let covered = self.covered.get(&ev.pid).copied().unwrap_or(false);
+                    if !covered && self.said.insert((ev.pid, name.to_string())) {
+                        self.held.entry(ev.pid).or_default().push(note(
                             ev,
                             TlsStatus::Uncovered,
                             &f.path,
@@ -140,6 +148,7 @@ impl Coverage {
                 ));
             }
             Kind::Exit { .. } => {
+                out.extend(self.release(ev.pid));
                 self.covered.remove(&ev.pid);
             }
             _ => {}
@@ -158,12 +167,92 @@ impl Coverage {
     /// Marks a process covered once a probe on its binary worked.
     pub fn cover(&mut self, pid: u32) {
         self.covered.insert(pid, true);
+        self.held.remove(&pid);
+    }
+
+    /// A process image ended: its held notes go out unless it was covered after all.
+    fn release(&mut self, pid: u32) -> Vec<Event> {
+        let notes = self.held.remove(&pid).unwrap_or_default();
+        if self.covered.get(&pid).copied().unwrap_or(false) {
+            return Vec::new();
+        }
+        notes
+    }
+
+    /// The recording ends: the notes of processes still running that never mapped a
+    /// probed library.
+    pub fn finish(&mut self) -> Vec<Event> {
+        let mut pids: Vec<u32> = self.held.keys().copied().collect();
+        pids.sort();
+        pids.into_iter().flat_map(|p| self.release(p)).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Access, File, FileOp};
+
+    fn ev(pid: u32, kind: Kind) -> Event {
+        Event {
+            ts: Default::default(),
+            pid,
+            tid: pid,
+            ppid: 1,
+            exe: "/usr/bin/curl".into(),
+            kind,
+            cause: None,
+        }
+    }
+
+    fn maps(pid: u32, path: &str) -> Event {
+        ev(
+            pid,
+            Kind::File(File {
+                op: FileOp::Open,
+                path: path.into(),
+                resolved: true,
+                target: None,
+                access: vec![Access::Read],
+                flags: 0,
+                mode: None,
+                truncated: false,
+                error: None,
+            }),
+        )
+    }
+
+    fn uncovered(evs: &[Event]) -> Vec<u32> {
+        evs.iter()
+            .filter(|e| matches!(&e.kind, Kind::Tls(t) if t.status == TlsStatus::Uncovered))
+            .map(|e| e.pid)
+            .collect()
+    }
+
+    #[test]
+    fn another_library_is_said_only_of_a_process_that_maps_no_probed_one() {
+        let gnutls = "/usr/lib/x86_64-linux-gnu/libgnutls.so.30";
+        let mut c = Coverage::default();
+        let exit = |pid| {
+            ev(
+                pid,
+                Kind::Exit {
+                    code: Some(0),
+                    signal: None,
+                },
+            )
+        };
+        // curl: GnuTLS (for LDAP) before libssl: nothing to say.
+        assert!(c.observe(&maps(7, gnutls)).is_empty());
+        c.observe(&maps(7, "/usr/lib/x86_64-linux-gnu/libssl.so.3"));
+        assert!(uncovered(&c.observe(&exit(7))).is_empty());
+        // GnuTLS alone: said when the process ends, or when the recording does.
+        assert!(c.observe(&maps(8, gnutls)).is_empty());
+        assert_eq!(uncovered(&c.observe(&exit(8))), [8]);
+        c.observe(&maps(9, gnutls));
+        assert_eq!(uncovered(&c.finish()), [9]);
+        assert!(c.finish().is_empty(), "once");
+    }
 
     #[test]
     fn libraries_by_name() {

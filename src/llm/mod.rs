@@ -215,6 +215,7 @@ impl Llm {
             };
             out.extend(self.close(k, &base));
         }
+        out.extend(self.coverage.finish());
         self.name_steering(&mut out);
         out
     }
