@@ -69,6 +69,10 @@ mod kernel_agreement;
 /// example agent.
 mod llm;
 
+/// Claude Code and Codex from npm against a scripted model: their LLM calls, tool calls and
+/// what each tool call did.
+mod agents;
+
 /// DNS answers name connections; profiles and diff by name (a local DNS server).
 mod dns;
 

@@ -38,6 +38,7 @@ struct stream_key {
 
 #define STREAM_HTTP 1
 #define STREAM_H2 2
+#define STREAM_TLS 3	/* a socket that began with a TLS ClientHello */
 
 /* Streams seen to carry HTTP; LRU, so a long-lived tree cannot fill it. */
 struct {
@@ -96,8 +97,12 @@ static long emit_chunk(__u64 i, struct chunk_ctx *c)
 	return 0;
 }
 
-/* Whether a write's first four bytes start an HTTP/1.x request or HTTP/2. */
-static __always_inline __u8 http_start(const char *m)
+/*
+ * Whether a write's first four bytes start an HTTP/1.x request or HTTP/2, or, on a socket
+ * (`plain`), a TLS handshake record: a ClientHello, whose SNI and ALPN tell user space what
+ * a process with no probed TLS library is saying where it cannot be read.
+ */
+static __always_inline __u8 http_start(const char *m, bool plain)
 {
 	if ((m[0] == 'G' && m[1] == 'E' && m[2] == 'T' && m[3] == ' ') ||
 	    (m[0] == 'P' && m[1] == 'O' && m[2] == 'S' && m[3] == 'T') ||
@@ -110,15 +115,18 @@ static __always_inline __u8 http_start(const char *m)
 		return STREAM_HTTP;
 	if (m[0] == 'P' && m[1] == 'R' && m[2] == 'I' && m[3] == ' ')
 		return STREAM_H2;
+	if (plain && m[0] == 0x16 && m[1] == 0x03 && (__u8)m[2] <= 0x04)
+		return STREAM_TLS;
 	return 0;
 }
 
 /*
  * Whether a call's bytes on a stream are copied, from its first buffer: a write that
  * starts HTTP marks the stream; bytes of unmarked streams are not copied. HTTP/2 is
- * reported once (its preface) and then left. Returns how many of `len` bytes to copy.
+ * reported once (its preface) and then left, and so is TLS on a socket (its ClientHello). Returns how many of `len` bytes to copy.
  */
-static __always_inline __u64 wanted_bytes(__u64 ptr, const char *first, __u64 len, bool write)
+static __always_inline __u64 wanted_bytes(__u64 ptr, const char *first, __u64 len, bool write,
+					  bool plain)
 {
 	struct stream_key k = { .ptr = ptr, .tgid = bpf_get_current_pid_tgid() >> 32 };
 	__u8 *state, start;
@@ -129,17 +137,20 @@ static __always_inline __u64 wanted_bytes(__u64 ptr, const char *first, __u64 le
 	if (state && *state == STREAM_H2)
 		return 0;
 	if (write) {
-		start = http_start(first);
+		start = http_start(first, plain);
+		/* A handshake record is copied only as a socket's first: the hello. Later
+		 * ones leave the stream as it was, so a fake hello hides no HTTP after it. */
+		if (start == STREAM_TLS && state)
+			start = 0;
 		if (start) {
 			bpf_map_update_elem(&streams, &k, &start, BPF_ANY);
 			if (start == STREAM_H2)
 				return 24;	/* the preface: enough to say what it is */
-		} else if (!state) {
-			return 0;
+			return len;
 		}
-	} else if (!state) {
-		return 0;
 	}
+	if (!state || *state == STREAM_TLS)
+		return 0;
 	return len;
 }
 
@@ -152,7 +163,7 @@ __hidden __noinline int on_payload(__u64 ptr, __u64 buf, __u64 len, __u16 op)
 
 	if (!buf || (write && len >= 4 && bpf_probe_read_user(first, 4, (const void *)buf)))
 		return 0;
-	c.len = c.total = wanted_bytes(ptr, first, len, write);
+	c.len = c.total = wanted_bytes(ptr, first, len, write, op == AG_DATA_SEND);
 	if (c.len)
 		bpf_loop(AG_CHUNKS, emit_chunk, &c, 0);
 	return 0;
@@ -225,7 +236,7 @@ __hidden __noinline int on_payload_iov(__u64 ptr, __u64 iov, __u64 cnt, __u64 le
 			got++;
 		}
 	}
-	ic.total = wanted_bytes(ptr, first, len, write);
+	ic.total = wanted_bytes(ptr, first, len, write, op == AG_DATA_SEND);
 	if (!ic.total)
 		return 0;
 	ic.cnt = cnt > 1024 ? 1024 : cnt;	/* UIO_MAXIOV */

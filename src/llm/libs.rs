@@ -156,6 +156,18 @@ impl Coverage {
         out
     }
 
+    /// A TLS ClientHello the process sent on a socket (`note` says so): unless a probe on
+    /// its image works, its TLS is its own, linked in. Held like another library's note,
+    /// since the probes on the executable itself may still be going on.
+    pub fn hello(&mut self, note: Event) {
+        let pid = note.pid;
+        if !self.covered.get(&pid).copied().unwrap_or(false)
+            && self.said.insert((pid, "hello".into()))
+        {
+            self.held.entry(pid).or_default().push(note);
+        }
+    }
+
     /// Whether a file the probes were tried on took them.
     pub fn result(&mut self, path: &str, ok: bool) {
         self.tried.insert(path.to_string());
@@ -252,6 +264,40 @@ mod tests {
         c.observe(&maps(9, gnutls));
         assert_eq!(uncovered(&c.finish()), [9]);
         assert!(c.finish().is_empty(), "once");
+    }
+
+    #[test]
+    fn a_hello_is_said_of_an_image_no_probe_covered_when_it_ends() {
+        let mut c = Coverage::default();
+        let hello = |pid| {
+            ev(
+                pid,
+                Kind::Tls(crate::event::Tls {
+                    status: TlsStatus::Uncovered,
+                    library: "/usr/bin/curl".into(),
+                    detail: "speaks TLS".into(),
+                }),
+            )
+        };
+        // Its own TLS: said when the image ends (here, at an exec), once.
+        c.hello(hello(7));
+        c.hello(hello(7));
+        let exec = ev(
+            7,
+            Kind::Exec(crate::event::Exec {
+                path: "/usr/bin/true".into(),
+                ..Default::default()
+            }),
+        );
+        assert_eq!(uncovered(&c.observe(&exec)), [7]);
+        // A process that maps libssl first: its hello is OpenSSL's, which is read.
+        c.observe(&maps(8, "/usr/lib/x86_64-linux-gnu/libssl.so.3"));
+        c.hello(hello(8));
+        // A probe on the executable that takes after the hello (node, probed as it
+        // starts): covered after all.
+        c.hello(hello(9));
+        c.cover(9);
+        assert!(uncovered(&c.finish()).is_empty());
     }
 
     #[test]

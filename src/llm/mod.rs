@@ -3,6 +3,7 @@
 //! events, and every later event of the tree is tied to the tool call behind it.
 pub mod api;
 pub mod attribute;
+pub mod hello;
 pub mod http;
 pub mod libs;
 pub mod redact;
@@ -257,6 +258,21 @@ impl Llm {
             ppid: p.ppid,
             exe: p.exe.clone(),
         };
+        if p.write && !p.tls && p.offset == 0 {
+            if let Some(h) = hello::parse(&p.bytes) {
+                // No server name for an address (RFC 6066): the connection names it.
+                let mut to = h.server.map(|s| format!(" to {s}")).unwrap_or_default();
+                if !h.alpn.is_empty() {
+                    to += &format!(" (offering {})", h.alpn.join(", "));
+                }
+                self.coverage.hello(base.event(Kind::Tls(Tls {
+                    status: TlsStatus::Uncovered,
+                    library: p.exe.clone(),
+                    detail: format!("speaks TLS{to} through no library agentguard probes (TLS linked into the executable): its plaintext is not visible"),
+                })));
+                return Vec::new();
+            }
+        }
         if p.write && p.offset == 0 && p.bytes.starts_with(b"PRI * HTTP/2") {
             if self.said_h2.insert(p.pid) {
                 return vec![base.event(Kind::Tls(Tls {

@@ -26,6 +26,8 @@ impl Sight {
             Kind::LlmRequest(_) => self.calls += 1,
             Kind::Tls(t) if self.unread.len() < UNREAD_MAX => {
                 let what = match t.status {
+                    // A ClientHello from code no probe covers: the executable's own TLS.
+                    TlsStatus::Uncovered if t.library == ev.exe => "TLS linked in",
                     TlsStatus::Uncovered => &t.library,
                     TlsStatus::Unparsed => "HTTP/2",
                     TlsStatus::Covered | TlsStatus::Unseen => return,

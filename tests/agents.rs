@@ -1,0 +1,393 @@
+//! The agents people run, from npm at pinned versions, each against a scripted local model
+//! (tests/agents/model.py): what agentguard records of their LLM calls, their tool calls and
+//! what each tool call did in the kernel.
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::chown;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use crate::util::*;
+
+/// Pinned: a new release changes the tools, the endpoints and the TLS stack under test.
+const CLAUDE_CODE: &str = "@anthropic-ai/claude-code@2.1.332";
+const CODEX: &str = "@openai/codex@0.171.0";
+/// Claude Code refuses to skip its permission prompts as root: it runs as nobody.
+const NOBODY: u32 = 65534;
+
+/// The npm prefix holding both agents, installed once into a cache under cargo's target
+/// directory that later runs reuse (about 800 MB: each ships a native executable).
+fn agents() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let name = format!("{CLAUDE_CODE}-{CODEX}").replace(['@', '/'], "_");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("agents")
+            .join(name);
+        if dir.join("node_modules/.bin/codex").exists() {
+            return dir;
+        }
+        // Installed beside, then renamed: an interrupted install is never taken for one.
+        let part = dir.with_extension("part");
+        let _ = std::fs::remove_dir_all(&part);
+        std::fs::create_dir_all(&part).unwrap();
+        let out = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&part)
+            .args([CLAUDE_CODE, CODEX])
+            .output()
+            .expect("npm is needed for the real agents' tests (scripts/setup.sh installs it)");
+        assert!(
+            out.status.success(),
+            "npm install {CLAUDE_CODE} {CODEX}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::rename(&part, &dir).unwrap();
+        dir
+    })
+}
+
+/// The scripted model, started; its port is the first line it prints, once it listens.
+struct Model {
+    port: u16,
+    _child: Started,
+}
+
+fn model(command: &str, tls: Option<&(PathBuf, PathBuf, PathBuf)>) -> Model {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/model.py");
+    let mut child = Command::new(python());
+    child.arg(script).arg(command);
+    if let Some((_, cert, key)) = tls {
+        child.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+    }
+    let mut child = child
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("the model said {line:?}"));
+    Model {
+        port,
+        _child: Started::new(child),
+    }
+}
+
+/// A service on loopback, not the model (a connection to the model's address is the agent's
+/// own, never a tool's), answering every request with 204; its port.
+fn service() -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = [0; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    port
+}
+
+/// What the model asks of the agent's shell tool: a file read, a file written and a
+/// connection to `service`, each to be tied to the tool call.
+fn command(service: u16) -> String {
+    format!("cat /etc/hostname > hostname.txt && curl -s -o /dev/null http://127.0.0.1:{service}/tool-check")
+}
+
+/// What one recorded agent run must show: its LLM calls, the tool call with its arguments,
+/// and the tool's exec, file and connection tied to that call.
+fn check(run: &Run, api: &str, tool: &str, (model, service): (u16, u16), work: &Path) {
+    let calls = run
+        .kind("llm.request")
+        .into_iter()
+        .filter(|r| r["api"] == api && r["host"] == format!("127.0.0.1:{model}"))
+        .count();
+    assert!(calls >= 2, "{calls} {api} calls seen\n{}", run.stderr());
+    let call = run
+        .kind("llm.tool_call")
+        .into_iter()
+        .find(|c| c["name"] == tool && c["arguments"].as_str().unwrap().contains("hostname.txt"))
+        .unwrap_or_else(|| panic!("no {tool} call seen: {:#?}", run.kind("llm.tool_call")));
+    let id = call["id"].as_str().unwrap();
+    let cat = run
+        .kind("exec")
+        .into_iter()
+        .find(|e| e["argv"] == serde_json::json!(["cat", "/etc/hostname"]))
+        .expect("the tool's cat ran");
+    assert_eq!(cat["cause"]["call"], id, "{cat:#}");
+    let out = work.join("hostname.txt");
+    let written = run
+        .files(&out)
+        .into_iter()
+        .find(|f| f.get("error").is_none() && f["access"].to_string().contains("write"))
+        .unwrap_or_else(|| panic!("{} was not written: {:#?}", out.display(), run.files(&out)));
+    assert_eq!(written["cause"]["call"], id, "{written:#}");
+    let conn = run
+        .kind("net")
+        .into_iter()
+        .find(|n| n["port"] == service && n["exe"] == "/usr/bin/curl")
+        .expect("the tool's curl connected");
+    assert_eq!(conn["cause"]["call"], id, "{conn:#}");
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+}
+
+/// A directory the agent's user owns: its HOME and its working directory.
+fn owned(dir: &Path, name: &str, uid: u32) -> PathBuf {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    chown(&d, Some(uid), Some(uid)).unwrap();
+    d
+}
+
+/// A CA and a leaf for 127.0.0.1 it signed, made for the run: rustls (Codex) takes no lone
+/// self-signed certificate. Returns (CA, leaf, leaf's key).
+fn certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let [ca, ca_key, leaf, key, csr, ext] = [
+        "ca.pem", "ca.key", "leaf.pem", "leaf.key", "leaf.csr", "leaf.ext",
+    ]
+    .map(|f| dir.join(f));
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let p = |s: &PathBuf| s.to_str().unwrap().to_string();
+    let steps: [Vec<String>; 3] = [
+        ["req", "-x509"]
+            .iter()
+            .chain(&ec)
+            .map(|s| s.to_string())
+            .chain(
+                [
+                    "-keyout",
+                    &p(&ca_key),
+                    "-out",
+                    &p(&ca),
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=agentguard test CA",
+                ]
+                .map(String::from),
+            )
+            .collect(),
+        ["req"]
+            .iter()
+            .chain(&ec)
+            .map(|s| s.to_string())
+            .chain(
+                [
+                    "-keyout",
+                    &p(&key),
+                    "-out",
+                    &p(&csr),
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ]
+                .map(String::from),
+            )
+            .collect(),
+        [
+            "x509",
+            "-req",
+            "-in",
+            &p(&csr),
+            "-CA",
+            &p(&ca),
+            "-CAkey",
+            &p(&ca_key),
+            "-CAcreateserial",
+            "-out",
+            &p(&leaf),
+            "-days",
+            "2",
+            "-extfile",
+            &p(&ext),
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for args in steps {
+        let out = Command::new("openssl").args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (ca, leaf, key)
+}
+
+/// The model, over HTTP, or over HTTPS with `certs`' leaf; its base URL.
+fn serve(command: &str, tls: Option<&(PathBuf, PathBuf, PathBuf)>) -> (Model, String) {
+    let m = model(command, tls);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://127.0.0.1:{}", m.port);
+    (m, url)
+}
+
+/// Claude Code in `d` (its HOME and working directory there), its model at `url`, trusting
+/// `ca`: the command to record and its working directory.
+fn claude(d: &Path, url: &str, ca: Option<&Path>) -> (Vec<String>, PathBuf) {
+    chown(d, Some(NOBODY), Some(NOBODY)).unwrap();
+    let (home, work) = (owned(d, "home", NOBODY), owned(d, "work", NOBODY));
+    // The native executable the package's postinstall would copy over its stub.
+    let exe = agents().join("node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+    let mut cmd = vec![
+        "setpriv".to_string(),
+        format!("--reuid={NOBODY}"),
+        format!("--regid={NOBODY}"),
+        "--clear-groups".into(),
+        "env".into(),
+        format!("--chdir={}", work.display()),
+        format!("HOME={}", home.display()),
+        format!("ANTHROPIC_BASE_URL={url}"),
+        "ANTHROPIC_API_KEY=sk-ant-scripted".into(),
+        // No calls home (telemetry, updates): the scripted model is all it talks to.
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1".into(),
+        "DISABLE_AUTOUPDATER=1".into(),
+    ];
+    if let Some(ca) = ca {
+        cmd.push(format!("NODE_EXTRA_CA_CERTS={}", ca.display()));
+    }
+    cmd.extend([
+        exe.display().to_string(),
+        "-p".into(),
+        "--dangerously-skip-permissions".into(),
+        "write this machine's name to hostname.txt".into(),
+    ]);
+    (cmd, work)
+}
+
+/// Codex in `d`, the same way. Its home must not lie below /tmp: it refuses its helper
+/// executables there (scratch_outside_tmp).
+fn codex(d: &Path, url: &str, ca: Option<&Path>) -> (Vec<String>, PathBuf) {
+    let home = d.join("codex-home");
+    let work = d.join("work");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "model = \"scripted\"\nmodel_provider = \"local\"\n\n[model_providers.local]\nname = \"local\"\nbase_url = \"{url}/v1\"\nwire_api = \"responses\"\nenv_key = \"OPENAI_API_KEY\"\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = vec![
+        "env".to_string(),
+        format!("--chdir={}", work.display()),
+        format!("CODEX_HOME={}", home.display()),
+        "OPENAI_API_KEY=sk-scripted".into(),
+    ];
+    if let Some(ca) = ca {
+        // rustls reads the first; Codex's own client the second.
+        cmd.push(format!("SSL_CERT_FILE={}", ca.display()));
+        cmd.push(format!("CODEX_CA_CERTIFICATE={}", ca.display()));
+    }
+    cmd.extend([
+        agents()
+            .join("node_modules/.bin/codex")
+            .display()
+            .to_string(),
+        "exec".into(),
+        "--skip-git-repo-check".into(),
+        // Its own sandbox (bubblewrap) is not what is under test here.
+        "--dangerously-bypass-approvals-and-sandbox".into(),
+        "write this machine's name to hostname.txt".into(),
+    ]);
+    (cmd, work)
+}
+
+#[test]
+fn claude_code_over_http_its_calls_and_what_its_bash_tool_did() {
+    let d = scratch_outside_tmp("claude-http");
+    let s = service();
+    let (m, url) = serve(&command(s), None);
+    let (cmd, work) = claude(&d, &url, None);
+    let run = record(&d, &[], &strs(&cmd));
+    check(&run, "anthropic.messages", "Bash", (m.port, s), &work);
+}
+
+#[test]
+fn codex_over_http_its_calls_and_what_its_shell_tool_did() {
+    let d = scratch_outside_tmp("codex-http");
+    let s = service();
+    let (m, url) = serve(&command(s), None);
+    let (cmd, work) = codex(&d, &url, None);
+    let run = record(&d, &[], &strs(&cmd));
+    check(&run, "openai.responses", "exec_command", (m.port, s), &work);
+}
+
+/// TLS that agentguard cannot read yet (rustls linked into Codex) is said loudly: a summary
+/// warning naming the process, the profile's `tls_unread`, and the gate of a baseline learned
+/// from runs whose calls were seen fails on `llm-unseen`.
+#[test]
+fn codex_over_https_is_said_unread_and_fails_a_gate_learned_over_http() {
+    let d = scratch_outside_tmp("codex-dark");
+    let s = service();
+    let (_m, url) = serve(&command(s), None);
+    let (cmd, _) = codex(&d, &url, None);
+    let base = d.join("baseline.toml");
+    learn(&base, &strs(&cmd), 2);
+    let text = std::fs::read_to_string(&base).unwrap();
+    assert_eq!(text.matches("llm_calls = 2\n").count(), 2, "{text}");
+
+    let tls = certs(&d);
+    let (_ms, url) = serve(&command(s), Some(&tls));
+    let (cmd, _) = codex(&d, &url, Some(&tls.0));
+    let run = record(&d, &[], &strs(&cmd));
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    // It made its calls (its tool ran), and none was read.
+    assert!(run.kind("llm.request").is_empty());
+    let exe = "x86_64-unknown-linux-musl/bin/codex";
+    let warning = run
+        .stderr()
+        .lines()
+        .find(|l| l.contains("warning:") && l.contains(exe))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no warning names codex:\n{}", run.stderr()));
+    assert!(
+        warning.contains("speaks TLS (offering h2, http/1.1) through no library agentguard probes"),
+        "{warning}"
+    );
+    assert!(
+        run.profile.contains(&format!("{exe}: TLS linked in\"")),
+        "{}",
+        run.profile
+    );
+    let out = Command::new(BIN)
+        .args(["diff", "--format", "json", "--fail-on", "medium"])
+        .arg(&base)
+        .arg(d.join("run.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "llm-unseen"),
+        "{report:#}"
+    );
+}
