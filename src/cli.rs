@@ -504,6 +504,10 @@ pub struct DoctorArgs {
     /// text: a table for a person; json: for programs
     #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
     pub format: DoctorFormat,
+    /// Instead of the host: where the TLS probes would go in this executable or library
+    /// (its SSL_write and SSL_read), and how they were found; repeatable
+    #[arg(long, value_name = "FILE")]
+    pub tls: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

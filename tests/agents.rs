@@ -103,13 +103,29 @@ fn command(service: u16) -> String {
 
 /// What one recorded agent run must show: its LLM calls, the tool call with its arguments,
 /// and the tool's exec, file and connection tied to that call.
-fn check(run: &Run, api: &str, tool: &str, (model, service): (u16, u16), work: &Path) {
+/// `transport` is "tcp" or "tls" (read through the TLS probes).
+fn check(
+    run: &Run,
+    (api, transport): (&str, &str),
+    tool: &str,
+    (model, service): (u16, u16),
+    work: &Path,
+) {
     let calls = run
         .kind("llm.request")
         .into_iter()
-        .filter(|r| r["api"] == api && r["host"] == format!("127.0.0.1:{model}"))
+        .filter(|r| {
+            r["api"] == api
+                && r["host"] == format!("127.0.0.1:{model}")
+                && r["transport"] == transport
+                && r["stream"] == true
+        })
         .count();
-    assert!(calls >= 2, "{calls} {api} calls seen\n{}", run.stderr());
+    assert!(
+        calls >= 2,
+        "{calls} streamed {api} calls over {transport} seen\n{}",
+        run.stderr()
+    );
     let call = run
         .kind("llm.tool_call")
         .into_iter()
@@ -319,7 +335,45 @@ fn claude_code_over_http_its_calls_and_what_its_bash_tool_did() {
     let (m, url) = serve(&command(s), None);
     let (cmd, work) = claude(&d, &url, None);
     let run = record(&d, &[], &strs(&cmd));
-    check(&run, "anthropic.messages", "Bash", (m.port, s), &work);
+    check(
+        &run,
+        ("anthropic.messages", "tcp"),
+        "Bash",
+        (m.port, s),
+        &work,
+    );
+}
+
+/// Claude Code is a Bun executable with BoringSSL linked in and no symbols: the probes go on
+/// its SSL_write and SSL_read, found by what their code is (a known build here).
+#[test]
+fn claude_code_over_https_its_calls_read_through_boringssl_linked_in() {
+    let d = scratch_outside_tmp("claude-https");
+    let s = service();
+    let tls = certs(&d);
+    let (m, url) = serve(&command(s), Some(&tls));
+    let (cmd, work) = claude(&d, &url, Some(&tls.0));
+    let run = record(&d, &[], &strs(&cmd));
+    check(
+        &run,
+        ("anthropic.messages", "tls"),
+        "Bash",
+        (m.port, s),
+        &work,
+    );
+    let probed = run
+        .kind("tls")
+        .into_iter()
+        .find(|t| t["status"] == "covered" && t["library"].as_str().unwrap().ends_with("/claude"))
+        .expect("the probes went on claude itself");
+    assert!(
+        probed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("BoringSSL linked in"),
+        "{probed:#}"
+    );
+    assert!(!run.stderr().contains("warning:"), "{}", run.stderr());
 }
 
 #[test]
@@ -329,7 +383,13 @@ fn codex_over_http_its_calls_and_what_its_shell_tool_did() {
     let (m, url) = serve(&command(s), None);
     let (cmd, work) = codex(&d, &url, None);
     let run = record(&d, &[], &strs(&cmd));
-    check(&run, "openai.responses", "exec_command", (m.port, s), &work);
+    check(
+        &run,
+        ("openai.responses", "tcp"),
+        "exec_command",
+        (m.port, s),
+        &work,
+    );
 }
 
 /// TLS that agentguard cannot read yet (rustls linked into Codex) is said loudly: a summary

@@ -64,6 +64,9 @@ pub struct Report {
 }
 
 pub fn run(args: DoctorArgs) -> Result<i32> {
+    if !args.tls.is_empty() {
+        return Ok(tls_files(&args.tls));
+    }
     let r = examine();
     match args.format {
         DoctorFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
@@ -72,6 +75,34 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
     Ok(i32::from(
         r.features.iter().any(|f| f.status != Status::Works),
     ))
+}
+
+/// `doctor --tls FILE...`: the TLS functions of each file, by offset, and how they were
+/// found; for a signature find, its entry for the table of known builds. 1 when a file has
+/// none.
+fn tls_files(files: &[std::path::PathBuf]) -> i32 {
+    let mut code = 0;
+    for f in files {
+        match crate::sensor::tls_functions(f) {
+            Ok(t) => {
+                let at: Vec<String> = t
+                    .found
+                    .iter()
+                    .map(|(n, o, _)| format!("{n} at {o:#x}"))
+                    .collect();
+                println!("{}: {}", f.display(), at.join(", "));
+                println!("  found by: {}", t.how.as_deref().unwrap_or("its symbols"));
+                if let Some(e) = t.entry {
+                    println!("  entry for src/sensor/boring_builds.toml:\n\n{e}");
+                }
+            }
+            Err(e) => {
+                println!("{}: no TLS functions to probe: {e:#}", f.display());
+                code = 1;
+            }
+        }
+    }
+    code
 }
 
 const AS_ROOT: &str = "run doctor as root (sudo agentguard doctor): agentguard itself runs as root";

@@ -204,6 +204,9 @@ impl Pipeline {
                     llm.coverage.cover(pid);
                     keep.extend(probes.links);
                     let mut detail = format!("TLS plaintext probed ({})", probes.funcs.join(", "));
+                    if let Some(how) = &probes.how {
+                        detail += &format!(": {how}");
+                    }
                     let mut failed = None;
                     match check.map(|c| c(std::path::Path::new(&path))) {
                         Some(Ok(links)) => {

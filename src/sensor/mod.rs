@@ -1,5 +1,6 @@
 //! Loads the BPF sensor, puts processes in scope, and hands out its records.
 //! The only module that talks to libbpf; decode.rs is the only one that reads records.
+mod boring;
 pub mod decode;
 mod elfsym;
 
@@ -97,6 +98,8 @@ pub struct Sensor<'obj> {
 pub struct TlsProbes {
     pub funcs: Vec<&'static str>,
     pub links: Vec<libbpf_rs::Link>,
+    /// How functions without symbols were found (BoringSSL linked in), for the note.
+    pub how: Option<String>,
 }
 
 impl<'obj> Sensor<'obj> {
@@ -160,26 +163,9 @@ impl<'obj> Sensor<'obj> {
     /// process that maps the file; the programs keep to the tree. Returns the functions
     /// attached to; an error when the file exports neither.
     pub fn attach_tls(&self, path: &std::path::Path) -> Result<TlsProbes> {
-        // (symbol, attach cookie: which function it is, see payload.bpf.c)
-        const ALL: [(&str, u64); 4] = [
-            ("SSL_write", 1),
-            ("SSL_write_ex", 2),
-            ("SSL_read", 3),
-            ("SSL_read_ex", 4),
-        ];
         let p = &self.skel.progs;
-        // One multi-uprobe link for the entries and one for the returns; their offsets
-        // found here (see elfsym.rs).
-        let offs = elfsym::func_offsets(path, &ALL.map(|f| f.0))?;
-        let found: Vec<(&str, u64, u64)> = ALL
-            .iter()
-            .zip(&offs)
-            .filter_map(|(&(name, cookie), off)| off.map(|o| (name, o, cookie)))
-            .collect();
-        let has = |f: &str| found.iter().any(|x| x.0 == f);
-        if !(has("SSL_write") || has("SSL_write_ex")) || !(has("SSL_read") || has("SSL_read_ex")) {
-            bail!("{} exports no SSL_write/SSL_read to probe", path.display());
-        }
+        // One multi-uprobe link for the entries and one for the returns.
+        let TlsFunctions { found, how, .. } = tls_functions(path)?;
         let enter: Vec<(u64, u64)> = found.iter().map(|x| (x.1, x.2)).collect();
         let exit: Vec<(u64, u64)> = found
             .iter()
@@ -194,19 +180,20 @@ impl<'obj> Sensor<'obj> {
                 return Ok(TlsProbes {
                     funcs: found.iter().map(|x| x.0).collect(),
                     links: vec![a, b],
+                    how,
                 });
             }
         }
         // One uprobe per function (kernels without multi-uprobe links).
         let mut links = Vec::new();
         let mut names = Vec::new();
-        for (func, cookie) in ALL {
-            let Some(l) = attach_one(&p.tls_enter_one, path, func, cookie, false) else {
+        for &(func, off, cookie) in &found {
+            let Some(l) = attach_at(&p.tls_enter_one, path, off, cookie, false) else {
                 continue;
             };
             links.push(l);
             if cookie >= 3 {
-                match attach_one(&p.tls_exit_one, path, func, cookie, true) {
+                match attach_at(&p.tls_exit_one, path, off, cookie, true) {
                     Some(l) => links.push(l),
                     None => continue,
                 }
@@ -224,6 +211,7 @@ impl<'obj> Sensor<'obj> {
         Ok(TlsProbes {
             funcs: names,
             links,
+            how,
         })
     }
 
@@ -354,6 +342,66 @@ impl<'obj> Sensor<'obj> {
     }
 }
 
+/// The TLS functions of a file: (name, file offset, attach cookie) of each.
+pub struct TlsFunctions {
+    pub found: Vec<(&'static str, u64, u64)>,
+    /// How they were found when the file has no symbols for them (BoringSSL linked in).
+    pub how: Option<String>,
+    /// For a signature find: the entry for the table of known builds (boring_builds.toml).
+    pub entry: Option<String>,
+}
+
+/// Where OpenSSL's SSL_write and SSL_read are in a file (the _ex variants too when it has
+/// them): from its symbols (elfsym.rs), else BoringSSL's by what its code is (boring.rs).
+/// An error when it has neither.
+pub fn tls_functions(path: &std::path::Path) -> Result<TlsFunctions> {
+    // (symbol, attach cookie: which function it is, see payload.bpf.c)
+    const ALL: [(&str, u64); 4] = [
+        ("SSL_write", 1),
+        ("SSL_write_ex", 2),
+        ("SSL_read", 3),
+        ("SSL_read_ex", 4),
+    ];
+    let offs = elfsym::func_offsets(path, &ALL.map(|f| f.0))?;
+    let found: Vec<(&'static str, u64, u64)> = ALL
+        .iter()
+        .zip(&offs)
+        .filter_map(|(&(name, cookie), off)| off.map(|o| (name, o, cookie)))
+        .collect();
+    let has = |f: &str| found.iter().any(|x| x.0 == f);
+    if (has("SSL_write") || has("SSL_write_ex")) && (has("SSL_read") || has("SSL_read_ex")) {
+        return Ok(TlsFunctions {
+            found,
+            how: None,
+            entry: None,
+        });
+    }
+    let Some(b) = boring::find(path)? else {
+        bail!("{} exports no SSL_write/SSL_read to probe", path.display());
+    };
+    let id = b.build_id.as_deref().unwrap_or("none");
+    let (how, entry) = match b.known {
+        Some(what) => (format!("BoringSSL linked in, a known build: {what}"), None),
+        None => (
+            format!("BoringSSL linked in, found by its signature (build id {id})"),
+            Some(format!(
+                "[[build]]\nid = \"{id}\"\nwhat = \"{}\"\nssl_write = {:#x}\nssl_read = {:#x}\n",
+                path.display(),
+                b.offsets.ssl_write,
+                b.offsets.ssl_read
+            )),
+        ),
+    };
+    Ok(TlsFunctions {
+        found: vec![
+            ("SSL_write", b.offsets.ssl_write, 1),
+            ("SSL_read", b.offsets.ssl_read, 3),
+        ],
+        how: Some(how),
+        entry,
+    })
+}
+
 /// Uprobes (or, with `retprobe`, uretprobes) on those of `funcs` (name, attach cookie)
 /// that the file defines: one link of `multi` where the kernel loaded it (it has
 /// multi-uprobe links), else a link of `one` per function. Returns the functions attached
@@ -381,12 +429,14 @@ pub fn attach_probes(
             return Ok(TlsProbes {
                 funcs: found.iter().map(|x| x.0).collect(),
                 links: vec![l],
+                how: None,
             });
         }
     }
     let mut out = TlsProbes {
         funcs: Vec::new(),
         links: Vec::new(),
+        how: None,
     };
     for (name, _, cookie) in found {
         // Each function the file defines, or none: a probe missing from one of them
@@ -420,6 +470,23 @@ fn attach_multi(
     };
     // No pattern: the offsets name the functions.
     prog.attach_uprobe_multi_with_opts(-1, path, "", opts).ok()
+}
+
+/// A plain uprobe link of `prog` at a file offset.
+fn attach_at(
+    prog: &libbpf_rs::ProgramMut,
+    path: &std::path::Path,
+    offset: u64,
+    cookie: u64,
+    retprobe: bool,
+) -> Option<libbpf_rs::Link> {
+    let opts = libbpf_rs::UprobeOpts {
+        cookie,
+        retprobe,
+        ..Default::default()
+    };
+    prog.attach_uprobe_with_opts(-1, path, offset as usize, opts)
+        .ok()
 }
 
 /// A plain uprobe link of `prog` on `func` of the file.
