@@ -8,6 +8,7 @@ pub mod http;
 pub mod libs;
 pub mod redact;
 pub mod steer;
+pub mod verify;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -98,6 +99,8 @@ struct Conn {
     /// Tool calls of the response being streamed already reported: their block closed
     /// before the message ended (an agent may run them at once).
     early: Early,
+    /// An answer was read on it.
+    answered: bool,
 }
 
 /// The calls of the response being streamed that were reported as their blocks closed,
@@ -116,6 +119,8 @@ pub struct Llm {
     pub coverage: libs::Coverage,
     attributor: attribute::Attributor,
     said_h2: std::collections::HashSet<u32>,
+    /// Probes put where no symbol said, checked by the first answer they read.
+    pub verify: verify::Verify,
     /// Recent tool calls' summaries by process and id, to name the call whose result
     /// steered another (an id is the client's to choose: only the same agent's count).
     summaries: VecDeque<(u32, String, String)>,
@@ -131,6 +136,7 @@ impl Llm {
             coverage: Default::default(),
             attributor: Default::default(),
             said_h2: Default::default(),
+            verify: Default::default(),
             summaries: VecDeque::new(),
             requests: 0,
             tool_calls: 0,
@@ -283,8 +289,31 @@ impl Llm {
             }
             return Vec::new();
         }
+        if p.tls {
+            let first_answer = (!p.write && p.offset == 0)
+                .then(|| self.conns.get(&(p.pid, true, p.stream)))
+                .flatten()
+                .filter(|c| !c.pending.is_empty() && !c.answered)
+                .map(|_| p.bytes.as_slice());
+            match self.verify.check(&p.exe, first_answer) {
+                verify::Verdict::Read => {}
+                verify::Verdict::Drop => return Vec::new(),
+                verify::Verdict::Bad => {
+                    // What it read on any connection is suspect: dropped unreported.
+                    self.conns.retain(|k, _| !(k.1 && k.0 == p.pid));
+                    return vec![base.event(Kind::Tls(Tls {
+                        status: TlsStatus::Uncovered,
+                        library: p.exe.clone(),
+                        detail: "the TLS probes put on it without symbols read an answer that is not HTTP: they are taken off, and its TLS plaintext is not visible".into(),
+                    }))];
+                }
+            }
+        }
         let opts = self.opts;
         let conn = self.conns.entry((p.pid, p.tls, p.stream)).or_default();
+        if !p.write {
+            conn.answered = true;
+        }
         let (stream, call) = if p.write {
             (&mut conn.tx, &mut conn.tx_call)
         } else {

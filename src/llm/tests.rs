@@ -394,3 +394,36 @@ fn a_response_is_framed_by_what_its_own_request_asked() {
         ]
     );
 }
+
+#[test]
+fn probes_put_without_symbols_are_taken_off_when_their_first_answer_is_not_http() {
+    let tls = |write, stream, bytes: &[u8], exe: &str| Payload {
+        tls: true,
+        exe: exe.into(),
+        ..chunk(write, stream, bytes)
+    };
+    let mut llm = Llm::new(Options::default());
+    llm.verify.probed("/opt/bun");
+    llm.verify.probed("/opt/claude");
+    let req = messages_request(b"{\"model\": \"m\", \"messages\": []}");
+    // A probe that reads a real answer is trusted: the call is read.
+    let evs = llm.payload(tls(true, 1, &req, "/opt/claude"));
+    assert_eq!(kinds(&evs), ["llm.request"]);
+    let mut answer = SSE_HEAD.to_vec();
+    answer.extend(sse("{\"type\": \"message_stop\"}"));
+    llm.payload(tls(false, 1, &answer, "/opt/claude"));
+    assert!(llm.verify.to_detach.is_empty());
+    // One that reads what no HTTP server says is taken off and said, and what else
+    // comes from it is dropped.
+    llm.payload(tls(true, 2, &req, "/opt/bun"));
+    let evs = llm.payload(tls(false, 2, b"\x17\x03\x03\x00\x20ciphertext", "/opt/bun"));
+    let [ev] = &evs[..] else {
+        panic!("one note: {evs:?}")
+    };
+    assert!(
+        matches!(&ev.kind, Kind::Tls(t) if t.status == TlsStatus::Uncovered && t.library == "/opt/bun"),
+        "{ev:?}"
+    );
+    assert_eq!(llm.verify.to_detach, ["/opt/bun"]);
+    assert!(llm.payload(tls(true, 3, &req, "/opt/bun")).is_empty());
+}

@@ -17,6 +17,7 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::io::BufWriter;
 
 use libbpf_rs::Link;
@@ -60,6 +61,9 @@ pub struct Pipeline {
     pub warnings: Vec<String>,
     /// Open files the kernel counts bytes for, by its key.
     io: io::Files,
+    /// The links of probes put where no symbol said, by file: taken off (dropped) when
+    /// what they read is not HTTP (llm::verify).
+    unverified: HashMap<String, Vec<Link>>,
 }
 
 impl Pipeline {
@@ -83,6 +87,7 @@ impl Pipeline {
             root_exit: None,
             warnings: Vec::new(),
             io: io::Files::default(),
+            unverified: HashMap::new(),
         }
     }
 
@@ -194,6 +199,9 @@ impl Pipeline {
         let Some(llm) = &mut self.llm else {
             return Vec::new();
         };
+        for path in std::mem::take(&mut llm.verify.to_detach) {
+            self.unverified.remove(&path);
+        }
         let todo = std::mem::take(&mut llm.coverage.to_attach);
         let mut notes = Vec::new();
         for (path, pid, is_lib) in todo {
@@ -202,10 +210,13 @@ impl Pipeline {
             match r {
                 Ok(probes) => {
                     llm.coverage.cover(pid);
-                    keep.extend(probes.links);
                     let mut detail = format!("TLS plaintext probed ({})", probes.funcs.join(", "));
                     if let Some(how) = &probes.how {
                         detail += &format!(": {how}");
+                        llm.verify.probed(&path);
+                        self.unverified.insert(path.clone(), probes.links);
+                    } else {
+                        keep.extend(probes.links);
                     }
                     let mut failed = None;
                     match check.map(|c| c(std::path::Path::new(&path))) {
