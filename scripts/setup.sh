@@ -14,6 +14,9 @@ pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3 python3-venv bash
       openssl libssl3
       # programs the record-then-enforce tests learn (tests/learned.rs)
       curl
+      # the real agents' tests (tests/agents.rs) install Claude Code and Codex with npm;
+      # Codex's launcher runs on Node.js
+      nodejs npm
       # the VM that runs the BPF LSM tests (scripts/vm-test.sh): this kernel refuses LSM programs;
       # virtme-ng runs `file` on the kernel and busybox; the VM scripts use pgrep and ip
       qemu-system-x86 linux-image-amd64 busybox-static kmod file procps iproute2)

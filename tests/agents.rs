@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 use crate::util::*;
 
 /// Pinned: a new release changes the tools, the endpoints and the TLS stack under test.
-const CLAUDE_CODE: &str = "@anthropic-ai/claude-code@2.1.332";
+/// Claude Code's native executable, the package its npm wrapper's postinstall copies it
+/// from (that wrapper wants a newer Node.js than Debian's to install).
+const CLAUDE_CODE: &str = "@anthropic-ai/claude-code-linux-x64@2.1.332";
 const CODEX: &str = "@openai/codex@0.171.0";
 /// Claude Code refuses to skip its permission prompts as root: it runs as nobody.
 const NOBODY: u32 = 65534;
@@ -261,7 +263,6 @@ fn serve(command: &str, tls: Option<&(PathBuf, PathBuf, PathBuf)>) -> (Model, St
 fn claude(d: &Path, url: &str, ca: Option<&Path>) -> (Vec<String>, PathBuf) {
     chown(d, Some(NOBODY), Some(NOBODY)).unwrap();
     let (home, work) = (owned(d, "home", NOBODY), owned(d, "work", NOBODY));
-    // The native executable the package's postinstall would copy over its stub.
     let exe = agents().join("node_modules/@anthropic-ai/claude-code-linux-x64/claude");
     let mut cmd = vec![
         "setpriv".to_string(),
@@ -450,4 +451,37 @@ fn codex_over_https_is_said_unread_and_fails_a_gate_learned_over_http() {
             .any(|f| f["rule"] == "llm-unseen"),
         "{report:#}"
     );
+}
+
+/// `doctor --tls` on Claude Code: the table's offsets for this build, and the signature
+/// searched anyway finds the same (the table is checked against the code it names).
+#[test]
+fn doctor_finds_boringssl_in_claude_code_where_the_table_says() {
+    let exe = agents().join("node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+    let out = Command::new(BIN)
+        .args(["doctor", "--tls"])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("SSL_write at 0x3330300, SSL_read at 0x33304b0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("a known build: @anthropic-ai/claude-code-linux-x64@2.1.332"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ssl_write = 0x3330300\nssl_read = 0x33304b0"),
+        "{text}"
+    );
+    // A file without TLS functions says so and fails.
+    let out = Command::new(BIN)
+        .args(["doctor", "--tls", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no TLS functions to probe"));
 }

@@ -78,12 +78,12 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
 }
 
 /// `doctor --tls FILE...`: the TLS functions of each file, by offset, and how they were
-/// found; for a signature find, its entry for the table of known builds. 1 when a file has
-/// none.
+/// found; where BoringSSL's signature was searched, what it found, as an entry for the
+/// table of known builds. 1 when a file has none, or the table and the signature disagree.
 fn tls_files(files: &[std::path::PathBuf]) -> i32 {
     let mut code = 0;
     for f in files {
-        match crate::sensor::tls_functions(f) {
+        match crate::sensor::tls_functions(f, true) {
             Ok(t) => {
                 let at: Vec<String> = t
                     .found
@@ -92,8 +92,16 @@ fn tls_files(files: &[std::path::PathBuf]) -> i32 {
                     .collect();
                 println!("{}: {}", f.display(), at.join(", "));
                 println!("  found by: {}", t.how.as_deref().unwrap_or("its symbols"));
-                if let Some(e) = t.entry {
-                    println!("  entry for src/sensor/boring_builds.toml:\n\n{e}");
+                if t.disagree {
+                    println!(
+                        "  the signature finds them elsewhere: the table is wrong for this build"
+                    );
+                    code = 1;
+                }
+                match t.entry {
+                    Some(e) => println!("  the signature finds, as an entry for src/sensor/boring_builds.toml:\n\n{e}"),
+                    None if t.how.is_some() => println!("  the signature finds nothing"),
+                    None => {}
                 }
             }
             Err(e) => {

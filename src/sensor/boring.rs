@@ -27,6 +27,12 @@ const HANDSHAKE_FAILURE: u64 = 0xd7;
 const BAD_LENGTH: u64 = 0x6f;
 /// The source file whose error sites name the functions.
 const SOURCE: &[u8] = b"ssl/ssl_lib.cc\0";
+/// The most of a section the search reads: a tree can exec a file claiming any size (a
+/// sparse one), and the search runs in agentguard. Bun's code is about 130 MB.
+const SECTION_MAX: u64 = 512 << 20;
+/// Signature searches per run: each reads its executable's code, in the loop that reads
+/// the sensor's events, so a tree that execs many such files cannot stall it for long.
+const SEARCHES_MAX: usize = 8;
 
 /// Where SSL_write and SSL_read are: file offsets, as uprobes take them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -41,6 +47,8 @@ pub struct Found {
     pub build_id: Option<String>,
     /// A known build's name, or None when the signature found them in this run.
     pub known: Option<String>,
+    /// What the signature found, when it was searched for.
+    pub signature: Option<Offsets>,
 }
 
 #[derive(Deserialize)]
@@ -69,9 +77,10 @@ fn known_builds() -> &'static [Build] {
 }
 
 /// SSL_write and SSL_read in an executable with BoringSSL linked in: from the table of
-/// known builds, else by the signature. None when it has no BoringSSL (most files: only
-/// its read-only data is read to tell) or the signature does not single them out.
-pub fn find(path: &Path) -> Result<Option<Found>> {
+/// known builds, else by the signature (`search`: by the signature as well, to check the
+/// table). None when it has no BoringSSL (most files: only its read-only data is read to
+/// tell) or the signature does not single them out.
+pub fn find(path: &Path, search: bool) -> Result<Option<Found>> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let cache = object::ReadCache::new(f);
     let file = object::File::parse(&cache)
@@ -81,31 +90,45 @@ pub fn find(path: &Path) -> Result<Option<Found>> {
         .ok()
         .flatten()
         .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>());
-    if let Some(b) = known_builds()
+    let known = known_builds()
         .iter()
-        .find(|b| Some(&b.id) == build_id.as_ref())
-    {
-        return Ok(Some(Found {
+        .find(|b| Some(&b.id) == build_id.as_ref());
+    let signature = match (known, search) {
+        (Some(_), false) => None,
+        _ => locate(&file)?,
+    };
+    Ok(match (known, signature) {
+        (Some(b), _) => Some(Found {
             offsets: b.offsets,
             build_id,
             known: Some(b.what.clone()),
-        }));
-    }
-    Ok(locate(&file)?.map(|offsets| Found {
-        offsets,
-        build_id,
-        known: None,
-    }))
+            signature,
+        }),
+        (None, Some(offsets)) => Some(Found {
+            offsets,
+            build_id,
+            known: None,
+            signature,
+        }),
+        (None, None) => None,
+    })
 }
 
 /// The signature search (see the module's comment).
 fn locate<'a, R: object::ReadRef<'a>>(file: &object::File<'a, R>) -> Result<Option<Offsets>> {
+    static SEARCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let Some(source) = source_string(file)? else {
         return Ok(None);
     };
-    let Some(text) = file.section_by_name(".text") else {
+    let Some(text) = file
+        .section_by_name(".text")
+        .filter(|t| t.size() <= SECTION_MAX)
+    else {
         return Ok(None);
     };
+    if SEARCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= SEARCHES_MAX {
+        anyhow::bail!("not searched for BoringSSL's functions: {SEARCHES_MAX} searches were made in this run already");
+    }
     let code = text.data().context("reading .text")?;
     let base = text.address();
     // Reasons per function, in address order.
@@ -162,7 +185,8 @@ fn source_string<'a, R: object::ReadRef<'a>>(file: &object::File<'a, R>) -> Resu
         if !matches!(
             sec.kind(),
             SectionKind::ReadOnlyData | SectionKind::ReadOnlyString
-        ) {
+        ) || sec.size() > SECTION_MAX
+        {
             continue;
         }
         let data = sec.data().context("reading read-only data")?;

@@ -165,7 +165,7 @@ impl<'obj> Sensor<'obj> {
     pub fn attach_tls(&self, path: &std::path::Path) -> Result<TlsProbes> {
         let p = &self.skel.progs;
         // One multi-uprobe link for the entries and one for the returns.
-        let TlsFunctions { found, how, .. } = tls_functions(path)?;
+        let TlsFunctions { found, how, .. } = tls_functions(path, false)?;
         let enter: Vec<(u64, u64)> = found.iter().map(|x| (x.1, x.2)).collect();
         let exit: Vec<(u64, u64)> = found
             .iter()
@@ -347,14 +347,18 @@ pub struct TlsFunctions {
     pub found: Vec<(&'static str, u64, u64)>,
     /// How they were found when the file has no symbols for them (BoringSSL linked in).
     pub how: Option<String>,
-    /// For a signature find: the entry for the table of known builds (boring_builds.toml).
+    /// What the signature found, as an entry for the table of known builds
+    /// (boring_builds.toml), when it was searched for.
     pub entry: Option<String>,
+    /// The table and the signature disagree: the table's offsets are used.
+    pub disagree: bool,
 }
 
 /// Where OpenSSL's SSL_write and SSL_read are in a file (the _ex variants too when it has
 /// them): from its symbols (elfsym.rs), else BoringSSL's by what its code is (boring.rs).
-/// An error when it has neither.
-pub fn tls_functions(path: &std::path::Path) -> Result<TlsFunctions> {
+/// An error when it has neither. `search`: search by BoringSSL's signature even for a
+/// build the table knows (doctor, to check the table).
+pub fn tls_functions(path: &std::path::Path, search: bool) -> Result<TlsFunctions> {
     // (symbol, attach cookie: which function it is, see payload.bpf.c)
     const ALL: [(&str, u64); 4] = [
         ("SSL_write", 1),
@@ -374,25 +378,27 @@ pub fn tls_functions(path: &std::path::Path) -> Result<TlsFunctions> {
             found,
             how: None,
             entry: None,
+            disagree: false,
         });
     }
-    let Some(b) = boring::find(path)? else {
+    let Some(b) = boring::find(path, search)? else {
         bail!("{} exports no SSL_write/SSL_read to probe", path.display());
     };
     let id = b.build_id.as_deref().unwrap_or("none");
-    let (how, entry) = match b.known {
-        Some(what) => (format!("BoringSSL linked in, a known build: {what}"), None),
-        None => (
-            format!("BoringSSL linked in, found by its signature (build id {id})"),
-            Some(format!(
-                "[[build]]\nid = \"{id}\"\nwhat = \"{}\"\nssl_write = {:#x}\nssl_read = {:#x}\n",
-                path.display(),
-                b.offsets.ssl_write,
-                b.offsets.ssl_read
-            )),
-        ),
+    let how = match &b.known {
+        Some(what) => format!("BoringSSL linked in, a known build: {what}"),
+        None => format!("BoringSSL linked in, found by its signature (build id {id})"),
     };
+    let entry = b.signature.map(|o| {
+        format!(
+            "[[build]]\nid = \"{id}\"\nwhat = \"{}\"\nssl_write = {:#x}\nssl_read = {:#x}\n",
+            path.display(),
+            o.ssl_write,
+            o.ssl_read
+        )
+    });
     Ok(TlsFunctions {
+        disagree: b.known.is_some() && b.signature.is_some_and(|o| o != b.offsets),
         found: vec![
             ("SSL_write", b.offsets.ssl_write, 1),
             ("SSL_read", b.offsets.ssl_read, 3),
