@@ -32,6 +32,10 @@ pub fn func_offsets(path: &Path, names: &[&str]) -> Result<Vec<Option<u64>>> {
             continue;
         };
         out[i] = file_offset(&file, index, sym.address());
+        // All found: the rest of the tables (node's are 10 MB) need not be read.
+        if out.iter().all(Option::is_some) {
+            break;
+        }
     }
     Ok(out)
 }
