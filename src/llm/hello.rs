@@ -38,19 +38,23 @@ pub fn parse(b: &[u8]) -> Option<Hello> {
                     hello.server = names
                         .iter()
                         .find(|(t, _)| t.0 == 0)
-                        .map(|(_, n)| String::from_utf8_lossy(n).into_owned());
+                        .map(|(_, n)| shown(n));
                 }
                 TlsExtension::ALPN(protos) => {
-                    hello.alpn = protos
-                        .iter()
-                        .map(|p| String::from_utf8_lossy(p).into_owned())
-                        .collect();
+                    hello.alpn = protos.iter().take(8).map(|p| shown(p)).collect();
                 }
                 _ => {}
             }
         }
     }
     Some(hello)
+}
+
+/// A name from the tree's bytes as the summary may print it: control characters escaped
+/// (a name must not rewrite the terminal), and short.
+fn shown(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(255)]);
+    crate::paths::printable(&s).into_owned()
 }
 
 #[cfg(test)]
@@ -95,6 +99,13 @@ mod tests {
         let h = parse(&client_hello("api.openai.com")).unwrap();
         assert_eq!(h.server.as_deref(), Some("api.openai.com"));
         assert_eq!(h.alpn, ["h2", "http/1.1"]);
+    }
+
+    #[test]
+    fn a_name_that_would_rewrite_the_terminal_is_escaped() {
+        let h = parse(&client_hello("x\r\x1b[2K\x1b[1Aok")).unwrap();
+        let s = h.server.unwrap();
+        assert!(!s.contains('\x1b') && !s.contains('\r'), "{s:?}");
     }
 
     #[test]

@@ -264,7 +264,9 @@ impl Llm {
             ppid: p.ppid,
             exe: p.exe.clone(),
         };
-        if p.write && !p.tls && p.offset == 0 {
+        // A socket's first write only: bytes of a stream already read as HTTP are HTTP's,
+        // whatever they start with (a "hello" there would cut a request out unseen).
+        if p.write && !p.tls && p.offset == 0 && !self.conns.contains_key(&(p.pid, false, p.stream)) {
             if let Some(h) = hello::parse(&p.bytes) {
                 // No server name for an address (RFC 6066): the connection names it.
                 let mut to = h.server.map(|s| format!(" to {s}")).unwrap_or_default();

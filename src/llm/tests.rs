@@ -427,3 +427,24 @@ fn probes_put_without_symbols_are_taken_off_when_their_first_answer_is_not_http(
     assert_eq!(llm.verify.to_detach, ["/opt/bun"]);
     assert!(llm.payload(tls(true, 3, &req, "/opt/bun")).is_empty());
 }
+
+#[test]
+fn a_handshake_record_inside_an_http_stream_is_not_a_hello() {
+    // A request, then a write that starts like a ClientHello: it is the stream's, to parse
+    // (here it does not parse), not a hello to drop and report.
+    let mut llm = Llm::new(Options::default());
+    let first = b"GET /health HTTP/1.1\r\nHost: model\r\n\r\n";
+    assert!(llm.payload(chunk(true, 1, first)).is_empty());
+    let mut second = b"\x16\x03\x01\x00\x00\x01\r\n".to_vec();
+    second.extend(messages_request(b"{}"));
+    llm.payload(chunk(true, 1, &second));
+    let evs = llm.finish(Timestamp::default(), &|_| String::new());
+    assert!(
+        !evs.iter().any(|e| matches!(e.kind, Kind::Tls(_))),
+        "{evs:?}"
+    );
+    // The same bytes as a socket's first write are a hello, said at the end.
+    llm.payload(chunk(true, 2, &second));
+    let evs = llm.finish(Timestamp::default(), &|_| String::new());
+    assert!(evs.iter().any(|e| matches!(e.kind, Kind::Tls(_))), "{evs:?}");
+}
