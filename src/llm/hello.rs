@@ -35,10 +35,7 @@ pub fn parse(b: &[u8]) -> Option<Hello> {
         for e in exts {
             match e {
                 TlsExtension::SNI(names) => {
-                    hello.server = names
-                        .iter()
-                        .find(|(t, _)| t.0 == 0)
-                        .map(|(_, n)| shown(n));
+                    hello.server = names.iter().find(|(t, _)| t.0 == 0).map(|(_, n)| shown(n));
                 }
                 TlsExtension::ALPN(protos) => {
                     hello.alpn = protos.iter().take(8).map(|p| shown(p)).collect();

@@ -79,6 +79,11 @@ pub struct Coverage {
     /// image ends: curl maps GnuTLS for LDAP yet speaks HTTPS through OpenSSL, so a
     /// process that maps a probed library too is not said to be unreadable.
     held: HashMap<u32, Vec<Event>>,
+    /// Files probed without symbols whose probes have not yet read an HTTP answer
+    /// (llm::verify), and the processes running them: covered once they have. A file
+    /// that only claims a known build's id is never covered by that claim.
+    pending: HashSet<String>,
+    unverified: HashMap<u32, String>,
     /// Files to put the probes on, for the record loop (which owns the sensor).
     pub to_attach: Vec<(String, u32, bool)>,
 }
@@ -100,11 +105,18 @@ impl Coverage {
             Kind::Fork { child } => {
                 let c = self.covered.get(&ev.pid).copied().unwrap_or(false);
                 self.covered.insert(*child, c);
+                if let Some(p) = self.unverified.get(&ev.pid).cloned() {
+                    self.unverified.insert(*child, p);
+                }
             }
             Kind::Exec(x) if x.error.is_none() => {
                 // The old image's notes, if nothing it mapped was probed.
                 out.extend(self.release(ev.pid));
+                self.unverified.remove(&ev.pid);
                 self.covered.insert(ev.pid, self.probed.contains(&x.path));
+                if self.pending.contains(&x.path) {
+                    self.unverified.insert(ev.pid, x.path.clone());
+                }
                 // A binary with OpenSSL linked in exports its functions: try once.
                 if self.tried.insert(x.path.clone()) {
                     self.to_attach.push((x.path.clone(), ev.pid, false));
@@ -150,6 +162,7 @@ impl Coverage {
             Kind::Exit { .. } => {
                 out.extend(self.release(ev.pid));
                 self.covered.remove(&ev.pid);
+                self.unverified.remove(&ev.pid);
             }
             _ => {}
         }
@@ -168,11 +181,42 @@ impl Coverage {
         }
     }
 
+    /// A file whose probes could not be tried (its process was gone): the next exec of it
+    /// tries again.
+    pub fn untried(&mut self, path: &str) {
+        self.tried.remove(path);
+    }
+
     /// Whether a file the probes were tried on took them.
     pub fn result(&mut self, path: &str, ok: bool) {
         self.tried.insert(path.to_string());
         if ok {
             self.probed.insert(path.to_string());
+        }
+    }
+
+    /// Probes were put on `path`, run by `pid`, without symbols: its processes are covered
+    /// once the probes read an HTTP answer (`verified`).
+    pub fn cover_when_verified(&mut self, pid: u32, path: &str) {
+        self.pending.insert(path.to_string());
+        self.unverified.insert(pid, path.to_string());
+    }
+
+    /// The probes on `path` read an HTTP answer: its processes are covered.
+    pub fn verified(&mut self, path: &str) {
+        if !self.pending.remove(path) {
+            return;
+        }
+        self.probed.insert(path.to_string());
+        let pids: Vec<u32> = self
+            .unverified
+            .iter()
+            .filter(|(_, p)| *p == path)
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in pids {
+            self.unverified.remove(&pid);
+            self.cover(pid);
         }
     }
 
@@ -298,6 +342,32 @@ mod tests {
         c.hello(hello(9));
         c.cover(9);
         assert!(uncovered(&c.finish()).is_empty());
+    }
+
+    #[test]
+    fn probes_put_without_symbols_cover_a_process_only_once_they_read_an_answer() {
+        let mut c = Coverage::default();
+        let hello = |pid| {
+            ev(
+                pid,
+                Kind::Tls(crate::event::Tls {
+                    status: TlsStatus::Uncovered,
+                    library: "/opt/bun".into(),
+                    detail: "speaks TLS".into(),
+                }),
+            )
+        };
+        // A file claiming a known build's id takes the probes, which never read anything:
+        // its TLS is still said to be unread.
+        c.cover_when_verified(7, "/opt/forged");
+        c.hello(hello(7));
+        // Probes that read an HTTP answer cover the process, and its children.
+        c.cover_when_verified(8, "/opt/bun");
+        c.observe(&ev(8, Kind::Fork { child: 9 }));
+        c.hello(hello(8));
+        c.hello(hello(9));
+        c.verified("/opt/bun");
+        assert_eq!(uncovered(&c.finish()), [7]);
     }
 
     #[test]

@@ -266,7 +266,8 @@ impl Llm {
         };
         // A socket's first write only: bytes of a stream already read as HTTP are HTTP's,
         // whatever they start with (a "hello" there would cut a request out unseen).
-        if p.write && !p.tls && p.offset == 0 && !self.conns.contains_key(&(p.pid, false, p.stream)) {
+        if p.write && !p.tls && p.offset == 0 && !self.conns.contains_key(&(p.pid, false, p.stream))
+        {
             if let Some(h) = hello::parse(&p.bytes) {
                 // No server name for an address (RFC 6066): the connection names it.
                 let mut to = h.server.map(|s| format!(" to {s}")).unwrap_or_default();
@@ -299,6 +300,7 @@ impl Llm {
                 .map(|_| p.bytes.as_slice());
             match self.verify.check(&p.exe, first_answer) {
                 verify::Verdict::Read => {}
+                verify::Verdict::Verified => self.coverage.verified(&p.exe),
                 verify::Verdict::Drop => return Vec::new(),
                 verify::Verdict::Bad => {
                     // What it read on any connection is suspect: dropped unreported.

@@ -446,5 +446,8 @@ fn a_handshake_record_inside_an_http_stream_is_not_a_hello() {
     // The same bytes as a socket's first write are a hello, said at the end.
     llm.payload(chunk(true, 2, &second));
     let evs = llm.finish(Timestamp::default(), &|_| String::new());
-    assert!(evs.iter().any(|e| matches!(e.kind, Kind::Tls(_))), "{evs:?}");
+    assert!(
+        evs.iter().any(|e| matches!(e.kind, Kind::Tls(_))),
+        "{evs:?}"
+    );
 }

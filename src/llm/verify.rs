@@ -17,6 +17,8 @@ pub struct Verify {
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
     Read,
+    /// The first answer is HTTP: the probes on this file are trusted from now.
+    Verified,
     Drop,
     /// The probes on this file read what is not HTTP: taken off from now.
     Bad,
@@ -45,7 +47,7 @@ impl Verify {
         }
         self.pending.remove(exe);
         if b.starts_with(START) {
-            return Verdict::Read;
+            return Verdict::Verified;
         }
         self.bad.insert(exe.to_string());
         self.to_detach.push(exe.to_string());
@@ -72,7 +74,7 @@ mod tests {
         assert_eq!(v.check("/opt/good", Some(b"HT")), Verdict::Read);
         assert_eq!(
             v.check("/opt/good", Some(b"HTTP/1.1 200 OK\r\n")),
-            Verdict::Read
+            Verdict::Verified
         );
         assert_eq!(
             v.check("/opt/good", Some(b"\x17garbage")),

@@ -205,17 +205,25 @@ impl Pipeline {
         let todo = std::mem::take(&mut llm.coverage.to_attach);
         let mut notes = Vec::new();
         for (path, pid, is_lib) in todo {
-            let r = sensor.attach_tls(std::path::Path::new(&path));
-            llm.coverage.result(&path, r.is_ok());
+            let named = std::path::Path::new(&path);
+            let Some(file) = open_image(named, pid, is_lib) else {
+                llm.coverage.untried(&path);
+                continue;
+            };
+            let r = sensor.attach_tls(&file, named);
+            // Probes put without symbols cover nothing until they have read an answer.
+            let unverified = r.as_ref().is_ok_and(|p| p.how.is_some());
+            llm.coverage.result(&path, r.is_ok() && !unverified);
             match r {
                 Ok(probes) => {
-                    llm.coverage.cover(pid);
                     let mut detail = format!("TLS plaintext probed ({})", probes.funcs.join(", "));
                     if let Some(how) = &probes.how {
                         detail += &format!(": {how}");
+                        llm.coverage.cover_when_verified(pid, &path);
                         llm.verify.probed(&path);
                         self.unverified.insert(path.clone(), probes.links);
                     } else {
+                        llm.coverage.cover(pid);
                         keep.extend(probes.links);
                     }
                     let mut failed = None;
@@ -350,4 +358,18 @@ impl Pipeline {
             app.push(ev, finding);
         }
     }
+}
+
+/// The file to probe: a library by its path (whatever it is when opened, its offsets are
+/// found in that same file); an executable through the image its process runs, not the
+/// path, which the tree may have pointed at another file since. None when the process is
+/// gone or runs another image now (its next exec of the path tries again).
+fn open_image(path: &std::path::Path, pid: u32, is_lib: bool) -> Option<std::fs::File> {
+    if is_lib {
+        return std::fs::File::open(path).ok();
+    }
+    let exe = format!("/proc/{pid}/exe");
+    // Opened, then named: an exec in between shows as another name.
+    let file = std::fs::File::open(&exe).ok()?;
+    (std::fs::read_link(&exe).ok()? == path).then_some(file)
 }

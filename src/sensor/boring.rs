@@ -27,9 +27,15 @@ const HANDSHAKE_FAILURE: u64 = 0xd7;
 const BAD_LENGTH: u64 = 0x6f;
 /// The source file whose error sites name the functions.
 const SOURCE: &[u8] = b"ssl/ssl_lib.cc\0";
-/// The most of a section the search reads: a tree can exec a file claiming any size (a
+/// The most of a file's code the search reads: a tree can exec a file claiming any size (a
 /// sparse one), and the search runs in agentguard. Bun's code is about 130 MB.
-const SECTION_MAX: u64 = 512 << 20;
+const CODE_MAX: u64 = 256 << 20;
+/// The most of its read-only data scanned for the source's name, a piece at a time.
+const DATA_MAX: u64 = 1 << 30;
+const PIECE: usize = 16 << 20;
+/// Error sites naming the source, at most: BoringSSL's ssl_lib.cc has about a hundred.
+/// Each function holding some is decoded once, from its start.
+const SITES_MAX: usize = 1024;
 /// Signature searches per run: each reads its executable's code, in the loop that reads
 /// the sensor's events, so a tree that execs many such files cannot stall it for long.
 const SEARCHES_MAX: usize = 8;
@@ -82,6 +88,9 @@ fn known_builds() -> &'static [Build] {
 /// tell) or the signature does not single them out.
 pub fn find(path: &Path, search: bool) -> Result<Option<Found>> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // Headers through the cache; sections by bounded reads of our own (the cache keeps
+    // all it reads).
+    let raw = f.try_clone()?;
     let cache = object::ReadCache::new(f);
     let file = object::File::parse(&cache)
         .with_context(|| format!("{}: not an ELF file", path.display()))?;
@@ -90,12 +99,16 @@ pub fn find(path: &Path, search: bool) -> Result<Option<Found>> {
         .ok()
         .flatten()
         .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>());
-    let known = known_builds()
-        .iter()
-        .find(|b| Some(&b.id) == build_id.as_ref());
+    // A build id is the file's to claim: a known build's offsets are taken only where its
+    // bytes open functions, so a file that lies gets no probe inside an instruction.
+    let known = known_builds().iter().find(|b| {
+        Some(&b.id) == build_id.as_ref()
+            && opens_function(&raw, b.offsets.ssl_write)
+            && opens_function(&raw, b.offsets.ssl_read)
+    });
     let signature = match (known, search) {
         (Some(_), false) => None,
-        _ => locate(&file)?,
+        _ => locate(&file, &raw)?,
     };
     Ok(match (known, signature) {
         (Some(b), _) => Some(Found {
@@ -115,22 +128,28 @@ pub fn find(path: &Path, search: bool) -> Result<Option<Found>> {
 }
 
 /// The signature search (see the module's comment).
-fn locate<'a, R: object::ReadRef<'a>>(file: &object::File<'a, R>) -> Result<Option<Offsets>> {
+fn locate<'a, R: object::ReadRef<'a>>(
+    file: &object::File<'a, R>,
+    raw: &std::fs::File,
+) -> Result<Option<Offsets>> {
     static SEARCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let Some(source) = source_string(file)? else {
+    if SEARCHES.load(std::sync::atomic::Ordering::Relaxed) >= SEARCHES_MAX {
+        anyhow::bail!("not searched for BoringSSL's functions: {SEARCHES_MAX} searches were made in this run already");
+    }
+    let Some(source) = source_string(file, raw)? else {
         return Ok(None);
     };
-    let Some(text) = file
+    let Some((off, size)) = file
         .section_by_name(".text")
-        .filter(|t| t.size() <= SECTION_MAX)
+        .and_then(|t| t.file_range())
+        .filter(|&(_, size)| size <= CODE_MAX)
     else {
         return Ok(None);
     };
-    if SEARCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= SEARCHES_MAX {
-        anyhow::bail!("not searched for BoringSSL's functions: {SEARCHES_MAX} searches were made in this run already");
-    }
-    let code = text.data().context("reading .text")?;
-    let base = text.address();
+    SEARCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let code = read_at(raw, off, size as usize).context("reading .text")?;
+    let code = code.as_slice();
+    let base = file.section_by_name(".text").map_or(0, |t| t.address());
     // Reasons per function, in address order.
     let mut funcs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for (f, reason) in error_sites(code, base, source) {
@@ -179,29 +198,67 @@ fn locate<'a, R: object::ReadRef<'a>>(file: &object::File<'a, R>) -> Result<Opti
 }
 
 /// The address of the NUL-terminated name ending in ssl/ssl_lib.cc (a relative path whose
-/// prefix varies by build), in the file's read-only data.
-fn source_string<'a, R: object::ReadRef<'a>>(file: &object::File<'a, R>) -> Result<Option<u64>> {
+/// prefix varies by build), in the file's read-only data, read a piece at a time.
+fn source_string<'a, R: object::ReadRef<'a>>(
+    file: &object::File<'a, R>,
+    raw: &std::fs::File,
+) -> Result<Option<u64>> {
+    let mut budget = DATA_MAX;
     for sec in file.sections() {
         if !matches!(
             sec.kind(),
             SectionKind::ReadOnlyData | SectionKind::ReadOnlyString
-        ) || sec.size() > SECTION_MAX
-        {
+        ) {
             continue;
         }
-        let data = sec.data().context("reading read-only data")?;
-        for end in memchr::memmem::find_iter(data, SOURCE) {
-            // Back to the string's first byte: the NUL before it.
-            let start = data[..end]
-                .iter()
-                .rposition(|&b| b == 0)
-                .map_or(0, |p| p + 1);
-            if data[start..end].iter().all(|b| b.is_ascii_graphic()) {
-                return Ok(Some(sec.address() + start as u64));
+        let Some((off, size)) = sec.file_range() else {
+            continue;
+        };
+        let size = size.min(budget);
+        budget -= size;
+        // Pieces overlap by a path's length, so a name across two is whole in one.
+        const OVERLAP: u64 = 4096;
+        let mut at = 0;
+        while at < size {
+            let len = (size - at).min(PIECE as u64 + OVERLAP);
+            let data = read_at(raw, off + at, len as usize).context("reading read-only data")?;
+            for end in memchr::memmem::find_iter(&data, SOURCE) {
+                // Back to the string's first byte: the NUL before it.
+                let Some(nul) = data[..end].iter().rposition(|&b| b == 0) else {
+                    continue;
+                };
+                if data[nul + 1..end].iter().all(|b| b.is_ascii_graphic()) {
+                    return Ok(Some(sec.address() + at + nul as u64 + 1));
+                }
             }
+            at += PIECE as u64;
         }
     }
     Ok(None)
+}
+
+/// `len` bytes of the file at `off`; short where the file is.
+fn read_at(f: &std::fs::File, off: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = f;
+    f.seek(SeekFrom::Start(off))?;
+    let mut buf = Vec::with_capacity(len.min(CODE_MAX as usize));
+    f.take(len as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Whether the bytes at a file offset open a function as the search finds them: after
+/// int3 padding, or a frame set up.
+fn opens_function(f: &std::fs::File, off: u64) -> bool {
+    let Some(at) = off.checked_sub(1) else {
+        return false;
+    };
+    match read_at(f, at, 5) {
+        Ok(b) if b.len() == 5 => {
+            (b[0] == 0xcc && b[1] != 0xcc) || b[1..] == [0x55, 0x48, 0x89, 0xe5]
+        }
+        _ => false,
+    }
 }
 
 /// The SysV argument registers, by position, in their 64- and 32-bit names.
@@ -243,24 +300,34 @@ fn error_sites(code: &[u8], base: u64, source: u64) -> Vec<(u64, u64)> {
             }
         }
     }
-    refs.sort();
-    let mut out = Vec::new();
+    if refs.len() > SITES_MAX {
+        return Vec::new(); // not BoringSSL as it is known: no search of unbounded cost
+    }
+    // The sites by function: each function is decoded once, from its start.
+    let mut by_func: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for at in refs {
         let ip = base + at as u64;
-        let Some(f) = function_start(code, base, ip) else {
-            continue;
-        };
+        if let Some(f) = function_start(code, base, ip) {
+            by_func.entry(f).or_default().push(ip);
+        }
+    }
+    let mut out = Vec::new();
+    for (f, ips) in by_func {
         let o = (f - base) as usize;
-        let end = (at + 64).min(code.len());
+        let last = *ips.iter().max().expect("a function has a site");
+        let end = ((last - base) as usize + 64).min(code.len());
         let mut vals: [Option<u64>; 6] = [None; 6];
+        // The argument holding the file's name, loaded by a site since the last call.
         let mut file_arg = None;
         for ins in Decoder::with_ip(64, &code[o..end], f, DecoderOptions::NONE) {
             if matches!(
                 ins.mnemonic(),
                 Mnemonic::Call | Mnemonic::Jmp | Mnemonic::Ret
             ) {
-                if ins.ip() > ip {
-                    break;
+                if let Some(k @ 1..) = file_arg.take() {
+                    if let (Some(LIB_SSL), Some(reason)) = (vals[0], vals[k - 1]) {
+                        out.push((f, reason));
+                    }
                 }
                 vals = [None; 6];
                 continue;
@@ -281,15 +348,10 @@ fn error_sites(code: &[u8], base: u64, source: u64) -> Vec<(u64, u64)> {
                 }
                 _ => None,
             };
-            if ins.ip() == ip && val == Some(source) {
+            if val == Some(source) && ips.contains(&ins.ip()) {
                 file_arg = Some(k);
             }
             vals[k] = val;
-        }
-        if let Some(k @ 1..) = file_arg {
-            if let (Some(LIB_SSL), Some(reason)) = (vals[0], vals[k - 1]) {
-                out.push((f, reason));
-            }
         }
     }
     out

@@ -161,11 +161,20 @@ impl<'obj> Sensor<'obj> {
     /// Puts the TLS uprobes on a library or executable that exports OpenSSL's SSL_write
     /// and SSL_read (the _ex variants too when it has them). One attachment covers every
     /// process that maps the file; the programs keep to the tree. Returns the functions
-    /// attached to; an error when the file exports neither.
-    pub fn attach_tls(&self, path: &std::path::Path) -> Result<TlsProbes> {
+    /// attached to; an error when the file exports neither. The file is open (`named` is
+    /// what to call it): the offsets are found in, and the probes put on, this one file,
+    /// which the tree cannot swap for another in between (a probe placed by one file's
+    /// offsets in another would corrupt whatever runs that one).
+    pub fn attach_tls(&self, file: &std::fs::File, named: &std::path::Path) -> Result<TlsProbes> {
+        let pinned = std::path::PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(file)
+        ));
+        let path = pinned.as_path();
         let p = &self.skel.progs;
         // One multi-uprobe link for the entries and one for the returns.
-        let TlsFunctions { found, how, .. } = tls_functions(path, false)?;
+        let TlsFunctions { found, how, .. } = tls_functions(path, false)
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", named.display()))?;
         let enter: Vec<(u64, u64)> = found.iter().map(|x| (x.1, x.2)).collect();
         let exit: Vec<(u64, u64)> = found
             .iter()
@@ -203,8 +212,8 @@ impl<'obj> Sensor<'obj> {
         let has = |f| names.contains(&f);
         if !(has("SSL_write") || has("SSL_write_ex")) || !(has("SSL_read") || has("SSL_read_ex")) {
             bail!(
-                "{} exports no SSL_write/SSL_read to probe\n{}",
-                path.display(),
+                "{}: the uprobes on SSL_write/SSL_read would not attach\n{}",
+                named.display(),
                 libbpf_log_tail()
             );
         }
@@ -382,7 +391,7 @@ pub fn tls_functions(path: &std::path::Path, search: bool) -> Result<TlsFunction
         });
     }
     let Some(b) = boring::find(path, search)? else {
-        bail!("{} exports no SSL_write/SSL_read to probe", path.display());
+        bail!("exports no SSL_write/SSL_read to probe");
     };
     let id = b.build_id.as_deref().unwrap_or("none");
     let how = match &b.known {
