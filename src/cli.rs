@@ -261,6 +261,11 @@ pub struct RecordArgs {
     /// Print no summary
     #[arg(short, long)]
     pub quiet: bool,
+    /// Run COMMAND as this user (a name or a uid), with its groups and with HOME, USER and
+    /// LOGNAME from its passwd entry; ${HOME} in the profile is its home. For agents that
+    /// refuse to run as root
+    #[arg(long, value_name = "USER", conflicts_with = "pid")]
+    pub user: Option<String>,
     #[command(flatten)]
     pub llm: LlmArgs,
     /// The command to run and record, after `--`
@@ -457,6 +462,9 @@ pub struct WatchArgs {
     /// Where the command's standard output and error go (the terminal is the UI's)
     #[arg(long, value_name = "FILE", default_value = "agentguard-output.log")]
     pub output_log: PathBuf,
+    /// Run COMMAND as this user (a name or a uid), with its groups and its HOME
+    #[arg(long, value_name = "USER", conflicts_with_all = ["pid", "replay"])]
+    pub user: Option<String>,
     #[command(flatten)]
     pub llm: LlmArgs,
     /// The command to run and watch, after `--`

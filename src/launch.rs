@@ -9,6 +9,8 @@ use nix::unistd::{execvp, fork, pipe2, read, write, ForkResult, Pid};
 
 /// Marks an errno from the child's Landlock step (errno values are far below it).
 const LANDLOCK_FAILED: i32 = 1 << 30;
+/// Marks an errno from the child's step to --user.
+const USER_FAILED: i32 = 1 << 29;
 
 pub struct GatedChild {
     pub pid: Pid,
@@ -26,11 +28,14 @@ pub struct GatedChild {
 /// With `no_new_privs` (enforce), the child sets it after the release and before exec: a
 /// setuid program or file capabilities give the tree nothing (sudo, pkexec). With
 /// `landlock`, it also restricts itself with that ruleset. If it cannot, it does not run.
+/// With `user`, the child becomes that user before exec (and gets its HOME), and the
+/// tree's terminal is made its own.
 pub fn spawn_gated(
     argv: &[String],
     output: Option<&std::path::Path>,
     no_new_privs: bool,
     landlock: Option<std::os::fd::RawFd>,
+    user: Option<&crate::user::RunAs>,
 ) -> Result<GatedChild> {
     let out = match output {
         Some(p) => Some(crate::output::create_stream(p)?),
@@ -54,6 +59,12 @@ pub fn spawn_gated(
         Some(_) => None,
         None => crate::pty::Pty::open()?,
     };
+    let env = user.map(crate::user::RunAs::environment).transpose()?;
+    if let (Some(u), Some(p)) = (user, &pty) {
+        // Its terminal: a program that opens /dev/tty again must be let in.
+        nix::unistd::fchown(&p.slave, Some(u.uid), Some(u.gid))
+            .context("giving the terminal to --user")?;
+    }
     // Built before the fork: the child only installs them.
     let filters = match landlock {
         Some(_) => crate::enforce::seccomp::filters()?,
@@ -93,6 +104,12 @@ pub fn spawn_gated(
                 // The parent gave up (or died) before putting us in scope: never run unseen.
                 unsafe { libc::_exit(127) };
             }
+            if let Some(u) = user {
+                if let Err(e) = u.become_user() {
+                    let _ = write(&err_w, &((e as i32) | USER_FAILED).to_ne_bytes());
+                    unsafe { libc::_exit(126) }
+                }
+            }
             if no_new_privs || landlock.is_some() {
                 // SAFETY: two system calls on values this child owns; async-signal-safe.
                 let failed = unsafe {
@@ -121,7 +138,10 @@ pub fn spawn_gated(
                     libc::CLOSE_RANGE_CLOEXEC,
                 )
             };
-            let e = execvp(&cargs[0], &cargs).unwrap_err();
+            let e = match &env {
+                Some(env) => nix::unistd::execvpe(&cargs[0], &cargs, env).unwrap_err(),
+                None => execvp(&cargs[0], &cargs).unwrap_err(),
+            };
             let _ = write(&err_w, &(e as i32).to_ne_bytes());
             unsafe { libc::_exit(127) }
         }
@@ -152,7 +172,13 @@ impl GatedChild {
         }
         if got == 4 {
             let raw = i32::from_ne_bytes(buf);
-            let errno = nix::errno::Errno::from_raw(raw & !LANDLOCK_FAILED);
+            let errno = nix::errno::Errno::from_raw(raw & !(LANDLOCK_FAILED | USER_FAILED));
+            if raw & USER_FAILED != 0 {
+                bail!(
+                    "the command could not become --user ({}): it was not run",
+                    errno.desc()
+                );
+            }
             if raw & LANDLOCK_FAILED != 0 {
                 bail!(
                     "the command could not be restricted with Landlock ({}): it was not run",

@@ -33,6 +33,7 @@ mod sinks;
 mod skel;
 mod tree;
 mod tui;
+mod user;
 
 use std::process::ExitCode;
 

@@ -574,3 +574,36 @@ fn a_bad_output_or_input_fails_before_the_command_runs() {
         assert!(!mark.exists(), "{args:?}: the command ran: {err}");
     }
 }
+
+/// `--user`: the command runs as that user, with its groups and HOME, and the profile's
+/// ${HOME} is that user's home; a user that does not exist is an error before anything runs.
+#[test]
+fn a_command_runs_as_the_user_asked_for_with_its_home() {
+    let d = scratch("user");
+    let nobody = 65534;
+    std::os::unix::fs::chown(&*d, Some(nobody), Some(nobody)).unwrap();
+    let out = d.join("who");
+    let script = format!(
+        "id -u > {0}; id -G >> {0}; echo $HOME $USER >> {0}",
+        out.display()
+    );
+    let run = record(&d, &["--user", "nobody"], &strs(&sh(&script)));
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let who = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(who, "65534\n65534\n/nonexistent nobody\n");
+    assert!(
+        run.profile.contains("home = \"/nonexistent\""),
+        "{}",
+        run.profile
+    );
+    // The file the tree wrote is its user's.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&out).unwrap().uid(), nobody);
+
+    let out = std::process::Command::new(BIN)
+        .args(["record", "-q", "--user", "no-such-user-here", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--user no-such-user-here: no such user"));
+}

@@ -29,6 +29,7 @@ pub fn run(args: WatchArgs) -> Result<i32> {
             watch: true,
             output_log: args.output_log.clone(),
             quiet: false,
+            user: args.user.clone(),
             llm: args.llm,
             command: args.command.clone(),
         };

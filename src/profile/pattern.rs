@@ -18,18 +18,28 @@ pub struct Vars {
 
 pub const VAR_NAMES: [&str; 2] = ["HOME", "CWD"];
 
+/// A directory a variable can stand for: absolute, and not the root.
+fn usable(p: String) -> Option<String> {
+    (p.starts_with('/') && p != "/").then(|| p.trim_end_matches('/').to_string())
+}
+
 impl Vars {
     /// HOME from the environment, CWD from this process.
     pub fn from_env() -> Vars {
-        let usable = |p: String| {
-            (p.starts_with('/') && p != "/").then(|| p.trim_end_matches('/').to_string())
-        };
         Vars {
             home: std::env::var("HOME").ok().and_then(usable),
             cwd: std::env::current_dir()
                 .ok()
                 .map(|p| p.display().to_string())
                 .and_then(usable),
+        }
+    }
+
+    /// These, with another user's home (`--user`).
+    pub fn with_home(self, home: &str) -> Vars {
+        Vars {
+            home: usable(home.to_string()),
+            ..self
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Launch<'a> {
     pub enforcing: bool,
     pub landlock: Option<std::os::fd::RawFd>,
     pub quiet: bool,
+    /// `--user`: who the command runs as.
+    pub user: Option<&'a crate::user::RunAs>,
 }
 
 /// The tree, in scope.
@@ -50,8 +52,13 @@ pub fn start(
 ) -> Result<Option<Started>> {
     match target {
         Target::Command(argv) => {
-            let mut c =
-                crate::launch::spawn_gated(argv, how.output_log, how.enforcing, how.landlock)?;
+            let mut c = crate::launch::spawn_gated(
+                argv,
+                how.output_log,
+                how.enforcing,
+                how.landlock,
+                how.user,
+            )?;
             let pid = c.pid.as_raw() as u32;
             let ticks = crate::attach::start_ticks(pid)?;
             sensor.track(pid, ticks)?;
