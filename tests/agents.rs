@@ -329,6 +329,9 @@ fn codex(d: &Path, url: &str, ca: Option<&Path>) -> (Vec<String>, PathBuf) {
 #[test]
 fn claude_code_over_http_its_calls_and_what_its_bash_tool_did() {
     let d = scratch_outside_tmp("claude-http");
+    if let Some(why) = unreachable_by_others(&d.join("home")) {
+        return skip("agents::claude_code_over_http", &why);
+    }
     let s = service();
     let (m, url) = serve(&command(s), None);
     let (cmd, work) = claude(&d, &url, None);
@@ -347,6 +350,9 @@ fn claude_code_over_http_its_calls_and_what_its_bash_tool_did() {
 #[test]
 fn claude_code_over_https_its_calls_read_through_boringssl_linked_in() {
     let d = scratch_outside_tmp("claude-https");
+    if let Some(why) = unreachable_by_others(&d.join("home")) {
+        return skip("agents::claude_code_over_https", &why);
+    }
     let s = service();
     let tls = certs(&d);
     let (m, url) = serve(&command(s), Some(&tls));

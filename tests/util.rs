@@ -322,6 +322,23 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "skipping: {test}: {why}");
 }
 
+/// Why another user could not reach `path` here, if it could not: a directory on its way
+/// that others may not search. A machine whose root directory is private (a root made
+/// with mktemp, mode 0700) runs nothing as another user; tests that need one say so.
+pub fn unreachable_by_others(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    path.ancestors().skip(1).find_map(|dir| {
+        let mode = std::fs::metadata(dir).ok()?.permissions().mode();
+        (mode & 0o001 == 0).then(|| {
+            format!(
+                "needs another user: {} (mode {:o}) is not searchable by other users on this machine",
+                dir.display(),
+                mode & 0o777
+            )
+        })
+    })
+}
+
 /// A running agentguard's children: its watchdog (forked, not run, so it has agentguard's
 /// name) and the tree's root.
 pub fn guard_children(agentguard: u32) -> (i32, i32) {
