@@ -707,6 +707,42 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Event>> {
     Ok(out)
 }
 
+/// Constructors for the unit tests of every stage, so that each does not build the same
+/// event field by field.
+#[cfg(test)]
+impl Event {
+    /// An event of `pid`'s main thread (parent 1), running `exe`.
+    pub fn of(pid: u32, exe: &str, kind: Kind) -> Event {
+        Event {
+            ts: Default::default(),
+            pid,
+            tid: pid,
+            ppid: 1,
+            exe: exe.into(),
+            kind,
+            cause: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl File {
+    /// A successful open the kernel resolved.
+    pub fn opened(path: &str, access: Vec<Access>) -> File {
+        File {
+            op: FileOp::Open,
+            path: path.into(),
+            resolved: true,
+            target: None,
+            access,
+            flags: 0,
+            mode: None,
+            truncated: false,
+            error: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

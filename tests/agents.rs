@@ -1,7 +1,6 @@
 //! The agents people run, from npm at pinned versions, each against a scripted local model
 //! (tests/agents/model.py): what agentguard records of their LLM calls, their tool calls and
 //! what each tool call did in the kernel.
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -67,14 +66,7 @@ fn model(command: &str, tls: Option<&(PathBuf, PathBuf, PathBuf)>) -> Model {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("the model said {line:?}"));
+    let port = port_line(&mut child, "the model");
     Model {
         port,
         _child: Started::new(child),
@@ -433,19 +425,8 @@ fn codex_over_https_is_said_unread_and_fails_a_gate_learned_over_http() {
         "{}",
         run.profile
     );
-    let out = Command::new(BIN)
-        .args(["diff", "--format", "json", "--fail-on", "medium"])
-        .arg(&base)
-        .arg(d.join("run.jsonl"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, report, err) = diff_json(&base, &d.join("run.jsonl"), "medium");
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         report["findings"]
             .as_array()

@@ -43,19 +43,8 @@ fn diff_of_an_event_log_names_what_and_who_and_gates() {
     let d = setup("diff");
     let attack = record(&d, &[], &strs(&sh(&script(&d, true, 0))));
     assert_eq!(attack.code(), Some(0), "{}", attack.stderr());
-    let out = Command::new(BIN)
-        .args(["diff", "--format", "json", "--fail-on", "high"])
-        .arg(d.join("baseline.toml"))
-        .arg(d.join("run.jsonl"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, report, err) = diff_json(&d.join("baseline.toml"), &d.join("run.jsonl"), "high");
+    assert_eq!(code, Some(1), "{err}");
     let findings = report["findings"].as_array().unwrap();
     let key = findings
         .iter()

@@ -494,14 +494,7 @@ fn terminator(d: &Path, upstream: u16) -> (Terminator, u16) {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("terminator said {line:?}"));
+    let port = port_line(&mut child, "terminator");
     (Terminator(child), port)
 }
 

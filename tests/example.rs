@@ -76,16 +76,8 @@ fn learn_baseline(state: &Path, base: &Path) {
 }
 
 fn diff(base: &Path, run: &Path) -> (Option<i32>, Value) {
-    let out = Command::new(BIN)
-        .args(["diff", "--format", "json", "--fail-on", "high"])
-        .arg(base)
-        .arg(run)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-    )
+    let (code, report, _) = diff_json(base, run, "high");
+    (code, report)
 }
 
 /// The high or critical findings, as "kind object".

@@ -498,24 +498,10 @@ fn a_run_whose_llm_calls_went_unseen_fails_the_gate() {
     assert_eq!(r.code(), Some(0), "{}", r.stderr());
     assert!(r.kind("llm.request").is_empty());
     assert!(r.profile.contains("llm_calls = 0"), "{}", r.profile);
-    let gate = |run: &Path| {
-        Command::new(BIN)
-            .args(["diff", "--format", "json", "--fail-on", "medium"])
-            .arg(&base)
-            .arg(run)
-            .output()
-            .unwrap()
-    };
     // From the event log and from the run's profile alike: the gate fails on it.
     for run in [d.join("run.jsonl"), d.join("run.toml")] {
-        let out = gate(&run);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (code, report, err) = diff_json(&base, &run, "medium");
+        assert_eq!(code, Some(1), "{err}");
         let f = report["findings"]
             .as_array()
             .unwrap()
@@ -532,8 +518,7 @@ fn a_run_whose_llm_calls_went_unseen_fails_the_gate() {
     std::fs::create_dir_all(&ok).unwrap();
     let r = record(&ok, &["-q"], &[python(), script, &port, "write"]);
     assert_eq!(r.code(), Some(0), "{}", r.stderr());
-    let out = gate(&ok.join("run.jsonl"));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, report, _) = diff_json(&base, &ok.join("run.jsonl"), "medium");
     assert!(
         report["findings"]
             .as_array()

@@ -322,6 +322,35 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "skipping: {test}: {why}");
 }
 
+/// A server a test started says its port as its first line on standard output, once it
+/// listens: the handshake. `what` names it in the failure.
+pub fn port_line(child: &mut std::process::Child, what: &str) -> u16 {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("its standard output is piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{what} said {line:?}"))
+}
+
+/// `agentguard diff --format json --fail-on LEVEL BASELINE RUN`: its exit status, its
+/// report (Null when it printed none) and what it said on standard error.
+pub fn diff_json(base: &Path, run: &Path, fail_on: &str) -> (Option<i32>, Value, String) {
+    let out = Command::new(BIN)
+        .args(["diff", "--format", "json", "--fail-on", fail_on])
+        .arg(base)
+        .arg(run)
+        .output()
+        .expect("running agentguard diff");
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Why another user could not reach `path` here, if it could not: a directory on its way
 /// that others may not search. A machine whose root directory is private (a root made
 /// with mktemp, mode 0700) runs nothing as another user; tests that need one say so.

@@ -123,7 +123,8 @@ static __always_inline __u8 http_start(const char *m, bool plain)
 /*
  * Whether a call's bytes on a stream are copied, from its first buffer: a write that
  * starts HTTP marks the stream; bytes of unmarked streams are not copied. HTTP/2 is
- * reported once (its preface) and then left, and so is TLS on a socket (its ClientHello). Returns how many of `len` bytes to copy.
+ * reported once (its preface) and then left, and so is TLS on a socket (its ClientHello).
+ * Returns how many of `len` bytes to copy.
  */
 static __always_inline __u64 wanted_bytes(__u64 ptr, const char *first, __u64 len, bool write,
 					  bool plain)

@@ -13,13 +13,7 @@ pub fn run(args: EnforceArgs) -> Result<i32> {
     }
     let profile = Profile::load(&args.profile)?;
     let resolved = include::resolve(&profile, &args.profile)?;
-    let user = args
-        .run
-        .user
-        .as_deref()
-        .map(crate::user::RunAs::resolve)
-        .transpose()?;
-    let vars = crate::session::run_vars(&args.run, user.as_ref());
+    let (vars, _) = crate::session::run_vars(&args.run)?;
     let name = args.profile.display().to_string();
     let use_lsm = match args.backend {
         Choice::BpfLsm => true,

@@ -316,18 +316,10 @@ fn short(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Exec, File, FileOp, LlmRequest, Net, NetOp, Proto, ToolCall};
+    use crate::event::{Exec, File, LlmRequest, Net, NetOp, Proto, ToolCall};
 
     fn ev(pid: u32, kind: Kind) -> Event {
-        Event {
-            ts: Default::default(),
-            pid,
-            tid: pid,
-            ppid: 1,
-            exe: "x".into(),
-            kind,
-            cause: None,
-        }
+        Event::of(pid, "x", kind)
     }
     fn call(pid: u32, id: &str, name: &str, args: &str) -> Event {
         ev(
@@ -359,20 +351,7 @@ mod tests {
         )
     }
     fn open(pid: u32, path: &str) -> Event {
-        ev(
-            pid,
-            Kind::File(File {
-                op: FileOp::Open,
-                path: path.into(),
-                resolved: true,
-                target: None,
-                access: vec![],
-                flags: 0,
-                mode: None,
-                truncated: false,
-                error: None,
-            }),
-        )
+        ev(pid, Kind::File(File::opened(path, vec![])))
     }
     fn request(pid: u32) -> Event {
         ev(

@@ -79,10 +79,10 @@ pub struct Coverage {
     /// image ends: curl maps GnuTLS for LDAP yet speaks HTTPS through OpenSSL, so a
     /// process that maps a probed library too is not said to be unreadable.
     held: HashMap<u32, Vec<Event>>,
-    /// Files probed without symbols whose probes have not yet read an HTTP answer
-    /// (llm::verify), and the processes running them: covered once they have. A file
-    /// that only claims a known build's id is never covered by that claim.
-    pending: HashSet<String>,
+    /// Probes put without symbols, checked by the first answer they read (llm::verify),
+    /// and the processes running a file that has them: covered once they have read an
+    /// HTTP answer. A file that only claims a known build's id is never covered by that.
+    pub verify: super::verify::Verify,
     unverified: HashMap<u32, String>,
     /// Files to put the probes on, for the record loop (which owns the sensor).
     pub to_attach: Vec<(String, u32, bool)>,
@@ -114,7 +114,7 @@ impl Coverage {
                 out.extend(self.release(ev.pid));
                 self.unverified.remove(&ev.pid);
                 self.covered.insert(ev.pid, self.probed.contains(&x.path));
-                if self.pending.contains(&x.path) {
+                if self.verify.pending(&x.path) {
                     self.unverified.insert(ev.pid, x.path.clone());
                 }
                 // A binary with OpenSSL linked in exports its functions: try once.
@@ -198,15 +198,13 @@ impl Coverage {
     /// Probes were put on `path`, run by `pid`, without symbols: its processes are covered
     /// once the probes read an HTTP answer (`verified`).
     pub fn cover_when_verified(&mut self, pid: u32, path: &str) {
-        self.pending.insert(path.to_string());
+        self.verify.probed(path);
         self.unverified.insert(pid, path.to_string());
     }
 
-    /// The probes on `path` read an HTTP answer: its processes are covered.
+    /// The probes on `path` read an HTTP answer (llm::verify says so once): its
+    /// processes are covered.
     pub fn verified(&mut self, path: &str) {
-        if !self.pending.remove(path) {
-            return;
-        }
         self.probed.insert(path.to_string());
         let pids: Vec<u32> = self
             .unverified
@@ -247,33 +245,24 @@ impl Coverage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Access, File, FileOp};
+    use crate::event::{Access, File};
 
     fn ev(pid: u32, kind: Kind) -> Event {
-        Event {
-            ts: Default::default(),
-            pid,
-            tid: pid,
-            ppid: 1,
-            exe: "/usr/bin/curl".into(),
-            kind,
-            cause: None,
-        }
+        Event::of(pid, "/usr/bin/curl", kind)
     }
 
     fn maps(pid: u32, path: &str) -> Event {
+        ev(pid, Kind::File(File::opened(path, vec![Access::Read])))
+    }
+
+    /// The note of a ClientHello `pid` sent, its TLS in `library`.
+    fn hello(pid: u32, library: &str) -> Event {
         ev(
             pid,
-            Kind::File(File {
-                op: FileOp::Open,
-                path: path.into(),
-                resolved: true,
-                target: None,
-                access: vec![Access::Read],
-                flags: 0,
-                mode: None,
-                truncated: false,
-                error: None,
+            Kind::Tls(crate::event::Tls {
+                status: TlsStatus::Uncovered,
+                library: library.into(),
+                detail: "speaks TLS".into(),
             }),
         )
     }
@@ -313,19 +302,9 @@ mod tests {
     #[test]
     fn a_hello_is_said_of_an_image_no_probe_covered_when_it_ends() {
         let mut c = Coverage::default();
-        let hello = |pid| {
-            ev(
-                pid,
-                Kind::Tls(crate::event::Tls {
-                    status: TlsStatus::Uncovered,
-                    library: "/usr/bin/curl".into(),
-                    detail: "speaks TLS".into(),
-                }),
-            )
-        };
         // Its own TLS: said when the image ends (here, at an exec), once.
-        c.hello(hello(7));
-        c.hello(hello(7));
+        c.hello(hello(7, "/usr/bin/curl"));
+        c.hello(hello(7, "/usr/bin/curl"));
         let exec = ev(
             7,
             Kind::Exec(crate::event::Exec {
@@ -336,10 +315,10 @@ mod tests {
         assert_eq!(uncovered(&c.observe(&exec)), [7]);
         // A process that maps libssl first: its hello is OpenSSL's, which is read.
         c.observe(&maps(8, "/usr/lib/x86_64-linux-gnu/libssl.so.3"));
-        c.hello(hello(8));
+        c.hello(hello(8, "/usr/bin/curl"));
         // A probe on the executable that takes after the hello (node, probed as it
         // starts): covered after all.
-        c.hello(hello(9));
+        c.hello(hello(9, "/usr/bin/curl"));
         c.cover(9);
         assert!(uncovered(&c.finish()).is_empty());
     }
@@ -347,25 +326,15 @@ mod tests {
     #[test]
     fn probes_put_without_symbols_cover_a_process_only_once_they_read_an_answer() {
         let mut c = Coverage::default();
-        let hello = |pid| {
-            ev(
-                pid,
-                Kind::Tls(crate::event::Tls {
-                    status: TlsStatus::Uncovered,
-                    library: "/opt/bun".into(),
-                    detail: "speaks TLS".into(),
-                }),
-            )
-        };
         // A file claiming a known build's id takes the probes, which never read anything:
         // its TLS is still said to be unread.
         c.cover_when_verified(7, "/opt/forged");
-        c.hello(hello(7));
+        c.hello(hello(7, "/opt/bun"));
         // Probes that read an HTTP answer cover the process, and its children.
         c.cover_when_verified(8, "/opt/bun");
         c.observe(&ev(8, Kind::Fork { child: 9 }));
-        c.hello(hello(8));
-        c.hello(hello(9));
+        c.hello(hello(8, "/opt/bun"));
+        c.hello(hello(9, "/opt/bun"));
         c.verified("/opt/bun");
         assert_eq!(uncovered(&c.finish()), [7]);
     }

@@ -119,8 +119,6 @@ pub struct Llm {
     pub coverage: libs::Coverage,
     attributor: attribute::Attributor,
     said_h2: std::collections::HashSet<u32>,
-    /// Probes put where no symbol said, checked by the first answer they read.
-    pub verify: verify::Verify,
     /// Recent tool calls' summaries by process and id, to name the call whose result
     /// steered another (an id is the client's to choose: only the same agent's count).
     summaries: VecDeque<(u32, String, String)>,
@@ -136,7 +134,6 @@ impl Llm {
             coverage: Default::default(),
             attributor: Default::default(),
             said_h2: Default::default(),
-            verify: Default::default(),
             summaries: VecDeque::new(),
             requests: 0,
             tool_calls: 0,
@@ -298,7 +295,7 @@ impl Llm {
                 .flatten()
                 .filter(|c| !c.pending.is_empty() && !c.answered)
                 .map(|_| p.bytes.as_slice());
-            match self.verify.check(&p.exe, first_answer) {
+            match self.coverage.verify.check(&p.exe, first_answer) {
                 verify::Verdict::Read => {}
                 verify::Verdict::Verified => self.coverage.verified(&p.exe),
                 verify::Verdict::Drop => return Vec::new(),

@@ -403,8 +403,8 @@ fn probes_put_without_symbols_are_taken_off_when_their_first_answer_is_not_http(
         ..chunk(write, stream, bytes)
     };
     let mut llm = Llm::new(Options::default());
-    llm.verify.probed("/opt/bun");
-    llm.verify.probed("/opt/claude");
+    llm.coverage.verify.probed("/opt/bun");
+    llm.coverage.verify.probed("/opt/claude");
     let req = messages_request(b"{\"model\": \"m\", \"messages\": []}");
     // A probe that reads a real answer is trusted: the call is read.
     let evs = llm.payload(tls(true, 1, &req, "/opt/claude"));
@@ -412,7 +412,7 @@ fn probes_put_without_symbols_are_taken_off_when_their_first_answer_is_not_http(
     let mut answer = SSE_HEAD.to_vec();
     answer.extend(sse("{\"type\": \"message_stop\"}"));
     llm.payload(tls(false, 1, &answer, "/opt/claude"));
-    assert!(llm.verify.to_detach.is_empty());
+    assert!(llm.coverage.verify.to_detach.is_empty());
     // One that reads what no HTTP server says is taken off and said, and what else
     // comes from it is dropped.
     llm.payload(tls(true, 2, &req, "/opt/bun"));
@@ -424,7 +424,7 @@ fn probes_put_without_symbols_are_taken_off_when_their_first_answer_is_not_http(
         matches!(&ev.kind, Kind::Tls(t) if t.status == TlsStatus::Uncovered && t.library == "/opt/bun"),
         "{ev:?}"
     );
-    assert_eq!(llm.verify.to_detach, ["/opt/bun"]);
+    assert_eq!(llm.coverage.verify.to_detach, ["/opt/bun"]);
     assert!(llm.payload(tls(true, 3, &req, "/opt/bun")).is_empty());
 }
 

@@ -4,7 +4,7 @@
 //! wrong function is reported instead of read silently wrong.
 use std::collections::HashSet;
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Verify {
     /// Files probed without symbols, before their first answer.
     pending: HashSet<String>,
@@ -27,6 +27,11 @@ pub enum Verdict {
 impl Verify {
     pub fn probed(&mut self, path: &str) {
         self.pending.insert(path.to_string());
+    }
+
+    /// Probes on `path` have not read their first answer yet.
+    pub fn pending(&self, path: &str) -> bool {
+        self.pending.contains(path)
     }
 
     /// A TLS call's bytes in a process of `exe`: whether to read them. `first_answer` is

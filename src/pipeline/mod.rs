@@ -199,7 +199,7 @@ impl Pipeline {
         let Some(llm) = &mut self.llm else {
             return Vec::new();
         };
-        for path in std::mem::take(&mut llm.verify.to_detach) {
+        for path in std::mem::take(&mut llm.coverage.verify.to_detach) {
             self.unverified.remove(&path);
         }
         let todo = std::mem::take(&mut llm.coverage.to_attach);
@@ -220,14 +220,13 @@ impl Pipeline {
                     if let Some(how) = &probes.how {
                         detail += &format!(": {how}");
                         llm.coverage.cover_when_verified(pid, &path);
-                        llm.verify.probed(&path);
                         self.unverified.insert(path.clone(), probes.links);
                     } else {
                         llm.coverage.cover(pid);
                         keep.extend(probes.links);
                     }
                     let mut failed = None;
-                    match check.map(|c| c(std::path::Path::new(&path))) {
+                    match check.map(|c| c(named)) {
                         Some(Ok(links)) => {
                             keep.extend(links);
                             detail.push_str("; HTTPS requests checked by endpoint");

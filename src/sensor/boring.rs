@@ -139,17 +139,16 @@ fn locate<'a, R: object::ReadRef<'a>>(
     let Some(source) = source_string(file, raw)? else {
         return Ok(None);
     };
-    let Some((off, size)) = file
-        .section_by_name(".text")
-        .and_then(|t| t.file_range())
-        .filter(|&(_, size)| size <= CODE_MAX)
-    else {
+    let Some(text) = file.section_by_name(".text") else {
+        return Ok(None);
+    };
+    let Some((off, size)) = text.file_range().filter(|&(_, size)| size <= CODE_MAX) else {
         return Ok(None);
     };
     SEARCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let code = read_at(raw, off, size as usize).context("reading .text")?;
     let code = code.as_slice();
-    let base = file.section_by_name(".text").map_or(0, |t| t.address());
+    let base = text.address();
     // Reasons per function, in address order.
     let mut funcs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for (f, reason) in error_sites(code, base, source) {
@@ -247,18 +246,20 @@ fn read_at(f: &std::fs::File, off: u64, len: usize) -> std::io::Result<Vec<u8>> 
     Ok(buf)
 }
 
-/// Whether the bytes at a file offset open a function as the search finds them: after
-/// int3 padding, or a frame set up.
+/// Whether the bytes at a file offset open a function as the search finds them
+/// (`starts`).
 fn opens_function(f: &std::fs::File, off: u64) -> bool {
     let Some(at) = off.checked_sub(1) else {
         return false;
     };
-    match read_at(f, at, 5) {
-        Ok(b) if b.len() == 5 => {
-            (b[0] == 0xcc && b[1] != 0xcc) || b[1..] == [0x55, 0x48, 0x89, 0xe5]
-        }
-        _ => false,
-    }
+    matches!(read_at(f, at, 5), Ok(b) if b.len() == 5 && starts(b[0], &b[1..]))
+}
+
+/// Whether `code` opens a function, `before` being the byte before it: after int3
+/// padding, or a frame set up (`push rbp; mov rbp, rsp`; padding can be none).
+/// BoringSSL's objects in Bun have no unwind entries to say it.
+fn starts(before: u8, code: &[u8]) -> bool {
+    (before == 0xcc && code.first() != Some(&0xcc)) || code.starts_with(&[0x55, 0x48, 0x89, 0xe5])
 }
 
 /// The SysV argument registers, by position, in their 64- and 32-bit names.
@@ -357,16 +358,12 @@ fn error_sites(code: &[u8], base: u64, source: u64) -> Vec<(u64, u64)> {
     out
 }
 
-/// The start of the function holding `at`: the nearest 16-byte boundary after int3 padding,
-/// or one that opens a frame (`push rbp; mov rbp, rsp`; padding can be none). BoringSSL's
-/// objects in Bun have no unwind entries to say it.
+/// The start of the function holding `at`: the nearest 16-byte boundary that `starts` one.
 fn function_start(code: &[u8], base: u64, at: u64) -> Option<u64> {
     let mut p = at & !15;
     while p + 0x4000 > at && p > base {
         let o = (p - base) as usize;
-        if (code[o - 1] == 0xcc && code[o] != 0xcc)
-            || code[o..].starts_with(&[0x55, 0x48, 0x89, 0xe5])
-        {
+        if starts(code[o - 1], &code[o..]) {
             return Some(p);
         }
         p -= 16;
@@ -426,8 +423,9 @@ mod tests {
         let file = 0x40_1000;
         let mut code = vec![0xcc; 16];
         code.extend(site(0x42, file));
-        code.extend(site(0xe2, file + 1)); // another file: not a site
-                                           // Both in the function after the padding; one names the file.
+        // Another file's: not a site.
+        code.extend(site(0xe2, file + 1));
+        // Both in the function after the padding; one names the file.
         assert_eq!(error_sites(&code, 0x1000, file as u64), [(0x1010, 0x42)]);
         assert_eq!(function_start(&code, 0x1000, 0x1000 + 40), Some(0x1010));
     }

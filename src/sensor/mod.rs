@@ -453,10 +453,10 @@ pub fn attach_probes(
         links: Vec::new(),
         how: None,
     };
-    for (name, _, cookie) in found {
+    for (name, off, cookie) in found {
         // Each function the file defines, or none: a probe missing from one of them
         // would leave a way around the others.
-        let Some(l) = attach_one(one, path, name, cookie, retprobe) else {
+        let Some(l) = attach_at(one, path, off, cookie, retprobe) else {
             bail!(
                 "{}: the uprobe on {name} would not attach\n{}",
                 path.display(),
@@ -502,23 +502,6 @@ fn attach_at(
     };
     prog.attach_uprobe_with_opts(-1, path, offset as usize, opts)
         .ok()
-}
-
-/// A plain uprobe link of `prog` on `func` of the file.
-fn attach_one(
-    prog: &libbpf_rs::ProgramMut,
-    path: &std::path::Path,
-    func: &str,
-    cookie: u64,
-    retprobe: bool,
-) -> Option<libbpf_rs::Link> {
-    let opts = libbpf_rs::UprobeOpts {
-        cookie,
-        retprobe,
-        func_name: Some(func.to_string()),
-        ..Default::default()
-    };
-    prog.attach_uprobe_with_opts(-1, path, 0, opts).ok()
 }
 
 /// Whether this kernel loads multi-uprobe programs (6.6 and later): tried, with the

@@ -24,18 +24,25 @@ use crate::profile::{Builder, RunInfo, Vars};
 use crate::sensor::{self, decode::Decoder, Sensor, Stats};
 use target::{Launch, Started, Target};
 
-/// Follows the tree `args` names; with `enforce`, enforces a compiled profile on it too.
-/// The exit status is the tree's, unless the gate or a failure to start decides.
-/// What ${CWD} and ${HOME} stand for in a run: the launch directory and the home of the
-/// user the tree runs as (an attached process: its own directory).
-pub fn run_vars(args: &RecordArgs, user: Option<&crate::user::RunAs>) -> Vars {
-    match (args.pid, user) {
+/// Who the tree runs as (`--user`, resolved), and what ${CWD} and ${HOME} stand for in
+/// its run: the launch directory and that user's home (an attached process: its own
+/// directory).
+pub fn run_vars(args: &RecordArgs) -> Result<(Vars, Option<crate::user::RunAs>)> {
+    let user = args
+        .user
+        .as_deref()
+        .map(crate::user::RunAs::resolve)
+        .transpose()?;
+    let vars = match (args.pid, &user) {
         (Some(pid), _) => Vars::for_pid(pid),
         (None, Some(u)) => Vars::from_env().with_home(&u.home),
         (None, None) => Vars::from_env(),
-    }
+    };
+    Ok((vars, user))
 }
 
+/// Follows the tree `args` names; with `enforce`, enforces a compiled profile on it too.
+/// The exit status is the tree's, unless the gate or a failure to start decides.
 pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
     if args.tui {
         if let Some(why) = crate::tui::need_terminal("--tui") {
@@ -75,13 +82,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         _ => None,
     };
     let (outputs, log) = outputs::Outputs::prepare(&args, enforce.is_some())?;
-    // What ${CWD} and ${HOME} stand for in this run: the launch directory and home.
-    let user = args
-        .user
-        .as_deref()
-        .map(crate::user::RunAs::resolve)
-        .transpose()?;
-    let vars = run_vars(&args, user.as_ref());
+    let (vars, user) = run_vars(&args)?;
     let mut pipe = pipeline(&args, enforce.as_mut(), &vars, syscalls)?;
     pipe.jsonl = log;
     // Declared after the sensor: the probes come off before its programs go.

@@ -5,7 +5,7 @@ use ratatui::Terminal;
 
 use super::app::{App, Mode, Pane};
 use super::ui;
-use crate::event::{Access, Deny, DenyOp, Event, Exec, File, FileOp, Kind};
+use crate::event::{Access, Deny, DenyOp, Event, Exec, File, Kind};
 use crate::pipeline::{source::Log, Pipeline};
 
 /// The UI as watch runs it: fed by a pipeline, whose process tree it draws.
@@ -64,17 +64,7 @@ fn exec(path: &str, argv: &[&str]) -> Kind {
 }
 
 fn open(path: &str) -> Kind {
-    Kind::File(File {
-        op: FileOp::Open,
-        path: path.into(),
-        resolved: true,
-        target: None,
-        access: vec![Access::Read],
-        flags: 0,
-        mode: None,
-        truncated: false,
-        error: None,
-    })
+    Kind::File(File::opened(path, vec![Access::Read]))
 }
 
 /// A small agent run: python starts a shell that reads a file and is denied a key.
