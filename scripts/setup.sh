@@ -14,9 +14,6 @@ pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make python3 python3-venv bash
       openssl libssl3
       # programs the record-then-enforce tests learn (tests/learned.rs)
       curl
-      # the real agents' tests (tests/agents.rs) install Claude Code and Codex with npm;
-      # Codex's launcher runs on Node.js
-      nodejs npm
       # the VM that runs the BPF LSM tests (scripts/vm-test.sh): this kernel refuses LSM programs;
       # virtme-ng runs `file` on the kernel and busybox; the VM scripts use pgrep and ip
       qemu-system-x86 linux-image-amd64 busybox-static kmod file procps iproute2)
@@ -24,6 +21,12 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The real agents' tests (tests/agents.rs) install Claude Code and Codex with npm, and Codex's
+# launcher runs on Node.js. Asked for as commands, not packages: a machine with Node.js from
+# elsewhere (whose npm comes with it) has them already, and Debian's npm cannot install beside
+# that Node.js.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     apt-get update -qq
