@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the entries of src/sensor/boring_builds.toml: installs each npm package named on
 # the command line (default: the builds the table holds) into a scratch prefix, finds
-# BoringSSL's SSL_write and SSL_read in its executable by their signature
+# BoringSSL's SSL_write and SSL_read, or the AEAD's seal and open, in its executables by
+# their signature
 # (`agentguard doctor --tls`), and prints one [[build]] entry per executable. Paste the
 # output into the table. Needs npm and a built target/release/agentguard.
 #
@@ -29,10 +30,11 @@ for pkg in "${pkgs[@]}"; do
         # fails when the two disagree.
         out=$("$bin" doctor --tls "$exe") || { echo "# $pkg: $exe: $out" >&2; continue; }
         id=$(sed -n 's/^id = "\(.*\)"$/\1/p' <<<"$out")
-        write=$(sed -n 's/^ssl_write = //p' <<<"$out")
-        read=$(sed -n 's/^ssl_read = //p' <<<"$out")
+        library=$(sed -n 's/^library = "\(.*\)"$/\1/p' <<<"$out")
+        write=$(sed -n 's/^write = //p' <<<"$out")
+        read=$(sed -n 's/^read = //p' <<<"$out")
         [ -n "$id" ] || { echo "# $pkg: $exe: no signature find: $out" >&2; continue; }
-        printf '\n[[build]]\nid = "%s"\nwhat = "%s (%s)"\nssl_write = %s\nssl_read = %s\n' \
-            "$id" "$pkg" "${exe#"$prefix"/node_modules/}" "$write" "$read"
+        printf '\n[[build]]\nid = "%s"\nlibrary = "%s"\nwhat = "%s (%s)"\nwrite = %s\nread = %s\n' \
+            "$id" "$library" "$pkg" "${exe#"$prefix"/node_modules/}" "$write" "$read"
     done
 done

@@ -25,6 +25,9 @@ what works on this host: agentguard doctor"
 connection, DNS name and risky kernel operation of the tree, from its first instruction to its \
 last process. It records what the tree did as a TOML profile and a JSONL event stream.\n\n\
 Loading the sensor needs root (CAP_BPF and CAP_PERFMON) and a kernel with BTF.\n\n\
+Environment: AGENTGUARD_TLS_CACHE, the file where the TLS functions a search found in an \
+executable are kept for the next run (default: $XDG_CACHE_HOME/agentguard/tls.toml, else \
+~/.cache/agentguard/tls.toml; empty: nothing is kept).\n\n\
 Exit status: each command's page says; 2 on a usage error."
 )]
 pub struct Cli {

@@ -55,6 +55,12 @@ pub fn scratch_outside_tmp(name: &str) -> Scratch {
     Scratch(d)
 }
 
+/// Where agentguard keeps the TLS functions its searches found (AGENTGUARD_TLS_CACHE):
+/// this test process's, not the host's, shared by its runs as a user's runs share theirs.
+pub fn tls_cache() -> PathBuf {
+    process_dir().join("tls.toml")
+}
+
 /// This test process's directory: `agentguard-test-` and its pid spelt in the letters g-z.
 /// Not in digits: a long number in a path is generalised in profiles, and the tests read
 /// profiles literally. Directories that dead runs left behind are removed on first use.
@@ -162,6 +168,7 @@ pub fn record(dir: &Path, extra: &[&str], cmd: &[&str]) -> Run {
     let prof = dir.join("run.toml");
     let events = dir.join("run.jsonl");
     let output = Command::new(BIN)
+        .env("AGENTGUARD_TLS_CACHE", tls_cache())
         .arg("record")
         .arg("-o")
         .arg(&prof)
@@ -397,6 +404,7 @@ pub fn learn(baseline: &Path, cmd: &[&str], runs: usize) -> Output {
     let mut last = None;
     for i in 0..runs {
         let out = Command::new(BIN)
+            .env("AGENTGUARD_TLS_CACHE", tls_cache())
             .current_dir(baseline.parent().unwrap())
             .args(["record", "-q", "--merge-into"])
             .arg(baseline)

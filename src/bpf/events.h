@@ -69,7 +69,8 @@ struct ag_io {
 };
 
 /*
- * AG_DATA operations. arg[0] is the stream (the SSL object's address, or the socket's),
+ * AG_DATA operations. arg[0] is the stream (the SSL object's address, or the socket's, or
+ * for TLS read through AEAD probes the socket's address + 1),
  * arg[1] the bytes the call moved, arg[2] this chunk's offset in them; str[0] the chunk.
  */
 enum ag_data_op {
@@ -77,6 +78,9 @@ enum ag_data_op {
 	AG_DATA_TLS_READ = 2,
 	AG_DATA_SEND = 3,
 	AG_DATA_RECV = 4,
+	/* No bytes: the TLS stream arg[0] (an AEAD context, see payload.bpf.c) goes on as
+	 * stream arg[1] (its socket's). */
+	AG_DATA_TLS_BIND = 5,
 };
 
 /* Bytes per AG_DATA record, and records per call: the rest of a call is cut (user space

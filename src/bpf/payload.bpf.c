@@ -6,6 +6,8 @@
  *
  *   TLS   uprobes on OpenSSL's SSL_write(_ex) and SSL_read(_ex), attached by user space to
  *         each libssl (or binary exporting them) the tree maps: the plaintext.
+ *   AEAD  uprobes on EVP_AEAD_CTX_seal and _open linked into an executable (rustls on
+ *         AWS-LC: Codex), where TLS 1.3 records are sealed and opened (see below).
  *   plain every call an HTTP client moves a TCP socket's bytes with, from the sensor's
  *         sys_exit program: write/send(to), writev, sendmsg, pwritev2; read/recv(from),
  *         readv, recvmsg, preadv2 (a buffer, or an iovec array walked in order).
@@ -48,11 +50,12 @@ struct {
 	__type(value, __u8);
 } streams SEC(".maps");
 
-/* An SSL_read(_ex) in flight, per thread: where the plaintext will be. */
+/* An SSL_read(_ex) or EVP_AEAD_CTX_open in flight, per thread: where the plaintext will be. */
 struct tls_read {
-	__u64 ssl;
+	__u64 ssl;		/* or the AEAD context */
 	__u64 buf;
-	__u64 readbytes;	/* SSL_read_ex's size_t *, or 0 for SSL_read */
+	__u64 readbytes;	/* SSL_read_ex's or EVP_AEAD_CTX_open's size_t *, or 0 for SSL_read */
+	__u64 aead;
 };
 
 struct {
@@ -153,6 +156,193 @@ static __always_inline __u64 wanted_bytes(__u64 ptr, const char *first, __u64 le
 	if (!state || *state == STREAM_TLS)
 		return 0;
 	return len;
+}
+
+/*
+ * TLS read through an AEAD: EVP_AEAD_CTX_seal and _open, where rustls on AWS-LC (or any
+ * TLS stack on BoringSSL's or AWS-LC's crypto) seals and opens each TLS 1.3 record. Only
+ * application data: the additional data is the record's header (17 03 03, then the
+ * ciphertext's length, which the call's lengths must give), and the plaintext ends with
+ * its content type, 0x17. Anything else sealed with an AEAD (handshake records, QUIC,
+ * files) does not look like that and is left.
+ *
+ * A context is one direction of one connection. It is tied to its socket by the thread's
+ * socket calls: a sealing context by the thread's next write, when that write starts with
+ * the record it sealed; an opening one by the TCP socket the thread read last. Its stream
+ * is the socket's address + 1 (the socket's own stream carries the ciphertext). Bytes a
+ * sealing context gave before its tie are under the context's address: user space moves
+ * them over when the tie is made (AG_DATA_TLS_BIND).
+ */
+#define AEAD_TAG 16		/* AES-GCM's and ChaCha20-Poly1305's, TLS 1.3's AEADs */
+#define AEAD_RECORD_MAX (16384 + 256 + AEAD_TAG)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct stream_key);	/* the context */
+	__type(value, __u64);		/* its stream */
+} aead_tied SEC(".maps");
+
+/* A thread's first sealed record since its last socket write: (context, record length). */
+struct aead_sealed {
+	__u64 ctx;
+	__u64 record;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct aead_sealed);
+} aead_sealed SEC(".maps");
+
+/* The stream of the TCP socket each thread of an AEAD-probed process read last. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} aead_read_last SEC(".maps");
+
+/* Processes whose AEAD probes have fired: only their socket reads are noted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} aead_procs SEC(".maps");
+
+/* The stack arguments of EVP_AEAD_CTX_seal and _open (the 7th to 10th), above the
+ * return address at entry. */
+struct aead_args {
+	__u64 in;
+	__u64 in_len;
+	__u64 ad;
+	__u64 ad_len;
+};
+
+/* Whether the call seals or opens a TLS 1.3 record of `len` ciphertext bytes (its
+ * additional data is that record's header); notes the process as AEAD-probed. */
+static __always_inline bool aead_record(struct pt_regs *ctx, struct aead_args *a, __u64 tag)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 h[5], one = 1;
+
+	if (bpf_probe_read_user(a, sizeof(*a), (const void *)(PT_REGS_SP(ctx) + 8)))
+		return false;
+	if (a->ad_len != 5 || a->in_len <= tag || a->in_len > AEAD_RECORD_MAX ||
+	    bpf_probe_read_user(h, sizeof(h), (const void *)a->ad))
+		return false;
+	if (h[0] != 0x17 || h[1] != 3 || h[2] != 3 ||
+	    (((__u64)h[3] << 8) | h[4]) != a->in_len + AEAD_TAG - tag)
+		return false;
+	if (!bpf_map_lookup_elem(&aead_procs, &tgid))
+		bpf_map_update_elem(&aead_procs, &tgid, &one, BPF_ANY);
+	return true;
+}
+
+/* Whether a record's plaintext of `n` bytes at `buf` is application data (its last byte,
+ * the content type, is 0x17). */
+static __always_inline bool aead_app_data(__u64 buf, __u64 n)
+{
+	__u8 type = 0;
+
+	return n && !bpf_probe_read_user(&type, 1, (const void *)(buf + n - 1)) && type == 0x17;
+}
+
+/* EVP_AEAD_CTX_seal's entry: the record's plaintext is `in`. */
+static __always_inline int aead_seal(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct stream_key k = { .ptr = PT_REGS_PARM1(ctx), .tgid = id >> 32 };
+	struct aead_sealed *p, n;
+	struct aead_args a;
+	__u64 *tied;
+
+	if (!aead_record(ctx, &a, 0) || !aead_app_data(a.in, a.in_len))
+		return 0;
+	tied = bpf_map_lookup_elem(&aead_tied, &k);
+	if (tied)
+		return on_payload(*tied, a.in, a.in_len - 1, AG_DATA_TLS_WRITE);
+	p = bpf_map_lookup_elem(&aead_sealed, &id);
+	if (!p || p->ctx != k.ptr) {
+		n.ctx = k.ptr;
+		n.record = a.in_len + AEAD_TAG;
+		bpf_map_update_elem(&aead_sealed, &id, &n, BPF_ANY);
+	}
+	return on_payload(k.ptr, a.in, a.in_len - 1, AG_DATA_TLS_WRITE);
+}
+
+/*
+ * A TCP socket call of the tree that moved bytes (`buf`, or `cnt` iovecs at `buf`): a write
+ * that starts with the record the thread sealed first since its last write ties that
+ * context to the socket; a read by an AEAD-probed process is noted for the opens that
+ * follow it. A function of its own, beside the payload's: its stack is not added to theirs.
+ */
+__hidden __noinline int on_aead_socket(__u64 sock, __u16 op, __u64 buf, __u64 cnt)
+{
+	__u64 id = bpf_get_current_pid_tgid(), to = sock + 1;
+	struct stream_key k = { .tgid = id >> 32 }, s = { .ptr = to, .tgid = id >> 32 };
+	struct aead_sealed *p, n;
+	struct ag_event *e;
+	struct iovec v;
+	__u8 h[5], *state, st;
+
+	if (!capture_payload)
+		return 0;
+	if (op == AG_DATA_RECV) {
+		if (bpf_map_lookup_elem(&aead_procs, &k.tgid))
+			bpf_map_update_elem(&aead_read_last, &id, &to, BPF_ANY);
+		return 0;
+	}
+	p = bpf_map_lookup_elem(&aead_sealed, &id);
+	if (!p)
+		return 0;
+	n = *p;
+	bpf_map_delete_elem(&aead_sealed, &id);
+	if (cnt) {
+		if (bpf_probe_read_user(&v, sizeof(v), (const void *)buf) || v.iov_len < 5)
+			return 0;
+		buf = (__u64)v.iov_base;
+	}
+	if (bpf_probe_read_user(h, sizeof(h), (const void *)buf) || h[0] != 0x17 || h[1] != 3 ||
+	    h[2] != 3 || (((__u64)h[3] << 8) | h[4]) != n.record)
+		return 0;
+	k.ptr = n.ctx;
+	bpf_map_update_elem(&aead_tied, &k, &to, BPF_ANY);
+	state = bpf_map_lookup_elem(&streams, &k);
+	if (state) {
+		st = *state;
+		bpf_map_update_elem(&streams, &s, &st, BPF_ANY);
+	}
+	e = ev_init(AG_DATA, AG_DATA_TLS_BIND, bpf_get_current_task_btf());
+	if (!e)
+		return 0;
+	e->h.arg[0] = n.ctx;
+	e->h.arg[1] = to;
+	ev_submit(e, 0, false);
+	return 0;
+}
+
+/* EVP_AEAD_CTX_open's return: `n` bytes of a record's plaintext at r->buf. */
+static __always_inline int aead_opened(struct tls_read *r, __u64 n)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct stream_key k = { .ptr = r->ssl, .tgid = id >> 32 };
+	__u64 *tied, *last, to;
+
+	if (n > AEAD_RECORD_MAX || !aead_app_data(r->buf, n))
+		return 0;
+	tied = bpf_map_lookup_elem(&aead_tied, &k);
+	if (!tied) {
+		last = bpf_map_lookup_elem(&aead_read_last, &id);
+		if (!last)
+			return 0;
+		to = *last;
+		bpf_map_update_elem(&aead_tied, &k, &to, BPF_ANY);
+		return on_payload(to, r->buf, n - 1, AG_DATA_TLS_READ);
+	}
+	return on_payload(*tied, r->buf, n - 1, AG_DATA_TLS_READ);
 }
 
 /* One call's bytes on a stream, in one buffer. */
@@ -269,6 +459,7 @@ __hidden __noinline int on_stream(__u16 op, long ret, int fd, __u64 buf, __u64 c
 	sock = fd_socket(task, fd);
 	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
 		return 0;
+	on_aead_socket((__u64)sock, op, buf, cnt);
 	if (cnt)
 		return on_payload_iov((__u64)sock, buf, cnt, ret, op);
 	return on_payload((__u64)sock, buf, ret, op);
@@ -279,6 +470,10 @@ __hidden __noinline int on_stream(__u16 op, long ret, int fd, __u64 buf, __u64 c
 #define TLS_WRITE_EX 2	/* SSL_write_ex(ssl, buf, size_t num, size_t *written) */
 #define TLS_READ 3	/* SSL_read(ssl, buf, int num) */
 #define TLS_READ_EX 4	/* SSL_read_ex(ssl, buf, size_t num, size_t *readbytes) */
+/* EVP_AEAD_CTX_seal and _open(ctx, out, size_t *out_len, max_out, nonce, nonce_len, in,
+ * in_len, ad, ad_len): seal's plaintext is `in` on entry, open's `out` on return. */
+#define TLS_SEAL 5
+#define TLS_OPEN 6
 
 /*
  * Entry of any of the four: a write's plaintext is there on entry; a read's is there on
@@ -294,8 +489,21 @@ static __always_inline int tls_enter(struct pt_regs *ctx)
 							    : (long)PT_REGS_PARM3(ctx);
 	struct tls_read r = { .ssl = (__u64)ssl, .buf = buf };
 
+	struct aead_args a;
+
 	if (!payload_in_scope())
 		return 0;
+	if (which == TLS_SEAL)
+		return aead_seal(ctx);
+	if (which == TLS_OPEN) {
+		/* The ciphertext holds the tag: open's additional data counts it. */
+		if (!aead_record(ctx, &a, AEAD_TAG))
+			return 0;
+		r.readbytes = PT_REGS_PARM3(ctx);
+		r.aead = 1;
+		bpf_map_update_elem(&tls_reads, &id, &r, BPF_ANY);
+		return 0;
+	}
 	if (which == TLS_WRITE || which == TLS_WRITE_EX) {
 		if (num > 0)
 			on_payload((__u64)ssl, buf, num, AG_DATA_TLS_WRITE);
@@ -307,7 +515,8 @@ static __always_inline int tls_enter(struct pt_regs *ctx)
 	return 0;
 }
 
-/* SSL_read returns the count; SSL_read_ex returns 1 and stores it through readbytes. */
+/* SSL_read returns the count; SSL_read_ex and EVP_AEAD_CTX_open return 1 and store it
+ * through readbytes. */
 static __always_inline int tls_exit(struct pt_regs *ctx)
 {
 	long ret = PT_REGS_RC(ctx);
@@ -323,7 +532,9 @@ static __always_inline int tls_exit(struct pt_regs *ctx)
 	} else if (ret > 0) {
 		n = ret;
 	}
-	if (n)
+	if (n && r->aead)
+		aead_opened(r, n);
+	else if (n)
 		on_payload(r->ssl, r->buf, n, AG_DATA_TLS_READ);
 	bpf_map_delete_elem(&tls_reads, &id);
 	return 0;

@@ -566,8 +566,12 @@ static __noinline int on_recv(struct recv_args *a)
 	sock = fd_socket(task, fd);
 	if (!sock)
 		return 0;
-	if (BPF_CORE_READ(sock, type) == SOCK_STREAM)
-		return a->nocopy ? 0 : on_payload((__u64)sock, buf, ret, AG_DATA_RECV);
+	if (BPF_CORE_READ(sock, type) == SOCK_STREAM) {
+		if (a->nocopy)
+			return 0;
+		on_aead_socket((__u64)sock, AG_DATA_RECV, buf, 0);
+		return on_payload((__u64)sock, buf, ret, AG_DATA_RECV);
+	}
 	if (BPF_CORE_READ(sock, type) != SOCK_DGRAM)
 		return 0;
 	e = ev_init(AG_DNS, AG_NET_SENDTO, task);

@@ -64,6 +64,8 @@ extern struct stats_map stats SEC(".maps");
 __hidden int on_payload(__u64 ptr, __u64 buf, __u64 len, __u16 op);
 /* A call on a TCP socket, at syscall exit: one buffer (cnt 0), or cnt iovecs at buf. */
 __hidden int on_stream(__u16 op, long ret, int fd, __u64 buf, __u64 cnt);
+/* The same call, for the AEAD probes: ties a sealing context to its socket, notes reads. */
+__hidden int on_aead_socket(__u64 sock, __u16 op, __u64 buf, __u64 cnt);
 /* A read or write of `n` bytes on fd, counted per open file (io.bpf.c). */
 __hidden int on_io(int fd, long n, bool out);
 /* Sends (sendmmsg) or receives (recvmmsg) of `n` messages: their bytes counted. */

@@ -100,7 +100,7 @@ fn tls_files(files: &[std::path::PathBuf]) -> i32 {
                 }
                 match t.entry {
                     Some(e) => println!("  the signature finds, as an entry for src/sensor/boring_builds.toml:\n\n{e}"),
-                    None if t.how.is_some() => println!("  the signature finds nothing"),
+                    None if t.known => println!("  the signature finds nothing"),
                     None => {}
                 }
             }

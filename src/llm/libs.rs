@@ -84,6 +84,8 @@ pub struct Coverage {
     /// HTTP answer. A file that only claims a known build's id is never covered by that.
     pub verify: super::verify::Verify,
     unverified: HashMap<u32, String>,
+    /// Processes that sent a TLS ClientHello before any probe of theirs went on.
+    early: HashSet<u32>,
     /// Files to put the probes on, for the record loop (which owns the sensor).
     pub to_attach: Vec<(String, u32, bool)>,
 }
@@ -163,6 +165,7 @@ impl Coverage {
                 out.extend(self.release(ev.pid));
                 self.covered.remove(&ev.pid);
                 self.unverified.remove(&ev.pid);
+                self.early.remove(&ev.pid);
             }
             _ => {}
         }
@@ -177,8 +180,20 @@ impl Coverage {
         if !self.covered.get(&pid).copied().unwrap_or(false)
             && self.said.insert((pid, "hello".into()))
         {
+            if !self.unverified.contains_key(&pid) {
+                self.early.insert(pid);
+            }
             self.held.entry(pid).or_default().push(note);
         }
+    }
+
+    /// Probes went on `path` for `pid`: if it had begun speaking TLS before (its first exec
+    /// of a file found by a search: the search takes a moment, the agent does not wait),
+    /// what it said until then is not visible, which is to be said (the detail of a note).
+    pub fn late(&mut self, pid: u32, path: &str) -> Option<String> {
+        self.early.remove(&pid).then(|| {
+            format!("began speaking TLS before the probes on {path} were on: what it sent and read until then is not visible (a later run of the same file is probed at its start)")
+        })
     }
 
     /// A file whose probes could not be tried (its process was gone): the next exec of it

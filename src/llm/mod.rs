@@ -252,6 +252,17 @@ impl Llm {
         }
     }
 
+    /// A TLS stream read through AEAD probes goes on under another key (its socket's, once
+    /// the kernel has tied its sealing context to it): what was read of it so far moves
+    /// along, so the answers read under the socket's key meet their requests.
+    pub fn tie(&mut self, pid: u32, from: u64, to: u64) {
+        // A socket already read is not restarted: a new context on it (a key update)
+        // begins mid-stream, and its bytes before the tie are lost either way.
+        if let Some(c) = self.conns.remove(&(pid, true, from)) {
+            self.conns.entry((pid, true, to)).or_insert(c);
+        }
+    }
+
     /// One chunk of payload; returns the LLM events it completed.
     pub fn payload(&mut self, p: Payload) -> Vec<Event> {
         let base = Origin {

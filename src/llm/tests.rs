@@ -451,3 +451,32 @@ fn a_handshake_record_inside_an_http_stream_is_not_a_hello() {
         "{evs:?}"
     );
 }
+
+#[test]
+fn a_stream_read_through_aead_probes_meets_its_answer_once_tied_to_its_socket() {
+    // The request is sealed before the kernel knows its socket: it comes under the sealing
+    // context's address (1); the tie moves it to the socket's stream (2), where the answer
+    // is read. Without the tie the answer would meet no request.
+    let tls = |write, stream, bytes: &[u8]| Payload {
+        tls: true,
+        exe: "/opt/codex".into(),
+        ..chunk(write, stream, bytes)
+    };
+    let mut llm = Llm::new(Options::default());
+    let req = messages_request(b"{\"model\": \"m\", \"messages\": [], \"stream\": true}");
+    assert_eq!(kinds(&llm.payload(tls(true, 1, &req))), ["llm.request"]);
+    llm.tie(10, 1, 2);
+    let mut answer = SSE_HEAD.to_vec();
+    answer.extend(sse("{\"type\": \"message_stop\"}"));
+    let mut evs = llm.payload(tls(false, 2, &answer));
+    evs.extend(llm.finish(Timestamp::default(), &|_| String::new()));
+    assert_eq!(exchanges(&evs).len(), 1, "{evs:?}");
+    assert!(
+        exchanges(&evs).iter().all(|(_, _, _, _, r)| *r > 0),
+        "the answer was read: {evs:?}"
+    );
+    // A tie of another process's context moves nothing.
+    llm.payload(tls(true, 3, &req));
+    llm.tie(11, 3, 4);
+    assert!(llm.conns.contains_key(&(10, true, 3)));
+}

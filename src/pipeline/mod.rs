@@ -101,6 +101,11 @@ impl Pipeline {
                     self.handle(ev);
                 }
             }
+            Ok(Record::Tie(pid, from, to)) => {
+                if let Some(l) = self.llm.as_mut() {
+                    l.tie(pid, from, to);
+                }
+            }
             Ok(Record::Io(r)) => {
                 // A socket is named as it was when first used: the DNS name then.
                 let r = match r {
@@ -216,6 +221,9 @@ impl Pipeline {
             llm.coverage.result(&path, r.is_ok() && !unverified);
             match r {
                 Ok(probes) => {
+                    if let Some(late) = llm.coverage.late(pid, &path) {
+                        notes.push((pid, TlsStatus::Uncovered, path.clone(), late));
+                    }
                     let mut detail = format!("TLS plaintext probed ({})", probes.funcs.join(", "));
                     if let Some(how) = &probes.how {
                         detail += &format!(": {how}");

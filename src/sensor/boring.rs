@@ -1,16 +1,23 @@
-//! BoringSSL linked into an executable without its symbols (Bun, and so Claude Code, a Bun
-//! executable): its SSL_write and SSL_read, which take and return what OpenSSL's do, found
-//! by what the code is. The probes then go on them as on a library's exported functions.
+//! TLS linked into an executable without its symbols, found by what the code is; the probes
+//! then go on the functions as on a library's exported ones. Two signatures, both of
+//! BoringSSL's code (AWS-LC is its fork):
 //!
-//! The signature: BoringSSL reports errors with OPENSSL_PUT_ERROR, which passes the library
-//! (ERR_LIB_SSL), the reason code and the source file's name as constants. SSL_write is the
-//! one function of ssl_lib.cc raising exactly {SHOULD_NOT_HAVE_BEEN_CALLED (its QUIC check,
-//! first), UNINITIALIZED, SSL_HANDSHAKE_FAILURE, BAD_LENGTH}; SSL_read raises only the
-//! first and calls ssl_read_impl, whose first two are UNINITIALIZED and
-//! SSL_HANDSHAKE_FAILURE. Reason codes, not line numbers: lines move between versions.
-//! Executables whose functions were found this way are kept by build id in
-//! boring_builds.toml (`agentguard doctor --tls FILE` prints an entry), which spares a
-//! known build the search.
+//! - BoringSSL's SSL_write and SSL_read (Bun, and so Claude Code, a Bun executable), which
+//!   take and return what OpenSSL's do.
+//! - EVP_AEAD_CTX_seal and _open of BoringSSL's or AWS-LC's crypto (rustls on aws-lc-rs, and
+//!   so Codex), which seal and open each TLS record (payload.bpf.c reads TLS 1.3's).
+//!
+//! Both report errors with OPENSSL_PUT_ERROR, which passes the library, the reason code and
+//! the source file's name as constants. SSL_write is the one function of ssl_lib.cc raising
+//! exactly {SHOULD_NOT_HAVE_BEEN_CALLED (its QUIC check, first), UNINITIALIZED,
+//! SSL_HANDSHAKE_FAILURE, BAD_LENGTH}; SSL_read raises only the first and calls
+//! ssl_read_impl, whose first two are UNINITIALIZED and SSL_HANDSHAKE_FAILURE.
+//! EVP_AEAD_CTX_seal is the one function of aead.c raising exactly {TOO_LARGE,
+//! BUFFER_TOO_SMALL, OUTPUT_ALIASES_INPUT}, in that order; EVP_AEAD_CTX_open the one whose
+//! first three are OUTPUT_ALIASES_INPUT, BAD_DECRYPT, BUFFER_TOO_SMALL. Reason codes, not
+//! line numbers: lines move between versions. Executables whose functions were found this
+//! way are kept by build id in boring_builds.toml (`agentguard doctor --tls FILE` prints an
+//! entry), which spares a known build the search.
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -25,11 +32,18 @@ const SHOULD_NOT_HAVE_BEEN_CALLED: u64 = 0x42;
 const UNINITIALIZED: u64 = 0xe2;
 const HANDSHAKE_FAILURE: u64 = 0xd7;
 const BAD_LENGTH: u64 = 0x6f;
-/// The source file whose error sites name the functions.
-const SOURCE: &[u8] = b"ssl/ssl_lib.cc\0";
-/// The most of a file's code the search reads: a tree can exec a file claiming any size (a
-/// sparse one), and the search runs in agentguard. Bun's code is about 130 MB.
-const CODE_MAX: u64 = 256 << 20;
+const LIB_CIPHER: u64 = 30;
+const BAD_DECRYPT: u64 = 0x65;
+const BUFFER_TOO_SMALL: u64 = 0x67;
+const OUTPUT_ALIASES_INPUT: u64 = 0x73;
+const TOO_LARGE: u64 = 0x75;
+/// The source files whose error sites name the functions, each signature's.
+const SSL_SOURCE: &[u8] = b"ssl/ssl_lib.cc\0";
+const AEAD_SOURCE: &[u8] = b"crypto/fipsmodule/cipher/aead.c\0";
+/// The most of a file's code the search reads, a piece at a time: a tree can exec a file
+/// claiming any size (a sparse one), and the search runs in agentguard. Bun's code is about
+/// 130 MB, Codex's 250 MB.
+const CODE_MAX: u64 = 1 << 30;
 /// The most of its read-only data scanned for the source's name, a piece at a time.
 const DATA_MAX: u64 = 1 << 30;
 const PIECE: usize = 16 << 20;
@@ -40,21 +54,42 @@ const SITES_MAX: usize = 1024;
 /// the sensor's events, so a tree that execs many such files cannot stall it for long.
 const SEARCHES_MAX: usize = 8;
 
-/// Where SSL_write and SSL_read are: file offsets, as uprobes take them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct Offsets {
-    pub ssl_write: u64,
-    pub ssl_read: u64,
+/// Which functions were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Library {
+    /// BoringSSL's SSL_write and SSL_read.
+    Boringssl,
+    /// EVP_AEAD_CTX_seal and _open (AWS-LC's, or BoringSSL's crypto).
+    Aead,
+}
+
+impl Library {
+    /// Its name in the table (boring_builds.toml).
+    pub fn key(self) -> &'static str {
+        match self {
+            Library::Boringssl => "boringssl",
+            Library::Aead => "aead",
+        }
+    }
+}
+
+/// Where the writing and the reading function are: file offsets, as uprobes take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Located {
+    pub library: Library,
+    pub write: u64,
+    pub read: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
-    pub offsets: Offsets,
+    pub at: Located,
     pub build_id: Option<String>,
     /// A known build's name, or None when the signature found them in this run.
     pub known: Option<String>,
     /// What the signature found, when it was searched for.
-    pub signature: Option<Offsets>,
+    pub signature: Option<Located>,
 }
 
 #[derive(Deserialize)]
@@ -69,7 +104,7 @@ struct Build {
     id: String,
     what: String,
     #[serde(flatten)]
-    offsets: Offsets,
+    at: Located,
 }
 
 fn known_builds() -> &'static [Build] {
@@ -82,10 +117,10 @@ fn known_builds() -> &'static [Build] {
     })
 }
 
-/// SSL_write and SSL_read in an executable with BoringSSL linked in: from the table of
-/// known builds, else by the signature (`search`: by the signature as well, to check the
-/// table). None when it has no BoringSSL (most files: only its read-only data is read to
-/// tell) or the signature does not single them out.
+/// The functions to probe in an executable with BoringSSL or AWS-LC linked in: from the
+/// table of known builds, else by a signature (`search`: by the signature as well, to check
+/// the table). None when it has neither (most files: only its read-only data is read to
+/// tell) or no signature singles them out.
 pub fn find(path: &Path, search: bool) -> Result<Option<Found>> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     // Headers through the cache; sections by bounded reads of our own (the cache keeps
@@ -101,44 +136,54 @@ pub fn find(path: &Path, search: bool) -> Result<Option<Found>> {
         .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>());
     // A build id is the file's to claim: a known build's offsets are taken only where its
     // bytes open functions, so a file that lies gets no probe inside an instruction.
-    let known = known_builds().iter().find(|b| {
-        Some(&b.id) == build_id.as_ref()
-            && opens_function(&raw, b.offsets.ssl_write)
-            && opens_function(&raw, b.offsets.ssl_read)
+    let opens = |at: &Located| opens_function(&raw, at.write) && opens_function(&raw, at.read);
+    let known = known_builds()
+        .iter()
+        .find(|b| Some(&b.id) == build_id.as_ref() && opens(&b.at))
+        .map(|b| (b.at, b.what.clone()));
+    // What an earlier run's search found in this very file, under the same condition.
+    let known = known.or_else(|| {
+        let kept = (!search).then(|| super::found::get(&raw)).flatten()?;
+        opens(&kept).then(|| (kept, "found by the search in an earlier run".to_string()))
     });
-    let signature = match (known, search) {
+    let signature = match (&known, search) {
         (Some(_), false) => None,
         _ => locate(&file, &raw)?,
     };
     Ok(match (known, signature) {
-        (Some(b), _) => Some(Found {
-            offsets: b.offsets,
+        (Some((at, what)), _) => Some(Found {
+            at,
             build_id,
-            known: Some(b.what.clone()),
+            known: Some(what),
             signature,
         }),
-        (None, Some(offsets)) => Some(Found {
-            offsets,
-            build_id,
-            known: None,
-            signature,
-        }),
+        (None, Some(at)) => {
+            super::found::put(&raw, at);
+            Some(Found {
+                at,
+                build_id,
+                known: None,
+                signature,
+            })
+        }
         (None, None) => None,
     })
 }
 
-/// The signature search (see the module's comment).
+/// The signature search (see the module's comment): BoringSSL's SSL functions where its
+/// ssl_lib.cc is named, else the AEAD's where aead.c is.
 fn locate<'a, R: object::ReadRef<'a>>(
     file: &object::File<'a, R>,
     raw: &std::fs::File,
-) -> Result<Option<Offsets>> {
+) -> Result<Option<Located>> {
     static SEARCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     if SEARCHES.load(std::sync::atomic::Ordering::Relaxed) >= SEARCHES_MAX {
         anyhow::bail!("not searched for BoringSSL's functions: {SEARCHES_MAX} searches were made in this run already");
     }
-    let Some(source) = source_string(file, raw)? else {
+    let [ssl, aead] = source_strings(file, raw, [SSL_SOURCE, AEAD_SOURCE])?;
+    if ssl.is_none() && aead.is_none() {
         return Ok(None);
-    };
+    }
     let Some(text) = file.section_by_name(".text") else {
         return Ok(None);
     };
@@ -146,14 +191,76 @@ fn locate<'a, R: object::ReadRef<'a>>(
         return Ok(None);
     };
     SEARCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let code = read_at(raw, off, size as usize).context("reading .text")?;
-    let code = code.as_slice();
-    let base = text.address();
-    // Reasons per function, in address order.
+    let text = (off, size, text.address());
+    let found = match ssl {
+        // No unwind table for the SSL functions: Bun's BoringSSL objects have no entries
+        // in it, so there an earlier function's start would be taken for theirs.
+        Some(source) => {
+            windows(raw, text, source)?.and_then(|parts| ssl_functions(&view(&parts, None), source))
+        }
+        None => None,
+    };
+    let found = match (found, aead) {
+        (Some(f), _) => Some(f),
+        (None, Some(source)) => {
+            let starts = unwind_starts(file, raw);
+            windows(raw, text, source)?
+                .and_then(|parts| aead_functions(&view(&parts, starts.as_deref()), source))
+        }
+        (None, None) => None,
+    };
+    let Some((library, w, r)) = found else {
+        return Ok(None);
+    };
+    let (Some(write), Some(read)) = (file_offset(file, w), file_offset(file, r)) else {
+        return Ok(None);
+    };
+    Ok(Some(Located {
+        library,
+        write,
+        read,
+    }))
+}
+
+/// A part of an executable's code read: its bytes, and their address.
+type Part = (Vec<u8>, u64);
+
+/// Code views of the parts of it read, with where functions start.
+fn view<'a>(parts: &'a [Part], starts: Option<&'a [u64]>) -> Vec<Code<'a>> {
+    parts
+        .iter()
+        .map(|(bytes, base)| Code {
+            bytes,
+            base: *base,
+            starts,
+        })
+        .collect()
+}
+
+/// An executable's code: its bytes, their address, and where its functions start when its
+/// unwind table says (sorted).
+#[derive(Clone, Copy)]
+struct Code<'a> {
+    bytes: &'a [u8],
+    base: u64,
+    starts: Option<&'a [u64]>,
+}
+
+/// Reasons per function, in address order, of the error sites naming `source` in `lib`.
+fn reasons(codes: &[Code], source: u64, lib: u64) -> BTreeMap<u64, Vec<u64>> {
     let mut funcs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for (f, reason) in error_sites(code, base, source) {
-        funcs.entry(f).or_default().push(reason);
+    for code in codes {
+        for (f, reason) in error_sites(code, source, lib) {
+            funcs.entry(f).or_default().push(reason);
+        }
     }
+    funcs
+}
+
+/// BoringSSL's SSL_write and SSL_read: exactly one of each, or nothing (a probe on the
+/// wrong function is worse than none).
+fn ssl_functions(codes: &[Code], source: u64) -> Option<(Library, u64, u64)> {
+    let funcs = reasons(codes, source, LIB_SSL);
     let mut write_set = [
         SHOULD_NOT_HAVE_BEEN_CALLED,
         UNINITIALIZED,
@@ -179,29 +286,69 @@ fn locate<'a, R: object::ReadRef<'a>>(
         .iter()
         .filter(|(f, r)| {
             r.as_slice() == [SHOULD_NOT_HAVE_BEEN_CALLED]
-                && calls(code, base, **f, 0x200).any(|t| impls.contains(&t))
+                && codes
+                    .iter()
+                    .find(|c| c.base <= **f && **f < c.base + c.bytes.len() as u64)
+                    .is_some_and(|c| calls(c, **f, 0x200).any(|t| impls.contains(&t)))
         })
         .map(|(f, _)| *f)
         .collect();
-    // Exactly one of each, or nothing: a probe on the wrong function is worse than none.
-    let ([w], [r]) = (writes.as_slice(), reads.as_slice()) else {
-        return Ok(None);
-    };
-    let (Some(ssl_write), Some(ssl_read)) = (file_offset(file, *w), file_offset(file, *r)) else {
-        return Ok(None);
-    };
-    Ok(Some(Offsets {
-        ssl_write,
-        ssl_read,
-    }))
+    match (writes.as_slice(), reads.as_slice()) {
+        ([w], [r]) => Some((Library::Boringssl, *w, *r)),
+        _ => None,
+    }
 }
 
-/// The address of the NUL-terminated name ending in ssl/ssl_lib.cc (a relative path whose
-/// prefix varies by build), in the file's read-only data, read a piece at a time.
-fn source_string<'a, R: object::ReadRef<'a>>(
+/// EVP_AEAD_CTX_seal and _open: exactly one of each, or nothing.
+fn aead_functions(codes: &[Code], source: u64) -> Option<(Library, u64, u64)> {
+    let funcs = reasons(codes, source, LIB_CIPHER);
+    let one = |want: &dyn Fn(&[u64]) -> bool| {
+        let mut it = funcs.iter().filter(|(_, r)| want(r)).map(|(f, _)| *f);
+        match (it.next(), it.next()) {
+            (Some(f), None) => Some(f),
+            _ => None,
+        }
+    };
+    let seal = one(&|r| r == [TOO_LARGE, BUFFER_TOO_SMALL, OUTPUT_ALIASES_INPUT])?;
+    let open = one(&|r| r.starts_with(&[OUTPUT_ALIASES_INPUT, BAD_DECRYPT, BUFFER_TOO_SMALL]))?;
+    Some((Library::Aead, seal, open))
+}
+
+/// Where functions start, from the binary search table of .eh_frame_hdr (each FDE's
+/// initial location), when it has the usual encoding; sorted.
+fn unwind_starts<'a, R: object::ReadRef<'a>>(
     file: &object::File<'a, R>,
     raw: &std::fs::File,
-) -> Result<Option<u64>> {
+) -> Option<Vec<u64>> {
+    let sec = file.section_by_name(".eh_frame_hdr")?;
+    let (off, size) = sec.file_range().filter(|&(_, size)| size <= 64 << 20)?;
+    let d = read_at(raw, off, size as usize).ok()?;
+    // version 1; eh_frame_ptr a signed 4-byte value; fde_count udata4; the table
+    // datarel|sdata4 pairs (initial location, FDE), relative to the section's start.
+    if d.len() < 12 || d[0] != 1 || d[1] & 0x0f != 0x0b || d[2] != 0x03 || d[3] != 0x3b {
+        return None;
+    }
+    let count = u32::from_le_bytes(d[8..12].try_into().ok()?) as usize;
+    let table = d.get(12..12 + count.checked_mul(8)?)?;
+    let mut starts: Vec<u64> = table
+        .chunks_exact(8)
+        .map(|e| {
+            let loc = i32::from_le_bytes(e[..4].try_into().expect("4 bytes"));
+            sec.address().wrapping_add(loc as i64 as u64)
+        })
+        .collect();
+    starts.sort_unstable();
+    Some(starts)
+}
+
+/// The address of each NUL-terminated name ending in `names` (relative paths whose prefix
+/// varies by build), in the file's read-only data, read a piece at a time.
+fn source_strings<'a, R: object::ReadRef<'a>, const N: usize>(
+    file: &object::File<'a, R>,
+    raw: &std::fs::File,
+    names: [&[u8]; N],
+) -> Result<[Option<u64>; N]> {
+    let mut found = [None; N];
     let mut budget = DATA_MAX;
     for sec in file.sections() {
         if !matches!(
@@ -221,19 +368,28 @@ fn source_string<'a, R: object::ReadRef<'a>>(
         while at < size {
             let len = (size - at).min(PIECE as u64 + OVERLAP);
             let data = read_at(raw, off + at, len as usize).context("reading read-only data")?;
-            for end in memchr::memmem::find_iter(&data, SOURCE) {
-                // Back to the string's first byte: the NUL before it.
-                let Some(nul) = data[..end].iter().rposition(|&b| b == 0) else {
+            for (name, slot) in names.iter().zip(found.iter_mut()) {
+                if slot.is_some() {
                     continue;
-                };
-                if data[nul + 1..end].iter().all(|b| b.is_ascii_graphic()) {
-                    return Ok(Some(sec.address() + at + nul as u64 + 1));
                 }
+                for end in memchr::memmem::find_iter(&data, name) {
+                    // Back to the string's first byte: the NUL before it.
+                    let Some(nul) = data[..end].iter().rposition(|&b| b == 0) else {
+                        continue;
+                    };
+                    if data[nul + 1..end].iter().all(|b| b.is_ascii_graphic()) {
+                        *slot = Some(sec.address() + at + nul as u64 + 1);
+                        break;
+                    }
+                }
+            }
+            if found.iter().all(Option::is_some) {
+                return Ok(found);
             }
             at += PIECE as u64;
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// `len` bytes of the file at `off`; short where the file is.
@@ -241,7 +397,7 @@ fn read_at(f: &std::fs::File, off: u64, len: usize) -> std::io::Result<Vec<u8>> 
     use std::io::{Read, Seek, SeekFrom};
     let mut f = f;
     f.seek(SeekFrom::Start(off))?;
-    let mut buf = Vec::with_capacity(len.min(CODE_MAX as usize));
+    let mut buf = Vec::with_capacity(len.min(PIECE + 4096));
     f.take(len as u64).read_to_end(&mut buf)?;
     Ok(buf)
 }
@@ -273,42 +429,22 @@ const ARGS: [[Register; 2]; 6] = [
 ];
 
 /// Error sites naming the source: (function, reason) of each ERR_put_error call whose file
-/// argument is `source` and whose library is SSL, in address order. The file name is
+/// argument is `source` and whose library is `lib`, in address order. The file name is
 /// loaded as an immediate (`mov r32, imm32`, non-PIE) or rip-relative (`lea r64, [rip+d]`,
 /// PIE); the library is the first argument, the reason the one before the file (the order
 /// changed between BoringSSL versions: lib, reason, file, line or lib, 0, reason, file,
 /// line). Each function is decoded from its start, so constants loaded before the file's
 /// name count too.
-fn error_sites(code: &[u8], base: u64, source: u64) -> Vec<(u64, u64)> {
-    let mut refs = Vec::new();
-    if let Ok(imm) = u32::try_from(source) {
-        for i in memchr::memmem::find_iter(code, &imm.to_le_bytes()) {
-            match (
-                i.checked_sub(2).map(|j| code[j]),
-                i.checked_sub(1).map(|j| code[j]),
-            ) {
-                (Some(0x41), Some(0xb8..=0xbf)) => refs.push(i - 2),
-                (_, Some(0xb8..=0xbf)) => refs.push(i - 1),
-                _ => {}
-            }
-        }
-    }
-    for i in 3..code.len().saturating_sub(4) {
-        if code[i - 2] == 0x8d && matches!(code[i - 3], 0x48 | 0x4c) && code[i - 1] & 0xc7 == 0x05 {
-            let d = i32::from_le_bytes(code[i..i + 4].try_into().unwrap());
-            if (base + i as u64 + 4).wrapping_add(d as i64 as u64) == source {
-                refs.push(i - 3);
-            }
-        }
-    }
+fn error_sites(c: &Code, source: u64, lib: u64) -> Vec<(u64, u64)> {
+    let (code, base) = (c.bytes, c.base);
+    let refs = refs(code, base, source);
     if refs.len() > SITES_MAX {
         return Vec::new(); // not BoringSSL as it is known: no search of unbounded cost
     }
     // The sites by function: each function is decoded once, from its start.
     let mut by_func: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for at in refs {
-        let ip = base + at as u64;
-        if let Some(f) = function_start(code, base, ip) {
+    for ip in refs {
+        if let Some(f) = function_start(c, ip) {
             by_func.entry(f).or_default().push(ip);
         }
     }
@@ -326,8 +462,10 @@ fn error_sites(code: &[u8], base: u64, source: u64) -> Vec<(u64, u64)> {
                 Mnemonic::Call | Mnemonic::Jmp | Mnemonic::Ret
             ) {
                 if let Some(k @ 1..) = file_arg.take() {
-                    if let (Some(LIB_SSL), Some(reason)) = (vals[0], vals[k - 1]) {
-                        out.push((f, reason));
+                    if let (Some(l), Some(reason)) = (vals[0], vals[k - 1]) {
+                        if l == lib {
+                            out.push((f, reason));
+                        }
                     }
                 }
                 vals = [None; 6];
@@ -358,8 +496,97 @@ fn error_sites(code: &[u8], base: u64, source: u64) -> Vec<(u64, u64)> {
     out
 }
 
-/// The start of the function holding `at`: the nearest 16-byte boundary that `starts` one.
-fn function_start(code: &[u8], base: u64, at: u64) -> Option<u64> {
+/// Addresses of the instructions in `code` (at `base`) that load `source`'s address: as an
+/// immediate (`mov r32, imm32`, non-PIE) or rip-relative (`lea r64, [rip+d]`, PIE).
+fn refs(code: &[u8], base: u64, source: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    if let Ok(imm) = u32::try_from(source) {
+        for i in memchr::memmem::find_iter(code, &imm.to_le_bytes()) {
+            match (
+                i.checked_sub(2).map(|j| code[j]),
+                i.checked_sub(1).map(|j| code[j]),
+            ) {
+                (Some(0x41), Some(0xb8..=0xbf)) => out.push(base + i as u64 - 2),
+                (_, Some(0xb8..=0xbf)) => out.push(base + i as u64 - 1),
+                _ => {}
+            }
+        }
+    }
+    // REX.W 8d /r with a rip-relative operand, then the displacement: found by its opcode
+    // byte, which memchr finds fast.
+    for k in memchr::memchr_iter(0x8d, code) {
+        let (Some(&rex), Some(&modrm), Some(d)) = (
+            k.checked_sub(1).map(|j| &code[j]),
+            code.get(k + 1),
+            code.get(k + 2..k + 6),
+        ) else {
+            continue;
+        };
+        if matches!(rex, 0x48 | 0x4c) && modrm & 0xc7 == 0x05 {
+            let d = i32::from_le_bytes(d.try_into().expect("4 bytes"));
+            if (base + k as u64 + 6).wrapping_add(d as i64 as u64) == source {
+                out.push(base + k as u64 - 1);
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The parts of the code (.text at `text`: file offset, size, address) around the
+/// instructions that load `source`'s address, found by reading it a piece at a time: each
+/// part's bytes, and its address. The instructions are grouped where they lie within
+/// `GAP` of each other (a source file's functions lie together; an immediate that merely
+/// equals the address lies anywhere). None when there are more than SITES_MAX.
+fn windows(
+    raw: &std::fs::File,
+    (off, size, base): (u64, u64, u64),
+    source: u64,
+) -> Result<Option<Vec<Part>>> {
+    const GAP: u64 = 1 << 20;
+    // Pieces overlap by an instruction's length, so one across two is whole in one.
+    const OVERLAP: u64 = 16;
+    let mut found = std::collections::BTreeSet::new();
+    let mut at = 0;
+    while at < size {
+        let len = (size - at).min(PIECE as u64 + OVERLAP);
+        let piece = read_at(raw, off + at, len as usize).context("reading .text")?;
+        found.extend(refs(&piece, base + at, source));
+        if found.len() > SITES_MAX {
+            return Ok(None); // not BoringSSL as it is known: no search of unbounded cost
+        }
+        at += PIECE as u64;
+    }
+    let mut groups: Vec<(u64, u64)> = Vec::new();
+    for r in found {
+        match groups.last_mut() {
+            Some((_, hi)) if r - *hi <= GAP => *hi = r,
+            _ => groups.push((r, r)),
+        }
+    }
+    let mut out = Vec::new();
+    for (lo, hi) in groups {
+        // Back far enough for function_start, on for the decoding past the last site and
+        // SSL_read's calls.
+        let lo = lo.saturating_sub(0x10010).max(base);
+        let hi = (hi + 0x1000).min(base + size);
+        let bytes = read_at(raw, off + (lo - base), (hi - lo) as usize).context("reading .text")?;
+        out.push((bytes, lo));
+    }
+    Ok(Some(out))
+}
+
+/// The start of the function holding `at`: by the unwind table where the code has one,
+/// else the nearest 16-byte boundary that `starts` one.
+fn function_start(c: &Code, at: u64) -> Option<u64> {
+    let (code, base) = (c.bytes, c.base);
+    if let Some(starts) = c.starts {
+        let i = starts.partition_point(|&s| s <= at);
+        return i
+            .checked_sub(1)
+            .map(|i| starts[i])
+            .filter(|&s| s >= base && at - s < 0x10000);
+    }
     let mut p = at & !15;
     while p + 0x4000 > at && p > base {
         let o = (p - base) as usize;
@@ -372,9 +599,9 @@ fn function_start(code: &[u8], base: u64, at: u64) -> Option<u64> {
 }
 
 /// Targets of direct calls (`call rel32`) in the first `len` bytes of the function at `f`.
-fn calls(code: &[u8], base: u64, f: u64, len: usize) -> impl Iterator<Item = u64> + '_ {
-    let o = (f - base) as usize;
-    let body = &code[o..(o + len).min(code.len())];
+fn calls<'a>(c: &Code<'a>, f: u64, len: usize) -> impl Iterator<Item = u64> + 'a {
+    let o = (f - c.base) as usize;
+    let body = &c.bytes[o..(o + len).min(c.bytes.len())];
     (0..body.len().saturating_sub(5)).filter_map(move |k| {
         (body[k] == 0xe8).then(|| {
             let d = i32::from_le_bytes(body[k + 1..k + 5].try_into().unwrap());
@@ -401,14 +628,18 @@ mod tests {
         assert!(!t.build.is_empty());
         for b in &t.build {
             assert_eq!(b.id.len(), 40, "{}: a GNU build id in hex", b.what);
-            assert_ne!(b.offsets.ssl_write, b.offsets.ssl_read);
+            assert_ne!(b.at.write, b.at.read);
         }
     }
 
     /// An error site as the compiler emits it (newer order: lib, 0, reason, file, line),
     /// then the call.
     fn site(reason: u8, file: u32) -> Vec<u8> {
-        let mut c = vec![0xbf, 16, 0, 0, 0]; // mov edi, 16
+        lib_site(16, reason, file)
+    }
+
+    fn lib_site(lib: u8, reason: u8, file: u32) -> Vec<u8> {
+        let mut c = vec![0xbf, lib, 0, 0, 0]; // mov edi, lib
         c.extend([0x31, 0xf6]); // xor esi, esi
         c.extend([0xba, reason, 0, 0, 0]); // mov edx, reason
         c.push(0xb9); // mov ecx, file
@@ -426,7 +657,83 @@ mod tests {
         // Another file's: not a site.
         code.extend(site(0xe2, file + 1));
         // Both in the function after the padding; one names the file.
-        assert_eq!(error_sites(&code, 0x1000, file as u64), [(0x1010, 0x42)]);
-        assert_eq!(function_start(&code, 0x1000, 0x1000 + 40), Some(0x1010));
+        let c = Code {
+            bytes: &code,
+            base: 0x1000,
+            starts: None,
+        };
+        assert_eq!(error_sites(&c, file as u64, LIB_SSL), [(0x1010, 0x42)]);
+        assert_eq!(error_sites(&c, file as u64, LIB_CIPHER), []);
+        assert_eq!(function_start(&c, 0x1000 + 40), Some(0x1010));
+        // By the unwind table where there is one.
+        let c = Code {
+            starts: Some(&[0x1000, 0x1018]),
+            ..c
+        };
+        assert_eq!(function_start(&c, 0x1000 + 40), Some(0x1018));
+    }
+
+    /// A function at a 16-byte boundary after int3 padding, raising CIPHER's `reasons`
+    /// naming `file`.
+    fn function(code: &mut Vec<u8>, reasons: &[u8], file: u32) -> u64 {
+        while !code.len().is_multiple_of(16) || code.last() != Some(&0xcc) {
+            code.push(0xcc);
+        }
+        let at = code.len() as u64;
+        code.extend([0x55, 0x48, 0x89, 0xe5]); // push rbp; mov rbp, rsp
+        for &r in reasons {
+            code.extend(lib_site(LIB_CIPHER as u8, r, file));
+        }
+        code.push(0xc3);
+        at
+    }
+
+    #[test]
+    fn the_aead_signature_singles_out_seal_and_open_or_finds_nothing() {
+        let file = 0x40_2000;
+        let base = 0x1000;
+        let mut code = vec![0xcc; 16];
+        let seal_scatter = function(&mut code, &[0x70, 0x73], file);
+        let seal = function(&mut code, &[0x75, 0x67, 0x73], file);
+        let open = function(&mut code, &[0x73, 0x65, 0x67, 0x73, 0x68], file);
+        function(&mut code, &[0x73, 0x68], file);
+        let c = Code {
+            bytes: &code,
+            base,
+            starts: None,
+        };
+        assert_ne!(seal_scatter, seal);
+        assert_eq!(
+            aead_functions(&[c], file as u64),
+            Some((Library::Aead, base + seal, base + open))
+        );
+        // By the unwind table's starts too.
+        let starts = [base + 16, base + seal_scatter, base + seal, base + open];
+        let c = Code {
+            starts: Some(&starts),
+            ..c
+        };
+        assert_eq!(
+            aead_functions(&[c], file as u64),
+            Some((Library::Aead, base + seal, base + open))
+        );
+        // Two functions that look like seal: neither is taken.
+        function(&mut code, &[0x75, 0x67, 0x73], file);
+        let c = Code {
+            bytes: &code,
+            base,
+            starts: None,
+        };
+        assert_eq!(aead_functions(&[c], file as u64), None);
+    }
+
+    #[test]
+    fn references_are_found_by_their_encoding() {
+        // lea rax, [rip+d] at 0x1000 naming 0x2000; mov ecx, 0x2000; and a lea elsewhere.
+        let mut code = vec![0x48, 0x8d, 0x05];
+        code.extend((0x2000i32 - 0x1007).to_le_bytes());
+        code.extend([0xb9, 0x00, 0x20, 0, 0]);
+        code.extend([0x4c, 0x8d, 0x0d, 0, 0, 0, 0]);
+        assert_eq!(refs(&code, 0x1000, 0x2000), [0x1000, 0x1007]);
     }
 }

@@ -21,6 +21,9 @@ const HDR: usize = std::mem::size_of::<ag_hdr>();
 pub enum Record {
     Event(Event),
     Data(crate::llm::Payload),
+    /// A TLS stream read through AEAD probes, under its context's address until now, goes
+    /// on under its socket's (payload.bpf.c): (process, from, to).
+    Tie(u32, u64, u64),
     /// A kernel byte count (io.bpf.c), for the pipeline to pair with the file it named.
     Io(IoRecord),
 }
@@ -197,6 +200,9 @@ impl Decoder {
             ag_kind::AG_DENY => Kind::Deny(self.deny(&h, strs)),
             ag_kind::AG_DATA => {
                 let op = ag_data_op(h.op as u32);
+                if op == ag_data_op::AG_DATA_TLS_BIND {
+                    return Ok(Record::Tie(h.tgid, h.arg[0], h.arg[1]));
+                }
                 return Ok(Record::Data(crate::llm::Payload {
                     ts: self.wall_time(h.ts),
                     pid: h.tgid,

@@ -3,6 +3,7 @@
 mod boring;
 pub mod decode;
 mod elfsym;
+mod found;
 
 use crate::skel::sensor as skel;
 
@@ -178,7 +179,7 @@ impl<'obj> Sensor<'obj> {
         let enter: Vec<(u64, u64)> = found.iter().map(|x| (x.1, x.2)).collect();
         let exit: Vec<(u64, u64)> = found
             .iter()
-            .filter(|x| x.2 >= 3)
+            .filter(|x| reads(x.2))
             .map(|x| (x.1, x.2))
             .collect();
         // Loaded only where the kernel takes multi-uprobe programs (see load).
@@ -201,7 +202,7 @@ impl<'obj> Sensor<'obj> {
                 continue;
             };
             links.push(l);
-            if cookie >= 3 {
+            if reads(cookie) {
                 match attach_at(&p.tls_exit_one, path, off, cookie, true) {
                     Some(l) => links.push(l),
                     None => continue,
@@ -209,11 +210,16 @@ impl<'obj> Sensor<'obj> {
             }
             names.push(func);
         }
-        let has = |f| names.contains(&f);
-        if !(has("SSL_write") || has("SSL_write_ex")) || !(has("SSL_read") || has("SSL_read_ex")) {
+        let has = |read: bool| {
+            found
+                .iter()
+                .any(|x| reads(x.2) == read && names.contains(&x.0))
+        };
+        if !has(false) || !has(true) {
             bail!(
-                "{}: the uprobes on SSL_write/SSL_read would not attach\n{}",
+                "{}: the uprobes on {} would not attach\n{}",
                 named.display(),
+                found.iter().map(|x| x.0).collect::<Vec<_>>().join("/"),
                 libbpf_log_tail()
             );
         }
@@ -361,6 +367,8 @@ pub struct TlsFunctions {
     pub entry: Option<String>,
     /// The table and the signature disagree: the table's offsets are used.
     pub disagree: bool,
+    /// The table of known builds has the file.
+    pub known: bool,
 }
 
 /// Where OpenSSL's SSL_write and SSL_read are in a file (the _ex variants too when it has
@@ -388,33 +396,57 @@ pub fn tls_functions(path: &std::path::Path, search: bool) -> Result<TlsFunction
             how: None,
             entry: None,
             disagree: false,
+            known: false,
         });
     }
     let Some(b) = boring::find(path, search)? else {
         bail!("exports no SSL_write/SSL_read to probe");
     };
     let id = b.build_id.as_deref().unwrap_or("none");
-    let how = match &b.known {
-        Some(what) => format!("BoringSSL linked in, a known build: {what}"),
-        None => format!("BoringSSL linked in, found by its signature (build id {id})"),
+    let what = match b.at.library {
+        boring::Library::Boringssl => "BoringSSL linked in",
+        boring::Library::Aead => "BoringSSL's or AWS-LC's AEAD linked in (TLS 1.3 records)",
     };
-    let entry = b.signature.map(|o| {
+    let how = match &b.known {
+        Some(known) => format!("{what}, a known build: {known}"),
+        None if b.build_id.is_none() => {
+            format!("{what}, found by its signature (no build id: searched for at every exec)")
+        }
+        None => format!("{what}, found by its signature (build id {id})"),
+    };
+    // A file without a build id (Codex's) is searched at every exec: no entry keys it.
+    let entry = b.signature.filter(|_| b.build_id.is_some()).map(|o| {
         format!(
-            "[[build]]\nid = \"{id}\"\nwhat = \"{}\"\nssl_write = {:#x}\nssl_read = {:#x}\n",
+            "[[build]]\nid = \"{id}\"\nlibrary = \"{}\"\nwhat = \"{}\"\nwrite = {:#x}\nread = {:#x}\n",
+            o.library.key(),
             path.display(),
-            o.ssl_write,
-            o.ssl_read
+            o.write,
+            o.read
         )
     });
-    Ok(TlsFunctions {
-        disagree: b.known.is_some() && b.signature.is_some_and(|o| o != b.offsets),
-        found: vec![
-            ("SSL_write", b.offsets.ssl_write, 1),
-            ("SSL_read", b.offsets.ssl_read, 3),
+    let found = match b.at.library {
+        boring::Library::Boringssl => {
+            vec![("SSL_write", b.at.write, 1), ("SSL_read", b.at.read, 3)]
+        }
+        boring::Library::Aead => vec![
+            ("EVP_AEAD_CTX_seal", b.at.write, 5),
+            ("EVP_AEAD_CTX_open", b.at.read, 6),
         ],
+    };
+    Ok(TlsFunctions {
+        disagree: b.known.is_some() && b.signature.is_some_and(|o| o != b.at),
+        known: b.known.is_some(),
+        found,
         how: Some(how),
         entry,
     })
+}
+
+/// Whether the function an attach cookie names reads (its plaintext is there at its
+/// return, which gets a probe too): SSL_read, SSL_read_ex, EVP_AEAD_CTX_open
+/// (payload.bpf.c's TLS_READ, TLS_READ_EX, TLS_OPEN).
+fn reads(cookie: u64) -> bool {
+    matches!(cookie, 3 | 4 | 6)
 }
 
 /// Uprobes (or, with `retprobe`, uretprobes) on those of `funcs` (name, attach cookie)

@@ -1,0 +1,175 @@
+//! What the signature search (boring.rs) found in executables the table of known builds
+//! does not hold, kept across runs: the search reads the whole executable (Codex's 250 MB
+//! take about 0.15 s), and an agent connects within a fraction of a second of its exec, so
+//! its first calls would go by before the probes are on. The next run finds the file here.
+//!
+//! A file is known by what its inode says (device, inode, size, modification and change
+//! times): the change time moves with any write to it. What is kept here is still the
+//! tree's to write (it may run as root): an entry is used only where its offsets open
+//! functions, and what probes placed without symbols read is verified (llm::verify).
+//!
+//! The file: AGENTGUARD_TLS_CACHE, else $XDG_CACHE_HOME/agentguard/tls.toml, else
+//! ~/.cache/agentguard/tls.toml; AGENTGUARD_TLS_CACHE set empty keeps nothing.
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::boring::Located;
+
+/// Entries kept at most: the oldest go first.
+const ENTRIES_MAX: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Entry {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+    ctime: i64,
+    ctime_nsec: i64,
+    #[serde(flatten)]
+    at: Located,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Kept {
+    #[serde(default)]
+    file: Vec<Entry>,
+}
+
+/// Where the cache is; None when it is turned off or there is no home to keep it in.
+fn location() -> Option<PathBuf> {
+    let env = |k| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(v) = std::env::var_os("AGENTGUARD_TLS_CACHE") {
+        return (!v.is_empty()).then(|| PathBuf::from(v));
+    }
+    let dir = env("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(dir.join("agentguard/tls.toml"))
+}
+
+fn key(f: &std::fs::File, at: Located) -> Option<Entry> {
+    let m = f.metadata().ok()?;
+    Some(Entry {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime: m.mtime(),
+        mtime_nsec: m.mtime_nsec(),
+        ctime: m.ctime(),
+        ctime_nsec: m.ctime_nsec(),
+        at,
+    })
+}
+
+fn read(path: &std::path::Path) -> Kept {
+    // A cache that does not parse is rebuilt, not an error: it only saves time.
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| toml::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// What an earlier search found in this file, unless it changed since.
+pub fn get(f: &std::fs::File) -> Option<Located> {
+    get_in(&location()?, f)
+}
+
+fn get_in(path: &std::path::Path, f: &std::fs::File) -> Option<Located> {
+    let probe = key(
+        f,
+        Located {
+            library: super::boring::Library::Boringssl,
+            write: 0,
+            read: 0,
+        },
+    )?;
+    read(path)
+        .file
+        .into_iter()
+        .find(|e| {
+            Entry {
+                at: probe.at,
+                ..e.clone()
+            } == probe
+        })
+        .map(|e| e.at)
+}
+
+/// Keeps what a search found in this file. Failing to keep it costs only time: said on
+/// standard error, never fatal.
+pub fn put(f: &std::fs::File, at: Located) {
+    if let Some(path) = location() {
+        put_in(&path, f, at);
+    }
+}
+
+fn put_in(path: &std::path::Path, f: &std::fs::File, at: Located) {
+    let Some(entry) = key(f, at) else {
+        return;
+    };
+    let mut kept = read(path);
+    kept.file
+        .retain(|e| (e.dev, e.ino) != (entry.dev, entry.ino));
+    kept.file.push(entry);
+    let over = kept.file.len().saturating_sub(ENTRIES_MAX);
+    kept.file.drain(..over);
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let text = toml::to_string(&kept).map_err(std::io::Error::other)?;
+        // Whole or not at all: another run may be reading it.
+        let tmp = path.with_extension(format!("toml.{}", std::process::id()));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        eprintln!(
+            "agentguard: warning: cannot keep the TLS functions found in {} ({e}): the next run searches again",
+            path.display()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sensor::boring::Library;
+
+    #[test]
+    fn a_search_is_kept_for_the_same_file_until_it_changes() {
+        let d = std::env::temp_dir().join(format!("agentguard-found-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let cache = d.join("cache/tls.toml");
+        let exe = d.join("exe");
+        std::fs::write(&exe, b"code").unwrap();
+        let other = d.join("other");
+        std::fs::write(&other, b"code").unwrap();
+        let at = Located {
+            library: Library::Aead,
+            write: 0x10,
+            read: 0x20,
+        };
+        let open = |p: &std::path::Path| std::fs::File::open(p).unwrap();
+        assert_eq!(get_in(&cache, &open(&exe)), None);
+        put_in(&cache, &open(&exe), at);
+        assert_eq!(get_in(&cache, &open(&exe)), Some(at));
+        // Another file with the same bytes is another inode.
+        assert_eq!(get_in(&cache, &open(&other)), None);
+        // A write changes the file (here its size; always its change time, though two
+        // writes within a clock tick can share one): what was found no longer holds.
+        std::fs::write(&exe, b"other code").unwrap();
+        assert_eq!(get_in(&cache, &open(&exe)), None);
+        // A cache that does not parse is started again.
+        std::fs::write(&cache, "not toml [").unwrap();
+        assert_eq!(get_in(&cache, &open(&exe)), None);
+        put_in(&cache, &open(&exe), at);
+        assert_eq!(get_in(&cache, &open(&exe)), Some(at));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
