@@ -406,6 +406,37 @@ fn codex_over_https_its_calls_read_through_the_aead_linked_in() {
     let tls = certs(&d);
     let (m, url) = serve(&command(s), Some(&tls));
     let (cmd, work) = codex(&d, &url, Some(&tls.0));
+    let exe = "x86_64-unknown-linux-musl/bin/codex";
+
+    // With nothing kept from an earlier search, the probes go on once the search at its
+    // exec ends, which may be after Codex began speaking: then that is said, never passed
+    // over in silence. And what the search found is kept.
+    let fresh = d.join("fresh-cache.toml");
+    let (prof, events) = (d.join("first.toml"), d.join("first.jsonl"));
+    let out = Command::new(BIN)
+        .env("AGENTGUARD_TLS_CACHE", &fresh)
+        .args(["record", "-o"])
+        .arg(&prof)
+        .arg("--events")
+        .arg(&events)
+        .arg("--")
+        .args(&cmd)
+        .output()
+        .unwrap();
+    let first = read_outputs(out, &prof, &events);
+    let late = first
+        .stderr()
+        .lines()
+        .any(|l| l.contains("warning:") && l.contains("began speaking TLS before the probes"));
+    let seen = first.kind("llm.request").len();
+    assert!(
+        late || seen >= 2,
+        "{seen} calls seen, no warning:\n{}",
+        first.stderr()
+    );
+    let kept = std::fs::read_to_string(&fresh).unwrap();
+    assert!(kept.contains("library = \"aead\""), "{kept}");
+
     let run = record(&d, &[], &strs(&cmd));
     check(
         &run,
@@ -414,7 +445,6 @@ fn codex_over_https_its_calls_read_through_the_aead_linked_in() {
         (m.port, s),
         &work,
     );
-    let exe = "x86_64-unknown-linux-musl/bin/codex";
     let probed = run
         .kind("tls")
         .into_iter()
@@ -425,6 +455,46 @@ fn codex_over_https_its_calls_read_through_the_aead_linked_in() {
             .as_str()
             .unwrap()
             .contains("EVP_AEAD_CTX_seal, EVP_AEAD_CTX_open"),
+        "{probed:#}"
+    );
+    // Found by the runs before: kept in the cache, which the code confirmed.
+    assert!(
+        probed["detail"].as_str().unwrap().contains("earlier run"),
+        "{probed:#}"
+    );
+    // A cache that names other offsets (the tree can write it) is not taken: the search
+    // runs again.
+    let kept = std::fs::read_to_string(&fresh).unwrap();
+    let forged = kept
+        .lines()
+        .map(|l| match l.strip_prefix("write = ") {
+            Some(n) => format!("write = {}", n.parse::<u64>().unwrap() + 16),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&fresh, forged).unwrap();
+    let out = Command::new(BIN)
+        .env("AGENTGUARD_TLS_CACHE", &fresh)
+        .args(["record", "-q", "-o"])
+        .arg(&prof)
+        .arg("--events")
+        .arg(&events)
+        .arg("--")
+        .args(&cmd)
+        .output()
+        .unwrap();
+    let again = read_outputs(out, &prof, &events);
+    let probed = again
+        .kind("tls")
+        .into_iter()
+        .find(|t| t["status"] == "covered" && t["library"].as_str().unwrap().ends_with(exe))
+        .unwrap_or_else(|| panic!("probed again: {:#?}", again.kind("tls")));
+    assert!(
+        probed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("found by its signature"),
         "{probed:#}"
     );
     assert!(

@@ -167,11 +167,12 @@ static __always_inline __u64 wanted_bytes(__u64 ptr, const char *first, __u64 le
  * files) does not look like that and is left.
  *
  * A context is one direction of one connection. It is tied to its socket by the thread's
- * socket calls: a sealing context by the thread's next write, when that write starts with
- * the record it sealed; an opening one by the TCP socket the thread read last. Its stream
- * is the socket's address + 1 (the socket's own stream carries the ciphertext). Bytes a
- * sealing context gave before its tie are under the context's address: user space moves
- * them over when the tie is made (AG_DATA_TLS_BIND).
+ * socket calls: a sealing context by the thread's next write that starts with the record it
+ * sealed; an opening one by the TCP socket the thread read last. Its stream is the socket's
+ * address + 1 (the socket's own stream carries the ciphertext). Bytes a sealing context gave
+ * before its tie are under the context's address (or its old socket's, when a context's
+ * address is reused by another connection): user space moves them over when the tie is
+ * made (AG_DATA_TLS_BIND).
  */
 #define AEAD_TAG 16		/* AES-GCM's and ChaCha20-Poly1305's, TLS 1.3's AEADs */
 #define AEAD_RECORD_MAX (16384 + 256 + AEAD_TAG)
@@ -183,10 +184,12 @@ struct {
 	__type(value, __u64);		/* its stream */
 } aead_tied SEC(".maps");
 
-/* A thread's first sealed record since its last socket write: (context, record length). */
+/* A thread's first sealed record since its last socket write that carried one: its
+ * context, the record's length, and the stream its plaintext went to. */
 struct aead_sealed {
 	__u64 ctx;
 	__u64 record;
+	__u64 key;
 };
 
 struct {
@@ -241,36 +244,54 @@ static __always_inline bool aead_record(struct pt_regs *ctx, struct aead_args *a
 	return true;
 }
 
-/* Whether a record's plaintext of `n` bytes at `buf` is application data (its last byte,
- * the content type, is 0x17). */
-static __always_inline bool aead_app_data(__u64 buf, __u64 n)
-{
-	__u8 type = 0;
+/* Zeros of padding looked through for a record's content type (RFC 8446 5.4). */
+#define AEAD_PAD_MAX 32
 
-	return n && !bpf_probe_read_user(&type, 1, (const void *)(buf + n - 1)) && type == 0x17;
+/* The length of a record's content: its plaintext of `n` bytes at `buf` is the content,
+ * the content type, then zeros of padding. 0 unless the type is application data (23)
+ * within the last AEAD_PAD_MAX bytes (more padding than that is left unread). */
+static __always_inline __u64 aead_content(__u64 buf, __u64 n)
+{
+	__u8 tail[AEAD_PAD_MAX] = {};
+	__u64 k = n < AEAD_PAD_MAX ? n : AEAD_PAD_MAX;
+	int i;
+
+	if (!k || k > AEAD_PAD_MAX || bpf_probe_read_user(tail, k, (const void *)(buf + n - k)))
+		return 0;
+	for (i = AEAD_PAD_MAX - 1; i >= 0; i--) {
+		if (i >= k || !tail[i])
+			continue;
+		return tail[i] == 0x17 ? n - k + i : 0;
+	}
+	return 0;
 }
 
-/* EVP_AEAD_CTX_seal's entry: the record's plaintext is `in`. */
+/* EVP_AEAD_CTX_seal's entry: the record's plaintext is `in`. Its context's next record
+ * written by this thread is awaited even when the context is tied: a context's address
+ * reused by another connection is tied again to its socket. */
 static __always_inline int aead_seal(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct stream_key k = { .ptr = PT_REGS_PARM1(ctx), .tgid = id >> 32 };
 	struct aead_sealed *p, n;
 	struct aead_args a;
-	__u64 *tied;
+	__u64 *tied, len, key;
 
-	if (!aead_record(ctx, &a, 0) || !aead_app_data(a.in, a.in_len))
+	if (!aead_record(ctx, &a, 0))
+		return 0;
+	len = aead_content(a.in, a.in_len);
+	if (!len)
 		return 0;
 	tied = bpf_map_lookup_elem(&aead_tied, &k);
-	if (tied)
-		return on_payload(*tied, a.in, a.in_len - 1, AG_DATA_TLS_WRITE);
+	key = tied ? *tied : k.ptr;
 	p = bpf_map_lookup_elem(&aead_sealed, &id);
 	if (!p || p->ctx != k.ptr) {
 		n.ctx = k.ptr;
 		n.record = a.in_len + AEAD_TAG;
+		n.key = key;
 		bpf_map_update_elem(&aead_sealed, &id, &n, BPF_ANY);
 	}
-	return on_payload(k.ptr, a.in, a.in_len - 1, AG_DATA_TLS_WRITE);
+	return on_payload(key, a.in, len, AG_DATA_TLS_WRITE);
 }
 
 /*
@@ -299,17 +320,21 @@ __hidden __noinline int on_aead_socket(__u64 sock, __u16 op, __u64 buf, __u64 cn
 	if (!p)
 		return 0;
 	n = *p;
-	bpf_map_delete_elem(&aead_sealed, &id);
 	if (cnt) {
 		if (bpf_probe_read_user(&v, sizeof(v), (const void *)buf) || v.iov_len < 5)
 			return 0;
 		buf = (__u64)v.iov_base;
 	}
+	/* Another write (another socket's, or not this record) leaves it awaited. */
 	if (bpf_probe_read_user(h, sizeof(h), (const void *)buf) || h[0] != 0x17 || h[1] != 3 ||
 	    h[2] != 3 || (((__u64)h[3] << 8) | h[4]) != n.record)
 		return 0;
+	bpf_map_delete_elem(&aead_sealed, &id);
+	if (n.key == to)
+		return 0;	/* tied to this socket already */
 	k.ptr = n.ctx;
 	bpf_map_update_elem(&aead_tied, &k, &to, BPF_ANY);
+	k.ptr = n.key;
 	state = bpf_map_lookup_elem(&streams, &k);
 	if (state) {
 		st = *state;
@@ -318,31 +343,38 @@ __hidden __noinline int on_aead_socket(__u64 sock, __u16 op, __u64 buf, __u64 cn
 	e = ev_init(AG_DATA, AG_DATA_TLS_BIND, bpf_get_current_task_btf());
 	if (!e)
 		return 0;
-	e->h.arg[0] = n.ctx;
+	e->h.arg[0] = n.key;
 	e->h.arg[1] = to;
 	ev_submit(e, 0, false);
 	return 0;
 }
 
-/* EVP_AEAD_CTX_open's return: `n` bytes of a record's plaintext at r->buf. */
+/* EVP_AEAD_CTX_open's return: `n` bytes of a record's plaintext at r->buf. Its stream is
+ * the socket the thread read last (a record is opened in the same poll that read it),
+ * else the one its context was tied to. */
 static __always_inline int aead_opened(struct tls_read *r, __u64 n)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct stream_key k = { .ptr = r->ssl, .tgid = id >> 32 };
-	__u64 *tied, *last, to;
+	__u64 *tied, *last, to, len;
 
-	if (n > AEAD_RECORD_MAX || !aead_app_data(r->buf, n))
+	if (n > AEAD_RECORD_MAX)
+		return 0;
+	len = aead_content(r->buf, n);
+	if (!len)
 		return 0;
 	tied = bpf_map_lookup_elem(&aead_tied, &k);
-	if (!tied) {
-		last = bpf_map_lookup_elem(&aead_read_last, &id);
-		if (!last)
-			return 0;
+	last = bpf_map_lookup_elem(&aead_read_last, &id);
+	if (last) {
 		to = *last;
-		bpf_map_update_elem(&aead_tied, &k, &to, BPF_ANY);
-		return on_payload(to, r->buf, n - 1, AG_DATA_TLS_READ);
+		if (!tied || *tied != to)
+			bpf_map_update_elem(&aead_tied, &k, &to, BPF_ANY);
+	} else if (tied) {
+		to = *tied;
+	} else {
+		return 0;
 	}
-	return on_payload(*tied, r->buf, n - 1, AG_DATA_TLS_READ);
+	return on_payload(to, r->buf, len, AG_DATA_TLS_READ);
 }
 
 /* One call's bytes on a stream, in one buffer. */

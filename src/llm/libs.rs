@@ -2,7 +2,7 @@
 //! plaintext of: the ones that mapped a library it probes. The rest are said, not skipped.
 use std::collections::{HashMap, HashSet};
 
-use crate::event::{Event, Kind, Proto, Tls, TlsStatus};
+use crate::event::{Event, Kind, Proto, Timestamp, Tls, TlsStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lib {
@@ -86,6 +86,9 @@ pub struct Coverage {
     unverified: HashMap<u32, String>,
     /// Processes that sent a TLS ClientHello before any probe of theirs went on.
     early: HashSet<u32>,
+    /// When probes went on each process's image, and on which file: a ClientHello read
+    /// later may still have been sent before.
+    probed_at: HashMap<u32, (Timestamp, String)>,
     /// Files to put the probes on, for the record loop (which owns the sensor).
     pub to_attach: Vec<(String, u32, bool)>,
 }
@@ -166,6 +169,7 @@ impl Coverage {
                 self.covered.remove(&ev.pid);
                 self.unverified.remove(&ev.pid);
                 self.early.remove(&ev.pid);
+                self.probed_at.remove(&ev.pid);
             }
             _ => {}
         }
@@ -175,25 +179,42 @@ impl Coverage {
     /// A TLS ClientHello the process sent on a socket (`note` says so): unless a probe on
     /// its image works, its TLS is its own, linked in. Held like another library's note,
     /// since the probes on the executable itself may still be going on.
-    pub fn hello(&mut self, note: Event) {
+    /// Returns the note to say now when the hello was sent before the probes on the
+    /// process went on (`late`).
+    pub fn hello(&mut self, note: Event) -> Option<Event> {
         let pid = note.pid;
-        if !self.covered.get(&pid).copied().unwrap_or(false)
-            && self.said.insert((pid, "hello".into()))
+        if self.covered.get(&pid).copied().unwrap_or(false)
+            || !self.said.insert((pid, "hello".into()))
         {
-            if !self.unverified.contains_key(&pid) {
-                self.early.insert(pid);
-            }
-            self.held.entry(pid).or_default().push(note);
+            return None;
         }
+        let late = match self.probed_at.get(&pid) {
+            Some((at, path)) if note.ts < *at => Some(Event {
+                kind: Kind::Tls(Tls {
+                    status: TlsStatus::Uncovered,
+                    library: path.clone(),
+                    detail: late(path),
+                }),
+                cause: None,
+                ..note.clone()
+            }),
+            Some(_) => None,
+            None => {
+                self.early.insert(pid);
+                None
+            }
+        };
+        self.held.entry(pid).or_default().push(note);
+        late
     }
 
-    /// Probes went on `path` for `pid`: if it had begun speaking TLS before (its first exec
-    /// of a file found by a search: the search takes a moment, the agent does not wait),
-    /// what it said until then is not visible, which is to be said (the detail of a note).
-    pub fn late(&mut self, pid: u32, path: &str) -> Option<String> {
-        self.early.remove(&pid).then(|| {
-            format!("began speaking TLS before the probes on {path} were on: what it sent and read until then is not visible (a later run of the same file is probed at its start)")
-        })
+    /// Probes went on `path` for `pid` at `at`: if it had begun speaking TLS before (its
+    /// first exec of a file found by a search: the search takes a moment, the agent does
+    /// not wait), what it said until then is not visible, which is to be said (the detail
+    /// of a note).
+    pub fn late(&mut self, pid: u32, path: &str, at: Timestamp) -> Option<String> {
+        self.probed_at.insert(pid, (at, path.to_string()));
+        self.early.remove(&pid).then(|| late(path))
     }
 
     /// A file whose probes could not be tried (its process was gone): the next exec of it
@@ -255,6 +276,11 @@ impl Coverage {
         pids.sort();
         pids.into_iter().flat_map(|p| self.release(p)).collect()
     }
+}
+
+/// What a process that spoke TLS before its probes went on (on `path`) is told.
+fn late(path: &str) -> String {
+    format!("began speaking TLS before the probes on {path} were on: what it sent and read until then is not visible (a later run of the same file is probed at its start)")
 }
 
 #[cfg(test)]
@@ -352,6 +378,30 @@ mod tests {
         c.hello(hello(9, "/opt/bun"));
         c.verified("/opt/bun");
         assert_eq!(uncovered(&c.finish()), [7]);
+    }
+
+    #[test]
+    fn a_hello_sent_before_the_probes_went_on_is_said() {
+        let mut c = Coverage::default();
+        let t = |s| Timestamp::new(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        let at = |pid, s| Event {
+            ts: t(s),
+            ..hello(pid, "/opt/codex")
+        };
+        // Read before the probes went on: said when they do.
+        assert!(c.hello(at(7, 5)).is_none());
+        assert!(c.late(7, "/opt/codex", t(10)).is_some());
+        // Read after they went on, but sent before: said at once, once.
+        assert!(c.late(8, "/opt/codex", t(10)).is_none());
+        let note = c.hello(at(8, 5)).expect("said");
+        assert!(
+            matches!(&note.kind, Kind::Tls(t) if t.status == TlsStatus::Uncovered && t.detail.starts_with("began speaking TLS before the probes on /opt/codex")),
+            "{note:?}"
+        );
+        assert!(c.hello(at(8, 6)).is_none());
+        // Sent after: nothing to say.
+        assert!(c.late(9, "/opt/codex", t(10)).is_none());
+        assert!(c.hello(at(9, 20)).is_none());
     }
 
     #[test]

@@ -282,12 +282,12 @@ impl Llm {
                 if !h.alpn.is_empty() {
                     to += &format!(" (offering {})", h.alpn.join(", "));
                 }
-                self.coverage.hello(base.event(Kind::Tls(Tls {
+                let late = self.coverage.hello(base.event(Kind::Tls(Tls {
                     status: TlsStatus::Uncovered,
                     library: p.exe.clone(),
                     detail: format!("speaks TLS{to} through no library agentguard probes (TLS linked into the executable): its plaintext is not visible"),
                 })));
-                return Vec::new();
+                return late.into_iter().collect();
             }
         }
         if p.write && p.offset == 0 && p.bytes.starts_with(b"PRI * HTTP/2") {

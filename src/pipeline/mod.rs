@@ -221,7 +221,8 @@ impl Pipeline {
             llm.coverage.result(&path, r.is_ok() && !unverified);
             match r {
                 Ok(probes) => {
-                    if let Some(late) = llm.coverage.late(pid, &path) {
+                    let now = self.decoder.wall_time(mono_now());
+                    if let Some(late) = llm.coverage.late(pid, &path, now) {
                         notes.push((pid, TlsStatus::Uncovered, path.clone(), late));
                     }
                     let mut detail = format!("TLS plaintext probed ({})", probes.funcs.join(", "));

@@ -141,14 +141,22 @@ pub fn find(path: &Path, search: bool) -> Result<Option<Found>> {
         .iter()
         .find(|b| Some(&b.id) == build_id.as_ref() && opens(&b.at))
         .map(|b| (b.at, b.what.clone()));
-    // What an earlier run's search found in this very file, under the same condition.
+    // What an earlier run's search found in this very file, if the code says the same.
     let known = known.or_else(|| {
-        let kept = (!search).then(|| super::found::get(&raw)).flatten()?;
-        opens(&kept).then(|| (kept, "found by the search in an earlier run".to_string()))
+        let (kept, source) = (!search).then(|| super::found::get(&raw)).flatten()?;
+        confirms(&file, &raw, &kept, source).then(|| {
+            (
+                kept,
+                "this file, found by the search in an earlier run".to_string(),
+            )
+        })
     });
-    let signature = match (&known, search) {
-        (Some(_), false) => None,
-        _ => locate(&file, &raw)?,
+    let (signature, source) = match (&known, search) {
+        (Some(_), false) => (None, None),
+        _ => match locate(&file, &raw)? {
+            Some((at, source)) => (Some(at), Some(source)),
+            None => (None, None),
+        },
     };
     Ok(match (known, signature) {
         (Some((at, what)), _) => Some(Found {
@@ -158,7 +166,9 @@ pub fn find(path: &Path, search: bool) -> Result<Option<Found>> {
             signature,
         }),
         (None, Some(at)) => {
-            super::found::put(&raw, at);
+            if let Some(source) = source {
+                super::found::put(&raw, at, source);
+            }
             Some(Found {
                 at,
                 build_id,
@@ -175,7 +185,7 @@ pub fn find(path: &Path, search: bool) -> Result<Option<Found>> {
 fn locate<'a, R: object::ReadRef<'a>>(
     file: &object::File<'a, R>,
     raw: &std::fs::File,
-) -> Result<Option<Located>> {
+) -> Result<Option<(Located, u64)>> {
     static SEARCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     if SEARCHES.load(std::sync::atomic::Ordering::Relaxed) >= SEARCHES_MAX {
         anyhow::bail!("not searched for BoringSSL's functions: {SEARCHES_MAX} searches were made in this run already");
@@ -195,9 +205,9 @@ fn locate<'a, R: object::ReadRef<'a>>(
     let found = match ssl {
         // No unwind table for the SSL functions: Bun's BoringSSL objects have no entries
         // in it, so there an earlier function's start would be taken for theirs.
-        Some(source) => {
-            windows(raw, text, source)?.and_then(|parts| ssl_functions(&view(&parts, None), source))
-        }
+        Some(source) => windows(raw, text, source)?
+            .and_then(|parts| ssl_functions(&view(&parts, None), source))
+            .map(|f| (f, source)),
         None => None,
     };
     let found = match (found, aead) {
@@ -206,20 +216,94 @@ fn locate<'a, R: object::ReadRef<'a>>(
             let starts = unwind_starts(file, raw);
             windows(raw, text, source)?
                 .and_then(|parts| aead_functions(&view(&parts, starts.as_deref()), source))
+                .map(|f| (f, source))
         }
         (None, None) => None,
     };
-    let Some((library, w, r)) = found else {
+    let Some(((library, w, r), source)) = found else {
         return Ok(None);
     };
     let (Some(write), Some(read)) = (file_offset(file, w), file_offset(file, r)) else {
         return Ok(None);
     };
-    Ok(Some(Located {
-        library,
-        write,
-        read,
-    }))
+    Ok(Some((
+        Located {
+            library,
+            write,
+            read,
+        },
+        source,
+    )))
+}
+
+/// Whether what an earlier run found in this file (kept by found.rs, which the tree can
+/// write) is what the signature would find: the source file's name is at `source`, and
+/// each function raises what its part in the signature says, naming it. So a kept entry
+/// can put a probe nowhere else, whatever it says.
+fn confirms<'a, R: object::ReadRef<'a>>(
+    file: &object::File<'a, R>,
+    raw: &std::fs::File,
+    at: &Located,
+    source: u64,
+) -> bool {
+    let (name, lib) = match at.library {
+        Library::Boringssl => (SSL_SOURCE, LIB_SSL),
+        Library::Aead => (AEAD_SOURCE, LIB_CIPHER),
+    };
+    let Some(text) = file_offset(file, source).and_then(|o| read_at(raw, o, 4096).ok()) else {
+        return false;
+    };
+    let Some(nul) = text.iter().position(|&b| b == 0) else {
+        return false;
+    };
+    if !text[..=nul].ends_with(name) || !text[..nul].iter().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
+    let starts = match at.library {
+        Library::Aead => unwind_starts(file, raw),
+        Library::Boringssl => None,
+    };
+    let reasons_at = |off: u64| -> Option<Vec<u64>> {
+        let addr = address_of(file, off)?;
+        let bytes = read_at(raw, off.checked_sub(16)?, 0x4010).ok()?;
+        let code = Code {
+            bytes: &bytes,
+            base: addr - 16,
+            starts: starts.as_deref(),
+        };
+        reasons(&[code], source, lib).remove(&addr)
+    };
+    let (Some(w), Some(r)) = (reasons_at(at.write), reasons_at(at.read)) else {
+        return false;
+    };
+    match at.library {
+        Library::Boringssl => is_ssl_write(&w) && r == [SHOULD_NOT_HAVE_BEEN_CALLED],
+        Library::Aead => is_seal(&w) && is_open(&r),
+    }
+}
+
+/// BoringSSL's SSL_write: exactly its four reasons, its QUIC check first.
+fn is_ssl_write(r: &[u64]) -> bool {
+    let mut want = [
+        SHOULD_NOT_HAVE_BEEN_CALLED,
+        UNINITIALIZED,
+        HANDSHAKE_FAILURE,
+        BAD_LENGTH,
+    ];
+    want.sort();
+    let mut s = r.to_vec();
+    s.sort();
+    r.first() == Some(&SHOULD_NOT_HAVE_BEEN_CALLED) && s == want
+}
+
+/// EVP_AEAD_CTX_seal: exactly its three reasons, in order.
+fn is_seal(r: &[u64]) -> bool {
+    r == [TOO_LARGE, BUFFER_TOO_SMALL, OUTPUT_ALIASES_INPUT]
+}
+
+/// EVP_AEAD_CTX_open: its first three reasons, in order.
+fn is_open(r: &[u64]) -> bool {
+    r.starts_with(&[OUTPUT_ALIASES_INPUT, BAD_DECRYPT, BUFFER_TOO_SMALL])
 }
 
 /// A part of an executable's code read: its bytes, and their address.
@@ -261,20 +345,9 @@ fn reasons(codes: &[Code], source: u64, lib: u64) -> BTreeMap<u64, Vec<u64>> {
 /// wrong function is worse than none).
 fn ssl_functions(codes: &[Code], source: u64) -> Option<(Library, u64, u64)> {
     let funcs = reasons(codes, source, LIB_SSL);
-    let mut write_set = [
-        SHOULD_NOT_HAVE_BEEN_CALLED,
-        UNINITIALIZED,
-        HANDSHAKE_FAILURE,
-        BAD_LENGTH,
-    ];
-    write_set.sort();
     let writes: Vec<u64> = funcs
         .iter()
-        .filter(|(_, r)| {
-            let mut s = r.to_vec();
-            s.sort();
-            r.first() == Some(&SHOULD_NOT_HAVE_BEEN_CALLED) && s == write_set
-        })
+        .filter(|(_, r)| is_ssl_write(r))
         .map(|(f, _)| *f)
         .collect();
     let impls: Vec<u64> = funcs
@@ -309,8 +382,8 @@ fn aead_functions(codes: &[Code], source: u64) -> Option<(Library, u64, u64)> {
             _ => None,
         }
     };
-    let seal = one(&|r| r == [TOO_LARGE, BUFFER_TOO_SMALL, OUTPUT_ALIASES_INPUT])?;
-    let open = one(&|r| r.starts_with(&[OUTPUT_ALIASES_INPUT, BAD_DECRYPT, BUFFER_TOO_SMALL]))?;
+    let seal = one(&is_seal)?;
+    let open = one(&is_open)?;
     Some((Library::Aead, seal, open))
 }
 
@@ -544,6 +617,7 @@ fn windows(
     source: u64,
 ) -> Result<Option<Vec<Part>>> {
     const GAP: u64 = 1 << 20;
+    const WINDOWS_MAX: u64 = 64 << 20;
     // Pieces overlap by an instruction's length, so one across two is whole in one.
     const OVERLAP: u64 = 16;
     let mut found = std::collections::BTreeSet::new();
@@ -565,11 +639,18 @@ fn windows(
         }
     }
     let mut out = Vec::new();
+    let mut total = 0;
     for (lo, hi) in groups {
         // Back far enough for function_start, on for the decoding past the last site and
         // SSL_read's calls.
         let lo = lo.saturating_sub(0x10010).max(base);
         let hi = (hi + 0x1000).min(base + size);
+        // Sites strewn so that the parts would be larger than any library's error sites
+        // need: not the code the signature knows.
+        total += hi - lo;
+        if total > WINDOWS_MAX {
+            return Ok(None);
+        }
         let bytes = read_at(raw, off + (lo - base), (hi - lo) as usize).context("reading .text")?;
         out.push((bytes, lo));
     }
@@ -607,6 +688,14 @@ fn calls<'a>(c: &Code<'a>, f: u64, len: usize) -> impl Iterator<Item = u64> + 'a
             let d = i32::from_le_bytes(body[k + 1..k + 5].try_into().unwrap());
             (f + k as u64 + 5).wrapping_add(d as i64 as u64)
         })
+    })
+}
+
+/// A file offset's virtual address, through the loadable segments.
+fn address_of<'a, R: object::ReadRef<'a>>(file: &object::File<'a, R>, off: u64) -> Option<u64> {
+    file.segments().find_map(|s| {
+        let (start, size) = s.file_range();
+        (start <= off && off < start.checked_add(size)?).then(|| s.address() + (off - start))
     })
 }
 

@@ -5,8 +5,12 @@
 //!
 //! A file is known by what its inode says (device, inode, size, modification and change
 //! times): the change time moves with any write to it. What is kept here is still the
-//! tree's to write (it may run as root): an entry is used only where its offsets open
-//! functions, and what probes placed without symbols read is verified (llm::verify).
+//! tree's to write (it may run as root): an entry is used only where the file's code says
+//! the same as the search would (boring::confirms: the source file's name at the address
+//! kept, each function raising what its part in the signature does), and what probes
+//! placed without symbols read is verified (llm::verify). The cache is read without
+//! following a symbolic link, only when it is a regular file, and at most CACHE_MAX bytes;
+//! it is written through a new file of its own, never through one that exists.
 //!
 //! The file: AGENTGUARD_TLS_CACHE, else $XDG_CACHE_HOME/agentguard/tls.toml, else
 //! ~/.cache/agentguard/tls.toml; AGENTGUARD_TLS_CACHE set empty keeps nothing.
@@ -19,6 +23,8 @@ use super::boring::Located;
 
 /// Entries kept at most: the oldest go first.
 const ENTRIES_MAX: usize = 64;
+/// The most of the cache read: a few hundred bytes an entry.
+const CACHE_MAX: u64 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Entry {
@@ -29,6 +35,8 @@ struct Entry {
     mtime_nsec: i64,
     ctime: i64,
     ctime_nsec: i64,
+    /// The address of the source file's name the functions' error sites give.
+    source: u64,
     #[serde(flatten)]
     at: Located,
 }
@@ -51,7 +59,7 @@ fn location() -> Option<PathBuf> {
     Some(dir.join("agentguard/tls.toml"))
 }
 
-fn key(f: &std::fs::File, at: Located) -> Option<Entry> {
+fn key(f: &std::fs::File, at: Located, source: u64) -> Option<Entry> {
     let m = f.metadata().ok()?;
     Some(Entry {
         dev: m.dev(),
@@ -61,24 +69,37 @@ fn key(f: &std::fs::File, at: Located) -> Option<Entry> {
         mtime_nsec: m.mtime_nsec(),
         ctime: m.ctime(),
         ctime_nsec: m.ctime_nsec(),
+        source,
         at,
     })
 }
 
 fn read(path: &std::path::Path) -> Kept {
-    // A cache that does not parse is rebuilt, not an error: it only saves time.
-    std::fs::read_to_string(path)
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not through a link, not a FIFO's wait, not more than a cache holds.
+    let text = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
         .ok()
-        .and_then(|t| toml::from_str(&t).ok())
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
+        .and_then(|f| {
+            let mut t = String::new();
+            f.take(CACHE_MAX).read_to_string(&mut t).ok().map(|_| t)
+        });
+    // A cache that does not parse is rebuilt, not an error: it only saves time.
+    text.and_then(|t| toml::from_str(&t).ok())
         .unwrap_or_default()
 }
 
-/// What an earlier search found in this file, unless it changed since.
-pub fn get(f: &std::fs::File) -> Option<Located> {
+/// What an earlier search found in this file, unless it changed since: the functions,
+/// and the address of the source file's name.
+pub fn get(f: &std::fs::File) -> Option<(Located, u64)> {
     get_in(&location()?, f)
 }
 
-fn get_in(path: &std::path::Path, f: &std::fs::File) -> Option<Located> {
+fn get_in(path: &std::path::Path, f: &std::fs::File) -> Option<(Located, u64)> {
     let probe = key(
         f,
         Located {
@@ -86,6 +107,7 @@ fn get_in(path: &std::path::Path, f: &std::fs::File) -> Option<Located> {
             write: 0,
             read: 0,
         },
+        0,
     )?;
     read(path)
         .file
@@ -93,22 +115,23 @@ fn get_in(path: &std::path::Path, f: &std::fs::File) -> Option<Located> {
         .find(|e| {
             Entry {
                 at: probe.at,
+                source: 0,
                 ..e.clone()
             } == probe
         })
-        .map(|e| e.at)
+        .map(|e| (e.at, e.source))
 }
 
 /// Keeps what a search found in this file. Failing to keep it costs only time: said on
 /// standard error, never fatal.
-pub fn put(f: &std::fs::File, at: Located) {
+pub fn put(f: &std::fs::File, at: Located, source: u64) {
     if let Some(path) = location() {
-        put_in(&path, f, at);
+        put_in(&path, f, at, source);
     }
 }
 
-fn put_in(path: &std::path::Path, f: &std::fs::File, at: Located) {
-    let Some(entry) = key(f, at) else {
+fn put_in(path: &std::path::Path, f: &std::fs::File, at: Located, source: u64) {
+    let Some(entry) = key(f, at, source) else {
         return;
     };
     let mut kept = read(path);
@@ -122,9 +145,20 @@ fn put_in(path: &std::path::Path, f: &std::fs::File, at: Located) {
             std::fs::create_dir_all(dir)?;
         }
         let text = toml::to_string(&kept).map_err(std::io::Error::other)?;
-        // Whole or not at all: another run may be reading it.
+        // Whole or not at all: another run may be reading it. The new file is this run's
+        // own (never one a link names), and only root's to read.
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let tmp = path.with_extension(format!("toml.{}", std::process::id()));
-        std::fs::write(&tmp, text)?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        drop(f);
         std::fs::rename(&tmp, path)
     };
     if let Err(e) = write() {
@@ -157,8 +191,8 @@ mod tests {
         };
         let open = |p: &std::path::Path| std::fs::File::open(p).unwrap();
         assert_eq!(get_in(&cache, &open(&exe)), None);
-        put_in(&cache, &open(&exe), at);
-        assert_eq!(get_in(&cache, &open(&exe)), Some(at));
+        put_in(&cache, &open(&exe), at, 0x99);
+        assert_eq!(get_in(&cache, &open(&exe)), Some((at, 0x99)));
         // Another file with the same bytes is another inode.
         assert_eq!(get_in(&cache, &open(&other)), None);
         // A write changes the file (here its size; always its change time, though two
@@ -168,8 +202,18 @@ mod tests {
         // A cache that does not parse is started again.
         std::fs::write(&cache, "not toml [").unwrap();
         assert_eq!(get_in(&cache, &open(&exe)), None);
-        put_in(&cache, &open(&exe), at);
-        assert_eq!(get_in(&cache, &open(&exe)), Some(at));
+        put_in(&cache, &open(&exe), at, 0x99);
+        assert_eq!(get_in(&cache, &open(&exe)), Some((at, 0x99)));
+        // Not read through a link, nor written through one.
+        let link = d.join("cache/link.toml");
+        std::os::unix::fs::symlink(&cache, &link).unwrap();
+        assert_eq!(get_in(&link, &open(&exe)), None);
+        let victim = d.join("victim");
+        std::fs::write(&victim, "mine").unwrap();
+        let tmp = link.with_extension(format!("toml.{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, tmp).unwrap();
+        put_in(&link, &open(&exe), at, 0x99);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "mine");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
