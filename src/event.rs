@@ -505,6 +505,11 @@ pub struct ToolCall {
     /// (src/llm/steer.rs); absent when none did (the model chose them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steered: Option<Steer>,
+    /// Reported by the agent through its hook (`agentguard hook`), not read from its LLM
+    /// traffic: the tree's word, used to tie what it does to the call, never to learn a
+    /// tool or relax a rule.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reported: bool,
 }
 
 /// Where a tool call's instruction came from.

@@ -11,6 +11,7 @@ mod doctor;
 mod enforce;
 mod escapes;
 mod event;
+mod hook;
 mod launch;
 #[cfg(test)]
 mod layers;
@@ -55,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bench(args) => bench::run(args),
         Command::Storm(args) => bench::storm(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Hook => Ok(hook::run()),
         Command::Completions(args) => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

@@ -327,6 +327,14 @@ fn claude_code_over_http_its_calls_and_what_its_bash_tool_did() {
     let s = service();
     let (m, url) = serve(&command(s), None);
     let (cmd, work) = claude(&d, &url, None);
+    // Its hooks report each tool call to the recording too (`agentguard hook`): a call its
+    // traffic showed is said once, and the hook does not get in the tool's way.
+    let hook = format!("{BIN} hook");
+    let entry =
+        serde_json::json!([{"matcher": "*", "hooks": [{"type": "command", "command": hook}]}]);
+    let settings = serde_json::json!({"hooks": {"PreToolUse": entry, "PostToolUse": entry}});
+    let dir = owned(&d.join("home"), ".claude", NOBODY);
+    std::fs::write(dir.join("settings.json"), settings.to_string()).unwrap();
     let run = record(&d, &["--user", "nobody"], &strs(&cmd));
     check(
         &run,
@@ -335,6 +343,31 @@ fn claude_code_over_http_its_calls_and_what_its_bash_tool_did() {
         (m.port, s),
         &work,
     );
+    let mut ids: Vec<&str> = run
+        .kind("llm.tool_call")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let all = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        all,
+        "a call said twice: {:#?}",
+        run.kind("llm.tool_call")
+    );
+    assert!(
+        !run.stderr().contains("agentguard hook:"),
+        "{}",
+        run.stderr()
+    );
+    let hooks = run
+        .kind("exec")
+        .into_iter()
+        .filter(|e| e["path"] == BIN && e["argv"].to_string().contains("\"hook\""))
+        .count();
+    assert!(hooks >= 2, "{hooks} hooks ran");
 }
 
 /// Claude Code is a Bun executable with BoringSSL linked in and no symbols: the probes go on

@@ -73,6 +73,9 @@ mod llm;
 /// what each tool call did.
 mod agents;
 
+/// `agentguard hook`: tool calls an agent reports through its hooks, tied to what followed.
+mod hooks;
+
 /// DNS answers name connections; profiles and diff by name (a local DNS server).
 mod dns;
 

@@ -405,6 +405,7 @@ fn attack_stream() -> Vec<Event> {
                 api: "openai.chat".into(),
                 host: "api.openai.com".into(),
                 steered: None,
+                reported: false,
             }),
         ),
         ev(100, 1, "/usr/bin/python3.11", Kind::Fork { child: 101 }),

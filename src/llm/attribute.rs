@@ -40,6 +40,18 @@ pub struct Attributor {
 }
 
 impl Attributor {
+    /// The agent's hook says its tool call `id` has ended: what its process does from now
+    /// is not that call's (processes the call started keep it).
+    pub fn done(&mut self, pid: u32, id: &str) {
+        let calls = &self.calls;
+        if let Some(open) = self.open.get_mut(&pid) {
+            open.retain(|&i| calls[i].id != id);
+            if open.is_empty() {
+                self.open.remove(&pid);
+            }
+        }
+    }
+
     /// Sets `ev.cause` when a tool call explains it; the run's tree gives the ancestors.
     pub fn observe(&mut self, ev: &mut Event, tree: &Tree) {
         match &ev.kind {
@@ -52,6 +64,15 @@ impl Attributor {
             Kind::Net(n) if self.is_model(n) => return,
             Kind::ToolCall(t) => {
                 let values = arg_values(&t.arguments);
+                // Reported by the agent's hook and seen in its traffic too: one call.
+                if let Some(&i) = self
+                    .open
+                    .get(&ev.pid)
+                    .and_then(|o| o.iter().find(|&&i| self.calls[i].id == t.id))
+                {
+                    self.calls[i].values = values;
+                    return;
+                }
                 self.calls.push(Call {
                     id: t.id.clone(),
                     name: t.name.clone(),
@@ -331,6 +352,7 @@ mod tests {
                 api: "openai.chat".into(),
                 host: "h".into(),
                 steered: None,
+                reported: false,
             }),
         )
     }

@@ -252,6 +252,23 @@ impl Llm {
         }
     }
 
+    /// Whether process `pid`'s LLM traffic showed the tool call `id` (or its hook did).
+    pub fn saw_call(&self, pid: u32, id: &str) -> bool {
+        self.summaries.iter().any(|(p, i, _)| *p == pid && i == id)
+    }
+
+    /// A tool call the agent reported through its hook (hook.rs), as its process's event:
+    /// counted and remembered like one its traffic showed.
+    pub fn reported(&mut self, ev: &mut Event) {
+        self.tool_calls += 1;
+        self.name_steering(std::slice::from_mut(ev));
+    }
+
+    /// The agent's hook says the tool call `id` of process `pid` has ended.
+    pub fn call_done(&mut self, pid: u32, id: &str) {
+        self.attributor.done(pid, id);
+    }
+
     /// A TLS stream read through AEAD probes goes on under another key (its socket's, once
     /// the kernel has tied its sealing context to it): what was read of it so far moves
     /// along, so the answers read under the socket's key meet their requests.
@@ -515,6 +532,7 @@ fn tool_call(api: Api, request: &Pending, c: api::Call, base: &Origin) -> Event 
         api: api.name().into(),
         host: request.host.clone(),
         steered,
+        reported: false,
     }))
 }
 

@@ -13,6 +13,7 @@
 mod io;
 pub mod landlock;
 pub mod replay;
+mod reported;
 pub mod source;
 #[cfg(test)]
 mod tests;
@@ -64,6 +65,10 @@ pub struct Pipeline {
     /// The links of probes put where no symbol said, by file: taken off (dropped) when
     /// what they read is not HTTP (llm::verify).
     unverified: HashMap<String, Vec<Link>>,
+    /// Tool calls the agent's hook reported, waiting for their sender to be known
+    /// (reported.rs), and how many came from no process of the tree.
+    hooks_waiting: Vec<(std::time::Instant, crate::hook::Received)>,
+    pub hooks_refused: u64,
 }
 
 impl Pipeline {
@@ -88,6 +93,8 @@ impl Pipeline {
             warnings: Vec::new(),
             io: io::Files::default(),
             unverified: HashMap::new(),
+            hooks_waiting: Vec::new(),
+            hooks_refused: 0,
         }
     }
 

@@ -130,6 +130,7 @@ fn stream() -> Vec<Event> {
                 api: "openai.chat".into(),
                 host: "api.test".into(),
                 steered: None,
+                reported: false,
             }),
         ),
         ev(100, 1, py, Kind::Fork { child: 101 }),

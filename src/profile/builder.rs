@@ -242,6 +242,8 @@ fn observe_raw(ev: &Event, tree: &Tree) -> Vec<What> {
                 detail,
             }]
         }
+        // A call the agent's hook reported is the tree's word: it teaches no tool.
+        Kind::ToolCall(t) if t.reported => Vec::new(),
         Kind::ToolCall(t) => vec![What::Tool {
             name: t.name.clone(),
         }],

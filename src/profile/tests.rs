@@ -770,6 +770,7 @@ fn show_prints_every_section_once_and_aligned() {
         api: "openai.chat".into(),
         host: "api.example.com".into(),
         steered: None,
+        reported: false,
     }));
     let p = profile("run-1", "2026-11-26T12:00:01Z", &stream);
     let s = crate::baseline::describe(&p, "p.toml", 3);

@@ -98,6 +98,16 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         pipe.landlock = landlock_fd.is_some();
         guard::announce(setup, args.quiet);
     }
+    // Where the agent's hooks report its tool calls (hook.rs), named in the environment the
+    // command starts with (an attached tree's cannot be changed).
+    let hooks = match (&target, pipe.llm.is_some()) {
+        (Target::Command(_), true) => Some(crate::hook::Listener::bind()?),
+        _ => None,
+    };
+    if let Some(h) = &hooks {
+        // No other thread runs yet: nothing reads the environment meanwhile.
+        std::env::set_var(crate::hook::ENV, &h.name);
+    }
     let how = Launch {
         output_log: args.tui.then_some(args.output_log.as_path()),
         enforcing: enforce.is_some(),
@@ -125,6 +135,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         &signals,
         &mut started,
         args.tui,
+        hooks.as_ref(),
     )?;
     let leftover = if sensor.tree_empty() {
         0
@@ -235,6 +246,7 @@ fn follow(
     signals: &SignalFd,
     started: &mut Started,
     tui: bool,
+    hooks: Option<&crate::hook::Listener>,
 ) -> Result<Followed> {
     // The UI takes the terminal once the command runs (its output goes to --output-log).
     let mut terminal = tui.then(ratatui::init);
@@ -260,6 +272,14 @@ fn follow(
         // A backlog left by the last pump is read on without waiting.
         let wait = if backlog { 0 } else { 20 };
         backlog = source.pump(pipe, Duration::from_millis(wait))?;
+        if let Some(h) = hooks {
+            for r in h.drain() {
+                pipe.hook(r);
+            }
+            for reply in pipe.hooks_due() {
+                h.ack(&reply);
+            }
+        }
         for n in pipe.attach_tls(sensor, check, tls_links) {
             pipe.handle(n);
         }
@@ -304,8 +324,17 @@ fn follow(
             break;
         }
     }
-    // Everything the tree wrote before it ended, then what the kernel still counted.
+    // Everything the tree wrote before it ended, then what the kernel still counted, and
+    // the hooks' last reports, whose senders are all known now.
     source.finish(pipe)?;
+    if let Some(h) = hooks {
+        for r in h.drain() {
+            pipe.hook(r);
+        }
+        for reply in pipe.hooks_end() {
+            h.ack(&reply);
+        }
+    }
     pipe.io_left(sensor.io_left()?);
     pipe.losses(sensor.stats()?, &mut stats);
     if let Some(r) = &mut started.relay {

@@ -211,6 +211,7 @@ fn events_show_the_tool_call_behind_them_and_the_filter_finds_it() {
             api: "openai.chat".into(),
             host: "api.example.com".into(),
             steered: None,
+            reported: false,
         }),
     );
     let shell = ev(

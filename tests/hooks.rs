@@ -1,0 +1,105 @@
+//! `agentguard hook`: an agent that reports its tool calls through its hooks, as Claude
+//! Code's PreToolUse and PostToolUse do, here a script that runs the hook command the way
+//! Claude Code does (`sh -c`, the hook's input on standard input). The reported call is in
+//! the recording, marked reported, what the tool ran is tied to it, what ran after its end
+//! is not, and a report sent from outside the tree is dropped.
+use std::process::Command;
+
+use crate::util::*;
+
+/// The agent: reports a call, runs its tool, reports its end, runs something else; in
+/// between, it says where its recording listens and waits for the test to have tried a
+/// forged report.
+const AGENT: &str = r#"
+import json, os, subprocess, sys
+ag, said, go = sys.argv[1:4]
+def hook(event):
+    report = {"hook_event_name": event, "tool_name": "Bash", "tool_use_id": "toolu_hook_1",
+              "tool_input": {"command": "cat /etc/hostname"}}
+    subprocess.run(["sh", "-c", ag + " hook"], input=json.dumps(report).encode(), check=True)
+hook("PreToolUse")
+subprocess.run(["cat", "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
+hook("PostToolUse")
+with open(said, "w") as f:
+    f.write(os.environ.get("AGENTGUARD_HOOK", "") + "\n")
+with open(go) as f:
+    f.read()
+subprocess.run(["cat", "/etc/hosts"], stdout=subprocess.DEVNULL, check=True)
+"#;
+
+#[test]
+fn a_tool_call_reported_by_the_agents_hook_ties_what_its_tool_did() {
+    let d = scratch("hooks");
+    let script = d.join("agent.py");
+    std::fs::write(&script, AGENT).unwrap();
+    let (said, go) = (fifo(&d, "said"), fifo(&d, "go"));
+    let (prof, events) = (d.join("run.toml"), d.join("run.jsonl"));
+    let child = Command::new(BIN)
+        .args(["record", "-o"])
+        .arg(&prof)
+        .arg("--events")
+        .arg(&events)
+        .arg("--")
+        .arg(python())
+        .arg(&script)
+        .arg(BIN)
+        .arg(&said)
+        .arg(&go)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let name = await_line(&said, 60);
+    assert!(name.starts_with("agentguard-hook-"), "{name:?}");
+    // A report from a process outside the tree, to the name it read.
+    let forged = br#"{"event":"PreToolUse","id":"toolu_forged","name":"Bash","arguments":"{}"}"#;
+    {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        std::os::unix::net::UnixDatagram::unbound()
+            .unwrap()
+            .send_to_addr(forged, &addr)
+            .unwrap();
+    }
+    std::fs::write(&go, "go\n").unwrap();
+    let run = read_outputs(child.wait_with_output().unwrap(), &prof, &events);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+
+    let calls = run.kind("llm.tool_call");
+    let [call] = calls.as_slice() else {
+        panic!("one reported call: {calls:#?}\n{}", run.stderr())
+    };
+    assert_eq!(call["id"], "toolu_hook_1");
+    assert_eq!(call["name"], "Bash");
+    assert_eq!(call["reported"], true);
+    assert_eq!(call["api"], "hook");
+    assert!(call["arguments"]
+        .as_str()
+        .unwrap()
+        .contains("cat /etc/hostname"));
+    // Reported as the agent's (python), not the hook's or its shell's.
+    assert!(call["exe"].as_str().unwrap().contains("python"), "{call:#}");
+    let cat = |path: &str| {
+        run.kind("file")
+            .into_iter()
+            .find(|f| f["path"] == path && f["exe"] == "/usr/bin/cat")
+            .unwrap_or_else(|| panic!("cat read {path}"))
+            .clone()
+    };
+    assert_eq!(cat("/etc/hostname")["cause"]["call"], "toolu_hook_1");
+    // After the call's end, the agent's next command is no call's.
+    assert!(
+        cat("/etc/hosts").get("cause").is_none(),
+        "{:#}",
+        cat("/etc/hosts")
+    );
+    // The forged report was dropped, and said.
+    assert!(
+        run.stderr()
+            .contains("by processes outside the tree were dropped"),
+        "{}",
+        run.stderr()
+    );
+    // A reported call teaches the profile no tool.
+    assert!(!run.profile.contains("name = \"Bash\""), "{}", run.profile);
+}
