@@ -247,6 +247,9 @@ pub enum NetOp {
     Listen,
     Sendto,
     Sendmsg,
+    /// A socket() that failed (only those are recorded): the tree meant to reach out and
+    /// was refused before any address, by a sandbox of its own (Codex's seccomp filter).
+    Socket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

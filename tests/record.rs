@@ -214,6 +214,45 @@ fn connects_to_loopback_over_ipv4_ipv6_and_mapped() {
     drop((l4, l6, l4m));
 }
 
+/// A socket() refused before any address (a sandbox of the tree's own, here its file limit)
+/// is recorded with its error: no connect follows to say the tree meant to reach out. A
+/// successful one is not an event (its connect is), and a refused one teaches the profile
+/// no destination.
+#[test]
+fn a_refused_socket_is_recorded_with_its_error() {
+    let d = scratch("net-refused");
+    let code = "import os, resource, socket\n\
+         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n\
+         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+         fds = []\n\
+         while True:\n\
+         \x20   try: fds.append(os.open('/dev/null', os.O_RDONLY))\n\
+         \x20   except OSError: break\n\
+         try: socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n\
+         except OSError as e: print(e.errno)\n";
+    let r = record(&d, &[], &[python(), "-c", code]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let out = String::from_utf8_lossy(&r.output.stdout);
+    assert_eq!(out.trim(), libc::EMFILE.to_string(), "{}", r.stderr());
+    let refused: Vec<_> = r
+        .kind("net")
+        .into_iter()
+        .filter(|e| e["op"] == "socket")
+        .collect();
+    let [one] = refused.as_slice() else {
+        panic!("one refused socket: {:#?}", r.kind("net"))
+    };
+    assert_eq!(
+        (
+            one["family"].as_str(),
+            one["proto"].as_str(),
+            one["error"].as_str()
+        ),
+        (Some("inet"), Some("tcp"), Some("EMFILE"))
+    );
+    assert!(!r.profile.contains("[[net]]"), "{}", r.profile);
+}
+
 #[test]
 fn dns_query_names_are_seen_on_sendto_and_on_a_connected_socket() {
     let d = scratch("dns");

@@ -118,6 +118,9 @@ enum ag_net_op {
 	AG_NET_LISTEN = 3,
 	AG_NET_SENDTO = 4,
 	AG_NET_SENDMSG = 5,
+	/* a socket() of the families net rules describe that failed (a sandbox of the
+	 * tree's own refusing it): no address; family, sotype and ret say what */
+	AG_NET_SOCKET = 6,
 };
 
 /* AG_FLAG: behaviour worth a reviewer's eye whatever its arguments. */

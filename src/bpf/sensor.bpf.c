@@ -427,6 +427,20 @@ static __noinline int emit_flag(__u16 op, long ret, __u64 a0, __u64 a1, __u64 a2
 	return 0;
 }
 
+/* A refused socket() of an internet family: a net record with no address. */
+static __noinline int emit_socket_failed(long ret, __u32 fam, __u32 type)
+{
+	struct ag_event *e = ev_init(AG_NET, AG_NET_SOCKET, bpf_get_current_task_btf());
+
+	if (!e)
+		return 0;
+	e->h.ret = ret;
+	e->h.family = fam;
+	e->h.sotype = type;
+	ev_submit(e, 0, false);
+	return 0;
+}
+
 /* Flags that carry a string: memfd_create's name, finit_module's file. */
 static __noinline int emit_flag_str(__u16 op, long ret, __u64 a0, const char *ustr, int fd)
 {
@@ -975,12 +989,13 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	case NR_socket: {
 		int fam = SC_ARG0(regs), type = SC_ARG1(regs) & 0xf, proto = SC_ARG2(regs);
 
-		/* What net rules describe (as enforce.bpf.c's socket_create admits them). */
+		/* What net rules describe (as enforce.bpf.c's socket_create admits them): only
+		 * when refused, since then no connect follows to say the tree wanted out. */
 		if (fam == AF_UNIX || (fam == AF_NETLINK && proto == 0))
 			return 0;
 		if ((fam == AF_INET || fam == AF_INET6) && (type == 1 || type == 2) &&
 		    (proto == 0 || proto == 1 || proto == 6 || proto == 17 || proto == 58))
-			return 0;
+			return ret < 0 ? emit_socket_failed(ret, fam, type) : 0;
 		return emit_flag(AG_FLAG_SOCKET, ret, fam, SC_ARG1(regs), proto);
 	}
 	case NR_kill:

@@ -150,6 +150,7 @@ impl Coverage {
             },
             Kind::Net(n)
                 if n.proto == Proto::Tcp
+                    && n.op != crate::event::NetOp::Socket
                     && n.family.is_ip()
                     && !self.covered.get(&ev.pid).copied().unwrap_or(false)
                     && self.said.insert((ev.pid, "unseen".into())) =>

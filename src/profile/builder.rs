@@ -168,6 +168,8 @@ fn observe_raw(ev: &Event, tree: &Tree) -> Vec<What> {
                 NetOp::Connect | NetOp::Sendto | NetOp::Sendmsg => NetDir::Connect,
                 NetOp::Bind => NetDir::Bind,
                 NetOp::Listen => NetDir::Listen,
+                // No destination to learn: the event log keeps the refusal.
+                NetOp::Socket => return Vec::new(),
             };
             if let (NetDir::Connect, Some(name)) = (op, &n.name) {
                 return vec![What::Host {

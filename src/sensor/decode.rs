@@ -630,9 +630,14 @@ fn net(h: &ag_hdr, unix: &[u8]) -> Result<event::Net> {
         ag_net_op::AG_NET_LISTEN => NetOp::Listen,
         ag_net_op::AG_NET_SENDTO => NetOp::Sendto,
         ag_net_op::AG_NET_SENDMSG => NetOp::Sendmsg,
+        ag_net_op::AG_NET_SOCKET => NetOp::Socket,
         other => bail!("unknown network operation {}", other.0),
     };
-    let (family, addr, mapped) = address(h, unix);
+    let (family, addr, mapped) = match op {
+        // No address: the socket was never made.
+        NetOp::Socket => (Family::from_af(h.family), String::new(), false),
+        _ => address(h, unix),
+    };
     Ok(event::Net {
         op,
         proto: proto(h.family, h.sotype),
