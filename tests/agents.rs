@@ -445,18 +445,7 @@ fn codex_over_https_its_calls_read_through_the_aead_linked_in() {
     // exec ends, which may be after Codex began speaking: then that is said, never passed
     // over in silence. And what the search found is kept.
     let fresh = d.join("fresh-cache.toml");
-    let (prof, events) = (d.join("first.toml"), d.join("first.jsonl"));
-    let out = Command::new(BIN)
-        .env("AGENTGUARD_TLS_CACHE", &fresh)
-        .args(["record", "-o"])
-        .arg(&prof)
-        .arg("--events")
-        .arg(&events)
-        .arg("--")
-        .args(&cmd)
-        .output()
-        .unwrap();
-    let first = read_outputs(out, &prof, &events);
+    let first = record_with_cache(&d, &fresh, &cmd);
     let late = first
         .stderr()
         .lines()
@@ -478,23 +467,13 @@ fn codex_over_https_its_calls_read_through_the_aead_linked_in() {
         (m.port, s),
         &work,
     );
-    let probed = run
-        .kind("tls")
-        .into_iter()
-        .find(|t| t["status"] == "covered" && t["library"].as_str().unwrap().ends_with(exe))
-        .unwrap_or_else(|| panic!("the probes went on codex itself: {:#?}", run.kind("tls")));
+    let probed = probed_on(&run, exe);
     assert!(
-        probed["detail"]
-            .as_str()
-            .unwrap()
-            .contains("EVP_AEAD_CTX_seal, EVP_AEAD_CTX_open"),
-        "{probed:#}"
+        probed.contains("EVP_AEAD_CTX_seal, EVP_AEAD_CTX_open"),
+        "{probed}"
     );
     // Found by the runs before: kept in the cache, which the code confirmed.
-    assert!(
-        probed["detail"].as_str().unwrap().contains("earlier run"),
-        "{probed:#}"
-    );
+    assert!(probed.contains("earlier run"), "{probed}");
     // A cache that names other offsets (the tree can write it) is not taken: the search
     // runs again.
     let kept = std::fs::read_to_string(&fresh).unwrap();
@@ -507,29 +486,9 @@ fn codex_over_https_its_calls_read_through_the_aead_linked_in() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&fresh, forged).unwrap();
-    let out = Command::new(BIN)
-        .env("AGENTGUARD_TLS_CACHE", &fresh)
-        .args(["record", "-q", "-o"])
-        .arg(&prof)
-        .arg("--events")
-        .arg(&events)
-        .arg("--")
-        .args(&cmd)
-        .output()
-        .unwrap();
-    let again = read_outputs(out, &prof, &events);
-    let probed = again
-        .kind("tls")
-        .into_iter()
-        .find(|t| t["status"] == "covered" && t["library"].as_str().unwrap().ends_with(exe))
-        .unwrap_or_else(|| panic!("probed again: {:#?}", again.kind("tls")));
-    assert!(
-        probed["detail"]
-            .as_str()
-            .unwrap()
-            .contains("found by its signature"),
-        "{probed:#}"
-    );
+    let again = record_with_cache(&d, &fresh, &cmd);
+    let probed = probed_on(&again, exe);
+    assert!(probed.contains("found by its signature"), "{probed}");
     assert!(
         !run.stderr()
             .lines()
@@ -547,6 +506,33 @@ fn codex_over_https_its_calls_read_through_the_aead_linked_in() {
             .any(|f| f["rule"] == "llm-unseen"),
         "{report:#}"
     );
+}
+
+/// `record` of `cmd` keeping what the TLS search finds in `cache`, its outputs in `d`.
+fn record_with_cache(d: &Path, cache: &Path, cmd: &[String]) -> Run {
+    let (prof, events) = (d.join("cached.toml"), d.join("cached.jsonl"));
+    let out = Command::new(BIN)
+        .env("AGENTGUARD_TLS_CACHE", cache)
+        .args(["record", "-o"])
+        .arg(&prof)
+        .arg("--events")
+        .arg(&events)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .unwrap();
+    read_outputs(out, &prof, &events)
+}
+
+/// How the TLS probes went on the executable ending in `exe`, as the run says.
+fn probed_on(run: &Run, exe: &str) -> String {
+    run.kind("tls")
+        .into_iter()
+        .find(|t| t["status"] == "covered" && t["library"].as_str().unwrap().ends_with(exe))
+        .unwrap_or_else(|| panic!("the probes went on {exe}: {:#?}", run.kind("tls")))["detail"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// `doctor --tls` on Claude Code: the table's offsets for this build, and the signature
