@@ -45,6 +45,10 @@ pub struct Cause {
     /// (`read_file(path='.../ticket.md')`). The mark of an injected instruction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steered_by: Option<String>,
+    /// The call is one the agent's hook reported (ToolCall::reported): the tree's word.
+    /// Such a link teaches a profile no tool effect.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reported: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -92,10 +92,15 @@ fn send() -> Result<()> {
     let addr = SocketAddr::from_abstract_name(name.as_encoded_bytes())?;
     // The recording answers once it has taken the report in, and the agent starts the
     // tool only when this hook has ended: what the tool does comes after its call.
+    // Connected to the recording: only it can answer (the reply socket's name is as
+    // public as any abstract name). Neither the send nor the wait hangs the agent's tool.
     let me = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(random_name("reply")?)?)
         .context("binding the hook's reply socket")?;
     me.set_read_timeout(Some(ACK_WAIT))?;
-    me.send_to_addr(&bytes, &addr)
+    me.set_write_timeout(Some(ACK_WAIT))?;
+    me.connect_addr(&addr)
+        .with_context(|| format!("reaching the recording ({ENV})"))?;
+    me.send(&bytes)
         .with_context(|| format!("telling the recording ({ENV})"))?;
     let mut ack = [0u8; 8];
     me.recv(&mut ack)

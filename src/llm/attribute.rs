@@ -22,7 +22,15 @@ struct Call {
     values: Vec<String>,
     /// The earlier call whose result carried its decisive argument.
     steered_by: Option<String>,
+    /// Reported by the agent's hook, not read from its traffic.
+    reported: bool,
 }
+
+/// Open calls kept per agent: a hook that reports calls and never their end (or a tree
+/// that forges them) cannot make every later event pay for thousands.
+const OPEN_MAX: usize = 64;
+/// The most a link to a reported call is worth: the call itself is the tree's word.
+const REPORTED_CONFIDENCE: f32 = 0.5;
 
 #[derive(Debug, Default)]
 pub struct Attributor {
@@ -41,11 +49,13 @@ pub struct Attributor {
 
 impl Attributor {
     /// The agent's hook says its tool call `id` has ended: what its process does from now
-    /// is not that call's (processes the call started keep it).
+    /// is not that call's (processes the call started keep it). Only a call the hook
+    /// reported: one read from the traffic ends with the agent's next request, not at the
+    /// word of a process that learned its id.
     pub fn done(&mut self, pid: u32, id: &str) {
         let calls = &self.calls;
         if let Some(open) = self.open.get_mut(&pid) {
-            open.retain(|&i| calls[i].id != id);
+            open.retain(|&i| !(calls[i].id == id && calls[i].reported));
             if open.is_empty() {
                 self.open.remove(&pid);
             }
@@ -64,13 +74,32 @@ impl Attributor {
             Kind::Net(n) if self.is_model(n) => return,
             Kind::ToolCall(t) => {
                 let values = arg_values(&t.arguments);
-                // Reported by the agent's hook and seen in its traffic too: one call.
+                let steered_by = t
+                    .steered
+                    .as_ref()
+                    .filter(|s| s.by == "tool_result")
+                    .map(|s| {
+                        s.tool
+                            .clone()
+                            .unwrap_or_else(|| format!("call {}", s.call.as_deref().unwrap_or("?")))
+                    });
+                // Reported by the agent's hook and seen in its traffic too: one call, as
+                // the traffic says it (a report never overrides what was read).
                 if let Some(&i) = self
                     .open
                     .get(&ev.pid)
                     .and_then(|o| o.iter().find(|&&i| self.calls[i].id == t.id))
                 {
-                    self.calls[i].values = values;
+                    if !t.reported {
+                        self.calls[i] = Call {
+                            id: t.id.clone(),
+                            name: t.name.clone(),
+                            summary: summary(&t.name, &t.arguments),
+                            values,
+                            steered_by,
+                            reported: false,
+                        };
+                    }
                     return;
                 }
                 self.calls.push(Call {
@@ -78,20 +107,14 @@ impl Attributor {
                     name: t.name.clone(),
                     summary: summary(&t.name, &t.arguments),
                     values,
-                    steered_by: t
-                        .steered
-                        .as_ref()
-                        .filter(|s| s.by == "tool_result")
-                        .map(|s| {
-                            s.tool.clone().unwrap_or_else(|| {
-                                format!("call {}", s.call.as_deref().unwrap_or("?"))
-                            })
-                        }),
+                    steered_by,
+                    reported: t.reported,
                 });
-                self.open
-                    .entry(ev.pid)
-                    .or_default()
-                    .push(self.calls.len() - 1);
+                let open = self.open.entry(ev.pid).or_default();
+                open.push(self.calls.len() - 1);
+                if open.len() > OPEN_MAX {
+                    open.remove(0);
+                }
                 return;
             }
             Kind::Fork { child } => {
@@ -145,6 +168,12 @@ impl Attributor {
             .copied()
             .filter(|&i| names(&self.calls[i], &objects))
             .collect();
+        // A call read from the traffic outranks one the agent's hook reported: a report
+        // whose arguments name everything cannot take the link from the real call.
+        let matched = match matched.iter().rev().find(|&&i| !self.calls[i].reported) {
+            Some(&i) => vec![i],
+            None => matched,
+        };
         let (i, confidence, why) = if let Some(&i) = matched.last() {
             (i, 0.9, "its arguments name it".to_string())
         } else {
@@ -169,6 +198,13 @@ impl Attributor {
             (i, c, why.to_string())
         };
         let call = &self.calls[i];
+        let (confidence, why) = match call.reported {
+            true => (
+                f32::min(confidence, REPORTED_CONFIDENCE),
+                format!("{why} (a call the agent's hook reported)"),
+            ),
+            false => (confidence, why),
+        };
         let cause = Cause {
             call: call.id.clone(),
             tool: call.name.clone(),
@@ -176,6 +212,7 @@ impl Attributor {
             confidence,
             why,
             steered_by: call.steered_by.clone(),
+            reported: call.reported,
         };
         if is_exec && !in_agent {
             self.procs.insert(ev.pid, cause.clone());
@@ -540,5 +577,79 @@ mod tests {
             s.ends_with("www/docs/incident.md')") && s.contains("'..."),
             "{s}"
         );
+    }
+
+    /// A call as the agent's hook reports it.
+    fn reported(pid: u32, id: &str, args: &str) -> Event {
+        let mut e = call(pid, id, "Bash", args);
+        if let Kind::ToolCall(t) = &mut e.kind {
+            t.reported = true;
+            t.api = "hook".into();
+        }
+        e
+    }
+
+    #[test]
+    fn a_reported_call_never_outranks_a_read_one_and_is_worth_less() {
+        let mut s = (Attributor::default(), Tree::default());
+        s.1.add_root(1, "/usr/bin/agent");
+        run(
+            &mut s,
+            call(
+                1,
+                "real",
+                "run_shell",
+                r#"{"command": "cat /etc/hostname"}"#,
+            ),
+        );
+        // A report whose arguments name everything, after the real call.
+        run(
+            &mut s,
+            reported(
+                1,
+                "forged",
+                r#"{"command": "cat /etc/hostname /etc/passwd"}"#,
+            ),
+        );
+        run(&mut s, ev(1, Kind::Fork { child: 2 }));
+        let c = run(&mut s, exec(2, &["/usr/bin/cat", "/etc/hostname"])).unwrap();
+        assert_eq!((c.call.as_str(), c.reported), ("real", false));
+        // Alone, a reported call links, marked and below what teaches a profile.
+        let mut s = (Attributor::default(), Tree::default());
+        s.1.add_root(1, "/usr/bin/agent");
+        run(
+            &mut s,
+            reported(1, "r1", r#"{"command": "cat /etc/hostname"}"#),
+        );
+        run(&mut s, ev(1, Kind::Fork { child: 2 }));
+        let c = run(&mut s, exec(2, &["/usr/bin/cat", "/etc/hostname"])).unwrap();
+        assert_eq!(c.call, "r1");
+        assert!(c.reported);
+        assert!(c.confidence <= REPORTED_CONFIDENCE);
+        assert!(c.confidence < crate::profile::EFFECT_CONFIDENCE);
+    }
+
+    #[test]
+    fn a_hook_ends_only_the_calls_it_reported_and_open_calls_are_bounded() {
+        let mut s = (Attributor::default(), Tree::default());
+        s.1.add_root(1, "/usr/bin/agent");
+        run(&mut s, call(1, "real", "run_shell", "{}"));
+        run(&mut s, reported(1, "r1", "{}"));
+        s.0.done(1, "real");
+        s.0.done(1, "r1");
+        let open: Vec<&str> = s.0.open[&1]
+            .iter()
+            .map(|&i| s.0.calls[i].id.as_str())
+            .collect();
+        assert_eq!(open, ["real"]);
+        // The traffic's word replaces a report of the same call.
+        run(&mut s, reported(1, "r2", "{}"));
+        run(&mut s, call(1, "r2", "run_shell", "{}"));
+        let i = *s.0.open[&1].last().unwrap();
+        assert!(!s.0.calls[i].reported);
+        for k in 0..200 {
+            run(&mut s, reported(1, &format!("f{k}"), "{}"));
+        }
+        assert_eq!(s.0.open[&1].len(), OPEN_MAX);
     }
 }

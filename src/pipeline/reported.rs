@@ -10,6 +10,8 @@ use crate::tree::Tree;
 /// How long a report waits for its sender to be known to the tree: its fork and exec may
 /// still be in the ring buffer when the datagram arrives.
 const WAIT: Duration = Duration::from_secs(2);
+/// Reports waiting at most: more (a flood from outside the tree) are dropped at once.
+const WAITING_MAX: usize = 256;
 
 impl Pipeline {
     /// A report, with the process that sent it (the kernel said who). Taken only from a
@@ -17,7 +19,19 @@ impl Pipeline {
     /// shell (Claude Code runs a hook through `sh -c`). A call the agent's traffic showed is
     /// not said twice. Reports from processes the tree never shows are dropped, and said.
     pub fn hook(&mut self, r: Received) {
+        if self.hooks_waiting.len() >= WAITING_MAX {
+            self.hook_refused();
+            return;
+        }
         self.hooks_waiting.push((Instant::now(), r));
+    }
+
+    fn hook_refused(&mut self) {
+        self.hooks_refused += 1;
+        let w = "tool calls reported to this recording's hook socket by processes outside the tree were dropped".to_string();
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
     }
 
     /// Takes in the reports whose sender the tree now knows (the rest wait, at most WAIT);
@@ -35,18 +49,14 @@ impl Pipeline {
         let now = Instant::now();
         let mut answered = Vec::new();
         for (at, r) in std::mem::take(&mut self.hooks_waiting) {
-            // Known, even if it has exited since. The kernel named the sender as it was
-            // when it sent.
-            if !self.tree.knows(r.pid) {
+            // A live process of the tree: the hook waits for its answer, so it lives until
+            // then, and a live pid is no other process's (an exited one may be anyone's).
+            if !self.tree.is_live(r.pid) {
                 if now.duration_since(at) < wait {
                     self.hooks_waiting.push((at, r));
                     continue;
                 }
-                self.hooks_refused += 1;
-                let w = "tool calls reported to this recording's hook socket by processes outside the tree were dropped".to_string();
-                if !self.warnings.contains(&w) {
-                    self.warnings.push(w);
-                }
+                self.hook_refused();
                 answered.extend(r.reply);
                 continue;
             }

@@ -337,10 +337,11 @@ impl Builder {
         if ev.denied() {
             return whats;
         }
+        // A link to a call the agent's hook reported is the tree's word: no effect learned.
         if let Some(c) = ev
             .cause
             .as_ref()
-            .filter(|c| c.confidence >= EFFECT_CONFIDENCE)
+            .filter(|c| c.confidence >= EFFECT_CONFIDENCE && !c.reported)
         {
             if !ev.failed() {
                 // Under the name the tool is learned by (What::printable).

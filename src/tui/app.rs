@@ -140,9 +140,11 @@ fn what(ev: &Event) -> String {
         }
         Kind::Net(n) => {
             let err = n.error.map(|e| format!(" ({e})")).unwrap_or_default();
-            // By name when the tree resolved it, with the address as evidence.
+            // By name when the tree resolved it, with the address as evidence; a refused
+            // socket() has none.
             let dest = match &n.name {
                 Some(name) => format!("{name}:{} ({})", n.port, n.addr),
+                None if n.op == crate::event::NetOp::Socket => String::new(),
                 None => format!("{}:{}", n.addr, n.port),
             };
             format!("{} {} {dest}{err}", word(&n.op), word(&n.proto))

@@ -277,6 +277,7 @@ access = ["read"]
     // As a recording wrote it: tied to the tool call that read the key.
     let mut read = ev(100, 1, "/usr/bin/python3.11", open("/home/a/.ssh/id_rsa"));
     read.cause = Some(crate::event::Cause {
+        reported: false,
         call: "call_1".into(),
         tool: "read_file".into(),
         summary: "read_file(path='~/.ssh/id_rsa')".into(),
