@@ -24,7 +24,7 @@ with open(said, "w") as f:
     f.write(os.environ.get("AGENTGUARD_HOOK", "") + "\n")
 with open(go) as f:
     f.read()
-subprocess.run(["cat", "/etc/hosts"], stdout=subprocess.DEVNULL, check=True)
+subprocess.run(["cat", sys.argv[0]], stdout=subprocess.DEVNULL, check=True)
 "#;
 
 #[test]
@@ -87,12 +87,10 @@ fn a_tool_call_reported_by_the_agents_hook_ties_what_its_tool_did() {
             .clone()
     };
     assert_eq!(cat("/etc/hostname")["cause"]["call"], "toolu_hook_1");
-    // After the call's end, the agent's next command is no call's.
-    assert!(
-        cat("/etc/hosts").get("cause").is_none(),
-        "{:#}",
-        cat("/etc/hosts")
-    );
+    // After the call's end, the agent's next command (reading the script itself: a
+    // brand-new root has no /etc/hosts) is no call's.
+    let script = script.to_str().unwrap();
+    assert!(cat(script).get("cause").is_none(), "{:#}", cat(script));
     // The forged report was dropped, and said.
     assert!(
         run.stderr()
