@@ -737,7 +737,6 @@ impl Event {
     }
 }
 
-#[cfg(test)]
 impl File {
     /// A successful open the kernel resolved.
     pub fn opened(path: &str, access: Vec<Access>) -> File {

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use super::matcher::{Matcher, Verdict};
 use super::{merge, Builder, Profile, RunInfo, Vars};
-use crate::event::{Access, Event, File, FileOp, Kind};
+use crate::event::{Access, Event, File, Kind};
 
 /// A deterministic pseudo-random sequence (no dependency for a benchmark's inputs).
 struct Lcg(u64);
@@ -37,17 +37,7 @@ fn synthetic(run: u32, n: usize, rng: &mut Lcg) -> Profile {
         } else {
             vec![Access::Read]
         };
-        let kind = Kind::File(File {
-            op: FileOp::Open,
-            path,
-            resolved: true,
-            target: None,
-            access,
-            flags: 0,
-            mode: None,
-            truncated: false,
-            error: None,
-        });
+        let kind = Kind::File(File::opened(&path, access));
         b.add(
             &Event {
                 ts: Default::default(),

@@ -21,17 +21,7 @@ fn ev(pid: u32, kind: Kind) -> Event {
 }
 
 pub(super) fn open(path: &str, access: Vec<Access>) -> Kind {
-    Kind::File(File {
-        op: FileOp::Open,
-        path: path.into(),
-        resolved: true,
-        target: None,
-        access,
-        flags: 0,
-        mode: None,
-        truncated: false,
-        error: None,
-    })
+    Kind::File(File::opened(path, access))
 }
 
 fn failed_open(path: &str) -> Kind {

@@ -26,8 +26,9 @@ const ENTRIES_MAX: usize = 64;
 /// The most of the cache read: a few hundred bytes an entry.
 const CACHE_MAX: u64 = 1 << 20;
 
+/// A file as its inode says it is now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Entry {
+struct Identity {
     dev: u64,
     ino: u64,
     size: u64,
@@ -35,6 +36,12 @@ struct Entry {
     mtime_nsec: i64,
     ctime: i64,
     ctime_nsec: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Entry {
+    #[serde(flatten)]
+    file: Identity,
     /// The address of the source file's name the functions' error sites give.
     source: u64,
     #[serde(flatten)]
@@ -59,9 +66,9 @@ fn location() -> Option<PathBuf> {
     Some(dir.join("agentguard/tls.toml"))
 }
 
-fn key(f: &std::fs::File, at: Located, source: u64) -> Option<Entry> {
+fn identity(f: &std::fs::File) -> Option<Identity> {
     let m = f.metadata().ok()?;
-    Some(Entry {
+    Some(Identity {
         dev: m.dev(),
         ino: m.ino(),
         size: m.size(),
@@ -69,8 +76,6 @@ fn key(f: &std::fs::File, at: Located, source: u64) -> Option<Entry> {
         mtime_nsec: m.mtime_nsec(),
         ctime: m.ctime(),
         ctime_nsec: m.ctime_nsec(),
-        source,
-        at,
     })
 }
 
@@ -100,25 +105,11 @@ pub fn get(f: &std::fs::File) -> Option<(Located, u64)> {
 }
 
 fn get_in(path: &std::path::Path, f: &std::fs::File) -> Option<(Located, u64)> {
-    let probe = key(
-        f,
-        Located {
-            library: super::boring::Library::Boringssl,
-            write: 0,
-            read: 0,
-        },
-        0,
-    )?;
+    let now = identity(f)?;
     read(path)
         .file
         .into_iter()
-        .find(|e| {
-            Entry {
-                at: probe.at,
-                source: 0,
-                ..e.clone()
-            } == probe
-        })
+        .find(|e| e.file == now)
         .map(|e| (e.at, e.source))
 }
 
@@ -131,12 +122,13 @@ pub fn put(f: &std::fs::File, at: Located, source: u64) {
 }
 
 fn put_in(path: &std::path::Path, f: &std::fs::File, at: Located, source: u64) {
-    let Some(entry) = key(f, at, source) else {
+    let Some(file) = identity(f) else {
         return;
     };
     let mut kept = read(path);
     kept.file
-        .retain(|e| (e.dev, e.ino) != (entry.dev, entry.ino));
+        .retain(|e| (e.file.dev, e.file.ino) != (file.dev, file.ino));
+    let entry = Entry { file, source, at };
     kept.file.push(entry);
     let over = kept.file.len().saturating_sub(ENTRIES_MAX);
     kept.file.drain(..over);
