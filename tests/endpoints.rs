@@ -768,6 +768,8 @@ fn attach_to_a_running_client(d: &Path, port: (u16, u16)) {
     }
     use std::process::Stdio;
     let cmd = client(d, port, "tls-attach");
+    // Both ended if the test fails before their end (Started): neither may outlive it
+    // holding the harness's output.
     let mut c = Command::new(&cmd[0])
         .args(&cmd[1..])
         .current_dir(d)
@@ -775,7 +777,9 @@ fn attach_to_a_running_client(d: &Path, port: (u16, u16)) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(c.stdout.take().unwrap());
+    let (mut c_out, mut c_in) = (c.stdout.take().unwrap(), c.stdin.take().unwrap());
+    let c = Started::new(c);
+    let mut out = BufReader::new(&mut c_out);
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line, "ready\n");
@@ -791,8 +795,10 @@ fn attach_to_a_running_client(d: &Path, port: (u16, u16)) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let ag_err = ag.stderr.take().unwrap();
+    let ag = Started::new(ag);
     // Attached once it says so: the probes and the cgroup are in place before.
-    let mut err = BufReader::new(ag.stderr.take().unwrap());
+    let mut err = BufReader::new(ag_err);
     let mut said = String::new();
     loop {
         let mut l = String::new();
@@ -809,11 +815,12 @@ fn attach_to_a_running_client(d: &Path, port: (u16, u16)) {
         let _ = err.read_to_string(&mut rest);
         rest
     });
-    writeln!(c.stdin.take().unwrap(), "go").unwrap();
+    writeln!(c_in, "go").unwrap();
+    drop(c_in);
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
-    let status = c.wait().unwrap();
-    let ag_status = ag.wait().unwrap();
+    let status = c.wait_with_output().status;
+    let ag_status = ag.wait_with_output().status;
     said.push_str(&drain.join().unwrap());
     assert_eq!(rest, "old ok\n", "{said}");
     use std::os::unix::process::ExitStatusExt;

@@ -18,6 +18,14 @@ export TMPDIR=${VMWORK:?}
 export AGENTGUARD_TEST_OUTSIDE_TMP=/srv/agentguard-test
 mkdir -p "$AGENTGUARD_TEST_OUTSIDE_TMP"
 passed=0 failed=0
+# The processes running now that are not in the list of pids $1, nor kernel threads, nor
+# this listing's own (the subshell that runs it, ps, awk): "pid state args" lines.
+new_processes() {
+    local me=$BASHPID
+    ps -eo pid=,stat=,args= | awk -v before="$1" -v me="$me" '
+        BEGIN { n = split(before, p, "\n"); for (i = 1; i <= n; i++) old[p[i]] = 1 }
+        !($1 in old) && $1 != me && $3 !~ /^\[/ && $3 != "ps" && $3 != "awk" { print }'
+}
 # run LIMIT [--ignored] FILTER...: every test the filters name, one at a time.
 run() {
     local limit=$1; shift
@@ -31,9 +39,32 @@ run() {
     for t in $tests; do
         start=$SECONDS
         echo "-- $t"
+        local before
+        before=$(ps -eo pid= | tr -d ' ')
+        # Into a file, shown as it grows, not through a pipe: a process the test left
+        # behind (a tree in its own session, one stuck in the kernel) that kept the pipe
+        # open would hold the reader, and this script, past every limit.
         timeout --kill-after=20 "$limit" "$bin" "${ignored[@]}" --exact "$t" --test-threads 1 --nocapture \
-            2>&1 | tee "$VMWORK/test.log"
-        s=${PIPESTATUS[0]}
+            > "$VMWORK/test.log" 2>&1 &
+        local p=$!
+        tail -n +1 -f --pid="$p" "$VMWORK/test.log"
+        wait "$p"
+        s=$?
+        # What outlived the test (timeout signals its process group once, and a member
+        # that handles SIGTERM, as agentguard does, is not killed after it): the processes
+        # that were not there before it, kernel threads aside, named and then killed, so
+        # that the next test does not run beside them. A watchdog still ending its tree
+        # is given ten seconds.
+        local left i
+        for i in $(seq 20); do
+            left=$(new_processes "$before")
+            [ -n "$left" ] || break
+            sleep 0.5
+        done
+        if [ -n "$left" ]; then
+            printf 'left running after %s:\n%s\n' "$t" "$left"
+            kill -9 $(printf '%s\n' "$left" | awk '{print $1}') 2>/dev/null
+        fi
         if [ "$s" -eq 124 ] || [ "$s" -eq 137 ]; then
             echo "FAIL $t did not finish in ${limit}s (killed)"
         # A test that needs BPF LSM and skipped here would prove nothing: it must have run.
