@@ -209,7 +209,8 @@ Exit status: 0 when everything works, 1 when something is degraded or unavailabl
 hook's input (JSON) on standard input and passes the tool call's id, name and input to the agentguard \
 recording the agent runs under, named by AGENTGUARD_HOOK in its environment. The recording ties what \
 the tree does to the call, and marks the call reported: the agent's word, never used to learn a tool \
-or to relax a rule. Not under a recording, it does nothing. Prints nothing on standard output.\n\n\
+or to relax a rule. Under enforce the recording admits its own hook socket, and no other of \
+agentguard's. Not under a recording, it does nothing. Prints nothing on standard output.\n\n\
 Exit status: always 0 (a failing hook would stop the agent's tool); failures are said on standard error.",
         after_help = "In Claude Code's settings (~/.claude/settings.json or the project's .claude/settings.json):\n  \
 {\"hooks\": {\"PreToolUse\": [{\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \"agentguard hook\"}]}],\n  \

@@ -124,6 +124,26 @@ fn random_name(kind: &str) -> Result<String> {
     ))
 }
 
+/// Whether a unix socket's name (as events write it, '@' for the abstract namespace) is one
+/// of the hook's: a recording's (rec) or a hook command's for its answer (reply).
+/// agentguard's own channel, which a profile never learns (the names are new in every run);
+/// enforce admits the recording's own for its run alone.
+pub fn is_hook_socket(name: &str) -> bool {
+    let Some(rest) = ["@agentguard-hook-rec-", "@agentguard-hook-reply-"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+    else {
+        return false;
+    };
+    let Some((pid, hex)) = rest.split_once('-') else {
+        return false;
+    };
+    !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && hex.len() == 32
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// The recording's end: an abstract socket with a name no one guesses, whose datagrams
 /// come with their sender's pid (SO_PASSCRED).
 pub struct Listener {
@@ -206,6 +226,23 @@ pub struct Received {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hooks_sockets_are_known_by_their_names_and_nothing_else_is() {
+        let l = Listener::bind().unwrap();
+        let reply = random_name("reply").unwrap();
+        assert!(is_hook_socket(&format!("@{}", l.name)));
+        assert!(is_hook_socket(&format!("@{reply}")));
+        for other in [
+            format!("@{}", random_name("other").unwrap()),
+            format!("/{}", l.name),
+            format!("@{}x", l.name),
+            "@agentguard-hook-rec-1-".to_string(),
+            "@agentguard-hook-rec--00000000000000000000000000000000".to_string(),
+        ] {
+            assert!(!is_hook_socket(&other), "{other}");
+        }
+    }
 
     #[test]
     fn a_claude_code_hook_input_is_a_report() {

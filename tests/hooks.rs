@@ -7,12 +7,12 @@ use std::process::Command;
 
 use crate::util::*;
 
-/// The agent: reports a call, runs its tool, reports its end, runs something else; in
-/// between, it says where its recording listens and waits for the test to have tried a
-/// forged report.
+/// The agent: reports a call, runs its tool, reports its end; given two fifos, it then says
+/// where its recording listens, waits for the test to have tried a forged report and runs
+/// something else.
 const AGENT: &str = r#"
 import json, os, subprocess, sys
-ag, said, go = sys.argv[1:4]
+ag, said, go = (sys.argv[1:4] + ["", ""])[:3]
 def hook(event):
     report = {"hook_event_name": event, "tool_name": "Bash", "tool_use_id": "toolu_hook_1",
               "tool_input": {"command": "cat /etc/hostname"}}
@@ -20,6 +20,8 @@ def hook(event):
 hook("PreToolUse")
 subprocess.run(["cat", "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
 hook("PostToolUse")
+if not said:
+    sys.exit(0)
 with open(said, "w") as f:
     f.write(os.environ.get("AGENTGUARD_HOOK", "") + "\n")
 with open(go) as f:
@@ -100,4 +102,62 @@ fn a_tool_call_reported_by_the_agents_hook_ties_what_its_tool_did() {
     );
     // A reported call teaches the profile no tool.
     assert!(!run.profile.contains("name = \"Bash\""), "{}", run.profile);
+}
+
+/// Under enforce, with the baseline learned from the agent's own recorded runs: its hooks
+/// still reach the recording (the session admits its own hook socket, and nothing else of
+/// agentguard's), nothing is denied, and the baseline never learned the socket's name,
+/// which is new in every run.
+#[test]
+fn a_hooked_agent_runs_under_its_learned_baseline_and_its_hooks_still_report() {
+    require_root();
+    let d = scratch_outside_tmp("hooks-enforce");
+    let script = d.join("agent.py");
+    std::fs::write(&script, AGENT).unwrap();
+    let cmd = [python(), script.to_str().unwrap(), BIN];
+    let baseline = d.join("baseline.toml");
+    learn(&baseline, &cmd, 2);
+    let text = std::fs::read_to_string(&baseline).unwrap();
+    assert!(!text.contains("agentguard-hook"), "{text}");
+    let events = d.join("enforced.jsonl");
+    let out = Command::new(BIN)
+        .current_dir(&d)
+        .args(["enforce", "--profile"])
+        .arg(&baseline)
+        .arg("--events")
+        .arg(&events)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Nothing denied. Under Landlock, but for one thing Landlock cannot grant: the hook
+    // (a Rust program) reads its own /proc/self/maps at start (glibc, for its main
+    // thread's stack), which the baseline learned as /proc/*/maps, and a Landlock rule
+    // reaches only the /proc entries there at the start, not a process's started later.
+    let landlock = crate::host::bpf_lsm().is_err();
+    let denials: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "deny")
+        .filter(|e| !(landlock && e["object"] == "/proc/self/maps" && e["exe"] == BIN))
+        .collect();
+    assert!(denials.is_empty(), "{denials:#?}\n{stderr}");
+    // The hook's sends reached the recording: the call is there, and the tool's read
+    // is tied to it.
+    let call = events
+        .iter()
+        .find(|e| e["kind"] == "llm.tool_call")
+        .unwrap_or_else(|| panic!("no reported call under enforce:\n{stderr}"));
+    assert_eq!(call["reported"], true);
+    let cat = events
+        .iter()
+        .find(|e| e["kind"] == "file" && e["path"] == "/etc/hostname" && e["exe"] == "/usr/bin/cat")
+        .unwrap_or_else(|| panic!("cat's read:\n{stderr}"));
+    assert_eq!(cat["cause"]["call"], "toolu_hook_1", "{cat:#}");
 }

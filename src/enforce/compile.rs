@@ -99,6 +99,29 @@ pub struct Compiled {
     pub names: Vec<NameRule>,
 }
 
+impl Compiled {
+    /// A rule the session adds for a socket of its own the tree may send datagrams to (the
+    /// hook's): by exact name, as a profile's unix rule.
+    pub fn admit_unix_dgram(&mut self, name: &str, source: &str) -> Result<()> {
+        if self.net.len() >= NET_MAX {
+            bail!("the profile has {NET_MAX} network rules, the most the kernel side holds, and {source} needs one more");
+        }
+        let id = self.net.len() as u32;
+        self.net.push(net_rule(
+            id,
+            &AddrPat(name.to_string()),
+            Proto::Dgram,
+            0,
+            u16::MAX,
+            source.to_string(),
+        )?);
+        Ok(())
+    }
+}
+
+/// The network rules the kernel side holds (policy.h, AG_NET_RULES).
+const NET_MAX: usize = 256;
+
 /// A `host` rule: connections to addresses the tree resolved from a matching name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NameRule {
@@ -476,9 +499,9 @@ fn add_net_rules(out: &mut Compiled, p: &Profile) -> Result<()> {
             out.names.len()
         );
     }
-    if out.net.len() > 256 {
+    if out.net.len() > NET_MAX {
         bail!(
-            "the profile has {} network rules; the kernel side holds 256",
+            "the profile has {} network rules; the kernel side holds {NET_MAX}",
             out.net.len()
         );
     }

@@ -187,6 +187,8 @@ fn observe_raw(ev: &Event, tree: &Tree) -> Vec<What> {
                 // a rule can hold (the kernel side compares bound names): the event
                 // log keeps it; enforce denies it.
                 Family::Unix if n.addr.starts_with("./") => return Vec::new(),
+                // The hook's sockets: agentguard's own, named anew each run (hook.rs).
+                Family::Unix if crate::hook::is_hook_socket(&n.addr) => return Vec::new(),
                 Family::Unix => n.addr.clone(),
                 // AF_UNSPEC (a UDP disconnect) and other families stay in the event log.
                 _ => return Vec::new(),

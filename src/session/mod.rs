@@ -53,6 +53,22 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         Some(pid) => Target::Pid(pid),
         None => Target::Command(args.command.clone()),
     };
+    // Where the agent's hooks report its tool calls (hook.rs), named in the environment the
+    // command starts with (an attached tree's cannot be changed); needs the LLM stage that
+    // ties calls to what they did. Under enforce the tree may send to it, and only to it
+    // of agentguard's sockets: a hook that fails would leave the calls unreported and
+    // make every tool call a denial.
+    let syscalls = decodes_syscalls(&args, enforce.as_ref());
+    let hooks = match &target {
+        Target::Command(_) if syscalls && !args.llm.no_llm => Some(crate::hook::Listener::bind()?),
+        _ => None,
+    };
+    if let (Some(h), Some(setup)) = (&hooks, enforce.as_mut()) {
+        setup.compiled.admit_unix_dgram(
+            &format!("@{}", h.name),
+            "agentguard's hook socket (AGENTGUARD_HOOK)",
+        )?;
+    }
     // First of all (guard::watchdog says why).
     let watchdog = enforce.as_ref().map(guard::watchdog).transpose()?;
     let signals = block_signals()?;
@@ -63,7 +79,6 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         }) => Some(std::os::fd::AsRawFd::as_raw_fd(fd)),
         _ => None,
     };
-    let syscalls = decodes_syscalls(&args, enforce.as_ref());
     let started_wall = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let began = Instant::now();
     let mut obj = MaybeUninit::uninit();
@@ -98,12 +113,6 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         pipe.landlock = landlock_fd.is_some();
         guard::announce(setup, args.quiet);
     }
-    // Where the agent's hooks report its tool calls (hook.rs), named in the environment the
-    // command starts with (an attached tree's cannot be changed).
-    let hooks = match (&target, pipe.llm.is_some()) {
-        (Target::Command(_), true) => Some(crate::hook::Listener::bind()?),
-        _ => None,
-    };
     if let Some(h) = &hooks {
         // No other thread runs yet: nothing reads the environment meanwhile.
         std::env::set_var(crate::hook::ENV, &h.name);

@@ -5,7 +5,8 @@
 # matcher's (tests/kernel_agreement.rs), doctor against the suite's own BPF LSM check, and
 # enforce on a kernel that takes BPF LSM decisions (the enforce tests say "skipping" on the host),
 # the record-then-enforce loops (tests/learned.rs, the example agent) and each shipped
-# include on a real program (tests/includes.rs) under BPF LSM.
+# include on a real program (tests/includes.rs) under BPF LSM, and an agent's hooks reporting
+# under its learned baseline (tests/hooks.rs).
 #
 # Each test runs alone under a time limit of its own, its output streamed as it comes: a
 # test that hangs fails by name with what it printed, and the ones after it still run.
@@ -76,7 +77,7 @@ run() {
     done
 }
 run 900 --ignored kernel_agreement::kernel_decisions_equal_the_matchers
-run 600 doctor:: enforce:: learned:: includes:: endpoints::
+run 600 doctor:: enforce:: learned:: includes:: endpoints:: hooks::a_hooked_agent
 # The example agent's loop under BPF LSM: the baseline the host's run of the test learned
 # from four recorded runs (recording them again here would take ten minutes of emulation),
 # enforced on one held-out seed and two attacks (a credential sent to a sink, a shell
