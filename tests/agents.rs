@@ -13,7 +13,8 @@ use crate::util::*;
 /// from (that wrapper wants a newer Node.js than Debian's to install).
 const CLAUDE_CODE: &str = "@anthropic-ai/claude-code-linux-x64@2.1.332";
 const CODEX: &str = "@openai/codex@0.171.0";
-/// Claude Code refuses to skip its permission prompts as root: it runs as nobody.
+/// Claude Code refuses to skip its permission prompts as root: it runs as nobody (see
+/// `claude_user`).
 const NOBODY: u32 = 65534;
 
 /// The npm prefix holding both agents, installed once into a cache under cargo's target
@@ -250,11 +251,25 @@ fn serve(command: &str, tls: Option<&(PathBuf, PathBuf, PathBuf)>) -> (Model, St
     (m, url)
 }
 
-/// Claude Code in `d` (its HOME and working directory there), its model at `url`, trusting
-/// `ca`: the command to record (as nobody: `record --user`) and its working directory.
-fn claude(d: &Path, url: &str, ca: Option<&Path>) -> (Vec<String>, PathBuf) {
-    chown(d, Some(NOBODY), Some(NOBODY)).unwrap();
-    let (home, work) = (owned(d, "home", NOBODY), owned(d, "work", NOBODY));
+/// Who Claude Code runs as in `d`: nobody (`record --user nobody`), or, on a machine where no
+/// other user can reach `d` (a root directory made with mktemp, mode 0700, as a brand-new
+/// machine's build root is), root with IS_SANDBOX=1, which Claude Code takes as leave for
+/// root to skip its permission prompts (in a container). The uid, and record's arguments.
+fn claude_user(d: &Path) -> (u32, &'static [&'static str]) {
+    match unreachable_by_others(d) {
+        None => (NOBODY, &["--user", "nobody"]),
+        Some(why) => {
+            eprintln!("Claude Code runs as root with IS_SANDBOX=1: {why}");
+            (0, &[])
+        }
+    }
+}
+
+/// Claude Code in `d` (its HOME and working directory there, owned by `uid`), its model at
+/// `url`, trusting `ca`: the command to record and its working directory.
+fn claude(d: &Path, uid: u32, url: &str, ca: Option<&Path>) -> (Vec<String>, PathBuf) {
+    chown(d, Some(uid), Some(uid)).unwrap();
+    let (home, work) = (owned(d, "home", uid), owned(d, "work", uid));
     let exe = agents().join("node_modules/@anthropic-ai/claude-code-linux-x64/claude");
     let mut cmd = vec![
         // nobody's own HOME (/nonexistent) is not writable: one of the test's.
@@ -269,6 +284,9 @@ fn claude(d: &Path, url: &str, ca: Option<&Path>) -> (Vec<String>, PathBuf) {
     ];
     if let Some(ca) = ca {
         cmd.push(format!("NODE_EXTRA_CA_CERTS={}", ca.display()));
+    }
+    if uid == 0 {
+        cmd.push("IS_SANDBOX=1".into());
     }
     cmd.extend([
         exe.display().to_string(),
@@ -321,21 +339,19 @@ fn codex(d: &Path, url: &str, ca: Option<&Path>) -> (Vec<String>, PathBuf) {
 #[test]
 fn claude_code_over_http_its_calls_and_what_its_bash_tool_did() {
     let d = scratch_outside_tmp("claude-http");
-    if let Some(why) = unreachable_by_others(&d.join("home")) {
-        return skip("agents::claude_code_over_http", &why);
-    }
+    let (uid, user) = claude_user(&d);
     let s = service();
     let (m, url) = serve(&command(s), None);
-    let (cmd, work) = claude(&d, &url, None);
+    let (cmd, work) = claude(&d, uid, &url, None);
     // Its hooks report each tool call to the recording too (`agentguard hook`): a call its
     // traffic showed is said once, and the hook does not get in the tool's way.
     let hook = format!("{BIN} hook");
     let entry =
         serde_json::json!([{"matcher": "*", "hooks": [{"type": "command", "command": hook}]}]);
     let settings = serde_json::json!({"hooks": {"PreToolUse": entry, "PostToolUse": entry}});
-    let dir = owned(&d.join("home"), ".claude", NOBODY);
+    let dir = owned(&d.join("home"), ".claude", uid);
     std::fs::write(dir.join("settings.json"), settings.to_string()).unwrap();
-    let run = record(&d, &["--user", "nobody"], &strs(&cmd));
+    let run = record(&d, user, &strs(&cmd));
     check(
         &run,
         ("anthropic.messages", "tcp"),
@@ -383,14 +399,12 @@ fn claude_code_over_http_its_calls_and_what_its_bash_tool_did() {
 #[test]
 fn claude_code_over_https_its_calls_read_through_boringssl_linked_in() {
     let d = scratch_outside_tmp("claude-https");
-    if let Some(why) = unreachable_by_others(&d.join("home")) {
-        return skip("agents::claude_code_over_https", &why);
-    }
+    let (uid, user) = claude_user(&d);
     let s = service();
     let tls = certs(&d);
     let (m, url) = serve(&command(s), Some(&tls));
-    let (cmd, work) = claude(&d, &url, Some(&tls.0));
-    let run = record(&d, &["--user", "nobody"], &strs(&cmd));
+    let (cmd, work) = claude(&d, uid, &url, Some(&tls.0));
+    let run = record(&d, user, &strs(&cmd));
     check(
         &run,
         ("anthropic.messages", "tls"),
