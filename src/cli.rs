@@ -243,7 +243,9 @@ pub struct RecordArgs {
     /// (record) or nowhere (enforce, watch)
     #[arg(short = 'o', long, value_name = "FILE.toml")]
     pub output: Option<PathBuf>,
-    /// Write every event here, one JSON object per line
+    /// Write every event here as it happens, one JSON object per line (flushed at least once
+    /// a second); `-` streams them to standard output, and the command's output goes to
+    /// --output-log
     #[arg(long, value_name = "FILE.jsonl")]
     pub events: Option<PathBuf>,
     /// Attach to this running process and its existing descendants instead of starting COMMAND
@@ -272,7 +274,7 @@ pub struct RecordArgs {
     /// Run as `agentguard watch`: no profile on standard output, no gate.
     #[arg(skip)]
     pub watch: bool,
-    /// With --tui: where the command's standard output and error go
+    /// With --tui or --events -: where the command's standard output and error go
     #[arg(long, value_name = "FILE", default_value = "agentguard-output.log")]
     pub output_log: PathBuf,
     /// Print no summary

@@ -680,15 +680,28 @@ impl Event {
 /// Writes events as JSON lines.
 pub struct JsonlWriter<W: Write> {
     out: W,
+    /// The line being written: handed to `out` whole, so that a buffer flushed while the
+    /// log is read (tail -f, a pipe) never ends inside a line.
+    line: Vec<u8>,
 }
 
 impl<W: Write> JsonlWriter<W> {
     pub fn new(out: W) -> Self {
-        Self { out }
+        Self {
+            out,
+            line: Vec::new(),
+        }
     }
     pub fn write(&mut self, ev: &Event) -> Result<()> {
-        serde_json::to_writer(&mut self.out, ev)?;
-        self.out.write_all(b"\n")?;
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, ev)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        Ok(())
+    }
+    /// What is buffered, out now (the session does so at least once a second).
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush()?;
         Ok(())
     }
     pub fn finish(mut self) -> Result<W> {

@@ -574,6 +574,68 @@ fn a_flood_that_overflows_the_ring_buffer_is_counted_not_hidden() {
     );
 }
 
+/// `--events -`: the events reach standard output while the tree still runs (it waits on a
+/// FIFO until the test has read its exec there), each line whole JSON; the command's own
+/// output goes to --output-log.
+#[test]
+fn events_stream_to_standard_output_as_they_happen() {
+    use std::io::BufRead;
+    let d = scratch("stream");
+    let go = fifo(&d, "go");
+    let (prof, log) = (d.join("run.toml"), d.join("command.log"));
+    let script = format!("echo said by the tree; cat {}", go.display());
+    let mut child = Command::new(BIN)
+        .args(["record", "-q", "-o"])
+        .arg(&prof)
+        .args(["--events", "-", "--output-log"])
+        .arg(&log)
+        .args(["--", "/bin/sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let child = Started::new(child);
+    // Read on a thread: a stream that never comes is a failure after a minute, not a hang.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for l in out.lines() {
+            let l = l.unwrap();
+            let _ = tx.send(l.clone());
+            lines.push(l);
+        }
+        lines
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("no exec of cat streamed while the tree ran");
+        let ev: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if ev["kind"] == "exec" && ev["argv"][0] == "cat" {
+            break;
+        }
+    }
+    // The tree is still waiting: only now does it end.
+    send_line(&go, "done", 30);
+    let status = child.wait_with_output().status;
+    assert_eq!(status.code(), Some(0));
+    let lines = reader.join().unwrap();
+    for l in &lines {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("\"kind\":\"exit\"")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "said by the tree\ndone\n"
+    );
+    assert!(prof.exists());
+}
+
 /// Outputs are checked and inputs parsed before the command starts: a recording is never
 /// lost after the run.
 #[test]
@@ -586,6 +648,11 @@ fn a_bad_output_or_input_fails_before_the_command_runs() {
     let nowhere = d.join("no/such/dir/x.toml");
     let nowhere_events = d.join("no/such/dir/x.jsonl");
     let cases: Vec<(Vec<&std::ffi::OsStr>, &str)> = vec![
+        // The stream and the profile cannot share standard output.
+        (
+            vec!["--events".as_ref(), "-".as_ref()],
+            "name the profile with -o",
+        ),
         (vec!["-o".as_ref(), nowhere.as_os_str()], "no/such/dir"),
         (
             vec!["--events".as_ref(), nowhere_events.as_os_str()],

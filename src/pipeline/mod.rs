@@ -328,6 +328,15 @@ impl Pipeline {
         self.sinks(ev);
     }
 
+    /// The event log's buffered lines, out now; a failure is kept as its first write error.
+    pub fn flush_log(&mut self) {
+        if let (Some(w), None) = (&mut self.jsonl, &self.write_error) {
+            if let Err(e) = w.flush() {
+                self.write_error = Some(e);
+            }
+        }
+    }
+
     /// The builder and the sinks, for an event already in the tree.
     fn sinks(&mut self, ev: Event) {
         self.events += 1;

@@ -118,7 +118,8 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         std::env::set_var(crate::hook::ENV, &h.name);
     }
     let how = Launch {
-        output_log: args.tui.then_some(args.output_log.as_path()),
+        output_log: (args.tui || outputs::events_to_stdout(&args))
+            .then_some(args.output_log.as_path()),
         enforcing: enforce.is_some(),
         landlock: landlock_fd,
         quiet: args.quiet,
@@ -318,6 +319,8 @@ fn follow(
         if last_check.elapsed() >= Duration::from_millis(200) {
             last_check = Instant::now();
             pipe.losses(sensor.stats()?, &mut stats);
+            // The event log as it happens, for tail -f or a reader of --events -.
+            pipe.flush_log();
             // Processes found in /proc that died before their first event never had an
             // exit record to take them out of scope.
             started.pending.retain(|(pid, ticks)| {

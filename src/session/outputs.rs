@@ -5,7 +5,7 @@
 use std::io::BufWriter;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cli::RecordArgs;
 use crate::event::JsonlWriter;
@@ -21,6 +21,12 @@ pub struct Outputs {
     events: Option<PathBuf>,
     /// Neither -o nor a baseline, nor enforcing or watching: the profile goes to stdout.
     print_profile: bool,
+}
+
+/// `--events -`: the event stream goes to standard output, the command's output to
+/// --output-log.
+pub fn events_to_stdout(args: &RecordArgs) -> bool {
+    args.events.as_deref() == Some(std::path::Path::new("-"))
 }
 
 impl Outputs {
@@ -44,15 +50,27 @@ impl Outputs {
             }
             None => None,
         };
-        let log = match &args.events {
-            Some(p) => Some(JsonlWriter::new(BufWriter::with_capacity(
-                1 << 20,
-                crate::output::create_stream(p)?,
-            ))),
-            None => None,
-        };
         let print_profile =
             args.output.is_none() && args.merge_into.is_none() && !enforcing && !args.watch;
+        let log = match &args.events {
+            Some(_) if events_to_stdout(args) => {
+                if args.tui {
+                    bail!("--events - streams the events to standard output, which the terminal UI takes: name a file");
+                }
+                if print_profile {
+                    bail!("--events - streams the events to standard output, where record writes the profile without -o: name the profile with -o or --merge-into");
+                }
+                use std::os::fd::AsFd;
+                let out = std::io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .context("standard output")?;
+                Some(std::fs::File::from(out))
+            }
+            Some(p) => Some(crate::output::create_stream(p)?),
+            None => None,
+        }
+        .map(|f| JsonlWriter::new(BufWriter::with_capacity(1 << 20, f)));
         let outputs = Outputs {
             profile,
             baseline,
@@ -95,8 +113,11 @@ impl Outputs {
                 return Err(e).context("writing the event log");
             }
             w.finish().context("writing the event log")?;
-            let path = self.events.map(|p| p.display().to_string());
-            said.push(format!("{} ({events} events)", path.unwrap_or_default()));
+            let path = match self.events {
+                Some(p) if p.as_os_str() == "-" => "standard output".to_string(),
+                p => p.map(|p| p.display().to_string()).unwrap_or_default(),
+            };
+            said.push(format!("{path} ({events} events)"));
         }
         Ok(said)
     }
