@@ -70,6 +70,10 @@ pub enum Kind {
         /// LLM call made none that agentguard could read.
         #[serde(skip_serializing_if = "std::ops::Not::not", default)]
         llm: bool,
+        /// The recording's hook socket (AGENTGUARD_HOOK, '@' for the abstract namespace):
+        /// agentguard's own, new in every run, so never learned.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        hook: Option<String>,
     },
     /// A new process (not a thread) entered the tree.
     Fork {
@@ -829,6 +833,7 @@ mod tests {
                 cwd: Some("/w".into()),
                 home: None,
                 llm: true,
+                hook: Some("@agentguard-hook-rec-1-00".into()),
             }),
             ev(Kind::Fork { child: 12 }),
             ev(Kind::Exec(Exec {

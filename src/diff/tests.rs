@@ -743,6 +743,7 @@ fn sight_run(c: &mut Checker, captured: bool, calls: usize, gnutls: bool) {
         cwd: None,
         home: None,
         llm: captured,
+        hook: None,
     }));
     if gnutls {
         c.observe_run(&at(Kind::Tls(crate::event::Tls {

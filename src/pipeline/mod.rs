@@ -69,6 +69,8 @@ pub struct Pipeline {
     /// (reported.rs), and how many came from no process of the tree.
     hooks_waiting: Vec<(std::time::Instant, crate::hook::Received)>,
     pub hooks_refused: u64,
+    /// The name of the recording's hook socket, said in the start event.
+    pub hook: Option<String>,
 }
 
 impl Pipeline {
@@ -95,6 +97,7 @@ impl Pipeline {
             unverified: HashMap::new(),
             hooks_waiting: Vec::new(),
             hooks_refused: 0,
+            hook: None,
         }
     }
 
@@ -173,6 +176,7 @@ impl Pipeline {
             cwd: vars.cwd.clone(),
             home: vars.home.clone(),
             llm: self.llm.is_some(),
+            hook: self.hook.as_ref().map(|h| format!("@{h}")),
         };
         self.handle(self.own_event(self.root, start));
         for mut n in early {

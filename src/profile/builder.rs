@@ -187,8 +187,6 @@ fn observe_raw(ev: &Event, tree: &Tree) -> Vec<What> {
                 // a rule can hold (the kernel side compares bound names): the event
                 // log keeps it; enforce denies it.
                 Family::Unix if n.addr.starts_with("./") => return Vec::new(),
-                // The hook's sockets: agentguard's own, named anew each run (hook.rs).
-                Family::Unix if crate::hook::is_hook_socket(&n.addr) => return Vec::new(),
                 Family::Unix => n.addr.clone(),
                 // AF_UNSPEC (a UDP disconnect) and other families stay in the event log.
                 _ => return Vec::new(),
@@ -299,6 +297,8 @@ pub struct Builder {
     ev: Evidence,
     vars: Vars,
     sight: super::sight::Sight,
+    /// The recording's hook socket, from its start event.
+    hook: Option<String>,
     pub processes: u64,
     pub failures: u64,
 }
@@ -330,6 +330,15 @@ impl Builder {
         if let Kind::Io(io) = &ev.kind {
             self.add_volume(io);
             return Vec::new();
+        }
+        if let Kind::Start { hook, .. } = &ev.kind {
+            self.hook.clone_from(hook);
+        }
+        // The recording's own hook socket (the start event names it): new in every run.
+        if let Kind::Net(n) = &ev.kind {
+            if n.family == Family::Unix && self.hook.as_ref() == Some(&n.addr) {
+                return Vec::new();
+            }
         }
         let whats = observe(ev, tree);
         let failed = u64::from(ev.failed());

@@ -972,6 +972,7 @@ fn a_run_records_how_much_of_its_llm_traffic_was_seen() {
                 cwd: None,
                 home: None,
                 llm: true,
+                hook: None,
             },
         ),
         &tree,
@@ -1025,4 +1026,53 @@ fn a_run_records_how_much_of_its_llm_traffic_was_seen() {
     // Through the profile's text and back.
     let back = Profile::parse(&p.to_toml().unwrap(), std::path::Path::new("p.toml")).unwrap();
     assert_eq!(back.run_info[0], *r);
+}
+
+/// The recording's hook socket, named in its start event, is never learned (a new name every
+/// run); a socket merely named like one is the tree's, and learned.
+#[test]
+fn only_the_hook_socket_the_start_event_names_is_left_out() {
+    let hook = "@agentguard-hook-rec-7-0123456789abcdef0123456789abcdef";
+    let lookalike = "@agentguard-hook-rec-7-fedcba9876543210fedcba9876543210";
+    let at = |kind| Event {
+        ts: "2026-12-07T10:00:00.000000000Z".parse().unwrap(),
+        pid: 5,
+        tid: 5,
+        ppid: 1,
+        exe: "/usr/bin/python3".into(),
+        kind,
+        cause: None,
+    };
+    let send = |addr: &str| {
+        at(Kind::Net(Net {
+            op: NetOp::Connect,
+            family: crate::event::Family::Unix,
+            proto: Proto::Dgram,
+            addr: addr.into(),
+            port: 0,
+            mapped: false,
+            name: None,
+            error: None,
+        }))
+    };
+    let mut b = Builder::new(vars());
+    let tree = Tree::default();
+    b.add(
+        &at(Kind::Start {
+            command: "agent".into(),
+            run: None,
+            cwd: None,
+            home: None,
+            llm: true,
+            hook: Some(hook.into()),
+        }),
+        &tree,
+    );
+    assert!(b.add(&send(hook), &tree).is_empty());
+    assert!(!b.add(&send(lookalike), &tree).is_empty());
+    let p = b
+        .finish(run("x", "2026-12-07T10:00:00Z"))
+        .to_toml()
+        .unwrap();
+    assert!(p.contains(lookalike) && !p.contains(hook), "{p}");
 }

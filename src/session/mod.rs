@@ -131,6 +131,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         return Ok(127);
     };
     let run = run_id();
+    pipe.hook = hooks.as_ref().map(|h| h.name.clone());
     pipe.begin(started.command.clone(), &run, &vars, early_notes);
     let mut rings = Rings::open(
         &sensor,

@@ -81,6 +81,7 @@ fn app() -> Ui {
                 cwd: Some("/w".into()),
                 home: None,
                 llm: false,
+                hook: None,
             },
         ),
         ev(
