@@ -62,9 +62,11 @@ fn landlock_denies_what_the_profile_does_not_allow_and_reports_widened_rules() {
     std::fs::write(d.join("secret.txt"), "secret\n").unwrap();
     let ok = TcpListener::bind("127.0.0.1:0").unwrap();
     let no = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (okp, nop) = (
+    let fresh = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (okp, nop, freshp) = (
         ok.local_addr().unwrap().port(),
         no.local_addr().unwrap().port(),
+        fresh.local_addr().unwrap().port(),
     );
     let p = profile(&d, okp);
     let script = format!(
@@ -73,7 +75,8 @@ fn landlock_denies_what_the_profile_does_not_allow_and_reports_widened_rules() {
          echo hi > {d}/out/x.txt && echo WROTE; (echo no > {d}/y.txt) 2>/dev/null || echo WRITE-DENIED; \
          /usr/bin/id || echo EXEC-DENIED; \
          (exec 3<>/dev/tcp/127.0.0.1/{okp}) && echo CONNECTED; \
-         (exec 3<>/dev/tcp/127.0.0.1/{nop}) 2>/dev/null || echo CONNECT-DENIED",
+         (exec 3<>/dev/tcp/127.0.0.1/{nop}) 2>/dev/null || echo CONNECT-DENIED; \
+         /usr/bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/{freshp}' 2>/dev/null || echo FRESH-DENIED",
         d = d.display()
     );
     let out = Command::new(BIN)
@@ -99,6 +102,7 @@ fn landlock_denies_what_the_profile_does_not_allow_and_reports_widened_rules() {
         "EXEC-DENIED",
         "CONNECTED",
         "CONNECT-DENIED",
+        "FRESH-DENIED",
     ] {
         assert!(so.lines().any(|l| l == want), "{want} missing:\n{so}\n{se}");
     }
@@ -148,6 +152,10 @@ fn landlock_denies_what_the_profile_does_not_allow_and_reports_widened_rules() {
         se.contains(&format!("DENIED connect 127.0.0.1:{nop}")),
         "{se}"
     );
+    // A program denied as soon as it started is named (its exec was read before the
+    // denial), not left blank.
+    let fresh_denial = format!("DENIED connect 127.0.0.1:{freshp} by bash (pid ");
+    assert!(se.contains(&fresh_denial), "{fresh_denial}\n{se}");
     // -q: what Landlock changes is one line, not the lists.
     let quiet = Command::new(BIN)
         .args([

@@ -50,10 +50,12 @@ impl Records {
 /// copy the record here, so the pipeline itself is owned by the loop and not shared with
 /// them. Records are taken a batch at a time, each batch through the pipeline before the
 /// next is read: the copy holds one batch, however fast the tree writes. Each ring is read
-/// on its own budget, the denials first, so a flood of the sensor's records cannot starve
-/// the denials ring.
+/// on its own budget, so a flood of the sensor's records cannot starve the denials ring.
+/// The sensor's is read first: a denial comes after the exec of the process it names (a
+/// program denied as soon as it starts), whose record is then in the tree already, so the
+/// denial names the program rather than no one.
 pub struct Rings<'a> {
-    /// The denials rings (when enforcing), then the sensor's.
+    /// The sensor's ring, then the denials rings (when enforcing).
     rings: Vec<RingBuffer<'a>>,
     queue: Rc<RefCell<Records>>,
     spare: Records,
@@ -85,14 +87,13 @@ impl<'a> Rings<'a> {
                 0
             }
         };
-        let mut rings = Vec::new();
+        let mut rings = vec![sensor.ring(into(&queue))?];
         for map in denials {
             let mut b = RingBufferBuilder::new();
             b.add(map, into(&queue))
                 .context("opening the denials ring buffer")?;
             rings.push(b.build().context("opening the denials ring buffer")?);
         }
-        rings.push(sensor.ring(into(&queue))?);
         Ok(Rings {
             rings,
             queue,
