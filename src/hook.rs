@@ -141,6 +141,21 @@ fn random_name(kind: &str) -> Result<String> {
     ))
 }
 
+/// Whether a unix socket's name (as events write it, '@' for the abstract namespace) has
+/// the shape of a recording's hook socket: what a start event may name as its `hook`.
+pub fn is_listener_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("@agentguard-hook-rec-") else {
+        return false;
+    };
+    let Some((pid, hex)) = rest.split_once('-') else {
+        return false;
+    };
+    !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && hex.len() == 32
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// The recording's end: an abstract socket with a name no one guesses, whose datagrams
 /// come with their sender's pid (SO_PASSCRED).
 pub struct Listener {
@@ -157,6 +172,11 @@ impl Listener {
         nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::PassCred, &true)
             .context("asking for the hook senders' credentials")?;
         Ok(Listener { sock, name })
+    }
+
+    /// The socket, for the watchdog to keep bound while the tree lives.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.sock)
     }
 
     /// The reports waiting, each with the pid that sent it and where it waits for the
@@ -223,6 +243,21 @@ pub struct Received {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listener_has_the_shape_a_start_event_may_name() {
+        let l = Listener::bind().unwrap();
+        assert!(is_listener_name(&format!("@{}", l.name)));
+        for other in [
+            format!("/{}", l.name),
+            format!("@{}x", l.name),
+            format!("@{}", random_name("reply").unwrap()),
+            "@agentguard-hook-rec-1-".to_string(),
+            "/run/docker.sock".to_string(),
+        ] {
+            assert!(!is_listener_name(&other), "{other}");
+        }
+    }
 
     #[test]
     fn a_claude_code_hook_input_is_a_report() {

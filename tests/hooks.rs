@@ -20,6 +20,17 @@ def hook(event):
 hook("PreToolUse")
 subprocess.run(["cat", "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
 hook("PostToolUse")
+if os.environ.get("LOOKALIKE"):
+    # A socket of the tree's own, named like the hook's: not what enforce admits.
+    import socket
+    name = "\0" + os.environ["AGENTGUARD_HOOK"] + "x"
+    r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    r.bind(name)
+    try:
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"x", name)
+        print("LOOKALIKE-SENT")
+    except PermissionError:
+        print("LOOKALIKE-DENIED")
 if not said:
     sys.exit(0)
 with open(said, "w") as f:
@@ -126,12 +137,19 @@ fn a_hooked_agent_runs_under_its_learned_baseline_and_its_hooks_still_report() {
         .arg(&baseline)
         .arg("--events")
         .arg(&events)
+        .env("LOOKALIKE", "1")
         .arg("--")
         .args(cmd)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Only the hook socket's exact name is admitted: one named like it is the tree's.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "LOOKALIKE-DENIED\n",
+        "{stderr}"
+    );
     let events: Vec<serde_json::Value> = std::fs::read_to_string(&events)
         .unwrap()
         .lines()
@@ -142,11 +160,16 @@ fn a_hooked_agent_runs_under_its_learned_baseline_and_its_hooks_still_report() {
     // thread's stack), which the baseline learned as /proc/*/maps, and a Landlock rule
     // reaches only the /proc entries there at the start, not a process's started later.
     let landlock = crate::host::bpf_lsm().is_err();
-    let denials: Vec<_> = events
+    let (lookalike, denials): (Vec<_>, Vec<_>) = events
         .iter()
         .filter(|e| e["kind"] == "deny")
         .filter(|e| !(landlock && e["object"] == "/proc/self/maps" && e["exe"] == BIN))
-        .collect();
+        .partition(|e| {
+            e["object"]
+                .as_str()
+                .is_some_and(|o| o.contains("agentguard-hook-rec-") && o.ends_with('x'))
+        });
+    assert_eq!(lookalike.len(), 1, "{lookalike:#?}\n{stderr}");
     assert!(denials.is_empty(), "{denials:#?}\n{stderr}");
     // The hook's sends reached the recording: the call is there, and the tool's read
     // is tied to it.

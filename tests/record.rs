@@ -636,6 +636,40 @@ fn events_stream_to_standard_output_as_they_happen() {
     assert!(prof.exists());
 }
 
+/// A reader of `--events -` that goes away is a write error said at the end: agentguard
+/// does not die of SIGPIPE, the tree runs on watched, and the profile is written.
+#[test]
+fn a_stream_reader_that_goes_away_ends_in_an_error_not_an_unwatched_tree() {
+    use std::io::BufRead;
+    let d = scratch("stream-gone");
+    let go = fifo(&d, "go");
+    let prof = d.join("run.toml");
+    let script = format!("cat {}; cat /etc/hostname", go.display());
+    let mut child = Command::new(BIN)
+        .args(["record", "-o"])
+        .arg(&prof)
+        .args(["--events", "-", "--output-log"])
+        .arg(d.join("command.log"))
+        .args(["--", "/bin/sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let child = Started::new(child);
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("\"kind\":\"start\""), "{first}");
+    drop(out);
+    send_line(&go, "done", 30);
+    let o = child.wait_with_output();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{:?}: {err}", o.status);
+    assert!(err.contains("writing the event log"), "{err}");
+    let profile = std::fs::read_to_string(&prof).unwrap();
+    assert!(profile.contains("/etc/hostname"), "{profile}");
+}
+
 /// Outputs are checked and inputs parsed before the command starts: a recording is never
 /// lost after the run.
 #[test]
@@ -647,11 +681,24 @@ fn a_bad_output_or_input_fails_before_the_command_runs() {
     std::fs::write(&bad_baseline, "version = 1\nruns = \"many\"\n").unwrap();
     let nowhere = d.join("no/such/dir/x.toml");
     let nowhere_events = d.join("no/such/dir/x.jsonl");
+    let prof = d.join("run.toml");
     let cases: Vec<(Vec<&std::ffi::OsStr>, &str)> = vec![
-        // The stream and the profile cannot share standard output.
+        // The stream and the profile cannot share standard output, nor the stream and the
+        // command's output (/dev/stdout is the same pipe).
         (
             vec!["--events".as_ref(), "-".as_ref()],
             "name the profile with -o",
+        ),
+        (
+            vec![
+                "--events".as_ref(),
+                "/dev/stdout".as_ref(),
+                "-o".as_ref(),
+                prof.as_os_str(),
+                "--output-log".as_ref(),
+                "/dev/stdout".as_ref(),
+            ],
+            "standard output too",
         ),
         (vec!["-o".as_ref(), nowhere.as_os_str()], "no/such/dir"),
         (

@@ -802,4 +802,22 @@ mod tests {
         assert_ne!(hash(1, b"/etc"), hash(1, b"/etd"));
         assert_ne!(hash(1, b"/ab"), hash(1, b"/ba"));
     }
+
+    /// The session's hook rule is one exact unix datagram name; a full table refuses it
+    /// (the session then runs without hooks) rather than dropping a rule of the profile.
+    #[test]
+    fn the_hook_rule_is_an_exact_name_and_never_displaces_the_profiles() {
+        let mut c = Compiled::default();
+        c.admit_unix_dgram("@agentguard-hook-rec-1-ab", "hook")
+            .unwrap();
+        let r = &c.net[0];
+        assert_eq!((r.family, r.sotype), (1, 2));
+        assert_eq!(r.unix.as_deref(), Some("@agentguard-hook-rec-1-ab"));
+        while c.net.len() < NET_MAX {
+            c.admit_unix_dgram("@x", "filler").unwrap();
+        }
+        let e = c.admit_unix_dgram("@y", "hook").unwrap_err();
+        assert!(format!("{e}").contains("256"), "{e}");
+        assert_eq!(c.net.len(), NET_MAX);
+    }
 }

@@ -159,9 +159,25 @@ impl Watchdog {
 
     /// Hands the watchdog a copy of every BPF link agentguard holds now (the sensor's
     /// tracepoints, the LSM or cgroup programs): they stay attached while it lives; and
-    /// `procs`, the sensor's map of the tree's processes. Then closes the channel, which
-    /// lets the watchdog go on to wait for agentguard's end.
-    pub fn hold_links(&self, procs: std::os::fd::BorrowedFd<'_>) -> Result<usize> {
+    /// `procs`, the sensor's map of the tree's processes; and `keep`, a descriptor that must
+    /// stay open until the tree is dead (the hook socket, whose name the profile's rules
+    /// admit: freed while the tree lives, another process could take the name). Then closes
+    /// the channel, which lets the watchdog go on to wait for agentguard's end.
+    pub fn hold_links(
+        &self,
+        procs: std::os::fd::BorrowedFd<'_>,
+        keep: Option<std::os::fd::BorrowedFd<'_>>,
+    ) -> Result<usize> {
+        if let Some(k) = keep {
+            sendmsg::<()>(
+                self.links.as_raw_fd(),
+                &[std::io::IoSlice::new(b"L")],
+                &[ControlMessage::ScmRights(&[k.as_raw_fd()])],
+                MsgFlags::empty(),
+                None,
+            )
+            .context("handing the hook socket to the watchdog")?;
+        }
         sendmsg::<()>(
             self.links.as_raw_fd(),
             &[std::io::IoSlice::new(b"M")],

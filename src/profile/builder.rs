@@ -332,11 +332,18 @@ impl Builder {
             return Vec::new();
         }
         if let Kind::Start { hook, .. } = &ev.kind {
-            self.hook.clone_from(hook);
+            // Only a name a recording gives its hook socket: an edited log cannot hide
+            // another socket (a daemon's) this way.
+            self.hook = hook.clone().filter(|h| crate::hook::is_listener_name(h));
         }
-        // The recording's own hook socket (the start event names it): new in every run.
+        // Datagrams to the recording's own hook socket (the start event names it): new in
+        // every run. Anything else done to that name is the tree's, and learned.
         if let Kind::Net(n) = &ev.kind {
-            if n.family == Family::Unix && self.hook.as_ref() == Some(&n.addr) {
+            if n.family == Family::Unix
+                && n.proto == Proto::Dgram
+                && matches!(n.op, NetOp::Connect | NetOp::Sendto | NetOp::Sendmsg)
+                && self.hook.as_ref() == Some(&n.addr)
+            {
                 return Vec::new();
             }
         }

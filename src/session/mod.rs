@@ -49,29 +49,41 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
             bail!("{why}");
         }
     }
+    // A reader of the event stream or the profile that goes away (`| head`, a collector
+    // that crashed) is a write error, said at the end: dying of SIGPIPE would leave the
+    // tree unwatched, with no profile and no summary. (The tree gets the default back.)
+    // SAFETY: setting a signal's disposition, before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let target = match args.pid {
         Some(pid) => Target::Pid(pid),
         None => Target::Command(args.command.clone()),
     };
+    // First of all (guard::watchdog says why).
+    let watchdog = enforce.as_ref().map(guard::watchdog).transpose()?;
+    let signals = block_signals()?;
     // Where the agent's hooks report its tool calls (hook.rs), named in the environment the
     // command starts with (an attached tree's cannot be changed); needs the LLM stage that
     // ties calls to what they did. Under enforce the tree may send to it, and only to it
-    // of agentguard's sockets: a hook that fails would leave the calls unreported and
-    // make every tool call a denial.
+    // of agentguard's sockets (a hook that failed would leave the calls unreported and make
+    // every tool call a denial), and the watchdog keeps it bound until the tree is dead.
     let syscalls = decodes_syscalls(&args, enforce.as_ref());
-    let hooks = match &target {
+    let mut hooks = match &target {
         Target::Command(_) if syscalls && !args.llm.no_llm => Some(crate::hook::Listener::bind()?),
         _ => None,
     };
     if let (Some(h), Some(setup)) = (&hooks, enforce.as_mut()) {
-        setup.compiled.admit_unix_dgram(
+        let admitted = setup.compiled.admit_unix_dgram(
             &format!("@{}", h.name),
             "agentguard's hook socket (AGENTGUARD_HOOK)",
-        )?;
+        );
+        if let Err(e) = admitted {
+            // A full rule table is the profile's: enforce it as it is, without hooks.
+            eprintln!(
+                "agentguard: warning: {e:#}: the agent's hooks are not taken (no AGENTGUARD_HOOK)"
+            );
+            hooks = None;
+        }
     }
-    // First of all (guard::watchdog says why).
-    let watchdog = enforce.as_ref().map(guard::watchdog).transpose()?;
-    let signals = block_signals()?;
     let landlock_fd = match &enforce {
         Some(Setup {
             backend: Backend::Landlock(fd),
@@ -124,6 +136,7 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         landlock: landlock_fd,
         quiet: args.quiet,
         user: user.as_ref(),
+        keep: hooks.as_ref().map(|h| h.as_fd()),
     };
     let Some(mut started) =
         target::start(&target, &how, &mut sensor, watchdog.as_ref(), &mut pipe)?

@@ -23,10 +23,24 @@ pub struct Outputs {
     print_profile: bool,
 }
 
-/// `--events -`: the event stream goes to standard output, the command's output to
-/// --output-log.
+/// `--events -` (or a path that is standard output's file, /dev/stdout): the event stream
+/// goes to standard output, the command's output to --output-log.
 pub fn events_to_stdout(args: &RecordArgs) -> bool {
-    args.events.as_deref() == Some(std::path::Path::new("-"))
+    args.events
+        .as_deref()
+        .is_some_and(|p| p == std::path::Path::new("-") || is_stdout(p))
+}
+
+/// Whether `path` is, following links, the file standard output is.
+fn is_stdout(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(p), Ok(o)) = (
+        std::fs::metadata(path),
+        nix::sys::stat::fstat(std::io::stdout()),
+    ) else {
+        return false;
+    };
+    p.dev() == o.st_dev && p.ino() == o.st_ino
 }
 
 impl Outputs {
@@ -59,6 +73,10 @@ impl Outputs {
                 }
                 if print_profile {
                     bail!("--events - streams the events to standard output, where record writes the profile without -o: name the profile with -o or --merge-into");
+                }
+                // The tree's output in the stream would be lines it wrote as agentguard's.
+                if is_stdout(&args.output_log) {
+                    bail!("--events - streams the events to standard output, and --output-log {} is standard output too: the command's output would be in the stream", args.output_log.display());
                 }
                 use std::os::fd::AsFd;
                 let out = std::io::stdout()

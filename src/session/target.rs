@@ -24,6 +24,8 @@ pub struct Launch<'a> {
     pub quiet: bool,
     /// `--user`: who the command runs as.
     pub user: Option<&'a crate::user::RunAs>,
+    /// Under enforce: what the watchdog keeps open until the tree is dead (the hook socket).
+    pub keep: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 /// The tree, in scope.
@@ -70,7 +72,7 @@ pub fn start(
             pipe.root = pid;
             if let Some(w) = watchdog {
                 // From here the kernel side outlives agentguard until the tree is dead.
-                w.hold_links(sensor.procs_fd())?;
+                w.hold_links(sensor.procs_fd(), how.keep)?;
             }
             let pty = c.pty.take();
             if let Err(e) = c.release() {
@@ -99,7 +101,7 @@ fn attach(
 ) -> Result<Started> {
     let tree = crate::attach::tree_of(root)?;
     if let Some(w) = watchdog {
-        w.hold_links(sensor.procs_fd())?;
+        w.hold_links(sensor.procs_fd(), None)?;
     }
     let mut pending = Vec::new();
     for p in &tree {

@@ -45,6 +45,7 @@ run() {
         # Into a file, shown as it grows, not through a pipe: a process the test left
         # behind (a tree in its own session, one stuck in the kernel) that kept the pipe
         # open would hold the reader, and this script, past every limit.
+        : > "$VMWORK/test.log" # emptied first: tail must not show the last test's output
         timeout --kill-after=20 "$limit" "$bin" "${ignored[@]}" --exact "$t" --test-threads 1 --nocapture \
             > "$VMWORK/test.log" 2>&1 &
         local p=$!
@@ -54,7 +55,8 @@ run() {
         # What outlived the test (timeout signals its process group once, and a member
         # that handles SIGTERM, as agentguard does, is not killed after it): the processes
         # that were not there before it, kernel threads aside, named and then killed, so
-        # that the next test does not run beside them. A watchdog still ending its tree
+        # that the next test does not run beside them (that a tree ends with its
+        # enforcement is tests/vm/enforce.sh's to check). A watchdog still ending its tree
         # is given ten seconds.
         local left i
         for i in $(seq 20); do
