@@ -168,39 +168,23 @@ impl Watchdog {
         procs: std::os::fd::BorrowedFd<'_>,
         keep: Option<std::os::fd::BorrowedFd<'_>>,
     ) -> Result<usize> {
+        // One message: its tag ('M' the map, 'L' descriptors to keep, 'E' the end) and
+        // the descriptors it hands over.
+        let send = |tag: &[u8], fds: &[i32]| {
+            let rights = [ControlMessage::ScmRights(fds)];
+            let cmsg: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+            let iov = [std::io::IoSlice::new(tag)];
+            sendmsg::<()>(self.links.as_raw_fd(), &iov, cmsg, MsgFlags::empty(), None)
+        };
         if let Some(k) = keep {
-            sendmsg::<()>(
-                self.links.as_raw_fd(),
-                &[std::io::IoSlice::new(b"L")],
-                &[ControlMessage::ScmRights(&[k.as_raw_fd()])],
-                MsgFlags::empty(),
-                None,
-            )
-            .context("handing the hook socket to the watchdog")?;
+            send(b"L", &[k.as_raw_fd()]).context("handing the hook socket to the watchdog")?;
         }
-        sendmsg::<()>(
-            self.links.as_raw_fd(),
-            &[std::io::IoSlice::new(b"M")],
-            &[ControlMessage::ScmRights(&[procs.as_raw_fd()])],
-            MsgFlags::empty(),
-            None,
-        )
-        .context("handing the process map to the watchdog")?;
+        send(b"M", &[procs.as_raw_fd()]).context("handing the process map to the watchdog")?;
         let fds = bpf_links().context("listing agentguard's BPF links")?;
         for chunk in fds.chunks(250) {
-            let cmsg = [ControlMessage::ScmRights(chunk)];
-            let iov = [std::io::IoSlice::new(b"L")];
-            sendmsg::<()>(self.links.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
-                .context("handing the BPF links to the watchdog")?;
+            send(b"L", chunk).context("handing the BPF links to the watchdog")?;
         }
-        sendmsg::<()>(
-            self.links.as_raw_fd(),
-            &[std::io::IoSlice::new(b"E")],
-            &[],
-            MsgFlags::empty(),
-            None,
-        )
-        .context("handing the BPF links to the watchdog")?;
+        send(b"E", &[]).context("handing the BPF links to the watchdog")?;
         Ok(fds.len())
     }
 

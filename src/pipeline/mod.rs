@@ -69,8 +69,6 @@ pub struct Pipeline {
     /// (reported.rs), and how many came from no process of the tree.
     hooks_waiting: Vec<(std::time::Instant, crate::hook::Received)>,
     pub hooks_refused: u64,
-    /// The name of the recording's hook socket, said in the start event.
-    pub hook: Option<String>,
 }
 
 impl Pipeline {
@@ -97,7 +95,6 @@ impl Pipeline {
             unverified: HashMap::new(),
             hooks_waiting: Vec::new(),
             hooks_refused: 0,
-            hook: None,
         }
     }
 
@@ -161,13 +158,14 @@ impl Pipeline {
         }
     }
 
-    /// The run's first event, then the notes of what was probed before the tree existed,
-    /// as its root's.
+    /// The run's first event, naming the recording's hook socket if it has one, then the
+    /// notes of what was probed before the tree existed, as its root's.
     pub fn begin(
         &mut self,
         command: String,
         run: &str,
         vars: &crate::profile::Vars,
+        hook: Option<&str>,
         early: Vec<Event>,
     ) {
         let start = Kind::Start {
@@ -176,7 +174,7 @@ impl Pipeline {
             cwd: vars.cwd.clone(),
             home: vars.home.clone(),
             llm: self.llm.is_some(),
-            hook: self.hook.as_ref().map(|h| format!("@{h}")),
+            hook: hook.map(|h| format!("@{h}")),
         };
         self.handle(self.own_event(self.root, start));
         for mut n in early {

@@ -199,7 +199,7 @@ fn a_replayed_log_gives_the_live_runs_findings_with_their_causes() {
     }));
     live.findings.checker = Some(checker());
     live.tui = Some(App::new("live".into()));
-    live.begin("python3 agent.py".into(), "run-1", &vars(), vec![]);
+    live.begin("python3 agent.py".into(), "run-1", &vars(), None, vec![]);
     for e in stream() {
         live.handle(e);
     }

@@ -1034,38 +1034,27 @@ fn a_run_records_how_much_of_its_llm_traffic_was_seen() {
 fn only_the_hook_socket_the_start_event_names_is_left_out() {
     let hook = "@agentguard-hook-rec-7-0123456789abcdef0123456789abcdef";
     let lookalike = "@agentguard-hook-rec-7-fedcba9876543210fedcba9876543210";
-    let at = |kind| Event {
-        ts: "2026-12-07T10:00:00.000000000Z".parse().unwrap(),
-        pid: 5,
-        tid: 5,
-        ppid: 1,
-        exe: "/usr/bin/python3".into(),
-        kind,
-        cause: None,
-    };
     let send = |addr: &str| {
-        at(Kind::Net(Net {
-            op: NetOp::Connect,
-            family: crate::event::Family::Unix,
-            proto: Proto::Dgram,
-            addr: addr.into(),
-            port: 0,
-            mapped: false,
-            name: None,
-            error: None,
-        }))
+        let mut k = connect(addr, 0);
+        if let Kind::Net(n) = &mut k {
+            (n.family, n.proto) = (crate::event::Family::Unix, Proto::Dgram);
+        }
+        ev(5, k)
     };
     let mut b = Builder::new(vars());
     let tree = Tree::default();
     b.add(
-        &at(Kind::Start {
-            command: "agent".into(),
-            run: None,
-            cwd: None,
-            home: None,
-            llm: true,
-            hook: Some(hook.into()),
-        }),
+        &ev(
+            5,
+            Kind::Start {
+                command: "agent".into(),
+                run: None,
+                cwd: None,
+                home: None,
+                llm: true,
+                hook: Some(hook.into()),
+            },
+        ),
         &tree,
     );
     assert!(b.add(&send(hook), &tree).is_empty());

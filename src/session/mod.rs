@@ -144,8 +144,8 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         return Ok(127);
     };
     let run = run_id();
-    pipe.hook = hooks.as_ref().map(|h| h.name.clone());
-    pipe.begin(started.command.clone(), &run, &vars, early_notes);
+    let hook = hooks.as_ref().map(|h| h.name.as_str());
+    pipe.begin(started.command.clone(), &run, &vars, hook, early_notes);
     let mut rings = Rings::open(
         &sensor,
         guard.as_ref().map(|g| g.denials()).unwrap_or_default(),
