@@ -125,8 +125,11 @@ fn reply_socket() -> Result<UnixDatagram> {
     Ok(UnixDatagram::from(fd))
 }
 
-/// How long a hook waits for the recording to have taken its report in.
-const ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long a hook waits for the recording to have taken its report in. It answers within
+/// one turn of its loop, which may be spent probing a large executable the tree just ran
+/// (3 s ran out once in the emulated CI VM): the agent's tool waits
+/// this long only while the recording is alive and busy.
+const ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// An abstract socket name no one guesses: agentguard-hook-KIND-PID-RANDOM.
 fn random_name(kind: &str) -> Result<String> {

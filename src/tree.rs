@@ -64,6 +64,11 @@ impl Tree {
         self.procs.get(&pid).is_some_and(|p| !p.exited)
     }
 
+    /// Whether the tree has seen `pid` at all, running or exited.
+    pub fn knows(&self, pid: u32) -> bool {
+        self.procs.contains_key(&pid)
+    }
+
     /// What `pid` runs, empty when the tree has never seen it.
     pub fn exe_of(&self, pid: u32) -> &str {
         self.procs.get(&pid).map_or("", |p| p.exe.as_str())

@@ -7,40 +7,44 @@ use crate::event::{Kind, ToolCall};
 use crate::hook::Received;
 use crate::tree::Tree;
 
-/// How long a report waits for its sender to be known to the tree: its fork and exec may
-/// still be in the ring buffer when the datagram arrives.
+/// How long a report of a process of the tree waits for the tree to show its sender (its
+/// fork and exec were in the ring before it sent; lost records may never show them).
 const WAIT: Duration = Duration::from_secs(2);
-/// Reports waiting at most: more (a flood from outside the tree) are dropped at once.
+/// Reports waiting at most: more are dropped at once.
 const WAITING_MAX: usize = 256;
 
 impl Pipeline {
-    /// A report, with the process that sent it (the kernel said who). Taken only from a
-    /// process of the tree, as its agent's: the nearest ancestor of the hook that is no
-    /// shell (Claude Code runs a hook through `sh -c`). A call the agent's traffic showed is
-    /// not said twice. Reports from processes the tree never shows are dropped, and said.
-    pub fn hook(&mut self, r: Received) {
-        if self.hooks_waiting.len() >= WAITING_MAX {
+    /// A report, with the process that sent it (the kernel said who) and whether the
+    /// kernel tracked that process as the tree's when the report was read: the hook
+    /// waits for its answer, so its pid was still its own then, however long the loop
+    /// takes after. Taken only from a process of the tree, as its agent's: the nearest
+    /// ancestor of the hook that is no shell (Claude Code runs a hook through `sh -c`).
+    /// A call the agent's traffic showed is not said twice. Reports from processes
+    /// outside the tree are dropped at once, and said.
+    pub fn hook(&mut self, r: Received, of_tree: bool) -> Option<Vec<u8>> {
+        if !of_tree || self.hooks_waiting.len() >= WAITING_MAX {
             self.hook_refused();
-            return;
+            return r.reply;
         }
         self.hooks_waiting.push((Instant::now(), r));
+        None
     }
 
     fn hook_refused(&mut self) {
         self.hooks_refused += 1;
-        let w = "tool calls reported to this recording's hook socket by processes outside the tree were dropped".to_string();
+        let w = "tool calls reported to this recording's hook socket by processes outside the tree (or too many at once) were dropped".to_string();
         if !self.warnings.contains(&w) {
             self.warnings.push(w);
         }
     }
 
-    /// Takes in the reports whose sender the tree now knows (the rest wait, at most WAIT);
-    /// returns where their hooks wait for the answer that they were taken (or dropped).
+    /// Takes in the reports whose sender the tree now shows (the rest wait, at most WAIT);
+    /// returns where their hooks wait for the answer that they were taken.
     pub fn hooks_due(&mut self) -> Vec<Vec<u8>> {
         self.hooks_taken(WAIT)
     }
 
-    /// The recording ends: the tree has said all it will; reports from unknown senders go.
+    /// The recording ends: the tree has said all it will; every report left is taken.
     pub fn hooks_end(&mut self) -> Vec<Vec<u8>> {
         self.hooks_taken(Duration::ZERO)
     }
@@ -49,15 +53,10 @@ impl Pipeline {
         let now = Instant::now();
         let mut answered = Vec::new();
         for (at, r) in std::mem::take(&mut self.hooks_waiting) {
-            // A live process of the tree: the hook waits for its answer, so it lives until
-            // then, and a live pid is no other process's (an exited one may be anyone's).
-            if !self.tree.is_live(r.pid) {
-                if now.duration_since(at) < wait {
-                    self.hooks_waiting.push((at, r));
-                    continue;
-                }
-                self.hook_refused();
-                answered.extend(r.reply);
+            // The tree's own process, by the kernel: it is taken once the tree has its
+            // ancestry to name the agent, or, with records lost, as its own after WAIT.
+            if !self.tree.knows(r.pid) && now.duration_since(at) < wait {
+                self.hooks_waiting.push((at, r));
                 continue;
             }
             self.take_report(&r);

@@ -273,3 +273,90 @@ fn tls_the_sensor_cannot_read_is_a_warning_of_the_run() {
         ]
     );
 }
+
+/// The hook's reports: one from outside the tree (the kernel said so when it was read) is
+/// answered and dropped at once; one of the tree's waits until the tree shows its sender,
+/// then is the call of its nearest ancestor that is no shell, and is taken even when the
+/// hook has exited by then (it gave up waiting: the kernel judged it while it waited).
+#[test]
+fn a_hooks_report_is_judged_by_the_kernel_and_taken_once_the_tree_shows_its_sender() {
+    use crate::hook::{Received, Report};
+    let log = std::env::temp_dir().join(format!("agentguard-hook-test-{}", std::process::id()));
+    let mut p = Pipeline::new(Decoder::new(0), Builder::new(vars()));
+    p.print = false;
+    p.llm = Some(crate::llm::Llm::new(crate::llm::Options {
+        bodies: false,
+        body_max: 0,
+    }));
+    p.jsonl = Some(crate::event::JsonlWriter::new(std::io::BufWriter::new(
+        std::fs::File::create(&log).unwrap(),
+    )));
+    let report = |pid: u32, id: &str| Received {
+        pid,
+        report: Report {
+            event: "PreToolUse".into(),
+            id: id.into(),
+            name: "Bash".into(),
+            arguments: "{}".into(),
+        },
+        reply: Some(format!("reply-{id}").into_bytes()),
+    };
+    let py = "/usr/bin/python3";
+    p.add_root(10, py);
+    assert_eq!(
+        p.hook(report(99, "forged"), false),
+        Some(b"reply-forged".to_vec())
+    );
+    assert!(p.warnings.iter().any(|w| w.contains("outside the tree")));
+    // Read before the ring gave its fork: it waits.
+    assert_eq!(p.hook(report(12, "c1"), true), None);
+    assert!(p.hooks_due().is_empty());
+    p.handle(ev(10, 1, py, Kind::Fork { child: 11 }));
+    p.handle(ev(
+        11,
+        10,
+        py,
+        exec("/bin/sh", &["sh", "-c", "agentguard hook"]),
+    ));
+    p.handle(ev(11, 10, "/bin/sh", Kind::Fork { child: 12 }));
+    p.handle(ev(
+        12,
+        11,
+        "/bin/sh",
+        exec(BIN_HOOK, &["agentguard", "hook"]),
+    ));
+    assert_eq!(p.hooks_due(), [b"reply-c1".to_vec()]);
+    // A hook that has exited by the time its report is taken.
+    p.handle(ev(
+        12,
+        11,
+        BIN_HOOK,
+        Kind::Exit {
+            code: Some(0),
+            signal: None,
+        },
+    ));
+    assert_eq!(p.hook(report(12, "c2"), true), None);
+    assert_eq!(p.hooks_end(), [b"reply-c2".to_vec()]);
+    p.jsonl.take().unwrap().flush().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    let calls: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["kind"] == "llm.tool_call")
+        .collect();
+    let ids: Vec<(&str, u64, bool)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap(),
+                c["pid"].as_u64().unwrap(),
+                c["reported"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ids, [("c1", 10, true), ("c2", 10, true)]);
+}
+
+const BIN_HOOK: &str = "/usr/local/bin/agentguard";

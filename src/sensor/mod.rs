@@ -281,6 +281,18 @@ impl<'obj> Sensor<'obj> {
             .collect()
     }
 
+    /// Whether the kernel tracks `pid` as the tree's now (its fork put it in the map
+    /// before it ran its first instruction).
+    pub fn tracks(&self, pid: u32) -> bool {
+        matches!(
+            self.skel
+                .maps
+                .procs
+                .lookup(&pid.to_ne_bytes(), MapFlags::ANY),
+            Ok(Some(_))
+        )
+    }
+
     /// Drops a tracked pid whose process is gone without an exit record (never adopted).
     /// Its scope bit may stay set: the bit is only a hint, the map decides.
     pub fn untrack(&self, pid: u32) {

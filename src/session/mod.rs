@@ -297,8 +297,22 @@ fn follow(
         let wait = if backlog { 0 } else { 20 };
         backlog = source.pump(pipe, Duration::from_millis(wait))?;
         if let Some(h) = hooks {
+            let mut got = false;
             for r in h.drain() {
-                pipe.hook(r);
+                // Asked of the kernel now, while the hook waits for its answer.
+                let of_tree = sensor.tracks(r.pid);
+                got |= of_tree;
+                if let Some(reply) = pipe.hook(r, of_tree) {
+                    h.ack(&reply);
+                }
+            }
+            // The sender's fork and exec were in the ring before it sent: read them now,
+            // so its report is taken (and its hook answered) in this turn, ahead of what
+            // the tool it announces will do.
+            for _ in 0..16 {
+                if !got || !source.pump(pipe, Duration::ZERO)? {
+                    break;
+                }
             }
             for reply in pipe.hooks_due() {
                 h.ack(&reply);
@@ -355,7 +369,10 @@ fn follow(
     source.finish(pipe)?;
     if let Some(h) = hooks {
         for r in h.drain() {
-            pipe.hook(r);
+            let of_tree = sensor.tracks(r.pid);
+            if let Some(reply) = pipe.hook(r, of_tree) {
+                h.ack(&reply);
+            }
         }
         for reply in pipe.hooks_end() {
             h.ack(&reply);
