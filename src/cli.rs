@@ -95,7 +95,8 @@ rates it, fails with EACCES at the send that completes its header block when --d
 (split, pipelined and chunked requests are followed; what cannot be followed is denied; TCP Fast Open is \
 refused); HTTPS requests through a probed OpenSSL get the same check in SSL_write, where a denial kills the \
 process (a uprobe cannot fail the call); other TLS is checked by destination only. Each denial is printed on standard error, written to \
---events, and counted in the summary. Everything record does, enforce does too (-o, --events, --baseline).\n\n\
+--events, and counted in the summary; denials the kernel's report ring had no room for (a tree flooding it) are \
+still refused, and counted as lost events and said in the summary. Everything record does, enforce does too (-o, --events, --baseline).\n\n\
 Progressive enforcement: a baseline learned from a few runs never holds everything the next run does (another \
 document, wc instead of grep). --deny-at LEVEL (default high) denies what `agentguard diff` would rate LEVEL or \
 above, and admits what it rates below: the same rule table (agentguard diff --help, RULES) decides both. Before \

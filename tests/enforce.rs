@@ -3,7 +3,8 @@
 //! these tests through tests/vm/z-integration.sh) the command runs, enforced. Each test
 //! says "skipping: needs X" on the other kind; tests/host.rs tells them apart without
 //! agentguard's help. tests/vm/enforce.sh has the rest of BPF LSM enforcement; the
-//! Landlock backend that auto picks here is tested in tests/landlock.rs.
+//! Landlock backend that auto picks here is tested in tests/landlock.rs. The denials-ring
+//! test runs under whichever backend the host has (both, between here and the VM).
 use std::process::Command;
 
 use crate::host;
@@ -242,4 +243,111 @@ fn a_tree_process_the_process_map_lost_is_still_enforced() {
         se.contains(&format!("DENIED open {}/secret.txt", d.display())),
         "{se}"
     );
+}
+
+/// A tree that floods the guard's denials ring to hide the denial it cares about: the
+/// calls are still refused, and the reports the ring had no room for are counted, said,
+/// and make the run's log incomplete. The guard's reader (agentguard) is stopped while
+/// the tree floods, so the ring fills for certain; what the summary counts as denied plus
+/// what it says went unreported is exactly what the tree saw refused. Learned from the
+/// script's own recorded runs (which connect nowhere); whichever backend this host has.
+#[test]
+fn denials_the_ring_had_no_room_for_are_counted_and_said() {
+    require_root();
+    use std::io::{BufRead, Write};
+    let d = scratch_outside_tmp("enforce-denial-flood");
+    let script = d.join("flood.py");
+    std::fs::write(
+        &script,
+        "import os, socket, sys\n\
+         n = int(os.environ.get('FLOOD', '0'))\n\
+         if n:\n\
+         \x20   print('ready', flush=True)\n\
+         \x20   sys.stdin.readline()\n\
+         \x20   s = socket.socket()\n\
+         \x20   refused = 0\n\
+         \x20   for _ in range(n):\n\
+         \x20       try:\n\
+         \x20           s.connect(('127.0.0.1', 9))\n\
+         \x20       except PermissionError:\n\
+         \x20           refused += 1\n\
+         \x20       except OSError:\n\
+         \x20           pass\n\
+         \x20   print('refused', refused, flush=True)\n",
+    )
+    .unwrap();
+    let cmd = [python(), script.to_str().unwrap()];
+    let baseline = d.join("baseline.toml");
+    learn(&baseline, &cmd, 2);
+    const FLOOD: u64 = 5000;
+    let mut child = Command::new(BIN)
+        .current_dir(&d)
+        .args(["enforce", "--deny-at", "new", "--profile"])
+        .arg(&baseline)
+        .arg("--")
+        .args(cmd)
+        .env("FLOOD", FLOOD.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    let ag = Started::new(child);
+    // The tree's lines, through a thread: a tree that dies without its line is a failure
+    // after a while, not a hang.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout).lines() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let line = || {
+        rx.recv_timeout(std::time::Duration::from_secs(300))
+            .unwrap()
+    };
+    assert_eq!(line(), "ready");
+    let agp = nix::unistd::Pid::from_raw(ag.id() as i32);
+    nix::sys::signal::kill(agp, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    let said = line();
+    nix::sys::signal::kill(agp, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert_eq!(
+        said,
+        format!("refused {FLOOD}"),
+        "every connect was refused"
+    );
+    drop(stdin);
+    let out = ag.wait_with_output();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let count = |prefix: &str| -> u64 {
+        err.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix:?} line:\n{err}"))
+    };
+    let denied = count("denied");
+    let unreported = err
+        .lines()
+        .find_map(|l| {
+            let n = l.trim().strip_prefix("warning: ")?;
+            let (n, rest) = n.split_once(' ')?;
+            rest.starts_with("denials were not reported")
+                .then(|| n.parse::<u64>().ok())?
+        })
+        .unwrap_or_else(|| panic!("no unreported denials said:\n{err}"));
+    assert!(
+        unreported > 0 && denied > 0,
+        "the ring was full while agentguard was stopped: {err}"
+    );
+    assert_eq!(denied + unreported, FLOOD, "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: {unreported} denials were not reported (the denials ring was full)"
+        )),
+        "{err}"
+    );
+    assert!(count("lost events") >= unreported, "{err}");
 }

@@ -39,6 +39,10 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } denials SEC(".maps");
 
+/* Reports the denials ring had no room for: the calls were still refused. Read by the
+ * session (bss), counted with the lost events, said in the summary. */
+__u64 denials_lost = 0;
+
 struct dest {
 	__u8 addr[16];		/* v4 as v4-mapped */
 	__u16 family;		/* AF_INET6 (v4 as v4-mapped) or AF_UNIX */
@@ -99,6 +103,8 @@ static __always_inline int decide(struct dest *d)
 		__builtin_memcpy(r->h.addr, d->addr, 16);
 		__builtin_memcpy(r->name, d->name, sizeof(d->name));
 		bpf_ringbuf_submit(r, 0);
+	} else {
+		__sync_fetch_and_add(&denials_lost, 1);
 	}
 	return audit ? 1 : 0;
 }

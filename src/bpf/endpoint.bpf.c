@@ -62,6 +62,10 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } denials SEC(".maps");
 
+/* Reports the denials ring had no room for: the calls were still refused. Read by the
+ * session (bss), counted with the lost events, said in the summary. */
+__u64 denials_lost = 0;
+
 /* The tree's cgroup, at 0: the TLS probes fire for every process mapping the library. */
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
@@ -548,8 +552,10 @@ __noinline int report(__u32 class, __u32 how)
 	if (!k)
 		return 0;
 	r = bpf_ringbuf_reserve(&denials, sizeof(*r), 0);
-	if (!r)
+	if (!r) {
+		__sync_fetch_and_add(&denials_lost, 1);
 		return 0;
+	}
 	__builtin_memset(&r->h, 0, sizeof(r->h));
 	r->h.kind = AG_DENY;
 	r->h.op = AG_DENY_HTTP;

@@ -116,6 +116,10 @@ struct {
 	__uint(max_entries, 1024 * 1024);
 } denials SEC(".maps");
 
+/* Reports the denials ring had no room for: the calls were still refused. Read by the
+ * session (bss), counted with the lost events, said in the summary. */
+__u64 denials_lost = 0;
+
 struct walk_ctx {
 	struct pathbuf *pb;
 	struct dentry *dentry;
@@ -449,6 +453,8 @@ __hidden __noinline int deny(struct denial *d)
 		e->h.len[0] = len & MASK;
 		e->h.size = sizeof(struct ag_hdr) + (len & MASK);
 		bpf_ringbuf_submit(e, 0);
+	} else {
+		__sync_fetch_and_add(&denials_lost, 1);
 	}
 	if (audit)
 		return 0;

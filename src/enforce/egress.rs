@@ -78,6 +78,11 @@ impl<'obj> Egress<'obj> {
     pub fn denials(&self) -> &dyn MapCore {
         &self.skel.maps.denials
     }
+
+    /// Denial reports the denials ring had no room for (the BPF side's `denials_lost`).
+    pub fn denials_lost(&self) -> u64 {
+        super::lost(self.skel.maps.bss_data.as_deref().map(|b| &b.denials_lost))
+    }
 }
 
 /// Attaches cgroup programs to the tree's cgroup (this backend's, and the HTTP endpoint

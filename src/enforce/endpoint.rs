@@ -182,6 +182,11 @@ impl<'obj> Endpoints<'obj> {
         &self.skel.maps.denials
     }
 
+    /// Denial reports the denials ring had no room for (the BPF side's `denials_lost`).
+    pub fn denials_lost(&self) -> u64 {
+        super::lost(self.skel.maps.bss_data.as_deref().map(|b| &b.denials_lost))
+    }
+
     /// Puts the TLS request check on a file the sensor probes for plaintext: on its
     /// SSL_write functions (entry and return); on SSL_clear (at its return),
     /// SSL_set_connect_state and SSL_set_accept_state, where a connection starts (a

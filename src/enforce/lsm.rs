@@ -177,6 +177,11 @@ impl<'obj> Lsm<'obj> {
     pub fn denials(&self) -> &dyn MapCore {
         &self.skel.maps.denials
     }
+
+    /// Denial reports the denials ring had no room for (the BPF side's `denials_lost`).
+    pub fn denials_lost(&self) -> u64 {
+        super::lost(self.skel.maps.bss_data.as_deref().map(|b| &b.denials_lost))
+    }
 }
 
 fn glob_value(r: &super::compile::Rule) -> ag_glob {

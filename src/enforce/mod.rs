@@ -33,3 +33,10 @@ pub struct Setup {
     /// Plain HTTP requests, checked by endpoint under either backend.
     pub http: endpoint::Policy,
 }
+
+/// A counter the BPF side adds to in its mapped `.bss`: read as volatile, since the kernel
+/// changes it under us (0 when the object has no `.bss`, which a load would have refused).
+fn lost(counter: Option<&u64>) -> u64 {
+    // SAFETY: a reference into the skeleton's mapping, valid and aligned while it lives.
+    counter.map_or(0, |c| unsafe { std::ptr::read_volatile(c) })
+}

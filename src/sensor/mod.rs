@@ -54,6 +54,9 @@ pub struct Stats {
     pub lost: u64,
     /// Children that could not be put in scope because the process map was full.
     pub procs_untracked: u64,
+    /// Of `lost`: denial reports enforcement's rings had no room for (the calls were still
+    /// refused). The sensor's own count is 0; the session adds the guard's.
+    pub denials_lost: u64,
 }
 
 static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
@@ -317,6 +320,7 @@ impl<'obj> Sensor<'obj> {
         Ok(Stats {
             lost: sum(ag_stat::AG_STAT_LOST)?,
             procs_untracked: sum(ag_stat::AG_STAT_PROCS_FULL)?,
+            denials_lost: 0,
         })
     }
 

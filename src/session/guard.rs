@@ -31,6 +31,15 @@ impl Guard<'_> {
         vec![backend, self.http.denials()]
     }
 
+    /// Denial reports the guard's rings had no room for, so far.
+    pub fn denials_lost(&self) -> u64 {
+        let backend = match &self.backend {
+            Kernel::Lsm(l) => l.denials_lost(),
+            Kernel::Egress(e) => e.denials_lost(),
+        };
+        backend + self.http.denials_lost()
+    }
+
     /// The HTTPS request check on a file the sensor probes for TLS plaintext.
     pub fn attach_tls(&self, path: &std::path::Path) -> anyhow::Result<Vec<libbpf_rs::Link>> {
         self.http.attach_tls(path)

@@ -150,16 +150,20 @@ pub fn run(args: RecordArgs, mut enforce: Option<Setup>) -> Result<i32> {
         &sensor,
         guard.as_ref().map(|g| g.denials()).unwrap_or_default(),
     )?;
+    let kernel = Kernel {
+        sensor: &sensor,
+        guard: guard.as_ref(),
+        check,
+        hooks: hooks.as_ref(),
+    };
     let followed = follow(
         &mut rings,
-        &sensor,
+        &kernel,
         &mut tls_links,
-        check,
         &mut pipe,
         &signals,
         &mut started,
         args.tui,
-        hooks.as_ref(),
     )?;
     let leftover = if sensor.tree_empty() {
         0
@@ -258,20 +262,47 @@ struct Followed {
     stats: Stats,
 }
 
+/// What a session follows the tree through: the sensor, the guard when enforcing (with
+/// the HTTPS check it puts where the sensor probes TLS), the hook socket.
+#[derive(Clone, Copy)]
+struct Kernel<'a> {
+    sensor: &'a Sensor<'a>,
+    guard: Option<&'a guard::Guard<'a>>,
+    check: Option<&'a TlsCheck<'a>>,
+    hooks: Option<&'a crate::hook::Listener>,
+}
+
+impl Kernel<'_> {
+    /// The sensor's counters, with the denial reports the guard had no room for counted
+    /// as lost events too: a log without them is incomplete.
+    fn stats(&self) -> Result<Stats> {
+        let mut s = self.sensor.stats()?;
+        if let Some(g) = self.guard {
+            s.denials_lost = g.denials_lost();
+            s.lost += s.denials_lost;
+        }
+        Ok(s)
+    }
+}
+
 /// Reads the tree's events until it ends or agentguard is stopped; passes the terminal's
 /// signals on; under the UI, draws it and, at the end, keeps it up until q.
 fn follow(
     source: &mut impl Source,
-    sensor: &Sensor,
+    kernel: &Kernel,
     // The TLS probes put on libraries the tree maps, kept until the session ends.
     tls_links: &mut Vec<libbpf_rs::Link>,
-    check: Option<&TlsCheck>,
     pipe: &mut Pipeline,
     signals: &SignalFd,
     started: &mut Started,
     tui: bool,
-    hooks: Option<&crate::hook::Listener>,
 ) -> Result<Followed> {
+    let Kernel {
+        sensor,
+        check,
+        hooks,
+        ..
+    } = *kernel;
     // The UI takes the terminal once the command runs (its output goes to --output-log).
     let mut terminal = tui.then(ratatui::init);
     // Gives the terminal back however this function ends (an error too; a panic is
@@ -346,7 +377,7 @@ fn follow(
         }
         if last_check.elapsed() >= Duration::from_millis(200) {
             last_check = Instant::now();
-            pipe.losses(sensor.stats()?, &mut stats);
+            pipe.losses(kernel.stats()?, &mut stats);
             // The event log as it happens, for tail -f or a reader of --events -.
             pipe.flush_log();
             // Processes found in /proc that died before their first event never had an
@@ -379,7 +410,7 @@ fn follow(
         }
     }
     pipe.io_left(sensor.io_left()?);
-    pipe.losses(sensor.stats()?, &mut stats);
+    pipe.losses(kernel.stats()?, &mut stats);
     if let Some(r) = &mut started.relay {
         r.finish();
     }

@@ -101,8 +101,14 @@ impl Summary<'_> {
                 self.stats.procs_untracked
             ));
         }
-        if self.stats.lost > 0 {
+        if self.stats.lost > self.stats.denials_lost {
             s.push_str("  warning: events were lost (ring buffer full: raise --ring-buffer-mb); the profile is incomplete\n");
+        }
+        if self.stats.denials_lost > 0 {
+            s.push_str(&format!(
+                "  warning: {} denials were not reported (the denials ring was full): the calls were still refused, but the log and the count above miss them\n",
+                self.stats.denials_lost
+            ));
         }
         if self.decode_errors > 0 {
             s.push_str(&format!(
