@@ -49,13 +49,15 @@ cargo build --release --locked
 echo "setup: built target/release/agentguard"
 
 # The example agent's Python dependencies, in a virtualenv git ignores (.venv). Reinstalled
-# only when examples/agent/requirements.txt changes.
-# virtme-ng (vng) runs the VM tests; it goes there too.
+# only when one of the requirements files changes.
+# virtme-ng (vng) runs the VM tests; it goes there too, with what the tests read their
+# outputs back with (tests/requirements.txt: junitparser).
+reqs=(examples/agent/requirements.txt tests/vm/requirements.txt tests/requirements.txt)
 stamp=.venv/.requirements
-if ! cat examples/agent/requirements.txt tests/vm/requirements.txt | cmp -s - "$stamp" 2>/dev/null; then
-    echo "setup: creating .venv ($(cat examples/agent/requirements.txt tests/vm/requirements.txt | tr '\n' ' '))"
+if ! cat "${reqs[@]}" | cmp -s - "$stamp" 2>/dev/null; then
+    echo "setup: creating .venv ($(cat "${reqs[@]}" | tr '\n' ' '))"
     rm -rf .venv
     python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -r examples/agent/requirements.txt -r tests/vm/requirements.txt
-    cat examples/agent/requirements.txt tests/vm/requirements.txt > "$stamp"
+    .venv/bin/pip install -q --disable-pip-version-check "${reqs[@]/#/-r}"
+    cat "${reqs[@]}" > "$stamp"
 fi

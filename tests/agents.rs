@@ -17,36 +17,10 @@ const CODEX: &str = "@openai/codex@0.171.0";
 /// `claude_user`).
 const NOBODY: u32 = 65534;
 
-/// The npm prefix holding both agents, installed once into a cache under cargo's target
-/// directory that later runs reuse (about 800 MB: each ships a native executable).
+/// The npm prefix holding both agents (about 800 MB: each ships a native executable).
 fn agents() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let name = format!("{CLAUDE_CODE}-{CODEX}").replace(['@', '/'], "_");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("agents")
-            .join(name);
-        if dir.join("node_modules/.bin/codex").exists() {
-            return dir;
-        }
-        // Installed beside, then renamed: an interrupted install is never taken for one.
-        let part = dir.with_extension("part");
-        let _ = std::fs::remove_dir_all(&part);
-        std::fs::create_dir_all(&part).unwrap();
-        let out = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&part)
-            .args([CLAUDE_CODE, CODEX])
-            .output()
-            .expect("npm is needed for the real agents' tests (scripts/setup.sh installs it)");
-        assert!(
-            out.status.success(),
-            "npm install {CLAUDE_CODE} {CODEX}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&part, &dir).unwrap();
-        dir
-    })
+    DIR.get_or_init(|| npm_prefix(&[CLAUDE_CODE, CODEX], "node_modules/.bin/codex"))
 }
 
 /// The scripted model, started; its port is the first line it prints, once it listens.

@@ -289,3 +289,163 @@ fn the_gate_fails_closed_on_a_log_or_baseline_that_is_not_whole() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The official SARIF validator (Microsoft's SARIF Multitool, a self-contained executable):
+/// pinned, from npm.
+const SARIF_MULTITOOL: &str = "@microsoft/sarif-multitool-linux@5.7.0";
+
+/// The CI formats of a diff of recorded runs, each read back by a consumer that is not
+/// ours: SARIF by the SARIF Multitool's `validate` (the 2.1.0 schema and the SARIF rules),
+/// JUnit XML by junitparser. Both say what the JSON report says: a result per finding with
+/// its rule and level; a test case per rule, failed exactly where the rule's findings
+/// fail the gate.
+#[test]
+fn the_ci_formats_are_read_back_by_their_own_validators() {
+    let d = setup("diff-ci");
+    let attack = record(&d, &[], &strs(&sh(&script(&d, true, 0))));
+    assert_eq!(attack.code(), Some(0), "{}", attack.stderr());
+    let (base, run) = (d.join("baseline.toml"), d.join("run.jsonl"));
+    let (_, report, err) = diff_json(&base, &run, "medium");
+    let findings = report["findings"].as_array().expect(&err);
+    assert!(findings.len() >= 2, "{report:#}");
+    let diff = |format: &str| {
+        let out = Command::new(BIN)
+            .args(["diff", "--fail-on", "medium", "--format", format])
+            .arg(&base)
+            .arg(&run)
+            .output()
+            .unwrap();
+        // The gate is the same whatever the format.
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+
+    // SARIF, validated.
+    let sarif = d.join("run.sarif");
+    std::fs::write(&sarif, diff("sarif")).unwrap();
+    let tool = npm_prefix(
+        &[SARIF_MULTITOOL],
+        "node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool",
+    )
+    .join("node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool");
+    // Its postinstall (which npm may not run) only sets the mode.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let checked = d.join("validation.sarif");
+    let out = Command::new(&tool)
+        .arg("validate")
+        .arg(&sarif)
+        .arg("-o")
+        .arg(&checked)
+        // No ICU on a minimal machine: .NET's invariant culture instead.
+        .env("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&checked).unwrap()).unwrap();
+    // What the validator found: nothing but its advice to name a web page for the tool,
+    // which agentguard has none of.
+    let said: Vec<String> = v["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {} {}", r["ruleId"], r["level"], r["message"]))
+        .filter(|r| !r.contains("ProvideToolnformationUri"))
+        .collect();
+    assert!(said.is_empty(), "{said:#?}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    let results = s["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), findings.len());
+    let level = |sev: &str| match sev {
+        "critical" | "high" => "error",
+        "medium" => "warning",
+        _ => "note",
+    };
+    for (r, f) in results.iter().zip(findings) {
+        assert_eq!(r["ruleId"], f["rule"], "{r:#}");
+        assert_eq!(r["level"], level(f["severity"].as_str().unwrap()), "{r:#}");
+        assert!(
+            r["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains(f["object"].as_str().unwrap()),
+            "{r:#}"
+        );
+    }
+    let key = results
+        .iter()
+        .find(|r| r["ruleId"] == "protected")
+        .expect("the key read");
+    assert!(
+        key["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("process: cat (pid "),
+        "{key:#}"
+    );
+
+    // JUnit, parsed by junitparser.
+    let junit = d.join("run.xml");
+    std::fs::write(&junit, diff("junit")).unwrap();
+    let out = Command::new(venv_python())
+        .args([
+            "-c",
+            "import json, sys, junitparser\n\
+             xml = junitparser.JUnitXml.fromfile(sys.argv[1])\n\
+             cases = {}\n\
+             for suite in xml:\n\
+             \x20   for c in suite:\n\
+             \x20       cases[c.name] = [r._tag for r in c.result]\n\
+             print(json.dumps({'cases': cases, 'failures': xml.failures, 'tests': xml.tests}))",
+        ])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cases = j["cases"].as_object().unwrap();
+    assert_eq!(j["tests"].as_u64(), Some(cases.len() as u64));
+    let rank = |s: &str| {
+        ["low", "medium", "high", "critical"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    for (rule, results) in cases {
+        let failing = findings.iter().any(|f| {
+            f["rule"] == rule.as_str() && rank(f["severity"].as_str().unwrap()) >= rank("medium")
+        });
+        let failed = results.as_array().unwrap().iter().any(|r| r == "failure");
+        assert_eq!(
+            failed,
+            failing,
+            "{rule}: {}",
+            String::from_utf8_lossy(&std::fs::read(&junit).unwrap())
+        );
+    }
+    assert!(
+        cases.contains_key("protected") && cases.len() > 20,
+        "{cases:?}"
+    );
+    let failures = cases
+        .values()
+        .filter(|r| r.as_array().unwrap().iter().any(|x| x == "failure"))
+        .count();
+    assert_eq!(j["failures"].as_u64(), Some(failures as u64));
+}

@@ -421,3 +421,47 @@ pub fn learn(baseline: &Path, cmd: &[&str], runs: usize) -> Output {
     }
     last.unwrap()
 }
+
+/// An npm prefix holding `packages` (pinned versions), installed once into a cache under
+/// cargo's target directory that later runs reuse; `done` is a file the install leaves.
+pub fn npm_prefix(packages: &[&str], done: &str) -> PathBuf {
+    let name = packages.join("-").replace(['@', '/'], "_");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("npm")
+        .join(name);
+    if dir.join(done).exists() {
+        return dir;
+    }
+    // Installed beside, then renamed: an interrupted install is never taken for one.
+    let part = dir.with_extension("part");
+    let _ = std::fs::remove_dir_all(&part);
+    std::fs::create_dir_all(&part).unwrap();
+    let out = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&part)
+        .args(packages)
+        .output()
+        .expect(
+            "npm is needed for the tests of third-party programs (scripts/setup.sh installs it)",
+        );
+    assert!(
+        out.status.success(),
+        "npm install {packages:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&part, &dir).unwrap();
+    dir
+}
+
+/// A Python with the test suite's own packages (tests/requirements.txt, put in .venv by
+/// scripts/setup.sh).
+pub fn venv_python() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup.sh",
+        p.display()
+    );
+    p
+}

@@ -181,13 +181,8 @@ fn run_findings(
     Ok(checker.findings_of())
 }
 
-/// A finding's id: stable across runs (its kind, object and accesses), short enough to
-/// type, and a cryptographic hash, so that a tree that read an ID pinned in CI cannot make
-/// another finding of the same ID.
-pub fn id(f: &Finding) -> String {
-    use sha2::Digest;
-    let h = sha2::Sha256::digest(format!("{}\0{}\0{}", f.kind, f.object, f.detail));
-    h[..8].iter().map(|b| format!("{b:02x}")).collect()
+fn id(f: &Finding) -> String {
+    f.id()
 }
 
 /// Text the tree chose (names, arguments, tool calls) as it may reach a terminal.

@@ -1,6 +1,7 @@
 //! `agentguard diff`: what a run did that its baseline does not cover, ranked, and a gate
 //! for CI. The same checker runs live under `record --baseline`.
 mod bytes;
+mod ci;
 pub mod complete;
 pub mod report;
 pub mod rules;
@@ -50,6 +51,17 @@ pub struct Finding {
     /// The LLM tool call that most plausibly caused it (event logs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<crate::event::Cause>,
+}
+
+impl Finding {
+    /// Its id (`allow --finding`, SARIF's fingerprint): stable across runs (its kind,
+    /// object and accesses), short enough to type, and a cryptographic hash, so that a
+    /// tree that read an ID pinned in CI cannot make another finding of the same ID.
+    pub fn id(&self) -> String {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(format!("{}\0{}\0{}", self.kind, self.object, self.detail));
+        h[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// Baseline behaviour the run did not show (informational).

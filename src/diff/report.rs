@@ -61,6 +61,10 @@ pub enum DiffFormat {
     Markdown,
     /// for programs: a stable, documented format
     Json,
+    /// SARIF 2.1.0, for code scanning: one result per finding
+    Sarif,
+    /// JUnit XML, for CI dashboards: one test case per rule, failed when its findings fail the gate
+    Junit,
 }
 
 pub fn print(r: &Report, format: DiffFormat) -> Result<()> {
@@ -69,6 +73,8 @@ pub fn print(r: &Report, format: DiffFormat) -> Result<()> {
         DiffFormat::Text => text(r, crate::colour::enabled(out.is_terminal())),
         DiffFormat::Markdown => markdown(r),
         DiffFormat::Json => json(r)?,
+        DiffFormat::Sarif => super::ci::sarif(r)?,
+        DiffFormat::Junit => super::ci::junit(r),
     };
     crate::output::stdout(&text, "the report")
 }
@@ -83,7 +89,7 @@ pub fn json(r: &Report) -> Result<String> {
     Ok(s)
 }
 
-fn fail_on_name(f: FailOn) -> &'static str {
+pub(super) fn fail_on_name(f: FailOn) -> &'static str {
     match f {
         FailOn::New => "new",
         FailOn::Low => "low",
