@@ -246,7 +246,8 @@ pub struct RecordArgs {
     pub output: Option<PathBuf>,
     /// Write every event here as it happens, one JSON object per line (flushed at least once
     /// a second); `-` streams them to standard output, and the command's output goes to
-    /// --output-log
+    /// --output-log. A slow reader (pipe, FIFO, socket) never holds the recording up: up to
+    /// 64 MiB of lines wait for it; beyond that lines are dropped, counted, and the exit is 2
     #[arg(long, value_name = "FILE.jsonl")]
     pub events: Option<PathBuf>,
     /// Attach to this running process and its existing descendants instead of starting COMMAND

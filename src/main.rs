@@ -32,6 +32,7 @@ mod sensor;
 mod session;
 mod sinks;
 mod skel;
+mod spool;
 mod tree;
 mod tui;
 mod user;

@@ -636,6 +636,54 @@ fn events_stream_to_standard_output_as_they_happen() {
     assert!(prof.exists());
 }
 
+/// A reader of `--events -` that reads nothing while the tree runs holds nothing up: the
+/// session goes on draining the kernel's ring (a 1 MiB ring, which the tree's 20,000 opens
+/// overflow when nobody drains it), the lines wait in agentguard, and the reader that
+/// comes at last gets them all, with no event lost.
+#[test]
+fn a_stream_reader_that_reads_nothing_for_a_while_loses_no_event() {
+    use std::io::Read;
+    let d = scratch("stream-slow");
+    let done = fifo(&d, "done");
+    let prof = d.join("run.toml");
+    let script = format!(
+        "import os\nfor _ in range(20000):\n    os.close(os.open('/etc/hostname', os.O_RDONLY))\nopen({:?}, 'w').write('done\\n')\n",
+        done.display().to_string()
+    );
+    let mut child = Command::new(BIN)
+        .args(["record", "-q", "--ring-buffer-mb", "1", "-o"])
+        .arg(&prof)
+        .args(["--events", "-", "--output-log"])
+        .arg(d.join("command.log"))
+        .args(["--", python(), "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let child = Started::new(child);
+    // Nobody reads until the tree has done all its opens.
+    assert_eq!(await_line(&done, 120), "done");
+    let mut text = String::new();
+    out.read_to_string(&mut text).unwrap();
+    let o = child.wait_with_output();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let end = lines.last().unwrap();
+    assert_eq!(end["kind"], "end", "{end}");
+    assert_eq!(end["lost"], 0, "{end}");
+    assert_eq!(end["events"], lines.len() as u64 - 1);
+    let opens = lines
+        .iter()
+        .filter(|e| e["kind"] == "file" && e["path"] == "/etc/hostname")
+        .count();
+    assert!(opens >= 20000, "{opens} opens streamed");
+}
+
 /// A reader of `--events -` that goes away is a write error said at the end: agentguard
 /// does not die of SIGPIPE, the tree runs on watched, and the profile is written.
 #[test]

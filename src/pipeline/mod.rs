@@ -45,7 +45,7 @@ pub struct Pipeline {
     pub builder: Builder,
     pub denials: Denials,
     pub findings: Findings,
-    pub jsonl: Option<JsonlWriter<BufWriter<std::fs::File>>>,
+    pub jsonl: Option<JsonlWriter<BufWriter<crate::spool::Stream>>>,
     /// With --tui (watch): the UI's state, fed every event.
     pub tui: Option<crate::tui::app::App>,
     /// Denials and findings printed on standard error as they come (not under the UI,

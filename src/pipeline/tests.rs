@@ -289,7 +289,7 @@ fn a_hooks_report_is_judged_by_the_kernel_and_taken_once_the_tree_shows_its_send
         body_max: 0,
     }));
     p.jsonl = Some(crate::event::JsonlWriter::new(std::io::BufWriter::new(
-        std::fs::File::create(&log).unwrap(),
+        crate::spool::Stream::File(std::fs::File::create(&log).unwrap()),
     )));
     let report = |pid: u32, id: &str| Received {
         pid,

@@ -12,7 +12,7 @@ use crate::event::JsonlWriter;
 use crate::output::Output;
 use crate::profile::{merge, Profile};
 
-pub type EventLog = JsonlWriter<BufWriter<std::fs::File>>;
+pub type EventLog = JsonlWriter<BufWriter<crate::spool::Stream>>;
 
 pub struct Outputs {
     profile: Option<(PathBuf, Output)>,
@@ -88,7 +88,11 @@ impl Outputs {
             Some(p) => Some(crate::output::create_stream(p)?),
             None => None,
         }
-        .map(|f| JsonlWriter::new(BufWriter::with_capacity(1 << 20, f)));
+        .map(|f| -> Result<EventLog> {
+            let out = crate::spool::Stream::new(f).context("the event log")?;
+            Ok(JsonlWriter::new(BufWriter::with_capacity(1 << 20, out)))
+        })
+        .transpose()?;
         let outputs = Outputs {
             profile,
             baseline,
@@ -130,7 +134,10 @@ impl Outputs {
             if let Some(e) = error {
                 return Err(e).context("writing the event log");
             }
-            w.finish().context("writing the event log")?;
+            w.finish()
+                .and_then(|b| b.into_inner().map_err(|e| e.into_error().into()))
+                .and_then(|s| Ok(s.close()?))
+                .context("writing the event log")?;
             let path = match self.events {
                 Some(p) if p.as_os_str() == "-" => "standard output".to_string(),
                 p => p.map(|p| p.display().to_string()).unwrap_or_default(),
