@@ -4,7 +4,11 @@
 //! answers hooks and passes signals on). The queue holds at most `MAX` bytes; what comes
 //! beyond that is dropped, counted and said when the log ends, as a write error: a reader
 //! that fell that far behind has an incomplete log, and its end record says so too. A
-//! regular file is written directly: the file system does not wait on a reader.
+//! regular file is written directly: the file system does not wait on a reader. The
+//! thread starts with the first line (after the command is launched: the fork that
+//! launches it happens while agentguard has one thread). At the end, a reader that takes
+//! nothing for `STALL` is given up on, said as a write error, so a stopped reader cannot
+//! hold agentguard (whose terminal signals are blocked by then) forever.
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
@@ -14,6 +18,8 @@ use std::thread::JoinHandle;
 
 /// How far a reader may fall behind (bytes of whole lines waiting) before lines are dropped.
 const MAX: usize = 64 << 20;
+/// How long the end waits for a reader that takes nothing.
+const STALL: std::time::Duration = std::time::Duration::from_secs(if cfg!(test) { 1 } else { 30 });
 
 /// Where the event log goes: a file, or a reader through the spool.
 pub enum Stream {
@@ -72,18 +78,33 @@ struct Queue {
     /// The writer thread's first error (the reader went away): every later write fails.
     error: Option<(io::ErrorKind, String)>,
     dropped_lines: u64,
+    /// Chunks written so far, and whether the thread has ended: what the end waits on.
+    written: u64,
+    done: bool,
 }
 
 pub struct Spool {
     shared: Arc<(Mutex<Queue>, Condvar)>,
+    /// The file until the first write starts the thread.
+    out: Option<File>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Spool {
-    fn start(mut out: File) -> Spool {
-        let shared = Arc::new((Mutex::new(Queue::default()), Condvar::new()));
-        let theirs = Arc::clone(&shared);
-        let thread = std::thread::spawn(move || {
+    fn start(out: File) -> Spool {
+        Spool {
+            shared: Arc::new((Mutex::new(Queue::default()), Condvar::new())),
+            out: Some(out),
+            thread: None,
+        }
+    }
+
+    fn run(&mut self) {
+        let Some(mut out) = self.out.take() else {
+            return;
+        };
+        let theirs = Arc::clone(&self.shared);
+        self.thread = Some(std::thread::spawn(move || {
             let (m, cv) = &*theirs;
             loop {
                 let chunk = {
@@ -94,24 +115,26 @@ impl Spool {
                             break c;
                         }
                         if q.closed {
+                            q.done = true;
+                            cv.notify_all();
                             return;
                         }
                         q = cv.wait(q).unwrap_or_else(|p| p.into_inner());
                     }
                 };
-                if let Err(e) = out.write_all(&chunk) {
-                    let mut q = m.lock().unwrap_or_else(|p| p.into_inner());
+                let r = out.write_all(&chunk);
+                let mut q = m.lock().unwrap_or_else(|p| p.into_inner());
+                q.written += 1;
+                cv.notify_all();
+                if let Err(e) = r {
                     q.error = Some((e.kind(), e.to_string()));
                     q.chunks.clear();
                     q.bytes = 0;
+                    q.done = true;
                     return;
                 }
             }
-        });
-        Spool {
-            shared,
-            thread: Some(thread),
-        }
+        }));
     }
 
     fn failed(q: &Queue) -> io::Result<()> {
@@ -121,16 +144,35 @@ impl Spool {
         }
     }
 
-    fn close(mut self) -> io::Result<()> {
-        {
-            let (m, cv) = &*self.shared;
-            m.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
-            cv.notify_one();
+    fn close(self) -> io::Result<()> {
+        let (m, cv) = &*self.shared;
+        let mut q = m.lock().unwrap_or_else(|p| p.into_inner());
+        q.closed = true;
+        cv.notify_all();
+        if self.thread.is_some() {
+            // Waits while the reader takes something at least every STALL.
+            let (mut seen, mut since) = (q.written, std::time::Instant::now());
+            while !q.done {
+                if q.written != seen {
+                    (seen, since) = (q.written, std::time::Instant::now());
+                }
+                let left = STALL.saturating_sub(since.elapsed());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "its reader took nothing for {} s: {} bytes were not written",
+                            STALL.as_secs(),
+                            q.bytes
+                        ),
+                    ));
+                }
+                q = cv
+                    .wait_timeout(q, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        let q = self.shared.0.lock().unwrap_or_else(|p| p.into_inner());
         Self::failed(&q)?;
         if q.dropped_lines > 0 {
             return Err(io::Error::other(format!(
@@ -146,6 +188,7 @@ impl Spool {
 impl Write for Spool {
     /// Takes the buffer whole (the event log hands over whole lines), or drops it whole.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.run();
         let (m, cv) = &*self.shared;
         let mut q = m.lock().unwrap_or_else(|p| p.into_inner());
         Self::failed(&q)?;
@@ -154,7 +197,7 @@ impl Write for Spool {
         } else {
             q.bytes += buf.len();
             q.chunks.push_back(buf.to_vec());
-            cv.notify_one();
+            cv.notify_all();
         }
         Ok(buf.len())
     }
@@ -170,7 +213,7 @@ impl Drop for Spool {
     fn drop(&mut self) {
         let (m, cv) = &*self.shared;
         m.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
-        cv.notify_one();
+        cv.notify_all();
     }
 }
 
@@ -211,6 +254,18 @@ mod tests {
             got > 0 && got % with_nl.len() == 0 && got <= MAX + 2 * with_nl.len(),
             "{got}"
         );
+    }
+
+    #[test]
+    fn a_reader_that_takes_nothing_is_given_up_on_at_the_end() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let mut s = Stream::new(File::from(w)).unwrap();
+        // More than the pipe holds; the reader never reads (nor goes away).
+        s.write_all(&[b'x'; 1 << 20]).unwrap();
+        s.write_all(b"\n").unwrap();
+        let e = s.close().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        drop(r);
     }
 
     #[test]

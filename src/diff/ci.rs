@@ -30,6 +30,19 @@ fn security_severity(s: Severity) -> &'static str {
     }
 }
 
+/// SARIF reads `[text](target)` in a plain-text message as a link: names the tree chose
+/// must not become one, so `\`, `[` and `]` are escaped as SARIF says.
+fn sarif_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The finding, the process chain under it and the tool call behind it, one per line.
 fn message(f: &Finding) -> String {
     let mut m = finding_line(f);
@@ -79,10 +92,9 @@ pub fn sarif(r: &Report) -> anyhow::Result<String> {
     // A finding is the run's as a whole (its log or profile), not of one line: the region
     // is the whole file, as SARIF says a whole-artifact result is given.
     if let Ok(text) = std::fs::read(&r.run) {
-        let lines = text
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .count();
+        // Every line, blank ones too (a profile has them); a last line without its newline.
+        let lines = text.iter().filter(|&&b| b == b'\n').count()
+            + usize::from(text.last().is_some_and(|&b| b != b'\n'));
         if lines > 0 {
             location["region"] = json!({"startLine": 1, "endLine": lines});
         }
@@ -94,7 +106,7 @@ pub fn sarif(r: &Report) -> anyhow::Result<String> {
             let mut res = json!({
                 "ruleId": f.rule,
                 "level": level(f.severity),
-                "message": {"text": message(f)},
+                "message": {"text": sarif_text(&message(f))},
                 "locations": [{"physicalLocation": location}],
                 "partialFingerprints": {"agentguardFinding/v1": f.id()},
                 "properties": {
@@ -105,8 +117,16 @@ pub fn sarif(r: &Report) -> anyhow::Result<String> {
                     "detail": printable(&f.detail),
                     "new": f.new,
                     "count": f.count,
-                    "process": f.process,
-                    "cause": f.cause,
+                    "process": f.process.iter().map(|p| json!({"pid": p.pid, "exe": printable(&p.exe)})).collect::<Vec<_>>(),
+                    "cause": f.cause.as_ref().map(|c| json!({
+                        "call": printable(&c.call),
+                        "tool": printable(&c.tool),
+                        "summary": printable(&c.summary),
+                        "confidence": c.confidence,
+                        "why": c.why,
+                        "steered_by": c.steered_by.as_deref().map(printable),
+                        "reported": c.reported,
+                    })),
                 },
             });
             if f.cause.is_none() {
@@ -265,7 +285,7 @@ mod tests {
             findings: vec![Finding {
                 severity: Severity::Critical,
                 kind: "file",
-                object: "/tmp/x\"/></failure><testcase name=\"forged\u{1}\u{fffe}".into(),
+                object: "/tmp/[fix](https://evil.test)x\"/></failure><testcase name=\"forged\u{1}\u{fffe}".into(),
                 detail: "read".into(),
                 reason: "protected path".into(),
                 rule: "protected",
@@ -304,6 +324,8 @@ mod tests {
             r.findings[0].id()
         );
         assert_eq!(res["level"], "error");
+        let text = res["message"]["text"].as_str().unwrap();
+        assert!(text.contains("/tmp/\\[fix\\](https://evil.test)"), "{text}");
         assert_eq!(res["ruleIndex"], 0);
         assert_eq!(uri("/a b"), "file:///a%20b");
     }

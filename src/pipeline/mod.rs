@@ -67,7 +67,8 @@ pub struct Pipeline {
     unverified: HashMap<String, Vec<Link>>,
     /// Tool calls the agent's hook reported, waiting for their sender to be known
     /// (reported.rs), and how many came from no process of the tree.
-    hooks_waiting: Vec<(std::time::Instant, crate::hook::Received)>,
+    /// (with whether the tree showed its pid as an exited, earlier process at receipt)
+    hooks_waiting: Vec<(std::time::Instant, crate::hook::Received, bool)>,
     pub hooks_refused: u64,
 }
 

@@ -8,7 +8,8 @@ use crate::hook::Received;
 use crate::tree::Tree;
 
 /// How long a report of a process of the tree waits for the tree to show its sender (its
-/// fork and exec were in the ring before it sent; lost records may never show them).
+/// fork and exec were in the ring before it sent; lost records may never show them, and
+/// the report is then dropped, said, rather than put on a process the tree cannot place).
 const WAIT: Duration = Duration::from_secs(2);
 /// Reports waiting at most: more are dropped at once.
 const WAITING_MAX: usize = 256;
@@ -23,18 +24,33 @@ impl Pipeline {
     /// outside the tree are dropped at once, and said.
     pub fn hook(&mut self, r: Received, of_tree: bool) -> Option<Vec<u8>> {
         if !of_tree || self.hooks_waiting.len() >= WAITING_MAX {
-            self.hook_refused();
+            self.hook_refused("tool calls reported to this recording's hook socket by processes outside the tree (or too many at once) were dropped");
             return r.reply;
         }
-        self.hooks_waiting.push((Instant::now(), r));
+        // The sender lives now: an exited process the tree shows under its pid is an
+        // earlier one's, whose ancestry is not the sender's (pid reuse).
+        let stale = self.tree.knows(r.pid) && !self.tree.is_live(r.pid);
+        self.hooks_waiting.push((Instant::now(), r, stale));
         None
     }
 
-    fn hook_refused(&mut self) {
+    /// Whether a report waits for its sender's records (the loop reads the ring on).
+    pub fn hooks_unplaced(&self) -> bool {
+        self.hooks_waiting
+            .iter()
+            .any(|(_, r, stale)| !self.placed(r.pid, *stale))
+    }
+
+    /// The tree shows the sender: live, or exited since (a hook that stopped waiting)
+    /// when the pid was not an earlier process's at receipt.
+    fn placed(&self, pid: u32, stale: bool) -> bool {
+        self.tree.is_live(pid) || (!stale && self.tree.knows(pid))
+    }
+
+    fn hook_refused(&mut self, why: &str) {
         self.hooks_refused += 1;
-        let w = "tool calls reported to this recording's hook socket by processes outside the tree (or too many at once) were dropped".to_string();
-        if !self.warnings.contains(&w) {
-            self.warnings.push(w);
+        if !self.warnings.iter().any(|w| w == why) {
+            self.warnings.push(why.to_string());
         }
     }
 
@@ -52,14 +68,18 @@ impl Pipeline {
     fn hooks_taken(&mut self, wait: Duration) -> Vec<Vec<u8>> {
         let now = Instant::now();
         let mut answered = Vec::new();
-        for (at, r) in std::mem::take(&mut self.hooks_waiting) {
-            // The tree's own process, by the kernel: it is taken once the tree has its
-            // ancestry to name the agent, or, with records lost, as its own after WAIT.
-            if !self.tree.knows(r.pid) && now.duration_since(at) < wait {
-                self.hooks_waiting.push((at, r));
+        for (at, r, stale) in std::mem::take(&mut self.hooks_waiting) {
+            // The tree's own process, by the kernel: it is taken once the tree shows it,
+            // with the ancestry that names the agent.
+            // At the end, the tree has exited: what it shows under the pid is the sender.
+            if self.placed(r.pid, stale) || (wait.is_zero() && self.tree.knows(r.pid)) {
+                self.take_report(&r);
+            } else if now.duration_since(at) < wait {
+                self.hooks_waiting.push((at, r, stale));
                 continue;
+            } else {
+                self.hook_refused("tool calls reported by processes of the tree whose records were lost (the recording could not place them) were dropped");
             }
-            self.take_report(&r);
             answered.extend(r.reply);
         }
         answered

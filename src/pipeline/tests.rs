@@ -326,18 +326,36 @@ fn a_hooks_report_is_judged_by_the_kernel_and_taken_once_the_tree_shows_its_send
         exec(BIN_HOOK, &["agentguard", "hook"]),
     ));
     assert_eq!(p.hooks_due(), [b"reply-c1".to_vec()]);
+    let exit = || Kind::Exit {
+        code: Some(0),
+        signal: None,
+    };
     // A hook that has exited by the time its report is taken.
+    assert_eq!(p.hook(report(13, "c2"), true), None);
+    p.handle(ev(11, 10, "/bin/sh", Kind::Fork { child: 13 }));
     p.handle(ev(
-        12,
+        13,
         11,
-        BIN_HOOK,
-        Kind::Exit {
-            code: Some(0),
-            signal: None,
-        },
+        "/bin/sh",
+        exec(BIN_HOOK, &["agentguard", "hook"]),
     ));
-    assert_eq!(p.hook(report(12, "c2"), true), None);
-    assert_eq!(p.hooks_end(), [b"reply-c2".to_vec()]);
+    p.handle(ev(13, 11, BIN_HOOK, exit()));
+    assert_eq!(p.hooks_due(), [b"reply-c2".to_vec()]);
+    // Pid reuse: 12 has exited, and a new sender has its pid. The tree's exited entry is
+    // not the sender's: the report waits for the new process's fork (under 20, another
+    // agent), not the old ancestry.
+    p.handle(ev(12, 11, BIN_HOOK, exit()));
+    p.handle(ev(10, 1, py, Kind::Fork { child: 20 }));
+    assert_eq!(p.hook(report(12, "c3"), true), None);
+    assert!(p.hooks_unplaced());
+    assert!(p.hooks_due().is_empty());
+    p.handle(ev(20, 10, py, Kind::Fork { child: 12 }));
+    p.handle(ev(12, 20, py, exec(BIN_HOOK, &["agentguard", "hook"])));
+    assert!(!p.hooks_unplaced());
+    assert_eq!(p.hooks_due(), [b"reply-c3".to_vec()]);
+    // At the end, an exited sender the tree shows is taken as what it shows.
+    assert_eq!(p.hook(report(13, "c4"), true), None);
+    assert_eq!(p.hooks_end(), [b"reply-c4".to_vec()]);
     p.jsonl.take().unwrap().flush().unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
     std::fs::remove_file(&log).unwrap();
@@ -356,7 +374,15 @@ fn a_hooks_report_is_judged_by_the_kernel_and_taken_once_the_tree_shows_its_send
             )
         })
         .collect();
-    assert_eq!(ids, [("c1", 10, true), ("c2", 10, true)]);
+    assert_eq!(
+        ids,
+        [
+            ("c1", 10, true),
+            ("c2", 10, true),
+            ("c3", 20, true),
+            ("c4", 10, true)
+        ]
+    );
 }
 
 const BIN_HOOK: &str = "/usr/local/bin/agentguard";

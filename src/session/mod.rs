@@ -328,20 +328,18 @@ fn follow(
         let wait = if backlog { 0 } else { 20 };
         backlog = source.pump(pipe, Duration::from_millis(wait))?;
         if let Some(h) = hooks {
-            let mut got = false;
             for r in h.drain() {
                 // Asked of the kernel now, while the hook waits for its answer.
                 let of_tree = sensor.tracks(r.pid);
-                got |= of_tree;
                 if let Some(reply) = pipe.hook(r, of_tree) {
                     h.ack(&reply);
                 }
             }
             // The sender's fork and exec were in the ring before it sent: read them now,
             // so its report is taken (and its hook answered) in this turn, ahead of what
-            // the tool it announces will do.
+            // the tool it announces will do; only until the tree shows the senders.
             for _ in 0..16 {
-                if !got || !source.pump(pipe, Duration::ZERO)? {
+                if !pipe.hooks_unplaced() || !source.pump(pipe, Duration::ZERO)? {
                     break;
                 }
             }
@@ -400,7 +398,9 @@ fn follow(
     source.finish(pipe)?;
     if let Some(h) = hooks {
         for r in h.drain() {
-            let of_tree = sensor.tracks(r.pid);
+            // The tree has ended and left the kernel's map: a report read only now (its
+            // hook stopped waiting) is the tree's if the tree showed its sender.
+            let of_tree = sensor.tracks(r.pid) || pipe.tree.knows(r.pid);
             if let Some(reply) = pipe.hook(r, of_tree) {
                 h.ack(&reply);
             }

@@ -105,8 +105,12 @@ impl Summary<'_> {
             s.push_str("  warning: events were lost (ring buffer full: raise --ring-buffer-mb); the profile is incomplete\n");
         }
         if self.stats.denials_lost > 0 {
+            let (what, did) = match self.enforcing {
+                Some((true, _)) => ("would-be denials", "allowed, as --audit allows everything"),
+                _ => ("denials", "still refused"),
+            };
             s.push_str(&format!(
-                "  warning: {} denials were not reported (the denials ring was full): the calls were still refused, but the log and the count above miss them\n",
+                "  warning: {} {what} were not reported (the denials ring was full): the calls were {did}, but the log and the count above miss them\n",
                 self.stats.denials_lost
             ));
         }
