@@ -14,7 +14,6 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 
 /// How far a reader may fall behind (bytes of whole lines waiting) before lines are dropped.
 const MAX: usize = 64 << 20;
@@ -85,9 +84,8 @@ struct Queue {
 
 pub struct Spool {
     shared: Arc<(Mutex<Queue>, Condvar)>,
-    /// The file until the first write starts the thread.
+    /// The file until the first write starts the thread (None: it runs).
     out: Option<File>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Spool {
@@ -95,7 +93,6 @@ impl Spool {
         Spool {
             shared: Arc::new((Mutex::new(Queue::default()), Condvar::new())),
             out: Some(out),
-            thread: None,
         }
     }
 
@@ -104,7 +101,7 @@ impl Spool {
             return;
         };
         let theirs = Arc::clone(&self.shared);
-        self.thread = Some(std::thread::spawn(move || {
+        std::thread::spawn(move || {
             let (m, cv) = &*theirs;
             loop {
                 let chunk = {
@@ -134,7 +131,7 @@ impl Spool {
                     return;
                 }
             }
-        }));
+        });
     }
 
     fn failed(q: &Queue) -> io::Result<()> {
@@ -149,7 +146,7 @@ impl Spool {
         let mut q = m.lock().unwrap_or_else(|p| p.into_inner());
         q.closed = true;
         cv.notify_all();
-        if self.thread.is_some() {
+        if self.out.is_none() {
             // Waits while the reader takes something at least every STALL.
             let (mut seen, mut since) = (q.written, std::time::Instant::now());
             while !q.done {

@@ -23,7 +23,7 @@ pub fn run(args: AllowArgs) -> Result<i32> {
     };
     let findings = run_findings(&baseline, &args.baseline, input, &args.run, &vars)?;
     // Two findings of one id: refuse rather than admit both.
-    let mut ids: Vec<String> = findings.iter().map(|(_, f)| id(f)).collect();
+    let mut ids: Vec<String> = findings.iter().map(|(_, f)| f.id()).collect();
     ids.sort();
     if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
         bail!(
@@ -34,7 +34,7 @@ pub fn run(args: AllowArgs) -> Result<i32> {
     }
     if args.list {
         for (_, f) in &findings {
-            println!("{}  {}", id(f), line(f));
+            println!("{}  {}", f.id(), line(f));
         }
         return Ok(0);
     }
@@ -44,7 +44,7 @@ pub fn run(args: AllowArgs) -> Result<i32> {
         bail!("no terminal to ask on: choose what to allow with --all, --below LEVEL or --finding ID (`--list` prints the IDs)");
     }
     for want in &args.finding {
-        if !findings.iter().any(|(_, f)| &id(f) == want) {
+        if !findings.iter().any(|(_, f)| &f.id() == want) {
             bail!(
                 "--finding {want}: no such finding in {} (`agentguard allow --list` prints them)",
                 args.run.display()
@@ -86,7 +86,7 @@ pub fn run(args: AllowArgs) -> Result<i32> {
         } else {
             let wanted = args.all
                 || args.below.is_some_and(|l| f.severity < l)
-                || args.finding.contains(&id(f));
+                || args.finding.contains(&f.id());
             if !wanted {
                 skipped += 1;
                 continue;
@@ -181,10 +181,6 @@ fn run_findings(
     Ok(checker.findings_of())
 }
 
-fn id(f: &Finding) -> String {
-    f.id()
-}
-
 /// Text the tree chose (names, arguments, tool calls) as it may reach a terminal.
 fn printable(s: &str) -> String {
     crate::paths::printable(s).into_owned()
@@ -228,7 +224,7 @@ enum Answer {
 /// One finding, with its process chain and tool call, and the question.
 fn prompt(i: usize, total: usize, f: &Finding, protected: bool) -> Result<Answer> {
     let mut e = std::io::stderr().lock();
-    writeln!(e, "\n[{}/{total}] {}  id {}", i + 1, line(f), id(f))?;
+    writeln!(e, "\n[{}/{total}] {}  id {}", i + 1, line(f), f.id())?;
     if f.count > 1 {
         writeln!(e, "  {} times", f.count)?;
     }

@@ -118,22 +118,18 @@ pub fn sarif(r: &Report) -> anyhow::Result<String> {
                     "new": f.new,
                     "count": f.count,
                     "process": f.process.iter().map(|p| json!({"pid": p.pid, "exe": printable(&p.exe)})).collect::<Vec<_>>(),
-                    "cause": f.cause.as_ref().map(|c| json!({
-                        "call": printable(&c.call),
-                        "tool": printable(&c.tool),
-                        "summary": printable(&c.summary),
-                        "confidence": c.confidence,
-                        "why": c.why,
-                        "steered_by": c.steered_by.as_deref().map(printable),
-                        "reported": c.reported,
-                    })),
                 },
             });
-            if f.cause.is_none() {
-                res["properties"]
-                    .as_object_mut()
-                    .expect("an object")
-                    .remove("cause");
+            if let Some(c) = &f.cause {
+                res["properties"]["cause"] = json!({
+                    "call": printable(&c.call),
+                    "tool": printable(&c.tool),
+                    "summary": printable(&c.summary),
+                    "confidence": c.confidence,
+                    "why": c.why,
+                    "steered_by": c.steered_by.as_deref().map(printable),
+                    "reported": c.reported,
+                });
             }
             if let Some(i) = RULES.iter().position(|x| x.id == f.rule) {
                 res["ruleIndex"] = json!(i);

@@ -311,6 +311,16 @@ fn a_hooks_report_is_judged_by_the_kernel_and_taken_once_the_tree_shows_its_send
     // Read before the ring gave its fork: it waits.
     assert_eq!(p.hook(report(12, "c1"), true), None);
     assert!(p.hooks_due().is_empty());
+    // A hook process: forked by `parent` (running `exe`), then running the hook.
+    let hook = |p: &mut Pipeline, pid: u32, parent: u32, exe: &str| {
+        p.handle(ev(parent, 0, exe, Kind::Fork { child: pid }));
+        p.handle(ev(
+            pid,
+            parent,
+            exe,
+            exec(BIN_HOOK, &["agentguard", "hook"]),
+        ));
+    };
     p.handle(ev(10, 1, py, Kind::Fork { child: 11 }));
     p.handle(ev(
         11,
@@ -318,13 +328,7 @@ fn a_hooks_report_is_judged_by_the_kernel_and_taken_once_the_tree_shows_its_send
         py,
         exec("/bin/sh", &["sh", "-c", "agentguard hook"]),
     ));
-    p.handle(ev(11, 10, "/bin/sh", Kind::Fork { child: 12 }));
-    p.handle(ev(
-        12,
-        11,
-        "/bin/sh",
-        exec(BIN_HOOK, &["agentguard", "hook"]),
-    ));
+    hook(&mut p, 12, 11, "/bin/sh");
     assert_eq!(p.hooks_due(), [b"reply-c1".to_vec()]);
     let exit = || Kind::Exit {
         code: Some(0),
@@ -332,13 +336,7 @@ fn a_hooks_report_is_judged_by_the_kernel_and_taken_once_the_tree_shows_its_send
     };
     // A hook that has exited by the time its report is taken.
     assert_eq!(p.hook(report(13, "c2"), true), None);
-    p.handle(ev(11, 10, "/bin/sh", Kind::Fork { child: 13 }));
-    p.handle(ev(
-        13,
-        11,
-        "/bin/sh",
-        exec(BIN_HOOK, &["agentguard", "hook"]),
-    ));
+    hook(&mut p, 13, 11, "/bin/sh");
     p.handle(ev(13, 11, BIN_HOOK, exit()));
     assert_eq!(p.hooks_due(), [b"reply-c2".to_vec()]);
     // Pid reuse: 12 has exited, and a new sender has its pid. The tree's exited entry is
@@ -349,8 +347,7 @@ fn a_hooks_report_is_judged_by_the_kernel_and_taken_once_the_tree_shows_its_send
     assert_eq!(p.hook(report(12, "c3"), true), None);
     assert!(p.hooks_unplaced());
     assert!(p.hooks_due().is_empty());
-    p.handle(ev(20, 10, py, Kind::Fork { child: 12 }));
-    p.handle(ev(12, 20, py, exec(BIN_HOOK, &["agentguard", "hook"])));
+    hook(&mut p, 12, 20, py);
     assert!(!p.hooks_unplaced());
     assert_eq!(p.hooks_due(), [b"reply-c3".to_vec()]);
     // At the end, an exited sender the tree shows is taken as what it shows.

@@ -963,20 +963,7 @@ fn a_run_records_how_much_of_its_llm_traffic_was_seen() {
         kind,
         cause: None,
     };
-    b.add(
-        &at(
-            "/usr/bin/python3",
-            Kind::Start {
-                command: "agent".into(),
-                run: None,
-                cwd: None,
-                home: None,
-                llm: true,
-                hook: None,
-            },
-        ),
-        &tree,
-    );
+    b.add(&at("/usr/bin/python3", start(None)), &tree);
     for _ in 0..2 {
         b.add(
             &at(
@@ -1043,20 +1030,7 @@ fn only_the_hook_socket_the_start_event_names_is_left_out() {
     };
     let mut b = Builder::new(vars());
     let tree = Tree::default();
-    b.add(
-        &ev(
-            5,
-            Kind::Start {
-                command: "agent".into(),
-                run: None,
-                cwd: None,
-                home: None,
-                llm: true,
-                hook: Some(hook.into()),
-            },
-        ),
-        &tree,
-    );
+    b.add(&ev(5, start(Some(hook))), &tree);
     assert!(b.add(&send(hook), &tree).is_empty());
     assert!(!b.add(&send(lookalike), &tree).is_empty());
     let p = b
@@ -1064,4 +1038,16 @@ fn only_the_hook_socket_the_start_event_names_is_left_out() {
         .to_toml()
         .unwrap();
     assert!(p.contains(lookalike) && !p.contains(hook), "{p}");
+}
+
+/// A recording's start event, naming its hook socket if it has one.
+fn start(hook: Option<&str>) -> Kind {
+    Kind::Start {
+        command: "agent".into(),
+        run: None,
+        cwd: None,
+        home: None,
+        llm: true,
+        hook: hook.map(String::from),
+    }
 }

@@ -262,6 +262,21 @@ struct Followed {
     stats: Stats,
 }
 
+/// The reports waiting on the hook socket into the pipeline, each judged the tree's or not
+/// by `of_tree`; those dropped at once are answered at once.
+fn take_reports(
+    h: &crate::hook::Listener,
+    pipe: &mut Pipeline,
+    of_tree: impl Fn(&Pipeline, u32) -> bool,
+) {
+    for r in h.drain() {
+        let mine = of_tree(pipe, r.pid);
+        if let Some(reply) = pipe.hook(r, mine) {
+            h.ack(&reply);
+        }
+    }
+}
+
 /// What a session follows the tree through: the sensor, the guard when enforcing (with
 /// the HTTPS check it puts where the sensor probes TLS), the hook socket.
 #[derive(Clone, Copy)]
@@ -328,13 +343,8 @@ fn follow(
         let wait = if backlog { 0 } else { 20 };
         backlog = source.pump(pipe, Duration::from_millis(wait))?;
         if let Some(h) = hooks {
-            for r in h.drain() {
-                // Asked of the kernel now, while the hook waits for its answer.
-                let of_tree = sensor.tracks(r.pid);
-                if let Some(reply) = pipe.hook(r, of_tree) {
-                    h.ack(&reply);
-                }
-            }
+            // Asked of the kernel now, while the hook waits for its answer.
+            take_reports(h, pipe, |_, pid| sensor.tracks(pid));
             // The sender's fork and exec were in the ring before it sent: read them now,
             // so its report is taken (and its hook answered) in this turn, ahead of what
             // the tool it announces will do; only until the tree shows the senders.
@@ -397,14 +407,11 @@ fn follow(
     // the hooks' last reports, whose senders are all known now.
     source.finish(pipe)?;
     if let Some(h) = hooks {
-        for r in h.drain() {
-            // The tree has ended and left the kernel's map: a report read only now (its
-            // hook stopped waiting) is the tree's if the tree showed its sender.
-            let of_tree = sensor.tracks(r.pid) || pipe.tree.knows(r.pid);
-            if let Some(reply) = pipe.hook(r, of_tree) {
-                h.ack(&reply);
-            }
-        }
+        // The tree has ended and left the kernel's map: a report read only now (its hook
+        // stopped waiting) is the tree's if the tree showed its sender.
+        take_reports(h, pipe, |pipe, pid| {
+            sensor.tracks(pid) || pipe.tree.knows(pid)
+        });
         for reply in pipe.hooks_end() {
             h.ack(&reply);
         }
