@@ -8,9 +8,7 @@ work=${VMWORK:?VMWORK names a writable directory}
 adv=${ADVERSARY:?ADVERSARY names the built tests/adversary/adversary.c}
 t=$work/adversary
 rm -rf "$t" && mkdir -p "$t/work" "$t/logs"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+. scripts/vm-checks.sh
 
 # Unix sockets cannot be made on the work directory (9p): a directory of tmpfs for them.
 u=$(mktemp -d /dev/shm/agentguard-adversary.XXXXXX)

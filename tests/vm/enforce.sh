@@ -8,10 +8,7 @@ work=${VMWORK:?VMWORK names a writable directory}
 t=$work/enforce
 rm -rf "$t" && mkdir -p "$t/data/.ssh" "$t/logs"
 mount -t securityfs none /sys/kernel/security 2>/dev/null || true
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. scripts/vm-checks.sh
 
 echo allowed > "$t/data/allowed.txt"
 echo secret > "$t/data/denied.txt"

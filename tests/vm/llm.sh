@@ -7,10 +7,7 @@ ag=${AGENTGUARD:-$PWD/target/release/agentguard}
 work=${VMWORK:?VMWORK names a writable directory}
 t=$work/llm
 rm -rf "$t" && mkdir -p "$t"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. scripts/vm-checks.sh
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
     -addext subjectAltName=IP:127.0.0.1 -keyout "$t/key.pem" -out "$t/cert.pem" 2>/dev/null

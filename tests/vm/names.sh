@@ -8,10 +8,7 @@ ag=${AGENTGUARD:-$PWD/target/release/agentguard}
 work=${VMWORK:?VMWORK names a writable directory}
 t=$work/names
 rm -rf "$t" && mkdir -p "$t"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. scripts/vm-checks.sh
 
 ip link set lo up 2>/dev/null
 echo '{"api.test": ["127.0.0.21", "127.0.0.23"], "other.test": "127.0.0.22", "plain.test": "127.0.0.22", "db.svc.test": "127.0.0.25", "svc.test": "127.0.0.26"}' > "$t/names.json"

@@ -70,6 +70,7 @@ run() {
         fi
         if [ "$s" -eq 124 ] || [ "$s" -eq 137 ]; then
             echo "FAIL $t did not finish in ${limit}s (killed)"
+            bash scripts/vm-hang-report.sh
         # A test that needs BPF LSM and skipped here would prove nothing: it must have run.
         elif grep -q "skipping: [a-z_:]*: needs BPF LSM" "$VMWORK/test.log"; then
             echo "FAIL $t skipped in the VM, where what it needs is present"; s=1
@@ -79,6 +80,8 @@ run() {
     done
 }
 run 900 --ignored kernel_agreement::kernel_decisions_equal_the_matchers
+# The endpoint checks in brief: the host puts them through every mode (tests/endpoints.rs).
+export AGENTGUARD_TEST_ENDPOINTS_BRIEF=1
 run 600 doctor:: enforce:: learned:: includes:: endpoints:: hooks::a_hooked_agent
 # The example agent's loop under BPF LSM: the baseline the host's run of the test learned
 # from four recorded runs (recording them again here would take ten minutes of emulation),
