@@ -210,7 +210,7 @@ fn probe_host() -> Probed {
     let multi = if !root {
         untried()
     } else if crate::sensor::kernel_has_uprobe_multi() {
-        Tried::Ok("a program of that type loads".into())
+        Tried::Ok("the kernel makes them".into())
     } else {
         Tried::Failed("not supported by this kernel (6.6 and later): plain uprobes are used".into())
     };
