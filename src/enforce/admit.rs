@@ -260,13 +260,29 @@ fn net(op: NetDir, proto: Proto) -> NetEntry {
 /// one runs (symbolic links resolved), each once.
 fn programs(bins: &[&str]) -> Vec<String> {
     let mut out = std::collections::BTreeSet::new();
+    let mut dirs = std::collections::HashSet::new();
     for d in bins {
-        let Ok(rd) = std::fs::read_dir(d) else {
+        // A directory that links to another (/bin on a merged /usr) is read once.
+        let Ok(dir) = std::fs::canonicalize(d) else {
+            continue;
+        };
+        if !dirs.insert(dir.clone()) {
+            continue;
+        }
+        let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
         };
         for e in rd.flatten() {
-            let Ok(real) = std::fs::canonicalize(e.path()) else {
-                continue;
+            // In a resolved directory only a symbolic link has a path to resolve: resolving
+            // every name, a readlink per component, was most of enforce's start-up on a
+            // slow machine (thousands of programs).
+            let real = match e.file_type() {
+                Ok(t) if t.is_symlink() => match std::fs::canonicalize(e.path()) {
+                    Ok(r) => r,
+                    Err(_) => continue,
+                },
+                Ok(_) => e.path(),
+                Err(_) => continue,
             };
             if is_executable(&real) {
                 if let Some(s) = real.to_str() {

@@ -308,3 +308,48 @@ fn the_shipped_abstractions_fit_the_kernels_rules_per_directory() {
         );
     }
 }
+
+/// The program list resolves only symbolic links: the same list as resolving every name
+/// of every program directory (on this machine's, and on a made one where a directory
+/// links to another, a link chains to a link, a link dangles, and a file is not executable).
+#[test]
+fn the_program_list_is_every_name_resolved() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let every_name = |bins: &[&str]| -> Vec<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for d in bins {
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                if let Ok(real) = std::fs::canonicalize(e.path()) {
+                    if is_executable(&real) {
+                        out.insert(real.to_str().unwrap().to_string());
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
+    };
+    assert_eq!(programs(rules::SYSTEM_BIN), every_name(rules::SYSTEM_BIN));
+    let d = std::env::temp_dir().join(format!("ag-programs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let (usr, other) = (d.join("usr-bin"), d.join("opt"));
+    std::fs::create_dir_all(&usr).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    let exe = |p: &Path, mode: u32| {
+        std::fs::write(p, "").unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    exe(&usr.join("tool"), 0o755);
+    exe(&usr.join("data"), 0o644);
+    exe(&other.join("real"), 0o700);
+    symlink(other.join("real"), usr.join("link")).unwrap();
+    symlink(usr.join("link"), usr.join("chain")).unwrap();
+    symlink(d.join("gone"), usr.join("dangling")).unwrap();
+    symlink("usr-bin", d.join("bin")).unwrap();
+    let bin = d.join("bin");
+    let bins = [usr.to_str().unwrap(), bin.to_str().unwrap()];
+    let got = programs(&bins);
+    let want = every_name(&bins);
+    std::fs::remove_dir_all(&d).unwrap();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 2, "{got:?}");
+}
