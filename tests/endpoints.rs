@@ -637,18 +637,7 @@ fn a_learned_baseline_refuses_the_requests_it_does_not_cover_however_they_are_se
     let (out, denials) = run("tls");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "allowed\n");
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
-    assert_eq!(denials.len(), 1, "{denials:?}");
-    assert_eq!(
-        denials[0]["object"],
-        format!("POST 127.0.0.1:{}/api/admin/export", port.0)
-    );
-    assert!(
-        denials[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("killed at SSL_write"),
-        "{denials:?}"
-    );
+    killed_for_export(&denials, port);
     if !brief {
         more_ways_over_tls(&run, port);
     }
@@ -724,31 +713,33 @@ fn more_ways_to_send(run: &impl Fn(&str) -> (Output, Vec<serde_json::Value>), se
     }
 }
 
+/// The one denial of a TLS run: killed for the request, named (not as a write that cannot
+/// be followed).
+fn killed_for_export(denials: &[serde_json::Value], port: (u16, u16)) {
+    assert_eq!(denials.len(), 1, "{denials:?}");
+    assert_eq!(
+        denials[0]["object"],
+        format!("POST 127.0.0.1:{}/api/admin/export", port.0)
+    );
+    let reason = denials[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("http-new-write") && reason.contains("killed at SSL_write"),
+        "{denials:?}"
+    );
+}
+
 /// The ways a write over TLS can be made, each killed at the SSL_write that holds it.
 fn more_ways_over_tls(run: &impl Fn(&str) -> (Output, Vec<serde_json::Value>), port: (u16, u16)) {
-    // Killed for the request, named (not as a write that cannot be followed).
-    let killed_for_export = |denials: &[serde_json::Value]| {
-        assert_eq!(denials.len(), 1, "{denials:?}");
-        assert_eq!(
-            denials[0]["object"],
-            format!("POST 127.0.0.1:{}/api/admin/export", port.0)
-        );
-        let reason = denials[0]["reason"].as_str().unwrap();
-        assert!(
-            reason.starts_with("http-new-write") && reason.contains("killed at SSL_write"),
-            "{denials:?}"
-        );
-    };
     // The handshake made by the first SSL_write: the same.
     let (out, denials) = run("tls-implicit");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "allowed\n");
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
-    killed_for_export(&denials);
+    killed_for_export(&denials, port);
     // A write made inside another connection's write is checked on its own.
     let (out, denials) = run("tls-nested");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "armed\n", "{out:?}");
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
-    killed_for_export(&denials);
+    killed_for_export(&denials, port);
     // A byte per SSL_write: killed at the write that completes the header block.
     let (out, denials) = run("tls-split");
     let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -761,7 +752,7 @@ fn more_ways_over_tls(run: &impl Fn(&str) -> (Output, Vec<serde_json::Value>), p
         "the last write tried is the header block's last byte"
     );
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
-    killed_for_export(&denials);
+    killed_for_export(&denials, port);
     // Writes the library takes again (SSL_ERROR_WANT_WRITE) count once: after a 1 MiB
     // body the next request is still followed, and the one after it still refused.
     let (out, denials) = run("tls-retry");
@@ -775,13 +766,13 @@ fn more_ways_over_tls(run: &impl Fn(&str) -> (Output, Vec<serde_json::Value>), p
     assert!(retries > 0, "no write was taken again: nothing was tested");
     assert_eq!(lines[1..], ["allowed"], "{out:?}");
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
-    killed_for_export(&denials);
+    killed_for_export(&denials, port);
 
     // A request after a WebSocket's upgrade over TLS is checked as a new connection's.
     let (out, denials) = run("wss-request");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "allowed\n", "{out:?}");
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
-    killed_for_export(&denials);
+    killed_for_export(&denials, port);
 }
 
 /// enforce --pid (BPF LSM) on a client whose TLS connection was made before: that
