@@ -289,9 +289,26 @@ pub struct RecordArgs {
     pub user: Option<String>,
     #[command(flatten)]
     pub llm: LlmArgs,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
     /// The command to run and record, after `--`
     #[arg(last = true, value_name = "COMMAND", required_unless_present = "pid")]
     pub command: Vec<String>,
+}
+
+/// Where the run goes as an OpenTelemetry trace.
+#[derive(Debug, Clone, Args)]
+pub struct OtlpArgs {
+    /// Send the run as it happens to this OTLP/HTTP receiver (an OpenTelemetry Collector),
+    /// as a trace in the GenAI conventions: invoke_agent, chat and execute_tool spans, and
+    /// what each tool call caused in the kernel as its child spans. A base URL gets
+    /// /v1/traces; spans that cannot be delivered by the end make the exit 2
+    #[arg(long, value_name = "URL")]
+    pub otlp: Option<String>,
+    /// With --otlp: put content in the spans too (exec arguments, tool-call arguments, and
+    /// with --llm-bodies the LLM bodies), as the event log has it, secrets redacted
+    #[arg(long, requires = "otlp")]
+    pub otlp_content: bool,
 }
 
 /// What is kept of the tree's LLM traffic.
@@ -488,6 +505,8 @@ pub struct WatchArgs {
     pub user: Option<String>,
     #[command(flatten)]
     pub llm: LlmArgs,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
     /// The command to run and watch, after `--`
     #[arg(last = true, value_name = "COMMAND", required_unless_present_any = ["pid", "replay"])]
     pub command: Vec<String>,

@@ -31,10 +31,14 @@ pub fn run(args: WatchArgs) -> Result<i32> {
             quiet: false,
             user: args.user.clone(),
             llm: args.llm,
+            otlp: args.otlp.clone(),
             command: args.command.clone(),
         };
         return crate::session::run(rargs, None);
     };
+    if args.otlp.otlp.is_some() {
+        bail!("--otlp sends a live run as it happens; a replay is not sent");
+    }
     let events = read_jsonl(replay)?;
     let n = events.len();
     // Through the pipeline a live watch uses: the same findings, causes included.

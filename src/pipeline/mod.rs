@@ -46,6 +46,8 @@ pub struct Pipeline {
     pub denials: Denials,
     pub findings: Findings,
     pub jsonl: Option<JsonlWriter<BufWriter<crate::spool::Stream>>>,
+    /// --otlp: the run as a trace, sent as it happens.
+    pub otlp: Option<crate::sinks::otlp::Exporter>,
     /// With --tui (watch): the UI's state, fed every event.
     pub tui: Option<crate::tui::app::App>,
     /// Denials and findings printed on standard error as they come (not under the UI,
@@ -84,6 +86,7 @@ impl Pipeline {
             denials: Denials::default(),
             findings: Findings::default(),
             jsonl: None,
+            otlp: None,
             tui: None,
             print: true,
             events: 0,
@@ -380,6 +383,9 @@ impl Pipeline {
             if let Err(e) = w.write(&ev) {
                 self.write_error = Some(e);
             }
+        }
+        if let Some(o) = &mut self.otlp {
+            o.observe(&ev, finding.as_ref());
         }
         if let Some(app) = &mut self.tui {
             app.push(ev, finding);

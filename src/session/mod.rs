@@ -209,6 +209,13 @@ fn pipeline(
         None => None,
     };
     p.findings.admitting = enforce.and_then(|e| e.admitting.take());
+    p.otlp = match &args.otlp.otlp {
+        Some(url) => Some(crate::sinks::otlp::Exporter::new(
+            url,
+            args.otlp.otlp_content,
+        )?),
+        None => None,
+    };
     p.llm = (syscalls && !args.llm.no_llm).then(|| {
         crate::llm::Llm::new(crate::llm::Options {
             bodies: args.llm.llm_bodies,
@@ -233,6 +240,7 @@ fn decodes_syscalls(args: &RecordArgs, enforce: Option<&Setup>) -> bool {
                 || args.events.is_some()
                 || args.baseline.is_some()
                 || args.merge_into.is_some()
+                || args.otlp.otlp.is_some()
         }
     }
 }
@@ -580,7 +588,10 @@ impl Ending<'_> {
         };
         let profile = pipe.builder.finish(run);
         let log = pipe.jsonl.take().map(|w| (w, pipe.write_error.take()));
-        let written = outputs.write(&profile, log, pipe.events)?;
+        let mut written = outputs.write(&profile, log, pipe.events)?;
+        if let Some(o) = pipe.otlp.take() {
+            written.push(o.close().context("exporting the run to OTLP")?);
+        }
         pipe.denials.print_repeats();
         if !self.args.quiet {
             self.summary(&pipe, exit, interrupted, stats, &written);

@@ -4,6 +4,7 @@
 //! end (session/outputs.rs).
 pub mod denials;
 pub mod findings;
+pub mod otlp;
 pub mod summary;
 
 /// A live line on standard error in one write: the tree writes to the same stderr, and

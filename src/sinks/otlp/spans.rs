@@ -1,0 +1,508 @@
+//! A run's events as one OpenTelemetry trace, in the GenAI semantic conventions: an
+//! `invoke_agent` span for the tree, a `chat` span for each LLM call (request to response),
+//! an `execute_tool` span for each tool call (from the response that asked for it to the
+//! agent's next request, which carries its result), and what the kernel saw as short child
+//! spans of the tool call behind it, or of the tree's span when no call is. Spans leave as
+//! they end, so a collector sees the run while it goes on; the tree's span ends last.
+//!
+//! Content (exec arguments, tool arguments, LLM bodies) is left out unless asked for; it
+//! is the event log's, already redacted. What the tree names (tools, models, paths, hosts)
+//! is bounded, so a hostile tree cannot make a span of any size.
+use std::collections::HashMap;
+
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span, Status};
+
+use crate::diff::Finding;
+use crate::event::{Event, Kind};
+
+/// Bytes kept of one attribute's text.
+const TEXT_MAX: usize = 4096;
+/// Child spans of the kernel's events in one run; beyond it they are counted, not sent.
+const KERNEL_MAX: u64 = 50_000;
+/// File spans under one parent (a tool call that ran `pip install` opens thousands).
+const FILES_PER_PARENT: u32 = 1000;
+/// Tool calls remembered, open or ended, so that later events find their span.
+const CALLS_MAX: usize = 65_536;
+
+/// An attribute value.
+pub enum V {
+    S(String),
+    I(i64),
+    B(bool),
+    L(Vec<String>),
+}
+
+pub fn kv(key: &str, v: V) -> KeyValue {
+    let value = match v {
+        V::S(s) => any_value::Value::StringValue(bounded(&s)),
+        V::I(i) => any_value::Value::IntValue(i),
+        V::B(b) => any_value::Value::BoolValue(b),
+        V::L(l) => any_value::Value::ArrayValue(ArrayValue {
+            values: l
+                .iter()
+                .take(256)
+                .map(|s| AnyValue {
+                    value: Some(any_value::Value::StringValue(bounded(s))),
+                })
+                .collect(),
+        }),
+    };
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+/// `s`, cut at a character boundary to TEXT_MAX bytes, saying so.
+fn bounded(s: &str) -> String {
+    if s.len() <= TEXT_MAX {
+        return s.to_string();
+    }
+    let mut end = TEXT_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...[{} more bytes]", &s[..end], s.len() - end)
+}
+
+fn nanos(ev: &Event) -> u64 {
+    ev.ts
+        .time()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Span ids: a counter through splitmix64 (a bijection: no two alike in a run), from a
+/// random start.
+struct Ids(u64);
+
+impl Ids {
+    fn next(&mut self) -> Vec<u8> {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)).max(1).to_be_bytes().to_vec()
+    }
+}
+
+/// A span begun and not yet sent.
+struct Open {
+    span: Span,
+    /// The process whose LLM call it is (chat, execute_tool).
+    pid: u32,
+    host: String,
+}
+
+pub struct Tracer {
+    trace: Vec<u8>,
+    ids: Ids,
+    content: bool,
+    root: Option<Span>,
+    chats: Vec<Open>,
+    /// Open tool calls, by the model's id.
+    tools: HashMap<String, Open>,
+    /// Every tool call's span id, open or ended.
+    calls: HashMap<String, Vec<u8>>,
+    kernel: u64,
+    files: HashMap<Vec<u8>, u32>,
+    /// Child spans not made (KERNEL_MAX, FILES_PER_PARENT).
+    pub dropped: u64,
+    /// Spans ended, for the exporter to take.
+    pub done: Vec<Span>,
+}
+
+impl Tracer {
+    /// `seed`: where span ids start (random in a run, fixed in a test).
+    pub fn new(content: bool, seed: u64) -> Tracer {
+        Tracer {
+            trace: Vec::new(),
+            ids: Ids(seed),
+            content,
+            root: None,
+            chats: Vec::new(),
+            tools: HashMap::new(),
+            calls: HashMap::new(),
+            kernel: 0,
+            files: HashMap::new(),
+            dropped: 0,
+            done: Vec::new(),
+        }
+    }
+
+    /// The run's trace id: its recording id (a UUID) as 16 bytes, so the trace and the
+    /// profile's [[run]] name each other; another id's hash when it is not one.
+    fn trace_id(run: &str) -> Vec<u8> {
+        let hex: String = run.chars().filter(|c| *c != '-').collect();
+        let parsed: Option<Vec<u8>> = (hex.len() == 32)
+            .then(|| {
+                (0..16)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                    .collect()
+            })
+            .flatten();
+        parsed.unwrap_or_else(|| {
+            use sha2::Digest;
+            sha2::Sha256::digest(run.as_bytes())[..16].to_vec()
+        })
+    }
+
+    fn span(&mut self, name: String, kind: SpanKind, parent: Vec<u8>, start: u64) -> Span {
+        Span {
+            trace_id: self.trace.clone(),
+            span_id: self.ids.next(),
+            parent_span_id: parent,
+            name: bounded(&name),
+            kind: kind as i32,
+            start_time_unix_nano: start,
+            end_time_unix_nano: start,
+            ..Default::default()
+        }
+    }
+
+    fn root_id(&self) -> Vec<u8> {
+        self.root
+            .as_ref()
+            .map(|r| r.span_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// One event of the run, with the finding it is against --baseline.
+    pub fn observe(&mut self, ev: &Event, finding: Option<&Finding>) {
+        let at = nanos(ev);
+        match &ev.kind {
+            Kind::Start { command, run, .. } => {
+                self.trace = Self::trace_id(run.as_deref().unwrap_or(command));
+                let agent = command
+                    .split_whitespace()
+                    .next()
+                    .map(|p| p.rsplit('/').next().unwrap_or(p))
+                    .unwrap_or("")
+                    .to_string();
+                let mut s = self.span(
+                    format!("invoke_agent {agent}"),
+                    SpanKind::Internal,
+                    Vec::new(),
+                    at,
+                );
+                s.attributes = vec![
+                    kv("gen_ai.operation.name", V::S("invoke_agent".into())),
+                    kv("gen_ai.agent.name", V::S(agent)),
+                    kv("process.pid", V::I(ev.pid.into())),
+                    kv("agentguard.command", V::S(command.clone())),
+                ];
+                if let Some(r) = run {
+                    s.attributes.push(kv("agentguard.run", V::S(r.clone())));
+                }
+                self.root = Some(s);
+                return;
+            }
+            Kind::LlmRequest(r) => {
+                self.end_tools(Some(ev.pid), at);
+                let name = match r.model.as_str() {
+                    "" => "chat".to_string(),
+                    m => format!("chat {m}"),
+                };
+                let root = self.root_id();
+                let mut s = self.span(name, SpanKind::Client, root, at);
+                s.attributes = vec![
+                    kv("gen_ai.operation.name", V::S("chat".into())),
+                    kv("gen_ai.provider.name", V::S(provider(&r.api).into())),
+                    kv("agentguard.llm.api", V::S(r.api.clone())),
+                    kv("agentguard.llm.transport", V::S(r.transport.clone())),
+                    kv("http.request.method", V::S(r.method.clone())),
+                    kv("url.path", V::S(r.path.clone())),
+                    kv("process.pid", V::I(ev.pid.into())),
+                ];
+                s.attributes.extend(server(&r.host));
+                if !r.model.is_empty() {
+                    s.attributes
+                        .push(kv("gen_ai.request.model", V::S(r.model.clone())));
+                }
+                if !r.tools.is_empty() {
+                    s.attributes
+                        .push(kv("agentguard.llm.tools_offered", V::L(r.tools.clone())));
+                }
+                if let (true, Some(b)) = (self.content, &r.body) {
+                    s.attributes
+                        .push(kv("agentguard.llm.request.body", V::S(b.clone())));
+                }
+                self.chats.push(Open {
+                    span: s,
+                    pid: ev.pid,
+                    host: r.host.clone(),
+                });
+                // A tree that never gets answers cannot grow this without bound.
+                if self.chats.len() > 4096 {
+                    let old = self.chats.remove(0);
+                    self.unanswered(old, at);
+                }
+            }
+            Kind::LlmResponse(r) => {
+                let open = match self
+                    .chats
+                    .iter()
+                    .position(|c| c.pid == ev.pid && c.host == r.host)
+                {
+                    Some(i) => self.chats.remove(i).span,
+                    None => {
+                        let root = self.root_id();
+                        let mut s = self.span("chat".into(), SpanKind::Client, root, at);
+                        s.attributes = vec![
+                            kv("gen_ai.operation.name", V::S("chat".into())),
+                            kv("gen_ai.provider.name", V::S(provider(&r.api).into())),
+                        ];
+                        s.attributes.extend(server(&r.host));
+                        s
+                    }
+                };
+                let mut s = open;
+                s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+                s.attributes
+                    .push(kv("http.response.status_code", V::I(r.status.into())));
+                if !r.model.is_empty() {
+                    s.attributes
+                        .push(kv("gen_ai.response.model", V::S(r.model.clone())));
+                }
+                if let Some(n) = r.input_tokens {
+                    s.attributes
+                        .push(kv("gen_ai.usage.input_tokens", V::I(n as i64)));
+                }
+                if let Some(n) = r.output_tokens {
+                    s.attributes
+                        .push(kv("gen_ai.usage.output_tokens", V::I(n as i64)));
+                }
+                if !r.tool_calls.is_empty() {
+                    s.attributes
+                        .push(kv("agentguard.llm.tool_calls", V::L(r.tool_calls.clone())));
+                }
+                if let (true, Some(b)) = (self.content, &r.body) {
+                    s.attributes
+                        .push(kv("agentguard.llm.response.body", V::S(b.clone())));
+                }
+                if let Some(e) = &r.error {
+                    s.attributes
+                        .push(kv("error.type", V::S("unreadable".into())));
+                    s.status = Some(error(e));
+                } else if r.status >= 400 {
+                    s.attributes
+                        .push(kv("error.type", V::S(r.status.to_string())));
+                    s.status = Some(error(&format!("HTTP {}", r.status)));
+                }
+                self.done.push(s);
+            }
+            Kind::ToolCall(t) => {
+                if self.tools.contains_key(&t.id) {
+                    return;
+                }
+                let root = self.root_id();
+                let mut s = self.span(
+                    format!("execute_tool {}", t.name),
+                    SpanKind::Internal,
+                    root,
+                    at,
+                );
+                s.attributes = vec![
+                    kv("gen_ai.operation.name", V::S("execute_tool".into())),
+                    kv("gen_ai.tool.name", V::S(t.name.clone())),
+                    kv("gen_ai.tool.call.id", V::S(t.id.clone())),
+                    kv("gen_ai.tool.type", V::S("function".into())),
+                    kv("process.pid", V::I(ev.pid.into())),
+                ];
+                if t.reported {
+                    s.attributes
+                        .push(kv("agentguard.tool.reported", V::B(true)));
+                }
+                if let Some(st) = &t.steered {
+                    s.attributes
+                        .push(kv("agentguard.tool.steered_by", V::S(st.by.clone())));
+                    if let Some(c) = &st.call {
+                        s.attributes
+                            .push(kv("agentguard.tool.steered_by.call", V::S(c.clone())));
+                    }
+                    if let Some(c) = &st.tool {
+                        s.attributes
+                            .push(kv("agentguard.tool.steered_by.tool", V::S(c.clone())));
+                    }
+                    if self.content {
+                        s.attributes.push(kv(
+                            "agentguard.tool.steered_by.argument",
+                            V::S(st.argument.clone()),
+                        ));
+                    }
+                }
+                if self.content {
+                    s.attributes
+                        .push(kv("gen_ai.tool.call.arguments", V::S(t.arguments.clone())));
+                }
+                if self.calls.len() < CALLS_MAX {
+                    self.calls.insert(t.id.clone(), s.span_id.clone());
+                }
+                if self.tools.len() >= 4096 {
+                    self.end_tools(None, at);
+                }
+                self.tools.insert(
+                    t.id.clone(),
+                    Open {
+                        span: s,
+                        pid: ev.pid,
+                        host: t.host.clone(),
+                    },
+                );
+                return;
+            }
+            Kind::End {
+                exit,
+                events,
+                lost,
+                interrupted,
+                ..
+            } => {
+                self.end_tools(None, at);
+                for c in std::mem::take(&mut self.chats) {
+                    self.unanswered(c, at);
+                }
+                if let Some(mut r) = self.root.take() {
+                    r.end_time_unix_nano = at.max(r.start_time_unix_nano);
+                    r.attributes.extend([
+                        kv("agentguard.exit", V::I((*exit).into())),
+                        kv("agentguard.events", V::I(*events as i64)),
+                        kv("agentguard.lost", V::I(*lost as i64)),
+                        kv("agentguard.spans_dropped", V::I(self.dropped as i64)),
+                    ]);
+                    if *interrupted {
+                        r.attributes.push(kv("agentguard.interrupted", V::B(true)));
+                    }
+                    if *exit != 0 {
+                        r.status = Some(error(&format!("the command exited {exit}")));
+                    } else if *lost != 0 {
+                        r.status = Some(error(&format!(
+                            "the sensor lost {lost} events: the trace is incomplete"
+                        )));
+                    }
+                    self.done.push(r);
+                }
+                return;
+            }
+            _ => {}
+        }
+        self.kernel_span(ev, finding, at);
+    }
+
+    /// A kernel event's span, under the tool call that caused it or the tree's span.
+    fn kernel_span(&mut self, ev: &Event, finding: Option<&Finding>, at: u64) {
+        let Some((name, mut attrs)) = super::kernel::describe(ev, finding.is_some(), self.content)
+        else {
+            return;
+        };
+        if self.kernel >= KERNEL_MAX {
+            self.dropped += 1;
+            return;
+        }
+        let parent = ev
+            .cause
+            .as_ref()
+            .and_then(|c| self.calls.get(&c.call).cloned())
+            .unwrap_or_else(|| self.root_id());
+        if matches!(ev.kind, Kind::File(_)) {
+            let n = self.files.entry(parent.clone()).or_default();
+            if *n >= FILES_PER_PARENT {
+                self.dropped += 1;
+                return;
+            }
+            *n += 1;
+        }
+        self.kernel += 1;
+        let mut s = self.span(name, SpanKind::Internal, parent, at);
+        attrs.push(kv("process.pid", V::I(ev.pid.into())));
+        attrs.push(kv("process.parent_pid", V::I(ev.ppid.into())));
+        if !ev.exe.is_empty() {
+            attrs.push(kv("process.executable.path", V::S(ev.exe.clone())));
+        }
+        if let Some(c) = &ev.cause {
+            attrs.push(kv("gen_ai.tool.call.id", V::S(c.call.clone())));
+            attrs.push(kv("gen_ai.tool.name", V::S(c.tool.clone())));
+            attrs.push(kv(
+                "agentguard.cause.confidence",
+                V::S(format!("{:.2}", c.confidence)),
+            ));
+            attrs.push(kv("agentguard.cause.why", V::S(c.why.clone())));
+        }
+        if let Some(f) = finding {
+            attrs.extend([
+                kv(
+                    "agentguard.finding.severity",
+                    V::S(f.severity.name().into()),
+                ),
+                kv("agentguard.finding.rule", V::S(f.rule.into())),
+                kv("agentguard.finding.reason", V::S(f.reason.clone())),
+                kv("agentguard.finding.new", V::B(f.new)),
+            ]);
+        }
+        if let Kind::Deny(d) = &ev.kind {
+            if d.enforced {
+                s.status = Some(error(&d.reason));
+            }
+        }
+        s.attributes = attrs;
+        self.done.push(s);
+    }
+
+    /// Ends the open tool calls of `pid` (its next LLM request carries their results), or
+    /// all of them.
+    fn end_tools(&mut self, pid: Option<u32>, at: u64) {
+        let ids: Vec<String> = self
+            .tools
+            .iter()
+            .filter(|(_, o)| pid.is_none_or(|p| o.pid == p))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut ended: Vec<Span> = ids
+            .iter()
+            .filter_map(|id| self.tools.remove(id))
+            .map(|o| {
+                let mut s = o.span;
+                s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+                s
+            })
+            .collect();
+        ended.sort_by_key(|s| s.start_time_unix_nano);
+        self.done.extend(ended);
+    }
+
+    fn unanswered(&mut self, o: Open, at: u64) {
+        let mut s = o.span;
+        s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+        s.status = Some(error("no response was seen"));
+        self.done.push(s);
+    }
+}
+
+fn error(message: &str) -> Status {
+    Status {
+        message: bounded(message),
+        code: StatusCode::Error as i32,
+    }
+}
+
+/// The GenAI conventions' provider name for an API agentguard reads.
+fn provider(api: &str) -> &str {
+    api.split('.').next().unwrap_or(api)
+}
+
+/// `server.address` and `server.port` from a Host header.
+pub fn server(host: &str) -> Vec<KeyValue> {
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() && !h.ends_with(':') => vec![
+            kv(
+                "server.address",
+                V::S(h.trim_matches(['[', ']']).to_string()),
+            ),
+            kv("server.port", V::I(p.parse::<i64>().unwrap_or(0))),
+        ],
+        _ => vec![kv("server.address", V::S(host.to_string()))],
+    }
+}
