@@ -69,6 +69,10 @@ mod kernel_agreement;
 /// example agent.
 mod llm;
 
+/// `--otlp`: the run as an OpenTelemetry trace, sent as it happens to a receiver that
+/// decodes it with the official protobuf definitions.
+mod otlp;
+
 /// Claude Code and Codex from npm against a scripted model: their LLM calls, tool calls and
 /// what each tool call did.
 mod agents;
