@@ -302,7 +302,8 @@ pub struct OtlpArgs {
     /// Send the run as it happens to this OTLP/HTTP receiver (an OpenTelemetry Collector),
     /// as a trace in the GenAI conventions: invoke_agent, chat and execute_tool spans, and
     /// what each tool call caused in the kernel as its child spans. A base URL gets
-    /// /v1/traces; spans that cannot be delivered by the end make the exit 2
+    /// /v1/traces; spans not delivered by the end are said, and make the exit 2 when the
+    /// command and the gate succeeded
     #[arg(long, value_name = "URL")]
     pub otlp: Option<String>,
     /// With --otlp: put content in the spans too (exec arguments, tool-call arguments, and

@@ -272,31 +272,39 @@ fn spans_a_receiver_never_took_fail_the_run_and_say_how_many() {
         .local_addr()
         .unwrap()
         .port();
-    let out = Command::new(BIN)
-        .args(["record", "-q", "-o"])
-        .arg(d.join("run.toml"))
-        .args([
-            "--otlp",
-            &format!("http://127.0.0.1:{port}"),
-            "--",
-            "/bin/true",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let run = |quiet: bool, exit: i32| {
+        let out = Command::new(BIN)
+            .arg("record")
+            .args(quiet.then_some("-q"))
+            .arg("-o")
+            .arg(d.join("run.toml"))
+            .args(["--otlp", &format!("http://127.0.0.1:{port}"), "--"])
+            .args(sh(&format!("exit {exit}")))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let said = format!("spans were not delivered to http://127.0.0.1:{port}/v1/traces");
+    let (code, stderr) = run(true, 0);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("failed") && stderr.contains("retrying"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains(&format!(
-            "spans were not delivered to http://127.0.0.1:{port}/v1/traces"
-        )),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&said), "{stderr}");
     // The run's own outputs are still written.
     assert!(std::fs::read_to_string(d.join("run.toml"))
         .unwrap()
         .contains("[[run]]"));
+    // The command's own failure comes first, and the summary is there, with the loss.
+    let (code, stderr) = run(false, 7);
+    assert_eq!(code, Some(7), "{stderr}");
+    assert!(stderr.contains("(exit 7,"), "{stderr}");
+    assert!(
+        stderr.contains("  warning: OTLP export: ") && stderr.contains(&said),
+        "{stderr}"
+    );
 }

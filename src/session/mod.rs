@@ -589,20 +589,34 @@ impl Ending<'_> {
         let profile = pipe.builder.finish(run);
         let log = pipe.jsonl.take().map(|w| (w, pipe.write_error.take()));
         let mut written = outputs.write(&profile, log, pipe.events)?;
+        // Spans a receiver never took are said, and make the exit 2 unless the command's
+        // own status or the gate's says more: a collector the tree can reach (or kill)
+        // must not get to replace either.
+        let mut undelivered = false;
         if let Some(o) = pipe.otlp.take() {
-            written.push(o.close().context("exporting the run to OTLP")?);
+            match o.close() {
+                Ok(w) => written.push(w),
+                Err(e) => {
+                    undelivered = true;
+                    if self.args.quiet {
+                        crate::sinks::say(&format!("agentguard: {e}"));
+                    }
+                    pipe.warnings.push(e);
+                }
+            }
         }
+        let exit_or_2 = |exit: i32| if exit == 0 && undelivered { 2 } else { exit };
         pipe.denials.print_repeats();
         if !self.args.quiet {
             self.summary(&pipe, exit, interrupted, stats, &written);
         }
         // The command's own failure comes first; then the gate.
         let Some(c) = &pipe.findings.checker else {
-            return Ok(exit);
+            return Ok(exit_or_2(exit));
         };
         let a = self.args;
         let verdict = gate::judge(c, a.fail_on, &gaps, a.watch, a.quiet);
-        Ok(verdict.filter(|_| exit == 0).unwrap_or(exit))
+        Ok(exit_or_2(verdict.filter(|_| exit == 0).unwrap_or(exit)))
     }
 
     fn summary(

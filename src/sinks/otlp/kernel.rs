@@ -65,10 +65,7 @@ pub fn describe(ev: &Event, found: bool, content: bool) -> Option<(String, Vec<K
             ("dns".into(), a)
         }
         Kind::Http(h) => {
-            let mut a = vec![
-                kv("http.request.method", V::S(h.method.clone())),
-                kv("url.path", V::S(h.path.clone())),
-            ];
+            let mut a = super::spans::request(&h.method, &h.path);
             a.extend(server(&h.host));
             ("http".into(), a)
         }

@@ -33,6 +33,9 @@ pub fn endpoint(url: &str) -> Result<String> {
     if uri.host().is_none_or(str::is_empty) {
         bail!("--otlp {url:?} names no host");
     }
+    if uri.authority().is_some_and(|a| a.as_str().ends_with(':')) {
+        bail!("--otlp {url:?} names no port after its ':'");
+    }
     Ok(match uri.path() {
         "" | "/" => format!("{}/v1/traces", url.trim_end_matches('/')),
         _ => url.to_string(),
@@ -64,18 +67,18 @@ impl Exporter {
         self.sender.push(std::mem::take(&mut self.tracer.done));
     }
 
-    /// Sends what is left; what the summary says of it, or why spans were lost.
-    pub fn close(self) -> Result<String> {
+    /// Sends what is left; what the summary says of it, or (Err) why spans were lost.
+    pub fn close(self) -> std::result::Result<String, String> {
         let dropped = self.tracer.dropped;
         let d = self.sender.close();
         if d.lost > 0 {
-            bail!(
-                "{} of {} spans were not delivered to {}{}",
+            return Err(format!(
+                "OTLP export: {} of {} spans were not delivered to {}{}",
                 d.lost,
                 d.lost + d.delivered,
                 self.url,
                 d.error.map(|e| format!(": {e}")).unwrap_or_default()
-            );
+            ));
         }
         let more = match dropped {
             0 => String::new(),

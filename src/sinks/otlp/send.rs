@@ -2,9 +2,10 @@
 //! its own, so that a slow or absent collector never holds the session's loop, which
 //! drains the kernel's rings and answers hooks. Spans wait in a queue of at most `MAX`
 //! spans and `MAX_BYTES` of their encoding; what comes beyond it is dropped and counted. A batch leaves when `BATCH` spans wait or a
-//! second has passed. A receiver that cannot be reached, or answers 429, 502, 503 or 504
-//! (the OTLP specification's retryable answers), gets the batch again, with backoff; any
-//! other refusal drops the batch, counted. At the end, `END_WAIT` is given to deliver what
+//! second has passed; a batch is at most `BATCH_BYTES` encoded (a collector refuses large
+//! bodies: 20 MiB by default). A receiver that cannot be reached, or answers 429, 502, 503
+//! or 504 (the OTLP specification's retryable answers), gets the batch again, with backoff
+//! or after the Retry-After it asked for; any other refusal drops the batch, counted. At the end, `END_WAIT` is given to deliver what
 //! is left; what is not delivered by then is said.
 //!
 //! The thread starts with the first span, after the command is launched: the fork that
@@ -24,6 +25,7 @@ use prost::Message;
 const MAX: usize = 100_000;
 const MAX_BYTES: usize = 64 << 20;
 const BATCH: usize = 512;
+const BATCH_BYTES: usize = 4 << 20;
 const END_WAIT: Duration = Duration::from_secs(if cfg!(test) { 2 } else { 10 });
 
 #[derive(Default)]
@@ -39,6 +41,7 @@ struct Queue {
     /// The last failure, and whether it was said yet.
     error: Option<String>,
     warned: bool,
+    warned_refused: bool,
 }
 
 pub struct Sender {
@@ -158,9 +161,17 @@ fn run(url: &str, resource: Vec<KeyValue>, shared: &(Mutex<Queue>, Condvar)) {
                     .map(|(q, _)| q)
                     .unwrap_or_else(|e| e.into_inner().0);
             }
-            let n = q.spans.len().min(BATCH);
-            let batch: Vec<Span> = q.spans.drain(..n).collect();
-            q.bytes -= batch.iter().map(Message::encoded_len).sum::<usize>();
+            let mut batch = Vec::new();
+            let mut size = 0;
+            while let Some(s) = q.spans.front() {
+                let n = s.encoded_len();
+                if batch.len() == BATCH || (!batch.is_empty() && size + n > BATCH_BYTES) {
+                    break;
+                }
+                size += n;
+                batch.extend(q.spans.pop_front());
+            }
+            q.bytes -= size;
             batch
         };
         let attempt = Instant::now();
@@ -183,11 +194,18 @@ fn run(url: &str, resource: Vec<KeyValue>, shared: &(Mutex<Queue>, Condvar)) {
             Outcome::Refused(why) => {
                 backoff = Duration::ZERO;
                 q.refused += n;
-                warn_once(&mut q, url, &why);
+                if !q.warned_refused {
+                    q.warned_refused = true;
+                    crate::sinks::say(&format!(
+                        "agentguard: warning: OTLP export to {url}: the receiver refused {n} spans ({why}); they are not sent again"
+                    ));
+                }
                 q.error = Some(why);
             }
-            Outcome::Retry(why) => {
+            Outcome::Retry(why, after) => {
                 backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(8));
+                // The receiver's Retry-After, within reason.
+                backoff = backoff.max(after.min(Duration::from_secs(30)));
                 not_before = attempt + backoff;
                 warn_once(&mut q, url, &why);
                 q.error = Some(why);
@@ -222,7 +240,8 @@ enum Outcome {
     Taken(u64, String),
     /// Refused for good: the batch is dropped.
     Refused(String),
-    Retry(String),
+    /// Not taken now: again after at least this long.
+    Retry(String, Duration),
 }
 
 fn post(agent: &ureq::Agent, url: &str, resource: &[KeyValue], spans: Vec<Span>) -> Outcome {
@@ -250,9 +269,14 @@ fn post(agent: &ureq::Agent, url: &str, resource: &[KeyValue], spans: Vec<Span>)
         .send(&req.encode_to_vec()[..]);
     let mut resp = match sent {
         Ok(r) => r,
-        Err(e) => return Outcome::Retry(e.to_string()),
+        Err(e) => return Outcome::Retry(e.to_string(), Duration::ZERO),
     };
     let status = resp.status().as_u16();
+    let after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_secs);
     let body = resp
         .body_mut()
         .with_config()
@@ -272,7 +296,7 @@ fn post(agent: &ureq::Agent, url: &str, resource: &[KeyValue], spans: Vec<Span>)
                 _ => Outcome::Taken(0, String::new()),
             }
         }
-        429 | 502 | 503 | 504 => Outcome::Retry(format!("HTTP {status}")),
+        429 | 502 | 503 | 504 => Outcome::Retry(format!("HTTP {status}"), after),
         _ => Outcome::Refused(format!(
             "HTTP {status}: {}",
             String::from_utf8_lossy(&body[..body.len().min(200)])

@@ -8,7 +8,7 @@
 //! Content (exec arguments, tool arguments, LLM bodies) is left out unless asked for; it
 //! is the event log's, already redacted. What the tree names (tools, models, paths, hosts)
 //! is bounded, so a hostile tree cannot make a span of any size.
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -19,8 +19,15 @@ use crate::event::{Event, Kind};
 
 /// Bytes kept of one attribute's text.
 const TEXT_MAX: usize = 4096;
-/// Child spans of the kernel's events in one run; beyond it they are counted, not sent.
-const KERNEL_MAX: u64 = 50_000;
+/// Child spans of one name (exec, connect, file, ...) in one run; beyond it they are
+/// counted, not sent. Denials, flags and findings have no such limit: a tree that floods
+/// one kind cannot push them out (what waits for the receiver is bounded in send.rs).
+const KERNEL_MAX: u64 = 20_000;
+/// LLM requests waiting for their response; past it the oldest ends unanswered.
+const CHATS_MAX: usize = 256;
+/// Names kept of the tools a request offers, and bytes of each.
+const OFFERED_MAX: usize = 32;
+const NAME_MAX: usize = 256;
 /// File spans under one parent (a tool call that ran `pip install` opens thousands).
 const FILES_PER_PARENT: u32 = 1000;
 /// Tool calls remembered, open or ended, so that later events find their span.
@@ -58,10 +65,15 @@ pub fn kv(key: &str, v: V) -> KeyValue {
 
 /// `s`, cut at a character boundary to TEXT_MAX bytes, saying so.
 fn bounded(s: &str) -> String {
-    if s.len() <= TEXT_MAX {
+    cut(s, TEXT_MAX)
+}
+
+/// `s`, cut at a character boundary to `max` bytes, saying so.
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
         return s.to_string();
     }
-    let mut end = TEXT_MAX;
+    let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
@@ -105,9 +117,12 @@ pub struct Tracer {
     chats: Vec<Open>,
     /// Open tool calls, by the model's id.
     tools: HashMap<String, Open>,
-    /// Every tool call's span id, open or ended.
+    /// Every tool call's span id, open or ended (at most CALLS_MAX: the oldest go), by
+    /// `key(id)`.
     calls: HashMap<String, Vec<u8>>,
-    kernel: u64,
+    calls_order: VecDeque<String>,
+    /// Kernel spans made, by name.
+    kernel: HashMap<String, u64>,
     files: HashMap<Vec<u8>, u32>,
     /// Child spans not made (KERNEL_MAX, FILES_PER_PARENT).
     pub dropped: u64,
@@ -126,7 +141,8 @@ impl Tracer {
             chats: Vec::new(),
             tools: HashMap::new(),
             calls: HashMap::new(),
-            kernel: 0,
+            calls_order: VecDeque::new(),
+            kernel: HashMap::new(),
             files: HashMap::new(),
             dropped: 0,
             done: Vec::new(),
@@ -137,13 +153,14 @@ impl Tracer {
     /// profile's [[run]] name each other; another id's hash when it is not one.
     fn trace_id(run: &str) -> Vec<u8> {
         let hex: String = run.chars().filter(|c| *c != '-').collect();
-        let parsed: Option<Vec<u8>> = (hex.len() == 32)
-            .then(|| {
-                (0..16)
-                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-                    .collect()
-            })
-            .flatten();
+        let parsed: Option<Vec<u8>> = (hex.len() == 32
+            && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| {
+            (0..16)
+                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                .collect()
+        })
+        .flatten();
         parsed.unwrap_or_else(|| {
             use sha2::Digest;
             sha2::Sha256::digest(run.as_bytes())[..16].to_vec()
@@ -192,8 +209,12 @@ impl Tracer {
                     kv("gen_ai.operation.name", V::S("invoke_agent".into())),
                     kv("gen_ai.agent.name", V::S(agent)),
                     kv("process.pid", V::I(ev.pid.into())),
-                    kv("agentguard.command", V::S(command.clone())),
                 ];
+                // The command line may carry a secret (--api-key=...): content.
+                if self.content {
+                    s.attributes
+                        .push(kv("agentguard.command", V::S(command.clone())));
+                }
                 if let Some(r) = run {
                     s.attributes.push(kv("agentguard.run", V::S(r.clone())));
                 }
@@ -213,18 +234,22 @@ impl Tracer {
                     kv("gen_ai.provider.name", V::S(provider(&r.api).into())),
                     kv("agentguard.llm.api", V::S(r.api.clone())),
                     kv("agentguard.llm.transport", V::S(r.transport.clone())),
-                    kv("http.request.method", V::S(r.method.clone())),
-                    kv("url.path", V::S(r.path.clone())),
                     kv("process.pid", V::I(ev.pid.into())),
                 ];
+                s.attributes.extend(request(&r.method, &r.path));
                 s.attributes.extend(server(&r.host));
                 if !r.model.is_empty() {
                     s.attributes
                         .push(kv("gen_ai.request.model", V::S(r.model.clone())));
                 }
                 if !r.tools.is_empty() {
+                    let names = r.tools.iter().take(OFFERED_MAX).map(|t| cut(t, NAME_MAX));
                     s.attributes
-                        .push(kv("agentguard.llm.tools_offered", V::L(r.tools.clone())));
+                        .push(kv("agentguard.llm.tools_offered", V::L(names.collect())));
+                    s.attributes.push(kv(
+                        "agentguard.llm.tools_offered_count",
+                        V::I(r.tools.len() as i64),
+                    ));
                 }
                 if let (true, Some(b)) = (self.content, &r.body) {
                     s.attributes
@@ -236,7 +261,7 @@ impl Tracer {
                     host: r.host.clone(),
                 });
                 // A tree that never gets answers cannot grow this without bound.
-                if self.chats.len() > 4096 {
+                if self.chats.len() > CHATS_MAX {
                     let old = self.chats.remove(0);
                     self.unanswered(old, at);
                 }
@@ -276,8 +301,17 @@ impl Tracer {
                         .push(kv("gen_ai.usage.output_tokens", V::I(n as i64)));
                 }
                 if !r.tool_calls.is_empty() {
+                    let calls = r
+                        .tool_calls
+                        .iter()
+                        .take(OFFERED_MAX)
+                        .map(|t| cut(t, NAME_MAX));
                     s.attributes
-                        .push(kv("agentguard.llm.tool_calls", V::L(r.tool_calls.clone())));
+                        .push(kv("agentguard.llm.tool_calls", V::L(calls.collect())));
+                    s.attributes.push(kv(
+                        "agentguard.llm.tool_calls_count",
+                        V::I(r.tool_calls.len() as i64),
+                    ));
                 }
                 if let (true, Some(b)) = (self.content, &r.body) {
                     s.attributes
@@ -295,8 +329,13 @@ impl Tracer {
                 self.done.push(s);
             }
             Kind::ToolCall(t) => {
-                if self.tools.contains_key(&t.id) {
-                    return;
+                let id = key(&t.id);
+                // An id used again (by the model, or by a tree that wants its call hidden
+                // under another's) ends the first call's span: what follows is the new one's.
+                if let Some(old) = self.tools.remove(&id) {
+                    let mut s = old.span;
+                    s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+                    self.done.push(s);
                 }
                 let root = self.root_id();
                 let mut s = self.span(
@@ -338,14 +377,19 @@ impl Tracer {
                     s.attributes
                         .push(kv("gen_ai.tool.call.arguments", V::S(t.arguments.clone())));
                 }
-                if self.calls.len() < CALLS_MAX {
-                    self.calls.insert(t.id.clone(), s.span_id.clone());
+                if self.calls.insert(id.clone(), s.span_id.clone()).is_none() {
+                    self.calls_order.push_back(id.clone());
+                    if self.calls_order.len() > CALLS_MAX {
+                        if let Some(gone) = self.calls_order.pop_front() {
+                            self.calls.remove(&gone);
+                        }
+                    }
                 }
-                if self.tools.len() >= 4096 {
+                if self.tools.len() >= CHATS_MAX {
                     self.end_tools(None, at);
                 }
                 self.tools.insert(
-                    t.id.clone(),
+                    id,
                     Open {
                         span: s,
                         pid: ev.pid,
@@ -398,14 +442,17 @@ impl Tracer {
         else {
             return;
         };
-        if self.kernel >= KERNEL_MAX {
+        let limited = finding.is_none() && !matches!(ev.kind, Kind::Deny(_) | Kind::Flag(_));
+        let made = self.kernel.entry(name.clone()).or_default();
+        if limited && *made >= KERNEL_MAX {
             self.dropped += 1;
             return;
         }
+        *made += 1;
         let parent = ev
             .cause
             .as_ref()
-            .and_then(|c| self.calls.get(&c.call).cloned())
+            .and_then(|c| self.calls.get(&key(&c.call)).cloned())
             .unwrap_or_else(|| self.root_id());
         if matches!(ev.kind, Kind::File(_)) {
             let n = self.files.entry(parent.clone()).or_default();
@@ -415,7 +462,6 @@ impl Tracer {
             }
             *n += 1;
         }
-        self.kernel += 1;
         let mut s = self.span(name, SpanKind::Internal, parent, at);
         attrs.push(kv("process.pid", V::I(ev.pid.into())));
         attrs.push(kv("process.parent_pid", V::I(ev.ppid.into())));
@@ -491,6 +537,40 @@ fn error(message: &str) -> Status {
 /// The GenAI conventions' provider name for an API agentguard reads.
 fn provider(api: &str) -> &str {
     api.split('.').next().unwrap_or(api)
+}
+
+/// A tool call's id as a key: itself, or for a long one its hash (ids are the model's
+/// text, or the tree's, and unbounded).
+fn key(id: &str) -> String {
+    if id.len() <= NAME_MAX {
+        return id.to_string();
+    }
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(id.as_bytes());
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `http.request.method` (`_OTHER` for a method HTTP does not define, as the conventions
+/// say), `url.path` and `url.query`.
+pub fn request(method: &str, target: &str) -> Vec<KeyValue> {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    let mut a = Vec::new();
+    if KNOWN.contains(&method) {
+        a.push(kv("http.request.method", V::S(method.into())));
+    } else {
+        a.push(kv("http.request.method", V::S("_OTHER".into())));
+        a.push(kv("http.request.method_original", V::S(method.into())));
+    }
+    match target.split_once('?') {
+        Some((p, q)) => {
+            a.push(kv("url.path", V::S(p.into())));
+            a.push(kv("url.query", V::S(q.into())));
+        }
+        None => a.push(kv("url.path", V::S(target.into()))),
+    }
+    a
 }
 
 /// `server.address` and `server.port` from a Host header.

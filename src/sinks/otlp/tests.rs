@@ -276,8 +276,99 @@ fn a_base_url_gets_the_traces_path_and_other_schemes_are_refused() {
         "ftp://c/",
         "http://",
         "not a url",
+        "http://127.0.0.1:/",
     ] {
         let e = endpoint(bad).unwrap_err().to_string();
         assert!(e.contains("--otlp"), "{bad}: {e}");
     }
+}
+
+#[test]
+fn a_reused_tool_call_id_ends_the_first_call_and_parents_what_follows_under_the_second() {
+    let mut evs = agent_run();
+    // A second call with the first's id, before the shell's work.
+    evs.insert(
+        4,
+        ev(2, 10, r#""kind":"llm.tool_call","id":"call_1","name":"read_file","arguments":"{}","api":"openai.chat","host":"api.example.test:443""#),
+    );
+    let spans = trace(&evs, false);
+    let tools: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("execute_tool"))
+        .collect();
+    assert_eq!(tools.len(), 2, "{spans:#?}");
+    assert_eq!(tools[0].name, "execute_tool run_shell");
+    assert_eq!(tools[1].name, "execute_tool read_file");
+    let exec = spans.iter().find(|s| s.name == "exec").unwrap();
+    assert_eq!(exec.parent_span_id, tools[1].span_id);
+}
+
+#[test]
+fn a_flood_of_one_kind_never_cuts_denials_or_the_other_kinds() {
+    let mut evs = agent_run();
+    let end = evs.pop().unwrap();
+    for _ in 0..20_500 {
+        evs.push(ev(5, 12, r#""kind":"net","op":"connect","family":"inet","proto":"udp","addr":"192.0.2.9","port":53"#));
+    }
+    evs.push(ev(
+        5,
+        12,
+        r#""kind":"exec","path":"/usr/bin/cat","argv":["cat","/etc/shadow"]"#,
+    ));
+    evs.push(ev(
+        5,
+        12,
+        r#""kind":"deny","op":"open","object":"/etc/shadow","reason":"protected","enforced":true"#,
+    ));
+    evs.push(end);
+    let mut t = Tracer::new(false, 3);
+    let mut spans = Vec::new();
+    for e in &evs {
+        t.observe(e, None);
+        spans.append(&mut t.done);
+    }
+    assert_eq!(spans.iter().filter(|s| s.name == "connect").count(), 20_000);
+    assert_eq!(t.dropped, 501);
+    assert!(spans
+        .iter()
+        .any(|s| s.name == "exec" && text(s, "agentguard.exec.path") == "/usr/bin/cat"));
+    assert_eq!(spans.iter().filter(|s| s.name == "deny").count(), 2);
+}
+
+#[test]
+fn what_a_request_offers_is_bounded_and_counted() {
+    let tools: Vec<String> = (0..300)
+        .map(|i| format!("\"{}{i}\"", "t".repeat(4000)))
+        .collect();
+    let req = format!(
+        r#""kind":"llm.request","api":"openai.chat","host":"h:80","method":"BREW","path":"/v1/x?key=[redacted]","transport":"tcp","tools":[{}]"#,
+        tools.join(",")
+    );
+    let start = format!(r#""kind":"start","command":"agent --api-key=SECRET","run":"{RUN}""#);
+    let mut t = Tracer::new(false, 1);
+    t.observe(&ev(0, 1, &start), None);
+    t.observe(&ev(1, 1, &req), None);
+    t.observe(
+        &ev(
+            2,
+            1,
+            r#""kind":"end","exit":0,"events":3,"lost":0,"procs_untracked":0"#,
+        ),
+        None,
+    );
+    let chat = t.done.iter().find(|s| s.name == "chat").unwrap();
+    let Some(Value::ArrayValue(a)) = attr(chat, "agentguard.llm.tools_offered") else {
+        panic!("{chat:#?}")
+    };
+    assert_eq!(a.values.len(), 32);
+    assert_eq!(int(chat, "agentguard.llm.tools_offered_count"), 300);
+    assert!(prost::Message::encoded_len(chat) < 16 << 10);
+    // HTTP's own methods only, the query apart.
+    assert_eq!(text(chat, "http.request.method"), "_OTHER");
+    assert_eq!(text(chat, "http.request.method_original"), "BREW");
+    assert_eq!(text(chat, "url.path"), "/v1/x");
+    assert_eq!(text(chat, "url.query"), "key=[redacted]");
+    // The command line is content.
+    let root = t.done.last().unwrap();
+    assert!(attr(root, "agentguard.command").is_none());
 }
