@@ -477,6 +477,10 @@ pub struct LlmRequest {
     /// The body, only with --llm-bodies, bounded and with secrets redacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// The request's number among the run's LLM requests, which its response carries too:
+    /// calls in flight at once are told apart (0: not known, a log from before it was kept).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exchange: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -502,6 +506,9 @@ pub struct LlmResponse {
     /// Why the body could not be read (an encoding not decoded, bytes missed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The request's `exchange`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exchange: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -391,6 +391,7 @@ fn attack_stream() -> Vec<Event> {
                 tools: vec!["run_shell".into()],
                 headers: vec![],
                 body: None,
+                exchange: 0,
             }),
         ),
         ev(
@@ -764,6 +765,7 @@ fn sight_run(c: &mut Checker, captured: bool, calls: usize, gnutls: bool) {
             tools: Vec::new(),
             headers: Vec::new(),
             body: None,
+            exchange: 0,
         })));
     }
 }

@@ -426,6 +426,7 @@ mod tests {
                 tools: vec![],
                 headers: vec![],
                 body: None,
+                exchange: 0,
             }),
         )
     }

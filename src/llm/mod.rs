@@ -66,6 +66,9 @@ struct Pending {
     /// what is left of the bytes its calls may search it for.
     conversation: Vec<steer::Msg>,
     search: std::cell::Cell<usize>,
+    /// An LLM request's number in the run (the llm.request and llm.response events'
+    /// `exchange`); 0 for other HTTP.
+    exchange: u64,
 }
 
 impl Pending {
@@ -196,6 +199,7 @@ impl Llm {
                     sent: m.wire,
                     conversation: Vec::new(),
                     search: Default::default(),
+                    exchange: 0,
                 };
                 out.push(cut.exchange(None, base));
             }
@@ -339,6 +343,7 @@ impl Llm {
             }
         }
         let opts = self.opts;
+        let before = self.requests;
         let conn = self.conns.entry((p.pid, p.tls, p.stream)).or_default();
         if !p.write {
             conn.answered = true;
@@ -391,6 +396,7 @@ impl Llm {
                             .map(|a| steer::conversation(a, &json))
                             .unwrap_or_default(),
                         search: std::cell::Cell::new(steer::SEARCH_BUDGET),
+                        exchange: api.map_or(0, |_| before + requests + 1),
                     });
                     let Some(api) = api else { continue };
                     requests += 1;
@@ -406,6 +412,7 @@ impl Llm {
                         tools: r.tools,
                         headers: redact::headers(&m.headers),
                         body: body(&opts, &m.body),
+                        exchange: before + requests,
                     })));
                 }
                 // An interim answer (100 Continue, 103 Early Hints) is not the response.
@@ -563,6 +570,7 @@ fn response(
     };
     let mut out = vec![base.event(Kind::LlmResponse(LlmResponse {
         api: api.name().into(),
+        exchange: request.exchange,
         host: request.host.clone(),
         status,
         model: reply.model.clone(),

@@ -117,6 +117,7 @@ fn stream() -> Vec<Event> {
                 tools: vec!["run_shell".into()],
                 headers: vec![],
                 body: None,
+                exchange: 0,
             }),
         ),
         ev(

@@ -979,6 +979,7 @@ fn a_run_records_how_much_of_its_llm_traffic_was_seen() {
                     tools: Vec::new(),
                     headers: Vec::new(),
                     body: None,
+                    exchange: 0,
                 }),
             ),
             &tree,

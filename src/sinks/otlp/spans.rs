@@ -107,6 +107,8 @@ struct Open {
     /// The process whose LLM call it is (chat, execute_tool).
     pid: u32,
     host: String,
+    /// A chat's request number, which its response names (0 in older logs).
+    exchange: u64,
 }
 
 pub struct Tracer {
@@ -259,6 +261,7 @@ impl Tracer {
                     span: s,
                     pid: ev.pid,
                     host: r.host.clone(),
+                    exchange: r.exchange,
                 });
                 // A tree that never gets answers cannot grow this without bound.
                 if self.chats.len() > CHATS_MAX {
@@ -267,11 +270,10 @@ impl Tracer {
                 }
             }
             Kind::LlmResponse(r) => {
-                let open = match self
-                    .chats
-                    .iter()
-                    .position(|c| c.pid == ev.pid && c.host == r.host)
-                {
+                let open = match self.chats.iter().position(|c| match r.exchange {
+                    0 => c.pid == ev.pid && c.host == r.host,
+                    n => c.pid == ev.pid && c.exchange == n,
+                }) {
                     Some(i) => self.chats.remove(i).span,
                     None => {
                         let root = self.root_id();
@@ -394,6 +396,7 @@ impl Tracer {
                         span: s,
                         pid: ev.pid,
                         host: t.host.clone(),
+                        exchange: 0,
                     },
                 );
                 return;

@@ -372,3 +372,40 @@ fn what_a_request_offers_is_bounded_and_counted() {
     let root = t.done.last().unwrap();
     assert!(attr(root, "agentguard.command").is_none());
 }
+
+#[test]
+fn calls_in_flight_at_once_get_their_own_responses() {
+    let start = format!(r#""kind":"start","command":"agent","run":"{RUN}""#);
+    let req = |n: u32, model: &str| {
+        ev(
+            1,
+            5,
+            &format!(
+                r#""kind":"llm.request","api":"openai.chat","host":"h:80","method":"POST","path":"/v1/chat/completions","transport":"tcp","model":"{model}","exchange":{n}"#
+            ),
+        )
+    };
+    let resp = |n: u32, model: &str, tokens: u32| {
+        ev(
+            2,
+            5,
+            &format!(
+                r#""kind":"llm.response","api":"openai.chat","host":"h:80","status":200,"model":"{model}","input_tokens":{tokens},"exchange":{n}"#
+            ),
+        )
+    };
+    // B is answered first.
+    let evs = [
+        ev(0, 5, &start),
+        req(1, "a"),
+        req(2, "b"),
+        resp(2, "b-1", 20),
+        resp(1, "a-1", 10),
+    ];
+    let spans = trace(&evs, false);
+    for (name, model, tokens) in [("chat a", "a-1", 10), ("chat b", "b-1", 20)] {
+        let s = spans.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(text(s, "gen_ai.response.model"), model);
+        assert_eq!(int(s, "gen_ai.usage.input_tokens"), tokens);
+    }
+}
