@@ -480,3 +480,30 @@ fn a_stream_read_through_aead_probes_meets_its_answer_once_tied_to_its_socket() 
     llm.tie(11, 3, 4);
     assert!(llm.conns.contains_key(&(10, true, 3)));
 }
+
+#[test]
+fn a_response_carries_its_requests_exchange_number_on_any_connection() {
+    let mut llm = Llm::new(Options::default());
+    let req = messages_request(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
+    let number = |evs: &[Event]| -> Vec<u64> {
+        evs.iter()
+            .filter_map(|e| match &e.kind {
+                Kind::LlmRequest(r) => Some(r.exchange),
+                Kind::LlmResponse(r) => Some(r.exchange),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(number(&llm.payload(chunk(true, 2, &req))), [1]);
+    assert_eq!(number(&llm.payload(chunk(true, 3, &req))), [2]);
+    let body = br#"{"model":"m","content":[],"usage":{"input_tokens":1,"output_tokens":1}}"#;
+    let mut answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(body);
+    // The second connection is answered first.
+    assert_eq!(number(&llm.payload(chunk(false, 3, &answer))), [2]);
+    assert_eq!(number(&llm.payload(chunk(false, 2, &answer))), [1]);
+}
