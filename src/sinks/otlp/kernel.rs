@@ -7,7 +7,8 @@ use super::spans::{kv, server, V};
 use crate::event::{Event, Kind};
 
 /// A kernel event's span name and attributes; None for what gets no span (forks, exits,
-/// byte counts, DNS answers, and files no tool call or finding points at).
+/// byte counts, DNS answers, and files no tool call, finding or protection points at:
+/// `found`).
 pub fn describe(ev: &Event, found: bool, content: bool) -> Option<(String, Vec<KeyValue>)> {
     let errno = |e: &Option<crate::event::Errno>| e.map(|e| kv("error.type", V::S(e.to_string())));
     Some(match &ev.kind {

@@ -36,6 +36,18 @@ pub fn endpoint(url: &str) -> Result<String> {
     if uri.authority().is_some_and(|a| a.as_str().ends_with(':')) {
         bail!("--otlp {url:?} names no port after its ':'");
     }
+    // (http's Uri takes any digits as a port, and then has none.)
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let port = match authority.rsplit_once(':') {
+        Some((_, p)) if !authority.ends_with(']') => Some(p.parse::<u16>().unwrap_or(0)),
+        _ => None,
+    };
+    if port == Some(0) {
+        bail!("--otlp {url:?}: its port is not one from 1 to 65535");
+    }
+    if uri.query().is_some() || url.contains('#') {
+        bail!("--otlp {url:?}: give the receiver's URL without a query or fragment");
+    }
     Ok(match uri.path() {
         "" | "/" => format!("{}/v1/traces", url.trim_end_matches('/')),
         _ => url.to_string(),

@@ -19,10 +19,14 @@ use crate::event::{Event, Kind};
 
 /// Bytes kept of one attribute's text.
 const TEXT_MAX: usize = 4096;
-/// Child spans of one name (exec, connect, file, ...) in one run; beyond it they are
-/// counted, not sent. Denials, flags and findings have no such limit: a tree that floods
-/// one kind cannot push them out (what waits for the receiver is bounded in send.rs).
+/// Child spans of one name (exec, connect, ...) in one run; beyond it repeats are counted,
+/// not sent. What was not seen before in the run (another path, address, error) still
+/// goes, as do denials, flags, findings and protected files: a tree that floods one kind
+/// with one value cannot push the next one out (what waits for the receiver is bounded in
+/// send.rs).
 const KERNEL_MAX: u64 = 20_000;
+/// Distinct kernel spans remembered, to tell a new one from a repeat.
+const DISTINCT_MAX: usize = 100_000;
 /// LLM requests waiting for their response; past it the oldest ends unanswered.
 const CHATS_MAX: usize = 256;
 /// Names kept of the tools a request offers, and bytes of each.
@@ -125,6 +129,10 @@ pub struct Tracer {
     calls_order: VecDeque<String>,
     /// Kernel spans made, by name.
     kernel: HashMap<String, u64>,
+    /// Hashes of the kernel spans' names and attributes seen (keyed per run, so a tree
+    /// cannot make a new one look like a repeat).
+    distinct: std::collections::HashSet<u64>,
+    hasher: std::collections::hash_map::RandomState,
     files: HashMap<Vec<u8>, u32>,
     /// Child spans not made (KERNEL_MAX, FILES_PER_PARENT).
     pub dropped: u64,
@@ -145,6 +153,8 @@ impl Tracer {
             calls: HashMap::new(),
             calls_order: VecDeque::new(),
             kernel: HashMap::new(),
+            distinct: Default::default(),
+            hasher: Default::default(),
             files: HashMap::new(),
             dropped: 0,
             done: Vec::new(),
@@ -387,8 +397,18 @@ impl Tracer {
                         }
                     }
                 }
+                // Past the limit the oldest open call ends (not every process's).
                 if self.tools.len() >= CHATS_MAX {
-                    self.end_tools(None, at);
+                    let oldest = self
+                        .tools
+                        .iter()
+                        .min_by_key(|(_, o)| o.span.start_time_unix_nano)
+                        .map(|(k, _)| k.clone());
+                    if let Some(o) = oldest.and_then(|k| self.tools.remove(&k)) {
+                        let mut s = o.span;
+                        s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+                        self.done.push(s);
+                    }
                 }
                 self.tools.insert(
                     id,
@@ -441,11 +461,27 @@ impl Tracer {
 
     /// A kernel event's span, under the tool call that caused it or the tree's span.
     fn kernel_span(&mut self, ev: &Event, finding: Option<&Finding>, at: u64) {
-        let Some((name, mut attrs)) = super::kernel::describe(ev, finding.is_some(), self.content)
-        else {
+        // A protected file (credentials, shell start-up files, ...) always shows, caused
+        // or not, and is never cut.
+        let protected = match &ev.kind {
+            Kind::File(f) => crate::profile::protected::category(&f.path),
+            _ => None,
+        };
+        let pointed = finding.is_some() || protected.is_some();
+        let Some((name, mut attrs)) = super::kernel::describe(ev, pointed, self.content) else {
             return;
         };
-        let limited = finding.is_none() && !matches!(ev.kind, Kind::Deny(_) | Kind::Flag(_));
+        if let Some(c) = protected {
+            attrs.push(kv("agentguard.file.protected", V::S(c.into())));
+        }
+        // Files are many and mostly distinct (an install opens thousands): only their
+        // count per tool call bounds them. Other kinds' first of a kind always goes.
+        let new = !matches!(ev.kind, Kind::File(_)) && {
+            use std::hash::BuildHasher;
+            let h = self.hasher.hash_one((&name, format!("{attrs:?}")));
+            self.distinct.len() < DISTINCT_MAX && self.distinct.insert(h)
+        };
+        let limited = !new && !pointed && !matches!(ev.kind, Kind::Deny(_) | Kind::Flag(_));
         let made = self.kernel.entry(name.clone()).or_default();
         if limited && *made >= KERNEL_MAX {
             self.dropped += 1;
@@ -459,7 +495,7 @@ impl Tracer {
             .unwrap_or_else(|| self.root_id());
         if matches!(ev.kind, Kind::File(_)) {
             let n = self.files.entry(parent.clone()).or_default();
-            if *n >= FILES_PER_PARENT {
+            if limited && *n >= FILES_PER_PARENT {
                 self.dropped += 1;
                 return;
             }
@@ -546,11 +582,13 @@ fn provider(api: &str) -> &str {
 /// text, or the tree's, and unbounded).
 fn key(id: &str) -> String {
     if id.len() <= NAME_MAX {
-        return id.to_string();
+        return format!("id:{id}");
     }
     use sha2::Digest;
     let h = sha2::Sha256::digest(id.as_bytes());
-    h.iter().map(|b| format!("{b:02x}")).collect()
+    let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+    // Apart from the short ids: a short id cannot name a long one's call.
+    format!("sha256:{hex}")
 }
 
 /// `http.request.method` (`_OTHER` for a method HTTP does not define, as the conventions

@@ -277,6 +277,10 @@ fn a_base_url_gets_the_traces_path_and_other_schemes_are_refused() {
         "http://",
         "not a url",
         "http://127.0.0.1:/",
+        "http://h:4318?x=1",
+        "http://h:4318#frag",
+        "http://h:0",
+        "http://h:99999",
     ] {
         let e = endpoint(bad).unwrap_err().to_string();
         assert!(e.contains("--otlp"), "{bad}: {e}");
@@ -407,5 +411,63 @@ fn calls_in_flight_at_once_get_their_own_responses() {
         let s = spans.iter().find(|s| s.name == name).unwrap();
         assert_eq!(text(s, "gen_ai.response.model"), model);
         assert_eq!(int(s, "gen_ai.usage.input_tokens"), tokens);
+    }
+}
+
+#[test]
+fn a_flood_of_repeats_or_of_files_never_hides_a_new_exec_or_a_protected_file() {
+    let mut evs = agent_run();
+    let end = evs.pop().unwrap();
+    let cause =
+        r#""cause":{"call":"call_1","tool":"run_shell","summary":"s","confidence":0.9,"why":"w"}"#;
+    for _ in 0..20_100 {
+        evs.push(ev(
+            5,
+            12,
+            r#""kind":"exec","path":"/nonexistent","argv":["x"],"error":"ENOENT""#,
+        ));
+    }
+    for i in 0..1200 {
+        evs.push(ev(
+            5,
+            11,
+            &format!(r#""kind":"file","op":"open","path":"/tmp/f{i}","access":["read"],{cause}"#),
+        ));
+    }
+    evs.push(ev(
+        6,
+        12,
+        r#""kind":"exec","path":"/usr/bin/cat","argv":["cat"]"#,
+    ));
+    // Read by the agent itself (no tool call), and past the tool call's file limit.
+    evs.push(ev(
+        6,
+        10,
+        r#""kind":"file","op":"open","path":"/root/.ssh/id_ed25519","access":["read"]"#,
+    ));
+    evs.push(ev(
+        6,
+        11,
+        &format!(
+            r#""kind":"file","op":"open","path":"/root/.aws/credentials","access":["read"],{cause}"#
+        ),
+    ));
+    evs.push(end);
+    let spans = trace(&evs, false);
+    let execs = |p: &str| {
+        spans
+            .iter()
+            .filter(|s| s.name == "exec" && text(s, "agentguard.exec.path") == p)
+            .count()
+    };
+    // The kind's budget, the agent's one curl included.
+    assert_eq!(execs("/nonexistent"), 19_999);
+    assert_eq!(execs("/usr/bin/cat"), 1);
+    for p in ["/root/.ssh/id_ed25519", "/root/.aws/credentials"] {
+        let s = spans
+            .iter()
+            .find(|s| s.name == "file" && text(s, "file.path") == p)
+            .unwrap_or_else(|| panic!("no span of {p}"));
+        assert_eq!(text(s, "agentguard.file.protected"), "credentials");
     }
 }
