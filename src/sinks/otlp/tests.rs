@@ -6,6 +6,9 @@ use super::spans::Tracer;
 use crate::event::Event;
 
 const RUN: &str = "0b5b4f4e-9a55-4d8b-b7a4-3f0a4c2d1e6f";
+/// The cause the tool call of `agent_run` gives what it did.
+const CAUSE: &str =
+    r#""cause":{"call":"call_1","tool":"run_shell","summary":"s","confidence":0.9,"why":"w"}"#;
 
 /// One event from the fields its JSONL line has after `ts`, `pid`, `exe`.
 fn ev(secs: u64, pid: u32, rest: &str) -> Event {
@@ -221,8 +224,7 @@ fn content_is_left_out_unless_asked_for() {
 fn a_flooding_tree_makes_bounded_spans_and_is_counted() {
     let mut evs = agent_run();
     let end = evs.pop().unwrap();
-    let cause =
-        r#""cause":{"call":"call_1","tool":"run_shell","summary":"s","confidence":0.9,"why":"w"}"#;
+    let cause = CAUSE;
     let long = "a".repeat(100_000);
     for i in 0..1500 {
         evs.push(ev(
@@ -418,8 +420,7 @@ fn calls_in_flight_at_once_get_their_own_responses() {
 fn a_flood_of_repeats_or_of_files_never_hides_a_new_exec_or_a_protected_file() {
     let mut evs = agent_run();
     let end = evs.pop().unwrap();
-    let cause =
-        r#""cause":{"call":"call_1","tool":"run_shell","summary":"s","confidence":0.9,"why":"w"}"#;
+    let cause = CAUSE;
     for _ in 0..20_100 {
         evs.push(ev(
             5,
