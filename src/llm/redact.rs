@@ -104,15 +104,19 @@ pub fn text(s: &str) -> String {
 
 /// Redacted, and at most `max` bytes (cut on a character boundary, marked).
 pub fn bounded(s: &str, max: usize) -> String {
-    let r = text(s);
-    if r.len() <= max {
-        return r;
+    cut(&text(s), max)
+}
+
+/// At most `max` bytes of `s` (cut on a character boundary, marked), as it is.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
     }
-    let mut cut = max;
-    while !r.is_char_boundary(cut) {
-        cut -= 1;
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
     }
-    format!("{}...[{} more bytes]", &r[..cut], r.len() - cut)
+    format!("{}...[{} more bytes]", &s[..end], s.len() - end)
 }
 
 #[cfg(test)]

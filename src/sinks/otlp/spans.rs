@@ -16,6 +16,7 @@ use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span, Status};
 
 use crate::diff::Finding;
 use crate::event::{Event, Kind};
+use crate::llm::redact::cut;
 
 /// Bytes kept of one attribute's text.
 const TEXT_MAX: usize = 4096;
@@ -70,18 +71,6 @@ pub fn kv(key: &str, v: V) -> KeyValue {
 /// `s`, cut at a character boundary to TEXT_MAX bytes, saying so.
 fn bounded(s: &str) -> String {
     cut(s, TEXT_MAX)
-}
-
-/// `s`, cut at a character boundary to `max` bytes, saying so.
-fn cut(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...[{} more bytes]", &s[..end], s.len() - end)
 }
 
 fn nanos(ev: &Event) -> u64 {
@@ -255,13 +244,7 @@ impl Tracer {
                         .push(kv("gen_ai.request.model", V::S(r.model.clone())));
                 }
                 if !r.tools.is_empty() {
-                    let names = r.tools.iter().take(OFFERED_MAX).map(|t| cut(t, NAME_MAX));
-                    s.attributes
-                        .push(kv("agentguard.llm.tools_offered", V::L(names.collect())));
-                    s.attributes.push(kv(
-                        "agentguard.llm.tools_offered_count",
-                        V::I(r.tools.len() as i64),
-                    ));
+                    listed(&mut s.attributes, "agentguard.llm.tools_offered", &r.tools);
                 }
                 if let (true, Some(b)) = (self.content, &r.body) {
                     s.attributes
@@ -297,7 +280,7 @@ impl Tracer {
                     }
                 };
                 let mut s = open;
-                s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+                ended(&mut s, at);
                 s.attributes
                     .push(kv("http.response.status_code", V::I(r.status.into())));
                 if !r.model.is_empty() {
@@ -313,17 +296,11 @@ impl Tracer {
                         .push(kv("gen_ai.usage.output_tokens", V::I(n as i64)));
                 }
                 if !r.tool_calls.is_empty() {
-                    let calls = r
-                        .tool_calls
-                        .iter()
-                        .take(OFFERED_MAX)
-                        .map(|t| cut(t, NAME_MAX));
-                    s.attributes
-                        .push(kv("agentguard.llm.tool_calls", V::L(calls.collect())));
-                    s.attributes.push(kv(
-                        "agentguard.llm.tool_calls_count",
-                        V::I(r.tool_calls.len() as i64),
-                    ));
+                    listed(
+                        &mut s.attributes,
+                        "agentguard.llm.tool_calls",
+                        &r.tool_calls,
+                    );
                 }
                 if let (true, Some(b)) = (self.content, &r.body) {
                     s.attributes
@@ -346,7 +323,7 @@ impl Tracer {
                 // under another's) ends the first call's span: what follows is the new one's.
                 if let Some(old) = self.tools.remove(&id) {
                     let mut s = old.span;
-                    s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+                    ended(&mut s, at);
                     self.done.push(s);
                 }
                 let root = self.root_id();
@@ -406,7 +383,7 @@ impl Tracer {
                         .map(|(k, _)| k.clone());
                     if let Some(o) = oldest.and_then(|k| self.tools.remove(&k)) {
                         let mut s = o.span;
-                        s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+                        ended(&mut s, at);
                         self.done.push(s);
                     }
                 }
@@ -433,7 +410,7 @@ impl Tracer {
                     self.unanswered(c, at);
                 }
                 if let Some(mut r) = self.root.take() {
-                    r.end_time_unix_nano = at.max(r.start_time_unix_nano);
+                    ended(&mut r, at);
                     r.attributes.extend([
                         kv("agentguard.exit", V::I((*exit).into())),
                         kv("agentguard.events", V::I(*events as i64)),
@@ -550,7 +527,7 @@ impl Tracer {
             .filter_map(|id| self.tools.remove(id))
             .map(|o| {
                 let mut s = o.span;
-                s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+                ended(&mut s, at);
                 s
             })
             .collect();
@@ -560,10 +537,23 @@ impl Tracer {
 
     fn unanswered(&mut self, o: Open, at: u64) {
         let mut s = o.span;
-        s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+        ended(&mut s, at);
         s.status = Some(error("no response was seen"));
         self.done.push(s);
     }
+}
+
+/// Ends `s` at `at` (never before it began: the events' clock is the tree's order).
+fn ended(s: &mut Span, at: u64) {
+    s.end_time_unix_nano = at.max(s.start_time_unix_nano);
+}
+
+/// The first OFFERED_MAX names of a list the tree chose, bounded, under `key`, and how
+/// many it had under `key_count`.
+fn listed(attrs: &mut Vec<KeyValue>, key: &str, names: &[String]) {
+    let first = names.iter().take(OFFERED_MAX).map(|t| cut(t, NAME_MAX));
+    attrs.push(kv(key, V::L(first.collect())));
+    attrs.push(kv(&format!("{key}_count"), V::I(names.len() as i64)));
 }
 
 fn error(message: &str) -> Status {
